@@ -1,0 +1,40 @@
+"""Domain errors with stable codes; the GraphQL layer turns them into typed payload errors."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    INVALID_INPUT = "INVALID_INPUT"
+    NOT_FOUND = "NOT_FOUND"
+    FORBIDDEN = "FORBIDDEN"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    INSUFFICIENT_POINTS = "INSUFFICIENT_POINTS"
+    MEMBER_NOT_ACTIVE = "MEMBER_NOT_ACTIVE"
+    HOLD_NOT_ACTIVE = "HOLD_NOT_ACTIVE"
+    NOT_REVERSIBLE = "NOT_REVERSIBLE"
+    ALREADY_REVERSED = "ALREADY_REVERSED"
+    ALREADY_EXISTS = "ALREADY_EXISTS"
+    IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
+    LIMIT_REACHED = "LIMIT_REACHED"
+    OUT_OF_STOCK = "OUT_OF_STOCK"
+    RATE_LIMITED = "RATE_LIMITED"
+
+
+class DomainError(Exception):
+    """A refused request: nothing was written (the unit of work rolls back)."""
+
+    def __init__(self, code: ErrorCode, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+
+
+def invalid(message: str, field: str | None = None) -> DomainError:
+    return DomainError(ErrorCode.INVALID_INPUT, message, field)
+
+
+def not_found(what: str, ident: object, field: str | None = None) -> DomainError:
+    return DomainError(ErrorCode.NOT_FOUND, f"{what} {ident} does not exist", field)

@@ -1,0 +1,92 @@
+"""What the ledger hands back: plain, immutable values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class EntryKind(StrEnum):
+    EARN = "earn"
+    SPEND = "spend"
+    REVERSAL = "reversal"
+    ADJUSTMENT = "adjustment"
+    EXPIRY = "expiry"
+
+
+class HoldStatus(StrEnum):
+    ACTIVE = "active"
+    COMMITTED = "committed"
+    VOIDED = "voided"
+
+
+@dataclass(frozen=True)
+class Balance:
+    available: int
+    pending: int
+    held: int
+    debt: int
+
+    @property
+    def total(self) -> int:
+        """The posted balance: what the member owns, held points included, debt deducted."""
+        return self.available + self.pending + self.held - self.debt
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One posted movement in a member's history."""
+
+    id: int
+    member_id: int
+    kind: EntryKind
+    amount: int
+    balance_after: int
+    reason: str
+    source: str
+    reference: str | None
+    actor: str
+    reverses_entry_id: int | None
+    reversed_amount: int
+    hold_id: int | None
+    details: dict[str, Any]
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Hold:
+    id: int
+    member_id: int
+    amount: int
+    status: HoldStatus
+    reason: str
+    source: str
+    reference: str | None
+    expires_at: datetime
+    created_at: datetime
+    settled_at: datetime | None
+    commit_entry_id: int | None
+
+
+@dataclass(frozen=True)
+class Lot:
+    id: int
+    member_id: int
+    entry_id: int
+    amount: int
+    remaining: int
+    pending: bool
+    available_at: datetime
+    expires_at: datetime | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who asks for a write and through which channel: recorded on every entry."""
+
+    principal: str  # e.g. "staff:alice", "member:42", "partner:pos-1", "system"
+    source: str = "api"  # the channel the request came through
+    roles: frozenset[str] = field(default_factory=frozenset)

@@ -1,0 +1,160 @@
+"""The ledger's tables: accounts, journal entries, transfers, lots, allocations, holds, keys.
+
+Every lot, allocation, hold and balance change of a member account happens while that account's
+row is locked (``SELECT … FOR UPDATE``): the account row is the one lock that orders all writes.
+"""
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+from app.db import metadata
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    # member | issuance | redemption | breakage | adjustment | partner | charity
+    Column("kind", String(16), nullable=False),
+    Column("code", String(96), nullable=False, unique=True),
+    Column("member_id", BigInteger, ForeignKey("members.id"), unique=True),
+    # Materialised balances, kept for member accounts only (programme accounts would be a hot
+    # row every transfer locks: their balances are sums over transfers).
+    Column("available", BigInteger, nullable=False, server_default="0"),
+    Column("pending", BigInteger, nullable=False, server_default="0"),
+    Column("held", BigInteger, nullable=False, server_default="0"),
+    Column("debt", BigInteger, nullable=False, server_default="0"),
+    Column("lifetime_earned", BigInteger, nullable=False, server_default="0"),
+    Column("lifetime_spent", BigInteger, nullable=False, server_default="0"),
+    # The earliest moment a lot of this account activates or expires: settling is skipped before.
+    Column("next_due_at", DateTime(timezone=True)),
+    Column("version", BigInteger, nullable=False, server_default="0"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("available >= 0 AND pending >= 0 AND held >= 0 AND debt >= 0", name="balances"),
+    CheckConstraint("(kind = 'member') = (member_id IS NOT NULL)", name="member_kind"),
+)
+
+entries = Table(
+    "entries",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("member_id", BigInteger, ForeignKey("members.id"), nullable=False),
+    # earn | spend | reversal | adjustment | expiry
+    Column("kind", String(16), nullable=False),
+    # Signed change to the member's posted balance (available + pending + held - debt).
+    Column("amount", BigInteger, nullable=False),
+    Column("balance_after", BigInteger, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("source", String(64), nullable=False),
+    Column("reference", String(128)),
+    Column("actor", String(96), nullable=False),
+    Column("reverses_entry_id", BigInteger, ForeignKey("entries.id")),
+    Column("reversed_amount", BigInteger, nullable=False, server_default="0"),
+    Column("hold_id", BigInteger),
+    Column("details", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("reversed_amount >= 0 AND reversed_amount <= abs(amount)", name="reversed"),
+    Index("ix_entries_member_id_id", "member_id", "id"),
+)
+
+transfers = Table(
+    "transfers",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("entry_id", BigInteger, ForeignKey("entries.id"), nullable=False, index=True),
+    Column("debit_account_id", BigInteger, ForeignKey("accounts.id"), nullable=False),
+    Column("credit_account_id", BigInteger, ForeignKey("accounts.id"), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("amount > 0", name="positive"),
+    CheckConstraint("debit_account_id <> credit_account_id", name="two_sides"),
+    Index("ix_transfers_debit", "debit_account_id"),
+    Index("ix_transfers_credit", "credit_account_id"),
+)
+
+lots = Table(
+    "lots",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("account_id", BigInteger, ForeignKey("accounts.id"), nullable=False),
+    Column("member_id", BigInteger, nullable=False),
+    Column("entry_id", BigInteger, ForeignKey("entries.id"), nullable=False, index=True),
+    # What went into the lot (a credit first pays off any debt; the rest becomes the lot).
+    Column("amount", BigInteger, nullable=False),
+    Column("remaining", BigInteger, nullable=False),
+    Column("pending", Boolean, nullable=False),
+    Column("available_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("remaining >= 0 AND remaining <= amount", name="remaining"),
+    Index(
+        "ix_lots_open",
+        "account_id",
+        text("expires_at NULLS LAST"),
+        "id",
+        postgresql_where=text("remaining > 0"),
+    ),
+)
+
+holds = Table(
+    "holds",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("member_id", BigInteger, ForeignKey("members.id"), nullable=False, index=True),
+    Column("account_id", BigInteger, ForeignKey("accounts.id"), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    # active | committed | voided
+    Column("status", String(16), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("source", String(64), nullable=False),
+    Column("reference", String(128)),
+    Column("actor", String(96), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("settled_at", DateTime(timezone=True)),
+    Column("commit_entry_id", BigInteger, ForeignKey("entries.id")),
+    CheckConstraint("amount > 0", name="positive"),
+    CheckConstraint("status IN ('active', 'committed', 'voided')", name="status"),
+    Index("ix_holds_active_expiry", "expires_at", postgresql_where=text("status = 'active'")),
+)
+
+# Which lots a debit, a hold or an expiry took, so that a reversal or a void can put the points
+# back into the very lots (and expiry dates) they came from.
+allocations = Table(
+    "allocations",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("lot_id", BigInteger, ForeignKey("lots.id"), nullable=False, index=True),
+    Column("entry_id", BigInteger, ForeignKey("entries.id"), index=True),
+    Column("hold_id", BigInteger, ForeignKey("holds.id"), index=True),
+    Column("amount", BigInteger, nullable=False),
+    Column("returned", BigInteger, nullable=False, server_default="0"),
+    CheckConstraint("amount > 0 AND returned >= 0 AND returned <= amount", name="amounts"),
+    CheckConstraint("entry_id IS NOT NULL OR hold_id IS NOT NULL", name="owner"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("caller", String(96), nullable=False),
+    Column("key", String(128), nullable=False),
+    Column("operation", String(64), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("response", JSONB),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("caller", "key"),
+)

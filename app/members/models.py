@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+
+
+class MemberStatus(StrEnum):
+    ACTIVE = "active"
+    FROZEN = "frozen"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True)
+class ChannelRef:
+    channel: str
+    external_ref: str
+
+
+@dataclass(frozen=True)
+class Member:
+    id: int
+    status: MemberStatus
+    status_reason: str | None
+    name: str | None
+    phone: str | None
+    birthday: date | None
+    timezone: str | None
+    tags: tuple[str, ...]
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Registration:
+    member: Member
+    created: bool  # False when (channel, external_ref) was already registered

@@ -1,0 +1,43 @@
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Identity,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+
+from app.db import metadata
+
+members = Table(
+    "members",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("status", String(16), nullable=False, server_default="active"),
+    Column("status_reason", Text),
+    Column("name", Text),
+    Column("phone", String(32)),
+    Column("birthday", Date),
+    Column("timezone", String(64)),
+    Column("tags", ARRAY(Text), nullable=False, server_default="{}"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("status IN ('active', 'frozen', 'closed')", name="status"),
+)
+
+member_channel_refs = Table(
+    "member_channel_refs",
+    metadata,
+    Column("member_id", BigInteger, ForeignKey("members.id"), nullable=False, index=True),
+    Column("channel", String(64), nullable=False),
+    Column("external_ref", String(128), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("channel", "external_ref", name="uq_member_channel_refs_channel_ref"),
+)
