@@ -3,7 +3,15 @@
 from app.auth.tables import api_keys
 from app.db import metadata
 from app.events.tables import events
-from app.ledger.tables import accounts, allocations, entries, holds, idempotency_keys, lots, transfers
+from app.ledger.tables import (
+    accounts,
+    allocations,
+    entries,
+    holds,
+    idempotency_keys,
+    lots,
+    transfers,
+)
 from app.members.tables import member_channel_refs, members
 
 __all__ = [

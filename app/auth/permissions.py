@@ -1,0 +1,172 @@
+"""Who may call each operation: the one table, and the checks that read it.
+
+Every GraphQL root field is an operation here, named as in the schema. A check has two steps:
+
+1. :func:`require` — before anything is loaded: is this kind of principal (with these roles or
+   scopes) allowed to call the operation at all? Anonymous callers get ``UNAUTHENTICATED``, the
+   others ``FORBIDDEN``.
+2. :func:`require_on` — once the thing acted on is known: a member may act only on itself; a
+   partner only on members linked to its channel, and on holds and entries its channel created.
+   Staff are not limited to particular members.
+
+``docs/PERMISSIONS.md`` is generated from :data:`PERMISSIONS` (``python -m app.auth.permissions``)
+and a test keeps the two equal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from app.auth.principal import Principal, PrincipalKind, Role
+from app.errors import DomainError, ErrorCode
+
+
+class Scope(StrEnum):
+    """What a partner API key may do (always within its own channel)."""
+
+    MEMBERS_READ = "members:read"
+    MEMBERS_WRITE = "members:write"
+    POINTS_EARN = "points:earn"
+    POINTS_SPEND = "points:spend"  # spend, hold, and commit / void of its own holds
+    POINTS_REVERSE = "points:reverse"
+
+
+PARTNER_SCOPES = frozenset(scope.value for scope in Scope)
+
+ALL_STAFF = frozenset(Role)
+WRITERS = frozenset({Role.ADMIN, Role.OPERATOR})
+
+
+@dataclass(frozen=True)
+class Rule:
+    staff_roles: frozenset[Role]
+    member_self: bool  # a member may call it on itself (never on another member)
+    partner_scope: Scope | None  # partners holding this scope, within their own channel
+    what: str  # one line for the docs
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What an operation acts on, as far as permissions care.
+
+    ``channels``: for a member, the channels it is linked to; for a hold or an entry, the channel
+    that created it; for a registration or a ref look-up, the channel named in the request.
+    """
+
+    member_id: int | None = None
+    channels: frozenset[str] = frozenset()
+
+
+PERMISSIONS: Mapping[str, Rule] = {
+    # Reads
+    "me": Rule(frozenset(), True, None, "the calling member, with balance, lots, history"),
+    "member": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "a member by id"),
+    "memberByRef": Rule(ALL_STAFF, False, Scope.MEMBERS_READ, "a member by (channel, ref)"),
+    # Members
+    "registerMember": Rule(WRITERS, False, Scope.MEMBERS_WRITE, "register from a channel"),
+    "linkChannelRef": Rule(WRITERS, False, None, "link another channel ref to a member"),
+    "updateMemberProfile": Rule(WRITERS, True, Scope.MEMBERS_WRITE, "change profile fields"),
+    "setMemberStatus": Rule(WRITERS, False, None, "freeze, close or reactivate a member"),
+    # Points
+    "earnPoints": Rule(WRITERS, False, Scope.POINTS_EARN, "credit points (generic earn)"),
+    "spendPoints": Rule(WRITERS, False, Scope.POINTS_SPEND, "debit points"),
+    "holdPoints": Rule(WRITERS, False, Scope.POINTS_SPEND, "reserve points (two-phase)"),
+    "commitHold": Rule(WRITERS, False, Scope.POINTS_SPEND, "turn a hold into a spend"),
+    "voidHold": Rule(WRITERS, False, Scope.POINTS_SPEND, "release a hold"),
+    "reverseEntry": Rule(WRITERS, False, Scope.POINTS_REVERSE, "reverse an earn or a spend"),
+    "adjustPoints": Rule(WRITERS, False, None, "staff correction with a reason"),
+}
+
+
+def _forbidden(message: str) -> DomainError:
+    return DomainError(ErrorCode.FORBIDDEN, message)
+
+
+def rule_for(operation: str) -> Rule:
+    try:
+        return PERMISSIONS[operation]
+    except KeyError:
+        # An operation missing from the table is a programming error; refuse, never allow.
+        raise _forbidden(f"{operation} is not in the permission table") from None
+
+
+def require(principal: Principal, operation: str) -> Rule:
+    """Step 1: may this principal call ``operation`` at all?"""
+    rule = rule_for(operation)
+    kind = principal.kind
+    if kind is PrincipalKind.ANONYMOUS:
+        raise DomainError(ErrorCode.UNAUTHENTICATED, f"{operation} needs a token or an API key")
+    if kind is PrincipalKind.STAFF:
+        if not principal.roles & rule.staff_roles:
+            roles = ", ".join(sorted(principal.roles)) or "no role"
+            raise _forbidden(f"staff with {roles} may not call {operation}")
+    elif kind is PrincipalKind.MEMBER:
+        if not rule.member_self:
+            raise _forbidden(f"members may not call {operation}")
+    elif kind is PrincipalKind.PARTNER and (
+        rule.partner_scope is None or rule.partner_scope not in principal.scopes
+    ):
+        needed = rule.partner_scope.value if rule.partner_scope else "staff"
+        raise _forbidden(f"{operation} needs the {needed} scope")
+    return rule
+
+
+def require_on(principal: Principal, operation: str, subject: Subject) -> None:
+    """Step 2: may this principal call ``operation`` on this subject?"""
+    require(principal, operation)
+    if principal.kind is PrincipalKind.MEMBER and subject.member_id != principal.member_id:
+        raise _forbidden("a member may only act on itself")
+    if principal.kind is PrincipalKind.PARTNER and principal.channel not in subject.channels:
+        raise _forbidden(f"this belongs to another channel than {principal.channel}")
+
+
+def allows(principal: Principal, operation: str, subject: Subject | None = None) -> bool:
+    try:
+        if subject is None:
+            require(principal, operation)
+        else:
+            require_on(principal, operation, subject)
+    except DomainError:
+        return False
+    return True
+
+
+def _who(rule: Rule) -> tuple[str, str, str]:
+    staff = ", ".join(role.value for role in Role if role in rule.staff_roles) or "—"
+    member = "itself only" if rule.member_self else "—"
+    partner = f"`{rule.partner_scope.value}`, own channel" if rule.partner_scope else "—"
+    return staff, member, partner
+
+
+def render_markdown() -> str:
+    """The permission table as Markdown: the body of docs/PERMISSIONS.md."""
+    lines = [
+        "# Who may call what",
+        "",
+        "Generated from `app/auth/permissions.py` by `python -m app.auth.permissions`;",
+        "`tests/auth/test_permission_table.py` fails when this file and the code differ.",
+        "",
+        "Anonymous callers may call no operation (they get `UNAUTHENTICATED`); only `/healthz`",
+        "and `/readyz` are open. A caller that is authenticated but not allowed gets `FORBIDDEN`.",
+        "A member acts only on itself. A partner API key acts only within its channel: on members",
+        "linked to that channel, registrations and look-ups naming that channel, and holds and",
+        "entries that channel created. Staff are not limited to particular members.",
+        "",
+        "| operation | what | staff roles | member | partner scope |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for operation, rule in PERMISSIONS.items():
+        staff, member, partner = _who(rule)
+        lines.append(f"| `{operation}` | {rule.what} | {staff} | {member} | {partner} |")
+    lines += [
+        "",
+        "Partner scopes: " + ", ".join(f"`{scope.value}`" for scope in Scope) + ".",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(render_markdown(), end="")

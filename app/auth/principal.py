@@ -1,0 +1,78 @@
+"""Who is asking: a member, staff, a partner, or nobody.
+
+A principal is decided once per request (or WebSocket connection) from its credential and is
+then only read. The ledger records it as an :class:`~app.ledger.models.Actor`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from app.ledger.models import Actor
+
+
+class PrincipalKind(StrEnum):
+    MEMBER = "member"
+    STAFF = "staff"
+    PARTNER = "partner"
+    ANONYMOUS = "anonymous"
+
+
+class Role(StrEnum):
+    """Staff roles. Admin may do everything; operator runs points and members; analyst reads."""
+
+    ADMIN = "admin"
+    OPERATOR = "operator"
+    ANALYST = "analyst"
+
+
+@dataclass(frozen=True)
+class Principal:
+    kind: PrincipalKind
+    member_id: int | None = None
+    staff_name: str | None = None
+    roles: frozenset[Role] = frozenset()
+    partner: str | None = None
+    channel: str | None = None  # a partner acts for exactly one channel
+    scopes: frozenset[str] = frozenset()
+
+    @classmethod
+    def member(cls, member_id: int) -> Principal:
+        return cls(PrincipalKind.MEMBER, member_id=member_id)
+
+    @classmethod
+    def staff(cls, name: str, roles: frozenset[Role] | set[Role]) -> Principal:
+        return cls(PrincipalKind.STAFF, staff_name=name, roles=frozenset(roles))
+
+    @classmethod
+    def of_partner(cls, name: str, channel: str, scopes: frozenset[str] | set[str]) -> Principal:
+        return cls(PrincipalKind.PARTNER, partner=name, channel=channel, scopes=frozenset(scopes))
+
+    @property
+    def name(self) -> str:
+        """The stable string recorded on entries and used to scope idempotency keys."""
+        if self.kind is PrincipalKind.MEMBER:
+            return f"member:{self.member_id}"
+        if self.kind is PrincipalKind.STAFF:
+            return f"staff:{self.staff_name}"
+        if self.kind is PrincipalKind.PARTNER:
+            return f"partner:{self.partner}"
+        return "anonymous"
+
+    @property
+    def is_anonymous(self) -> bool:
+        return self.kind is PrincipalKind.ANONYMOUS
+
+    def to_actor(self) -> Actor:
+        # A partner's writes are attributed to its channel: that is how entries and holds know
+        # which partner may later commit, void or reverse them.
+        source = self.channel if self.kind is PrincipalKind.PARTNER and self.channel else "api"
+        return Actor(
+            principal=self.name,
+            source=source,
+            roles=frozenset(role.value for role in self.roles),
+        )
+
+
+ANONYMOUS = Principal(PrincipalKind.ANONYMOUS)

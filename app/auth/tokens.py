@@ -1,0 +1,100 @@
+"""JWTs for members and staff (HS256, shared secret from the environment).
+
+Subjects are ``member:<id>`` or ``staff:<name>``; staff tokens carry their roles. Partners do not
+use JWTs: they use API keys (see :mod:`app.auth.apikeys`).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+
+from app.auth.principal import Principal, Role
+from app.config import Settings
+from app.errors import DomainError, ErrorCode
+
+ALGORITHM = "HS256"
+MAX_STAFF_NAME = 64
+KNOWN_ROLES = frozenset(role.value for role in Role)
+
+
+def _unauthenticated(message: str) -> DomainError:
+    return DomainError(ErrorCode.UNAUTHENTICATED, message)
+
+
+def _secret(settings: Settings) -> str:
+    if not settings.jwt_secret:
+        # No secret means no token can be trusted: refuse rather than sign with a default.
+        raise _unauthenticated("token authentication is not configured (JIFEN_JWT_SECRET)")
+    return settings.jwt_secret
+
+
+def _principal(subject: str, roles: list[str]) -> Principal:
+    """Parse a subject; raises ValueError when it is not one we issue."""
+    kind, _, ident = subject.partition(":")
+    if kind == "member":
+        member_id = int(ident)
+        if member_id < 1:
+            raise ValueError("member id must be positive")
+        return Principal.member(member_id)
+    if kind == "staff":
+        if not ident or len(ident) > MAX_STAFF_NAME:
+            raise ValueError(f"staff name must be 1..{MAX_STAFF_NAME} characters")
+        return Principal.staff(ident, {Role(role) for role in roles})
+    raise ValueError(f"subject must be member:<id> or staff:<name>, not {subject!r}")
+
+
+def mint_token(
+    settings: Settings,
+    subject: str,
+    roles: list[str],
+    *,
+    issued_at: datetime | None = None,
+    ttl_seconds: int | None = None,
+) -> str:
+    """A signed token for ``subject``; raises ValueError for a subject or role we do not know.
+
+    ``issued_at`` exists for tests (an expired token); tokens otherwise use the wall clock,
+    because expiry is a security property, not business time.
+    """
+    principal = _principal(subject, roles)
+    if principal.member_id is not None and roles:
+        raise ValueError("member tokens carry no roles")
+    now = issued_at or datetime.now(UTC)
+    claims: dict[str, Any] = {
+        "sub": subject,
+        "roles": sorted(role.value for role in principal.roles),
+        "iss": settings.jwt_issuer,
+        "iat": now,
+        "exp": now + timedelta(seconds=ttl_seconds or settings.jwt_ttl_seconds),
+    }
+    return jwt.encode(claims, _secret(settings), algorithm=ALGORITHM)
+
+
+def decode_token(settings: Settings, token: str) -> Principal:
+    """The principal a token names; DomainError(UNAUTHENTICATED) when it cannot be trusted."""
+    try:
+        claims = jwt.decode(
+            token,
+            _secret(settings),
+            algorithms=[ALGORITHM],
+            issuer=settings.jwt_issuer,
+            options={"require": ["sub", "iss", "iat", "exp"]},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise _unauthenticated("the token has expired") from exc
+    except jwt.InvalidIssuerError as exc:
+        raise _unauthenticated("the token was issued by someone else") from exc
+    except jwt.InvalidTokenError as exc:
+        raise _unauthenticated("the token is invalid") from exc
+    roles = claims.get("roles", [])
+    if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+        raise _unauthenticated("the token's roles are malformed")
+    known = [role for role in roles if role in KNOWN_ROLES]
+    try:
+        # Unknown roles are ignored (a newer issuer may know more), never trusted.
+        return _principal(str(claims["sub"]), known)
+    except ValueError as exc:
+        raise _unauthenticated("the token's subject is invalid") from exc

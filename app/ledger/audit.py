@@ -1,0 +1,172 @@
+"""`jifen audit`: check the ledger's invariants and report every violation found.
+
+Each check is one SQL query returning the rows that break it; an empty result is a pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from app.config import NegativeBalancePolicy
+
+SHOWN_PER_CHECK = 20
+
+# An account's posted balance is what was credited to it minus what was debited from it.
+_POSTED = """
+    SELECT a.id AS account_id, a.kind, a.member_id,
+           COALESCE(c.total, 0) - COALESCE(d.total, 0) AS posted
+    FROM accounts a
+    LEFT JOIN (SELECT credit_account_id AS id, sum(amount) AS total FROM transfers
+               GROUP BY credit_account_id) c ON c.id = a.id
+    LEFT JOIN (SELECT debit_account_id AS id, sum(amount) AS total FROM transfers
+               GROUP BY debit_account_id) d ON d.id = a.id
+"""
+
+CHECKS: dict[str, str] = {
+    "the sum over all accounts is zero": f"""
+        SELECT sum(posted) AS total FROM ({_POSTED}) p HAVING sum(posted) <> 0
+    """,
+    "a member's balance equals the sum of its transfers": f"""
+        SELECT p.member_id, p.posted, a.available + a.pending + a.held - a.debt AS materialised
+        FROM ({_POSTED}) p JOIN accounts a ON a.id = p.account_id
+        WHERE a.kind = 'member' AND p.posted <> a.available + a.pending + a.held - a.debt
+    """,
+    "a member's available and pending points equal its lots' remaining": """
+        SELECT a.member_id, a.available, a.pending,
+               COALESCE(sum(l.remaining) FILTER (WHERE NOT l.pending), 0) AS lots_available,
+               COALESCE(sum(l.remaining) FILTER (WHERE l.pending), 0) AS lots_pending
+        FROM accounts a LEFT JOIN lots l ON l.account_id = a.id
+        WHERE a.kind = 'member'
+        GROUP BY a.id
+        HAVING a.available <> COALESCE(sum(l.remaining) FILTER (WHERE NOT l.pending), 0)
+            OR a.pending <> COALESCE(sum(l.remaining) FILTER (WHERE l.pending), 0)
+    """,
+    "a member's held points equal its active holds": """
+        SELECT a.member_id, a.held, COALESCE(sum(h.amount), 0) AS active_holds
+        FROM accounts a LEFT JOIN holds h ON h.account_id = a.id AND h.status = 'active'
+        WHERE a.kind = 'member'
+        GROUP BY a.id
+        HAVING a.held <> COALESCE(sum(h.amount), 0)
+    """,
+    "an active hold's allocations cover exactly its amount": """
+        SELECT h.id AS hold_id, h.amount, COALESCE(sum(al.amount - al.returned), 0) AS allocated
+        FROM holds h LEFT JOIN allocations al ON al.hold_id = h.id
+        WHERE h.status = 'active'
+        GROUP BY h.id
+        HAVING h.amount <> COALESCE(sum(al.amount - al.returned), 0)
+    """,
+    "a lot's remaining is its amount less what was taken from it": """
+        SELECT l.id AS lot_id, l.amount, l.remaining,
+               COALESCE(sum(al.amount - al.returned), 0) AS taken
+        FROM lots l LEFT JOIN allocations al ON al.lot_id = l.id
+        GROUP BY l.id
+        HAVING l.remaining <> l.amount - COALESCE(sum(al.amount - al.returned), 0)
+    """,
+    "no lot is below zero or above its amount": """
+        SELECT id AS lot_id, amount, remaining FROM lots
+        WHERE remaining < 0 OR remaining > amount
+    """,
+    "no member balance is below zero": """
+        SELECT member_id, available, pending, held FROM accounts
+        WHERE kind = 'member' AND (available < 0 OR pending < 0 OR held < 0 OR debt < 0)
+    """,
+    "an entry's amount is what its transfer moved for the member": """
+        SELECT e.id AS entry_id, e.amount,
+               COALESCE(sum(CASE WHEN t.credit_account_id = a.id THEN t.amount
+                                 ELSE -t.amount END), 0) AS moved
+        FROM entries e
+        JOIN accounts a ON a.member_id = e.member_id
+        LEFT JOIN transfers t ON t.entry_id = e.id
+        GROUP BY e.id
+        HAVING e.amount <> COALESCE(sum(CASE WHEN t.credit_account_id = a.id THEN t.amount
+                                             ELSE -t.amount END), 0)
+    """,
+    "no entry is reversed by more than its amount": """
+        SELECT o.id AS entry_id, abs(o.amount) AS amount, o.reversed_amount
+        FROM entries o WHERE o.reversed_amount > abs(o.amount)
+    """,
+}
+
+# Only a failure when the programme does not allow negative balances.
+DEBT_CHECK = """
+    SELECT member_id, debt FROM accounts WHERE kind = 'member' AND debt > 0
+"""
+
+# Not a failure: points past their expiry waiting for the next settle or sweep.
+DUE_FOR_EXPIRY = """
+    SELECT count(*) AS lots, COALESCE(sum(remaining), 0) AS points
+    FROM lots WHERE remaining > 0 AND expires_at <= :now
+"""
+
+
+@dataclass
+class CheckResult:
+    name: str
+    violations: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+
+@dataclass
+class AuditReport:
+    checks: list[CheckResult]
+    notes: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return all(check.ok for check in self.checks)
+
+    def render(self) -> str:
+        lines = []
+        for check in self.checks:
+            mark = "ok  " if check.ok else "FAIL"
+            count = "" if check.ok else f" ({len(check.violations)} shown)"
+            lines.append(f"[{mark}] {check.name}{count}")
+            lines.extend(f"         {row}" for row in check.violations)
+        lines.extend(f"note: {note}" for note in self.notes)
+        failed = sum(not check.ok for check in self.checks)
+        lines.append(
+            "ledger audit passed" if self.ok else f"ledger audit FAILED: {failed} check(s)"
+        )
+        return "\n".join(lines)
+
+
+async def _violations(conn: AsyncConnection, sql: str) -> list[dict[str, Any]]:
+    rows = await conn.execute(text(f"{sql} LIMIT {SHOWN_PER_CHECK}"))
+    return [dict(row._mapping) for row in rows]
+
+
+async def run_audit(
+    conn: AsyncConnection,
+    now: datetime,
+    policy: NegativeBalancePolicy = NegativeBalancePolicy.ALLOW_NEGATIVE,
+) -> AuditReport:
+    """Run every check in one repeatable-read snapshot, so concurrent writes cannot skew it."""
+    await conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"))
+    checks = [CheckResult(name, await _violations(conn, sql)) for name, sql in CHECKS.items()]
+    debts = await _violations(conn, DEBT_CHECK)
+    notes = []
+    if policy is NegativeBalancePolicy.TAKE_REMAINING:
+        checks.append(CheckResult("no member owes points (negative balances are off)", debts))
+    elif debts:
+        notes.append(f"{len(debts)} member(s) owe points after a claw-back (policy allows it)")
+    due = (await conn.execute(text(DUE_FOR_EXPIRY), {"now": now})).one()
+    if due.lots:
+        notes.append(f"{due.points} points in {due.lots} lot(s) are past expiry, not yet swept")
+    return AuditReport(checks, notes)
+
+
+async def audit_ledger(
+    engine: AsyncEngine,
+    now: datetime,
+    policy: NegativeBalancePolicy = NegativeBalancePolicy.ALLOW_NEGATIVE,
+) -> AuditReport:
+    async with engine.connect() as conn:
+        return await run_audit(conn, now, policy)

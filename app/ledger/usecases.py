@@ -1,0 +1,263 @@
+"""Ledger use cases: each opens one unit of work, checks idempotency, and calls the ledger.
+
+These are what the API layers call; they take plain values and return the ledger's models,
+raising :class:`app.errors.DomainError` for a refused request (nothing is written then).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.db import unit_of_work
+from app.ledger.idempotency import idempotent
+from app.ledger.models import Actor, Balance, Entry, Hold, Lot
+from app.ledger.service import Ledger, LedgerPolicy
+from app.runtime import Runtime
+
+
+def _ledger(rt: Runtime, conn: AsyncConnection) -> Ledger:
+    return Ledger(conn, rt.clock, LedgerPolicy.from_settings(rt.settings))
+
+
+async def _write_entry(
+    rt: Runtime,
+    actor: Actor,
+    idempotency_key: str,
+    operation: str,
+    request: dict[str, Any],
+    write: Callable[[Ledger], Awaitable[Entry]],
+) -> Entry:
+    async with unit_of_work(rt.engine) as conn:
+        ledger = _ledger(rt, conn)
+        return await idempotent(
+            conn,
+            caller=actor.principal,
+            key=idempotency_key,
+            operation=operation,
+            request=request,
+            run=lambda: write(ledger),
+            dump=lambda entry: {"entry_id": entry.id},
+            load=lambda stored: ledger.get_entry(int(stored["entry_id"])),
+        )
+
+
+async def _write_hold(
+    rt: Runtime,
+    actor: Actor,
+    idempotency_key: str,
+    operation: str,
+    request: dict[str, Any],
+    write: Callable[[Ledger], Awaitable[Hold]],
+) -> Hold:
+    async with unit_of_work(rt.engine) as conn:
+        ledger = _ledger(rt, conn)
+        return await idempotent(
+            conn,
+            caller=actor.principal,
+            key=idempotency_key,
+            operation=operation,
+            request=request,
+            run=lambda: write(ledger),
+            dump=lambda hold: {"hold_id": hold.id},
+            load=lambda stored: ledger.get_hold(int(stored["hold_id"])),
+        )
+
+
+async def earn_points(
+    rt: Runtime,
+    actor: Actor,
+    *,
+    member_id: int,
+    amount: int,
+    reason: str,
+    idempotency_key: str,
+    reference: str | None = None,
+    available_at: datetime | None = None,
+    expires_at: datetime | None = None,
+) -> Entry:
+    request = {
+        "member_id": member_id,
+        "amount": amount,
+        "reason": reason,
+        "reference": reference,
+        "available_at": available_at,
+        "expires_at": expires_at,
+    }
+    return await _write_entry(
+        rt,
+        actor,
+        idempotency_key,
+        "earn",
+        request,
+        lambda ledger: ledger.earn(
+            member_id,
+            amount,
+            reason=reason,
+            actor=actor,
+            reference=reference,
+            available_at=available_at,
+            expires_at=expires_at,
+        ),
+    )
+
+
+async def spend_points(
+    rt: Runtime,
+    actor: Actor,
+    *,
+    member_id: int,
+    amount: int,
+    reason: str,
+    idempotency_key: str,
+    reference: str | None = None,
+) -> Entry:
+    request = {"member_id": member_id, "amount": amount, "reason": reason, "reference": reference}
+    return await _write_entry(
+        rt,
+        actor,
+        idempotency_key,
+        "spend",
+        request,
+        lambda ledger: ledger.spend(
+            member_id, amount, reason=reason, actor=actor, reference=reference
+        ),
+    )
+
+
+async def hold_points(
+    rt: Runtime,
+    actor: Actor,
+    *,
+    member_id: int,
+    amount: int,
+    reason: str,
+    idempotency_key: str,
+    reference: str | None = None,
+    expires_at: datetime | None = None,
+) -> Hold:
+    request = {
+        "member_id": member_id,
+        "amount": amount,
+        "reason": reason,
+        "reference": reference,
+        "expires_at": expires_at,
+    }
+    return await _write_hold(
+        rt,
+        actor,
+        idempotency_key,
+        "hold",
+        request,
+        lambda ledger: ledger.hold(
+            member_id,
+            amount,
+            reason=reason,
+            actor=actor,
+            reference=reference,
+            expires_at=expires_at,
+        ),
+    )
+
+
+async def commit_hold(rt: Runtime, actor: Actor, *, hold_id: int, idempotency_key: str) -> Entry:
+    return await _write_entry(
+        rt,
+        actor,
+        idempotency_key,
+        "commit_hold",
+        {"hold_id": hold_id},
+        lambda ledger: ledger.commit_hold(hold_id, actor=actor),
+    )
+
+
+async def void_hold(
+    rt: Runtime, actor: Actor, *, hold_id: int, reason: str, idempotency_key: str
+) -> Hold:
+    return await _write_hold(
+        rt,
+        actor,
+        idempotency_key,
+        "void_hold",
+        {"hold_id": hold_id, "reason": reason},
+        lambda ledger: ledger.void_hold(hold_id, actor=actor, reason=reason),
+    )
+
+
+async def reverse_entry(
+    rt: Runtime,
+    actor: Actor,
+    *,
+    entry_id: int,
+    reason: str,
+    idempotency_key: str,
+    amount: int | None = None,
+) -> Entry:
+    request = {"entry_id": entry_id, "reason": reason, "amount": amount}
+    return await _write_entry(
+        rt,
+        actor,
+        idempotency_key,
+        "reverse",
+        request,
+        lambda ledger: ledger.reverse(entry_id, reason=reason, actor=actor, amount=amount),
+    )
+
+
+async def adjust_points(
+    rt: Runtime,
+    actor: Actor,
+    *,
+    member_id: int,
+    amount: int,
+    reason: str,
+    idempotency_key: str,
+) -> Entry:
+    request = {"member_id": member_id, "amount": amount, "reason": reason}
+    return await _write_entry(
+        rt,
+        actor,
+        idempotency_key,
+        "adjust",
+        request,
+        lambda ledger: ledger.adjust(member_id, amount, reason=reason, actor=actor),
+    )
+
+
+async def get_balance(rt: Runtime, member_id: int) -> Balance:
+    async with rt.engine.connect() as conn:
+        return await _ledger(rt, conn).balance(member_id)
+
+
+async def get_entry(rt: Runtime, entry_id: int) -> Entry:
+    async with rt.engine.connect() as conn:
+        return await _ledger(rt, conn).get_entry(entry_id)
+
+
+async def get_hold(rt: Runtime, hold_id: int) -> Hold:
+    async with rt.engine.connect() as conn:
+        return await _ledger(rt, conn).get_hold(hold_id)
+
+
+async def list_history(
+    rt: Runtime, member_id: int, *, first: int, before_id: int | None = None
+) -> list[Entry]:
+    """Newest first; ``before_id`` is the cursor (the last entry id of the previous page)."""
+    async with rt.engine.connect() as conn:
+        return await _ledger(rt, conn).history(member_id, first=first, before_id=before_id)
+
+
+async def list_lots(
+    rt: Runtime, member_id: int, *, first: int, after_id: int | None = None
+) -> list[Lot]:
+    """Open lots (points left) in spending order; ``after_id`` is the cursor."""
+    async with rt.engine.connect() as conn:
+        return await _ledger(rt, conn).open_lots(member_id, first=first, after_id=after_id)
+
+
+async def list_holds(rt: Runtime, member_id: int, *, active_only: bool = True) -> list[Hold]:
+    async with rt.engine.connect() as conn:
+        return await _ledger(rt, conn).holds(member_id, active_only=active_only)

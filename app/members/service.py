@@ -1,0 +1,205 @@
+"""Members: registration from channels, profile, status."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Row, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.clock import Clock
+from app.errors import DomainError, ErrorCode, invalid, not_found
+from app.events.outbox import append_event, member_topic
+from app.ledger.tables import accounts
+from app.members.models import ChannelRef, Member, MemberStatus, Registration
+from app.members.tables import member_channel_refs, members
+
+MAX_REF_LENGTH = 128
+MAX_CHANNEL_LENGTH = 64
+
+
+@dataclass(frozen=True)
+class ProfileChanges:
+    """Fields left as None stay as they are."""
+
+    name: str | None = None
+    phone: str | None = None
+    birthday: date | None = None
+    timezone: str | None = None
+    tags: tuple[str, ...] | None = None
+
+    def values(self) -> dict[str, Any]:
+        return {k: list(v) if k == "tags" else v for k, v in asdict(self).items() if v is not None}
+
+
+class RegistrationRace(Exception):
+    """Another transaction registered the same (channel, external ref) first."""
+
+
+def _member(row: Row[Any]) -> Member:
+    return Member(
+        id=row.id,
+        status=MemberStatus(row.status),
+        status_reason=row.status_reason,
+        name=row.name,
+        phone=row.phone,
+        birthday=row.birthday,
+        timezone=row.timezone,
+        tags=tuple(row.tags),
+        created_at=row.created_at,
+    )
+
+
+def _check_ref(channel: str, external_ref: str) -> None:
+    if not channel.strip() or len(channel) > MAX_CHANNEL_LENGTH:
+        raise invalid(f"channel must be 1..{MAX_CHANNEL_LENGTH} characters", "channel")
+    if not external_ref.strip() or len(external_ref) > MAX_REF_LENGTH:
+        raise invalid(f"external ref must be 1..{MAX_REF_LENGTH} characters", "externalRef")
+
+
+class MemberService:
+    def __init__(self, conn: AsyncConnection, clock: Clock) -> None:
+        self.conn = conn
+        self.clock = clock
+
+    async def register(
+        self,
+        channel: str,
+        external_ref: str,
+        *,
+        name: str | None = None,
+        phone: str | None = None,
+        birthday: date | None = None,
+    ) -> Registration:
+        _check_ref(channel, external_ref)
+        existing = await self.find_by_ref(channel, external_ref)
+        if existing is not None:
+            return Registration(existing, created=False)
+        now = self.clock.now()
+        row = (
+            await self.conn.execute(
+                members.insert()
+                .values(name=name, phone=phone, birthday=birthday, created_at=now, updated_at=now)
+                .returning(*members.c)
+            )
+        ).one()
+        claimed = await self.conn.scalar(
+            insert(member_channel_refs)
+            .values(member_id=row.id, channel=channel, external_ref=external_ref, created_at=now)
+            .on_conflict_do_nothing()
+            .returning(member_channel_refs.c.member_id)
+        )
+        if claimed is None:
+            raise RegistrationRace(channel, external_ref)  # rolls our member row back
+        await self.conn.execute(
+            accounts.insert().values(kind="member", code=f"member:{row.id}", member_id=row.id)
+        )
+        member = _member(row)
+        await append_event(
+            self.conn,
+            member_topic(member.id),
+            "member.registered",
+            {"member_id": member.id, "channel": channel, "external_ref": external_ref},
+        )
+        return Registration(member, created=True)
+
+    async def link_channel_ref(self, member_id: int, channel: str, external_ref: str) -> Member:
+        _check_ref(channel, external_ref)
+        member = await self.get(member_id)
+        owner = await self.find_by_ref(channel, external_ref)
+        if owner is not None and owner.id != member_id:
+            raise DomainError(
+                ErrorCode.ALREADY_EXISTS,
+                "this channel ref belongs to another member",
+                "externalRef",
+            )
+        await self.conn.execute(
+            insert(member_channel_refs)
+            .values(
+                member_id=member_id,
+                channel=channel,
+                external_ref=external_ref,
+                created_at=self.clock.now(),
+            )
+            .on_conflict_do_nothing()
+        )
+        return member
+
+    async def find(self, member_id: int) -> Member | None:
+        row = (await self.conn.execute(select(members).where(members.c.id == member_id))).first()
+        return None if row is None else _member(row)
+
+    async def get(self, member_id: int) -> Member:
+        member = await self.find(member_id)
+        if member is None:
+            raise not_found("member", member_id, "memberId")
+        return member
+
+    async def find_by_ref(self, channel: str, external_ref: str) -> Member | None:
+        row = (
+            await self.conn.execute(
+                select(members)
+                .join(member_channel_refs, member_channel_refs.c.member_id == members.c.id)
+                .where(
+                    member_channel_refs.c.channel == channel,
+                    member_channel_refs.c.external_ref == external_ref,
+                )
+            )
+        ).first()
+        return None if row is None else _member(row)
+
+    async def get_by_ref(self, channel: str, external_ref: str) -> Member:
+        member = await self.find_by_ref(channel, external_ref)
+        if member is None:
+            raise not_found("member with ref", f"{channel}/{external_ref}", "externalRef")
+        return member
+
+    async def channel_refs(self, member_id: int) -> list[ChannelRef]:
+        rows = await self.conn.execute(
+            select(member_channel_refs.c.channel, member_channel_refs.c.external_ref)
+            .where(member_channel_refs.c.member_id == member_id)
+            .order_by(member_channel_refs.c.created_at, member_channel_refs.c.channel)
+        )
+        return [ChannelRef(r.channel, r.external_ref) for r in rows]
+
+    async def update_profile(self, member_id: int, changes: ProfileChanges) -> Member:
+        values = changes.values()
+        if not values:
+            return await self.get(member_id)
+        row = (
+            await self.conn.execute(
+                members.update()
+                .where(members.c.id == member_id)
+                .values(**values, updated_at=self.clock.now())
+                .returning(*members.c)
+            )
+        ).first()
+        if row is None:
+            raise not_found("member", member_id, "memberId")
+        return _member(row)
+
+    async def set_status(
+        self, member_id: int, status: MemberStatus, reason: str, actor: str
+    ) -> Member:
+        if not reason.strip():
+            raise invalid("a status change needs a reason", "reason")
+        row = (
+            await self.conn.execute(
+                members.update()
+                .where(members.c.id == member_id)
+                .values(status=status.value, status_reason=reason, updated_at=self.clock.now())
+                .returning(*members.c)
+            )
+        ).first()
+        if row is None:
+            raise not_found("member", member_id, "memberId")
+        await append_event(
+            self.conn,
+            member_topic(member_id),
+            "member.status_changed",
+            {"member_id": member_id, "status": status.value, "reason": reason, "actor": actor},
+        )
+        return _member(row)
