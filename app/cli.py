@@ -1,0 +1,395 @@
+"""The ``jifen`` command line: serve, migrate, seed, token, apikey, audit, export-schema.
+
+Every command that needs PostgreSQL or Redis takes them from ``JIFEN_DATABASE_URL`` /
+``JIFEN_REDIS_URL``, or starts the embedded servers under ``JIFEN_DATA_DIR`` for as long as the
+command runs (:func:`resolved_settings`). Modules of other layers are imported inside the commands:
+the CLI stays importable, and quick commands stay quick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, TypeVar
+
+import typer
+
+from app.config import Settings, get_settings
+from app.logging import configure_logging
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+    from app.runtime import Runtime
+
+T = TypeVar("T")
+
+JWT_SECRET_FILE = "jwt_secret"
+DEMO_STAFF_NAME = "admin"
+
+cli = typer.Typer(
+    name="jifen",
+    help="Jifen, a real-time loyalty-points engine.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+apikey_cli = typer.Typer(help="Create and revoke partner API keys.", no_args_is_help=True)
+cli.add_typer(apikey_cli, name="apikey")
+
+
+class StaffRole(StrEnum):
+    # Mirrors app.auth.principal.Role; kept here so that parsing options imports no auth code.
+    ADMIN = "admin"
+    OPERATOR = "operator"
+    ANALYST = "analyst"
+
+
+def main() -> None:
+    cli()
+
+
+def load_settings() -> Settings:
+    # Fresh from the environment on every command (get_settings() caches, which would leak one
+    # invocation's environment into the next when commands run in one process, as in tests).
+    return Settings()
+
+
+@cli.callback()
+def _configure() -> None:
+    configure_logging(load_settings())
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared helpers: URLs, the JWT secret, the runtime
+# ---------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def resolved_settings(settings: Settings, *, need_redis: bool = True) -> Iterator[Settings]:
+    """``settings`` with its service URLs filled in, for the duration of the block.
+
+    A URL missing from the environment is served by an embedded server started under
+    ``settings.data_dir`` and stopped when the block ends (Ctrl-C included).
+    """
+    start_postgres = settings.database_url is None
+    start_redis = need_redis and settings.redis_url is None
+    if not (start_postgres or start_redis):
+        yield settings
+        return
+
+    from app.embedded import EmbeddedServices
+
+    typer.echo(f"starting embedded services under {settings.data_dir} ...", err=True)
+    with EmbeddedServices(settings.data_dir, postgres=start_postgres, redis=start_redis) as svc:
+        urls: dict[str, str] = {}
+        if start_postgres:
+            urls["database_url"] = svc.database_url
+        if start_redis:
+            urls["redis_url"] = svc.redis_url
+        yield settings.model_copy(update=urls)
+
+
+def database_url_of(settings: Settings) -> str:
+    if settings.database_url is None:
+        raise RuntimeError("no database URL: use resolved_settings() first")
+    return settings.database_url
+
+
+def with_jwt_secret(settings: Settings) -> Settings:
+    """``settings`` with a JWT secret: the configured one, else one kept in ``data_dir``.
+
+    The generated secret is stored (mode 0600) so tokens stay valid across restarts.
+    """
+    if settings.jwt_secret:
+        return settings
+    return settings.model_copy(update={"jwt_secret": _stored_jwt_secret(settings.data_dir)})
+
+
+def _stored_jwt_secret(data_dir: Path) -> str:
+    path = data_dir / JWT_SECRET_FILE
+    data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        # O_EXCL: two processes starting at once must not each write a different secret.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    secret = secrets.token_urlsafe(48)
+    with os.fdopen(fd, "w") as file:
+        file.write(secret + "\n")
+    return secret
+
+
+def export_to_environment(settings: Settings) -> None:
+    """Put the resolved URLs and secret where uvicorn's worker processes will read them."""
+    exported = {
+        "JIFEN_DATABASE_URL": settings.database_url,
+        "JIFEN_REDIS_URL": settings.redis_url,
+        "JIFEN_JWT_SECRET": settings.jwt_secret,
+    }
+    for name, value in exported.items():
+        if value is not None:
+            os.environ[name] = value
+    get_settings.cache_clear()
+
+
+@asynccontextmanager
+async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    """A short-lived Runtime for one CLI command (small pool, wall clock)."""
+    from redis.asyncio import Redis
+
+    from app.clock import system_clock
+    from app.db import create_engine
+    from app.runtime import Runtime
+
+    if settings.redis_url is None:
+        raise RuntimeError("no Redis URL: use resolved_settings() first")
+    engine = create_engine(database_url_of(settings), pool_size=2)
+    redis = Redis.from_url(settings.redis_url)
+    try:
+        yield Runtime(settings=settings, engine=engine, redis=redis, clock=system_clock)
+    finally:
+        await redis.aclose()
+        await engine.dispose()
+
+
+def run_in_transaction(settings: Settings, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    """Run ``work`` in one transaction on the configured database, from synchronous code."""
+    from app.db import create_engine, unit_of_work
+
+    async def run() -> T:
+        engine = create_engine(database_url_of(settings), pool_size=1)
+        try:
+            async with unit_of_work(engine) as conn:
+                return await work(conn)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def migrate_database(settings: Settings) -> None:
+    from app.migrate import upgrade
+
+    upgrade(database_url_of(settings))
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+# ---------------------------------------------------------------------------------------------
+# serve
+# ---------------------------------------------------------------------------------------------
+
+
+async def _seed(settings: Settings) -> int:
+    from app.seed import seed_demo
+
+    async with open_runtime(settings) as runtime:
+        summary = await seed_demo(runtime)
+    return summary.demo_member_id
+
+
+def mint(settings: Settings, subject: str, roles: list[str]) -> str:
+    from app.auth.tokens import mint_token
+
+    return mint_token(settings, subject, roles)
+
+
+def _print_banner(settings: Settings, host: str, port: int, demo_member_id: int | None) -> None:
+    staff_token = mint(settings, f"staff:{DEMO_STAFF_NAME}", [StaffRole.ADMIN.value])
+    lines = [
+        "",
+        f"Jifen is serving GraphQL (GraphiQL in a browser) at http://{host}:{port}/graphql",
+        "",
+        f"staff token (staff:{DEMO_STAFF_NAME}, role admin):",
+        f"  {staff_token}",
+    ]
+    if demo_member_id is not None:
+        member_token = mint(settings, f"member:{demo_member_id}", [])
+        lines += [f"demo member token (member {demo_member_id}):", f"  {member_token}"]
+    lines += ["", 'Send one as "Authorization: Bearer <token>". Ctrl-C stops everything.', ""]
+    typer.echo("\n".join(lines))
+
+
+@cli.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port.")] = None,
+    workers: Annotated[int | None, typer.Option(help="uvicorn worker processes.")] = None,
+    migrate: Annotated[bool, typer.Option(help="Migrate the database first.")] = True,
+    seed: Annotated[bool, typer.Option(help="Seed the demo programme first.")] = True,
+    access_log: Annotated[bool, typer.Option(help="Log every HTTP request.")] = False,
+) -> None:
+    """Migrate, seed the demo programme, and serve GraphQL (embedded servers when unset).
+
+    Replicas behind a load balancer pass --no-migrate --no-seed and leave both to one job.
+    """
+    import uvicorn
+
+    base = load_settings()
+    host, port, workers = host or base.host, port or base.port, workers or base.workers
+    try:
+        with resolved_settings(base) as settings:
+            settings = with_jwt_secret(settings)
+            export_to_environment(settings)
+            if migrate:
+                migrate_database(settings)
+            demo_member_id = asyncio.run(_seed(settings)) if seed else None
+            _print_banner(settings, host, port, demo_member_id)
+            uvicorn.run(
+                "app.web:create_app",
+                factory=True,
+                host=host,
+                port=port,
+                workers=workers,
+                log_config=None,  # keep our structured logging
+                access_log=access_log,
+            )
+    except KeyboardInterrupt:
+        # uvicorn may re-raise Ctrl-C after its graceful shutdown; the embedded servers have
+        # been stopped by the time we get here.
+        pass
+    typer.echo("stopped", err=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# migrate, seed
+# ---------------------------------------------------------------------------------------------
+
+
+@cli.command()
+def migrate() -> None:
+    """Bring the database schema to the newest migration."""
+    with resolved_settings(load_settings(), need_redis=False) as settings:
+        migrate_database(settings)
+    typer.echo("database migrated")
+
+
+@cli.command()
+def seed() -> None:
+    """Migrate, then seed the demo programme (running it again changes nothing)."""
+    with resolved_settings(load_settings()) as settings:
+        migrate_database(settings)
+        demo_member_id = asyncio.run(_seed(settings))
+    typer.echo(f"demo programme seeded; demo member id {demo_member_id}")
+
+
+# ---------------------------------------------------------------------------------------------
+# token
+# ---------------------------------------------------------------------------------------------
+
+
+@cli.command()
+def token(
+    member: Annotated[int | None, typer.Option(help="Member id (a member token).")] = None,
+    staff: Annotated[str | None, typer.Option(help="Staff name (a staff token).")] = None,
+    role: Annotated[
+        list[StaffRole] | None, typer.Option(help="Staff role; repeat for several.")
+    ] = None,
+) -> None:
+    """Print a development JWT for a member or a staff user."""
+    if (member is None) == (staff is None):
+        raise fail("give exactly one of --member ID or --staff NAME")
+    if member is not None and role:
+        raise fail("members have no roles; --role goes with --staff")
+    subject = f"member:{member}" if member is not None else f"staff:{staff}"
+    settings = with_jwt_secret(load_settings())
+    try:
+        typer.echo(mint(settings, subject, [r.value for r in role or []]))
+    except ValueError as error:
+        raise fail(str(error)) from error
+
+
+# ---------------------------------------------------------------------------------------------
+# apikey
+# ---------------------------------------------------------------------------------------------
+
+
+def _domain_error_type() -> type[Exception]:
+    from app.errors import DomainError
+
+    return DomainError
+
+
+@apikey_cli.command("create")
+def apikey_create(
+    partner: Annotated[str, typer.Option(help="Partner name.")],
+    channel: Annotated[str, typer.Option(help="The channel the key acts for.")],
+    scope: Annotated[
+        list[str] | None, typer.Option(help="An operation the key may call; repeat.")
+    ] = None,
+) -> None:
+    """Create a partner API key and print it (the secret is shown only this once)."""
+    from app.auth.apikeys import create_api_key
+
+    if not scope:
+        raise fail("give at least one --scope")
+    with resolved_settings(load_settings(), need_redis=False) as settings:
+        try:
+            key = run_in_transaction(
+                settings, lambda conn: create_api_key(conn, partner, channel, scope)
+            )
+        except _domain_error_type() as error:
+            raise fail(str(error)) from error
+    typer.echo(key)
+
+
+@apikey_cli.command("revoke")
+def apikey_revoke(prefix: Annotated[str, typer.Argument(help="The key's prefix.")]) -> None:
+    """Revoke a partner API key by its prefix."""
+    from app.auth.apikeys import revoke_api_key
+
+    with resolved_settings(load_settings(), need_redis=False) as settings:
+        revoked = run_in_transaction(settings, lambda conn: revoke_api_key(conn, prefix))
+    if not revoked:
+        raise fail(f"no active key with prefix {prefix!r}", code=1)
+    typer.echo(f"revoked {prefix}")
+
+
+# ---------------------------------------------------------------------------------------------
+# audit, export-schema
+# ---------------------------------------------------------------------------------------------
+
+
+@cli.command()
+def audit() -> None:
+    """Check the ledger's invariants; exit 1 with a readable report when one fails."""
+    from app.clock import system_clock
+    from app.ledger.audit import run_audit
+
+    with resolved_settings(load_settings(), need_redis=False) as settings:
+        policy = settings.negative_balance_policy
+        report = run_in_transaction(
+            settings, lambda conn: run_audit(conn, system_clock.now(), policy)
+        )
+    typer.echo(report.render())
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def schema_sdl() -> str:
+    """The GraphQL schema as committed in ``schema.graphql`` (SDL, one trailing newline)."""
+    from app.graphql.schema import schema
+
+    return str(schema).rstrip("\n") + "\n"
+
+
+@cli.command("export-schema")
+def export_schema(
+    output: Annotated[Path, typer.Option(help="Where to write the SDL.")] = Path("schema.graphql"),
+) -> None:
+    """Write the GraphQL schema (SDL) exported from the code."""
+    output.write_text(schema_sdl(), encoding="utf-8")
+    typer.echo(f"wrote {output}")
+
+
+if __name__ == "__main__":
+    main()

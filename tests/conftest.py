@@ -1,0 +1,139 @@
+"""Test infrastructure: real PostgreSQL and Redis, never mocks (DESIGN.md "Tests").
+
+The services come from ``JIFEN_DATABASE_URL`` / ``JIFEN_REDIS_URL`` when set (CI, a developer's
+own servers), else from embedded servers started under a temporary folder for the session. A test
+that cannot reach them fails; nothing skips.
+
+The schema is migrated once per session. Every test that touches the services (it uses any fixture
+built on ``service_urls``) starts from empty tables, the four programme accounts, and an empty
+Redis database; pure tests touch nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.clock import FrozenClock
+from app.config import Settings
+from app.db import create_engine
+from app.migrate import upgrade
+from app.runtime import Runtime
+from app.tables import metadata
+
+TEST_JWT_SECRET = "test-secret-0123456789abcdef0123456789abcdef"
+FROZEN_AT = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+
+# The programme accounts migration 0001 inserts: every ledger movement needs them on one side.
+PROGRAMME_ACCOUNTS_SQL = (
+    "INSERT INTO accounts (kind, code) VALUES "
+    "('issuance', 'issuance'), ('redemption', 'redemption'), "
+    "('breakage', 'breakage'), ('adjustment', 'adjustment')"
+)
+
+
+@dataclass(frozen=True)
+class ServiceUrls:
+    database_url: str
+    redis_url: str
+
+
+def reset_database_sql() -> str:
+    """Empty every table and put the programme accounts back, in one round trip."""
+    tables = ", ".join(f'"{table.name}"' for table in metadata.sorted_tables)
+    return f"TRUNCATE {tables} RESTART IDENTITY CASCADE; {PROGRAMME_ACCOUNTS_SQL}"
+
+
+@pytest.fixture(scope="session")
+def service_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceUrls]:
+    """PostgreSQL and Redis for the session, migrated to the newest schema."""
+    database_url = os.environ.get("JIFEN_DATABASE_URL")
+    redis_url = os.environ.get("JIFEN_REDIS_URL")
+    if database_url and redis_url:
+        yield _migrated(ServiceUrls(database_url, redis_url))
+        return
+
+    from app.embedded import EmbeddedServices
+
+    data_dir = tmp_path_factory.mktemp("embedded")
+    with EmbeddedServices(data_dir, postgres=not database_url, redis=not redis_url) as services:
+        urls = ServiceUrls(database_url or services.database_url, redis_url or services.redis_url)
+        yield _migrated(urls)
+
+
+def _migrated(urls: ServiceUrls) -> ServiceUrls:
+    # A synchronous fixture's job: Alembic's env.py calls asyncio.run().
+    upgrade(urls.database_url)
+    return urls
+
+
+@pytest.fixture(scope="session")
+def test_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("jifen-data")
+
+
+@pytest.fixture(scope="session")
+def settings(service_urls: ServiceUrls, test_data_dir: Path) -> Settings:
+    return Settings(
+        database_url=service_urls.database_url,
+        redis_url=service_urls.redis_url,
+        jwt_secret=TEST_JWT_SECRET,
+        data_dir=test_data_dir,
+        log_json=False,
+        _env_file=None,  # type: ignore[call-arg]  # pydantic-settings' init-only option
+    )
+
+
+@pytest.fixture(scope="session")
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(settings.database_url or "", pool_size=settings.db_pool_size)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def redis_client(settings: Settings) -> AsyncIterator[Redis]:
+    client = Redis.from_url(settings.redis_url or "")
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def redis(redis_client: Redis) -> Redis:
+    """The session's Redis client; its database was flushed before this test."""
+    return redis_client
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(FROZEN_AT)
+
+
+@pytest.fixture
+def runtime(settings: Settings, engine: AsyncEngine, redis: Redis, clock: FrozenClock) -> Runtime:
+    return Runtime(settings=settings, engine=engine, redis=redis, clock=clock)
+
+
+@pytest.fixture
+async def clean_state(engine: AsyncEngine, redis_client: Redis) -> None:
+    """Empty tables (programme accounts restored) and an empty Redis database."""
+    async with engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        # asyncpg runs a multi-statement string as one simple query: one round trip.
+        await raw.driver_connection.execute(reset_database_sql())  # type: ignore[union-attr]
+    await redis_client.flushdb()
+
+
+@pytest.fixture(autouse=True)
+def _clean_state_when_services_used(request: pytest.FixtureRequest) -> None:
+    # Autouse fixtures are set up first, so the reset happens before the test's own fixtures
+    # write anything. Pure tests (no fixture built on service_urls) need no services at all.
+    if "service_urls" in request.fixturenames:
+        request.getfixturevalue("clean_state")
