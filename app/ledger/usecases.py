@@ -232,6 +232,12 @@ async def get_balance(rt: Runtime, member_id: int) -> Balance:
         return await _ledger(rt, conn).balance(member_id)
 
 
+async def get_balances(rt: Runtime, member_ids: list[int]) -> dict[int, Balance]:
+    """Many balances at once (DataLoaders); unknown members are absent."""
+    async with rt.engine.connect() as conn:
+        return await _ledger(rt, conn).balances(member_ids)
+
+
 async def get_entry(rt: Runtime, entry_id: int) -> Entry:
     async with rt.engine.connect() as conn:
         return await _ledger(rt, conn).get_entry(entry_id)

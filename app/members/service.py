@@ -138,6 +138,10 @@ class MemberService:
             raise not_found("member", member_id, "memberId")
         return member
 
+    async def get_many(self, member_ids: list[int]) -> dict[int, Member]:
+        rows = await self.conn.execute(select(members).where(members.c.id.in_(member_ids)))
+        return {row.id: _member(row) for row in rows}
+
     async def find_by_ref(self, channel: str, external_ref: str) -> Member | None:
         row = (
             await self.conn.execute(
@@ -158,12 +162,22 @@ class MemberService:
         return member
 
     async def channel_refs(self, member_id: int) -> list[ChannelRef]:
+        return (await self.channel_refs_of([member_id]))[member_id]
+
+    async def channel_refs_of(self, member_ids: list[int]) -> dict[int, list[ChannelRef]]:
+        refs: dict[int, list[ChannelRef]] = {member_id: [] for member_id in member_ids}
         rows = await self.conn.execute(
-            select(member_channel_refs.c.channel, member_channel_refs.c.external_ref)
-            .where(member_channel_refs.c.member_id == member_id)
+            select(
+                member_channel_refs.c.member_id,
+                member_channel_refs.c.channel,
+                member_channel_refs.c.external_ref,
+            )
+            .where(member_channel_refs.c.member_id.in_(member_ids))
             .order_by(member_channel_refs.c.created_at, member_channel_refs.c.channel)
         )
-        return [ChannelRef(r.channel, r.external_ref) for r in rows]
+        for row in rows:
+            refs[row.member_id].append(ChannelRef(row.channel, row.external_ref))
+        return refs
 
     async def update_profile(self, member_id: int, changes: ProfileChanges) -> Member:
         values = changes.values()

@@ -64,3 +64,14 @@ async def find_member_by_ref(rt: Runtime, channel: str, external_ref: str) -> Me
 async def list_channel_refs(rt: Runtime, member_id: int) -> list[ChannelRef]:
     async with rt.engine.connect() as conn:
         return await MemberService(conn, rt.clock).channel_refs(member_id)
+
+
+async def get_members(rt: Runtime, member_ids: list[int]) -> dict[int, Member]:
+    """Many members in one statement (DataLoaders); unknown ids are simply absent."""
+    async with rt.engine.connect() as conn:
+        return await MemberService(conn, rt.clock).get_many(member_ids)
+
+
+async def list_channel_refs_of(rt: Runtime, member_ids: list[int]) -> dict[int, list[ChannelRef]]:
+    async with rt.engine.connect() as conn:
+        return await MemberService(conn, rt.clock).channel_refs_of(member_ids)

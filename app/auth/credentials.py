@@ -1,0 +1,67 @@
+"""From what a client presented (HTTP headers or a WebSocket ``connection_init`` payload) to a
+principal.
+
+No credential at all makes the caller anonymous (who may then call nothing but the health
+checks). A credential that is present but wrong — a forged, expired or foreign token, a wrong or
+revoked API key, or both kinds at once — is refused outright with ``UNAUTHENTICATED``: a client
+with a broken credential should learn it at once, not be served as anonymous.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from app.auth.apikeys import authenticate_api_key
+from app.auth.principal import ANONYMOUS, Principal
+from app.auth.tokens import decode_token
+from app.errors import DomainError, ErrorCode
+from app.runtime import Runtime
+
+
+def _unauthenticated(message: str) -> DomainError:
+    return DomainError(ErrorCode.UNAUTHENTICATED, message)
+
+
+def bearer_token(authorization: str) -> str:
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _unauthenticated("Authorization must be 'Bearer <token>'")
+    return token.strip()
+
+
+async def authenticate(rt: Runtime, *, authorization: str | None, api_key: str | None) -> Principal:
+    if authorization and api_key:
+        raise _unauthenticated("send either a bearer token or an API key, not both")
+    if authorization:
+        return decode_token(rt.settings, bearer_token(authorization))
+    if api_key:
+        async with rt.engine.connect() as conn:
+            return await authenticate_api_key(conn, api_key)
+    return ANONYMOUS
+
+
+def _text(params: Mapping[str, object], *names: str) -> str | None:
+    for name in names:
+        value = params.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise _unauthenticated(f"{name} must be a string")
+        return value
+    return None
+
+
+async def authenticate_connection_params(rt: Runtime, params: Mapping[str, object]) -> Principal:
+    """The ``connection_init`` payload of a WebSocket: the same credentials as the headers.
+
+    Accepted keys: ``Authorization`` / ``authorization`` ("Bearer <jwt>"), ``token`` (a bare
+    JWT), and ``X-Api-Key`` / ``apiKey``.
+    """
+    authorization = _text(params, "Authorization", "authorization")
+    token = _text(params, "token")
+    if token is not None:
+        if authorization is not None:
+            raise _unauthenticated("send either token or Authorization, not both")
+        authorization = f"Bearer {token}"
+    api_key = _text(params, "X-Api-Key", "x-api-key", "apiKey")
+    return await authenticate(rt, authorization=authorization, api_key=api_key)

@@ -1,0 +1,45 @@
+"""Per-request DataLoaders: one statement per kind of read, however many members a query asks."""
+
+from __future__ import annotations
+
+from contextlib import suppress
+
+from strawberry.dataloader import DataLoader
+
+from app.errors import not_found
+from app.ledger import usecases as ledger
+from app.ledger.models import Balance
+from app.members import usecases as members
+from app.members.models import ChannelRef, Member
+from app.runtime import Runtime
+
+
+class Loaders:
+    """Fresh for every request (and every subscription event): caches never outlive it."""
+
+    def __init__(self, rt: Runtime) -> None:
+        async def members_batch(ids: list[int]) -> list[Member | None]:
+            found = await members.get_members(rt, ids)
+            return [found.get(member_id) for member_id in ids]
+
+        async def balances_batch(ids: list[int]) -> list[Balance | BaseException]:
+            found = await ledger.get_balances(rt, ids)
+            return [found.get(i) or not_found("member", i, "memberId") for i in ids]
+
+        async def refs_batch(ids: list[int]) -> list[list[ChannelRef]]:
+            found = await members.list_channel_refs_of(rt, ids)
+            return [found[member_id] for member_id in ids]
+
+        self.member: DataLoader[int, Member | None] = DataLoader(load_fn=members_batch)
+        self.balance: DataLoader[int, Balance] = DataLoader(load_fn=balances_batch)
+        self.channel_refs: DataLoader[int, list[ChannelRef]] = DataLoader(load_fn=refs_batch)
+
+    def forget_member(self, member_id: int) -> None:
+        """After a write to a member: later reads in the same request see the new state."""
+        # DataLoader.clear raises KeyError for a key it never loaded.
+        with suppress(KeyError):
+            self.member.clear(member_id)
+        with suppress(KeyError):
+            self.balance.clear(member_id)
+        with suppress(KeyError):
+            self.channel_refs.clear(member_id)

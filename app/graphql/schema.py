@@ -1,0 +1,71 @@
+"""The one schema: every domain module contributes its queries and mutations here.
+
+``schema.graphql`` at the repository root is ``str(schema)``; a test keeps them equal
+(``jifen export-schema`` or ``python -m app.graphql.schema > schema.graphql`` rewrites it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import (
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    SchemaExtension,
+    ValidationCache,
+)
+from strawberry.types import ExecutionContext
+
+from app.config import Settings, get_settings
+from app.graphql.errors import JifenMaskErrors
+from app.graphql.ledger import LedgerMutations
+from app.graphql.members import MemberMutations, MemberQueries
+
+
+@strawberry.type
+class Query(MemberQueries):
+    pass
+
+
+@strawberry.type
+class Mutation(MemberMutations, LedgerMutations):
+    pass
+
+
+class JifenSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # Strawberry would log every error, refusals included, with a traceback. Refusals are
+        # answers, not faults; unexpected errors are logged once, with their error id, by
+        # JifenMaskErrors.
+        return
+
+
+def _extensions(settings: Settings) -> list[type[SchemaExtension] | Callable[[], SchemaExtension]]:
+    # Factories, not instances: Strawberry builds fresh extensions per operation. The caches
+    # are module-level LRU caches inside Strawberry, so they survive across operations anyway.
+    return [
+        lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=settings.max_query_aliases),
+        lambda: MaxTokensLimiter(max_token_count=settings.max_query_tokens),
+        ParserCache,
+        ValidationCache,
+        JifenMaskErrors,
+    ]
+
+
+def build_schema(settings: Settings) -> strawberry.Schema:
+    # No Subscription type yet: the real-time gateway adds it (an empty one is invalid GraphQL).
+    return JifenSchema(query=Query, mutation=Mutation, extensions=_extensions(settings))
+
+
+schema = build_schema(get_settings())
+
+
+if __name__ == "__main__":
+    print(str(schema))

@@ -1,0 +1,191 @@
+"""The Starlette application: GraphQL over HTTP and WebSocket, and the health checks.
+
+``create_app()`` is the factory uvicorn calls (``app.web:create_app`` with ``factory=True``);
+tests call it with their own settings and clock. The lifespan builds the :class:`Runtime`
+(engine, Redis, clock) once per process and disposes of it on shutdown.
+
+Authentication: ``Authorization: Bearer <jwt>`` (members, staff) or ``X-Api-Key: jf_…``
+(partners); on a WebSocket, the same keys in the ``connection_init`` payload (or the upgrade
+request's headers). No credential is anonymous. A credential that is wrong is refused before any
+GraphQL runs: HTTP 401 with a GraphQL-shaped JSON body whose ``extensions.code`` is
+``UNAUTHENTICATED``; on a WebSocket, the connection is rejected at ``connection_init``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from redis.asyncio import Redis
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+from strawberry.types import ExecutionResult
+from strawberry.types.unset import UnsetType
+
+from app.auth.credentials import authenticate, authenticate_connection_params
+from app.auth.principal import ANONYMOUS, Principal
+from app.clock import Clock, system_clock
+from app.config import Settings, get_settings
+from app.db import create_engine
+from app.errors import DomainError, ErrorCode
+from app.graphql.context import Context
+from app.graphql.errors import QUERY_REJECTED
+from app.graphql.schema import build_schema
+from app.logging import configure_logging
+from app.runtime import Runtime
+
+PRINCIPAL_KEY = "jifen.principal"  # where the HTTP wrapper leaves the principal in the scope
+READY_TIMEOUT_SECONDS = 2.0
+
+
+def _runtime(scope_holder: Request | WebSocket) -> Runtime:
+    runtime: Runtime = scope_holder.app.state.runtime
+    return runtime
+
+
+def unauthenticated_response(error: DomainError) -> JSONResponse:
+    body = {"errors": [{"message": error.message, "extensions": {"code": error.code.value}}]}
+    return JSONResponse(body, status_code=401, headers={"WWW-Authenticate": "Bearer"})
+
+
+class JifenGraphQL(GraphQL[Context, None]):
+    """Strawberry's ASGI view with our authentication and context."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            request = Request(scope, receive)
+            try:
+                scope[PRINCIPAL_KEY] = await authenticate(
+                    _runtime(request),
+                    authorization=request.headers.get("authorization"),
+                    api_key=request.headers.get("x-api-key"),
+                )
+            except DomainError as error:
+                await unauthenticated_response(error)(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        response = await super().process_result(request, result)
+        # Syntax errors (the token limit among them) are answered before extensions see the
+        # result: give them the same code as the other rejected queries.
+        for error in response.get("errors") or []:
+            if isinstance(error, dict):
+                error.setdefault("extensions", {}).setdefault("code", QUERY_REJECTED)
+        return response
+
+    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
+        # WebSockets start anonymous: on_ws_connect decides at connection_init.
+        principal: Principal = request.scope.get(PRINCIPAL_KEY, ANONYMOUS)
+        return Context(runtime=_runtime(request), principal=principal, request=request)
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        params = context.connection_params or {}
+        try:
+            if params:
+                context.principal = await authenticate_connection_params(context.runtime, params)
+            elif isinstance(context.request, WebSocket):
+                headers = context.request.headers
+                context.principal = await authenticate(
+                    context.runtime,
+                    authorization=headers.get("authorization"),
+                    api_key=headers.get("x-api-key"),
+                )
+        except DomainError as error:
+            raise ConnectionRejectionError(
+                {"message": error.message, "code": ErrorCode.UNAUTHENTICATED.value}
+            ) from error
+        return {"principal": context.principal.name}
+
+
+async def healthz(request: Request) -> Response:
+    """The process is alive and serving (no dependency is checked)."""
+    return JSONResponse({"status": "ok"})
+
+
+async def _check(probe: Callable[[], Awaitable[object]]) -> str | None:
+    """None when the probe answers in time, else why not."""
+    try:
+        await asyncio.wait_for(probe(), READY_TIMEOUT_SECONDS)
+    except TimeoutError:
+        return "timed out"
+    except Exception as exc:  # any failure means not ready; say which
+        return f"{type(exc).__name__}: {exc}"[:200]
+    return None
+
+
+async def readyz(request: Request) -> Response:
+    """Ready to serve: PostgreSQL answers ``select 1`` and Redis answers PING."""
+    rt = _runtime(request)
+
+    async def postgres() -> None:
+        async with rt.engine.connect() as conn:
+            await conn.execute(text("select 1"))
+
+    async def redis() -> None:
+        await rt.redis.ping()
+
+    failures = {
+        name: error
+        for name, error in zip(
+            ("postgres", "redis"),
+            await asyncio.gather(_check(postgres), _check(redis)),
+            strict=True,
+        )
+        if error is not None
+    }
+    if failures:
+        return JSONResponse({"status": "unavailable", "failed": failures}, status_code=503)
+    return JSONResponse({"status": "ready"})
+
+
+def _require_url(value: str | None, name: str) -> str:
+    if not value:
+        raise RuntimeError(f"{name} is not set (`jifen serve` sets it, or starts embedded servers)")
+    return value
+
+
+def create_app(settings: Settings | None = None, clock: Clock | None = None) -> Starlette:
+    settings = settings or get_settings()
+    configure_logging(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        engine = create_engine(
+            _require_url(settings.database_url, "JIFEN_DATABASE_URL"), settings.db_pool_size
+        )
+        redis = Redis.from_url(_require_url(settings.redis_url, "JIFEN_REDIS_URL"))
+        app.state.runtime = Runtime(settings, engine, redis, clock or system_clock)
+        try:
+            yield
+        finally:
+            await redis.aclose()
+            await engine.dispose()
+
+    graphql = JifenGraphQL(
+        build_schema(settings),
+        graphql_ide="graphiql",
+        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
+    )
+    return Starlette(
+        routes=[
+            Route("/graphql", graphql),
+            WebSocketRoute("/graphql", graphql),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+        ],
+        lifespan=lifespan,
+    )

@@ -1,0 +1,45 @@
+from pathlib import Path
+
+from app.auth.permissions import PERMISSIONS, Subject, allows, render_markdown
+from app.auth.principal import ANONYMOUS, Principal, Role
+from app.graphql.schema import schema
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_docs_permissions_md_is_generated_from_the_table() -> None:
+    documented = (ROOT / "docs" / "PERMISSIONS.md").read_text(encoding="utf-8")
+    assert documented == render_markdown(), (
+        "run: python -m app.auth.permissions > docs/PERMISSIONS.md"
+    )
+
+
+def test_every_root_field_is_in_the_table_and_nothing_else() -> None:
+    graphql = schema._schema
+    assert graphql.query_type is not None
+    assert graphql.mutation_type is not None
+    fields = set(graphql.query_type.fields) | set(graphql.mutation_type.fields)
+    if graphql.subscription_type is not None:
+        fields |= set(graphql.subscription_type.fields)
+    assert fields == set(PERMISSIONS)
+
+
+def test_members_act_only_on_themselves_and_write_only_their_profile() -> None:
+    me = Principal.member(7)
+    for operation in PERMISSIONS:
+        assert not allows(me, operation, Subject(8, frozenset()))
+    writable = {op for op in PERMISSIONS if allows(me, op, Subject(7, frozenset()))}
+    assert writable == {"me", "member", "updateMemberProfile"}
+
+
+def test_analysts_only_read_and_anonymous_nothing() -> None:
+    analyst = Principal.staff("ann", {Role.ANALYST})
+    assert {op for op in PERMISSIONS if allows(analyst, op)} == {"member", "memberByRef"}
+    assert not any(allows(ANONYMOUS, op) for op in PERMISSIONS)
+
+
+def test_adjust_and_status_are_staff_only() -> None:
+    partner = Principal.of_partner("shop", "pos", {"points:earn", "points:spend", "members:write"})
+    for operation in ("adjustPoints", "setMemberStatus", "linkChannelRef"):
+        assert not allows(partner, operation, Subject(1, frozenset({"pos"})))
+        assert allows(Principal.staff("op", {Role.OPERATOR}), operation)

@@ -1,0 +1,242 @@
+"""Walks the permission table: every operation by every kind of caller, through the API.
+
+What is expected comes from app/auth/permissions.py (the one table); what happens comes from
+the resolvers. A refused call must leave the member's ledger exactly as it was.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from app.auth.permissions import PARTNER_SCOPES, PERMISSIONS, Subject, allows
+from app.auth.principal import ANONYMOUS, Principal, Role
+from tests.graphql.conftest import Api
+
+REFUSALS = {"FORBIDDEN", "UNAUTHENTICATED"}
+_counter = itertools.count()
+
+PAYLOAD = "{ __typename ... on MutationError { code message } }"
+
+
+@dataclass
+class Caller:
+    name: str
+    principal: Principal
+    headers: dict[str, str]
+
+
+@dataclass
+class World:
+    api: Api
+    member_a: str  # the target: linked to channel "pos"
+    member_b: str  # another member, linked to channel "web"
+    pos_partner: dict[str, str]  # all scopes on "pos": places holds and entries to act on
+
+
+def fresh(prefix: str) -> str:
+    return f"{prefix}-{next(_counter)}"
+
+
+async def make_hold(world: World) -> str:
+    body = await world.api.call(
+        """mutation($m: ID!, $k: String!) { holdPoints(input: {memberId: $m, amount: 1,
+             reason: "walk", idempotencyKey: $k}) { ... on HoldPayload { hold { id } } } }""",
+        {"m": world.member_a, "k": fresh("hold")},
+        world.pos_partner,
+    )
+    hold_id: str = body["data"]["holdPoints"]["hold"]["id"]
+    return hold_id
+
+
+async def make_entry(world: World) -> str:
+    result = await world.api.earn(world.member_a, 5, fresh("entry"), world.pos_partner)
+    entry_id: str = result["entry"]["id"]
+    return entry_id
+
+
+async def request_for(operation: str, world: World) -> tuple[str, dict[str, Any]]:
+    """A valid call of ``operation`` on member A (or on things channel "pos" created for A)."""
+    a = world.member_a
+    key = fresh("key")
+    if operation == "me":
+        return "{ me { id balance { total } } }", {}
+    if operation == "member":
+        return (
+            """query($m: ID!) { member(id: $m) { id balance { total }
+                 history(first: 1) { edges { node { id } } } } }""",
+            {"m": a},
+        )
+    if operation == "memberByRef":
+        return '{ memberByRef(channel: "pos", externalRef: "a") { id } }', {}
+    if operation == "registerMember":
+        return (
+            f"""mutation($r: String!) {{ registerMember(input: {{channel: "pos",
+                 externalRef: $r}}) {PAYLOAD} }}""",
+            {"r": fresh("ref")},
+        )
+    if operation == "linkChannelRef":
+        return (
+            f"""mutation($m: ID!, $r: String!) {{ linkChannelRef(input: {{memberId: $m,
+                 channel: "kiosk", externalRef: $r}}) {PAYLOAD} }}""",
+            {"m": a, "r": fresh("ref")},
+        )
+    if operation == "updateMemberProfile":
+        return (
+            f"""mutation($m: ID!) {{ updateMemberProfile(input: {{memberId: $m,
+                 name: "Ann"}}) {PAYLOAD} }}""",
+            {"m": a},
+        )
+    if operation == "setMemberStatus":
+        return (
+            f"""mutation($m: ID!) {{ setMemberStatus(input: {{memberId: $m, status: ACTIVE,
+                 reason: "walk"}}) {PAYLOAD} }}""",
+            {"m": a},
+        )
+    if operation in {"earnPoints", "spendPoints", "holdPoints", "adjustPoints"}:
+        return (
+            f"""mutation($m: ID!, $k: String!) {{ {operation}(input: {{memberId: $m,
+                 amount: 1, reason: "walk", idempotencyKey: $k}}) {PAYLOAD} }}""",
+            {"m": a, "k": key},
+        )
+    if operation == "commitHold":
+        return (
+            f"""mutation($h: ID!, $k: String!) {{ commitHold(input: {{holdId: $h,
+                 idempotencyKey: $k}}) {PAYLOAD} }}""",
+            {"h": await make_hold(world), "k": key},
+        )
+    if operation == "voidHold":
+        return (
+            f"""mutation($h: ID!, $k: String!) {{ voidHold(input: {{holdId: $h,
+                 reason: "walk", idempotencyKey: $k}}) {PAYLOAD} }}""",
+            {"h": await make_hold(world), "k": key},
+        )
+    if operation == "reverseEntry":
+        return (
+            f"""mutation($e: ID!, $k: String!) {{ reverseEntry(input: {{entryId: $e,
+                 reason: "walk", idempotencyKey: $k}}) {PAYLOAD} }}""",
+            {"e": await make_entry(world), "k": key},
+        )
+    raise AssertionError(f"the walk has no request for {operation}: add one")
+
+
+def subject_for(operation: str, caller: Caller, world: World) -> Subject:
+    if operation == "me":  # always the caller itself
+        return Subject(caller.principal.member_id, frozenset())
+    return Subject(int(world.member_a), frozenset({"pos"}))
+
+
+def refusal_code(operation: str, body: dict[str, Any]) -> str | None:
+    if body.get("errors"):
+        codes = {error["extensions"].get("code") for error in body["errors"]}
+        assert len(codes) == 1, body
+        only: str = codes.pop()
+        return only
+    payload = body["data"][operation]
+    if isinstance(payload, dict) and payload.get("__typename") == "MutationError":
+        code: str = payload["code"]
+        return code
+    return None
+
+
+@pytest.fixture
+async def world(api: Api) -> World:
+    a = await api.register("pos", "a")
+    b = await api.register("web", "b")
+    await api.earn(a, 1000, "seed-a")
+    await api.earn(b, 1000, "seed-b")
+    pos_partner = await api.partner_headers(sorted(PARTNER_SCOPES), "pos", "shop")
+    return World(api, a, b, pos_partner)
+
+
+async def callers(world: World) -> list[Caller]:
+    api = world.api
+    a, b = int(world.member_a), int(world.member_b)
+    all_scopes = frozenset(PARTNER_SCOPES)
+    return [
+        Caller("anonymous", ANONYMOUS, {}),
+        Caller("member self", Principal.member(a), api.member_headers(a)),
+        Caller("member other", Principal.member(b), api.member_headers(b)),
+        *(
+            Caller(f"staff {role}", Principal.staff("alice", {role}), api.staff_headers(role))
+            for role in Role
+        ),
+        Caller(
+            "partner scoped", Principal.of_partner("shop", "pos", all_scopes), world.pos_partner
+        ),
+        Caller(
+            "partner unscoped",
+            Principal.of_partner("bare", "pos", frozenset()),
+            await api.partner_headers([], "pos", "bare"),
+        ),
+        Caller(
+            "partner other channel",
+            Principal.of_partner("web", "web", all_scopes),
+            await api.partner_headers(sorted(all_scopes), "web", "web"),
+        ),
+    ]
+
+
+async def test_every_operation_refuses_exactly_whom_the_table_says(world: World) -> None:
+    api = world.api
+    checked = 0
+    for caller in await callers(world):
+        for operation in PERMISSIONS:
+            query, variables = await request_for(operation, world)
+            before = await api.ledger_state(world.member_a)
+            body = await api.call(query, variables, caller.headers)
+            code = refusal_code(operation, body)
+            where = f"{caller.name} → {operation}: {body}"
+            if allows(caller.principal, operation, subject_for(operation, caller, world)):
+                assert code not in REFUSALS, where
+            else:
+                expected = "UNAUTHENTICATED" if caller.principal.is_anonymous else "FORBIDDEN"
+                assert code == expected, where
+                assert await api.ledger_state(world.member_a) == before, where
+            checked += 1
+    assert checked == len(PERMISSIONS) * 9  # 9 kinds of caller
+
+
+async def test_a_member_token_cannot_read_or_touch_another_member(world: World) -> None:
+    api = world.api
+    other = api.member_headers(world.member_b)
+    before = await api.ledger_state(world.member_a)
+    body = await api.call(
+        "query($m: ID!) { member(id: $m) { balance { total } } }", {"m": world.member_a}, other
+    )
+    assert body["data"] == {"member": None}
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    body = await api.call(
+        f"""mutation($m: ID!) {{ updateMemberProfile(input: {{memberId: $m, name: "Eve"}})
+             {PAYLOAD} }}""",
+        {"m": world.member_a},
+        other,
+    )
+    assert body["data"]["updateMemberProfile"]["code"] == "FORBIDDEN"
+    assert await api.ledger_state(world.member_a) == before
+
+
+async def test_a_partner_sees_only_its_own_channel(world: World) -> None:
+    api = world.api
+    body = await api.call(
+        '{ memberByRef(channel: "web", externalRef: "b") { id } }', None, world.pos_partner
+    )
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    body = await api.call(
+        "query($m: ID!) { member(id: $m) { id } }", {"m": world.member_b}, world.pos_partner
+    )
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    entry = await api.earn(world.member_a, 1, "p1", world.pos_partner)
+    assert entry["__typename"] == "PointsPosted"
+    # An entry staff posted is not the partner's to reverse.
+    staff_entry = await api.earn(world.member_a, 1, "s1")
+    body = await api.call(
+        f"""mutation($e: ID!) {{ reverseEntry(input: {{entryId: $e, reason: "x",
+             idempotencyKey: "r1"}}) {PAYLOAD} }}""",
+        {"e": staff_entry["entry"]["id"]},
+        world.pos_partner,
+    )
+    assert body["data"]["reverseEntry"]["code"] == "FORBIDDEN"
