@@ -24,7 +24,6 @@ def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
         # Prepared-statement caching is per connection; keep it, it is a large share of the speed.
         connect_args={"server_settings": {"application_name": "jifen"}},
     )

@@ -11,6 +11,7 @@ from collections.abc import Callable
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
+    AddValidationRules,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
@@ -47,11 +48,16 @@ class JifenSchema(strawberry.Schema):
 
 
 def _extensions(settings: Settings) -> list[type[SchemaExtension] | Callable[[], SchemaExtension]]:
-    # Factories, not instances: Strawberry builds fresh extensions per operation. The caches
-    # are module-level LRU caches inside Strawberry, so they survive across operations anyway.
+    # Strawberry builds fresh extensions per operation (factories, not instances). The limiters
+    # create a new rule class each time they are built, and ValidationCache keys on the rule
+    # set: so build the rule classes once and hand every operation the same ones, or the
+    # validation cache never hits (measured: 28% of an earn's CPU).
+    limit_rules = [
+        *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=settings.max_query_aliases).validation_rules,
+    ]
     return [
-        lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.max_query_aliases),
+        lambda: AddValidationRules(limit_rules),
         lambda: MaxTokensLimiter(max_token_count=settings.max_query_tokens),
         ParserCache,
         ValidationCache,

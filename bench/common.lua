@@ -1,0 +1,54 @@
+-- Shared by the wrk scripts of bench/ledger.py: per-thread counters and the summary line.
+--
+-- wrk runs one Lua state per thread plus one for setup()/done(). setup() numbers the threads
+-- (the number goes into idempotency keys, so keys never collide across threads); response()
+-- counts non-200 answers and GraphQL-level errors; done() adds the threads' counters and prints
+-- one "BENCH key=value ..." line that bench/ledger.py parses.
+
+local threads = {}
+
+function setup(thread)
+  table.insert(threads, thread)
+  thread:set("tid", #threads)
+end
+
+function read_lines(path)
+  local lines = {}
+  local file = assert(io.open(path, "r"), "cannot open " .. tostring(path))
+  for line in file:lines() do
+    if line ~= "" then
+      table.insert(lines, line)
+    end
+  end
+  file:close()
+  assert(#lines > 0, "no lines in " .. path)
+  return lines
+end
+
+non200 = 0
+gql_errors = 0
+
+-- `ok_marker` is a string a good answer contains; anything else counts as a GraphQL error.
+function count_response(status, body, ok_marker)
+  if status ~= 200 then
+    non200 = non200 + 1
+  elseif body:find('"errors"', 1, true) or body:find("MutationError", 1, true)
+      or not body:find(ok_marker, 1, true) then
+    gql_errors = gql_errors + 1
+  end
+end
+
+function done(summary, latency, requests)
+  local bad_status, bad_graphql = 0, 0
+  for _, thread in ipairs(threads) do
+    bad_status = bad_status + (thread:get("non200") or 0)
+    bad_graphql = bad_graphql + (thread:get("gql_errors") or 0)
+  end
+  local e = summary.errors
+  io.write(string.format(
+    "BENCH requests=%d duration_us=%d p50_us=%d p90_us=%d p99_us=%d max_us=%d mean_us=%.1f"
+      .. " non200=%d gql_errors=%d socket_errors=%d timeouts=%d\n",
+    summary.requests, summary.duration,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max,
+    latency.mean, bad_status, bad_graphql, e.connect + e.read + e.write, e.timeout))
+end

@@ -1,0 +1,884 @@
+"""Ledger benchmark: earn mutations and balance queries through the API vs. raw asyncpg.
+
+    python bench/ledger.py                      # the full run (about a minute and a half)
+    python bench/ledger.py --baseline-only      # only the raw asyncpg transaction
+    python bench/ledger.py --profile            # also py-spy the server's workers during earn
+
+What it does, in one run:
+
+1. Takes PostgreSQL and Redis from ``JIFEN_DATABASE_URL`` / ``JIFEN_REDIS_URL``; by default it
+   (re)creates the database ``jifen_bench`` on the local PostgreSQL (127.0.0.1:5432) and uses
+   Redis database 8 on 127.0.0.1:6379 (flushed). Migrates, then registers ``--members`` members
+   with bulk SQL that writes what registration writes (members, member_channel_refs, accounts,
+   the ``member.registered`` event).
+2. Starts ``jifen serve --workers 2`` on a free loopback port and waits for ``/readyz``.
+3. With ``wrk`` (bench/earn.lua, bench/balance.lua): (a) ``earnPoints`` with a staff token, a
+   random member and a fresh idempotency key per request; (b) ``me { balance { available } }``
+   with a pool of member tokens. Each after a short warm-up; non-200 answers and GraphQL errors
+   are counted.
+4. Stops the server, then (c) the baseline: the same SQL transaction ``Ledger.earn`` runs inside
+   ``idempotent()`` (key insert, account ``FOR UPDATE``, entry, transfer, lot, account update,
+   outbox event, key response), with raw asyncpg — no ORM, no web — from as many connections as
+   wrk used, in as many processes as the server has workers, for the same duration.
+5. Runs the ledger audit and prints a table with the ratio earn-API / baseline.
+
+Needs ``wrk`` (Debian: ``apt-get install wrk``). Everything listens on and talks to loopback only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_DIR = Path(__file__).resolve().parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/jifen_bench"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/8"
+JWT_SECRET = "jifen-bench-secret-not-for-production-0123456789"
+STAFF_NAME = "bench"
+CHANNEL = "bench"
+GOAL_RATIO = 0.5
+GOAL_P99_MS = 50.0
+
+
+@dataclass
+class Result:
+    name: str
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    detail: str = ""
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+# ---------------------------------------------------------------------------------- set-up
+
+
+def asyncpg_dsn(url: str) -> str:
+    """A SQLAlchemy URL (postgresql+asyncpg://…) as a plain libpq-style DSN for asyncpg."""
+    return re.sub(r"^postgresql\+asyncpg://", "postgresql://", url)
+
+
+async def recreate_database(url: str) -> None:
+
+    dsn = asyncpg_dsn(url)
+    name = dsn.rsplit("/", 1)[1].split("?")[0]
+    admin = await asyncpg.connect(dsn.rsplit("/", 1)[0] + "/postgres")
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+
+
+async def flush_redis(url: str) -> None:
+    from redis.asyncio import Redis
+
+    redis = Redis.from_url(url)
+    try:
+        await redis.flushdb()
+    finally:
+        await redis.aclose()
+
+
+REGISTER_SQL = """
+WITH m AS (
+    INSERT INTO members (name, created_at, updated_at)
+    SELECT 'bench member ' || g, now(), now() FROM generate_series(1, $1) AS g
+    RETURNING id
+), r AS (
+    INSERT INTO member_channel_refs (member_id, channel, external_ref, created_at)
+    SELECT id, $2, $3 || id, now() FROM m
+), a AS (
+    INSERT INTO accounts (kind, code, member_id)
+    SELECT 'member', 'member:' || id, id FROM m
+), e AS (
+    INSERT INTO events (topic, type, payload)
+    SELECT 'member:' || id, 'member.registered',
+           jsonb_build_object('member_id', id, 'channel', $2::text, 'external_ref', $3 || id)
+    FROM m
+)
+SELECT id FROM m ORDER BY id
+"""
+
+
+async def register_members(url: str, count: int, run_id: str) -> list[int]:
+
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        rows = await conn.fetch(REGISTER_SQL, count, CHANNEL, f"{run_id}-")
+    finally:
+        await conn.close()
+    return [row["id"] for row in rows]
+
+
+def mint_tokens(member_ids: list[int], pool: int) -> tuple[str, list[str]]:
+    from app.auth.tokens import mint_token
+    from app.config import Settings
+
+    settings = Settings(jwt_secret=JWT_SECRET, jwt_ttl_seconds=6 * 3600)
+    staff = mint_token(settings, f"staff:{STAFF_NAME}", ["admin"])
+    chosen = random.sample(member_ids, min(pool, len(member_ids)))
+    return staff, [mint_token(settings, f"member:{m}", []) for m in chosen]
+
+
+# ---------------------------------------------------------------------------------- server
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Server:
+    """``jifen serve`` in its own process group, stopped by its PID."""
+
+    def __init__(self, env: dict[str, str], workers: int, log_path: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self._log = log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "app.cli",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(workers),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"server exited ({self.proc.returncode}):\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/readyz", timeout=2) as reply:
+                    if reply.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.3)
+        raise SystemExit(f"server not ready after {timeout:.0f}s:\n{self.log_tail()}")
+
+    def worker_pids(self) -> list[int]:
+        """The uvicorn worker processes (children of the supervisor, running Python)."""
+        pids: list[int] = []
+        for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
+            children = (task / "children").read_text().split()
+            pids.extend(int(pid) for pid in children)
+        workers = []
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+                if b"resource_tracker" not in cmdline:
+                    workers.append(pid)
+        return workers
+
+    def log_tail(self, lines: int = 30) -> str:
+        self._log.flush()
+        text = self.log_path.read_text(errors="replace").splitlines()
+        return "\n".join(text[-lines:])
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            # SIGINT to the group: uvicorn shuts its workers down gracefully.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGINT)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        self._log.close()
+
+
+# ------------------------------------------------------------------------------------- wrk
+
+BENCH_LINE = re.compile(r"^BENCH (.*)$", re.MULTILINE)
+
+
+def run_wrk(
+    script: Path, url: str, env: dict[str, str], *, seconds: float, connections: int, threads: int
+) -> dict[str, float]:
+    command = [
+        "wrk",
+        f"--threads={threads}",
+        f"--connections={connections}",
+        f"--duration={max(1, round(seconds))}s",
+        "--timeout=10s",
+        f"--script={script}",
+        f"{url}/graphql",
+    ]
+    done = subprocess.run(
+        command,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+        check=False,
+    )
+    match = BENCH_LINE.search(done.stdout)
+    if done.returncode != 0 or match is None:
+        raise SystemExit(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return {key: float(value) for key, value in (kv.split("=") for kv in match[1].split())}
+
+
+def wrk_result(name: str, figures: dict[str, float]) -> Result:
+    errors = int(
+        figures["non200"] + figures["gql_errors"] + figures["socket_errors"] + figures["timeouts"]
+    )
+    detail = (
+        f"non-200 {int(figures['non200'])}, GraphQL errors {int(figures['gql_errors'])}, "
+        f"socket errors {int(figures['socket_errors'])}, timeouts {int(figures['timeouts'])}"
+    )
+    return Result(
+        name=name,
+        requests=int(figures["requests"]),
+        seconds=figures["duration_us"] / 1e6,
+        p50_ms=figures["p50_us"] / 1000,
+        p99_ms=figures["p99_us"] / 1000,
+        errors=errors,
+        detail=detail,
+    )
+
+
+# ---------------------------------------------------------------------------------- py-spy
+
+
+def start_profiles(
+    pids: list[int], seconds: float, out_dir: Path, phase: str
+) -> list[subprocess.Popen[bytes]]:
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(py_spy).exists():
+        raise SystemExit("--profile needs py-spy: pip install py-spy")
+    procs = []
+    for pid in pids:
+        procs.append(
+            subprocess.Popen(
+                [
+                    py_spy,
+                    "record",
+                    "--pid",
+                    str(pid),
+                    "--duration",
+                    str(round(seconds)),
+                    "--rate",
+                    "250",
+                    "--format",
+                    "raw",
+                    "--nonblocking",
+                    "--output",
+                    str(out_dir / f"{phase}-worker-{pid}.txt"),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+    return procs
+
+
+FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>.*?)(?::(?P<line>\d+))?\)$")
+
+# py-spy prints paths relative to sys.path entries: "asyncpg/connection.py", "app/web.py".
+GROUPS = (
+    ("asyncpg", "asyncpg/"),
+    ("sqlalchemy", "sqlalchemy/"),
+    ("strawberry", "strawberry/"),
+    ("graphql-core (parse, validate, execute)", "graphql/"),
+    ("starlette", "starlette/"),
+    ("uvicorn/httptools", "uvicorn/"),
+    ("pydantic", "pydantic"),
+    ("jwt", "jwt/"),
+    ("app (jifen)", "app/"),
+    ("asyncio/uvloop", "asyncio/"),
+    ("asyncio/uvloop", "uvloop/"),
+    ("json", "json/"),
+)
+
+
+def _group(path: str) -> str:
+    for name, needle in GROUPS:
+        if f"/{path}".find(f"/{needle}") >= 0:
+            return name
+    if path.startswith("<"):
+        return "generated code (<string>: graphql-core visitor dispatch)"
+    return "other (stdlib, C)"
+
+
+def summarise_profiles(files: list[Path], top: int = 15) -> str:
+    """Self time by library and the functions with most inclusive time, from raw stacks."""
+    self_group: Counter[str] = Counter()
+    self_func: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for file in files:
+        if not file.exists():
+            continue
+        for line in file.read_text(errors="replace").splitlines():
+            stack, _, count_text = line.rpartition(" ")
+            if not stack or not count_text.isdigit():
+                continue
+            count = int(count_text)
+            frames = []
+            for frame in stack.split(";"):
+                match = FRAME.match(frame)
+                if match:
+                    path = match["file"]
+                    frames.append((f"{match['func']} ({_short(path)})", path))
+            if not frames:
+                continue
+            total += count
+            leaf_name, leaf_path = frames[-1]
+            self_group[_group(leaf_path)] += count
+            self_func[leaf_name] += count
+            for name in {name for name, _ in frames}:
+                inclusive[name] += count
+    if not total:
+        return "no samples (is py-spy allowed to ptrace here?)"
+    out = [f"{total} samples over {len(files)} worker(s)", "", "self time by library:"]
+    out += [f"  {100 * n / total:5.1f}%  {name}" for name, n in self_group.most_common()]
+    out += ["", f"top {top} functions by self time:"]
+    out += [f"  {100 * n / total:5.1f}%  {name}" for name, n in self_func.most_common(top)]
+    out += ["", f"top {top * 2} functions by inclusive time:"]
+    out += [f"  {100 * n / total:5.1f}%  {name}" for name, n in inclusive.most_common(top * 2)]
+    return "\n".join(out)
+
+
+def _short(path: str) -> str:
+    for marker in ("site-packages/", "/work/main/", "lib/python3"):
+        if marker in path:
+            return path.split(marker, 1)[1]
+    return path
+
+
+# -------------------------------------------------------------------------------- baseline
+
+# The statements Ledger.earn runs inside idempotent(), as SQLAlchemy renders them, for a member
+# with nothing due (next_due_at in the future or unset: _settle runs no query).
+SQL_CLAIM_KEY = """
+INSERT INTO idempotency_keys (caller, key, operation, fingerprint) VALUES ($1, $2, $3, $4)
+ON CONFLICT DO NOTHING RETURNING idempotency_keys.key
+"""
+SQL_LOCK = """
+SELECT accounts.id, accounts.kind, accounts.code, accounts.member_id, accounts.available,
+       accounts.pending, accounts.held, accounts.debt, accounts.lifetime_earned,
+       accounts.lifetime_spent, accounts.next_due_at, accounts.version, accounts.created_at,
+       members.status AS member_status
+FROM accounts JOIN members ON members.id = accounts.member_id
+WHERE accounts.member_id = $1 FOR UPDATE OF accounts
+"""
+SQL_ENTRY = """
+INSERT INTO entries (member_id, kind, amount, balance_after, reason, source, reference, actor,
+                     reverses_entry_id, hold_id, details, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+RETURNING entries.id, entries.member_id, entries.kind, entries.amount, entries.balance_after,
+          entries.reason, entries.source, entries.reference, entries.actor,
+          entries.reverses_entry_id, entries.reversed_amount, entries.hold_id, entries.details,
+          entries.created_at
+"""
+SQL_TRANSFER = """
+INSERT INTO transfers (entry_id, debit_account_id, credit_account_id, amount, created_at)
+VALUES ($1, (SELECT accounts.id FROM accounts WHERE accounts.code = $2), $3, $4, $5)
+"""
+SQL_LOT = """
+INSERT INTO lots (account_id, member_id, entry_id, amount, remaining, pending, available_at,
+                  expires_at, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+"""
+SQL_SAVE_ACCOUNT = """
+UPDATE accounts SET available=$1, pending=$2, held=$3, debt=$4, lifetime_earned=$5,
+       lifetime_spent=$6, next_due_at=$7, version=(accounts.version + $8)
+WHERE accounts.id = $9
+"""
+SQL_EVENT = "INSERT INTO events (topic, type, payload) VALUES ($1, $2, $3)"
+SQL_KEY_RESPONSE = """
+UPDATE idempotency_keys SET response=$1
+WHERE idempotency_keys.caller = $2 AND idempotency_keys.key = $3
+"""
+
+
+def _fingerprint(operation: str, request: dict[str, Any]) -> str:
+    canonical = json.dumps([operation, request], sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def earn_raw(conn: Any, member_id: int, amount: int, key: str) -> int:
+    """One earn, statement for statement what the API's transaction executes."""
+    caller = f"staff:{STAFF_NAME}"
+    reason = "bench earn"
+    request = {
+        "member_id": member_id,
+        "amount": amount,
+        "reason": reason,
+        "reference": None,
+        "available_at": None,
+        "expires_at": None,
+    }
+    async with conn.transaction():
+        claimed = await conn.fetchval(
+            SQL_CLAIM_KEY, caller, key, "earn", _fingerprint("earn", request)
+        )
+        if claimed is None:
+            raise RuntimeError(f"key {key} already used")
+        acc = await conn.fetchrow(SQL_LOCK, member_id)
+        now = datetime.now(UTC)
+        expires_at = now + timedelta(days=365)
+        paid_off = min(acc["debt"], amount)
+        available = acc["available"] + amount - paid_off
+        debt = acc["debt"] - paid_off
+        earned = acc["lifetime_earned"] + amount
+        total = available + acc["pending"] + acc["held"] - debt
+        next_due = acc["next_due_at"]
+        next_due = expires_at if next_due is None or expires_at < next_due else next_due
+        entry = await conn.fetchrow(
+            SQL_ENTRY,
+            member_id,
+            "earn",
+            amount,
+            total,
+            reason,
+            "api",
+            None,
+            caller,
+            None,
+            None,
+            "{}",
+            now,
+        )
+        await conn.execute(SQL_TRANSFER, entry["id"], "issuance", acc["id"], amount, now)
+        await conn.execute(
+            SQL_LOT,
+            acc["id"],
+            member_id,
+            entry["id"],
+            amount - paid_off,
+            amount - paid_off,
+            False,
+            now,
+            expires_at,
+            now,
+        )
+        await conn.execute(
+            SQL_SAVE_ACCOUNT,
+            available,
+            acc["pending"],
+            acc["held"],
+            debt,
+            earned,
+            acc["lifetime_spent"],
+            next_due,
+            1,
+            acc["id"],
+        )
+        payload = {
+            "member_id": member_id,
+            "balance": {
+                "available": available,
+                "pending": acc["pending"],
+                "held": acc["held"],
+                "debt": debt,
+                "total": total,
+            },
+            "entry": {
+                "id": entry["id"],
+                "kind": "earn",
+                "amount": amount,
+                "balance_after": total,
+                "reason": reason,
+                "source": "api",
+                "reference": None,
+                "reverses_entry_id": None,
+                "created_at": now.isoformat(),
+            },
+        }
+        await conn.execute(SQL_EVENT, f"member:{member_id}", "points.earned", json.dumps(payload))
+        await conn.execute(SQL_KEY_RESPONSE, json.dumps({"entry_id": entry["id"]}), caller, key)
+    return int(entry["id"])
+
+
+async def _baseline_process(
+    dsn: str,
+    members: list[int],
+    connections: int,
+    start_at: float,
+    warmup: float,
+    seconds: float,
+    tag: str,
+) -> dict[str, Any]:
+
+    conns = [await asyncpg.connect(dsn) for _ in range(connections)]
+    measure_from, until = start_at + warmup, start_at + warmup + seconds
+    latencies: list[float] = []
+    errors = 0
+
+    async def loop(index: int, conn: Any) -> None:
+        nonlocal errors
+        rng = random.Random(f"{tag}:{index}")
+        count = 0
+        while (now := time.time()) < until:
+            count += 1
+            begun = time.perf_counter()
+            try:
+                await earn_raw(
+                    conn, rng.choice(members), rng.randint(1, 100), f"{tag}:c{index}:{count}"
+                )
+            except Exception:
+                errors += now >= measure_from
+                continue
+            if now >= measure_from and time.time() <= until:
+                latencies.append(time.perf_counter() - begun)
+
+    await asyncio.sleep(max(0.0, start_at - time.time()))
+    try:
+        await asyncio.gather(*(loop(i, c) for i, c in enumerate(conns)))
+    finally:
+        for conn in conns:
+            await conn.close()
+    return {"latencies": latencies, "errors": errors}
+
+
+def _baseline_entry(*args: Any) -> dict[str, Any]:
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    return asyncio.run(_baseline_process(*args))
+
+
+def run_baseline(
+    url: str,
+    members: list[int],
+    *,
+    connections: int,
+    processes: int,
+    warmup: float,
+    seconds: float,
+    run_id: str,
+) -> Result:
+    per_process = [
+        connections // processes + (i < connections % processes) for i in range(processes)
+    ]
+    start_at = time.time() + 2.0  # time for every process to connect
+    with ProcessPoolExecutor(max_workers=processes) as pool:
+        futures = [
+            pool.submit(
+                _baseline_entry,
+                asyncpg_dsn(url),
+                members,
+                n,
+                start_at,
+                warmup,
+                seconds,
+                f"{run_id}:raw:p{i}",
+            )
+            for i, n in enumerate(per_process)
+        ]
+        parts = [future.result(timeout=warmup + seconds + 120) for future in futures]
+    latencies = sorted(lat for part in parts for lat in part["latencies"])
+    return Result(
+        name="earn, raw asyncpg (baseline)",
+        requests=len(latencies),
+        seconds=seconds,
+        p50_ms=_percentile(latencies, 50) * 1000,
+        p99_ms=_percentile(latencies, 99) * 1000,
+        errors=sum(part["errors"] for part in parts),
+        detail=f"{processes} process(es) x {per_process} connections",
+    )
+
+
+def _percentile(sorted_values: list[float], pct: float) -> float:
+    if not sorted_values:
+        return 0.0
+    index = min(len(sorted_values) - 1, max(0, round(pct / 100 * len(sorted_values)) - 1))
+    return sorted_values[index]
+
+
+# ----------------------------------------------------------------------------------- audit
+
+
+async def audit(url: str) -> tuple[bool, str]:
+    from app.clock import system_clock
+    from app.db import create_engine
+    from app.ledger.audit import audit_ledger
+
+    engine = create_engine(url, pool_size=1)
+    try:
+        report = await audit_ledger(engine, system_clock.now())
+    finally:
+        await engine.dispose()
+    return report.ok, report.render()
+
+
+async def count_rows(url: str, member_ids: list[int]) -> dict[str, int]:
+
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        entries = await conn.fetchval(
+            "SELECT count(*) FROM entries WHERE member_id >= $1 AND member_id <= $2",
+            min(member_ids),
+            max(member_ids),
+        )
+        settings = await conn.fetch(
+            "SELECT name, setting FROM pg_settings WHERE name = ANY($1::text[])",
+            ["synchronous_commit", "fsync", "shared_buffers", "max_connections"],
+        )
+    finally:
+        await conn.close()
+    return {"entries": entries, **{row["name"]: row["setting"] for row in settings}}
+
+
+# ------------------------------------------------------------------------------------ main
+
+
+def print_table(results: list[Result], earn_api: Result | None, baseline: Result) -> None:
+    print()
+    print(f"{'scenario':38} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}  requests")
+    print("-" * 86)
+    for r in results:
+        print(
+            f"{r.name:38} {r.rps:9.0f} {r.p50_ms:8.1f} {r.p99_ms:8.1f} {r.errors:7d}  "
+            f"{r.requests} in {r.seconds:.1f}s"
+        )
+    for r in results:
+        if r.detail:
+            print(f"  {r.name}: {r.detail}")
+    if earn_api is not None and baseline.rps:
+        ratio = earn_api.rps / baseline.rps
+        met = ratio >= GOAL_RATIO and earn_api.p99_ms <= GOAL_P99_MS
+        print(
+            f"\nearn API / raw baseline = {ratio:.2f} (goal >= {GOAL_RATIO:.2f}); "
+            f"earn p99 {earn_api.p99_ms:.1f} ms (goal <= {GOAL_P99_MS:.0f} ms): "
+            f"{'GOAL MET' if met else 'goal not met'}"
+        )
+
+
+def measure_phase(
+    args: argparse.Namespace,
+    url: str,
+    workers: list[int],
+    out: Path,
+    phase: str,
+    script: str,
+    name: str,
+    env: dict[str, str],
+) -> Result:
+    """A warm-up (figures dropped, own idempotency keys), then the measured wrk run."""
+    options = {"connections": args.connections, "threads": args.threads}
+    if args.warmup:
+        warm_env = {**env, "BENCH_RUN": env["BENCH_RUN"] + ":warm"}
+        run_wrk(BENCH_DIR / script, url, warm_env, seconds=args.warmup, **options)
+    profilers = start_profiles(workers, args.duration, out, phase) if args.profile else []
+    figures = run_wrk(BENCH_DIR / script, url, env, seconds=args.duration, **options)
+    for proc in profilers:
+        proc.wait(timeout=60)
+    return wrk_result(name, figures)
+
+
+def load_average() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--members", type=int, default=2000)
+    parser.add_argument("--tokens", type=int, default=200, help="member tokens for (b)")
+    parser.add_argument("--duration", type=float, default=15.0, help="seconds measured")
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds before measuring")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--workers", type=int, default=2, help="server worker processes")
+    parser.add_argument(
+        "--baseline-processes",
+        type=int,
+        default=None,
+        help="processes for the raw baseline (default: as many as --workers)",
+    )
+    parser.add_argument("--baseline-only", action="store_true", help="skip the API phases")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="py-spy the workers during the earn phase and summarise",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="folder for the server log, profiles and results.json",
+    )
+    args = parser.parse_args()
+    for name in ("members", "tokens", "connections", "threads", "workers"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1")
+    if not 1 <= args.duration <= 600 or not 0 <= args.warmup <= 120:
+        parser.error("--duration must be 1..600 s and --warmup 0..120 s")
+    return args
+
+
+def main() -> int:
+    args = parse_args()
+    if not args.baseline_only and shutil.which("wrk") is None:
+        print(
+            "error: wrk is not installed (Debian/Ubuntu: apt-get install wrk); "
+            "use --baseline-only to run just the raw asyncpg baseline",
+            file=sys.stderr,
+        )
+        return 2
+    database_url = os.environ.get("JIFEN_DATABASE_URL") or DEFAULT_DATABASE_URL
+    redis_url = os.environ.get("JIFEN_REDIS_URL") or DEFAULT_REDIS_URL
+    out = args.out or Path(tempfile.mkdtemp(prefix="jifen-bench-"))
+    out.mkdir(parents=True, exist_ok=True)
+    run_id = f"bench{int(time.time())}"
+
+    print(f"database {database_url}\nredis    {redis_url}\noutput   {out}")
+    print(f"load average before the run: {load_average()} (other work skews the figures)")
+    if "JIFEN_DATABASE_URL" not in os.environ:
+        asyncio.run(recreate_database(database_url))
+    if "JIFEN_REDIS_URL" not in os.environ:
+        asyncio.run(flush_redis(redis_url))
+
+    from app.migrate import upgrade
+
+    upgrade(database_url)
+    started = time.perf_counter()
+    member_ids = asyncio.run(register_members(database_url, args.members, run_id))
+    print(f"registered {len(member_ids)} members in {time.perf_counter() - started:.1f}s")
+
+    results: list[Result] = []
+    earn_api: Result | None = None
+    profiles: dict[str, str] = {}
+    if not args.baseline_only:
+        staff_token, member_tokens = mint_tokens(member_ids, args.tokens)
+        members_file, tokens_file = out / "members.txt", out / "tokens.txt"
+        members_file.write_text("\n".join(map(str, member_ids)) + "\n")
+        tokens_file.write_text("\n".join(member_tokens) + "\n")
+        balance_env = {"BENCH_TOKENS": str(tokens_file)}
+        env = {
+            **os.environ,
+            "JIFEN_DATABASE_URL": database_url,
+            "JIFEN_REDIS_URL": redis_url,
+            "JIFEN_JWT_SECRET": JWT_SECRET,
+            "JIFEN_LOG_LEVEL": "WARNING",
+            "JIFEN_DATA_DIR": str(out / "data"),
+        }
+        server = Server(env, args.workers, out / "server.log")
+        try:
+            server.wait_ready()
+            workers = server.worker_pids()
+            print(f"server {server.url} ready (supervisor {server.proc.pid}, workers {workers})")
+            earn_env = {"BENCH_TOKEN": staff_token, "BENCH_MEMBERS": str(members_file)}
+            phases = (
+                ("earn", "earn.lua", "earn, API (earnPoints)", earn_env),
+                ("balance", "balance.lua", "balance, API (me { balance })", balance_env),
+            )
+            for phase, script, name, env_vars in phases:
+                result = measure_phase(
+                    args,
+                    server.url,
+                    workers,
+                    out,
+                    phase,
+                    script,
+                    name,
+                    {**env_vars, "BENCH_RUN": f"{run_id}:{phase}"},
+                )
+                results.append(result)
+                print(f"  {name}: {result.rps:.0f} req/s", flush=True)
+                if args.profile:
+                    files = sorted(out.glob(f"{phase}-worker-*.txt"))
+                    profiles[phase] = summarise_profiles(files)
+            earn_api = results[0]
+        finally:
+            server.stop()
+
+    baseline = run_baseline(
+        database_url,
+        member_ids,
+        connections=args.connections,
+        processes=args.baseline_processes or args.workers,
+        warmup=args.warmup,
+        seconds=args.duration,
+        run_id=run_id,
+    )
+    results.append(baseline)
+    print(f"  earn via raw asyncpg: {baseline.rps:.0f} req/s")
+
+    ok, report = asyncio.run(audit(database_url))
+    facts = asyncio.run(count_rows(database_url, member_ids))
+    print_table(results, earn_api, baseline)
+    print(
+        f"\nmachine: {os.cpu_count()} CPU(s); PostgreSQL {facts}; "
+        f"{args.connections} connections, {args.threads} wrk threads, "
+        f"{args.workers} server workers, {len(member_ids)} members; "
+        f"load average after the run {load_average()}"
+    )
+    for phase, text in profiles.items():
+        print(f"\nserver profile during {phase} (py-spy, all workers):\n{text}")
+        (out / f"profile-{phase}.txt").write_text(text + "\n")
+    print("\nledger audit:\n" + report)
+    (out / "results.json").write_text(
+        json.dumps(
+            {
+                "results": [{**asdict(r), "rps": r.rps} for r in results],
+                "audit_ok": ok,
+                "args": {k: str(v) for k, v in vars(args).items()},
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
