@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, bindparam, func, literal_column, or_, select, tuple_, update
+from sqlalchemy import Row, bindparam, func, literal_column, or_, select, true, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.clock import Clock, add_months
@@ -321,25 +321,18 @@ class Ledger:
         await self._finish(account, "hold.voided", hold=voided, extra={"reason": reason})
         return voided
 
-    async def void_expired_holds(self, *, limit: int = 500) -> int:
-        """Void active holds past their expiry (the hold time-out job); returns how many."""
+    async def expired_hold_ids(self, *, limit: int = 500) -> list[int]:
+        """Active holds past their expiry, oldest first (the hold time-out job voids them)."""
         due = await self.conn.scalars(
             select(holds.c.id)
             .where(
-                holds.c.status == HoldStatus.ACTIVE.value, holds.c.expires_at <= self.clock.now()
+                holds.c.status == HoldStatus.ACTIVE.value,
+                holds.c.expires_at <= self.clock.now(),
             )
-            .order_by(holds.c.expires_at)
+            .order_by(holds.c.expires_at, holds.c.id)
             .limit(limit)
         )
-        system = Actor("system", "jobs")
-        voided = 0
-        for hold_id in due.all():
-            try:
-                await self.void_hold(hold_id, actor=system, reason="hold timed out")
-            except DomainError:
-                continue  # settled meanwhile by a commit or a void
-            voided += 1
-        return voided
+        return list(due.all())
 
     async def reverse(
         self, entry_id: int, *, reason: str, actor: Actor, amount: int | None = None
@@ -432,17 +425,40 @@ class Ledger:
         return found[member_id]
 
     async def balances(self, member_ids: list[int]) -> dict[int, Balance]:
-        """Many balances in one statement; accounts with lots due since their last write (rare)
-        get one more to count matured and expired lots. Unknown members are absent."""
-        rows = await self.conn.execute(select(accounts).where(accounts.c.member_id.in_(member_ids)))
+        """Many balances in one statement (one snapshot), as of now: an account with lots that
+        matured or expired since its last write has them counted. Unknown members are absent."""
         now = self.clock.now()
-        found: dict[int, Balance] = {}
-        for row in rows.all():
-            stored = Balance(row.available, row.pending, row.held, row.debt)
-            if row.next_due_at is not None and row.next_due_at <= now:
-                stored = await self._balance_as_of(row.id, stored, now)
-            found[row.member_id] = stored
-        return found
+        due = lots.c.expires_at <= now
+        not_due = or_(lots.c.expires_at.is_(None), lots.c.expires_at > now)
+        matured = lots.c.pending & (lots.c.available_at <= now)
+        remaining = func.sum(lots.c.remaining)
+        since_last_write = (
+            select(
+                func.coalesce(remaining.filter(matured & not_due), 0).label("matured"),
+                func.coalesce(remaining.filter(due & ~lots.c.pending), 0).label("expired"),
+                func.coalesce(remaining.filter(due & lots.c.pending), 0).label("expired_pending"),
+            )
+            .where(
+                lots.c.account_id == accounts.c.id,
+                lots.c.remaining > 0,
+                accounts.c.next_due_at <= now,  # nothing to count for most accounts
+            )
+            .lateral("since_last_write")
+        )
+        rows = await self.conn.execute(
+            select(accounts, since_last_write)
+            .select_from(accounts.join(since_last_write, true()))
+            .where(accounts.c.member_id.in_(member_ids))
+        )
+        return {
+            row.member_id: Balance(
+                available=row.available + row.matured - row.expired,
+                pending=row.pending - row.matured - row.expired_pending,
+                held=row.held,
+                debt=row.debt,
+            )
+            for row in rows
+        }
 
     async def get_entry(self, entry_id: int) -> Entry:
         row = (await self.conn.execute(select(entries).where(entries.c.id == entry_id))).first()
@@ -944,28 +960,6 @@ class Ledger:
         if hold is not None:
             payload["hold"] = _hold_payload(hold)
         await append_event(self.conn, member_topic(account.member_id), event_type, payload)
-
-    async def _balance_as_of(self, account_id: int, stored: Balance, now: datetime) -> Balance:
-        due = lots.c.expires_at <= now
-        not_due = or_(lots.c.expires_at.is_(None), lots.c.expires_at > now)
-        matured = lots.c.pending & (lots.c.available_at <= now)
-        remaining = func.sum(lots.c.remaining)
-        row = (
-            await self.conn.execute(
-                select(
-                    func.coalesce(remaining.filter(matured & not_due), 0),
-                    func.coalesce(remaining.filter(due & ~lots.c.pending), 0),
-                    func.coalesce(remaining.filter(due & lots.c.pending), 0),
-                ).where(lots.c.account_id == account_id, lots.c.remaining > 0)
-            )
-        ).one()
-        matured_points, expired_available, expired_pending = (int(value) for value in row)
-        return Balance(
-            available=stored.available + matured_points - expired_available,
-            pending=stored.pending - matured_points - expired_pending,
-            held=stored.held,
-            debt=stored.debt,
-        )
 
 
 def _balance_payload(balance: Balance) -> dict[str, int]:

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import unit_of_work
+from app.errors import DomainError
 from app.ledger.idempotency import idempotent
 from app.ledger.models import Actor, Balance, Entry, Hold, Lot
 from app.ledger.service import Ledger, LedgerPolicy
@@ -225,6 +226,23 @@ async def adjust_points(
         request,
         lambda ledger: ledger.adjust(member_id, amount, reason=reason, actor=actor),
     )
+
+
+async def void_expired_holds(rt: Runtime, *, limit: int = 500) -> int:
+    """Void holds past their expiry, each in its own transaction (so two runs of the job never
+    hold two members' locks at once); returns how many this run voided."""
+    async with rt.engine.connect() as conn:
+        due = await _ledger(rt, conn).expired_hold_ids(limit=limit)
+    system = Actor("system", "jobs")
+    voided = 0
+    for hold_id in due:
+        try:
+            async with unit_of_work(rt.engine) as conn:
+                await _ledger(rt, conn).void_hold(hold_id, actor=system, reason="hold timed out")
+        except DomainError:
+            continue  # committed or voided meanwhile
+        voided += 1
+    return voided
 
 
 async def get_balance(rt: Runtime, member_id: int) -> Balance:
