@@ -89,9 +89,18 @@ with EmbeddedServices(Path(sys.argv[1])) as services:
 """
 
 
+def _interruptible() -> None:
+    # A shell that starts us in the background ignores SIGINT, and a child inherits that:
+    # give the owner back the default so that Ctrl-C reaches it as it would in a terminal.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_owner(data_dir: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-c", OWNER_SCRIPT, str(data_dir)], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", OWNER_SCRIPT, str(data_dir)],
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=_interruptible,
     )
 
 
