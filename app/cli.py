@@ -1,4 +1,4 @@
-"""The ``jifen`` command line: serve, migrate, seed, token, apikey, audit, export-schema.
+"""The ``jifen`` command line: serve, worker, migrate, seed, token, apikey, audit, export-schema.
 
 Every command that needs PostgreSQL or Redis takes them from ``JIFEN_DATABASE_URL`` /
 ``JIFEN_REDIS_URL``, or starts the embedded servers under ``JIFEN_DATA_DIR`` for as long as the
@@ -41,6 +41,8 @@ cli = typer.Typer(
 )
 apikey_cli = typer.Typer(help="Create and revoke partner API keys.", no_args_is_help=True)
 cli.add_typer(apikey_cli, name="apikey")
+leaderboards_cli = typer.Typer(help="Leaderboard maintenance.", no_args_is_help=True)
+cli.add_typer(leaderboards_cli, name="leaderboards")
 
 
 class StaffRole(StrEnum):
@@ -261,6 +263,44 @@ def serve(
 
 
 # ---------------------------------------------------------------------------------------------
+# worker
+# ---------------------------------------------------------------------------------------------
+
+
+async def _run_worker(settings: Settings) -> None:
+    import signal
+
+    from app.events.gateway import event_gateway
+    from app.leaderboards.runner import projector_running
+    from app.logging import get_logger
+
+    log = get_logger("app.worker")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    # The outbox relay competes for leadership with the API processes' relays: whichever holds
+    # the lock publishes. The leaderboard projector may run anywhere (it applies each event
+    # once however many run). Scheduled jobs join here with the jobs issue.
+    async with (
+        event_gateway(settings, relay=True),
+        open_runtime(settings) as runtime,
+        projector_running(runtime),
+    ):
+        log.info("worker.started")
+        await stop.wait()
+    log.info("worker.stopped")
+
+
+@cli.command()
+def worker() -> None:
+    """Run the background worker: the outbox relay (and, later, scheduled jobs) until stopped."""
+    with resolved_settings(load_settings()) as settings:
+        asyncio.run(_run_worker(settings))
+    typer.echo("stopped", err=True)
+
+
+# ---------------------------------------------------------------------------------------------
 # migrate, seed
 # ---------------------------------------------------------------------------------------------
 
@@ -352,6 +392,53 @@ def apikey_revoke(prefix: Annotated[str, typer.Argument(help="The key's prefix."
     if not revoked:
         raise fail(f"no active key with prefix {prefix!r}", code=1)
     typer.echo(f"revoked {prefix}")
+
+
+# ---------------------------------------------------------------------------------------------
+# leaderboards
+# ---------------------------------------------------------------------------------------------
+
+
+@leaderboards_cli.command("rebuild")
+def leaderboards_rebuild(
+    board: Annotated[str, typer.Option(help="The board to rebuild.")] = "points-earned",
+    period: Annotated[
+        list[str] | None,
+        typer.Option(help="daily, weekly, monthly or all-time; repeat; default all of them."),
+    ] = None,
+    at: Annotated[
+        str | None,
+        typer.Option(help="Rebuild the periods containing this ISO date/time (default now)."),
+    ] = None,
+) -> None:
+    """Rebuild a board's current periods from the ledger (after Redis lost its data)."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from app.errors import DomainError
+    from app.leaderboards.boards import get_board, parse_kind
+    from app.leaderboards.rebuild import rebuild
+
+    base = load_settings()
+    try:
+        get_board(board)
+        kinds = [parse_kind(p) for p in period or []]
+        moment = datetime.fromisoformat(at) if at is not None else None
+    except (DomainError, ValueError) as error:
+        raise fail(str(error)) from error
+    if moment is not None and moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(base.timezone))
+
+    async def run(settings: Settings) -> str:
+        async with open_runtime(settings) as runtime:
+            report = await rebuild(runtime, board, kinds or None, at=moment)
+        lines = [f"rebuilt {report.board} up to event {report.horizon}:"]
+        lines += [f"  {name}: {count} members" for name, count in report.periods.items()]
+        lines += [f"  {name}: skipped (past its keep time)" for name in report.skipped]
+        return "\n".join(lines)
+
+    with resolved_settings(base) as settings:
+        typer.echo(asyncio.run(run(settings)))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -41,14 +41,43 @@ class Settings(BaseSettings):
     default_hold_seconds: int = 15 * 60
     default_expiry_months: int | None = 12
 
+    # Earning and tiers (docs/EARNING.md, docs/TIERS.md).
+    earning_return_window_days: int = Field(default=7, ge=0)  # purchase points pending this long
+    earning_daily_ceiling: int | None = Field(default=None, ge=1)  # all rule earning, per day
+    tier_window_months: int = Field(default=12, ge=1)  # qualifying spend: this rolling window
+    tier_inactivity_months: int = Field(default=1, ge=1)  # no activity this long: one tier down
+
     max_query_depth: int = 12
     max_query_aliases: int = 30
     max_query_tokens: int = 2_000
     page_size_cap: int = 100
 
+    # Per-principal budgets ("N/second|minute|hour"), counted in Redis across replicas.
+    rate_limit_member: str = "300/minute"
+    rate_limit_staff: str = "6000/minute"
+    rate_limit_partner: str = "6000/minute"
+    rate_limit_anonymous: str = "600/minute"
+
     db_pool_size: int = 10
     log_level: str = "INFO"
     log_json: bool = True
+
+    # Events: the outbox relay and the real-time gateway (docs/EVENTS.md).
+    relay_enabled: bool = True  # run the relay in this process (one leader among all of them)
+    relay_poll_seconds: float = Field(default=1.0, gt=0)  # fallback when no NOTIFY arrives
+    relay_batch_size: int = Field(default=500, ge=1)
+    event_retention_hours: float = Field(default=72, gt=0)  # published events kept this long
+    # Redis pub/sub channels are shared by every database of a Redis server: channels are
+    # "<prefix><topic>", the prefix by default "jifen:<redis db>:".
+    event_channel_prefix: str | None = None
+    subscriber_buffer: int = Field(default=1_000, ge=1)  # events a slow client may lag behind
+    ws_connection_init_timeout_seconds: float = Field(default=10, gt=0)
+
+    # Leaderboards (docs/LEADERBOARDS.md).
+    leaderboard_batch_size: int = Field(default=1_000, ge=1)  # events per Lua call
+    leaderboard_poll_seconds: float = Field(default=0.5, gt=0)  # when nothing wakes the projector
+    # How long to wait for running transactions before a batch (they may hold smaller event ids).
+    leaderboard_horizon_timeout: float = Field(default=5.0, gt=0)
 
 
 @lru_cache

@@ -20,6 +20,7 @@ class ErrorCode(StrEnum):
     LIMIT_REACHED = "LIMIT_REACHED"
     OUT_OF_STOCK = "OUT_OF_STOCK"
     RATE_LIMITED = "RATE_LIMITED"
+    SLOW_CONSUMER = "SLOW_CONSUMER"  # a subscriber fell too far behind; it resumes by event id
 
 
 class DomainError(Exception):

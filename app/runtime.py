@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.clock import Clock
 from app.config import Settings
+
+if TYPE_CHECKING:
+    from app.events.broadcast import EventHub
 
 
 @dataclass
@@ -17,3 +21,5 @@ class Runtime:
     engine: AsyncEngine
     redis: Redis
     clock: Clock
+    # The process's event fan-out (subscriptions); None where nothing subscribes (CLI commands).
+    hub: EventHub | None = None

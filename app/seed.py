@@ -10,10 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from app.earning import usecases as earning
+from app.earning.demo import DEMO_RULES
 from app.ledger import usecases as ledger
 from app.ledger.models import Actor
 from app.members import usecases as members
 from app.runtime import Runtime
+from app.tiers.policy import DEMO_TIERS
+from app.tiers.usecases import install_tiers
 
 SEED_ACTOR = Actor("system:seed", "seed")
 
@@ -42,7 +46,15 @@ class DemoSummary:
     member_ids: tuple[int, ...]
 
 
+async def seed_earning(rt: Runtime) -> None:
+    """The demo tiers and every earning rule of FEATURES.md §3 (docs/EARNING.md, TIERS.md)."""
+    await install_tiers(rt, DEMO_TIERS)
+    for key, spec in DEMO_RULES.items():
+        await earning.ensure_seeded_rule(rt, SEED_ACTOR, f"demo:{key}", spec)
+
+
 async def seed_demo(rt: Runtime) -> DemoSummary:
+    await seed_earning(rt)
     ids = []
     for demo in DEMO_MEMBERS:
         registration = await members.register_member(

@@ -2,6 +2,16 @@
 
 from app.auth.tables import api_keys
 from app.db import metadata
+from app.earning.tables import (
+    earning_budgets,
+    earning_counters,
+    earning_events,
+    earning_rule_versions,
+    earning_rules,
+    purchase_lines,
+    purchases,
+    refunds,
+)
 from app.events.tables import events
 from app.ledger.tables import (
     accounts,
@@ -13,18 +23,30 @@ from app.ledger.tables import (
     transfers,
 )
 from app.members.tables import member_channel_refs, members
+from app.tiers.tables import member_tiers, tier_changes, tier_definitions
 
 __all__ = [
     "accounts",
     "allocations",
     "api_keys",
+    "earning_budgets",
+    "earning_counters",
+    "earning_events",
+    "earning_rule_versions",
+    "earning_rules",
     "entries",
     "events",
     "holds",
     "idempotency_keys",
     "lots",
     "member_channel_refs",
+    "member_tiers",
     "members",
     "metadata",
+    "purchase_lines",
+    "purchases",
+    "refunds",
+    "tier_changes",
+    "tier_definitions",
     "transfers",
 ]

@@ -16,9 +16,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -39,9 +44,11 @@ from app.clock import Clock, system_clock
 from app.config import Settings, get_settings
 from app.db import create_engine
 from app.errors import DomainError, ErrorCode
+from app.events.gateway import event_gateway
 from app.graphql.context import Context
 from app.graphql.errors import QUERY_REJECTED
 from app.graphql.schema import build_schema
+from app.leaderboards.runner import projector_running
 from app.logging import configure_logging
 from app.runtime import Runtime
 
@@ -167,10 +174,21 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         engine = create_engine(
             _require_url(settings.database_url, "JIFEN_DATABASE_URL"), settings.db_pool_size
         )
-        redis = Redis.from_url(_require_url(settings.redis_url, "JIFEN_REDIS_URL"))
-        app.state.runtime = Runtime(settings, engine, redis, clock or system_clock)
+        # After a Redis restart each pooled connection fails its next command once: retry it
+        # on a fresh connection instead of failing the request (rate limits, leaderboards…).
+        redis = Redis.from_url(
+            _require_url(settings.redis_url, "JIFEN_REDIS_URL"),
+            retry=Retry(ExponentialBackoff(cap=0.5, base=0.02), 3),
+            retry_on_error=[RedisConnectionError, RedisTimeoutError],
+        )
         try:
-            yield
+            # The hub fans events out to this process's subscriptions; the relay (one leader
+            # among all processes) publishes the outbox to Redis.
+            async with event_gateway(settings) as hub:
+                runtime = Runtime(settings, engine, redis, clock or system_clock, hub)
+                app.state.runtime = runtime
+                async with projector_running(runtime):
+                    yield
         finally:
             await redis.aclose()
             await engine.dispose()
@@ -179,6 +197,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         build_schema(settings),
         graphql_ide="graphiql",
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
+        connection_init_wait_timeout=timedelta(seconds=settings.ws_connection_init_timeout_seconds),
     )
     return Starlette(
         routes=[

@@ -64,6 +64,11 @@ PERMISSIONS: Mapping[str, Rule] = {
     "me": Rule(frozenset(), True, None, "the calling member, with balance, lots, history"),
     "member": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "a member by id"),
     "memberByRef": Rule(ALL_STAFF, False, Scope.MEMBERS_READ, "a member by (channel, ref)"),
+    # Subscriptions (checked once, at subscribe time)
+    "memberEvents": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "a member's events, resumable"),
+    "balance": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "a member's live balance"),
+    # Leaderboards (a query and a subscription of the same name); with memberId, as reading it
+    "leaderboard": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "a board's top N and own rank, live"),
     # Members
     "registerMember": Rule(WRITERS, False, Scope.MEMBERS_WRITE, "register from a channel"),
     "linkChannelRef": Rule(WRITERS, False, None, "link another channel ref to a member"),
@@ -77,6 +82,16 @@ PERMISSIONS: Mapping[str, Rule] = {
     "voidHold": Rule(WRITERS, False, Scope.POINTS_SPEND, "release a hold"),
     "reverseEntry": Rule(WRITERS, False, Scope.POINTS_REVERSE, "reverse an earn or a spend"),
     "adjustPoints": Rule(WRITERS, False, None, "staff correction with a reason"),
+    # Earning rules (staff), purchases, refunds and events (channels), previews, tiers
+    "earningRules": Rule(ALL_STAFF, False, None, "list earning rules with their versions"),
+    "createEarningRule": Rule(WRITERS, False, None, "create an earning rule"),
+    "updateEarningRule": Rule(WRITERS, False, None, "change an earning rule (new version)"),
+    "setEarningRuleEnabled": Rule(WRITERS, False, None, "enable or disable an earning rule"),
+    "recordPurchase": Rule(WRITERS, False, Scope.POINTS_EARN, "record an order; earn by rules"),
+    "recordRefund": Rule(WRITERS, False, Scope.POINTS_REVERSE, "refund an order; claw back"),
+    "recordEvent": Rule(WRITERS, False, Scope.POINTS_EARN, "record a behaviour/custom event"),
+    "previewPoints": Rule(ALL_STAFF, True, Scope.POINTS_EARN, "points a basket would earn"),
+    "tiers": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "the programme's tier definitions"),
 }
 
 

@@ -27,3 +27,10 @@ def described_mutation(description: str) -> Callable[[Resolver], StrawberryField
         return strawberry.mutation(resolver, description=description)
 
     return wrap
+
+
+def described_subscription(description: str) -> Callable[[Resolver], StrawberryField]:
+    def wrap(resolver: Resolver) -> StrawberryField:
+        return strawberry.subscription(resolver, description=description)
+
+    return wrap

@@ -18,6 +18,12 @@ from app.graphql.errors import MutationError, refusal_as_payload
 from app.graphql.fields import described_field, described_mutation
 from app.graphql.ledger import BalanceNode, EntryNode, HoldNode, LotNode
 from app.graphql.pagination import PageInfo, decode_cursor, encode_cursor, page_size, parse_id
+from app.graphql.tiers import (
+    MemberTierNode,
+    TierChangeNode,
+    member_tier,
+    member_tier_history,
+)
 from app.ledger import usecases as ledger_usecases
 from app.members import usecases
 from app.members.models import ChannelRef, Member, MemberStatus
@@ -146,6 +152,16 @@ class MemberNode:
             info.context.runtime, self.model.id, active_only=active_only
         )
         return [HoldNode.of(hold) for hold in rows]
+
+    @described_field("The member's tier, and how much more spend reaches the next one.")
+    async def tier(self, info: Info) -> MemberTierNode | None:
+        await info.context.require_on_member(READ, self.model.id)
+        return await member_tier(info, self.model.id)
+
+    @described_field("Tier changes, newest first.")
+    async def tier_history(self, info: Info) -> list[TierChangeNode]:
+        await info.context.require_on_member(READ, self.model.id)
+        return await member_tier_history(info, self.model.id)
 
 
 def _page_info(edges: list[EntryEdge] | list[LotEdge], size: int) -> PageInfo:

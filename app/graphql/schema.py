@@ -22,18 +22,28 @@ from strawberry.extensions import (
 from strawberry.types import ExecutionContext
 
 from app.config import Settings, get_settings
+from app.graphql.earning import EarningMutations, EarningQueries
 from app.graphql.errors import JifenMaskErrors
+from app.graphql.leaderboards import LeaderboardQueries, LeaderboardSubscriptions
 from app.graphql.ledger import LedgerMutations
 from app.graphql.members import MemberMutations, MemberQueries
+from app.graphql.ratelimit import PrincipalBudgets, RateLimit
+from app.graphql.subscriptions import MemberSubscriptions
+from app.graphql.tiers import TierQueries
 
 
 @strawberry.type
-class Query(MemberQueries):
+class Query(MemberQueries, EarningQueries, TierQueries, LeaderboardQueries):
     pass
 
 
 @strawberry.type
-class Mutation(MemberMutations, LedgerMutations):
+class Mutation(MemberMutations, LedgerMutations, EarningMutations):
+    pass
+
+
+@strawberry.type
+class Subscription(MemberSubscriptions, LeaderboardSubscriptions):
     pass
 
 
@@ -56,18 +66,26 @@ def _extensions(settings: Settings) -> list[type[SchemaExtension] | Callable[[],
         *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=settings.max_query_aliases).validation_rules,
     ]
-    return [
+    extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         lambda: AddValidationRules(limit_rules),
         lambda: MaxTokensLimiter(max_token_count=settings.max_query_tokens),
         ParserCache,
         ValidationCache,
         JifenMaskErrors,
     ]
+    if settings.redis_url:  # a schema built only to be printed has nothing to count with
+        budgets = PrincipalBudgets(settings, settings.redis_url)
+        extensions.append(lambda: RateLimit(budgets))
+    return extensions
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
-    # No Subscription type yet: the real-time gateway adds it (an empty one is invalid GraphQL).
-    return JifenSchema(query=Query, mutation=Mutation, extensions=_extensions(settings))
+    return JifenSchema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=_extensions(settings),
+    )
 
 
 schema = build_schema(get_settings())

@@ -29,17 +29,43 @@ def test_members_act_only_on_themselves_and_write_only_their_profile() -> None:
     for operation in PERMISSIONS:
         assert not allows(me, operation, Subject(8, frozenset()))
     writable = {op for op in PERMISSIONS if allows(me, op, Subject(7, frozenset()))}
-    assert writable == {"me", "member", "updateMemberProfile"}
+    assert writable == {
+        "me",
+        "member",
+        "updateMemberProfile",
+        "memberEvents",
+        "balance",
+        "leaderboard",
+        "previewPoints",
+        "tiers",
+    }
 
 
 def test_analysts_only_read_and_anonymous_nothing() -> None:
     analyst = Principal.staff("ann", {Role.ANALYST})
-    assert {op for op in PERMISSIONS if allows(analyst, op)} == {"member", "memberByRef"}
+    assert {op for op in PERMISSIONS if allows(analyst, op)} == {
+        "member",
+        "memberByRef",
+        "memberEvents",
+        "balance",
+        "leaderboard",
+        "earningRules",
+        "previewPoints",
+        "tiers",
+    }
     assert not any(allows(ANONYMOUS, op) for op in PERMISSIONS)
 
 
 def test_adjust_and_status_are_staff_only() -> None:
     partner = Principal.of_partner("shop", "pos", {"points:earn", "points:spend", "members:write"})
-    for operation in ("adjustPoints", "setMemberStatus", "linkChannelRef"):
+    for operation in (
+        "adjustPoints",
+        "setMemberStatus",
+        "linkChannelRef",
+        "createEarningRule",
+        "updateEarningRule",
+        "setEarningRuleEnabled",
+        "earningRules",
+    ):
         assert not allows(partner, operation, Subject(1, frozenset({"pos"})))
         assert allows(Principal.staff("op", {Role.OPERATOR}), operation)

@@ -14,9 +14,13 @@ import pytest
 
 from app.auth.permissions import PARTNER_SCOPES, PERMISSIONS, Subject, allows
 from app.auth.principal import ANONYMOUS, Principal, Role
+from app.graphql.schema import schema
 from tests.graphql.conftest import Api
 
 REFUSALS = {"FORBIDDEN", "UNAUTHENTICATED"}
+# Subscriptions are walked over a WebSocket (tests/events/test_subscriptions.py).
+SUBSCRIPTIONS = frozenset(schema._schema.subscription_type.fields)  # type: ignore[union-attr]
+HTTP_OPERATIONS = [operation for operation in PERMISSIONS if operation not in SUBSCRIPTIONS]
 _counter = itertools.count()
 
 PAYLOAD = "{ __typename ... on MutationError { code message } }"
@@ -120,12 +124,92 @@ async def request_for(operation: str, world: World) -> tuple[str, dict[str, Any]
                  reason: "walk", idempotencyKey: $k}}) {PAYLOAD} }}""",
             {"e": await make_entry(world), "k": key},
         )
+    earning = await earning_request_for(operation, world, key)
+    if earning is not None:
+        return earning
     raise AssertionError(f"the walk has no request for {operation}: add one")
+
+
+RULE = """{name: "walk", trigger: PURCHASE, effect: {kind: PER_UNIT, rate: "1"}}"""
+LINES = """[{sku: "s", category: "c", quantity: 1, amount: "10"}]"""
+
+
+async def make_rule(world: World) -> str:
+    data = await world.api.admin(
+        f"mutation {{ createEarningRule(input: {{rule: {RULE}}}) "
+        "{ ... on EarningRulePayload { rule { id } } } }"
+    )
+    rule_id: str = data["createEarningRule"]["rule"]["id"]
+    return rule_id
+
+
+async def make_order(world: World) -> str:
+    order = fresh("order")
+    body = await world.api.call(
+        f"""mutation($m: ID!, $o: String!) {{ recordPurchase(input: {{memberId: $m,
+             channel: "pos", orderId: $o, lines: {LINES}}}) {PAYLOAD} }}""",
+        {"m": world.member_a, "o": order},
+        world.pos_partner,
+    )
+    assert body["data"]["recordPurchase"]["__typename"] == "PurchaseRecorded", body
+    return order
+
+
+async def earning_request_for(
+    operation: str, world: World, key: str
+) -> tuple[str, dict[str, Any]] | None:
+    a = world.member_a
+    if operation == "earningRules":
+        return "{ earningRules(first: 5) { edges { node { id versions { version } } } } }", {}
+    if operation == "tiers":
+        return "{ tiers { code } }", {}
+    if operation == "previewPoints":
+        return (
+            f"""query($m: ID!) {{ previewPoints(input: {{memberId: $m, channel: "pos",
+                 lines: {LINES}}}) {{ points }} }}""",
+            {"m": a},
+        )
+    if operation == "createEarningRule":
+        return f"mutation {{ createEarningRule(input: {{rule: {RULE}}}) {PAYLOAD} }}", {}
+    if operation == "updateEarningRule":
+        return (
+            f"""mutation($r: ID!) {{ updateEarningRule(input: {{id: $r, rule: {RULE}}})
+                 {PAYLOAD} }}""",
+            {"r": await make_rule(world)},
+        )
+    if operation == "setEarningRuleEnabled":
+        return (
+            f"""mutation($r: ID!) {{ setEarningRuleEnabled(input: {{id: $r, enabled: false}})
+                 {PAYLOAD} }}""",
+            {"r": await make_rule(world)},
+        )
+    if operation == "recordPurchase":
+        return (
+            f"""mutation($m: ID!, $o: String!) {{ recordPurchase(input: {{memberId: $m,
+                 channel: "pos", orderId: $o, lines: {LINES}}}) {PAYLOAD} }}""",
+            {"m": a, "o": key},
+        )
+    if operation == "recordRefund":
+        return (
+            f"""mutation($o: String!, $r: String!) {{ recordRefund(input: {{channel: "pos",
+                 orderId: $o, refundId: $r}}) {PAYLOAD} }}""",
+            {"o": await make_order(world), "r": key},
+        )
+    if operation == "recordEvent":
+        return (
+            f"""mutation($m: ID!, $e: String!) {{ recordEvent(input: {{memberId: $m,
+                 channel: "pos", eventId: $e, name: "share"}}) {PAYLOAD} }}""",
+            {"m": a, "e": key},
+        )
+    return None
 
 
 def subject_for(operation: str, caller: Caller, world: World) -> Subject:
     if operation == "me":  # always the caller itself
         return Subject(caller.principal.member_id, frozenset())
+    if operation == "tiers":  # programme-wide: no particular member or channel
+        channel = caller.principal.channel
+        return Subject(caller.principal.member_id, frozenset({channel} if channel else ()))
     return Subject(int(world.member_a), frozenset({"pos"}))
 
 
@@ -184,7 +268,7 @@ async def test_every_operation_refuses_exactly_whom_the_table_says(world: World)
     api = world.api
     checked = 0
     for caller in await callers(world):
-        for operation in PERMISSIONS:
+        for operation in HTTP_OPERATIONS:
             query, variables = await request_for(operation, world)
             before = await api.ledger_state(world.member_a)
             body = await api.call(query, variables, caller.headers)
@@ -197,7 +281,7 @@ async def test_every_operation_refuses_exactly_whom_the_table_says(world: World)
                 assert code == expected, where
                 assert await api.ledger_state(world.member_a) == before, where
             checked += 1
-    assert checked == len(PERMISSIONS) * 9  # 9 kinds of caller
+    assert checked == len(HTTP_OPERATIONS) * 9  # 9 kinds of caller
 
 
 async def test_a_member_token_cannot_read_or_touch_another_member(world: World) -> None:

@@ -1,0 +1,232 @@
+"""The outbox relay: committed events → Redis, through ``broadcaster`` (our :class:`EventHub`).
+
+Every process may run a :class:`Relay` (each ``jifen serve`` worker and ``jifen worker`` do); one of
+them leads. The leader holds a session-level advisory lock on a dedicated PostgreSQL connection;
+the others keep trying every ``poll_seconds`` and take over within about that long after the
+leader's connection goes (a crash or a kill closes it, and PostgreSQL releases the lock).
+
+The leader LISTENs on ``jifen_events`` (migration 0002's trigger NOTIFYs at each commit that wrote
+events) and polls every ``poll_seconds`` as a fallback. Each round publishes the unpublished events
+in id order, a batch at a time, to the channel of their topic (a pipeline: one round trip), and then
+marks the batch published. Delivery is at least once: a crash between publishing and marking
+publishes the batch again, and subscribers drop duplicates by id.
+
+Outages: when Redis is unreachable the leader retries the batch with exponential back-off (tenacity)
+and keeps its lock; when PostgreSQL is, it reconnects with back-off and competes for the lock again.
+
+Retention: every ``retention_every`` seconds the leader deletes published events older than
+``retention`` in small batches, oldest first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+from redis.exceptions import RedisError
+from sqlalchemy.engine import make_url
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
+
+from app.events.broadcast import EventHub, backoff_delay
+from app.logging import get_logger
+
+NOTIFY_CHANNEL = "jifen_events"
+# pg_try_advisory_lock(int, int): a key space of its own (the topic locks use the bigint form).
+LEADER_LOCK = (0x4A494645, 1)  # "JIFE", relay #1 (relay sharding by topic would use 2, 3, …)
+PURGE_BATCH = 1_000
+PURGE_ROUNDS = 50  # at most this many batches per purge, so that publishing never waits long
+
+log = get_logger("app.events.relay")
+
+SELECT_UNPUBLISHED = """
+    SELECT id, topic, type, payload::text AS payload, created_at
+    FROM events WHERE published_at IS NULL ORDER BY id LIMIT $1
+"""
+MARK_PUBLISHED = "UPDATE events SET published_at = now() WHERE id = ANY($1::bigint[])"
+# The oldest rows first, through the primary key: a bounded scan even when nothing is due.
+PURGE = """
+    DELETE FROM events WHERE id IN (
+        SELECT id FROM (SELECT id, created_at, published_at FROM events ORDER BY id LIMIT $1) head
+        WHERE published_at IS NOT NULL AND created_at < now() - make_interval(secs => $2)
+    )
+"""
+
+
+def asyncpg_dsn(database_url: str) -> str:
+    """SQLAlchemy's ``postgresql+asyncpg://…`` URL as a DSN asyncpg's ``connect`` accepts."""
+    return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def event_message(row: asyncpg.Record | dict[str, Any]) -> str:
+    """What subscribers receive: JSON with id, topic, type, payload and created_at."""
+    payload = row["payload"]
+    payload_json = payload if isinstance(payload, str) else json.dumps(payload)
+    return (
+        f'{{"id":{int(row["id"])},"topic":{json.dumps(row["topic"])},'
+        f'"type":{json.dumps(row["type"])},"created_at":"{row["created_at"].isoformat()}",'
+        f'"payload":{payload_json}}}'
+    )
+
+
+@dataclass
+class RelayStats:
+    published: int = 0
+    purged: int = 0
+    terms: int = 0  # how many times this relay became the leader
+
+
+class Relay:
+    def __init__(
+        self,
+        database_url: str,
+        hub: EventHub,
+        *,
+        poll_seconds: float = 1.0,
+        batch_size: int = 500,
+        retention: timedelta = timedelta(hours=72),
+        retention_every: float = 60.0,
+        name: str = "relay",
+    ) -> None:
+        self.dsn = asyncpg_dsn(database_url)
+        self.hub = hub
+        self.poll_seconds = poll_seconds
+        self.batch_size = batch_size
+        self.retention = retention
+        self.retention_every = retention_every
+        self.stats = RelayStats()
+        self.is_leader = False
+        self.log = log.bind(relay=name)
+
+    async def run(self) -> None:
+        """Compete for leadership and relay while leading, until cancelled. Never raises else."""
+        attempt = 0
+        while True:
+            try:
+                conn = await asyncpg.connect(self.dsn, timeout=5)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                attempt += 1
+                delay = backoff_delay(attempt, initial=0.2, cap=5.0)
+                self.log.warning("relay.connect_failed", error=repr(exc), retry_in=round(delay, 2))
+                await asyncio.sleep(delay)
+                continue
+            attempt = 0
+            try:
+                await self._on_connection(conn)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                delay = backoff_delay(1, initial=0.2)
+                self.log.warning("relay.connection_lost", error=repr(exc), retry_in=round(delay, 2))
+                await asyncio.sleep(delay)
+            finally:
+                if self.is_leader:
+                    self.log.info("relay.stepped_down")
+                self.is_leader = False
+                await _close(conn)
+
+    async def _on_connection(self, conn: asyncpg.Connection) -> None:
+        # A standby polls: PostgreSQL has no way to tell it that the lock came free.
+        while True:
+            if await self._try_lock(conn):
+                break
+            await asyncio.sleep(self.poll_seconds)
+        self.is_leader = True
+        self.stats.terms += 1
+        self.log.info("relay.leading")
+        await self._lead(conn)
+
+    @staticmethod
+    async def _try_lock(conn: asyncpg.Connection) -> bool:
+        return bool(await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", *LEADER_LOCK))
+
+    async def _lead(self, conn: asyncpg.Connection) -> None:
+        wake = asyncio.Event()
+
+        def on_notify(*_: object) -> None:
+            wake.set()
+
+        await conn.add_listener(NOTIFY_CHANNEL, on_notify)
+        loop = asyncio.get_running_loop()
+        next_purge = loop.time()
+        while True:
+            wake.clear()
+            while await self.publish_batch(conn) == self.batch_size:
+                pass
+            if loop.time() >= next_purge:
+                await self.purge(conn)
+                next_purge = loop.time() + self.retention_every
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for may swallow a cancellation
+            # that arrives just as the notification does, and the relay would never stop.
+            with suppress(TimeoutError):
+                async with asyncio.timeout(self.poll_seconds):
+                    await wake.wait()
+
+    async def publish_batch(self, conn: asyncpg.Connection) -> int:
+        """Publish up to ``batch_size`` unpublished events in id order, mark them; how many."""
+        rows: Sequence[asyncpg.Record] = await conn.fetch(SELECT_UNPUBLISHED, self.batch_size)
+        if not rows:
+            return 0
+        messages = [(row["topic"], event_message(row)) for row in rows]
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type((RedisError, OSError)),
+            wait=wait_exponential_jitter(multiplier=0.05, max=2.0, jitter=0.1),
+            before_sleep=self._redis_retry_log,
+            reraise=True,
+        ):
+            with attempt:
+                await self.hub.publish_many(messages)
+        await conn.execute(MARK_PUBLISHED, [row["id"] for row in rows])
+        self.stats.published += len(rows)
+        return len(rows)
+
+    def _redis_retry_log(self, state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0.0
+        self.log.warning(
+            "relay.redis_unavailable",
+            error=repr(error),
+            attempt=state.attempt_number,
+            retry_in=round(wait, 2),
+        )
+
+    async def purge(self, conn: asyncpg.Connection) -> int:
+        """Delete published events older than the retention time, a small batch at a time."""
+        seconds = self.retention.total_seconds()
+        total = 0
+        for _round in range(PURGE_ROUNDS):
+            status: str = await conn.execute(PURGE, PURGE_BATCH, seconds)
+            deleted = int(status.split()[-1])
+            total += deleted
+            if deleted == 0:
+                break
+            await asyncio.sleep(0)
+        if total:
+            self.stats.purged += total
+            self.log.info("relay.purged", events=total)
+        return total
+
+
+async def _close(conn: asyncpg.Connection) -> None:
+    try:
+        async with asyncio.timeout(2):
+            await conn.close()
+    except Exception:
+        conn.terminate()
+
+
+async def run_relay_until_cancelled(relay: Relay) -> None:
+    """For a lifespan: run the relay; log (never propagate) an unexpected end."""
+    try:
+        await relay.run()
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("relay.crashed")

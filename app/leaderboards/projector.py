@@ -1,0 +1,262 @@
+"""The projector: ledger events → board sorted sets, each event applied exactly once.
+
+It reads the outbox table itself (by event id, in order, after the board's cursor kept in
+Redis), so it is a catch-up loop that needs neither the relay nor pub/sub; the relay, or
+anything else, may wake it early. Each batch goes to Redis as one Lua script that checks the
+cursor, applies the events above it and moves it — atomically, so several processes may run
+:func:`apply_pending` at once: whoever comes second finds the cursor past its events and
+applies nothing.
+
+**The horizon.** Event ids are drawn before commit, so across topics they commit out of order:
+event 11 may be visible while event 10's transaction is still running. A projector that moved
+its cursor to 11 would skip 10 for ever. So a batch only goes up to a *safe horizon*: the
+largest id visible in a snapshot once every transaction that was running at that snapshot has
+finished. Every event at or below it is then either visible or never will be (its transaction
+rolled back). Ledger transactions are short, so the wait is usually none or a few milliseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from app.leaderboards import scripts
+from app.leaderboards.boards import (
+    BOARDS,
+    Board,
+    Change,
+    Period,
+    ScoredEntry,
+    board_key,
+    changes_for,
+    cursor_key,
+    get_board,
+    index_key,
+    leaderboard_topic,
+    markers_key,
+)
+from app.logging import get_logger
+from app.runtime import Runtime
+
+log = get_logger("app.leaderboards.projector")
+
+HORIZON_POLL_SECONDS = 0.005
+
+_SNAPSHOT = text(
+    "SELECT pg_current_snapshot()::text AS snapshot,"
+    " (SELECT coalesce(max(id), 0) FROM events) AS top"
+)
+# Transactions of the snapshot still running, leaving out those pg_stat_activity shows belong to
+# another database of the cluster (they cannot write our events).
+_STILL_RUNNING = text(
+    """
+    SELECT count(*) FROM pg_snapshot_xip(CAST(CAST(:snapshot AS text) AS pg_snapshot)) AS x
+    WHERE pg_xact_status(x) = 'in progress'
+      AND NOT EXISTS (
+        SELECT 1 FROM pg_stat_activity a
+        WHERE a.backend_xid IS NOT NULL AND a.datname IS DISTINCT FROM current_database()
+          AND a.backend_xid::text::bigint = x::text::bigint % 4294967296
+      )
+    """
+)
+
+_LOAD = text(
+    """
+    SELECT ev.id AS event_id, e.member_id, e.kind, e.amount, e.created_at,
+           o.kind AS reversed_kind, o.created_at AS reversed_created_at
+    FROM events ev
+    JOIN entries e ON e.id = (ev.payload -> 'entry' ->> 'id')::bigint
+    LEFT JOIN entries o ON o.id = e.reverses_entry_id
+    WHERE ev.id > :lo AND ev.id <= :hi AND ev.type = ANY(:types)
+    ORDER BY ev.id
+    LIMIT :limit
+    """
+)
+
+
+async def safe_horizon(engine: AsyncEngine, *, wait_seconds: float) -> int | None:
+    """The largest event id at or below which every event is final; None after waiting
+    ``wait_seconds`` for running transactions."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_seconds
+    async with engine.connect() as conn:
+        row = (await conn.execute(_SNAPSHOT)).one()
+        await conn.rollback()
+        while True:
+            running = await conn.scalar(_STILL_RUNNING, {"snapshot": row.snapshot})
+            # A new transaction for each look: pg_stat_activity is cached per transaction.
+            await conn.rollback()
+            if not running:
+                return int(row.top)
+            if loop.time() >= deadline:
+                return None
+            await asyncio.sleep(HORIZON_POLL_SECONDS)
+
+
+async def load_entries(
+    conn: AsyncConnection, board: Board, lo: int, hi: int, limit: int
+) -> list[ScoredEntry]:
+    """The board's events in ``(lo, hi]``, oldest first, with their entries (and reversed ones)."""
+    rows = await conn.execute(
+        _LOAD, {"lo": lo, "hi": hi, "types": sorted(board.event_types), "limit": limit}
+    )
+    return [
+        ScoredEntry(
+            event_id=r.event_id,
+            member_id=r.member_id,
+            kind=r.kind,
+            amount=r.amount,
+            created_at=r.created_at,
+            reversed_kind=r.reversed_kind,
+            reversed_created_at=r.reversed_created_at,
+        )
+        for r in rows
+    ]
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    status: int  # 1 applied, 0 nothing new, -1 stale cursor
+    cursor: int
+    applied: int
+
+
+async def apply_changes(
+    redis: Redis,
+    *,
+    cursor: str,
+    markers: str,
+    lo: int,
+    upto: int,
+    changes: Sequence[Change],
+    key_of: dict[Period, tuple[str, str]],
+) -> ApplyResult:
+    """Run the APPLY script: the changes of events in ``(lo, upto]`` onto the given sets."""
+    periods = list(dict.fromkeys(change.period for change in changes))
+    number = {period: n for n, period in enumerate(periods, start=1)}
+    keys = [cursor, markers]
+    for period in periods:
+        keys.extend(key_of[period])
+    args: list[Any] = [lo, upto, len(periods), *(period.field for period in periods)]
+    for change in changes:
+        args += [
+            change.event_id,
+            number[change.period],
+            change.member_id,
+            change.delta,
+            change.element,
+            change.ttl or 0,
+        ]
+    result = await redis.register_script(scripts.APPLY)(keys=keys, args=args)
+    return ApplyResult(int(result[0]), int(result[1]), int(result[2]))
+
+
+def live_keys(board: Board, periods: Sequence[Period]) -> dict[Period, tuple[str, str]]:
+    return {p: (board_key(board.name, p), index_key(board.name, p)) for p in periods}
+
+
+@dataclass
+class ProjectionReport:
+    events: int = 0  # events of the boards' types read
+    applied: int = 0  # period-set changes applied by this call (not by a concurrent one)
+    cursors: dict[str, int] = field(default_factory=dict)
+
+
+async def events_lost_after(rt: Runtime, cursor: int) -> bool:
+    """True when the outbox no longer holds the events right after ``cursor``: its oldest event
+    is further on (the relay purged events the projector never applied, because it was stopped
+    longer than the retention time). A rolled-back id there looks the same; rebuilding then is
+    merely unnecessary, never wrong."""
+    async with rt.engine.connect() as conn:
+        oldest = await conn.scalar(text("SELECT min(id) FROM events"))
+    return oldest is not None and int(oldest) > cursor + 1
+
+
+async def read_cursor(redis: Redis, board: str) -> int | None:
+    value = await redis.get(cursor_key(board))
+    return None if value is None else int(value)
+
+
+async def apply_pending(
+    rt: Runtime, boards: Sequence[str] | None = None, *, batch_size: int | None = None
+) -> ProjectionReport:
+    """Apply every final event after each board's cursor, a batch at a time.
+
+    A board without a cursor (a fresh Redis) starts from the first event still in the table;
+    :func:`app.leaderboards.runner.run_projector` rebuilds such a board from the ledger instead.
+    Safe to run concurrently in any number of processes.
+    """
+    report = ProjectionReport()
+    horizon = await safe_horizon(rt.engine, wait_seconds=rt.settings.leaderboard_horizon_timeout)
+    if horizon is None:
+        log.warning("leaderboards.horizon_timeout")
+        return report
+    limit = batch_size or rt.settings.leaderboard_batch_size
+    for name in boards or list(BOARDS):
+        board = get_board(name)
+        lo = await read_cursor(rt.redis, board.name) or 0
+        while lo < horizon:
+            async with rt.engine.connect() as conn:
+                entries = await load_entries(conn, board, lo, horizon, limit)
+            upto = entries[-1].event_id if len(entries) == limit else horizon
+            now = rt.clock.now()
+            tz = rt.settings.timezone
+            changes = [c for entry in entries for c in changes_for(board, entry, tz, now)]
+            key_of = live_keys(board, [c.period for c in changes])
+            result = await apply_changes(
+                rt.redis,
+                cursor=cursor_key(board.name),
+                markers=markers_key(board.name),
+                lo=lo,
+                upto=upto,
+                changes=changes,
+                key_of=key_of,
+            )
+            report.events += len(entries)
+            if result.status < 0:
+                log.warning("leaderboards.cursor_gone", board=board.name, cursor=result.cursor)
+                break
+            report.applied += result.applied
+            if result.applied:
+                await _announce(rt, board, list(key_of), result.cursor)
+            lo = result.cursor
+        report.cursors[board.name] = lo
+    return report
+
+
+async def _announce(rt: Runtime, board: Board, periods: list[Period], event_id: int) -> None:
+    """Publish a change notice per period set touched: a hint for live leaderboard widgets."""
+    from app.events.broadcast import channel_prefix
+
+    prefix = channel_prefix(rt.settings.redis_url or "", rt.settings.event_channel_prefix)
+    now = rt.clock.now().isoformat()
+    async with rt.redis.pipeline(transaction=False) as pipe:
+        for period in periods:
+            topic = leaderboard_topic(board.name, period)
+            pipe.publish(prefix + topic, notice(topic, board, period, event_id, now))
+        await pipe.execute()
+
+
+def notice(topic: str, board: Board, period: Period, event_id: int, created_at: str) -> str:
+    """The change notice, shaped like the relay's event messages (``StoredEvent``)."""
+    return json.dumps(
+        {
+            "id": event_id,
+            "topic": topic,
+            "type": "leaderboard.changed",
+            "created_at": created_at,
+            "payload": {
+                "board": board.name,
+                "period": period.kind.value,
+                "period_id": period.id,
+                "last_event_id": event_id,
+            },
+        }
+    )

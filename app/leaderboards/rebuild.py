@@ -1,0 +1,235 @@
+"""Rebuilding boards from the ledger (after Redis lost its data, or to check the projection).
+
+1. Find the safe horizon H (see :mod:`app.leaderboards.projector`): every event with id <= H is
+   committed (or rolled back) and nothing below it can still appear.
+2. In one REPEATABLE READ snapshot, sum per member the entries that count, for each period set
+   asked for (period bounds in the business timezone), with the same tie-break as the projector
+   (the instant of the member's last scoring entry). Entries whose event is *above* H are left
+   out: the snapshot may see some of them, but the projector applies those. So the sums are
+   exactly "every event <= H", whatever commits around the rebuild.
+3. Write them to temporary keys, then install them with one Lua script (RENAME), and tell the
+   projector where they stand:
+   - no cursor (a flushed Redis): the cursor becomes H;
+   - the projector is behind H: a per-set marker H makes it skip events <= H for these sets only
+     (the board's other sets still need them);
+   - the projector is at or past H: the temporary sets are first caught up to its cursor with
+     the same apply script, and installed only if the cursor has not moved meanwhile (else catch
+     up again).
+No event is counted twice or missed, and readers see the old set or the new one, never a half.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+
+from app.leaderboards import scripts
+from app.leaderboards.boards import (
+    Board,
+    Period,
+    PeriodKind,
+    board_key,
+    changes_for,
+    cursor_key,
+    encode_element,
+    get_board,
+    index_key,
+    markers_key,
+    period_of,
+    temp_prefix,
+)
+from app.leaderboards.projector import apply_changes, load_entries, read_cursor, safe_horizon
+from app.logging import get_logger
+from app.runtime import Runtime
+
+log = get_logger("app.leaderboards.rebuild")
+
+WRITE_CHUNK = 5_000
+INSTALL_ATTEMPTS = 20
+REBUILD_HORIZON_TIMEOUT = 60.0
+
+# Per member: the points of the entries that count in [start, end) (a reversal counts at the
+# instant of the entry it reverses) and the instant of the last one, i.e. when the member reached
+# the total. Entries whose event is above the horizon are the projector's.
+# (Read first, in the same snapshot, and passed as an array: a correlated anti-join against
+# ``events`` is at the planner's mercy, and after a bulk load without statistics it chose a
+# nested loop of sequential scans.)
+_ABOVE_HORIZON = text(
+    """
+    SELECT coalesce(array_agg((payload -> 'entry' ->> 'id')::bigint), '{}')
+    FROM events WHERE id > :horizon AND type = ANY(:types) AND payload ? 'entry'
+    """
+)
+_SUMS = text(
+    """
+    SELECT e.member_id, sum(e.amount) AS points, max(e.created_at) AS reached_at
+    FROM entries e
+    LEFT JOIN entries o ON o.id = e.reverses_entry_id
+    WHERE e.amount <> 0
+      AND (e.kind = ANY(:kinds) OR (e.kind = 'reversal' AND o.kind = ANY(:kinds)))
+      AND (CAST(:start AS timestamptz) IS NULL
+           OR coalesce(o.created_at, e.created_at) >= CAST(:start AS timestamptz))
+      AND (CAST(:end AS timestamptz) IS NULL
+           OR coalesce(o.created_at, e.created_at) < CAST(:end AS timestamptz))
+      AND e.id <> ALL(CAST(:excluded AS bigint[]))
+    GROUP BY e.member_id
+    HAVING sum(e.amount) > 0
+    """
+)
+
+
+@dataclass(frozen=True)
+class Total:
+    member_id: int
+    points: int
+    reached_at: datetime
+
+
+@dataclass
+class RebuildReport:
+    board: str
+    horizon: int
+    periods: dict[str, int] = field(default_factory=dict)  # period field → members on it
+    skipped: list[str] = field(default_factory=list)  # retired periods (past their keep time)
+
+
+async def ledger_standings(
+    rt: Runtime, board: Board, periods: Sequence[Period], horizon: int
+) -> dict[Period, list[Total]]:
+    """Each period set's members from the ledger, counting the events up to ``horizon``.
+
+    All periods are read in one REPEATABLE READ snapshot.
+    """
+    found: dict[Period, list[Total]] = {}
+    async with rt.engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="REPEATABLE READ")
+        async with conn.begin():
+            types = sorted(board.event_types)
+            excluded = await conn.scalar(_ABOVE_HORIZON, {"horizon": horizon, "types": types})
+            for period in periods:
+                rows = await conn.execute(
+                    _SUMS,
+                    {
+                        "excluded": excluded,
+                        "kinds": sorted(board.counted_kinds),
+                        "start": period.start,
+                        "end": period.end,
+                    },
+                )
+                found[period] = [
+                    Total(r.member_id, int(r.points), r.reached_at) for r in rows.all()
+                ]
+    return found
+
+
+async def rebuild(
+    rt: Runtime,
+    board_name: str = "points-earned",
+    periods: Sequence[PeriodKind] | None = None,
+    *,
+    at: datetime | None = None,
+) -> RebuildReport:
+    """Rebuild the board's period sets containing ``at`` (default: now) from the ledger."""
+    board = get_board(board_name)
+    now = rt.clock.now()
+    kinds = list(dict.fromkeys(periods or list(PeriodKind)))
+    targets: list[Period] = []
+    ttls: dict[Period, int | None] = {}
+    horizon = await safe_horizon(rt.engine, wait_seconds=REBUILD_HORIZON_TIMEOUT)
+    if horizon is None:
+        raise RuntimeError("transactions kept running too long: could not find a safe horizon")
+    report = RebuildReport(board=board.name, horizon=horizon)
+    for kind in kinds:
+        period = period_of(kind, at or now, rt.settings.timezone)
+        ttl = period.ttl_seconds(now)
+        if ttl is not None and ttl <= 0:
+            report.skipped.append(period.field)
+            continue
+        targets.append(period)
+        ttls[period] = ttl
+    if not targets:
+        return report
+
+    standings = await ledger_standings(rt, board, targets, horizon)
+    prefix = temp_prefix(board.name, secrets.token_hex(6))
+    temp = {p: (f"{prefix}:{p.field}", f"{prefix}:{p.field}:members") for p in targets}
+    temp_cursor, temp_markers = f"{prefix}:applied", f"{prefix}:markers"
+    try:
+        await _write_temp(rt, standings, temp)
+        caught_up = horizon
+        for _attempt in range(INSTALL_ATTEMPTS):
+            cursor = await read_cursor(rt.redis, board.name)
+            if cursor is not None and cursor > caught_up:
+                await _catch_up(rt, board, temp, temp_cursor, temp_markers, caught_up, cursor)
+                caught_up = cursor
+            keys = [cursor_key(board.name), markers_key(board.name)]
+            args: list[Any] = [horizon, "" if cursor is None else cursor]
+            for period in targets:
+                keys += [board_key(board.name, period), index_key(board.name, period)]
+                keys += list(temp[period])
+                args += [period.field, ttls[period] or 0]
+            installed = await rt.redis.register_script(scripts.INSTALL)(keys=keys, args=args)
+            if int(installed[0]) == 1:
+                break
+        else:
+            raise RuntimeError("the projector kept moving: could not install the rebuilt board")
+    finally:
+        leftovers = [temp_cursor, temp_markers, *(k for pair in temp.values() for k in pair)]
+        await rt.redis.delete(*leftovers)
+    report.periods = {p.field: len(standings[p]) for p in targets}
+    log.info("leaderboards.rebuilt", board=board.name, horizon=horizon, periods=report.periods)
+    return report
+
+
+async def _write_temp(
+    rt: Runtime, standings: dict[Period, list[Total]], temp: dict[Period, tuple[str, str]]
+) -> None:
+    for period, rows in standings.items():
+        zset, index = temp[period]
+        for start in range(0, len(rows), WRITE_CHUNK):
+            chunk = rows[start : start + WRITE_CHUNK]
+            elements = {s.member_id: encode_element(s.member_id, s.reached_at) for s in chunk}
+            async with rt.redis.pipeline(transaction=False) as pipe:
+                pipe.zadd(zset, {elements[s.member_id]: s.points for s in chunk})
+                pipe.hset(index, mapping={str(m): e for m, e in elements.items()})
+                await pipe.execute()
+
+
+async def _catch_up(
+    rt: Runtime,
+    board: Board,
+    temp: dict[Period, tuple[str, str]],
+    temp_cursor: str,
+    temp_markers: str,
+    lo: int,
+    hi: int,
+) -> None:
+    """Apply the events in ``(lo, hi]`` to the temporary sets (the projector already passed H)."""
+    await rt.redis.set(temp_cursor, lo)
+    limit = rt.settings.leaderboard_batch_size
+    while lo < hi:
+        async with rt.engine.connect() as conn:
+            entries = await load_entries(conn, board, lo, hi, limit)
+        upto = entries[-1].event_id if len(entries) == limit else hi
+        now = rt.clock.now()
+        changes = [
+            c
+            for entry in entries
+            for c in changes_for(board, entry, rt.settings.timezone, now)
+            if c.period in temp
+        ]
+        result = await apply_changes(
+            rt.redis,
+            cursor=temp_cursor,
+            markers=temp_markers,
+            lo=lo,
+            upto=upto,
+            changes=changes,
+            key_of=temp,
+        )
+        lo = result.cursor

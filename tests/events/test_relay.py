@@ -1,0 +1,209 @@
+"""The relay on the real database and Redis: one leader, id order, marking, fail-over, retention;
+and the outbox's per-topic commit order (migration 0002)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.config import Settings
+from app.events.broadcast import EventHub
+from app.events.outbox import append_event
+from app.events.relay import Relay, asyncpg_dsn
+
+WAIT = 5.0
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], within: float = WAIT) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+async def hub(settings: Settings) -> AsyncIterator[EventHub]:
+    # A prefix of its own: nothing else on this Redis server hears these channels.
+    hub = EventHub.from_settings(settings.redis_url or "", f"test:{uuid.uuid4().hex}:", 100)
+    await hub.connect()
+    yield hub
+    await hub.disconnect()
+
+
+@pytest.fixture
+async def published(hub: EventHub, settings: Settings) -> AsyncIterator[list[dict[str, Any]]]:
+    """Every message the relay publishes under the hub's prefix, in the order Redis delivered."""
+    received: list[dict[str, Any]] = []
+    client = Redis.from_url(settings.redis_url or "", decode_responses=True)
+    pubsub = client.pubsub()
+    await pubsub.psubscribe(hub.prefix + "*")
+
+    async def read() -> None:
+        async for message in pubsub.listen():
+            if message["type"] == "pmessage":
+                received.append(json.loads(message["data"]))
+
+    reader = asyncio.create_task(read())
+    await asyncio.sleep(0.05)
+    yield received
+    reader.cancel()
+    await pubsub.aclose()  # type: ignore[no-untyped-call]
+    await client.aclose()
+
+
+async def append(engine: AsyncEngine, topic: str, n: int) -> None:
+    async with engine.begin() as conn:
+        for i in range(n):
+            await append_event(conn, topic, "test.event", {"n": i})
+
+
+async def unpublished(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        count = await conn.scalar(text("SELECT count(*) FROM events WHERE published_at IS NULL"))
+    return int(count or 0)
+
+
+def relay_of(settings: Settings, hub: EventHub, name: str, **kwargs: Any) -> Relay:
+    return Relay(settings.database_url or "", hub, poll_seconds=0.1, name=name, **kwargs)
+
+
+async def test_one_leader_publishes_everything_once_in_order_and_marks_it(
+    settings: Settings, engine: AsyncEngine, hub: EventHub, published: list[dict[str, Any]]
+) -> None:
+    relays = [relay_of(settings, hub, f"r{i}", batch_size=7) for i in range(2)]
+    tasks = [asyncio.create_task(relay.run()) for relay in relays]
+    try:
+        await eventually(lambda: _true(any(r.is_leader for r in relays)))
+        for i in range(5):
+            await append(engine, f"member:{i % 2}", 10)
+        await eventually(lambda: _true(len(published) >= 50))
+        await eventually(lambda: _equals(unpublished(engine), 0))
+        await asyncio.sleep(0.2)
+        assert sum(r.is_leader for r in relays) == 1
+        assert [r.stats.published for r in relays if not r.is_leader] == [0]
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    ids = [m["id"] for m in published]
+    assert ids == sorted(ids) and len(set(ids)) == 50
+    first = published[0]
+    assert set(first) == {"id", "topic", "type", "payload", "created_at"}
+    assert first["type"] == "test.event" and first["payload"] == {"n": 0}
+
+
+async def test_the_standby_takes_over_when_the_leader_goes(
+    settings: Settings, engine: AsyncEngine, hub: EventHub, published: list[dict[str, Any]]
+) -> None:
+    first, second = relay_of(settings, hub, "first"), relay_of(settings, hub, "second")
+    first_task = asyncio.create_task(first.run())
+    await eventually(lambda: _true(first.is_leader))
+    second_task = asyncio.create_task(second.run())
+    try:
+        await append(engine, "member:1", 3)
+        await eventually(lambda: _true(len(published) == 3))
+        await eventually(lambda: _equals(unpublished(engine), 0))  # marked, not only sent
+        first_task.cancel()  # its connection closes; PostgreSQL releases the lock
+        await asyncio.gather(first_task, return_exceptions=True)
+        await eventually(lambda: _true(second.is_leader))
+        await append(engine, "member:1", 2)
+        await eventually(lambda: _true(len(published) == 5))
+        await eventually(lambda: _equals(unpublished(engine), 0))  # stats count marked events
+        assert second.stats.published == 2
+    finally:
+        second_task.cancel()
+        await asyncio.gather(second_task, return_exceptions=True)
+
+
+async def test_notify_wakes_the_relay_long_before_its_poll(
+    settings: Settings, engine: AsyncEngine, hub: EventHub, published: list[dict[str, Any]]
+) -> None:
+    relay = Relay(settings.database_url or "", hub, poll_seconds=30, name="slow-poll")
+    task = asyncio.create_task(relay.run())
+    try:
+        await eventually(lambda: _true(relay.is_leader))
+        await asyncio.sleep(0.1)  # the first (empty) round is done; now it waits up to 30 s
+        await append(engine, "member:1", 1)
+        await eventually(lambda: _true(len(published) == 1), within=2)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_retention_deletes_only_old_published_events(
+    settings: Settings, engine: AsyncEngine, hub: EventHub
+) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                """INSERT INTO events (topic, type, payload, created_at, published_at)
+                   SELECT 'member:1', 'old', '{}', now() - interval '100 hours',
+                          CASE WHEN n <= 2500 THEN now() END
+                   FROM generate_series(1, 2600) AS n"""
+            )
+        )
+        await append_event(conn, "member:1", "recent", {})
+    relay = relay_of(settings, hub, "purger", retention=timedelta(hours=72))
+    conn = await asyncpg.connect(asyncpg_dsn(settings.database_url or ""))
+    try:
+        assert await relay.purge(conn) == 2500
+        left = await conn.fetch("SELECT type, published_at IS NULL AS pending FROM events")
+    finally:
+        await conn.close()
+    assert sorted((row["type"], row["pending"]) for row in left) == [
+        *[("old", True)] * 100,
+        ("recent", True),
+    ]
+
+
+async def test_within_a_topic_ids_follow_commit_order(settings: Settings) -> None:
+    """A transaction that inserts into a topic later gets a larger id, even if another
+    transaction drew its id earlier: migration 0002 draws the id under the topic's lock."""
+    dsn = asyncpg_dsn(settings.database_url or "")
+    first, second = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
+    insert = "INSERT INTO events (topic, type, payload) VALUES ($1, 't', '{}') RETURNING id"
+    try:
+        async with first.transaction():
+            first_id = await first.fetchval(insert, "member:7")
+            # The second writer of the same topic waits for the first's commit.
+            second_insert = asyncio.create_task(second.fetchval(insert, "member:7"))
+            await asyncio.sleep(0.2)
+            assert not second_insert.done()
+            # Another topic is not held up.
+            other = await second_insert_other(dsn)
+            assert other > first_id
+        second_id = await asyncio.wait_for(second_insert, 5)
+        assert second_id > other > first_id
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def second_insert_other(dsn: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        value: int = await conn.fetchval(
+            "INSERT INTO events (topic, type, payload) VALUES ('member:8', 't', '{}') RETURNING id"
+        )
+        return value
+    finally:
+        await conn.close()
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def _equals(value: Awaitable[int], expected: int) -> bool:
+    return await value == expected
