@@ -8,7 +8,7 @@ writers never interleave on the same lots; a write touches no other member's row
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -84,53 +84,21 @@ class _OpenLot:
     expires_at: datetime | None
 
 
+def _columns(model: type[Any], row: Row[Any]) -> dict[str, Any]:
+    """The row's values for the model's fields (rows carry the same names)."""
+    return {field.name: row._mapping[field.name] for field in fields(model)}
+
+
 def _entry(row: Row[Any]) -> Entry:
-    return Entry(
-        id=row.id,
-        member_id=row.member_id,
-        kind=EntryKind(row.kind),
-        amount=row.amount,
-        balance_after=row.balance_after,
-        reason=row.reason,
-        source=row.source,
-        reference=row.reference,
-        actor=row.actor,
-        reverses_entry_id=row.reverses_entry_id,
-        reversed_amount=row.reversed_amount,
-        hold_id=row.hold_id,
-        details=row.details,
-        created_at=row.created_at,
-    )
+    return Entry(**{**_columns(Entry, row), "kind": EntryKind(row.kind)})
 
 
 def _hold(row: Row[Any]) -> Hold:
-    return Hold(
-        id=row.id,
-        member_id=row.member_id,
-        amount=row.amount,
-        status=HoldStatus(row.status),
-        reason=row.reason,
-        source=row.source,
-        reference=row.reference,
-        expires_at=row.expires_at,
-        created_at=row.created_at,
-        settled_at=row.settled_at,
-        commit_entry_id=row.commit_entry_id,
-    )
+    return Hold(**{**_columns(Hold, row), "status": HoldStatus(row.status)})
 
 
 def _lot(row: Row[Any]) -> Lot:
-    return Lot(
-        id=row.id,
-        member_id=row.member_id,
-        entry_id=row.entry_id,
-        amount=row.amount,
-        remaining=row.remaining,
-        pending=row.pending,
-        available_at=row.available_at,
-        expires_at=row.expires_at,
-        created_at=row.created_at,
-    )
+    return Lot(**_columns(Lot, row))
 
 
 def _programme_account(code: str) -> Any:

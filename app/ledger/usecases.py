@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -19,21 +19,30 @@ from app.ledger.models import Actor, Balance, Entry, Hold, Lot
 from app.ledger.service import Ledger, LedgerPolicy
 from app.runtime import Runtime
 
+Written = TypeVar("Written", Entry, Hold)
+
 
 def _ledger(rt: Runtime, conn: AsyncConnection) -> Ledger:
     return Ledger(conn, rt.clock, LedgerPolicy.from_settings(rt.settings))
 
 
-async def _write_entry(
+async def _write(
     rt: Runtime,
     actor: Actor,
     idempotency_key: str,
     operation: str,
     request: dict[str, Any],
-    write: Callable[[Ledger], Awaitable[Entry]],
-) -> Entry:
+    write: Callable[[Ledger], Awaitable[Written]],
+) -> Written:
+    """One write in its own transaction, at most once per (caller, idempotency key)."""
     async with unit_of_work(rt.engine) as conn:
         ledger = _ledger(rt, conn)
+
+        async def load(stored: dict[str, Any]) -> Any:
+            if "hold_id" in stored:
+                return await ledger.get_hold(int(stored["hold_id"]))
+            return await ledger.get_entry(int(stored["entry_id"]))
+
         return await idempotent(
             conn,
             caller=actor.principal,
@@ -41,30 +50,8 @@ async def _write_entry(
             operation=operation,
             request=request,
             run=lambda: write(ledger),
-            dump=lambda entry: {"entry_id": entry.id},
-            load=lambda stored: ledger.get_entry(int(stored["entry_id"])),
-        )
-
-
-async def _write_hold(
-    rt: Runtime,
-    actor: Actor,
-    idempotency_key: str,
-    operation: str,
-    request: dict[str, Any],
-    write: Callable[[Ledger], Awaitable[Hold]],
-) -> Hold:
-    async with unit_of_work(rt.engine) as conn:
-        ledger = _ledger(rt, conn)
-        return await idempotent(
-            conn,
-            caller=actor.principal,
-            key=idempotency_key,
-            operation=operation,
-            request=request,
-            run=lambda: write(ledger),
-            dump=lambda hold: {"hold_id": hold.id},
-            load=lambda stored: ledger.get_hold(int(stored["hold_id"])),
+            dump=lambda done: {"hold_id" if isinstance(done, Hold) else "entry_id": done.id},
+            load=load,
         )
 
 
@@ -88,7 +75,7 @@ async def earn_points(
         "available_at": available_at,
         "expires_at": expires_at,
     }
-    return await _write_entry(
+    return await _write(
         rt,
         actor,
         idempotency_key,
@@ -117,7 +104,7 @@ async def spend_points(
     reference: str | None = None,
 ) -> Entry:
     request = {"member_id": member_id, "amount": amount, "reason": reason, "reference": reference}
-    return await _write_entry(
+    return await _write(
         rt,
         actor,
         idempotency_key,
@@ -147,7 +134,7 @@ async def hold_points(
         "reference": reference,
         "expires_at": expires_at,
     }
-    return await _write_hold(
+    return await _write(
         rt,
         actor,
         idempotency_key,
@@ -165,7 +152,7 @@ async def hold_points(
 
 
 async def commit_hold(rt: Runtime, actor: Actor, *, hold_id: int, idempotency_key: str) -> Entry:
-    return await _write_entry(
+    return await _write(
         rt,
         actor,
         idempotency_key,
@@ -178,7 +165,7 @@ async def commit_hold(rt: Runtime, actor: Actor, *, hold_id: int, idempotency_ke
 async def void_hold(
     rt: Runtime, actor: Actor, *, hold_id: int, reason: str, idempotency_key: str
 ) -> Hold:
-    return await _write_hold(
+    return await _write(
         rt,
         actor,
         idempotency_key,
@@ -198,7 +185,7 @@ async def reverse_entry(
     amount: int | None = None,
 ) -> Entry:
     request = {"entry_id": entry_id, "reason": reason, "amount": amount}
-    return await _write_entry(
+    return await _write(
         rt,
         actor,
         idempotency_key,
@@ -218,7 +205,7 @@ async def adjust_points(
     idempotency_key: str,
 ) -> Entry:
     request = {"member_id": member_id, "amount": amount, "reason": reason}
-    return await _write_entry(
+    return await _write(
         rt,
         actor,
         idempotency_key,
