@@ -254,6 +254,8 @@ def serve(
                 workers=workers,
                 log_config=None,  # keep our structured logging
                 access_log=access_log,
+                # Compression cost ~45 KiB per WebSocket (bench/fanout.py); frames are small.
+                ws_per_message_deflate=False,
             )
     except KeyboardInterrupt:
         # uvicorn may re-raise Ctrl-C after its graceful shutdown; the embedded servers have

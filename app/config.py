@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     rate_limit_partner: str = "6000/minute"
     rate_limit_anonymous: str = "600/minute"
 
+    # Garbage collection for processes with many subscriptions (app/gcpolicy.py); 0 turns it off.
+    gc_freeze_seconds: float = Field(default=5.0, ge=0)
+    gc_full_collect_seconds: float = Field(default=600.0, gt=0)
+
     db_pool_size: int = 10
     log_level: str = "INFO"
     log_json: bool = True

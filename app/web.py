@@ -14,8 +14,9 @@ GraphQL runs: HTTP 401 with a GraphQL-shaped JSON body whose ``extensions.code``
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from datetime import timedelta
 from typing import Any
 
@@ -45,6 +46,7 @@ from app.config import Settings, get_settings
 from app.db import create_engine
 from app.errors import DomainError, ErrorCode
 from app.events.gateway import event_gateway
+from app.gcpolicy import keep_gc_pauses_short
 from app.graphql.context import Context
 from app.graphql.errors import QUERY_REJECTED
 from app.graphql.schema import build_schema
@@ -165,6 +167,23 @@ def _require_url(value: str | None, name: str) -> str:
     return value
 
 
+@asynccontextmanager
+async def _gc_policy(settings: Settings) -> AsyncIterator[None]:
+    if not settings.gc_freeze_seconds:
+        yield
+        return
+    task = asyncio.create_task(
+        keep_gc_pauses_short(settings.gc_freeze_seconds, settings.gc_full_collect_seconds)
+    )
+    try:
+        yield
+    finally:
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
+        gc.unfreeze()
+
+
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> Starlette:
     settings = settings or get_settings()
     configure_logging(settings)
@@ -187,7 +206,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             async with event_gateway(settings) as hub:
                 runtime = Runtime(settings, engine, redis, clock or system_clock, hub)
                 app.state.runtime = runtime
-                async with projector_running(runtime):
+                async with projector_running(runtime), _gc_policy(settings):
                     yield
         finally:
             await redis.aclose()
