@@ -1,0 +1,299 @@
+"""Earning benchmark: ``recordPurchase`` with the rules vs. the same points via ``earnPoints``.
+
+    python bench/earning.py                     # the full run (about a minute)
+
+What it does, in one run (the set-up, server, wrk and audit helpers are bench/ledger.py's):
+
+1. Takes PostgreSQL and Redis from ``JIFEN_DATABASE_URL`` / ``JIFEN_REDIS_URL``; by default it
+   (re)creates the database ``jifen_earning`` on the local PostgreSQL (127.0.0.1:5432) and uses
+   Redis database 9 on 127.0.0.1:6379 (flushed). Migrates, then registers ``--members`` members
+   with bulk SQL.
+2. Starts ``jifen serve --workers 2`` (which seeds the demo programme: tiers and earning rules)
+   with the rate limits lifted. Counts the enabled purchase rules through the staff API and, when
+   fewer than ``--rules`` (10), creates extra purchase rules until there are that many.
+3. Previews the 5-line basket's points for one member (``previewPoints``), then with ``wrk``:
+   (a) ``recordPurchase`` (bench/purchase.lua): the basket, a random member, a unique order id per
+   request (run prefix + wrk thread id + counter); (b) ``earnPoints`` (bench/earnfixed.lua) with
+   the basket's points, a random member and a unique idempotency key. Each after a short warm-up.
+4. Stops the server, runs the ledger audit and prints both and the ratio (b)/(a) — the goal is
+   that the rules cost under 30% of throughput, i.e. recordPurchase / earnPoints >= 0.7.
+
+Needs ``wrk`` (Debian: ``apt-get install wrk``). Everything listens on and talks to loopback only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent
+for _path in (str(ROOT), str(BENCH_DIR)):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
+
+from ledger import (  # noqa: E402  (bench/ledger.py: shared set-up, server, wrk and audit helpers)
+    CHANNEL,
+    JWT_SECRET,
+    Result,
+    Server,
+    audit,
+    count_rows,
+    flush_redis,
+    load_average,
+    measure_phase,
+    mint_tokens,
+    recreate_database,
+    register_members,
+)
+
+DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/jifen_earning"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/9"
+GOAL_RATIO = 0.7  # the rules may cost at most 30% of throughput
+
+# Five lines, 388.00 CNY: one fresh line (the "fresh produce +50%" rule applies), under the
+# 500 CNY of the big-order rule.
+BASKET: list[dict[str, Any]] = [
+    {"sku": "RICE-5KG", "category": "grocery", "quantity": 1, "amount": "89.90"},
+    {"sku": "APPLE-1KG", "category": "fresh", "quantity": 2, "amount": "31.60"},
+    {"sku": "MILK-1L", "category": "dairy", "quantity": 4, "amount": "55.20"},
+    {"sku": "SOAP-3", "category": "household", "quantity": 1, "amount": "26.30"},
+    {"sku": "TEA-250G", "category": "beverage", "quantity": 1, "amount": "185.00"},
+]
+
+RULES_QUERY = """
+query($after: String) {
+  earningRules(first: 100, after: $after, enabled: true) {
+    edges { node { id name trigger } }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+"""
+CREATE_RULE = """
+mutation($input: CreateEarningRuleInput!) {
+  createEarningRule(input: $input) {
+    __typename ... on EarningRulePayload { rule { id name } } ... on MutationError { code message }
+  }
+}
+"""
+PREVIEW = """
+query($input: PreviewPointsInput!) {
+  previewPoints(input: $input) { points rules { name points } skipped { name reason } }
+}
+"""
+
+
+def graphql(url: str, token: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+    request = urllib.request.Request(
+        f"{url}/graphql",
+        data=json.dumps({"query": query, "variables": variables}).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as reply:
+        body: dict[str, Any] = json.loads(reply.read())
+    if body.get("errors"):
+        raise SystemExit(f"GraphQL errors: {body['errors']}")
+    data: dict[str, Any] = body["data"]
+    return data
+
+
+def active_purchase_rules(url: str, token: str) -> list[dict[str, Any]]:
+    rules: list[dict[str, Any]] = []
+    after = None
+    while True:
+        page = graphql(url, token, RULES_QUERY, {"after": after})["earningRules"]
+        rules += [edge["node"] for edge in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    return [rule for rule in rules if rule["trigger"] == "PURCHASE"]
+
+
+def ensure_rules(url: str, token: str, wanted: int) -> tuple[int, int]:
+    """Enabled purchase rules: (seeded, created) — extra rules only when fewer than wanted."""
+    seeded = len(active_purchase_rules(url, token))
+    created = 0
+    for n in range(seeded, wanted):
+        # Line-level bonuses on the basket's categories, so each extra rule does real work.
+        category = BASKET[n % len(BASKET)]["category"]
+        rule = {
+            "name": f"bench: {category} +{5 + n}%",
+            "trigger": "PURCHASE",
+            "conditions": {"categories": [category]},
+            "effect": {"kind": "PERCENT_BONUS", "percent": str(5 + n)},
+        }
+        reply = graphql(url, token, CREATE_RULE, {"input": {"rule": rule}})["createEarningRule"]
+        if reply["__typename"] != "EarningRulePayload":
+            raise SystemExit(f"createEarningRule refused: {reply}")
+        created += 1
+    return seeded, created
+
+
+def print_table(purchase: Result, earn: Result, rules: int) -> float:
+    print()
+    print(f"{'scenario':44} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}  requests")
+    print("-" * 92)
+    for r in (purchase, earn):
+        print(
+            f"{r.name:44} {r.rps:9.0f} {r.p50_ms:8.1f} {r.p99_ms:8.1f} {r.errors:7d}  "
+            f"{r.requests} in {r.seconds:.1f}s"
+        )
+    for r in (purchase, earn):
+        print(f"  {r.name}: {r.detail}")
+    ratio = purchase.rps / earn.rps if earn.rps else 0.0
+    print(
+        f"\nrecordPurchase / earnPoints = {ratio:.2f} (goal >= {GOAL_RATIO:.2f}: the {rules} "
+        f"rules cost {100 * (1 - ratio):.0f}% of throughput, goal < 30%): "
+        f"{'GOAL MET' if ratio >= GOAL_RATIO else 'goal not met'}"
+    )
+    return ratio
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--members", type=int, default=2000)
+    parser.add_argument("--rules", type=int, default=10, help="enabled purchase rules, at least")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds measured")
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds before measuring")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--workers", type=int, default=2, help="server worker processes")
+    parser.add_argument("--out", type=Path, default=None, help="server log and results.json")
+    args = parser.parse_args()
+    args.profile = False  # bench/ledger.py's measure_phase reads it
+    for name in ("members", "connections", "threads", "workers"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1")
+    if not 1 <= args.duration <= 600 or not 0 <= args.warmup <= 120:
+        parser.error("--duration must be 1..600 s and --warmup 0..120 s")
+    return args
+
+
+def main() -> int:
+    args = parse_args()
+    if shutil.which("wrk") is None:
+        print("error: wrk is not installed (Debian/Ubuntu: apt-get install wrk)", file=sys.stderr)
+        return 2
+    database_url = os.environ.get("JIFEN_DATABASE_URL") or DEFAULT_DATABASE_URL
+    redis_url = os.environ.get("JIFEN_REDIS_URL") or DEFAULT_REDIS_URL
+    out = args.out or Path(tempfile.mkdtemp(prefix="jifen-bench-earning-"))
+    out.mkdir(parents=True, exist_ok=True)
+    run_id = f"earn{int(time.time())}"
+
+    print(f"database {database_url}\nredis    {redis_url}\noutput   {out}")
+    print(f"load average before the run: {load_average()} (other work skews the figures)")
+    if "JIFEN_DATABASE_URL" not in os.environ:
+        asyncio.run(recreate_database(database_url))
+    if "JIFEN_REDIS_URL" not in os.environ:
+        asyncio.run(flush_redis(redis_url))
+
+    from app.migrate import upgrade
+
+    upgrade(database_url)
+    started = time.perf_counter()
+    member_ids = asyncio.run(register_members(database_url, args.members, run_id))
+    print(f"registered {len(member_ids)} members in {time.perf_counter() - started:.1f}s")
+
+    staff_token, _ = mint_tokens(member_ids, 0)
+    members_file = out / "members.txt"
+    members_file.write_text("\n".join(map(str, member_ids)) + "\n")
+    env = {
+        **os.environ,
+        "JIFEN_DATABASE_URL": database_url,
+        "JIFEN_REDIS_URL": redis_url,
+        "JIFEN_JWT_SECRET": JWT_SECRET,
+        "JIFEN_LOG_LEVEL": "WARNING",
+        # The load generator is one staff caller: lift the budgets.
+        "JIFEN_RATE_LIMIT_STAFF": "10000000/minute",
+        "JIFEN_RATE_LIMIT_MEMBER": "10000000/minute",
+        "JIFEN_DATA_DIR": str(out / "data"),
+    }
+    server = Server(env, args.workers, out / "server.log")
+    try:
+        server.wait_ready()
+        workers = server.worker_pids()
+        print(f"server {server.url} ready (supervisor {server.proc.pid}, workers {workers})")
+        seeded, created = ensure_rules(server.url, staff_token, args.rules)
+        rules = len(active_purchase_rules(server.url, staff_token))
+        print(f"enabled purchase rules: {rules} ({seeded} seeded by the demo, {created} created)")
+        preview = graphql(
+            server.url,
+            staff_token,
+            PREVIEW,
+            {"input": {"memberId": str(member_ids[0]), "channel": CHANNEL, "lines": BASKET}},
+        )["previewPoints"]
+        points = preview["points"]
+        applied = ", ".join(f"{r['name']} {r['points']}" for r in preview["rules"])
+        print(f"basket: 5 lines, 388.00 CNY -> {points} points for a new member ({applied})")
+        common = {"BENCH_TOKEN": staff_token, "BENCH_MEMBERS": str(members_file)}
+        phases = (
+            (
+                "purchase",
+                "purchase.lua",
+                f"recordPurchase (5 lines, {rules} rules)",
+                {**common, "BENCH_CHANNEL": CHANNEL, "BENCH_LINES": json.dumps(BASKET)},
+            ),
+            (
+                "earn",
+                "earnfixed.lua",
+                f"earnPoints ({points} points)",
+                {**common, "BENCH_AMOUNT": str(points)},
+            ),
+        )
+        results: list[Result] = []
+        for phase, script, name, env_vars in phases:
+            result = measure_phase(
+                args,
+                server.url,
+                workers,
+                out,
+                phase,
+                script,
+                name,
+                {**env_vars, "BENCH_RUN": f"{run_id}:{phase}"},
+            )
+            results.append(result)
+            print(f"  {name}: {result.rps:.0f} req/s", flush=True)
+    finally:
+        server.stop()
+
+    ok, report = asyncio.run(audit(database_url))
+    facts = asyncio.run(count_rows(database_url, member_ids))
+    purchase, earn = results
+    ratio = print_table(purchase, earn, rules)
+    print(
+        f"\nmachine: {os.cpu_count()} CPU(s); PostgreSQL {facts}; "
+        f"{args.connections} connections, {args.threads} wrk threads, "
+        f"{args.workers} server workers, {len(member_ids)} members; "
+        f"load average after the run {load_average()}"
+    )
+    print("\nledger audit:\n" + report)
+    (out / "results.json").write_text(
+        json.dumps(
+            {
+                "results": [{**asdict(r), "rps": r.rps} for r in results],
+                "ratio": ratio,
+                "rules": rules,
+                "basket_points": points,
+                "audit_ok": ok,
+                "args": {k: str(v) for k, v in vars(args).items()},
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
