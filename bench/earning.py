@@ -29,7 +29,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 import urllib.request
 from dataclasses import asdict
@@ -49,11 +48,10 @@ from ledger import (  # noqa: E402  (bench/ledger.py: shared set-up, server, wrk
     Server,
     audit,
     count_rows,
-    flush_redis,
     load_average,
     measure_phase,
     mint_tokens,
-    recreate_database,
+    prepare_stage,
     register_members,
 )
 
@@ -184,22 +182,10 @@ def main() -> int:
     if shutil.which("wrk") is None:
         print("error: wrk is not installed (Debian/Ubuntu: apt-get install wrk)", file=sys.stderr)
         return 2
-    database_url = os.environ.get("JIFEN_DATABASE_URL") or DEFAULT_DATABASE_URL
-    redis_url = os.environ.get("JIFEN_REDIS_URL") or DEFAULT_REDIS_URL
-    out = args.out or Path(tempfile.mkdtemp(prefix="jifen-bench-earning-"))
-    out.mkdir(parents=True, exist_ok=True)
-    run_id = f"earn{int(time.time())}"
-
-    print(f"database {database_url}\nredis    {redis_url}\noutput   {out}")
+    database_url, redis_url, out, run_id = prepare_stage(
+        "earning", DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, args.out
+    )
     print(f"load average before the run: {load_average()} (other work skews the figures)")
-    if "JIFEN_DATABASE_URL" not in os.environ:
-        asyncio.run(recreate_database(database_url))
-    if "JIFEN_REDIS_URL" not in os.environ:
-        asyncio.run(flush_redis(redis_url))
-
-    from app.migrate import upgrade
-
-    upgrade(database_url)
     started = time.perf_counter()
     member_ids = asyncio.run(register_members(database_url, args.members, run_id))
     print(f"registered {len(member_ids)} members in {time.perf_counter() - started:.1f}s")

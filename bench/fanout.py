@@ -44,7 +44,6 @@ import os
 import random
 import resource
 import sys
-import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -52,7 +51,7 @@ from multiprocessing.synchronize import Event as MpEvent
 from pathlib import Path
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
@@ -65,9 +64,8 @@ from ledger import (  # noqa: E402  (bench/ledger.py: shared set-up, server and 
     STAFF_NAME,
     Server,
     asyncpg_dsn,
-    flush_redis,
     load_average,
-    recreate_database,
+    prepare_stage,
     register_members,
     start_profiles,
     summarise_profiles,
@@ -132,7 +130,7 @@ def _key(kind: str, data: dict[str, Any]) -> int | None:
     return int(entry["id"]) if entry else None
 
 
-async def _client_main(job: ClientJob, counters: Any, stop: MpEvent) -> dict:
+async def _client_main(job: ClientJob, counters: Any, stop: MpEvent) -> dict[str, Any]:
     from websockets.asyncio.client import connect
     from websockets.typing import Subprotocol
 
@@ -234,7 +232,7 @@ def client_process(
 
         uvloop.install()
 
-    async def bounded() -> dict:
+    async def bounded() -> dict[str, Any]:
         # The parent sets ``stop``; the deadline is only a safety net should it never come.
         async with asyncio.timeout(hard_stop):
             return await _client_main(job, counters, stop)
@@ -782,23 +780,14 @@ def main() -> int:
     if limit < needed:
         print(f"error: open-files limit {limit} < {needed} needed", file=sys.stderr)
         return 2
-    database_url = os.environ.get("JIFEN_DATABASE_URL") or DEFAULT_DATABASE_URL
-    redis_url = os.environ.get("JIFEN_REDIS_URL") or DEFAULT_REDIS_URL
-    out = args.out or Path(tempfile.mkdtemp(prefix="jifen-fanout-"))
-    out.mkdir(parents=True, exist_ok=True)
-    run_id = f"fanout{int(time.time())}"
-    print(f"database {database_url}\nredis    {redis_url}\noutput   {out}")
+    database_url, redis_url, out, run_id = prepare_stage(
+        "fanout", DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, args.out
+    )
     print(f"open-files limit {limit}; load average before: {load_average()}")
-    if "JIFEN_DATABASE_URL" not in os.environ:
-        asyncio.run(recreate_database(database_url))
-    if "JIFEN_REDIS_URL" not in os.environ:
-        asyncio.run(flush_redis(redis_url))
 
     from app.auth.tokens import mint_token
     from app.config import Settings
-    from app.migrate import upgrade
 
-    upgrade(database_url)
     members = asyncio.run(register_members(database_url, args.members, run_id))
     settings = Settings(jwt_secret=JWT_SECRET, jwt_ttl_seconds=6 * 3600)
     staff_token = mint_token(settings, f"staff:{STAFF_NAME}", ["admin"])

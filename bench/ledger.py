@@ -49,9 +49,9 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = Path(__file__).resolve().parent
@@ -131,6 +131,36 @@ WITH m AS (
 )
 SELECT id FROM m ORDER BY id
 """
+
+
+class Stage(NamedTuple):
+    """Where a benchmark run writes: its database, Redis, output folder, and a unique run id."""
+
+    database_url: str
+    redis_url: str
+    out: Path
+    run_id: str
+
+
+def prepare_stage(
+    name: str, default_database_url: str, default_redis_url: str, out: Path | None
+) -> Stage:
+    """Resolve the URLs (the environment's, else the bench's own, recreated and flushed), make
+    the output folder, and migrate."""
+    database_url = os.environ.get("JIFEN_DATABASE_URL") or default_database_url
+    redis_url = os.environ.get("JIFEN_REDIS_URL") or default_redis_url
+    out = out or Path(tempfile.mkdtemp(prefix=f"jifen-{name}-"))
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"database {database_url}\nredis    {redis_url}\noutput   {out}")
+    if "JIFEN_DATABASE_URL" not in os.environ:
+        asyncio.run(recreate_database(database_url))
+    if "JIFEN_REDIS_URL" not in os.environ:
+        asyncio.run(flush_redis(redis_url))
+
+    from app.migrate import upgrade
+
+    upgrade(database_url)
+    return Stage(database_url, redis_url, out, f"{name}{int(time.time())}")
 
 
 async def register_members(url: str, count: int, run_id: str) -> list[int]:
@@ -774,22 +804,10 @@ def main() -> int:
             file=sys.stderr,
         )
         return 2
-    database_url = os.environ.get("JIFEN_DATABASE_URL") or DEFAULT_DATABASE_URL
-    redis_url = os.environ.get("JIFEN_REDIS_URL") or DEFAULT_REDIS_URL
-    out = args.out or Path(tempfile.mkdtemp(prefix="jifen-bench-"))
-    out.mkdir(parents=True, exist_ok=True)
-    run_id = f"bench{int(time.time())}"
-
-    print(f"database {database_url}\nredis    {redis_url}\noutput   {out}")
+    database_url, redis_url, out, run_id = prepare_stage(
+        "bench", DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, args.out
+    )
     print(f"load average before the run: {load_average()} (other work skews the figures)")
-    if "JIFEN_DATABASE_URL" not in os.environ:
-        asyncio.run(recreate_database(database_url))
-    if "JIFEN_REDIS_URL" not in os.environ:
-        asyncio.run(flush_redis(redis_url))
-
-    from app.migrate import upgrade
-
-    upgrade(database_url)
     started = time.perf_counter()
     member_ids = asyncio.run(register_members(database_url, args.members, run_id))
     print(f"registered {len(member_ids)} members in {time.perf_counter() - started:.1f}s")
