@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from app.earning import usecases as earning
 from app.earning.demo import DEMO_RULES
+from app.engagement.demo import seed_engagement
 from app.ledger import usecases as ledger
 from app.ledger.models import Actor
 from app.members import usecases as members
@@ -55,6 +56,7 @@ async def seed_earning(rt: Runtime) -> None:
 
 async def seed_demo(rt: Runtime) -> DemoSummary:
     await seed_earning(rt)
+    await seed_engagement(rt, SEED_ACTOR)
     ids = []
     for demo in DEMO_MEMBERS:
         registration = await members.register_member(

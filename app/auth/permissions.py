@@ -92,6 +92,14 @@ PERMISSIONS: Mapping[str, Rule] = {
     "recordEvent": Rule(WRITERS, False, Scope.POINTS_EARN, "record a behaviour/custom event"),
     "previewPoints": Rule(ALL_STAFF, True, Scope.POINTS_EARN, "points a basket would earn"),
     "tiers": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "the programme's tier definitions"),
+    # Engagement: daily sign-in (docs/ENGAGEMENT.md); signInStreak is a query and a subscription
+    "signInStreak": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "a member's streak, live"),
+    "signInCalendar": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "a member's sign-ins in a month"),
+    "signInSchedules": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "the sign-in reward schedules"),
+    "checkIn": Rule(WRITERS, True, Scope.POINTS_EARN, "sign in for today; pays the schedule"),
+    "makeUpSignIn": Rule(WRITERS, True, None, "fill a missed day with a make-up card"),
+    "grantMakeUpCards": Rule(WRITERS, False, None, "give a member make-up cards"),
+    "saveSignInSchedule": Rule(WRITERS, False, None, "create, change or activate a schedule"),
 }
 
 

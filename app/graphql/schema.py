@@ -23,6 +23,11 @@ from strawberry.types import ExecutionContext
 
 from app.config import Settings, get_settings
 from app.graphql.earning import EarningMutations, EarningQueries
+from app.graphql.engagement import (
+    EngagementMutations,
+    EngagementQueries,
+    EngagementSubscriptions,
+)
 from app.graphql.errors import JifenMaskErrors
 from app.graphql.leaderboards import LeaderboardQueries, LeaderboardSubscriptions
 from app.graphql.ledger import LedgerMutations
@@ -33,17 +38,17 @@ from app.graphql.tiers import TierQueries
 
 
 @strawberry.type
-class Query(MemberQueries, EarningQueries, TierQueries, LeaderboardQueries):
+class Query(MemberQueries, EarningQueries, TierQueries, LeaderboardQueries, EngagementQueries):
     pass
 
 
 @strawberry.type
-class Mutation(MemberMutations, LedgerMutations, EarningMutations):
+class Mutation(MemberMutations, LedgerMutations, EarningMutations, EngagementMutations):
     pass
 
 
 @strawberry.type
-class Subscription(MemberSubscriptions, LeaderboardSubscriptions):
+class Subscription(MemberSubscriptions, LeaderboardSubscriptions, EngagementSubscriptions):
     pass
 
 

@@ -17,9 +17,9 @@ whose code is ``SLOW_CONSUMER`` (and, for ``memberEvents``, ``lastEventId``): it
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import strawberry
 from strawberry.scalars import JSON
@@ -96,6 +96,26 @@ def hub_of(ctx: Context) -> EventHub:
     return hub
 
 
+State = TypeVar("State")
+
+
+async def state_on_change(
+    ctx: Context, topic: str, read: Callable[[], Awaitable[State]]
+) -> AsyncIterator[State]:
+    """``read()`` now, then again after every burst of events on ``topic``; only what differs
+    from the last value sent is yielded (re-read from the database: it never goes backwards,
+    and a lost message is healed by the next read, changes() resyncs after reconnects)."""
+    sent: State | None = None
+    try:
+        async for _ in changes(hub_of(ctx), topic):
+            current = await read()
+            if current != sent:
+                sent = current
+                yield current
+    except SlowSubscriber:
+        raise SlowConsumerError(None) from None
+
+
 @strawberry.type
 class MemberSubscriptions:
     @described_subscription("A member's events: those after `after` from history first, then live.")
@@ -122,13 +142,10 @@ class MemberSubscriptions:
         member = parse_id(str(member_id), "memberId")
         ctx.renew_loaders()
         await ctx.readable_member(BALANCE, member)
-        sent: BalanceNode | None = None
-        try:
-            async for _ in changes(hub_of(ctx), member_topic(member)):
-                ctx.renew_loaders()
-                current = BalanceNode.of(await ctx.loaders.balance.load(member))
-                if current != sent:
-                    sent = current
-                    yield current
-        except SlowSubscriber:
-            raise SlowConsumerError(None) from None
+
+        async def read() -> BalanceNode:
+            ctx.renew_loaders()
+            return BalanceNode.of(await ctx.loaders.balance.load(member))
+
+        async for current in state_on_change(ctx, member_topic(member), read):
+            yield current

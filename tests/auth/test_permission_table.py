@@ -38,6 +38,12 @@ def test_members_act_only_on_themselves_and_write_only_their_profile() -> None:
         "leaderboard",
         "previewPoints",
         "tiers",
+        # engagement: a member signs in and reads its own streak
+        "signInStreak",
+        "signInCalendar",
+        "signInSchedules",
+        "checkIn",
+        "makeUpSignIn",
     }
 
 
@@ -52,6 +58,9 @@ def test_analysts_only_read_and_anonymous_nothing() -> None:
         "earningRules",
         "previewPoints",
         "tiers",
+        "signInStreak",
+        "signInCalendar",
+        "signInSchedules",
     }
     assert not any(allows(ANONYMOUS, op) for op in PERMISSIONS)
 
@@ -66,6 +75,8 @@ def test_adjust_and_status_are_staff_only() -> None:
         "updateEarningRule",
         "setEarningRuleEnabled",
         "earningRules",
+        "grantMakeUpCards",
+        "saveSignInSchedule",
     ):
         assert not allows(partner, operation, Subject(1, frozenset({"pos"})))
         assert allows(Principal.staff("op", {Role.OPERATOR}), operation)

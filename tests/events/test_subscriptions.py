@@ -23,6 +23,7 @@ from tests.wsclient import BALANCE, LEGACY_WS, MEMBER_EVENTS, graphql_ws
 
 LEADERBOARD = """subscription($m: ID!) {
   leaderboard(memberId: $m) { size member { rank points } } }"""
+SIGN_IN_STREAK = "subscription($m: ID!) { signInStreak(memberId: $m) { streak } }"
 SUBSCRIPTIONS = sorted(schema._schema.subscription_type.fields)  # type: ignore[union-attr]
 
 
@@ -170,6 +171,7 @@ async def test_every_subscription_refuses_exactly_whom_the_table_says(live: Live
         ),
     ]
     queries = {"memberEvents": MEMBER_EVENTS, "balance": BALANCE, "leaderboard": LEADERBOARD}
+    queries["signInStreak"] = SIGN_IN_STREAK
     assert sorted(queries) == SUBSCRIPTIONS
     subject = Subject(int(a), frozenset({"pos"}))
     for name, principal, headers in callers:

@@ -16,6 +16,7 @@ from app.auth.permissions import PARTNER_SCOPES, PERMISSIONS, Subject, allows
 from app.auth.principal import ANONYMOUS, Principal, Role
 from app.graphql.schema import schema
 from tests.graphql.conftest import Api
+from tests.graphql.walk_engagement import PROGRAMME_WIDE, engagement_request_for
 
 REFUSALS = {"FORBIDDEN", "UNAUTHENTICATED"}
 # Subscriptions are walked over a WebSocket (tests/events/test_subscriptions.py).
@@ -127,6 +128,9 @@ async def request_for(operation: str, world: World) -> tuple[str, dict[str, Any]
     earning = await earning_request_for(operation, world, key)
     if earning is not None:
         return earning
+    engagement = engagement_request_for(operation, a, key)
+    if engagement is not None:
+        return engagement
     raise AssertionError(f"the walk has no request for {operation}: add one")
 
 
@@ -207,7 +211,8 @@ async def earning_request_for(
 def subject_for(operation: str, caller: Caller, world: World) -> Subject:
     if operation == "me":  # always the caller itself
         return Subject(caller.principal.member_id, frozenset())
-    if operation == "tiers":  # programme-wide: no particular member or channel
+    # programme-wide: no particular member or channel
+    if operation == "tiers" or operation in PROGRAMME_WIDE:
         channel = caller.principal.channel
         return Subject(caller.principal.member_id, frozenset({channel} if channel else ()))
     return Subject(int(world.member_a), frozenset({"pos"}))

@@ -1,0 +1,1 @@
+"""Engagement: daily sign-in streaks, tasks and challenges, teams, badges, referrals, win-back."""

@@ -1,0 +1,170 @@
+"""The reward log: every reward engagement gives, at most once per (member, key).
+
+Points go through the ledger (an ``earn`` against ``issuance``) in the caller's transaction; the
+log row is inserted first with ``ON CONFLICT DO NOTHING``, so a replay or a race that got past
+the callers' own checks pays nothing: the unique key in PostgreSQL is the last line of defence.
+Lottery draws are recorded here as ``lottery_draw`` rewards (the mall issue owns lotteries and
+may honour them), gifts as ``gift``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.clock import Clock
+from app.engagement.tables import engagement_profiles, engagement_rewards
+from app.errors import DomainError, ErrorCode, not_found
+from app.ledger.models import Actor, Entry
+from app.ledger.service import Ledger, LedgerPolicy
+from app.ledger.tables import accounts
+from app.members.models import MemberStatus
+from app.members.tables import members
+
+
+class RewardKind(StrEnum):
+    POINTS = "points"
+    GIFT = "gift"
+    LOTTERY_DRAW = "lottery_draw"
+    BADGE = "badge"
+    MAKEUP_CARD = "makeup_card"
+
+
+@dataclass(frozen=True)
+class Granted:
+    """A reward that was given (None of these when the key had already been paid)."""
+
+    kind: RewardKind
+    key: str
+    points: int = 0
+    quantity: int = 1
+    item: str | None = None
+    entry: Entry | None = None
+
+
+async def lock_member(conn: AsyncConnection, member_id: int) -> MemberStatus:
+    """Take the member's account lock (the ledger's one lock, always first); refuse a closed or
+    unknown member."""
+    status = await conn.scalar(
+        select(members.c.status)
+        .select_from(accounts.join(members, members.c.id == accounts.c.member_id))
+        .where(accounts.c.member_id == member_id)
+        .with_for_update(of=accounts)
+    )
+    if status is None:
+        raise not_found("member", member_id, "memberId")
+    if status == MemberStatus.CLOSED.value:
+        raise DomainError(ErrorCode.MEMBER_NOT_ACTIVE, "the member's account is closed")
+    return MemberStatus(status)
+
+
+async def ensure_profile(conn: AsyncConnection, member_id: int) -> None:
+    await conn.execute(
+        insert(engagement_profiles).values(member_id=member_id).on_conflict_do_nothing()
+    )
+
+
+class Rewards:
+    """Grants rewards inside the caller's transaction (the member's lock already taken)."""
+
+    def __init__(self, conn: AsyncConnection, clock: Clock, policy: LedgerPolicy) -> None:
+        self.conn = conn
+        self.clock = clock
+        self.ledger = Ledger(conn, clock, policy)
+
+    async def _log(
+        self,
+        member_id: int,
+        key: str,
+        kind: RewardKind,
+        source: str,
+        *,
+        points: int = 0,
+        quantity: int = 1,
+        item: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> int | None:
+        logged: int | None = await self.conn.scalar(
+            insert(engagement_rewards)
+            .values(
+                member_id=member_id,
+                key=key,
+                kind=kind.value,
+                source=source,
+                points=points,
+                quantity=quantity,
+                item=item,
+                details=details or {},
+                created_at=self.clock.now(),
+            )
+            .on_conflict_do_nothing()
+            .returning(engagement_rewards.c.id)
+        )
+        return logged
+
+    async def points(
+        self,
+        member_id: int,
+        key: str,
+        points: int,
+        *,
+        source: str,
+        reason: str,
+        actor: Actor,
+        details: dict[str, Any] | None = None,
+    ) -> Granted | None:
+        """Earn ``points`` once under ``key``; None when that key was already paid (or 0)."""
+        if points <= 0:
+            return None
+        logged = await self._log(
+            member_id, key, RewardKind.POINTS, source, points=points, details=details
+        )
+        if logged is None:
+            return None
+        entry = await self.ledger.earn(
+            member_id,
+            points,
+            reason=reason,
+            actor=actor,
+            reference=key[:128],
+            details={"engagement": source, "reward_key": key, **(details or {})},
+        )
+        await self.conn.execute(
+            engagement_rewards.update()
+            .where(engagement_rewards.c.id == logged)
+            .values(entry_id=entry.id)
+        )
+        return Granted(RewardKind.POINTS, key, points=points, entry=entry)
+
+    async def item(
+        self,
+        member_id: int,
+        key: str,
+        kind: RewardKind,
+        *,
+        source: str,
+        item: str | None = None,
+        quantity: int = 1,
+        details: dict[str, Any] | None = None,
+    ) -> Granted | None:
+        """A non-points reward once under ``key``: a gift, lottery draws, a make-up card."""
+        if quantity <= 0:
+            return None
+        logged = await self._log(
+            member_id, key, kind, source, quantity=quantity, item=item, details=details
+        )
+        if logged is None:
+            return None
+        if kind is RewardKind.MAKEUP_CARD:
+            await ensure_profile(self.conn, member_id)
+            await self.conn.execute(
+                engagement_profiles.update()
+                .where(engagement_profiles.c.member_id == member_id)
+                .values(makeup_cards=engagement_profiles.c.makeup_cards + quantity)
+            )
+        return Granted(kind, key, quantity=quantity, item=item)
