@@ -6,7 +6,7 @@ Days, weeks and months are business-local (the programme's timezone).
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -41,6 +41,11 @@ class FrozenClock:
 def business_date(at: datetime, tz: str) -> date:
     """The business-local calendar day of an instant."""
     return at.astimezone(ZoneInfo(tz)).date()
+
+
+def business_midnight(day: date, tz: str) -> datetime:
+    """The instant a business-local day begins."""
+    return datetime.combine(day, time.min, tzinfo=ZoneInfo(tz))
 
 
 def add_months(at: datetime, months: int) -> datetime:

@@ -36,7 +36,13 @@ from app.ledger.tables import (
     transfers,
 )
 from app.members.tables import member_channel_refs, members
-from app.tiers.tables import member_tiers, tier_changes, tier_definitions
+from app.tiers.tables import (
+    member_tiers,
+    tier_changes,
+    tier_definition_versions,
+    tier_definitions,
+    tier_task_counters,
+)
 
 __all__ = [
     "accounts",
@@ -71,6 +77,8 @@ __all__ = [
     "team_members",
     "teams",
     "tier_changes",
+    "tier_definition_versions",
     "tier_definitions",
+    "tier_task_counters",
     "transfers",
 ]

@@ -100,6 +100,8 @@ PERMISSIONS: Mapping[str, Rule] = {
     "makeUpSignIn": Rule(WRITERS, True, None, "fill a missed day with a make-up card"),
     "grantMakeUpCards": Rule(WRITERS, False, None, "give a member make-up cards"),
     "saveSignInSchedule": Rule(WRITERS, False, None, "create, change or activate a schedule"),
+    "tierDefinitionVersions": Rule(ALL_STAFF, False, None, "who changed which tier, and how"),
+    "saveTierDefinition": Rule(WRITERS, False, None, "create or change a tier definition"),
 }
 
 

@@ -208,14 +208,7 @@ class EarningService:
         self.conn = conn
         self.clock = clock
         self.settings = settings
-        self.tiers = TierService(
-            conn,
-            clock,
-            TierPolicy(
-                window_months=settings.tier_window_months,
-                inactivity_months=settings.tier_inactivity_months,
-            ),
-        )
+        self.tiers = TierService(conn, clock, TierPolicy.from_settings(settings))
 
     def _ledger(self) -> Ledger:
         return Ledger(self.conn, self.clock, LedgerPolicy.from_settings(self.settings))
@@ -641,9 +634,7 @@ class EarningService:
             ],
         )
         await self._count(member_id, outcome)
-        defs = await self.tiers.definitions()
-        spend = await self.tiers.qualifying_spend(member_id)
-        change = await self.tiers.record_activity(member_id, defs, spend=spend)
+        change = await self.tiers.record_activity(member_id, purchase=True)
         return PurchaseResult(_purchase(row), entry, change, replayed=False)
 
     async def record_refund(
@@ -930,7 +921,7 @@ class EarningService:
                 .values(entry_id=entry.id)
             )
         await self._count(member_id, outcome)
-        await self.tiers.record_activity(member_id, await self.tiers.definitions(), spend=None)
+        await self.tiers.record_activity(member_id, purchase=False)
         return EventResult(
             row.id, member_id, name, outcome.points, entry, outcome.details(), replayed=False
         )

@@ -14,7 +14,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from app.earning import usecases
-from app.earning.rules import CapPeriod, Combination, EffectKind, Outcome, Stacking, Trigger
+from app.earning.rules import CapPeriod, Combination, EffectKind, Stacking, Trigger
 from app.earning.service import (
     EventResult,
     PurchaseLineInput,
@@ -23,6 +23,7 @@ from app.earning.service import (
     RuleRecord,
     RuleVersion,
 )
+from app.graphql.breakdown import PointsBreakdown
 from app.graphql.context import Context, Info
 from app.graphql.errors import MutationError, refusal_as_payload
 from app.graphql.fields import described_field, described_mutation
@@ -40,66 +41,6 @@ strawberry.enum(CapPeriod, name="CapPeriod")
 
 def _id(value: int) -> strawberry.ID:
     return strawberry.ID(str(value))
-
-
-# ----------------------------------------------------------------------------------- breakdown
-
-
-@strawberry.type(description="Points a cap took away from a rule's share.")
-class CapCut:
-    cap: str = strawberry.field(description="day, week, month, lifetime, budget, daily_ceiling.")
-    points: int
-
-
-@strawberry.type(description="What one rule (or the member's tier) gave.")
-class RuleShare:
-    rule_id: strawberry.ID | None = strawberry.field(description="Null for the tier multiplier.")
-    name: str
-    kind: str = strawberry.field(description="The effect kind, or 'tier'.")
-    computed: str = strawberry.field(description="Before rounding down and caps (a decimal).")
-    points: int
-    cuts: list[CapCut]
-
-
-@strawberry.type(description="A rule that did not apply, and why.")
-class SkippedRule:
-    rule_id: strawberry.ID
-    name: str
-    reason: str
-
-
-@strawberry.type(description="Which rule gave how much, which cap cut what.")
-class PointsBreakdown:
-    points: int
-    business_day: date
-    rules: list[RuleShare]
-    skipped: list[SkippedRule]
-
-    @classmethod
-    def of(cls, details: dict[str, Any]) -> PointsBreakdown:
-        return cls(
-            points=details["points"],
-            business_day=date.fromisoformat(details["business_day"]),
-            rules=[
-                RuleShare(
-                    rule_id=None if r["rule_id"] is None else _id(r["rule_id"]),
-                    name=r["name"],
-                    kind=r["kind"],
-                    computed=r["computed"],
-                    points=r["points"],
-                    cuts=[CapCut(cap=c["cap"], points=c["points"]) for c in r["cuts"]],
-                )
-                for r in details["rules"]
-            ],
-            skipped=[
-                SkippedRule(rule_id=_id(s["rule_id"]), name=s["name"], reason=s["reason"])
-                for s in details["skipped"]
-            ],
-        )
-
-    @classmethod
-    def of_outcome(cls, outcome: Outcome) -> PointsBreakdown:
-        return cls.of(outcome.details())
 
 
 # ---------------------------------------------------------------------------------------- rules

@@ -8,16 +8,17 @@ and call :mod:`app.ledger.usecases`.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 
 from app.auth.permissions import Subject, require_on
 from app.auth.principal import PrincipalKind
 from app.errors import invalid
+from app.graphql.breakdown import PointsBreakdown
 from app.graphql.context import Context, Info
 from app.graphql.errors import MutationError, refusal_as_payload
-from app.graphql.fields import described_mutation
+from app.graphql.fields import described_field, described_mutation
 from app.graphql.pagination import parse_id
 from app.ledger import usecases
 from app.ledger.models import Balance, Entry, EntryKind, Hold, HoldStatus, Lot
@@ -64,6 +65,11 @@ class EntryNode:
     reversed_amount: int = strawberry.field(description="How much of it was reversed since.")
     hold_id: strawberry.ID | None
     created_at: datetime
+    details: strawberry.Private[dict[str, Any]]
+
+    @described_field("For an earning by the rules: which rule gave how much.")
+    def breakdown(self) -> PointsBreakdown | None:
+        return PointsBreakdown.of(self.details) if "rules" in self.details else None
 
     @classmethod
     def of(cls, entry: Entry) -> EntryNode:
@@ -81,6 +87,7 @@ class EntryNode:
             reversed_amount=entry.reversed_amount,
             hold_id=_id(entry.hold_id),
             created_at=entry.created_at,
+            details=entry.details,
         )
 
 

@@ -34,7 +34,7 @@ from app.graphql.ledger import LedgerMutations
 from app.graphql.members import MemberMutations, MemberQueries
 from app.graphql.ratelimit import PrincipalBudgets, RateLimit
 from app.graphql.subscriptions import MemberSubscriptions
-from app.graphql.tiers import TierQueries
+from app.graphql.tiers import TierMutations, TierQueries
 
 
 @strawberry.type
@@ -43,7 +43,13 @@ class Query(MemberQueries, EarningQueries, TierQueries, LeaderboardQueries, Enga
 
 
 @strawberry.type
-class Mutation(MemberMutations, LedgerMutations, EarningMutations, EngagementMutations):
+class Mutation(
+    MemberMutations,
+    LedgerMutations,
+    EarningMutations,
+    TierMutations,
+    EngagementMutations,
+):
     pass
 
 

@@ -1,4 +1,5 @@
-"""Tiers: definitions, a member's tier with "how much more to the next tier", tier history.
+"""Tiers: definitions (staff edit them), a member's tier with "how much more to the next tier"
+and this quarter's tasks, tier history.
 
 The Member type (app/graphql/members.py) exposes ``tier`` and ``tierHistory`` through
 :func:`member_tier` and :func:`member_tier_history`; both are the ``member`` read operation.
@@ -8,17 +9,31 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 
 from app.graphql.context import Info
-from app.graphql.fields import described_field
+from app.graphql.errors import MutationError, refusal_as_payload
+from app.graphql.fields import described_field, described_mutation
 from app.tiers import usecases
-from app.tiers.policy import Decision, TierDef
+from app.tiers.policy import Decision, TaskMeasure, TaskProgress, TierDef, TierTask
+from app.tiers.service import DefinitionVersion
+
+strawberry.enum(TaskMeasure, name="TierTaskMeasure")
 
 
-@strawberry.type(name="Tier", description="A tier: qualifying spend, multiplier, benefits.")
+@strawberry.type(name="TierTask", description="A task measured per calendar quarter.")
+class TierTaskNode:
+    measure: TaskMeasure
+    target: Decimal = strawberry.field(description="CNY for spend, a count for referrals.")
+
+    @classmethod
+    def of(cls, task: TierTask) -> TierTaskNode:
+        return cls(measure=task.measure, target=task.target)
+
+
+@strawberry.type(name="Tier", description="A tier: qualifying spend, multiplier, benefits, tasks.")
 class TierNode:
     code: str
     name: str
@@ -28,9 +43,18 @@ class TierNode:
     )
     multiplier: Decimal
     benefits: list[str]
+    keep_task: TierTaskNode | None = strawberry.field(
+        description="保级: completed in the review's quarter or the one before, keeps the tier."
+    )
+    upgrade_tasks: list[TierTaskNode] = strawberry.field(
+        description="Any one completed this quarter upgrades a lower-tier member at once."
+    )
+    version: int | None = strawberry.field(
+        description="The definition's version (staff edits); null where not asked for."
+    )
 
     @classmethod
-    def of(cls, d: TierDef) -> TierNode:
+    def of(cls, d: TierDef, version: int | None = None) -> TierNode:
         return cls(
             code=d.code,
             name=d.name,
@@ -38,6 +62,28 @@ class TierNode:
             threshold=d.threshold,
             multiplier=d.multiplier,
             benefits=list(d.benefits),
+            keep_task=None if d.keep_task is None else TierTaskNode.of(d.keep_task),
+            upgrade_tasks=[TierTaskNode.of(t) for t in d.upgrade_tasks],
+            version=version,
+        )
+
+
+@strawberry.type(name="TierTaskProgress", description="This quarter's progress on one task.")
+class TierTaskProgressNode:
+    tier: str = strawberry.field(description="The tier the task upgrades to, or keeps.")
+    purpose: str = strawberry.field(description="upgrade or keep.")
+    task: TierTaskNode
+    done: Decimal
+    remaining: Decimal = strawberry.field(description="0 once completed.")
+
+    @classmethod
+    def of(cls, p: TaskProgress) -> TierTaskProgressNode:
+        return cls(
+            tier=p.tier.code,
+            purpose=p.purpose,
+            task=TierTaskNode.of(p.task),
+            done=p.done,
+            remaining=p.remaining,
         )
 
 
@@ -45,7 +91,7 @@ class TierNode:
 class TierChangeNode:
     from_tier: str | None
     to_tier: str
-    reason: str = strawberry.field(description="upgrade, review or inactivity.")
+    reason: str = strawberry.field(description="upgrade, task, review or inactivity.")
     qualifying_spend: Decimal | None
     created_at: datetime | None
 
@@ -78,6 +124,9 @@ class MemberTierNode:
     qualifying_spend: Decimal
     next_tier: TierNode | None
     spend_to_next_tier: Decimal = strawberry.field(description="0 at the top tier.")
+    tasks: list[TierTaskProgressNode] = strawberry.field(
+        description="This quarter: every higher tier's upgrade tasks, the current keep task."
+    )
 
 
 async def member_tier(info: Info, member_id: int) -> MemberTierNode | None:
@@ -93,6 +142,7 @@ async def member_tier(info: Info, member_id: int) -> MemberTierNode | None:
         qualifying_spend=progress.qualifying_spend,
         next_tier=None if progress.next is None else TierNode.of(progress.next),
         spend_to_next_tier=progress.spend_to_next,
+        tasks=[TierTaskProgressNode.of(t) for t in progress.tasks],
     )
 
 
@@ -101,9 +151,113 @@ async def member_tier_history(info: Info, member_id: int) -> list[TierChangeNode
     return [TierChangeNode.of_row(row) for row in rows]
 
 
+@strawberry.type(name="TierDefinitionVersion", description="One audited change of a tier.")
+class TierDefinitionVersionNode:
+    code: str
+    version: int
+    change: str = strawberry.field(description="created or updated.")
+    definition: TierNode = strawberry.field(description="The tier as this change made it.")
+    actor: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, v: DefinitionVersion) -> TierDefinitionVersionNode:
+        return cls(
+            code=v.code,
+            version=v.version,
+            change=v.change,
+            definition=TierNode.of(v.definition, v.version),
+            actor=v.actor,
+            created_at=v.created_at,
+        )
+
+
+@strawberry.input
+class TierTaskInput:
+    measure: TaskMeasure
+    target: Decimal
+
+    def task(self) -> TierTask:
+        return TierTask(self.measure, self.target)
+
+
+@strawberry.input(description="A whole tier definition: created when the code is new.")
+class SaveTierDefinitionInput:
+    code: str
+    name: str
+    rank: int
+    threshold: Decimal = strawberry.field(description="CNY, at most two decimals.")
+    multiplier: Decimal = strawberry.field(description="Above 0, at most 10, four decimals.")
+    benefits: list[str] = strawberry.field(default_factory=list)
+    keep_task: TierTaskInput | None = None
+    upgrade_tasks: list[TierTaskInput] = strawberry.field(default_factory=list)
+    expected_version: int | None = strawberry.field(
+        default=None, description="Refused when the tier changed since (optimistic check)."
+    )
+
+    def definition(self) -> TierDef:
+        return TierDef(
+            code=self.code,
+            name=self.name,
+            rank=self.rank,
+            threshold=self.threshold,
+            multiplier=self.multiplier,
+            benefits=tuple(self.benefits),
+            keep_task=None if self.keep_task is None else self.keep_task.task(),
+            upgrade_tasks=tuple(t.task() for t in self.upgrade_tasks),
+        )
+
+
+@strawberry.type
+class TierDefinitionSaved:
+    tier: TierNode
+    changed: bool = strawberry.field(description="False when it was already so (no version).")
+
+
+SaveTierDefinitionResult = Annotated[
+    TierDefinitionSaved | MutationError, strawberry.union("SaveTierDefinitionResult")
+]
+
+
 @strawberry.type
 class TierQueries:
     @described_field("The programme's tiers, lowest first.")
     async def tiers(self, info: Info) -> list[TierNode]:
         info.context.require("tiers")
-        return [TierNode.of(d) for d in await usecases.list_tiers(info.context.runtime)]
+        rt = info.context.runtime
+        versions = await usecases.tier_versions(rt)
+        return [TierNode.of(d, versions.get(d.code)) for d in await usecases.list_tiers(rt)]
+
+    @described_field("Who changed which tier definition, newest first (at most 200).")
+    async def tier_definition_versions(
+        self, info: Info, code: str | None = None
+    ) -> list[TierDefinitionVersionNode]:
+        info.context.require("tierDefinitionVersions")
+        versions = await usecases.tier_definition_versions(info.context.runtime, code)
+        return [TierDefinitionVersionNode.of(v) for v in versions]
+
+
+@strawberry.type
+class TierMutations:
+    @described_mutation(
+        "Create or change a tier (staff). The whole ladder is checked again: one base tier at "
+        "threshold 0, thresholds rising with rank. Takes effect at once; audited."
+    )
+    async def save_tier_definition(
+        self, info: Info, input: SaveTierDefinitionInput
+    ) -> SaveTierDefinitionResult:
+        ctx = info.context
+
+        async def run() -> TierDefinitionSaved:
+            ctx.require("saveTierDefinition")
+            saved = await usecases.save_tier_definition(
+                ctx.runtime,
+                input.definition(),
+                actor=ctx.principal.to_actor(),
+                expected_version=input.expected_version,
+            )
+            return TierDefinitionSaved(
+                tier=TierNode.of(saved.definition, saved.version), changed=saved.changed
+            )
+
+        return await refusal_as_payload(run)

@@ -6,7 +6,9 @@ Called inside the earning transaction (under the member's account lock) for upgr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -14,34 +16,120 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.clock import Clock, add_months
+from app.clock import Clock, add_months, business_date, business_midnight
 from app.earning.tables import purchases
+from app.errors import DomainError, ErrorCode
 from app.events.outbox import append_event, member_topic
 from app.tiers.policy import (
     Decision,
     MemberTier,
     Progress,
+    QuarterMeasures,
+    TaskMeasure,
     TierDef,
     TierPolicy,
+    TierTask,
     base_tier,
     by_code,
+    check_definition,
+    check_ladder,
+    previous_quarter_start,
     progress,
+    quarter_of,
+    quarter_start,
     review,
     upgrade,
+    upgrade_by_task,
     window_start,
 )
-from app.tiers.tables import member_tiers, tier_changes, tier_definitions
+from app.tiers.tables import (
+    member_tiers,
+    tier_changes,
+    tier_definition_versions,
+    tier_definitions,
+    tier_task_counters,
+)
+
+CENT = Decimal("0.01")
+BASIS = Decimal("0.0001")
+
+
+def _task(data: Mapping[str, Any] | None) -> TierTask | None:
+    if data is None:
+        return None
+    return TierTask(TaskMeasure(data["measure"]), Decimal(data["target"]))
+
+
+def _task_data(task: TierTask) -> dict[str, str]:
+    return {"measure": task.measure.value, "target": str(task.target)}
+
+
+def _definition(data: Mapping[str, Any]) -> TierDef:
+    """A definition from its row or from its audited JSON."""
+    return TierDef(
+        code=data["code"],
+        name=data["name"],
+        rank=data["rank"],
+        threshold=Decimal(data["threshold"]),
+        multiplier=Decimal(data["multiplier"]),
+        benefits=tuple(data["benefits"]),
+        keep_task=_task(data["keep_task"]),
+        upgrade_tasks=tuple(t for t in map(_task, data["upgrade_tasks"]) if t is not None),
+    )
 
 
 def _def(row: Any) -> TierDef:
-    return TierDef(
-        code=row.code,
-        name=row.name,
-        rank=row.rank,
-        threshold=Decimal(row.threshold),
-        multiplier=Decimal(row.multiplier),
-        benefits=tuple(row.benefits),
-    )
+    return _definition(row._mapping)
+
+
+def _columns(d: TierDef) -> dict[str, Any]:
+    """A definition as its row's values (and, as JSON, as its audited version)."""
+    return {
+        "name": d.name,
+        "rank": d.rank,
+        "threshold": d.threshold,
+        "multiplier": d.multiplier,
+        "benefits": list(d.benefits),
+        "keep_task": None if d.keep_task is None else _task_data(d.keep_task),
+        "upgrade_tasks": [_task_data(t) for t in d.upgrade_tasks],
+    }
+
+
+def _as_json(d: TierDef) -> dict[str, Any]:
+    values = _columns(d)
+    return {
+        "code": d.code,
+        **values,
+        "threshold": str(d.threshold),
+        "multiplier": str(d.multiplier),
+    }
+
+
+@dataclass(frozen=True)
+class SavedDefinition:
+    definition: TierDef
+    version: int
+    changed: bool
+
+
+@dataclass(frozen=True)
+class DefinitionVersion:
+    code: str
+    version: int
+    change: str  # created | updated
+    definition: TierDef
+    actor: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class TaskMeasures:
+    """A member's spend over the rolling window and task measures of this quarter and the
+    one before (the keep task may be completed in either)."""
+
+    rolling_spend: Decimal
+    this_quarter: QuarterMeasures
+    last_quarter: QuarterMeasures
 
 
 class TierService:
@@ -49,26 +137,99 @@ class TierService:
         self.conn = conn
         self.clock = clock
         self.policy = policy
+        self._definitions: list[TierDef] | None = None  # read once per unit of work
 
     async def definitions(self) -> list[TierDef]:
-        rows = await self.conn.execute(select(tier_definitions).order_by(tier_definitions.c.rank))
-        return [_def(row) for row in rows]
+        if self._definitions is None:
+            rows = await self.conn.execute(
+                select(tier_definitions).order_by(tier_definitions.c.rank)
+            )
+            self._definitions = [_def(row) for row in rows]
+        return self._definitions
 
     async def install(self, defs: Sequence[TierDef]) -> None:
-        """Create or update tier definitions (the seed; staff tools later)."""
+        """The seed: add the definitions that are missing; never overwrite a staff edit."""
+        check_ladder(defs)
         for d in defs:
-            values = {
-                "name": d.name,
-                "rank": d.rank,
-                "threshold": d.threshold,
-                "multiplier": d.multiplier,
-                "benefits": list(d.benefits),
-            }
+            check_definition(d)
             await self.conn.execute(
                 insert(tier_definitions)
-                .values(code=d.code, **values)
-                .on_conflict_do_update(index_elements=["code"], set_=values)
+                .values(code=d.code, **_columns(d), updated_at=self.clock.now(), updated_by="seed")
+                .on_conflict_do_nothing(index_elements=["code"])
             )
+        self._definitions = None
+
+    async def save_definition(
+        self, d: TierDef, *, actor: str, expected_version: int | None = None
+    ) -> SavedDefinition:
+        """Create or change one definition (staff). The whole ladder is locked and checked
+        again, so two edits cannot together make thresholds that no longer rise with rank."""
+        check_definition(d)
+        d = replace(  # as stored, so the answer reads as every later read will
+            d, threshold=d.threshold.quantize(CENT), multiplier=d.multiplier.quantize(BASIS)
+        )
+        rows = (
+            await self.conn.execute(
+                select(tier_definitions).order_by(tier_definitions.c.rank).with_for_update()
+            )
+        ).all()
+        current = next((row for row in rows if row.code == d.code), None)
+        if expected_version is not None and (
+            current is None or current.version != expected_version
+        ):
+            found = "does not exist" if current is None else f"is at version {current.version}"
+            raise DomainError(
+                ErrorCode.INVALID_INPUT,
+                f"tier {d.code} {found}, not version {expected_version}",
+                "expectedVersion",
+            )
+        if current is not None and _def(current) == d:
+            return SavedDefinition(d, current.version, changed=False)
+        check_ladder([_def(row) for row in rows if row.code != d.code] + [d])
+        now = self.clock.now()
+        values = {**_columns(d), "updated_at": now, "updated_by": actor}
+        if current is None:
+            version = 1
+            await self.conn.execute(tier_definitions.insert().values(code=d.code, **values))
+        else:
+            version = current.version + 1
+            await self.conn.execute(
+                tier_definitions.update()
+                .where(tier_definitions.c.code == d.code)
+                .values(**values, version=version)
+            )
+        await self.conn.execute(
+            tier_definition_versions.insert().values(
+                code=d.code,
+                version=version,
+                change="created" if current is None else "updated",
+                definition=_as_json(d),
+                actor=actor,
+                created_at=now,
+            )
+        )
+        self._definitions = None
+        return SavedDefinition(d, version, changed=True)
+
+    async def definition_versions(self, code: str | None) -> list[DefinitionVersion]:
+        query = select(tier_definition_versions).order_by(tier_definition_versions.c.id.desc())
+        if code is not None:
+            query = query.where(tier_definition_versions.c.code == code)
+        return [
+            DefinitionVersion(
+                row.code,
+                row.version,
+                row.change,
+                _definition(row.definition),
+                row.actor,
+                row.created_at,
+            )
+            for row in await self.conn.execute(query.limit(200))
+        ]
+
+    async def definition_version_numbers(self) -> dict[str, int]:
+        rows = await self.conn.execute(select(tier_definitions.c.code, tier_definitions.c.version))
+        return {row.code: row.version for row in rows}
 
     async def current(self, member_id: int) -> MemberTier | None:
         row = (
@@ -90,13 +251,46 @@ class TierService:
         }
 
     async def qualifying_spend(self, member_id: int) -> Decimal:
-        since = window_start(self.clock.now(), self.policy)
-        spend = await self.conn.scalar(
-            select(
-                func.coalesce(func.sum(purchases.c.amount - purchases.c.refunded_amount), 0)
-            ).where(purchases.c.member_id == member_id, purchases.c.occurred_at > since)
+        return (await self.measures(member_id)).rolling_spend
+
+    async def measures(self, member_id: int) -> TaskMeasures:
+        """Rolling spend and both quarters' task measures, in one statement."""
+        now = self.clock.now()
+        today = business_date(now, self.policy.timezone)
+        this_start, last_start = quarter_start(today), previous_quarter_start(today)
+        since = window_start(now, self.policy)
+        net = purchases.c.amount - purchases.c.refunded_amount
+
+        def spent(*conditions: Any) -> Any:
+            return func.coalesce(func.sum(net).filter(*conditions), 0)
+
+        def referrals(day: date) -> Any:
+            counted = select(tier_task_counters.c.value).where(
+                tier_task_counters.c.member_id == member_id,
+                tier_task_counters.c.measure == TaskMeasure.QUARTER_REFERRALS.value,
+                tier_task_counters.c.quarter == quarter_of(day),
+            )
+            return func.coalesce(counted.scalar_subquery(), 0)
+
+        this_at = business_midnight(this_start, self.policy.timezone)
+        last_at = business_midnight(last_start, self.policy.timezone)
+        at = purchases.c.occurred_at
+        row = (
+            await self.conn.execute(
+                select(
+                    spent(at > since).label("rolling"),
+                    spent(at >= this_at).label("this_spend"),
+                    spent(at >= last_at, at < this_at).label("last_spend"),
+                    referrals(this_start).label("this_referrals"),
+                    referrals(last_start).label("last_referrals"),
+                ).where(purchases.c.member_id == member_id, at >= func.least(since, last_at))
+            )
+        ).one()
+        return TaskMeasures(
+            rolling_spend=Decimal(row.rolling),
+            this_quarter=QuarterMeasures(Decimal(row.this_spend), int(row.this_referrals)),
+            last_quarter=QuarterMeasures(Decimal(row.last_spend), int(row.last_referrals)),
         )
-        return Decimal(spend or 0)
 
     async def tier_of(self, member_id: int, defs: Sequence[TierDef]) -> TierDef | None:
         if not defs:
@@ -104,11 +298,10 @@ class TierService:
         tier = await self.current(member_id)
         return by_code(defs, tier.code) if tier else base_tier(defs)
 
-    async def record_activity(
-        self, member_id: int, defs: Sequence[TierDef], *, spend: Decimal | None
-    ) -> Decision | None:
-        """After an earning (under the account lock): note the activity; a purchase (``spend``
-        given) that crosses a threshold upgrades at once."""
+    async def record_activity(self, member_id: int, *, purchase: bool) -> Decision | None:
+        """After an earning (under the account lock): note the activity; a purchase that
+        crosses a threshold or completes an upgrade task upgrades at once."""
+        defs = await self.definitions()
         if not defs:
             return None
         now = self.clock.now()
@@ -131,19 +324,52 @@ class TierService:
                 .where(member_tiers.c.member_id == member_id)
                 .values(last_activity_at=now)
             )
-        if spend is None:
+        if not purchase:
             return None
-        decision = upgrade(defs, tier.code, spend)
-        if decision is not None:
-            await self._change(member_id, tier.code, decision, spend)
-        return decision
+        return await self._upgrade(member_id, tier.code, await self.measures(member_id))
 
-    async def review_member(self, member_id: int, defs: Sequence[TierDef]) -> Decision | None:
+    async def count_referral(self, member_id: int) -> Decision | None:
+        """A friend this member invited joined and bought (engagement calls this, under the
+        referrer's account lock): counts toward "invite N friends this quarter"."""
+        today = business_date(self.clock.now(), self.policy.timezone)
+        stmt = insert(tier_task_counters).values(
+            member_id=member_id,
+            measure=TaskMeasure.QUARTER_REFERRALS.value,
+            quarter=quarter_of(today),
+            value=1,
+        )
+        await self.conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["member_id", "measure", "quarter"],
+                set_={"value": tier_task_counters.c.value + 1},
+            )
+        )
         tier = await self.current(member_id)
+        defs = await self.definitions()
         if tier is None or not defs:
             return None
-        spend = await self.qualifying_spend(member_id)
-        decision = review(defs, tier, spend, self.clock.now(), self.policy)
+        return await self._upgrade(member_id, tier.code, await self.measures(member_id))
+
+    async def _upgrade(self, member_id: int, current: str, m: TaskMeasures) -> Decision | None:
+        defs = await self.definitions()
+        by_spend = upgrade(defs, current, m.rolling_spend)
+        by_task = upgrade_by_task(defs, current, m.this_quarter)
+        candidates = [d for d in (by_spend, by_task) if d is not None]
+        if not candidates:
+            return None
+        decision = max(candidates, key=lambda d: d.to.rank)  # spend wins a tie: it is the rule
+        await self._change(member_id, current, decision, m.rolling_spend)
+        return decision
+
+    async def review_member(self, member_id: int) -> Decision | None:
+        tier = await self.current(member_id)
+        defs = await self.definitions()
+        if tier is None or not defs:
+            return None
+        m = await self.measures(member_id)
+        spend = m.rolling_spend
+        quarters = (m.this_quarter, m.last_quarter)
+        decision = review(defs, tier, spend, self.clock.now(), self.policy, quarters)
         if decision is None:
             return None
         if decision.to.code == tier.code:  # kept at review: the next review is a period later
@@ -211,12 +437,14 @@ class TierService:
         )
         return list(rows.all())
 
-    async def progress(self, member_id: int, defs: Sequence[TierDef]) -> Progress | None:
+    async def progress(self, member_id: int) -> Progress | None:
+        defs = await self.definitions()
         if not defs:
             return None
         tier = await self.current(member_id)
         code = tier.code if tier else base_tier(defs).code
-        return progress(defs, code, await self.qualifying_spend(member_id))
+        m = await self.measures(member_id)
+        return progress(defs, code, m.rolling_spend, m.this_quarter)
 
     async def history(self, member_id: int) -> list[dict[str, Any]]:
         rows = await self.conn.execute(

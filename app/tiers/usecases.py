@@ -7,20 +7,14 @@ from typing import Any
 
 from app.db import unit_of_work
 from app.earning.service import EarningService
+from app.ledger.models import Actor
 from app.runtime import Runtime
 from app.tiers.policy import MemberTier, Progress, TierDef, TierPolicy, base_tier
-from app.tiers.service import TierService
-
-
-def policy_of(rt: Runtime) -> TierPolicy:
-    return TierPolicy(
-        window_months=rt.settings.tier_window_months,
-        inactivity_months=rt.settings.tier_inactivity_months,
-    )
+from app.tiers.service import DefinitionVersion, SavedDefinition, TierService
 
 
 def _service(rt: Runtime, conn: Any) -> TierService:
-    return TierService(conn, rt.clock, policy_of(rt))
+    return TierService(conn, rt.clock, TierPolicy.from_settings(rt.settings))
 
 
 async def install_tiers(rt: Runtime, defs: Sequence[TierDef]) -> None:
@@ -40,8 +34,26 @@ async def member_tiers_of(rt: Runtime, member_ids: list[int]) -> dict[int, Membe
 
 async def tier_progress(rt: Runtime, member_id: int) -> Progress | None:
     async with rt.engine.connect() as conn:
-        service = _service(rt, conn)
-        return await service.progress(member_id, await service.definitions())
+        return await _service(rt, conn).progress(member_id)
+
+
+async def save_tier_definition(
+    rt: Runtime, definition: TierDef, *, actor: Actor, expected_version: int | None = None
+) -> SavedDefinition:
+    async with unit_of_work(rt.engine) as conn:
+        return await _service(rt, conn).save_definition(
+            definition, actor=actor.principal, expected_version=expected_version
+        )
+
+
+async def tier_definition_versions(rt: Runtime, code: str | None) -> list[DefinitionVersion]:
+    async with rt.engine.connect() as conn:
+        return await _service(rt, conn).definition_versions(code)
+
+
+async def tier_versions(rt: Runtime) -> dict[str, int]:
+    async with rt.engine.connect() as conn:
+        return await _service(rt, conn).definition_version_numbers()
 
 
 async def tier_history(rt: Runtime, member_id: int) -> list[dict[str, Any]]:
@@ -69,6 +81,6 @@ async def review_tiers(rt: Runtime, *, batch: int = 500) -> int:
             async with unit_of_work(rt.engine) as conn:
                 earning = EarningService(conn, rt.clock, rt.settings)
                 await earning.lock_member(member_id)
-                if await earning.tiers.review_member(member_id, defs) is not None:
+                if await earning.tiers.review_member(member_id) is not None:
                     changed += 1
         after = due[-1]

@@ -61,6 +61,7 @@ def test_analysts_only_read_and_anonymous_nothing() -> None:
         "signInStreak",
         "signInCalendar",
         "signInSchedules",
+        "tierDefinitionVersions",
     }
     assert not any(allows(ANONYMOUS, op) for op in PERMISSIONS)
 
@@ -77,6 +78,8 @@ def test_adjust_and_status_are_staff_only() -> None:
         "earningRules",
         "grantMakeUpCards",
         "saveSignInSchedule",
+        "saveTierDefinition",
+        "tierDefinitionVersions",
     ):
         assert not allows(partner, operation, Subject(1, frozenset({"pos"})))
         assert allows(Principal.staff("op", {Role.OPERATOR}), operation)

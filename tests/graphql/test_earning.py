@@ -139,3 +139,24 @@ async def test_bad_input_is_refused_and_writes_nothing(api: Api) -> None:
     )
     assert unknown["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
     assert await api.ledger_state(m) == before
+
+
+async def test_history_entries_explain_their_points(api: Api) -> None:
+    await seed_earning(api.runtime)
+    m = await api.register("pos", "explained")
+    pos = await api.partner_headers(["points:earn"], "pos")
+    await api.call(PURCHASE, {"m": m, "o": "why", "lines": basket("100")}, pos)
+    await api.earn(m, 7, "plain")
+    body = await api.admin(
+        """query($m: ID!) { member(id: $m) { history(first: 5) { edges { node { amount reason
+             breakdown { points rules { name kind points } } } } } } }""",
+        {"m": m},
+    )
+    entries = [edge["node"] for edge in body["member"]["history"]["edges"]]
+    plain, purchase = entries
+    assert plain["amount"] == 7 and plain["breakdown"] is None
+    assert purchase["amount"] == 180
+    breakdown = purchase["breakdown"]
+    assert breakdown["points"] == 180
+    assert sum(rule["points"] for rule in breakdown["rules"]) == 180
+    assert [rule["kind"] for rule in breakdown["rules"]] == ["per_unit", "percent_bonus", "fixed"]

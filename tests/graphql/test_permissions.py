@@ -167,6 +167,14 @@ async def earning_request_for(
         return "{ earningRules(first: 5) { edges { node { id versions { version } } } } }", {}
     if operation == "tiers":
         return "{ tiers { code } }", {}
+    if operation == "tierDefinitionVersions":
+        return "{ tierDefinitionVersions { code version actor } }", {}
+    if operation == "saveTierDefinition":
+        return (
+            f"""mutation {{ saveTierDefinition(input: {{code: "walk", name: "Walk", rank: 0,
+                 threshold: "0", multiplier: "1"}}) {PAYLOAD} }}""",
+            {},
+        )
     if operation == "previewPoints":
         return (
             f"""query($m: ID!) {{ previewPoints(input: {{memberId: $m, channel: "pos",
