@@ -5,6 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -46,6 +47,7 @@ class Settings(BaseSettings):
     earning_daily_ceiling: int | None = Field(default=None, ge=1)  # all rule earning, per day
     tier_window_months: int = Field(default=12, ge=1)  # qualifying spend: this rolling window
     tier_inactivity_months: int = Field(default=1, ge=1)  # no activity this long: one tier down
+    tier_qualifying_measure: Literal["spend", "points"] = "spend"  # what thresholds count
 
     max_query_depth: int = 12
     max_query_aliases: int = 30

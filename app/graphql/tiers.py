@@ -17,10 +17,18 @@ from app.graphql.context import Info
 from app.graphql.errors import MutationError, refusal_as_payload
 from app.graphql.fields import described_field, described_mutation
 from app.tiers import usecases
-from app.tiers.policy import Decision, TaskMeasure, TaskProgress, TierDef, TierTask
+from app.tiers.policy import (
+    Decision,
+    QualifyingMeasure,
+    TaskMeasure,
+    TaskProgress,
+    TierDef,
+    TierTask,
+)
 from app.tiers.service import DefinitionVersion
 
 strawberry.enum(TaskMeasure, name="TierTaskMeasure")
+strawberry.enum(QualifyingMeasure, name="TierQualifyingMeasure")
 
 
 @strawberry.type(name="TierTask", description="A task measured per calendar quarter.")
@@ -39,7 +47,8 @@ class TierNode:
     name: str
     rank: int
     threshold: Decimal = strawberry.field(
-        description="Qualifying spend (CNY, purchases minus refunds) over the rolling window."
+        description="The qualifying amount to reach it over the rolling window: CNY (purchases "
+        "minus refunds) or points, as the programme's measure."
     )
     multiplier: Decimal
     benefits: list[str]
@@ -121,9 +130,16 @@ class MemberTierNode:
     tier: TierNode
     since: datetime | None
     review_at: datetime | None = strawberry.field(description="When the tier is reviewed.")
-    qualifying_spend: Decimal
+    qualifying_measure: QualifyingMeasure = strawberry.field(
+        description="What thresholds count: SPEND (CNY) or POINTS, over the rolling window."
+    )
+    qualifying_spend: Decimal = strawberry.field(
+        description="The qualifying amount over the rolling window, in the measure's unit."
+    )
     next_tier: TierNode | None
-    spend_to_next_tier: Decimal = strawberry.field(description="0 at the top tier.")
+    spend_to_next_tier: Decimal = strawberry.field(
+        description="How much more of the measure reaches the next tier; 0 at the top tier."
+    )
     tasks: list[TierTaskProgressNode] = strawberry.field(
         description="This quarter: every higher tier's upgrade tasks, the current keep task."
     )
@@ -139,6 +155,7 @@ async def member_tier(info: Info, member_id: int) -> MemberTierNode | None:
         tier=TierNode.of(progress.current),
         since=current.since if current else None,
         review_at=current.review_at if current else None,
+        qualifying_measure=QualifyingMeasure(rt.settings.tier_qualifying_measure),
         qualifying_spend=progress.qualifying_spend,
         next_tier=None if progress.next is None else TierNode.of(progress.next),
         spend_to_next_tier=progress.spend_to_next,

@@ -1,7 +1,8 @@
 """Tier policy: pure functions of the definitions, the qualifying spend and the clock's value.
 
 * A member's tier is the highest whose threshold their **qualifying spend** reaches: purchases
-  minus refunds over the rolling window (12 months in the demo).
+  minus refunds over the rolling window (12 months in the demo) — or, in a programme that
+  qualifies by points, the points earned over the window (less what was clawed back).
 * **Upgrade at once**: the purchase that crosses a threshold upgrades the member in the same
   transaction; that purchase still earned at the old tier, the next one earns at the new tier.
 * **Review** (a scheduled job): a tier is kept until its review date (12 months after it was
@@ -32,6 +33,13 @@ from app.errors import invalid
 MAX_THRESHOLD = Decimal("1000000000")  # CNY; far beyond any real qualifying spend
 MAX_MULTIPLIER = Decimal("10")
 MAX_REFERRAL_TARGET = 1000
+
+
+class QualifyingMeasure(StrEnum):
+    """What thresholds count over the rolling window (one per programme)."""
+
+    SPEND = "spend"  # CNY: purchases minus refunds
+    POINTS = "points"  # points earned (earn entries less what was clawed back from them)
 
 
 class TaskMeasure(StrEnum):
@@ -76,6 +84,7 @@ class TierPolicy:
     review_months: int = 12
     inactivity_months: int = 1
     timezone: str = "Asia/Shanghai"  # the programme's: quarters are business-local
+    measure: QualifyingMeasure = QualifyingMeasure.SPEND
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TierPolicy:
@@ -83,6 +92,7 @@ class TierPolicy:
             window_months=settings.tier_window_months,
             inactivity_months=settings.tier_inactivity_months,
             timezone=settings.timezone,
+            measure=QualifyingMeasure(settings.tier_qualifying_measure),
         )
 
 

@@ -20,10 +20,13 @@ from app.clock import Clock, add_months, business_date, business_midnight
 from app.earning.tables import purchases
 from app.errors import DomainError, ErrorCode
 from app.events.outbox import append_event, member_topic
+from app.ledger.models import EntryKind
+from app.ledger.tables import entries
 from app.tiers.policy import (
     Decision,
     MemberTier,
     Progress,
+    QualifyingMeasure,
     QuarterMeasures,
     TaskMeasure,
     TierDef,
@@ -124,8 +127,9 @@ class DefinitionVersion:
 
 @dataclass(frozen=True)
 class TaskMeasures:
-    """A member's spend over the rolling window and task measures of this quarter and the
-    one before (the keep task may be completed in either)."""
+    """A member's qualifying amount over the rolling window (spend or points, as the programme
+    qualifies) and task measures of this quarter and the one before (the keep task may be
+    completed in either)."""
 
     rolling_spend: Decimal
     this_quarter: QuarterMeasures
@@ -254,7 +258,7 @@ class TierService:
         return (await self.measures(member_id)).rolling_spend
 
     async def measures(self, member_id: int) -> TaskMeasures:
-        """Rolling spend and both quarters' task measures, in one statement."""
+        """The rolling qualifying amount and both quarters' task measures, in one statement."""
         now = self.clock.now()
         today = business_date(now, self.policy.timezone)
         this_start, last_start = quarter_start(today), previous_quarter_start(today)
@@ -275,10 +279,22 @@ class TierService:
         this_at = business_midnight(this_start, self.policy.timezone)
         last_at = business_midnight(last_start, self.policy.timezone)
         at = purchases.c.occurred_at
+        rolling = spent(at > since)
+        if self.policy.measure is QualifyingMeasure.POINTS:
+            rolling = func.coalesce(
+                select(func.sum(entries.c.amount - entries.c.reversed_amount))
+                .where(
+                    entries.c.member_id == member_id,
+                    entries.c.kind == EntryKind.EARN.value,
+                    entries.c.created_at > since,
+                )
+                .scalar_subquery(),
+                0,
+            )
         row = (
             await self.conn.execute(
                 select(
-                    spent(at > since).label("rolling"),
+                    rolling.label("rolling"),
                     spent(at >= this_at).label("this_spend"),
                     spent(at >= last_at, at < this_at).label("last_spend"),
                     referrals(this_start).label("this_referrals"),
@@ -300,7 +316,8 @@ class TierService:
 
     async def record_activity(self, member_id: int, *, purchase: bool) -> Decision | None:
         """After an earning (under the account lock): note the activity; a purchase that
-        crosses a threshold or completes an upgrade task upgrades at once."""
+        crosses a threshold or completes an upgrade task upgrades at once (in a programme that
+        qualifies by points, any earning by the rules may cross a threshold)."""
         defs = await self.definitions()
         if not defs:
             return None
@@ -324,7 +341,7 @@ class TierService:
                 .where(member_tiers.c.member_id == member_id)
                 .values(last_activity_at=now)
             )
-        if not purchase:
+        if not purchase and self.policy.measure is QualifyingMeasure.SPEND:
             return None
         return await self._upgrade(member_id, tier.code, await self.measures(member_id))
 

@@ -110,3 +110,36 @@ async def test_points_on_a_purchase_follow_a_tier_multiplier_changed_by_staff(
     assert (await buy(runtime, member, "at-1.5", "100")).purchase.points == 150
     async with runtime.engine.connect() as conn:
         assert await conn.scalar(select(func.count()).select_from(tier_changes)) == 1
+
+
+async def test_a_programme_qualifying_by_points_upgrades_on_points_earned_in_the_window(
+    runtime: Runtime, member: int, add_rules: AddRules, clock: FrozenClock
+) -> None:
+    points_programme = replace(
+        runtime, settings=runtime.settings.model_copy(update={"tier_qualifying_measure": "points"})
+    )
+    await add_rules(
+        BASE,
+        {
+            **BASE,
+            "name": "share 4,000",
+            "trigger": "event",
+            "event": "share",
+            "effect": {"kind": "fixed", "points": 4000},
+        },
+    )
+    # 1,200 CNY earns 1,200 points: below silver's 5,000 either way.
+    assert (await buy(points_programme, member, "p1", "1200")).tier_change is None
+    await earning.record_event(
+        points_programme, POS, member_id=member, channel="app", event_id="e1", name="share"
+    )
+    # 5,200 points earned (1,200 + 4,000) though only 1,200 CNY spent: silver.
+    assert await tier_code(points_programme, member) == "silver"
+    progress = await tiers.tier_progress(points_programme, member)
+    assert progress is not None and progress.qualifying_spend == Decimal(5200)
+    # The same member measured by spend has 1,200.
+    by_spend = await tiers.tier_progress(runtime, member)
+    assert by_spend is not None and by_spend.qualifying_spend == Decimal(1200)
+    clock.advance(timedelta(days=400))
+    gone = await tiers.tier_progress(points_programme, member)
+    assert gone is not None and gone.qualifying_spend == 0
