@@ -273,6 +273,7 @@ async def _run_worker(settings: Settings) -> None:
     import signal
 
     from app.events.gateway import event_gateway
+    from app.jobs.runner import scheduled_jobs
     from app.leaderboards.runner import projector_running
     from app.logging import get_logger
 
@@ -283,11 +284,12 @@ async def _run_worker(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     # The outbox relay competes for leadership with the API processes' relays: whichever holds
     # the lock publishes. The leaderboard projector may run anywhere (it applies each event
-    # once however many run). Scheduled jobs join here with the jobs issue.
+    # once however many run). Scheduled jobs: each runs in one process at a time (app/jobs).
     async with (
         event_gateway(settings, relay=True),
         open_runtime(settings) as runtime,
         projector_running(runtime),
+        scheduled_jobs(runtime),
     ):
         log.info("worker.started")
         await stop.wait()
@@ -296,7 +298,8 @@ async def _run_worker(settings: Settings) -> None:
 
 @cli.command()
 def worker() -> None:
-    """Run the background worker: the outbox relay (and, later, scheduled jobs) until stopped."""
+    """Run the background worker: the outbox relay, the leaderboard projector and the scheduled
+    jobs (docs/LIFECYCLE.md) until stopped."""
     with resolved_settings(load_settings()) as settings:
         asyncio.run(_run_worker(settings))
     typer.echo("stopped", err=True)

@@ -41,6 +41,14 @@ class Settings(BaseSettings):
     negative_balance_policy: NegativeBalancePolicy = NegativeBalancePolicy.ALLOW_NEGATIVE
     default_hold_seconds: int = 15 * 60
     default_expiry_months: int | None = 12
+    # The programme's expiry policy (docs/LIFECYCLE.md): rolling:N | year_end[:N] |
+    # fixed:YYYY-MM-DD | never. Unset: rolling:<default_expiry_months> (never when that is unset).
+    expiry_policy: str | None = None
+
+    # Scheduled jobs (docs/LIFECYCLE.md): run them in this process (`jifen worker`, and
+    # `jifen serve` unless turned off: API replicas next to a worker may leave them to it).
+    jobs_enabled: bool = True
+    expiry_sweep_batch: int = Field(default=100, ge=1)  # accounts settled per transaction
 
     # Earning and tiers (docs/EARNING.md, docs/TIERS.md).
     earning_return_window_days: int = Field(default=7, ge=0)  # purchase points pending this long

@@ -21,6 +21,7 @@ class ErrorCode(StrEnum):
     OUT_OF_STOCK = "OUT_OF_STOCK"
     RATE_LIMITED = "RATE_LIMITED"
     SLOW_CONSUMER = "SLOW_CONSUMER"  # a subscriber fell too far behind; it resumes by event id
+    JOB_RUNNING = "JOB_RUNNING"  # another process is running this job right now
 
 
 class DomainError(Exception):

@@ -26,6 +26,7 @@ from app.engagement.tables import (
     teams,
 )
 from app.events.tables import events
+from app.jobs.tables import job_runs
 from app.ledger.tables import (
     accounts,
     allocations,
@@ -34,6 +35,14 @@ from app.ledger.tables import (
     idempotency_keys,
     lots,
     transfers,
+)
+from app.lifecycle.tables import (
+    exchange_partners,
+    exchanges,
+    expiry_reminders,
+    gifts,
+    member_status_changes,
+    notifications,
 )
 from app.members.tables import member_channel_refs, members
 from app.tiers.tables import (
@@ -58,14 +67,21 @@ __all__ = [
     "engagement_rewards",
     "entries",
     "events",
+    "exchange_partners",
+    "exchanges",
+    "expiry_reminders",
+    "gifts",
     "holds",
     "idempotency_keys",
+    "job_runs",
     "lots",
     "member_badges",
     "member_channel_refs",
+    "member_status_changes",
     "member_tiers",
     "members",
     "metadata",
+    "notifications",
     "purchase_lines",
     "purchases",
     "referrals",

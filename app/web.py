@@ -50,6 +50,7 @@ from app.gcpolicy import keep_gc_pauses_short
 from app.graphql.context import Context
 from app.graphql.errors import QUERY_REJECTED
 from app.graphql.schema import build_schema
+from app.jobs.runner import scheduled_jobs
 from app.leaderboards.runner import projector_running
 from app.logging import configure_logging
 from app.runtime import Runtime
@@ -206,7 +207,11 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             async with event_gateway(settings) as hub:
                 runtime = Runtime(settings, engine, redis, clock or system_clock, hub)
                 app.state.runtime = runtime
-                async with projector_running(runtime), _gc_policy(settings):
+                async with (
+                    projector_running(runtime),
+                    _gc_policy(settings),
+                    scheduled_jobs(runtime),
+                ):
                     yield
         finally:
             await redis.aclose()

@@ -87,6 +87,7 @@ def settings(service_urls: ServiceUrls, test_data_dir: Path) -> Settings:
         jwt_secret=TEST_JWT_SECRET,
         data_dir=test_data_dir,
         log_json=False,
+        jobs_enabled=False,  # tests run jobs themselves, on their own clock
         _env_file=None,  # type: ignore[call-arg]  # pydantic-settings' init-only option
     )
 

@@ -102,6 +102,9 @@ PERMISSIONS: Mapping[str, Rule] = {
     "saveSignInSchedule": Rule(WRITERS, False, None, "create, change or activate a schedule"),
     "tierDefinitionVersions": Rule(ALL_STAFF, False, None, "who changed which tier, and how"),
     "saveTierDefinition": Rule(WRITERS, False, None, "create or change a tier definition"),
+    # Scheduled jobs (staff)
+    "jobs": Rule(ALL_STAFF, False, None, "every scheduled job with its last run and outcome"),
+    "runJob": Rule(frozenset({Role.ADMIN}), False, None, "run a scheduled job now"),
 }
 
 

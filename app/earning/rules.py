@@ -42,6 +42,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from app.errors import invalid
+from app.ledger.expiry import ExpiryPolicy, kindest, parse_policy_value
 
 CENT = Decimal("0.01")
 MAX_MONEY = Decimal("100000000")  # 100 million CNY: far above any real order line
@@ -146,6 +147,7 @@ class Rule:
     priority: int = 0
     caps: Caps = field(default_factory=Caps)
     budget: int | None = None  # campaign budget: points this rule may give in all
+    expiry: ExpiryPolicy | None = None  # overrides the programme's expiry policy (its points)
 
 
 # ------------------------------------------------------------------------------ what happened
@@ -735,6 +737,7 @@ RULE_KEYS = {
     "priority",
     "caps",
     "budget",
+    "expiry",
 }
 
 
@@ -858,6 +861,7 @@ def parse_rule(rule_id: int, spec: Mapping[str, Any]) -> Rule:
         priority=_int(priority, "priority", -1000, 1000),
         caps=parse_caps(spec.get("caps")),
         budget=None if spec.get("budget") is None else _int(spec["budget"], "budget", 1, 10**12),
+        expiry=parse_policy_value(spec.get("expiry")),
     )
 
 
@@ -905,4 +909,22 @@ def rule_spec(rule: Rule) -> dict[str, Any]:
         spec["event"] = rule.event
     if rule.budget is not None:
         spec["budget"] = rule.budget
+    if rule.expiry is not None:
+        spec["expiry"] = rule.expiry.text
     return spec
+
+
+def expiry_override(
+    rules: Sequence[Rule], outcome: Outcome, programme: ExpiryPolicy, earned_at: datetime, tz: str
+) -> ExpiryPolicy | None:
+    """The expiry policy of a credit whose rules bring their own (None: the programme's).
+
+    Each rule that gave points votes with its policy (the programme's when it has none; the tier
+    multiplier votes with the programme's) and the member gets the kindest of them."""
+    giving = {share.rule_id for share in outcome.shares if share.points > 0}
+    if not any(rule.expiry is not None for rule in rules if rule.id in giving):
+        return None
+    votes = [rule.expiry or programme for rule in rules if rule.id in giving]
+    if None in giving:
+        votes.append(programme)
+    return kindest(votes, earned_at, tz)

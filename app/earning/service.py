@@ -33,6 +33,7 @@ from app.earning.rules import (
     Purchase,
     Rule,
     Trigger,
+    expiry_override,
     money,
     parse_rule,
 )
@@ -47,6 +48,7 @@ from app.earning.tables import (
     refunds,
 )
 from app.errors import DomainError, ErrorCode, invalid, not_found
+from app.ledger.expiry import ExpiryPolicy
 from app.ledger.models import Actor, Entry
 from app.ledger.service import Ledger, LedgerPolicy
 from app.ledger.tables import accounts
@@ -397,6 +399,12 @@ class EarningService:
 
     # --------------------------------------------------------------------- member facts
 
+    def _rule_expiry(self, rules: list[Rule], outcome: Outcome) -> ExpiryPolicy | None:
+        """The credit's expiry policy when its rules override the programme's (else None: the
+        ledger applies the programme's)."""
+        policy = self._ledger().policy
+        return expiry_override(rules, outcome, policy.expiry, self.clock.now(), policy.timezone)
+
     async def lock_member(self, member_id: int) -> None:
         row = (
             await self.conn.execute(
@@ -605,6 +613,7 @@ class EarningService:
                 actor=actor,
                 reference=f"{channel}:{order_id}"[:128],
                 available_at=at + window,
+                expiry=self._rule_expiry(rules, outcome),
                 details={"purchase_id": row.id, **outcome.details()},
                 counter_account="issuance",
             )
@@ -913,6 +922,7 @@ class EarningService:
                 reason=f"event {name}",
                 actor=actor,
                 reference=f"{channel}:{event_id}"[:128],
+                expiry=self._rule_expiry(rules, outcome),
                 details={"event_id": row.id, **outcome.details()},
             )
             await self.conn.execute(

@@ -99,6 +99,11 @@ class EarningRuleNode:
     def priority(self) -> int:
         return self.record.rule.priority
 
+    @described_field("The rule's own expiry policy; null: the programme's.")
+    def expiry(self) -> str | None:
+        policy = self.record.rule.expiry
+        return None if policy is None else policy.text
+
     @strawberry.field
     def enabled(self) -> bool:
         return self.record.enabled
@@ -191,6 +196,11 @@ class EarningRuleInput:
     budget: int | None = strawberry.field(
         default=None, description="Campaign budget: points this rule may give in all."
     )
+    expiry: str | None = strawberry.field(
+        default=None,
+        description="Expiry policy of this rule's points, overriding the programme's: "
+        "rolling:N, year_end[:N], fixed:YYYY-MM-DD or never (docs/LIFECYCLE.md).",
+    )
 
 
 def _plain(value: Any) -> Any:
@@ -225,6 +235,8 @@ def rule_spec_of(rule: EarningRuleInput) -> dict[str, Any]:
         spec["caps"] = _fields(rule.caps)
     if rule.budget is not None:
         spec["budget"] = rule.budget
+    if rule.expiry is not None:
+        spec["expiry"] = rule.expiry
     return spec
 
 

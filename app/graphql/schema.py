@@ -29,6 +29,7 @@ from app.graphql.engagement import (
     EngagementSubscriptions,
 )
 from app.graphql.errors import JifenMaskErrors
+from app.graphql.jobs import JobMutations, JobQueries
 from app.graphql.leaderboards import LeaderboardQueries, LeaderboardSubscriptions
 from app.graphql.ledger import LedgerMutations
 from app.graphql.members import MemberMutations, MemberQueries
@@ -38,7 +39,14 @@ from app.graphql.tiers import TierMutations, TierQueries
 
 
 @strawberry.type
-class Query(MemberQueries, EarningQueries, TierQueries, LeaderboardQueries, EngagementQueries):
+class Query(
+    MemberQueries,
+    EarningQueries,
+    TierQueries,
+    LeaderboardQueries,
+    EngagementQueries,
+    JobQueries,
+):
     pass
 
 
@@ -49,6 +57,7 @@ class Mutation(
     EarningMutations,
     TierMutations,
     EngagementMutations,
+    JobMutations,
 ):
     pass
 

@@ -90,6 +90,25 @@ CHECKS: dict[str, str] = {
         SELECT o.id AS entry_id, abs(o.amount) AS amount, o.reversed_amount
         FROM entries o WHERE o.reversed_amount > abs(o.amount)
     """,
+    # Expiry (app/ledger/usecases.settle_due_accounts and settle-on-write): a lot's points are
+    # taken (spent, held, clawed back, gifted) only before it expires, and expire only once due.
+    "no point was taken from a lot after it expired": """
+        SELECT al.id AS allocation_id, l.id AS lot_id, l.expires_at,
+               COALESCE(h.created_at, e.created_at) AS taken_at
+        FROM allocations al
+        JOIN lots l ON l.id = al.lot_id
+        LEFT JOIN holds h ON h.id = al.hold_id
+        LEFT JOIN entries e ON e.id = al.entry_id
+        WHERE l.expires_at <= COALESCE(h.created_at, e.created_at)
+          AND (al.hold_id IS NOT NULL OR e.kind <> 'expiry')
+    """,
+    "no lot expired before it was due": """
+        SELECT al.id AS allocation_id, l.id AS lot_id, l.expires_at, e.created_at AS expired_at
+        FROM allocations al
+        JOIN entries e ON e.id = al.entry_id AND e.kind = 'expiry'
+        JOIN lots l ON l.id = al.lot_id
+        WHERE l.expires_at IS NULL OR l.expires_at > e.created_at
+    """,
 }
 
 # Only a failure when the programme does not allow negative balances.

@@ -15,11 +15,12 @@ from typing import Any
 from sqlalchemy import Row, bindparam, func, literal_column, or_, select, true, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.clock import Clock, add_months
+from app.clock import Clock
 from app.config import NegativeBalancePolicy, Settings
 from app.errors import DomainError, ErrorCode, invalid, not_found
 from app.events.outbox import append_event, member_topic
 from app.ledger.allocation import Take, take_in_order, total
+from app.ledger.expiry import ExpiryPolicy, programme_policy
 from app.ledger.models import Actor, Balance, Entry, EntryKind, Hold, HoldStatus, Lot
 from app.ledger.tables import accounts, allocations, entries, holds, lots, transfers
 from app.members.models import MemberStatus
@@ -34,7 +35,8 @@ class LedgerPolicy:
     max_amount: int
     negative_balance: NegativeBalancePolicy
     hold_seconds: int
-    expiry_months: int | None
+    expiry: ExpiryPolicy  # the programme's; a credit may bring its own expiry instead
+    timezone: str  # business-local days (expiry runs to a local midnight)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LedgerPolicy:
@@ -42,8 +44,15 @@ class LedgerPolicy:
             max_amount=settings.max_points_per_operation,
             negative_balance=settings.negative_balance_policy,
             hold_seconds=settings.default_hold_seconds,
-            expiry_months=settings.default_expiry_months,
+            expiry=programme_policy(settings),
+            timezone=settings.timezone,
         )
+
+    def expires_at(
+        self, earned_at: datetime, override: ExpiryPolicy | None = None
+    ) -> datetime | None:
+        """When points credited at ``earned_at`` expire, by ``override`` or the programme's."""
+        return (override or self.expiry).expires_at(earned_at, self.timezone)
 
 
 @dataclass
@@ -82,6 +91,16 @@ class _OpenLot:
     remaining: int
     pending: bool
     expires_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """What settling an account did: pending points activated, due lots expired."""
+
+    member_id: int
+    activated: int
+    expired: int
+    expired_lots: int
 
 
 def _columns(model: type[Any], row: Row[Any]) -> dict[str, Any]:
@@ -147,10 +166,14 @@ class Ledger:
         reference: str | None = None,
         available_at: datetime | None = None,
         expires_at: datetime | None = None,
+        expiry: ExpiryPolicy | None = None,
         details: dict[str, Any] | None = None,
         counter_account: str = "issuance",
     ) -> Entry:
-        """Credit points to a member: a new lot, pending until ``available_at`` when later."""
+        """Credit points to a member: a new lot, pending until ``available_at`` when later.
+
+        The lot expires at ``expires_at`` when given, else by the ``expiry`` policy (an earning
+        rule's override), else by the programme's policy."""
         self._check_amount(amount)
         _check_text(reason, "reason")
         _check_reference(reference)
@@ -168,6 +191,7 @@ class Ledger:
             reference=reference,
             available_at=available_at,
             expires_at=expires_at,
+            expiry=expiry,
             details=details or {},
         )
         await self._finish(account, "points.earned", entry=entry)
@@ -375,13 +399,27 @@ class Ledger:
         await self._finish(account, "points.adjusted", entry=entry)
         return entry
 
-    async def settle_member(self, member_id: int) -> Balance:
-        """Activate matured pending lots and expire due ones now (the jobs call this)."""
+    async def settle_member(self, member_id: int) -> Settlement | None:
+        """Activate matured pending lots and expire due ones now (the sweep calls this);
+        None when nothing was due."""
         account = await self._lock(member_id)
         settled = await self._settle(account)
-        if settled:
+        if settled is not None:
             await self._finish(account, "points.settled")
-        return account.balance
+        return settled
+
+    async def lock_due_accounts(self, limit: int) -> list[int]:
+        """Lock up to ``limit`` member accounts with something due (a lot to expire or to
+        activate), skipping those another transaction holds: that one is a write, which
+        settles the account itself, or another sweep. Member ids, earliest due first."""
+        rows = await self.conn.scalars(
+            select(accounts.c.member_id)
+            .where(accounts.c.kind == "member", accounts.c.next_due_at <= self.clock.now())
+            .order_by(accounts.c.next_due_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return list(rows.all())
 
     # ------------------------------------------------------------------------------ reads
 
@@ -523,11 +561,11 @@ class Ledger:
             )
         return account, hold
 
-    async def _settle(self, account: _Account) -> bool:
-        """Activate matured pending lots and expire due ones; False when nothing was due."""
+    async def _settle(self, account: _Account) -> Settlement | None:
+        """Activate matured pending lots and expire due ones; None when nothing was due."""
         now = self.clock.now()
         if account.next_due_at is None or account.next_due_at > now:
-            return False
+            return None
         matured = await self.conn.scalars(
             lots.update()
             .where(
@@ -542,7 +580,18 @@ class Ledger:
         activated = sum(matured.all())
         account.pending -= activated
         account.available += activated
-        await self._expire_due_lots(account, now)
+        expired, expired_lots = await self._expire_due_lots(account, now)
+        if activated:
+            await append_event(
+                self.conn,
+                member_topic(account.member_id),
+                "points.available",
+                {
+                    "member_id": account.member_id,
+                    "points": activated,
+                    "balance": _balance_payload(account.balance),
+                },
+            )
         account.next_due_at = await self.conn.scalar(
             select(
                 func.least(
@@ -551,9 +600,10 @@ class Ledger:
                 )
             ).where(lots.c.account_id == account.id, lots.c.remaining > 0)
         )
-        return True
+        return Settlement(account.member_id, activated, expired, expired_lots)
 
-    async def _expire_due_lots(self, account: _Account, now: datetime) -> None:
+    async def _expire_due_lots(self, account: _Account, now: datetime) -> tuple[int, int]:
+        """Move what is left of due lots to breakage; (points, lots) expired."""
         rows = await self.conn.execute(
             select(lots.c.id, lots.c.remaining, lots.c.pending, lots.c.expires_at)
             .where(
@@ -565,7 +615,7 @@ class Ledger:
         )
         due = [_OpenLot(r.id, r.remaining, r.pending, r.expires_at) for r in rows]
         if not due:
-            return
+            return 0, 0
         expired = sum(lot.remaining for lot in due)
         for lot in due:
             account.add_to_lot_bucket(lot.pending, -lot.remaining)
@@ -588,6 +638,7 @@ class Ledger:
             "points.expired",
             {"entry": _entry_payload(entry), "balance": _balance_payload(account.balance)},
         )
+        return expired, len(due)
 
     async def _credit(
         self,
@@ -602,11 +653,12 @@ class Ledger:
         details: dict[str, Any],
         available_at: datetime | None = None,
         expires_at: datetime | None = None,
+        expiry: ExpiryPolicy | None = None,
     ) -> Entry:
         now = self.clock.now()
         available_at = max(available_at or now, now)
-        if expires_at is None and self.policy.expiry_months is not None:
-            expires_at = add_months(now, self.policy.expiry_months)
+        if expires_at is None:
+            expires_at = self.policy.expires_at(now, expiry)
         if expires_at is not None and expires_at <= available_at:
             raise invalid("points must expire after they become available", "expiresAt")
         pending = available_at > now

@@ -46,6 +46,12 @@ accounts = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     CheckConstraint("available >= 0 AND pending >= 0 AND held >= 0 AND debt >= 0", name="balances"),
     CheckConstraint("(kind = 'member') = (member_id IS NOT NULL)", name="member_kind"),
+    # The expiry sweep finds the accounts with something due without scanning them all.
+    Index(
+        "ix_accounts_next_due_at",
+        "next_due_at",
+        postgresql_where=text("kind = 'member' AND next_due_at IS NOT NULL"),
+    ),
 )
 
 entries = Table(

@@ -7,6 +7,7 @@ raising :class:`app.errors.DomainError` for a refused request (nothing is writte
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -230,6 +231,45 @@ async def void_expired_holds(rt: Runtime, *, limit: int = 500) -> int:
             continue  # committed or voided meanwhile
         voided += 1
     return voided
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    accounts: int  # accounts settled
+    activated: int  # pending points that became available
+    expired: int  # points moved to breakage
+    expired_lots: int
+    batches: int
+
+
+async def settle_due_accounts(
+    rt: Runtime, *, batch: int = 100, max_batches: int | None = None
+) -> SweepResult:
+    """The expiry sweep: settle every account with something due, ``batch`` accounts per
+    transaction (each batch commits with its entries and events).
+
+    Safe on any number of workers at once: a batch locks its accounts with ``FOR UPDATE SKIP
+    LOCKED``, so two sweeps never take the same account, and an account a write is holding is
+    skipped — that write settles it itself (settle-on-write), under the same lock a spend takes,
+    so the sweep never races a spend of the same lot. Late runs catch up: whatever is due now
+    expires now. Stops when no unlocked account is due (or after ``max_batches``)."""
+    settled_accounts = activated = expired = expired_lots = batches = 0
+    while max_batches is None or batches < max_batches:
+        async with unit_of_work(rt.engine) as conn:
+            ledger = _ledger(rt, conn)
+            due = await ledger.lock_due_accounts(batch)
+            for member_id in due:
+                settled = await ledger.settle_member(member_id)
+                if settled is not None:
+                    settled_accounts += 1
+                    activated += settled.activated
+                    expired += settled.expired
+                    expired_lots += settled.expired_lots
+        if due:
+            batches += 1
+        if len(due) < batch:
+            break
+    return SweepResult(settled_accounts, activated, expired, expired_lots, batches)
 
 
 async def get_balance(rt: Runtime, member_id: int) -> Balance:

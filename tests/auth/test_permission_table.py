@@ -62,6 +62,7 @@ def test_analysts_only_read_and_anonymous_nothing() -> None:
         "signInCalendar",
         "signInSchedules",
         "tierDefinitionVersions",
+        "jobs",
     }
     assert not any(allows(ANONYMOUS, op) for op in PERMISSIONS)
 

@@ -131,6 +131,9 @@ async def request_for(operation: str, world: World) -> tuple[str, dict[str, Any]
     engagement = engagement_request_for(operation, a, key)
     if engagement is not None:
         return engagement
+    lifecycle = lifecycle_request_for(operation, world, key)
+    if lifecycle is not None:
+        return lifecycle
     raise AssertionError(f"the walk has no request for {operation}: add one")
 
 
@@ -213,6 +216,16 @@ async def earning_request_for(
                  channel: "pos", eventId: $e, name: "share"}}) {PAYLOAD} }}""",
             {"m": a, "e": key},
         )
+    return None
+
+
+def lifecycle_request_for(
+    operation: str, world: World, key: str
+) -> tuple[str, dict[str, Any]] | None:
+    if operation == "jobs":
+        return "{ jobs { name lastRun { status } } }", {}
+    if operation == "runJob":
+        return f'mutation {{ runJob(input: {{name: "hold-timeouts"}}) {PAYLOAD} }}', {}
     return None
 
 

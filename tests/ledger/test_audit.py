@@ -43,6 +43,8 @@ NO_NEGATIVE_BALANCE = "no member balance is below zero"
 ENTRY_VS_TRANSFER = "an entry's amount is what its transfer moved for the member"
 OVER_REVERSED = "no entry is reversed by more than its amount"
 NO_DEBT = "no member owes points (negative balances are off)"
+TAKEN_AFTER_EXPIRY = "no point was taken from a lot after it expired"
+EXPIRED_EARLY = "no lot expired before it was due"
 
 
 def test_the_names_above_are_the_audits_checks() -> None:
@@ -57,6 +59,8 @@ def test_the_names_above_are_the_audits_checks() -> None:
         NO_NEGATIVE_BALANCE,
         ENTRY_VS_TRANSFER,
         OVER_REVERSED,
+        TAKEN_AFTER_EXPIRY,
+        EXPIRED_EARLY,
     }
 
 
@@ -218,6 +222,16 @@ async def _shift_hold_allocation(engine: AsyncEngine, a: Activity) -> None:
     await corrupt(engine, "UPDATE allocations SET returned = 10 WHERE hold_id = :h", h=a.hold)
 
 
+async def _spend_after_expiry(engine: AsyncEngine, a: Activity) -> None:
+    # The short lot "expired" the moment the spend took from it.
+    await corrupt(
+        engine,
+        "UPDATE lots SET expires_at = (SELECT created_at FROM entries WHERE id = :e) WHERE id = :l",
+        e=a.spend,
+        l=a.short_lot,
+    )
+
+
 @pytest.mark.parametrize(
     ("damage", "expected"),
     [
@@ -231,6 +245,7 @@ async def _shift_hold_allocation(engine: AsyncEngine, a: Activity) -> None:
         (_drop_held, {BALANCE_VS_TRANSFERS, HELD_VS_HOLDS}),
         (_unrecord_allocation, {LOT_VS_ALLOCATIONS}),
         (_shift_hold_allocation, {HOLD_VS_ALLOCATIONS, LOT_VS_ALLOCATIONS}),
+        (_spend_after_expiry, {TAKEN_AFTER_EXPIRY}),
     ],
     ids=lambda value: value.__name__.strip("_") if callable(value) else "",
 )
@@ -239,6 +254,29 @@ async def test_corruption_fails_the_check_that_guards_it(
 ):
     await damage(runtime.engine, activity)
     assert_reported(await audit_ledger(runtime.engine, clock.now()), expected)
+
+
+async def test_a_lot_expired_before_it_was_due(
+    runtime: Runtime, clock: FrozenClock, activity: Activity
+):
+    soon = await ledger.earn_points(
+        runtime,
+        STAFF,
+        member_id=activity.bob,
+        amount=15,
+        reason="r",
+        idempotency_key=key(),
+        expires_at=clock.now() + timedelta(days=1),
+    )
+    clock.advance(timedelta(days=2))
+    assert (await ledger.settle_due_accounts(runtime)).expired == 15
+    assert (await audit_ledger(runtime.engine, clock.now())).ok
+    await corrupt(
+        runtime.engine,
+        "UPDATE lots SET expires_at = expires_at + interval '2 days' WHERE entry_id = :e",
+        e=soon.id,
+    )
+    assert_reported(await audit_ledger(runtime.engine, clock.now()), {EXPIRED_EARLY})
 
 
 async def test_the_report_shows_the_offending_rows(

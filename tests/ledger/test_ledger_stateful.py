@@ -18,9 +18,10 @@ from collections import Counter
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any, TypeVar
 from uuid import uuid4
+from zoneinfo import ZoneInfo
 
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
@@ -50,6 +51,7 @@ from tests.conftest import FROZEN_AT, reset_database_sql
 
 T = TypeVar("T")
 STAFF = Actor("staff:model", "test")
+SHANGHAI = ZoneInfo("Asia/Shanghai")  # the programme timezone of the test settings
 NEVER = datetime.max.replace(tzinfo=FROZEN_AT.tzinfo)
 
 # ---------------------------------------------------------------------------------- the model
@@ -168,7 +170,9 @@ class Model:
         member = self.members[member_id]
         available_at = max(available_at or now, now)
         if expires_at is None and self.expiry_months is not None:
-            expires_at = add_months(now, self.expiry_months)
+            # Rolling: valid through the same business-local date N months on, to its end.
+            local = add_months(now.astimezone(SHANGHAI), self.expiry_months)
+            expires_at = datetime.combine(local.date() + timedelta(days=1), time(0), SHANGHAI)
         paid = min(member.debt, amount)
         member.debt -= paid
         lot = None

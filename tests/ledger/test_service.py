@@ -21,7 +21,7 @@ from app.errors import DomainError, ErrorCode
 from app.ledger import usecases as ledger
 from app.ledger.audit import audit_ledger
 from app.ledger.models import Actor, Balance, EntryKind, HoldStatus, Lot
-from app.ledger.service import Ledger, LedgerPolicy
+from app.ledger.service import Ledger, LedgerPolicy, Settlement
 from app.members import usecases as members
 from app.members.models import MemberStatus
 from app.runtime import Runtime
@@ -199,7 +199,8 @@ async def test_expiry_moves_the_remainder_to_breakage_at_the_right_moment(
     await earn(runtime, m, 500)  # default: 12 months
     await spend(runtime, m, 120)
     (lot,) = await lots_of(runtime, m)
-    assert lot.expires_at == datetime(2027, 1, 15, 10, 0, tzinfo=UTC)
+    # Valid through 2027-01-15 (business-local), to its end: midnight in Shanghai.
+    assert lot.expires_at == datetime(2027, 1, 15, 16, 0, tzinfo=UTC)
 
     clock.set(datetime(2027, 1, 14, 10, 0, tzinfo=UTC))
     assert await ledger.get_balance(runtime, m) == Balance(380, 0, 0, 0)
@@ -232,10 +233,11 @@ async def test_settle_job_expires_and_matures(runtime: Runtime, clock: FrozenClo
     await earn(runtime, m, 60, available_at=now + DAY, expires_at=now + 9 * DAY)
     clock.advance(3 * DAY)
     async with unit_of_work(runtime.engine) as conn:
-        balance = await Ledger(
+        settled = await Ledger(
             conn, clock, LedgerPolicy.from_settings(runtime.settings)
         ).settle_member(m)
-    assert balance == Balance(60, 0, 0, 0)
+    assert settled == Settlement(m, activated=60, expired=40, expired_lots=1)
+    assert await ledger.get_balance(runtime, m) == Balance(60, 0, 0, 0)
     assert await programme_balance(runtime, "breakage") == 40
     report = await audit_ledger(runtime.engine, clock.now())
     assert report.ok and not report.notes

@@ -1,0 +1,177 @@
+"""The expiry sweep (settle_due_accounts) and expiry policies, with the clock, on the database.
+
+Every test ends with the ledger audit passing, including "no point was taken from a lot after it
+expired" and "no lot expired before it was due".
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import text
+
+from app.clock import FrozenClock
+from app.errors import ErrorCode
+from app.ledger import usecases as ledger
+from app.ledger.audit import audit_ledger
+from app.ledger.models import Balance, EntryKind
+from app.runtime import Runtime
+from tests.ledger.test_service import (
+    DAY,
+    earn,
+    lots_of,
+    new_member,
+    programme_balance,
+    refused,
+    spend,
+)
+
+
+@pytest.fixture(autouse=True)
+async def _audit_after(runtime: Runtime, clock: FrozenClock) -> AsyncIterator[None]:
+    yield
+    report = await audit_ledger(runtime.engine, clock.now())
+    assert report.ok, report.render()
+
+
+def with_policy(rt: Runtime, policy: str) -> None:
+    rt.settings = rt.settings.model_copy(update={"expiry_policy": policy})
+
+
+async def test_twelve_months_spendable_on_the_eve_gone_after_and_swept_to_breakage(
+    runtime: Runtime, clock: FrozenClock
+) -> None:
+    with_policy(runtime, "rolling:12")
+    clock.set(datetime(2026, 1, 15, 3, 0, tzinfo=UTC))  # 11:00 in Shanghai
+    m = await new_member(runtime)
+    await earn(runtime, m, 500)
+    (lot,) = await lots_of(runtime, m)
+    # Valid through 2027-01-15 business-local: it expires at that day's end, 00:00 +08:00.
+    assert lot.expires_at == datetime(2027, 1, 15, 16, 0, tzinfo=UTC)
+
+    clock.set(datetime(2027, 1, 14, 12, 0, tzinfo=UTC))
+    await spend(runtime, m, 120)  # still spendable on 2027-01-14
+    assert await ledger.get_balance(runtime, m) == Balance(380, 0, 0, 0)
+
+    clock.set(datetime(2027, 1, 16, 1, 0, tzinfo=UTC))
+    assert await ledger.get_balance(runtime, m) == Balance(0, 0, 0, 0)  # gone on 2027-01-16
+    result = await ledger.settle_due_accounts(runtime)
+    assert (result.accounts, result.expired, result.expired_lots) == (1, 380, 1)
+    assert await programme_balance(runtime, "breakage") == 380
+    await refused(ErrorCode.INSUFFICIENT_POINTS, spend(runtime, m, 1))
+    history = await ledger.list_history(runtime, m, first=5)
+    assert [(e.kind, e.amount) for e in history][:1] == [(EntryKind.EXPIRY, -380)]
+    # Nothing left due: a second sweep finds nothing, and the audit has nothing to note.
+    assert (await ledger.settle_due_accounts(runtime)).accounts == 0
+    report = await audit_ledger(runtime.engine, clock.now())
+    assert report.ok and not report.notes, report.render()
+
+
+async def test_year_end_clears_last_years_points_at_business_local_midnight_of_dec_31(
+    runtime: Runtime, clock: FrozenClock
+) -> None:
+    with_policy(runtime, "year_end")
+    clock.set(datetime(2026, 3, 1, 2, 0, tzinfo=UTC))
+    m = await new_member(runtime)
+    await earn(runtime, m, 100)  # earned in 2026: valid through 2027-12-31
+    clock.set(datetime(2027, 6, 1, 2, 0, tzinfo=UTC))
+    await earn(runtime, m, 40)  # earned in 2027: valid through 2028-12-31
+
+    # 2027-12-31 23:59:59 in Shanghai is 15:59:59 UTC: everything is still there.
+    clock.set(datetime(2027, 12, 31, 15, 59, 59, tzinfo=UTC))
+    assert (await ledger.settle_due_accounts(runtime)).accounts == 0
+    assert await ledger.get_balance(runtime, m) == Balance(140, 0, 0, 0)
+
+    # Business-local midnight: 2028-01-01 00:00 +08:00. The 2026 points go, the 2027 stay.
+    clock.set(datetime(2027, 12, 31, 16, 0, tzinfo=UTC))
+    result = await ledger.settle_due_accounts(runtime)
+    assert result.expired == 100
+    assert await ledger.get_balance(runtime, m) == Balance(40, 0, 0, 0)
+    assert await programme_balance(runtime, "breakage") == 100
+
+
+async def test_a_late_sweep_catches_up_in_batches(runtime: Runtime, clock: FrozenClock) -> None:
+    with_policy(runtime, "rolling:1")
+    members = [await new_member(runtime, f"late-{n}") for n in range(7)]
+    for _month in range(3):  # a lot a month for three months
+        for m in members:
+            await earn(runtime, m, 10)
+        clock.advance(31 * DAY)
+    await spend(runtime, members[0], 5)  # a write settled this one already
+    clock.advance(400 * DAY)  # the workers were down for a year
+
+    result = await ledger.settle_due_accounts(runtime, batch=3)
+
+    assert result.accounts == 7 and result.batches == 3
+    assert await programme_balance(runtime, "breakage") == 7 * 30 - 5
+    for m in members:
+        assert await ledger.get_balance(runtime, m) == Balance(0, 0, 0, 0)
+
+
+async def test_the_sweep_makes_matured_pending_points_available_with_an_event(
+    runtime: Runtime, clock: FrozenClock
+) -> None:
+    m = await new_member(runtime)
+    await earn(runtime, m, 70, available_at=clock.now() + 7 * DAY)
+    clock.advance(8 * DAY)
+    result = await ledger.settle_due_accounts(runtime)
+    assert (result.accounts, result.activated, result.expired) == (1, 70, 0)
+    async with runtime.engine.connect() as conn:
+        payload = await conn.scalar(
+            text("SELECT payload FROM events WHERE type = 'points.available' AND topic = :t"),
+            {"t": f"member:{m}"},
+        )
+    assert payload["points"] == 70 and payload["balance"]["available"] == 70
+
+
+async def test_two_sweeps_and_fifty_spends_at_once_expire_each_lot_once(
+    runtime: Runtime, clock: FrozenClock
+) -> None:
+    with_policy(runtime, "rolling:1")
+    members = [await new_member(runtime, f"race-{n}") for n in range(10)]
+    for m in members:
+        await earn(runtime, m, 100)  # expires in a month
+    clock.advance(20 * DAY)
+    for m in members:
+        await earn(runtime, m, 50)  # still valid after the first expires
+    clock.advance(15 * DAY)  # the first lots are due, the second not
+
+    async def try_spend(n: int) -> int:
+        try:
+            await spend(runtime, members[n % 10], 20)
+        except Exception as error:  # refusals only: insufficient points
+            assert getattr(error, "code", None) is ErrorCode.INSUFFICIENT_POINTS, error
+            return 0
+        return 20
+
+    sweeps_and_spends = await asyncio.gather(
+        ledger.settle_due_accounts(runtime, batch=3),
+        ledger.settle_due_accounts(runtime, batch=3),
+        *(try_spend(n) for n in range(50)),
+    )
+    sweeps = sweeps_and_spends[:2]
+    spent = sum(sweeps_and_spends[2:])
+
+    # Each member's first lot expired exactly once (by a sweep or by a spend's own settle),
+    # whole: no spend could take from it once due.
+    async with runtime.engine.connect() as conn:
+        expired_per_lot = (
+            await conn.execute(
+                text(
+                    "SELECT al.lot_id, count(*) AS times, sum(al.amount) AS points "
+                    "FROM allocations al JOIN entries e ON e.id = al.entry_id "
+                    "WHERE e.kind = 'expiry' GROUP BY al.lot_id"
+                )
+            )
+        ).all()
+    assert len(expired_per_lot) == 10
+    assert all(row.times == 1 and row.points == 100 for row in expired_per_lot)
+    assert await programme_balance(runtime, "breakage") == 1_000
+    assert sum(s.expired for s in sweeps) <= 1_000  # the rest expired in the spends' settles
+    # Only the 50 still-valid points of each member could be spent: two spends of 20 each.
+    assert spent == 400
+    for m in members:
+        assert await ledger.get_balance(runtime, m) == Balance(10, 0, 0, 0)
