@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     # `jifen serve` unless turned off: API replicas next to a worker may leave them to it).
     jobs_enabled: bool = True
     expiry_sweep_batch: int = Field(default=100, ge=1)  # accounts settled per transaction
+    # Expiry reminders: days before expiry a member is told (one alert per threshold per date).
+    expiry_reminder_days: list[int] = Field(default_factory=lambda: [30, 7])
 
     # Earning and tiers (docs/EARNING.md, docs/TIERS.md).
     earning_return_window_days: int = Field(default=7, ge=0)  # purchase points pending this long

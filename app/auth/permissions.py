@@ -105,6 +105,10 @@ PERMISSIONS: Mapping[str, Rule] = {
     # Scheduled jobs (staff)
     "jobs": Rule(ALL_STAFF, False, None, "every scheduled job with its last run and outcome"),
     "runJob": Rule(frozenset({Role.ADMIN}), False, None, "run a scheduled job now"),
+    # Points lifecycle (docs/LIFECYCLE.md)
+    "expiryAlerts": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "a member's expiry reminders, live"),
+    "notifications": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "a member's notifications"),
+    "markNotificationsRead": Rule(WRITERS, True, None, "mark a member's notifications read"),
 }
 
 

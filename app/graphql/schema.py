@@ -32,6 +32,7 @@ from app.graphql.errors import JifenMaskErrors
 from app.graphql.jobs import JobMutations, JobQueries
 from app.graphql.leaderboards import LeaderboardQueries, LeaderboardSubscriptions
 from app.graphql.ledger import LedgerMutations
+from app.graphql.lifecycle import LifecycleMutations, LifecycleQueries, LifecycleSubscriptions
 from app.graphql.members import MemberMutations, MemberQueries
 from app.graphql.ratelimit import PrincipalBudgets, RateLimit
 from app.graphql.subscriptions import MemberSubscriptions
@@ -46,6 +47,7 @@ class Query(
     LeaderboardQueries,
     EngagementQueries,
     JobQueries,
+    LifecycleQueries,
 ):
     pass
 
@@ -58,12 +60,18 @@ class Mutation(
     TierMutations,
     EngagementMutations,
     JobMutations,
+    LifecycleMutations,
 ):
     pass
 
 
 @strawberry.type
-class Subscription(MemberSubscriptions, LeaderboardSubscriptions, EngagementSubscriptions):
+class Subscription(
+    MemberSubscriptions,
+    LeaderboardSubscriptions,
+    EngagementSubscriptions,
+    LifecycleSubscriptions,
+):
     pass
 
 

@@ -8,9 +8,11 @@ from app.jobs.registry import Job, registry
 
 def all_jobs() -> dict[str, Job]:
     from app.jobs.core import CORE_JOBS
+    from app.lifecycle.jobs import LIFECYCLE_JOBS
 
     return registry(
         [
             *CORE_JOBS,
+            *LIFECYCLE_JOBS,
         ]
     )

@@ -44,6 +44,10 @@ def test_members_act_only_on_themselves_and_write_only_their_profile() -> None:
         "signInSchedules",
         "checkIn",
         "makeUpSignIn",
+        # lifecycle: its expiry alerts and notifications
+        "expiryAlerts",
+        "notifications",
+        "markNotificationsRead",
     }
 
 
@@ -63,6 +67,8 @@ def test_analysts_only_read_and_anonymous_nothing() -> None:
         "signInSchedules",
         "tierDefinitionVersions",
         "jobs",
+        "expiryAlerts",
+        "notifications",
     }
     assert not any(allows(ANONYMOUS, op) for op in PERMISSIONS)
 

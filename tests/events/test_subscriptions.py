@@ -18,7 +18,9 @@ from app.auth.permissions import PARTNER_SCOPES, Subject, allows
 from app.auth.principal import ANONYMOUS, Principal, Role
 from app.events.relay import event_message
 from app.graphql.schema import schema
+from app.jobs import usecases as jobs
 from tests.events.conftest import LiveApp
+from tests.events.test_expiry_alerts import EXPIRY_ALERTS, earn_expiring
 from tests.wsclient import BALANCE, LEGACY_WS, MEMBER_EVENTS, graphql_ws
 
 LEADERBOARD = """subscription($m: ID!) {
@@ -172,6 +174,9 @@ async def test_every_subscription_refuses_exactly_whom_the_table_says(live: Live
     ]
     queries = {"memberEvents": MEMBER_EVENTS, "balance": BALANCE, "leaderboard": LEADERBOARD}
     queries["signInStreak"] = SIGN_IN_STREAK
+    queries["expiryAlerts"] = EXPIRY_ALERTS
+    await earn_expiring(live, a, 10, 5, "walk-expiring")  # an alert to replay to allowed callers
+    await jobs.run_now(live.runtime, "expiry-reminders")
     assert sorted(queries) == SUBSCRIPTIONS
     subject = Subject(int(a), frozenset({"pos"}))
     for name, principal, headers in callers:

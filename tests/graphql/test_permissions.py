@@ -222,10 +222,18 @@ async def earning_request_for(
 def lifecycle_request_for(
     operation: str, world: World, key: str
 ) -> tuple[str, dict[str, Any]] | None:
+    a = world.member_a
     if operation == "jobs":
         return "{ jobs { name lastRun { status } } }", {}
     if operation == "runJob":
         return f'mutation {{ runJob(input: {{name: "hold-timeouts"}}) {PAYLOAD} }}', {}
+    if operation == "notifications":
+        return "query($m: ID!) { notifications(memberId: $m) { unreadCount } }", {"m": a}
+    if operation == "markNotificationsRead":
+        return (
+            f"mutation($m: ID!) {{ markNotificationsRead(input: {{memberId: $m}}) {PAYLOAD} }}",
+            {"m": a},
+        )
     return None
 
 

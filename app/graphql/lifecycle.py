@@ -1,0 +1,203 @@
+"""The points lifecycle in GraphQL: expiry alerts (live), notifications, gifting, exchange.
+
+``expiryAlerts(memberId, after)`` is ``memberEvents`` narrowed to ``points.expiring``: the same
+replay-then-live stream, resumable with the last alert's ``id``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from datetime import date, datetime
+from typing import Annotated
+
+import strawberry
+
+from app.events.broadcast import SlowSubscriber
+from app.events.outbox import member_topic
+from app.events.stream import StoredEvent, follow
+from app.graphql.context import Info
+from app.graphql.errors import MutationError, refusal_as_payload
+from app.graphql.fields import described_field, described_mutation, described_subscription
+from app.graphql.pagination import PageInfo, decode_cursor, encode_cursor, page_size, parse_id
+from app.graphql.subscriptions import SlowConsumerError, _parse_after, hub_of
+from app.lifecycle import notifications as notes
+from app.lifecycle.reminders import KIND as EXPIRING
+
+EXPIRY_ALERTS = "expiryAlerts"
+NOTIFICATIONS = "notifications"
+MARK_READ = "markNotificationsRead"
+
+
+@strawberry.type(name="ExpiryAlert", description="Points about to expire (a reminder, live).")
+class ExpiryAlertNode:
+    event: strawberry.Private[StoredEvent]
+
+    @described_field("The event id: resume with `after: id`.")
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.event.id))
+
+    @strawberry.field
+    def member_id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.event.payload["member_id"]))
+
+    @strawberry.field
+    def notification_id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.event.payload["notification_id"]))
+
+    @described_field("Points that expire after `validThrough`.")
+    def points(self) -> int:
+        return int(self.event.payload["points"])
+
+    @described_field("The last business-local day these points can be spent.")
+    def valid_through(self) -> date:
+        return date.fromisoformat(self.event.payload["expires_on"])
+
+    @strawberry.field
+    def expires_at(self) -> datetime:
+        return datetime.fromisoformat(self.event.payload["expires_at"])
+
+    @described_field("The reminder's threshold (30, 7…) and the days left when it was sent.")
+    def threshold_days(self) -> int:
+        return int(self.event.payload["threshold_days"])
+
+    @strawberry.field
+    def days_left(self) -> int:
+        return int(self.event.payload["days_left"])
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return self.event.created_at
+
+
+@strawberry.type(name="Notification", description="Something a member was told.")
+class NotificationNode:
+    id: strawberry.ID
+    kind: str = strawberry.field(description="points.expiring, …")
+    title: str
+    body: str
+    created_at: datetime
+    read_at: datetime | None
+    points: int | None = strawberry.field(description="For expiry reminders: how many.")
+    valid_through: date | None = strawberry.field(description="For expiry reminders: until when.")
+
+    @classmethod
+    def of(cls, n: notes.Notification) -> NotificationNode:
+        expires_on = n.payload.get("expires_on")
+        return cls(
+            id=strawberry.ID(str(n.id)),
+            kind=n.kind,
+            title=n.title,
+            body=n.body,
+            created_at=n.created_at,
+            read_at=n.read_at,
+            points=n.payload.get("points"),
+            valid_through=date.fromisoformat(expires_on) if expires_on else None,
+        )
+
+
+@strawberry.type
+class NotificationEdge:
+    cursor: str
+    node: NotificationNode
+
+
+@strawberry.type
+class NotificationConnection:
+    edges: list[NotificationEdge]
+    page_info: PageInfo
+    unread_count: int
+
+
+@strawberry.input
+class MarkNotificationsReadInput:
+    member_id: strawberry.ID
+    ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="The notifications to mark read; all the member's when null."
+    )
+
+
+@strawberry.type
+class NotificationsMarked:
+    marked: int
+    unread_count: int
+
+
+MarkReadResult = Annotated[
+    NotificationsMarked | MutationError, strawberry.union("MarkNotificationsReadResult")
+]
+
+
+@strawberry.type
+class LifecycleQueries:
+    @described_field("A member's notifications, newest first (unread only on request).")
+    async def notifications(
+        self,
+        info: Info,
+        member_id: strawberry.ID,
+        first: int | None = None,
+        after: str | None = None,
+        unread_only: bool = False,
+    ) -> NotificationConnection:
+        ctx = info.context
+        member = parse_id(str(member_id), "memberId")
+        await ctx.readable_member(NOTIFICATIONS, member)
+        size = page_size(first, ctx.runtime.settings.page_size_cap)
+        before = decode_cursor("notification", after)
+        rows = await notes.list_notifications(
+            ctx.runtime, member, first=size + 1, before_id=before, unread_only=unread_only
+        )
+        page = rows[:size]
+        edges = [
+            NotificationEdge(
+                cursor=encode_cursor("notification", n.id), node=NotificationNode.of(n)
+            )
+            for n in page
+        ]
+        return NotificationConnection(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=len(rows) > size, end_cursor=edges[-1].cursor if edges else None
+            ),
+            unread_count=await notes.unread_count(ctx.runtime, member),
+        )
+
+
+@strawberry.type
+class LifecycleMutations:
+    @described_mutation("Mark a member's notifications read (some, or all).")
+    async def mark_notifications_read(
+        self, info: Info, input: MarkNotificationsReadInput
+    ) -> MarkReadResult:
+        ctx = info.context
+
+        async def run() -> NotificationsMarked:
+            ctx.require(MARK_READ)
+            member = parse_id(str(input.member_id), "memberId")
+            await ctx.readable_member(MARK_READ, member)
+            ids = None if input.ids is None else [parse_id(str(i), "ids") for i in input.ids]
+            marked, unread = await notes.mark_read(ctx.runtime, member, ids)
+            return NotificationsMarked(marked=marked, unread_count=unread)
+
+        return await refusal_as_payload(run)
+
+
+@strawberry.type
+class LifecycleSubscriptions:
+    @described_subscription(
+        "A member's expiry reminders: those after `after` first, then live as the job sends them."
+    )
+    async def expiry_alerts(
+        self, info: Info, member_id: strawberry.ID, after: strawberry.ID | None = None
+    ) -> AsyncGenerator[ExpiryAlertNode, None]:
+        ctx = info.context
+        member = parse_id(str(member_id), "memberId")
+        last = _parse_after(after)
+        ctx.renew_loaders()
+        await ctx.readable_member(EXPIRY_ALERTS, member)
+        try:
+            async for event in follow(ctx.runtime.engine, hub_of(ctx), member_topic(member), last):
+                last = event.id
+                if event.type == EXPIRING:
+                    yield ExpiryAlertNode(event=event)
+        except SlowSubscriber:
+            raise SlowConsumerError(last) from None
