@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     expiry_sweep_batch: int = Field(default=100, ge=1)  # accounts settled per transaction
     # Expiry reminders: days before expiry a member is told (one alert per threshold per date).
     expiry_reminder_days: list[int] = Field(default_factory=lambda: [30, 7])
+    # Gifting between members: the most one gift may move, and one sender may give in a day.
+    gift_max_points: int = Field(default=5_000, ge=1)
+    gift_daily_limit: int = Field(default=20_000, ge=1)
 
     # Earning and tiers (docs/EARNING.md, docs/TIERS.md).
     earning_return_window_days: int = Field(default=7, ge=0)  # purchase points pending this long

@@ -41,10 +41,9 @@ from app.lifecycle.tables import (
     exchanges,
     expiry_reminders,
     gifts,
-    member_status_changes,
     notifications,
 )
-from app.members.tables import member_channel_refs, members
+from app.members.tables import member_channel_refs, member_status_changes, members
 from app.tiers.tables import (
     member_tiers,
     tier_changes,

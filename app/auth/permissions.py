@@ -109,6 +109,7 @@ PERMISSIONS: Mapping[str, Rule] = {
     "expiryAlerts": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "a member's expiry reminders, live"),
     "notifications": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "a member's notifications"),
     "markNotificationsRead": Rule(WRITERS, True, None, "mark a member's notifications read"),
+    "giftPoints": Rule(WRITERS, True, None, "give points to another member (as the giver)"),
 }
 
 

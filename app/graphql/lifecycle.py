@@ -18,14 +18,19 @@ from app.events.stream import StoredEvent, follow
 from app.graphql.context import Info
 from app.graphql.errors import MutationError, refusal_as_payload
 from app.graphql.fields import described_field, described_mutation, described_subscription
+from app.graphql.ledger import BalanceNode
 from app.graphql.pagination import PageInfo, decode_cursor, encode_cursor, page_size, parse_id
 from app.graphql.subscriptions import SlowConsumerError, _parse_after, hub_of
+from app.lifecycle import gifting
 from app.lifecycle import notifications as notes
+from app.lifecycle.gifting import Gift
 from app.lifecycle.reminders import KIND as EXPIRING
 
 EXPIRY_ALERTS = "expiryAlerts"
 NOTIFICATIONS = "notifications"
 MARK_READ = "markNotificationsRead"
+GIFT = "giftPoints"
+KEY_HELP = "Unique per caller: a replay returns the first result and never gives twice."
 
 
 @strawberry.type(name="ExpiryAlert", description="Points about to expire (a reminder, live).")
@@ -127,6 +132,49 @@ MarkReadResult = Annotated[
 ]
 
 
+@strawberry.type(name="Gift", description="Points one member gave another.")
+class GiftNode:
+    id: strawberry.ID
+    from_member_id: strawberry.ID
+    to_member_id: strawberry.ID
+    amount: int
+    message: str | None
+    sent_entry_id: strawberry.ID
+    received_entry_id: strawberry.ID
+    created_at: datetime
+
+    @classmethod
+    def of(cls, gift: Gift) -> GiftNode:
+        return cls(
+            id=strawberry.ID(str(gift.id)),
+            from_member_id=strawberry.ID(str(gift.from_member_id)),
+            to_member_id=strawberry.ID(str(gift.to_member_id)),
+            amount=gift.amount,
+            message=gift.message,
+            sent_entry_id=strawberry.ID(str(gift.sent_entry_id)),
+            received_entry_id=strawberry.ID(str(gift.received_entry_id)),
+            created_at=gift.created_at,
+        )
+
+
+@strawberry.input
+class GiftPointsInput:
+    from_member_id: strawberry.ID
+    to_member_id: strawberry.ID
+    amount: int
+    idempotency_key: str = strawberry.field(description=KEY_HELP)
+    message: str | None = None
+
+
+@strawberry.type
+class GiftPayload:
+    gift: GiftNode
+    balance: BalanceNode = strawberry.field(description="The giver's balance after the gift.")
+
+
+GiftPointsResult = Annotated[GiftPayload | MutationError, strawberry.union("GiftPointsResult")]
+
+
 @strawberry.type
 class LifecycleQueries:
     @described_field("A member's notifications, newest first (unread only on request).")
@@ -177,6 +225,32 @@ class LifecycleMutations:
             ids = None if input.ids is None else [parse_id(str(i), "ids") for i in input.ids]
             marked, unread = await notes.mark_read(ctx.runtime, member, ids)
             return NotificationsMarked(marked=marked, unread_count=unread)
+
+        return await refusal_as_payload(run)
+
+    @described_mutation(
+        "Give points to another member: limits per gift and per day; the points keep their expiry."
+    )
+    async def gift_points(self, info: Info, input: GiftPointsInput) -> GiftPointsResult:
+        ctx = info.context
+
+        async def run() -> GiftPayload:
+            ctx.require(GIFT)
+            sender = parse_id(str(input.from_member_id), "fromMemberId")
+            recipient = parse_id(str(input.to_member_id), "toMemberId")
+            await ctx.require_on_member(GIFT, sender)
+            gift = await gifting.gift_points(
+                ctx.runtime,
+                ctx.principal.to_actor(),
+                from_member_id=sender,
+                to_member_id=recipient,
+                amount=input.amount,
+                idempotency_key=input.idempotency_key,
+                message=input.message,
+            )
+            ctx.loaders.forget_member(sender)
+            balance = BalanceNode.of(await ctx.loaders.balance.load(sender))
+            return GiftPayload(gift=GiftNode.of(gift), balance=balance)
 
         return await refusal_as_payload(run)
 

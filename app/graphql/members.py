@@ -26,7 +26,7 @@ from app.graphql.tiers import (
 )
 from app.ledger import usecases as ledger_usecases
 from app.members import usecases
-from app.members.models import ChannelRef, Member, MemberStatus
+from app.members.models import ChannelRef, Member, MemberStatus, StatusChange
 from app.members.service import ProfileChanges
 
 strawberry.enum(MemberStatus, name="MemberStatus")
@@ -42,6 +42,25 @@ class ChannelRefNode:
     @classmethod
     def of(cls, ref: ChannelRef) -> ChannelRefNode:
         return cls(channel=ref.channel, external_ref=ref.external_ref)
+
+
+@strawberry.type(name="StatusChange", description="A freeze, unfreeze or closure.")
+class StatusChangeNode:
+    from_status: MemberStatus
+    to_status: MemberStatus
+    reason: str
+    actor: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, change: StatusChange) -> StatusChangeNode:
+        return cls(
+            from_status=change.from_status,
+            to_status=change.to_status,
+            reason=change.reason,
+            actor=change.actor,
+            created_at=change.created_at,
+        )
 
 
 @strawberry.type
@@ -162,6 +181,12 @@ class MemberNode:
     async def tier_history(self, info: Info) -> list[TierChangeNode]:
         await info.context.require_on_member(READ, self.model.id)
         return await member_tier_history(info, self.model.id)
+
+    @described_field("Freezes, unfreezes and closures, newest first, with their reasons.")
+    async def status_history(self, info: Info) -> list[StatusChangeNode]:
+        await info.context.require_on_member(READ, self.model.id)
+        changes = await usecases.status_history(info.context.runtime, self.model.id)
+        return [StatusChangeNode.of(change) for change in changes]
 
 
 def _page_info(edges: list[EntryEdge] | list[LotEdge], size: int) -> PageInfo:

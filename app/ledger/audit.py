@@ -90,6 +90,11 @@ CHECKS: dict[str, str] = {
         SELECT o.id AS entry_id, abs(o.amount) AS amount, o.reversed_amount
         FROM entries o WHERE o.reversed_amount > abs(o.amount)
     """,
+    "a clearing account (gifts) nets to zero": f"""
+        SELECT p.account_id, a.code, p.posted
+        FROM ({_POSTED}) p JOIN accounts a ON a.id = p.account_id
+        WHERE a.kind = 'clearing' AND p.posted <> 0
+    """,
     # Expiry (app/ledger/usecases.settle_due_accounts and settle-on-write): a lot's points are
     # taken (spent, held, clawed back, gifted) only before it expires, and expire only once due.
     "no point was taken from a lot after it expired": """

@@ -14,6 +14,24 @@ class EntryKind(StrEnum):
     REVERSAL = "reversal"
     ADJUSTMENT = "adjustment"
     EXPIRY = "expiry"
+    GIFT_SENT = "gift_sent"  # to another member (through the gifts clearing account)
+    GIFT_RECEIVED = "gift_received"  # from another member, keeping the source lots' expiry
+    EXCHANGE_IN = "exchange_in"  # converted from a partner programme's points
+    EXCHANGE_OUT = "exchange_out"  # converted to a partner programme's points
+
+
+# Kinds that reverseEntry refuses: their other side is another member or a partner's ledger;
+# staff correct them with an adjustment.
+NOT_REVERSIBLE = frozenset(
+    {
+        EntryKind.REVERSAL,
+        EntryKind.EXPIRY,
+        EntryKind.GIFT_SENT,
+        EntryKind.GIFT_RECEIVED,
+        EntryKind.EXCHANGE_IN,
+        EntryKind.EXCHANGE_OUT,
+    }
+)
 
 
 class HoldStatus(StrEnum):

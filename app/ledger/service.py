@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row, bindparam, func, literal_column, or_, select, true, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.clock import Clock
@@ -21,7 +22,16 @@ from app.errors import DomainError, ErrorCode, invalid, not_found
 from app.events.outbox import append_event, member_topic
 from app.ledger.allocation import Take, take_in_order, total
 from app.ledger.expiry import ExpiryPolicy, programme_policy
-from app.ledger.models import Actor, Balance, Entry, EntryKind, Hold, HoldStatus, Lot
+from app.ledger.models import (
+    NOT_REVERSIBLE,
+    Actor,
+    Balance,
+    Entry,
+    EntryKind,
+    Hold,
+    HoldStatus,
+    Lot,
+)
 from app.ledger.tables import accounts, allocations, entries, holds, lots, transfers
 from app.members.models import MemberStatus
 from app.members.tables import members
@@ -336,7 +346,7 @@ class Ledger:
         """
         _check_text(reason, "reason")
         original = await self.get_entry(entry_id)
-        if original.kind in (EntryKind.REVERSAL, EntryKind.EXPIRY) or original.amount == 0:
+        if original.kind in NOT_REVERSIBLE or original.amount == 0:
             raise DomainError(
                 ErrorCode.NOT_REVERSIBLE, f"a {original.kind} entry cannot be reversed", "entryId"
             )
@@ -398,6 +408,133 @@ class Ledger:
             )
         await self._finish(account, "points.adjusted", entry=entry)
         return entry
+
+    async def gift(
+        self,
+        sender_id: int,
+        recipient_id: int,
+        amount: int,
+        *,
+        reason: str,
+        actor: Actor,
+        reference: str | None = None,
+    ) -> tuple[Entry, Entry]:
+        """Move available points from one member to another; the received points keep the
+        expiry of the lots they came from (one new lot per source lot).
+
+        Both accounts are locked in member id order — the fixed order every two-member write
+        uses — so gifts A→B and B→A at once never deadlock. The points pass through the
+        ``gifts`` clearing account (sender → gifts → recipient), so each side's entry has its
+        own transfer and the clearing account always nets to zero."""
+        self._check_amount(amount)
+        _check_text(reason, "reason")
+        _check_reference(reference)
+        if sender_id == recipient_id:
+            raise invalid("a member cannot gift points to itself", "toMemberId")
+        locked = {
+            member_id: await self._lock(member_id)
+            for member_id in sorted({sender_id, recipient_id})
+        }
+        sender, recipient = locked[sender_id], locked[recipient_id]
+        self._require_active(sender)
+        if recipient.status is not MemberStatus.ACTIVE:
+            raise DomainError(
+                ErrorCode.MEMBER_NOT_ACTIVE,
+                f"the recipient is {recipient.status.value}: it cannot receive points",
+                "toMemberId",
+            )
+        await self._settle(sender)
+        await self._settle(recipient)
+        takes = await self._take_available(sender, amount)
+        sender.available -= amount
+        sent = await self._post(
+            sender,
+            EntryKind.GIFT_SENT,
+            -amount,
+            debit=sender.id,
+            credit=await self._clearing_account("gifts"),
+            reason=reason,
+            actor=actor,
+            reference=reference,
+            details={"to_member_id": recipient_id},
+        )
+        await self._record_allocations(takes, entry_id=sent.id)
+        received = await self._receive_lots(recipient, takes, sent, reason, actor, reference)
+        await self._finish(sender, "points.gift_sent", entry=sent)
+        await self._finish(recipient, "points.gift_received", entry=received)
+        return sent, received
+
+    async def _receive_lots(
+        self,
+        recipient: _Account,
+        takes: list[Take],
+        sent: Entry,
+        reason: str,
+        actor: Actor,
+        reference: str | None,
+    ) -> Entry:
+        """Credit the recipient one lot per source lot, with the source's expiry (a debt it
+        owes is paid first, from the points that expire first)."""
+        amount = total(takes)
+        sources = await self.conn.execute(
+            select(lots.c.id, lots.c.expires_at).where(lots.c.id.in_([t.source_id for t in takes]))
+        )
+        expiry_of = {row.id: row.expires_at for row in sources}
+        debt_left = min(recipient.debt, amount)
+        recipient.debt -= debt_left
+        recipient.available += amount - debt_left
+        received = await self._post(
+            recipient,
+            EntryKind.GIFT_RECEIVED,
+            amount,
+            debit=await self._clearing_account("gifts"),
+            credit=recipient.id,
+            reason=reason,
+            actor=actor,
+            reference=reference,
+            details={"from_member_id": sent.member_id, "sent_entry_id": sent.id}
+            | ({"debt_paid": debt_left} if debt_left else {}),
+        )
+        now = self.clock.now()
+        new_lots = []
+        for take in takes:
+            paid = min(debt_left, take.amount)
+            debt_left -= paid
+            if take.amount - paid:
+                expires_at = expiry_of[take.source_id]
+                new_lots.append(
+                    {
+                        "account_id": recipient.id,
+                        "member_id": recipient.member_id,
+                        "entry_id": received.id,
+                        "amount": take.amount - paid,
+                        "remaining": take.amount - paid,
+                        "pending": False,
+                        "available_at": now,
+                        "expires_at": expires_at,
+                        "created_at": now,
+                    }
+                )
+                recipient.due_no_later_than(expires_at)
+        if new_lots:
+            await self.conn.execute(lots.insert(), new_lots)
+        return received
+
+    async def _clearing_account(self, code: str) -> int:
+        """A programme clearing account's id, created on first use (it keeps no balance row:
+        its balance is the sum of its transfers, always zero)."""
+        found = await self.conn.scalar(select(accounts.c.id).where(accounts.c.code == code))
+        if found is not None:
+            return int(found)
+        created = await self.conn.scalar(
+            pg_insert(accounts)
+            .values(kind="clearing", code=code)
+            .on_conflict_do_nothing()
+            .returning(accounts.c.id)
+        )
+        if created is None:
+            created = await self.conn.scalar(select(accounts.c.id).where(accounts.c.code == code))
+        return int(created)
 
     async def settle_member(self, member_id: int) -> Settlement | None:
         """Activate matured pending lots and expire due ones now (the sweep calls this);
@@ -530,18 +667,21 @@ class Ledger:
     async def _lock(self, member_id: int) -> _Account:
         row = (
             await self.conn.execute(
-                select(accounts, members.c.status.label("member_status"))
-                .join(members, members.c.id == accounts.c.member_id)
-                .where(accounts.c.member_id == member_id)
-                .with_for_update(of=accounts)
+                select(accounts).where(accounts.c.member_id == member_id).with_for_update()
             )
         ).first()
         if row is None:
             raise not_found("member", member_id, "memberId")
+        # The status is read in a statement of its own, after the lock: a statement that waited
+        # for the lock still sees the members table as of its start (READ COMMITTED re-checks
+        # only the locked row), and a freeze commits under this same lock.
+        status: str = (
+            await self.conn.execute(select(members.c.status).where(members.c.id == member_id))
+        ).scalar_one()
         return _Account(
             id=row.id,
             member_id=member_id,
-            status=MemberStatus(row.member_status),
+            status=MemberStatus(status),
             available=row.available,
             pending=row.pending,
             held=row.held,

@@ -34,3 +34,14 @@ class Member:
 class Registration:
     member: Member
     created: bool  # False when (channel, external_ref) was already registered
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """A freeze, unfreeze or closure, with why and by whom."""
+
+    from_status: MemberStatus
+    to_status: MemberStatus
+    reason: str
+    actor: str
+    created_at: datetime

@@ -14,11 +14,12 @@ from app.clock import Clock
 from app.errors import DomainError, ErrorCode, invalid, not_found
 from app.events.outbox import append_event, member_topic
 from app.ledger.tables import accounts
-from app.members.models import ChannelRef, Member, MemberStatus, Registration
-from app.members.tables import member_channel_refs, members
+from app.members.models import ChannelRef, Member, MemberStatus, Registration, StatusChange
+from app.members.tables import member_channel_refs, member_status_changes, members
 
 MAX_REF_LENGTH = 128
 MAX_CHANNEL_LENGTH = 64
+MAX_REASON_LENGTH = 500
 
 
 @dataclass(frozen=True)
@@ -198,22 +199,69 @@ class MemberService:
     async def set_status(
         self, member_id: int, status: MemberStatus, reason: str, actor: str
     ) -> Member:
+        """Freeze, unfreeze, close: under the member's account lock (the ledger's one lock),
+        so a spend or a gift in flight finishes first and none starts on the old status after
+        this commits. Every change is kept with its reason and who made it."""
         if not reason.strip():
             raise invalid("a status change needs a reason", "reason")
+        if len(reason) > MAX_REASON_LENGTH:
+            raise invalid(f"a reason is at most {MAX_REASON_LENGTH} characters", "reason")
+        locked = await self.conn.scalar(
+            select(accounts.c.id).where(accounts.c.member_id == member_id).with_for_update()
+        )
+        if locked is None:
+            raise not_found("member", member_id, "memberId")
+        # Read after the lock (its own statement): another status change may just have committed.
+        before = (
+            await self.conn.execute(select(members.c.status).where(members.c.id == member_id))
+        ).one()
+        now = self.clock.now()
         row = (
             await self.conn.execute(
                 members.update()
                 .where(members.c.id == member_id)
-                .values(status=status.value, status_reason=reason, updated_at=self.clock.now())
+                .values(status=status.value, status_reason=reason, updated_at=now)
                 .returning(*members.c)
             )
-        ).first()
-        if row is None:
-            raise not_found("member", member_id, "memberId")
+        ).one()
+        await self.conn.execute(
+            member_status_changes.insert().values(
+                member_id=member_id,
+                from_status=before.status,
+                to_status=status.value,
+                reason=reason,
+                actor=actor,
+                created_at=now,
+            )
+        )
         await append_event(
             self.conn,
             member_topic(member_id),
             "member.status_changed",
-            {"member_id": member_id, "status": status.value, "reason": reason, "actor": actor},
+            {
+                "member_id": member_id,
+                "from_status": before.status,
+                "status": status.value,
+                "reason": reason,
+                "actor": actor,
+            },
         )
         return _member(row)
+
+    async def status_history(self, member_id: int, limit: int = 50) -> list[StatusChange]:
+        rows = await self.conn.execute(
+            select(member_status_changes)
+            .where(member_status_changes.c.member_id == member_id)
+            .order_by(member_status_changes.c.id.desc())
+            .limit(limit)
+        )
+        return [
+            StatusChange(
+                MemberStatus(r.from_status),
+                MemberStatus(r.to_status),
+                r.reason,
+                r.actor,
+                r.created_at,
+            )
+            for r in rows
+        ]

@@ -41,3 +41,16 @@ member_channel_refs = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     UniqueConstraint("channel", "external_ref", name="uq_member_channel_refs_channel_ref"),
 )
+
+# Every status change (freeze, unfreeze, close) with its reason and who made it.
+member_status_changes = Table(
+    "member_status_changes",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("member_id", BigInteger, ForeignKey("members.id"), nullable=False, index=True),
+    Column("from_status", String(16), nullable=False),
+    Column("to_status", String(16), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("actor", String(96), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from app.db import unit_of_work
-from app.members.models import ChannelRef, Member, MemberStatus, Registration
+from app.members.models import ChannelRef, Member, MemberStatus, Registration, StatusChange
 from app.members.service import MemberService, ProfileChanges, RegistrationRace
 from app.runtime import Runtime
 
@@ -49,6 +49,11 @@ async def set_status(
 ) -> Member:
     async with unit_of_work(rt.engine) as conn:
         return await MemberService(conn, rt.clock).set_status(member_id, status, reason, actor)
+
+
+async def status_history(rt: Runtime, member_id: int) -> list[StatusChange]:
+    async with rt.engine.connect() as conn:
+        return await MemberService(conn, rt.clock).status_history(member_id)
 
 
 async def get_member(rt: Runtime, member_id: int) -> Member:

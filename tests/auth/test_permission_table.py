@@ -48,6 +48,7 @@ def test_members_act_only_on_themselves_and_write_only_their_profile() -> None:
         "expiryAlerts",
         "notifications",
         "markNotificationsRead",
+        "giftPoints",
     }
 
 

@@ -229,6 +229,12 @@ def lifecycle_request_for(
         return f'mutation {{ runJob(input: {{name: "hold-timeouts"}}) {PAYLOAD} }}', {}
     if operation == "notifications":
         return "query($m: ID!) { notifications(memberId: $m) { unreadCount } }", {"m": a}
+    if operation == "giftPoints":
+        return (
+            f"""mutation($a: ID!, $b: ID!, $k: String!) {{ giftPoints(input: {{fromMemberId: $a,
+                 toMemberId: $b, amount: 1, idempotencyKey: $k}}) {PAYLOAD} }}""",
+            {"a": a, "b": world.member_b, "k": key},
+        )
     if operation == "markNotificationsRead":
         return (
             f"mutation($m: ID!) {{ markNotificationsRead(input: {{memberId: $m}}) {PAYLOAD} }}",

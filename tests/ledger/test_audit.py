@@ -45,6 +45,7 @@ OVER_REVERSED = "no entry is reversed by more than its amount"
 NO_DEBT = "no member owes points (negative balances are off)"
 TAKEN_AFTER_EXPIRY = "no point was taken from a lot after it expired"
 EXPIRED_EARLY = "no lot expired before it was due"
+CLEARING = "a clearing account (gifts) nets to zero"
 
 
 def test_the_names_above_are_the_audits_checks() -> None:
@@ -61,6 +62,7 @@ def test_the_names_above_are_the_audits_checks() -> None:
         OVER_REVERSED,
         TAKEN_AFTER_EXPIRY,
         EXPIRED_EARLY,
+        CLEARING,
     }
 
 

@@ -1,0 +1,86 @@
+"""Gifting and status changes through the API: members gift as themselves, refusals are typed
+payloads that change nothing, gifts both ways at once over HTTP keep every point."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from app.ledger.audit import audit_ledger
+from tests.graphql.conftest import Api
+
+GIFT = """mutation($a: ID!, $b: ID!, $n: Int!, $k: String!) {
+  giftPoints(input: {fromMemberId: $a, toMemberId: $b, amount: $n, idempotencyKey: $k,
+                     message: "for you"}) {
+    __typename
+    ... on GiftPayload { gift { amount fromMemberId toMemberId message } balance { available } }
+    ... on MutationError { code field } } }"""
+STATUS = """mutation($m: ID!, $s: MemberStatus!, $r: String!) {
+  setMemberStatus(input: {memberId: $m, status: $s, reason: $r}) { __typename } }"""
+HISTORY = """query($m: ID!) { member(id: $m) { status statusReason
+  statusHistory { fromStatus toStatus reason actor } } }"""
+
+
+async def gift(api: Api, a: str, b: str, amount: int, key: str, as_: str | None = None) -> Any:
+    body = await api.call(
+        GIFT, {"a": a, "b": b, "n": amount, "k": key}, api.member_headers(as_ or a)
+    )
+    return body["data"]["giftPoints"]
+
+
+async def test_a_member_gifts_as_itself_and_only_as_itself(api: Api) -> None:
+    a = await api.register("app", "a")
+    b = await api.register("app", "b")
+    await api.earn(a, 100, "seed")
+
+    given = await gift(api, a, b, 30, "g1")
+    assert given["gift"] == {"amount": 30, "fromMemberId": a, "toMemberId": b, "message": "for you"}
+    assert given["balance"] == {"available": 70}
+
+    before = await api.ledger_state(a)
+    assert (await gift(api, a, b, 10, "g2", as_=b))["code"] == "FORBIDDEN"
+    assert (await gift(api, a, a, 10, "g3"))["field"] == "toMemberId"
+    assert (await gift(api, a, b, -1, "g4"))["code"] == "INVALID_INPUT"
+    assert (await gift(api, a, "999999", 1, "g5"))["code"] == "NOT_FOUND"
+    assert await api.ledger_state(a) == before
+
+
+async def test_freeze_with_a_reason_then_unfreeze(api: Api) -> None:
+    a = await api.register("app", "a")
+    b = await api.register("app", "b")
+    await api.earn(a, 100, "seed")
+    await api.admin(STATUS, {"m": a, "s": "FROZEN", "r": "chargeback under review"})
+
+    assert (await gift(api, a, b, 10, "g1"))["code"] == "MEMBER_NOT_ACTIVE"
+    data = await api.admin(HISTORY, {"m": a})
+    assert data["member"]["status"] == "FROZEN"
+    assert data["member"]["statusReason"] == "chargeback under review"
+
+    await api.admin(STATUS, {"m": a, "s": "ACTIVE", "r": "cleared"})
+    assert (await gift(api, a, b, 10, "g2"))["__typename"] == "GiftPayload"
+    history = (await api.admin(HISTORY, {"m": a}))["member"]["statusHistory"]
+    assert [(h["fromStatus"], h["toStatus"], h["reason"]) for h in history] == [
+        ("FROZEN", "ACTIVE", "cleared"),
+        ("ACTIVE", "FROZEN", "chargeback under review"),
+    ]
+    assert all(h["actor"] == "staff:alice" for h in history)
+
+
+async def test_gifts_both_ways_at_once_over_http_keep_every_point(api: Api) -> None:
+    a = await api.register("app", "a")
+    b = await api.register("app", "b")
+    await api.earn(a, 300, "seed-a")
+    await api.earn(b, 300, "seed-b")
+
+    results = await asyncio.gather(
+        *(gift(api, a, b, 20, f"ab-{n}") for n in range(25)),
+        *(gift(api, b, a, 20, f"ba-{n}") for n in range(25)),
+    )
+
+    kinds = {r.get("code", r["__typename"]) for r in results}
+    assert kinds <= {"GiftPayload", "INSUFFICIENT_POINTS"}, results
+    total_a = (await api.ledger_state(a))["balance"]["total"]
+    total_b = (await api.ledger_state(b))["balance"]["total"]
+    assert total_a + total_b == 600
+    report = await audit_ledger(api.runtime.engine, api.runtime.clock.now())
+    assert report.ok, report.render()
