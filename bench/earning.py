@@ -14,7 +14,9 @@ What it does, in one run (the set-up, server, wrk and audit helpers are bench/le
 3. Previews the 5-line basket's points for one member (``previewPoints``), then with ``wrk``:
    (a) ``recordPurchase`` (bench/purchase.lua): the basket, a random member, a unique order id per
    request (run prefix + wrk thread id + counter); (b) ``earnPoints`` (bench/earnfixed.lua) with
-   the basket's points, a random member and a unique idempotency key. Each after a short warm-up.
+   the basket's points, a random member and a unique idempotency key. After one warm-up, (a) and
+   (b) alternate in ``--rounds`` (4) short rounds, so that other load on the machine falls on
+   both alike; each round's ratio is printed, the figures sum the rounds.
 4. Stops the server, runs the ledger audit and prints both and the ratio (b)/(a) — the goal is
    that the rules cost under 30% of throughput, i.e. recordPurchase / earnPoints >= 0.7.
 
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -53,6 +56,7 @@ from ledger import (  # noqa: E402  (bench/ledger.py: shared set-up, server, wrk
     mint_tokens,
     prepare_stage,
     register_members,
+    summarise_profiles,
 )
 
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/jifen_earning"
@@ -137,6 +141,51 @@ def ensure_rules(url: str, token: str, wanted: int) -> tuple[int, int]:
     return seeded, created
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of these processes so far (a process gone meanwhile counts 0)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / CLOCK_TICKS
+
+
+def backend_pids(database: str) -> list[int]:
+    """The PostgreSQL backends serving ``database`` (titled "postgres: [cluster:] user db …");
+    other databases' sessions on the same server are not ours to count."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                title = (entry / "cmdline").read_bytes().split(b"\0")[0].split()
+                if title[:1] == [b"postgres:"] and database.encode() in title[1:5]:
+                    pids.append(int(entry.name))
+    return pids
+
+
+def combine(rounds: list[Result]) -> Result:
+    """One scenario over its rounds: all requests over all seconds; p50 weighted by requests,
+    p99 the worst round's."""
+    requests = sum(r.requests for r in rounds)
+    return Result(
+        name=rounds[0].name,
+        requests=requests,
+        seconds=sum(r.seconds for r in rounds),
+        p50_ms=sum(r.p50_ms * r.requests for r in rounds) / max(requests, 1),
+        p99_ms=max(r.p99_ms for r in rounds),
+        errors=sum(r.errors for r in rounds),
+        detail=rounds[0].detail
+        if len({r.detail for r in rounds}) == 1
+        else "; ".join(r.detail for r in rounds),
+    )
+
+
 def print_table(purchase: Result, earn: Result, rules: int) -> float:
     print()
     print(f"{'scenario':44} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}  requests")
@@ -161,15 +210,22 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--members", type=int, default=2000)
     parser.add_argument("--rules", type=int, default=10, help="enabled purchase rules, at least")
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds measured")
+    parser.add_argument(
+        "--duration", type=float, default=20.0, help="seconds measured, per scenario"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=4, help="alternating rounds the duration is split into"
+    )
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds before measuring")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--workers", type=int, default=2, help="server worker processes")
     parser.add_argument("--out", type=Path, default=None, help="server log and results.json")
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy the workers in round 1 and summarise"
+    )
     args = parser.parse_args()
-    args.profile = False  # bench/ledger.py's measure_phase reads it
-    for name in ("members", "connections", "threads", "workers"):
+    for name in ("members", "connections", "threads", "workers", "rounds"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1")
     if not 1 <= args.duration <= 600 or not 0 <= args.warmup <= 120:
@@ -236,20 +292,61 @@ def main() -> int:
                 {**common, "BENCH_AMOUNT": str(points)},
             ),
         )
-        results: list[Result] = []
-        for phase, script, name, env_vars in phases:
-            result = measure_phase(
-                args,
-                server.url,
-                workers,
-                out,
-                phase,
-                script,
-                name,
-                {**env_vars, "BENCH_RUN": f"{run_id}:{phase}"},
+        # Alternating short rounds: load from elsewhere on the machine then falls on both
+        # scenarios alike instead of on whichever ran while it lasted.
+        rounds: dict[str, list[Result]] = {phase: [] for phase, *_ in phases}
+        database_name = database_url.rsplit("/", 1)[1].split("?")[0]
+        round_args = argparse.Namespace(
+            **{**vars(args), "duration": args.duration / args.rounds, "warmup": 0}
+        )
+        warm_args = argparse.Namespace(**{**vars(args), "duration": args.warmup, "warmup": 0})
+        # CPU per request (the API workers and every PostgreSQL process): what a request costs
+        # the machine, much less moved by other load than requests per second.
+        cpu: dict[str, float] = {phase: 0.0 for phase, *_ in phases}
+        for n in range(args.rounds):
+            for phase, script, name, env_vars in phases:
+                if n == 0 and args.warmup:  # warm up outside the CPU count
+                    measure_phase(
+                        warm_args,
+                        server.url,
+                        workers,
+                        out,
+                        phase,
+                        script,
+                        name,
+                        {**env_vars, "BENCH_RUN": f"{run_id}:{phase}:warm"},
+                    )
+                counted = workers + backend_pids(database_name)
+                before = cpu_seconds(counted)
+                round_args.profile = args.profile and n == 0
+                result = measure_phase(
+                    round_args,
+                    server.url,
+                    workers,
+                    out,
+                    phase,
+                    script,
+                    name,
+                    {**env_vars, "BENCH_RUN": f"{run_id}:{phase}:{n}"},
+                )
+                cpu[phase] += cpu_seconds(counted) - before
+                rounds[phase].append(result)
+            purchase_rps, earn_rps = (rounds[phase][-1].rps for phase, *_ in phases)
+            print(
+                f"  round {n + 1}: recordPurchase {purchase_rps:.0f} req/s, earnPoints "
+                f"{earn_rps:.0f} req/s, ratio {purchase_rps / max(earn_rps, 1e-9):.2f}",
+                flush=True,
             )
-            results.append(result)
-            print(f"  {name}: {result.rps:.0f} req/s", flush=True)
+        results = [combine(rounds[phase]) for phase, *_ in phases]
+        profiles = {
+            phase: summarise_profiles(sorted(out.glob(f"{phase}-worker-*.txt")))
+            for phase, *_ in phases
+            if args.profile
+        }
+        cpu_ms = [
+            1000 * cpu[phase] / max(r.requests, 1)
+            for (phase, *_), r in zip(phases, results, strict=True)
+        ]
     finally:
         server.stop()
 
@@ -257,18 +354,30 @@ def main() -> int:
     facts = asyncio.run(count_rows(database_url, member_ids))
     purchase, earn = results
     ratio = print_table(purchase, earn, rules)
+    cpu_ratio = cpu_ms[1] / cpu_ms[0] if cpu_ms[0] else 0.0
+    print(
+        f"CPU per request (API workers + PostgreSQL): recordPurchase {cpu_ms[0]:.1f} ms, "
+        f"earnPoints {cpu_ms[1]:.1f} ms; earnPoints / recordPurchase = {cpu_ratio:.2f} "
+        f"(the throughput ratio a CPU-bound machine with nothing else running would show): "
+        f"{'GOAL MET' if cpu_ratio >= GOAL_RATIO else 'goal not met'}"
+    )
     print(
         f"\nmachine: {os.cpu_count()} CPU(s); PostgreSQL {facts}; "
         f"{args.connections} connections, {args.threads} wrk threads, "
         f"{args.workers} server workers, {len(member_ids)} members; "
         f"load average after the run {load_average()}"
     )
+    for phase, text in profiles.items():
+        print(f"\nserver profile during {phase}, round 1 (py-spy, all workers):\n{text}")
+        (out / f"profile-{phase}.txt").write_text(text + "\n")
     print("\nledger audit:\n" + report)
     (out / "results.json").write_text(
         json.dumps(
             {
                 "results": [{**asdict(r), "rps": r.rps} for r in results],
                 "ratio": ratio,
+                "cpu_ms_per_request": cpu_ms,
+                "cpu_ratio": cpu_ratio,
                 "rules": rules,
                 "basket_points": points,
                 "audit_ok": ok,

@@ -14,11 +14,11 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Row, func, select
+from sqlalchemy import Row, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -54,8 +54,9 @@ from app.ledger.service import Ledger, LedgerPolicy
 from app.ledger.tables import accounts
 from app.members.models import MemberStatus
 from app.members.tables import members
-from app.tiers.policy import Decision, TierPolicy
+from app.tiers.policy import Decision, MemberTier, TierPolicy
 from app.tiers.service import TierService
+from app.tiers.tables import member_tiers
 
 MAX_LINES = 500
 MAX_ID_LENGTH = 64
@@ -203,6 +204,13 @@ def check_lines(lines: Sequence[PurchaseLineInput]) -> tuple[Line, ...]:
     if sum((line.amount for line in checked), Decimal(0)) > engine.MAX_MONEY:
         raise invalid(f"the order total is above {engine.MAX_MONEY}", "lines")
     return tuple(checked)
+
+
+@dataclass(frozen=True)
+class MemberSnapshot:
+    status: str
+    birthday: date | None
+    has_purchases: bool
 
 
 class EarningService:
@@ -405,6 +413,40 @@ class EarningService:
         policy = self._ledger().policy
         return expiry_override(rules, outcome, policy.expiry, self.clock.now(), policy.timezone)
 
+    async def _snapshot(self, member_id: int) -> MemberSnapshot | None:
+        """What the rules need to know of the member, in one statement. Writers read it after
+        taking the account lock, in a statement of its own: a statement that waited for the
+        lock still sees the rows as they were when it started (READ COMMITTED), and would
+        miss a tier row or a first purchase committed meanwhile."""
+        query = (
+            select(
+                members.c.status,
+                members.c.birthday,
+                member_tiers.c.tier_code,
+                member_tiers.c.since,
+                member_tiers.c.review_at,
+                member_tiers.c.last_activity_at,
+                select(purchases.c.id)
+                .where(purchases.c.member_id == member_id)
+                .exists()
+                .label("has_purchases"),
+            )
+            .select_from(
+                accounts.join(members, members.c.id == accounts.c.member_id).outerjoin(
+                    member_tiers, member_tiers.c.member_id == accounts.c.member_id
+                )
+            )
+            .where(accounts.c.member_id == member_id)
+        )
+        row = (await self.conn.execute(query)).first()
+        if row is None:
+            return None
+        tier = None
+        if row.tier_code is not None:
+            tier = MemberTier(row.tier_code, row.since, row.review_at, row.last_activity_at)
+        self.tiers.remember(member_id, tier)
+        return MemberSnapshot(row.status, row.birthday, row.has_purchases)
+
     async def lock_member(self, member_id: int) -> None:
         row = (
             await self.conn.execute(
@@ -419,38 +461,35 @@ class EarningService:
         if row.status == MemberStatus.CLOSED.value:
             raise DomainError(ErrorCode.MEMBER_NOT_ACTIVE, "the member's account is closed")
 
-    async def _facts(self, member_id: int, categories: set[str], *, purchase: bool) -> MemberFacts:
-        birthday = await self.conn.scalar(
-            select(members.c.birthday).where(members.c.id == member_id)
-        )
+    async def lock_and_read_member(self, member_id: int) -> MemberSnapshot:
+        await self.lock_member(member_id)
+        snapshot = await self._snapshot(member_id)
+        if snapshot is None:  # the account exists (just locked): the member cannot be missing
+            raise not_found("member", member_id, "memberId")
+        return snapshot
+
+    async def _facts(
+        self, member_id: int, snapshot: MemberSnapshot, categories: set[str], *, purchase: bool
+    ) -> MemberFacts:
         defs = await self.tiers.definitions()
         tier = await self.tiers.tier_of(member_id, defs)
-        first = False
+        first = purchase and not snapshot.has_purchases
         known: frozenset[str] = frozenset()
-        if purchase:
-            first = not await self.conn.scalar(
-                select(func.count()).select_from(
-                    select(purchases.c.id)
-                    .where(purchases.c.member_id == member_id)
-                    .limit(1)
-                    .subquery()
+        if purchase and categories and not first:
+            rows = await self.conn.scalars(
+                select(purchase_lines.c.category)
+                .where(
+                    purchase_lines.c.member_id == member_id,
+                    purchase_lines.c.category.in_(sorted(categories)),
                 )
+                .distinct()
             )
-            if categories and not first:
-                rows = await self.conn.scalars(
-                    select(purchase_lines.c.category)
-                    .where(
-                        purchase_lines.c.member_id == member_id,
-                        purchase_lines.c.category.in_(sorted(categories)),
-                    )
-                    .distinct()
-                )
-                known = frozenset(rows.all())
+            known = frozenset(rows.all())
         return MemberFacts(
             tier=tier.code if tier else None,
             tier_multiplier=tier.multiplier if tier else Decimal(1),
             first_purchase=first,
-            birthday=birthday,
+            birthday=snapshot.birthday,
             known_categories=known,
         )
 
@@ -560,7 +599,7 @@ class EarningService:
             }
         )
         rules = await self.active_rules(Trigger.PURCHASE)  # read before the lock: short lock
-        await self.lock_member(member_id)
+        snapshot = await self.lock_and_read_member(member_id)
         existing = (
             await self.conn.execute(
                 select(purchases).where(
@@ -576,10 +615,24 @@ class EarningService:
             return PurchaseResult(record, entry, None, replayed=True)
 
         basket = Purchase(channel, checked)
-        facts = await self._facts(member_id, {x.category for x in checked}, purchase=True)
+        categories = {x.category for x in checked}
+        facts = await self._facts(member_id, snapshot, categories, purchase=True)
         used, budgets = await self._usage(member_id, rules, at)
         outcome = self._evaluate(rules, basket, facts, at, used, budgets)
-        now = self.clock.now()
+        entry = None
+        if outcome.points:
+            window = timedelta(days=self.settings.earning_return_window_days)
+            entry = await self._ledger().earn(
+                member_id,
+                outcome.points,
+                reason=f"purchase {order_id}",
+                actor=actor,
+                reference=f"{channel}:{order_id}"[:128],
+                available_at=at + window,
+                expiry=self._rule_expiry(rules, outcome),
+                details=outcome.details(),
+                counter_account="issuance",
+            )
         row = (
             await self.conn.execute(
                 insert(purchases)
@@ -595,36 +648,15 @@ class EarningService:
                     order_points=outcome.order_points,
                     breakdown=outcome.details(),
                     occurred_at=at,
-                    created_at=now,
+                    created_at=self.clock.now(),
+                    entry_id=entry.id if entry else None,
                 )
                 .on_conflict_do_nothing()
                 .returning(*purchases.c)
             )
         ).first()
         if row is None:  # the same (channel, order id) committed meanwhile for another member
-            raise _reused("order id", "orderId")
-        entry = None
-        if outcome.points:
-            window = timedelta(days=self.settings.earning_return_window_days)
-            entry = await self._ledger().earn(
-                member_id,
-                outcome.points,
-                reason=f"purchase {order_id}",
-                actor=actor,
-                reference=f"{channel}:{order_id}"[:128],
-                available_at=at + window,
-                expiry=self._rule_expiry(rules, outcome),
-                details={"purchase_id": row.id, **outcome.details()},
-                counter_account="issuance",
-            )
-            row = (
-                await self.conn.execute(
-                    purchases.update()
-                    .where(purchases.c.id == row.id)
-                    .values(entry_id=entry.id)
-                    .returning(*purchases.c)
-                )
-            ).one()
+            raise _reused("order id", "orderId")  # (the unit of work rolls the earning back)
         await self.conn.execute(
             purchase_lines.insert(),
             [
@@ -867,7 +899,7 @@ class EarningService:
             }
         )
         rules = await self.active_rules(Trigger.EVENT, name)
-        await self.lock_member(member_id)
+        snapshot = await self.lock_and_read_member(member_id)
         existing = (
             await self.conn.execute(
                 select(earning_events).where(
@@ -888,7 +920,7 @@ class EarningService:
                 existing.breakdown,
                 replayed=True,
             )
-        facts = await self._facts(member_id, set(), purchase=False)
+        facts = await self._facts(member_id, snapshot, set(), purchase=False)
         used, budgets = await self._usage(member_id, rules, at)
         outcome = self._evaluate(
             rules, Occurrence(channel, name, quantity), facts, at, used, budgets
@@ -952,11 +984,11 @@ class EarningService:
         when = self.clock.now() if at is None else at
         if when.tzinfo is None:
             raise invalid("give a time zone offset", "at")
-        exists = await self.conn.scalar(select(members.c.id).where(members.c.id == member_id))
-        if exists is None:
+        snapshot = await self._snapshot(member_id)
+        if snapshot is None:
             raise not_found("member", member_id, "memberId")
         rules = await self.active_rules(Trigger.PURCHASE)
-        facts = await self._facts(member_id, {x.category for x in checked}, purchase=True)
+        facts = await self._facts(member_id, snapshot, {x.category for x in checked}, purchase=True)
         day = engine.local_day(when, self.settings.timezone)
         rows = await self.conn.execute(
             select(earning_counters.c.key, earning_counters.c.points).where(

@@ -142,6 +142,12 @@ class TierService:
         self.clock = clock
         self.policy = policy
         self._definitions: list[TierDef] | None = None  # read once per unit of work
+        # Members' tier rows read in this unit of work (the earning service primes it from its
+        # locking read); every write here forgets the member's.
+        self._current: dict[int, MemberTier | None] = {}
+
+    def remember(self, member_id: int, tier: MemberTier | None) -> None:
+        self._current[member_id] = tier
 
     async def definitions(self) -> list[TierDef]:
         if self._definitions is None:
@@ -236,6 +242,8 @@ class TierService:
         return {row.code: row.version for row in rows}
 
     async def current(self, member_id: int) -> MemberTier | None:
+        if member_id in self._current:
+            return self._current[member_id]
         row = (
             await self.conn.execute(
                 select(member_tiers).where(member_tiers.c.member_id == member_id)
@@ -341,6 +349,7 @@ class TierService:
                 .where(member_tiers.c.member_id == member_id)
                 .values(last_activity_at=now)
             )
+        self._current.pop(member_id, None)
         if not purchase and self.policy.measure is QualifyingMeasure.SPEND:
             return None
         return await self._upgrade(member_id, tier.code, await self.measures(member_id))
@@ -395,11 +404,13 @@ class TierService:
                 .where(member_tiers.c.member_id == member_id)
                 .values(review_at=add_months(tier.review_at, self.policy.review_months))
             )
+            self._current.pop(member_id, None)
             return None
         await self._change(member_id, tier.code, decision, spend)
         return decision
 
     async def _change(self, member_id: int, old: str, decision: Decision, spend: Decimal) -> None:
+        self._current.pop(member_id, None)
         now = self.clock.now()
         await self.conn.execute(
             member_tiers.update()

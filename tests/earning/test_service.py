@@ -99,6 +99,17 @@ async def test_caps_hold_under_concurrency(
     assert report.ok, report
 
 
+async def test_racing_first_purchases_pay_the_first_purchase_bonus_once(
+    runtime: Runtime, member: int, add_rules: AddRules
+) -> None:
+    await add_rules(BASE, FIRST)
+    results = await asyncio.gather(*(buy(runtime, member, f"race-{i}", "100") for i in range(10)))
+    assert sorted(r.purchase.points for r in results) == [100] * 9 + [150]
+    assert (await ledger.get_balance(runtime, member)).pending == 1050
+    report = await audit_ledger(runtime.engine, runtime.clock.now())
+    assert report.ok, report
+
+
 async def test_23_59_and_00_01_shanghai_are_different_days(
     runtime: Runtime, member: int, add_rules: AddRules, clock: FrozenClock
 ) -> None:
