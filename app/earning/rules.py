@@ -278,6 +278,11 @@ def ceiling_counter(day: date) -> str:
     return f"all:{period_key(CapPeriod.DAY, day)}"
 
 
+def select_rules(rules: Iterable[Rule], trigger: Trigger, event: str | None) -> list[Rule]:
+    """The rules a trigger (and, for events, an event name) runs."""
+    return [r for r in rules if r.trigger is trigger and (event is None or r.event == event)]
+
+
 def counter_keys(rules: Iterable[Rule], day: date) -> list[str]:
     """Every counter :func:`evaluate` may read for these rules on this business day."""
     keys = [ceiling_counter(day)]

@@ -13,17 +13,18 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.clock import Clock
 from app.config import Settings
+from app.configcache import GenerationCache, generation_of
 from app.earning import rules as engine
 from app.earning.rules import (
     Line,
@@ -36,6 +37,7 @@ from app.earning.rules import (
     expiry_override,
     money,
     parse_rule,
+    select_rules,
 )
 from app.earning.tables import (
     earning_budgets,
@@ -56,7 +58,7 @@ from app.members.models import MemberStatus
 from app.members.tables import members
 from app.tiers.policy import Decision, MemberTier, TierPolicy
 from app.tiers.service import TierService
-from app.tiers.tables import member_tiers
+from app.tiers.tables import member_tiers, tier_definitions
 
 MAX_LINES = 500
 MAX_ID_LENGTH = 64
@@ -206,11 +208,20 @@ def check_lines(lines: Sequence[PurchaseLineInput]) -> tuple[Line, ...]:
     return tuple(checked)
 
 
+# Every enabled rule as of a generation of the rules table, per process (app/configcache.py).
+ENABLED_RULES: GenerationCache[list[Rule]] = GenerationCache()
+
+
 @dataclass(frozen=True)
 class MemberSnapshot:
     status: str
     birthday: date | None
     has_purchases: bool
+    known_categories: frozenset[str] = frozenset()
+    counters: dict[str, int] = field(default_factory=dict)
+    recorded_purchase_id: int | None = None
+    rules_generation: str | None = None
+    counter_keys: frozenset[str] = frozenset()  # the counters asked for
 
 
 class EarningService:
@@ -397,13 +408,18 @@ class EarningService:
             for r in rows
         ]
 
+    async def enabled_rules(self, generation: str | None = None) -> list[Rule]:
+        """Every enabled rule; from the process's cache when ``generation`` (the rules table's,
+        read in this transaction) is the one it was cached at (app/configcache.py)."""
+        cached = ENABLED_RULES.get(generation)
+        if cached is not None:
+            return cached
+        query = select(earning_rules.c.id, earning_rules.c.spec).where(earning_rules.c.enabled)
+        rules = [parse_rule(row.id, row.spec) for row in await self.conn.execute(query)]
+        return rules if generation is None else ENABLED_RULES.put(generation, rules)
+
     async def active_rules(self, trigger: Trigger, event: str | None = None) -> list[Rule]:
-        query = select(earning_rules.c.id, earning_rules.c.spec).where(
-            earning_rules.c.enabled, earning_rules.c.trigger == trigger.value
-        )
-        if event is not None:
-            query = query.where(earning_rules.c.event == event)
-        return [parse_rule(row.id, row.spec) for row in await self.conn.execute(query)]
+        return select_rules(await self.enabled_rules(), trigger, event)
 
     # --------------------------------------------------------------------- member facts
 
@@ -413,11 +429,36 @@ class EarningService:
         policy = self._ledger().policy
         return expiry_override(rules, outcome, policy.expiry, self.clock.now(), policy.timezone)
 
-    async def _snapshot(self, member_id: int) -> MemberSnapshot | None:
-        """What the rules need to know of the member, in one statement. Writers read it after
-        taking the account lock, in a statement of its own: a statement that waited for the
-        lock still sees the rows as they were when it started (READ COMMITTED), and would
-        miss a tier row or a first purchase committed meanwhile."""
+    async def _snapshot(
+        self,
+        member_id: int,
+        *,
+        categories: Sequence[str] = (),
+        counter_keys: Sequence[str] = (),
+        order: tuple[str, str] | None = None,
+    ) -> MemberSnapshot | None:
+        """What the rules need to know of the member, in one statement: profile, tier row,
+        first purchase or not, which of ``categories`` it bought before, its ``counter_keys``,
+        the purchase already recorded for ``order`` (channel, order id), and the generations of
+        the rules and tiers tables (app/configcache.py).
+
+        Writers read it after taking the account lock, in a statement of its own: a statement
+        that waited for the lock still sees the rows as they were when it started (READ
+        COMMITTED), and would miss a tier row or a first purchase committed meanwhile."""
+        known = select(func.array_agg(purchase_lines.c.category.distinct())).where(
+            purchase_lines.c.member_id == member_id,
+            purchase_lines.c.category.in_(sorted(categories)),
+        )
+        counted = select(
+            func.json_object_agg(earning_counters.c.key, earning_counters.c.points)
+        ).where(
+            earning_counters.c.member_id == member_id,
+            earning_counters.c.key.in_(sorted(counter_keys)),
+        )
+        recorded = select(purchases.c.id).where(
+            purchases.c.channel == (order[0] if order else None),
+            purchases.c.order_id == (order[1] if order else None),
+        )
         query = (
             select(
                 members.c.status,
@@ -430,6 +471,11 @@ class EarningService:
                 .where(purchases.c.member_id == member_id)
                 .exists()
                 .label("has_purchases"),
+                known.scalar_subquery().label("known_categories"),
+                counted.scalar_subquery().label("counters"),
+                recorded.scalar_subquery().label("recorded_purchase_id"),
+                generation_of(earning_rules).label("rules_generation"),
+                generation_of(tier_definitions).label("tiers_generation"),
             )
             .select_from(
                 accounts.join(members, members.c.id == accounts.c.member_id).outerjoin(
@@ -445,7 +491,17 @@ class EarningService:
         if row.tier_code is not None:
             tier = MemberTier(row.tier_code, row.since, row.review_at, row.last_activity_at)
         self.tiers.remember(member_id, tier)
-        return MemberSnapshot(row.status, row.birthday, row.has_purchases)
+        self.tiers.generation = row.tiers_generation
+        return MemberSnapshot(
+            status=row.status,
+            birthday=row.birthday,
+            has_purchases=row.has_purchases,
+            known_categories=frozenset(row.known_categories or ()),
+            counters=dict(row.counters or {}),
+            recorded_purchase_id=row.recorded_purchase_id,
+            rules_generation=row.rules_generation,
+            counter_keys=frozenset(counter_keys),
+        )
 
     async def lock_member(self, member_id: int) -> None:
         row = (
@@ -461,49 +517,75 @@ class EarningService:
         if row.status == MemberStatus.CLOSED.value:
             raise DomainError(ErrorCode.MEMBER_NOT_ACTIVE, "the member's account is closed")
 
-    async def lock_and_read_member(self, member_id: int) -> MemberSnapshot:
+    async def _lock_for_rules(
+        self,
+        member_id: int,
+        trigger: Trigger,
+        event: str | None,
+        at: datetime,
+        *,
+        categories: Sequence[str] = (),
+        order: tuple[str, str] | None = None,
+    ) -> tuple[MemberSnapshot, list[Rule]]:
+        """Lock the member and read what the rules need, and the rules. The counters to read
+        are those of the rules this process last cached; the snapshot says whether those are
+        still the rules (nearly always) or they must be read again."""
+        day = engine.local_day(at, self.settings.timezone)
+        guess = select_rules(ENABLED_RULES.latest() or [], trigger, event)
+        snapshot = await self.lock_and_read_member(
+            member_id,
+            categories=categories,
+            counter_keys=engine.counter_keys(guess, day),
+            order=order,
+        )
+        rules = select_rules(await self.enabled_rules(snapshot.rules_generation), trigger, event)
+        return snapshot, rules
+
+    async def lock_and_read_member(
+        self,
+        member_id: int,
+        *,
+        categories: Sequence[str] = (),
+        counter_keys: Sequence[str] = (),
+        order: tuple[str, str] | None = None,
+    ) -> MemberSnapshot:
         await self.lock_member(member_id)
-        snapshot = await self._snapshot(member_id)
+        snapshot = await self._snapshot(
+            member_id, categories=categories, counter_keys=counter_keys, order=order
+        )
         if snapshot is None:  # the account exists (just locked): the member cannot be missing
             raise not_found("member", member_id, "memberId")
         return snapshot
 
     async def _facts(
-        self, member_id: int, snapshot: MemberSnapshot, categories: set[str], *, purchase: bool
+        self, member_id: int, snapshot: MemberSnapshot, *, purchase: bool
     ) -> MemberFacts:
         defs = await self.tiers.definitions()
         tier = await self.tiers.tier_of(member_id, defs)
         first = purchase and not snapshot.has_purchases
-        known: frozenset[str] = frozenset()
-        if purchase and categories and not first:
-            rows = await self.conn.scalars(
-                select(purchase_lines.c.category)
-                .where(
-                    purchase_lines.c.member_id == member_id,
-                    purchase_lines.c.category.in_(sorted(categories)),
-                )
-                .distinct()
-            )
-            known = frozenset(rows.all())
         return MemberFacts(
             tier=tier.code if tier else None,
             tier_multiplier=tier.multiplier if tier else Decimal(1),
             first_purchase=first,
             birthday=snapshot.birthday,
-            known_categories=known,
+            known_categories=snapshot.known_categories if purchase and not first else frozenset(),
         )
 
     async def _usage(
-        self, member_id: int, rules: Sequence[Rule], at: datetime
+        self, member_id: int, rules: Sequence[Rule], at: datetime, snapshot: MemberSnapshot
     ) -> tuple[dict[str, int], dict[int, int]]:
+        """Counters and budgets left. The counters came with the snapshot (read for the rules
+        cached before the lock); when the rules changed meanwhile, read the new rules' again."""
         day = engine.local_day(at, self.settings.timezone)
         keys = engine.counter_keys(rules, day)
-        rows = await self.conn.execute(
-            select(earning_counters.c.key, earning_counters.c.points).where(
-                earning_counters.c.member_id == member_id, earning_counters.c.key.in_(keys)
+        used = snapshot.counters
+        if not set(keys) <= snapshot.counter_keys:
+            rows = await self.conn.execute(
+                select(earning_counters.c.key, earning_counters.c.points).where(
+                    earning_counters.c.member_id == member_id, earning_counters.c.key.in_(keys)
+                )
             )
-        )
-        used = {row.key: row.points for row in rows}
+            used = {row.key: row.points for row in rows}
         budgets: dict[int, int] = {}
         budgeted = sorted(r.id for r in rules if r.budget is not None)
         if budgeted:
@@ -598,16 +680,16 @@ class EarningService:
                 "occurred_at": occurred_at.isoformat() if occurred_at else None,
             }
         )
-        rules = await self.active_rules(Trigger.PURCHASE)  # read before the lock: short lock
-        snapshot = await self.lock_and_read_member(member_id)
-        existing = (
-            await self.conn.execute(
-                select(purchases).where(
-                    purchases.c.channel == channel, purchases.c.order_id == order_id
+        categories = sorted({x.category for x in checked})
+        snapshot, rules = await self._lock_for_rules(
+            member_id, Trigger.PURCHASE, None, at, categories=categories, order=(channel, order_id)
+        )
+        if snapshot.recorded_purchase_id is not None:
+            existing = (
+                await self.conn.execute(
+                    select(purchases).where(purchases.c.id == snapshot.recorded_purchase_id)
                 )
-            )
-        ).first()
-        if existing is not None:
+            ).one()
             if existing.fingerprint != print_:
                 raise _reused("order id", "orderId")
             record = _purchase(existing)
@@ -615,9 +697,8 @@ class EarningService:
             return PurchaseResult(record, entry, None, replayed=True)
 
         basket = Purchase(channel, checked)
-        categories = {x.category for x in checked}
-        facts = await self._facts(member_id, snapshot, categories, purchase=True)
-        used, budgets = await self._usage(member_id, rules, at)
+        facts = await self._facts(member_id, snapshot, purchase=True)
+        used, budgets = await self._usage(member_id, rules, at, snapshot)
         outcome = self._evaluate(rules, basket, facts, at, used, budgets)
         entry = None
         if outcome.points:
@@ -898,8 +979,7 @@ class EarningService:
                 "occurred_at": occurred_at.isoformat() if occurred_at else None,
             }
         )
-        rules = await self.active_rules(Trigger.EVENT, name)
-        snapshot = await self.lock_and_read_member(member_id)
+        snapshot, rules = await self._lock_for_rules(member_id, Trigger.EVENT, name, at)
         existing = (
             await self.conn.execute(
                 select(earning_events).where(
@@ -920,8 +1000,8 @@ class EarningService:
                 existing.breakdown,
                 replayed=True,
             )
-        facts = await self._facts(member_id, snapshot, set(), purchase=False)
-        used, budgets = await self._usage(member_id, rules, at)
+        facts = await self._facts(member_id, snapshot, purchase=False)
+        used, budgets = await self._usage(member_id, rules, at, snapshot)
         outcome = self._evaluate(
             rules, Occurrence(channel, name, quantity), facts, at, used, budgets
         )
@@ -984,11 +1064,11 @@ class EarningService:
         when = self.clock.now() if at is None else at
         if when.tzinfo is None:
             raise invalid("give a time zone offset", "at")
-        snapshot = await self._snapshot(member_id)
+        snapshot = await self._snapshot(member_id, categories=sorted({x.category for x in checked}))
         if snapshot is None:
             raise not_found("member", member_id, "memberId")
         rules = await self.active_rules(Trigger.PURCHASE)
-        facts = await self._facts(member_id, snapshot, {x.category for x in checked}, purchase=True)
+        facts = await self._facts(member_id, snapshot, purchase=True)
         day = engine.local_day(when, self.settings.timezone)
         rows = await self.conn.execute(
             select(earning_counters.c.key, earning_counters.c.points).where(

@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.clock import Clock, add_months, business_date, business_midnight
+from app.configcache import GenerationCache
 from app.earning.tables import purchases
 from app.errors import DomainError, ErrorCode
 from app.events.outbox import append_event, member_topic
@@ -53,6 +54,8 @@ from app.tiers.tables import (
     tier_task_counters,
 )
 
+# The definitions as of a generation of their table, per process (app/configcache.py).
+DEFINITIONS: GenerationCache[list[TierDef]] = GenerationCache()
 CENT = Decimal("0.01")
 BASIS = Decimal("0.0001")
 
@@ -142,6 +145,7 @@ class TierService:
         self.clock = clock
         self.policy = policy
         self._definitions: list[TierDef] | None = None  # read once per unit of work
+        self.generation: str | None = None  # the table's, when a caller read it (configcache)
         # Members' tier rows read in this unit of work (the earning service primes it from its
         # locking read); every write here forgets the member's.
         self._current: dict[int, MemberTier | None] = {}
@@ -151,10 +155,14 @@ class TierService:
 
     async def definitions(self) -> list[TierDef]:
         if self._definitions is None:
+            self._definitions = DEFINITIONS.get(self.generation)
+        if self._definitions is None:
             rows = await self.conn.execute(
                 select(tier_definitions).order_by(tier_definitions.c.rank)
             )
             self._definitions = [_def(row) for row in rows]
+            if self.generation is not None:
+                DEFINITIONS.put(self.generation, self._definitions)
         return self._definitions
 
     async def install(self, defs: Sequence[TierDef]) -> None:
@@ -168,6 +176,7 @@ class TierService:
                 .on_conflict_do_nothing(index_elements=["code"])
             )
         self._definitions = None
+        self.generation = None
 
     async def save_definition(
         self, d: TierDef, *, actor: str, expected_version: int | None = None
@@ -219,6 +228,7 @@ class TierService:
             )
         )
         self._definitions = None
+        self.generation = None
         return SavedDefinition(d, version, changed=True)
 
     async def definition_versions(self, code: str | None) -> list[DefinitionVersion]:

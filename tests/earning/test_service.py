@@ -288,3 +288,25 @@ async def test_preview_matches_the_purchase(
     assert (await buy(runtime, member, "o1", "100")).purchase.points == 150
     async with runtime.engine.connect() as conn:
         assert await conn.scalar(select(func.count()).select_from(earning_counters)) == 0
+
+
+async def test_a_rule_change_applies_to_the_very_next_purchase_despite_the_rule_cache(
+    runtime: Runtime, member: int, add_rules: AddRules
+) -> None:
+    (base,) = await add_rules(BASE)
+    assert (await buy(runtime, member, "c1", "100")).purchase.points == 100  # rules now cached
+    await usecases.update_rule(
+        runtime, STAFF, base, {**BASE, "effect": {"kind": "per_unit", "rate": "3"}}
+    )
+    assert (await buy(runtime, member, "c2", "100")).purchase.points == 300
+    await usecases.set_rule_enabled(runtime, STAFF, base, False)
+    assert (await buy(runtime, member, "c3", "100")).purchase.points == 0
+    # A capped rule added after the counters were read for the cached rules: its cap holds.
+    await add_rules(SHARE)
+    shares = [
+        await usecases.record_event(
+            runtime, POS, member_id=member, channel="app", event_id=f"s{i}", name="share"
+        )
+        for i in range(4)
+    ]
+    assert [s.points for s in shares] == [10, 10, 10, 0]
