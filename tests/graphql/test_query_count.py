@@ -16,7 +16,10 @@ def counting_statements(api: Api) -> Iterator[list[str]]:
     statements: list[str] = []
 
     def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(statement)
+        # The events relay polls the outbox on the same engine in the background (its
+        # statements read `events` or the backends' xids); they are not the request's.
+        if "events" not in statement and "backend_xid" not in statement:
+            statements.append(statement)
 
     engine = api.runtime.engine.sync_engine
     event.listen(engine, "before_cursor_execute", count)
@@ -48,4 +51,4 @@ async def test_twenty_members_with_balances_take_two_statements(api: Api) -> Non
     assert "errors" not in body
     assert [body["data"][f"m{i}"]["balance"]["total"] for i in range(20)] == [10] * 5 + [0] * 15
     # One statement for the members, one for their balances: however many are asked for.
-    assert len(twenty) == len(one) == 2, twenty
+    assert len(twenty) == len(one) == 2, "\n\n".join(twenty)
