@@ -98,6 +98,14 @@ class Settings(BaseSettings):
     # How long to wait for running transactions before a batch (they may hold smaller event ids).
     leaderboard_horizon_timeout: float = Field(default=5.0, gt=0)
 
+    # Engagement (docs/ENGAGEMENT.md).
+    engagement_team_bonus_percent: int = Field(default=20, ge=0, le=1000)
+    engagement_referral_points: int = Field(default=100, ge=0)  # each, friend and referrer
+    engagement_referral_monthly_cap: int = Field(default=10, ge=0)  # rewarded per referrer
+    engagement_referral_window_days: int = Field(default=30, ge=0)  # accept within, registered
+    engagement_winback_dormant_days: int = Field(default=90, ge=1)  # no activity this long
+    engagement_winback_points: int = Field(default=100, ge=0)
+
 
 @lru_cache
 def get_settings() -> Settings:

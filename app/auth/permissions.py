@@ -110,6 +110,24 @@ PERMISSIONS: Mapping[str, Rule] = {
     "notifications": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "a member's notifications"),
     "markNotificationsRead": Rule(WRITERS, True, None, "mark a member's notifications read"),
     "giftPoints": Rule(WRITERS, True, None, "give points to another member (as the giver)"),
+    # Engagement: tasks and challenges, boards (a query and a subscription), teams, badges
+    "tasks": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "the programme's tasks and challenges"),
+    "taskCentre": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "a member's tasks and progress"),
+    "challengeBoard": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "a challenge's ranking, live"),
+    "teamBoard": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "a team challenge's team ranking"),
+    "team": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "a team by its code"),
+    "badges": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "the programme's badges"),
+    "memberBadges": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "the badges a member holds"),
+    "createTask": Rule(WRITERS, False, None, "create a task or challenge"),
+    "updateTask": Rule(WRITERS, False, None, "change a task's definition"),
+    "setTaskEnabled": Rule(WRITERS, False, None, "open or close a task"),
+    "completeTask": Rule(WRITERS, True, Scope.POINTS_EARN, "complete a manual task"),
+    "createTeam": Rule(WRITERS, True, None, "start a team for a team challenge"),
+    "joinTeam": Rule(WRITERS, True, None, "join a team by its code"),
+    "saveBadge": Rule(WRITERS, False, None, "create or change a badge"),
+    # Engagement: referrals
+    "referrals": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "a member's invite code and friends"),
+    "acceptInvite": Rule(WRITERS, True, Scope.MEMBERS_WRITE, "a new member accepts an invite"),
 }
 
 

@@ -20,6 +20,7 @@ from app.earning.service import (
     RuleRecord,
     RuleVersion,
 )
+from app.engagement import hooks as engagement
 from app.ledger.models import Actor
 from app.runtime import Runtime
 
@@ -99,7 +100,7 @@ async def record_purchase(
 ) -> PurchaseResult:
     """Idempotent on (channel, order id): a replay returns the first result."""
     async with unit_of_work(rt.engine) as conn:
-        return await _service(rt, conn).record_purchase(
+        result = await _service(rt, conn).record_purchase(
             member_id=member_id,
             channel=channel,
             order_id=order_id,
@@ -107,6 +108,18 @@ async def record_purchase(
             actor=actor,
             occurred_at=occurred_at,
         )
+        if not result.replayed:  # tasks, referral, win-back: same transaction (issue 5)
+            await engagement.purchase_recorded(
+                rt,
+                conn,
+                actor,
+                member_id=member_id,
+                occurred_at=result.purchase.occurred_at,
+                amount=result.purchase.amount,
+                points=result.purchase.points,
+                categories={line.category for line in lines},
+            )
+        return result
 
 
 async def record_refund(
@@ -144,7 +157,7 @@ async def record_event(
 ) -> EventResult:
     """Idempotent on (channel, event id)."""
     async with unit_of_work(rt.engine) as conn:
-        return await _service(rt, conn).record_event(
+        result = await _service(rt, conn).record_event(
             member_id=member_id,
             channel=channel,
             event_id=event_id,
@@ -153,6 +166,18 @@ async def record_event(
             quantity=quantity,
             occurred_at=occurred_at,
         )
+        if not result.replayed:  # tasks and win-back: same transaction (issue 5)
+            await engagement.event_recorded(
+                rt,
+                conn,
+                actor,
+                member_id=member_id,
+                name=name,
+                occurred_at=occurred_at or rt.clock.now(),
+                quantity=quantity,
+                points=result.points,
+            )
+        return result
 
 
 async def preview_points(

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import unit_of_work
+from app.engagement import hooks
+from app.engagement import teams as teams_module
 from app.engagement.checkins import CheckInResult, SignIn, SignIns, StreakState
+from app.engagement.referrals import Referral, Referrals, ReferralSummary
 from app.engagement.rewards import Granted, RewardKind, lock_member
 from app.engagement.streaks import DEMO_ACTIVE_SCHEDULE, DEMO_SCHEDULES, Schedule, parse_schedule
+from app.engagement.tasks import Task
+from app.engagement.teams import Badge, MemberBadge, Standing, Team, Teams
+from app.engagement.tracker import TaskRecord, TaskStatus, TaskTracker, TaskUpdate
 from app.errors import invalid
 from app.ledger.models import Actor
 from app.runtime import Runtime
@@ -24,7 +32,9 @@ def _signins(rt: Runtime, conn: AsyncConnection) -> SignIns:
 
 async def check_in(rt: Runtime, actor: Actor, member_id: int) -> CheckInResult:
     async with unit_of_work(rt.engine) as conn:
-        return await _signins(rt, conn).check_in(member_id, actor=actor)
+        result = await _signins(rt, conn).check_in(member_id, actor=actor)
+        await hooks.signed_in(rt, conn, actor, member_id=member_id, points=result.sign_in.points)
+        return result
 
 
 async def make_up_sign_in(rt: Runtime, actor: Actor, member_id: int, day: date) -> SignIn:
@@ -84,3 +94,131 @@ async def seed_schedules(rt: Runtime, actor: Actor) -> None:
     for code, (name, spec) in DEMO_SCHEDULES.items():
         if code not in existing:
             await save_schedule(rt, actor, code, name, spec, activate=code == DEMO_ACTIVE_SCHEDULE)
+
+
+# ------------------------------------------------------------------------------------- tasks
+
+
+def _tracker(rt: Runtime, conn: AsyncConnection) -> TaskTracker:
+    return TaskTracker(conn, rt.clock, rt.settings)
+
+
+async def create_task(
+    rt: Runtime, actor: Actor, code: str, spec: Mapping[str, Any], *, enabled: bool = True
+) -> TaskRecord:
+    async with unit_of_work(rt.engine) as conn:
+        return await _tracker(rt, conn).create(code, spec, actor=actor, enabled=enabled)
+
+
+async def update_task(
+    rt: Runtime,
+    actor: Actor,
+    code: str,
+    spec: Mapping[str, Any] | None,
+    *,
+    enabled: bool | None = None,
+    expected_version: int | None = None,
+) -> TaskRecord:
+    async with unit_of_work(rt.engine) as conn:
+        tracker = _tracker(rt, conn)
+        found = await tracker.find(code)
+        return await tracker.update(
+            found.task.id, spec, actor=actor, enabled=enabled, expected_version=expected_version
+        )
+
+
+async def list_tasks(rt: Runtime, *, enabled: bool | None = None) -> list[TaskRecord]:
+    async with rt.engine.connect() as conn:
+        return await _tracker(rt, conn).all(enabled=enabled)
+
+
+async def complete_task(rt: Runtime, actor: Actor, member_id: int, code: str) -> TaskUpdate:
+    async with unit_of_work(rt.engine) as conn:
+        await lock_member(conn, member_id)
+        return await _tracker(rt, conn).complete_manual(member_id, code, actor=actor)
+
+
+async def task_centre(rt: Runtime, member_id: int) -> list[TaskStatus]:
+    async with rt.engine.connect() as conn:
+        return await _tracker(rt, conn).centre(member_id)
+
+
+# -------------------------------------------------------------------------- teams and boards
+
+
+def _teams(rt: Runtime, conn: AsyncConnection) -> Teams:
+    return Teams(conn, rt.clock, rt.settings)
+
+
+async def create_team(
+    rt: Runtime, actor: Actor, task_code: str, captain_id: int, name: str
+) -> Team:
+    async with unit_of_work(rt.engine) as conn:
+        return await _teams(rt, conn).create(task_code, captain_id, name, actor=actor)
+
+
+async def join_team(rt: Runtime, actor: Actor, code: str, member_id: int) -> Team:
+    async with unit_of_work(rt.engine) as conn:
+        return await _teams(rt, conn).join(code, member_id, actor=actor)
+
+
+async def get_team(rt: Runtime, code: str) -> tuple[Team, list[int], Decimal]:
+    async with rt.engine.connect() as conn:
+        return await _teams(rt, conn).get(code)
+
+
+async def challenge_board(
+    rt: Runtime, task_code: str, top: int, member_id: int | None = None
+) -> tuple[Task, str, list[Standing], Standing | None]:
+    """The challenge's members, best first, and ``member_id``'s own standing (one snapshot)."""
+    async with rt.engine.connect() as conn:
+        teams = _teams(rt, conn)
+        task, period, standings = await teams.member_board(task_code, top)
+        mine = None if member_id is None else await teams.member_rank(task, period, member_id)
+        return task, period, standings, mine
+
+
+async def team_board(rt: Runtime, task_code: str, top: int) -> tuple[Task, str, list[Standing]]:
+    async with rt.engine.connect() as conn:
+        return await _teams(rt, conn).team_board(task_code, top)
+
+
+async def find_task(rt: Runtime, code: str) -> TaskRecord:
+    async with rt.engine.connect() as conn:
+        return await _tracker(rt, conn).find(code)
+
+
+# ------------------------------------------------------------------------------------ badges
+
+
+async def save_badge(rt: Runtime, badge: Badge) -> Badge:
+    async with unit_of_work(rt.engine) as conn:
+        return await teams_module.save_badge(conn, rt.clock, badge)
+
+
+async def list_badges(rt: Runtime) -> list[Badge]:
+    async with rt.engine.connect() as conn:
+        return await teams_module.list_badges(conn)
+
+
+async def member_badges(rt: Runtime, member_id: int) -> list[MemberBadge]:
+    async with rt.engine.connect() as conn:
+        return await teams_module.badges_of(conn, member_id)
+
+
+# --------------------------------------------------------------------------------- referrals
+
+
+def _referrals(rt: Runtime, conn: AsyncConnection) -> Referrals:
+    return Referrals(conn, rt.clock, rt.settings)
+
+
+async def accept_invite(rt: Runtime, actor: Actor, friend_id: int, code: str) -> Referral:
+    async with unit_of_work(rt.engine) as conn:
+        return await _referrals(rt, conn).accept(friend_id, code, actor=actor)
+
+
+async def referral_summary(rt: Runtime, member_id: int) -> ReferralSummary:
+    """The member's invite code (made on first read), referrer and friends."""
+    async with unit_of_work(rt.engine) as conn:
+        return await _referrals(rt, conn).summary(member_id)

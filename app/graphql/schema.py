@@ -35,7 +35,9 @@ from app.graphql.ledger import LedgerMutations
 from app.graphql.lifecycle import LifecycleMutations, LifecycleQueries, LifecycleSubscriptions
 from app.graphql.members import MemberMutations, MemberQueries
 from app.graphql.ratelimit import PrincipalBudgets, RateLimit
+from app.graphql.referrals import ReferralMutations, ReferralQueries
 from app.graphql.subscriptions import MemberSubscriptions
+from app.graphql.tasks import TaskMutations, TaskQueries, TaskSubscriptions
 from app.graphql.tiers import TierMutations, TierQueries
 
 
@@ -48,6 +50,8 @@ class Query(
     EngagementQueries,
     JobQueries,
     LifecycleQueries,
+    TaskQueries,
+    ReferralQueries,
 ):
     pass
 
@@ -61,6 +65,8 @@ class Mutation(
     EngagementMutations,
     JobMutations,
     LifecycleMutations,
+    TaskMutations,
+    ReferralMutations,
 ):
     pass
 
@@ -71,6 +77,7 @@ class Subscription(
     LeaderboardSubscriptions,
     EngagementSubscriptions,
     LifecycleSubscriptions,
+    TaskSubscriptions,
 ):
     pass
 

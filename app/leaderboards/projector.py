@@ -225,13 +225,13 @@ async def apply_pending(
                 break
             report.applied += result.applied
             if result.applied:
-                await _announce(rt, board, list(key_of), result.cursor)
+                await announce(rt, board, list(key_of), result.cursor)
             lo = result.cursor
         report.cursors[board.name] = lo
     return report
 
 
-async def _announce(rt: Runtime, board: Board, periods: list[Period], event_id: int) -> None:
+async def announce(rt: Runtime, board: Board, periods: list[Period], event_id: int) -> None:
     """Publish a change notice per period set touched: a hint for live leaderboard widgets."""
     from app.events.broadcast import channel_prefix
 

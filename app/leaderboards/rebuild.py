@@ -43,7 +43,13 @@ from app.leaderboards.boards import (
     period_of,
     temp_prefix,
 )
-from app.leaderboards.projector import apply_changes, load_entries, read_cursor, safe_horizon
+from app.leaderboards.projector import (
+    announce,
+    apply_changes,
+    load_entries,
+    read_cursor,
+    safe_horizon,
+)
 from app.logging import get_logger
 from app.runtime import Runtime
 
@@ -182,6 +188,9 @@ async def rebuild(
         leftovers = [temp_cursor, temp_markers, *(k for pair in temp.values() for k in pair)]
         await rt.redis.delete(*leftovers)
     report.periods = {p.field: len(standings[p]) for p in targets}
+    # A rebuilt board may differ from what live widgets last saw: tell them to re-read (a
+    # rebuild that absorbed new events would otherwise push nothing for them).
+    await announce(rt, board, list(targets), caught_up)
     log.info("leaderboards.rebuilt", board=board.name, horizon=horizon, periods=report.periods)
     return report
 

@@ -114,6 +114,13 @@ CHECKS: dict[str, str] = {
         JOIN lots l ON l.id = al.lot_id
         WHERE l.expires_at IS NULL OR l.expires_at > e.created_at
     """,
+    # Engagement's reward log (issue 5): every points reward is exactly one earn in the ledger.
+    "each engagement points reward is its ledger earn": """
+        SELECT r.member_id, r.key, r.points, e.id AS entry_id, e.amount
+        FROM engagement_rewards r LEFT JOIN entries e ON e.id = r.entry_id
+        WHERE r.kind = 'points' AND (e.id IS NULL OR e.member_id <> r.member_id
+              OR e.kind <> 'earn' OR e.amount <> r.points)
+    """,
 }
 
 # Only a failure when the programme does not allow negative balances.

@@ -49,6 +49,19 @@ def test_members_act_only_on_themselves_and_write_only_their_profile() -> None:
         "notifications",
         "markNotificationsRead",
         "giftPoints",
+        # engagement: tasks, boards, teams, badges, referrals
+        "tasks",
+        "taskCentre",
+        "challengeBoard",
+        "teamBoard",
+        "team",
+        "badges",
+        "memberBadges",
+        "completeTask",
+        "createTeam",
+        "joinTeam",
+        "referrals",
+        "acceptInvite",
     }
 
 
@@ -70,6 +83,14 @@ def test_analysts_only_read_and_anonymous_nothing() -> None:
         "jobs",
         "expiryAlerts",
         "notifications",
+        "tasks",
+        "taskCentre",
+        "challengeBoard",
+        "teamBoard",
+        "team",
+        "badges",
+        "memberBadges",
+        "referrals",
     }
     assert not any(allows(ANONYMOUS, op) for op in PERMISSIONS)
 
@@ -88,6 +109,10 @@ def test_adjust_and_status_are_staff_only() -> None:
         "saveSignInSchedule",
         "saveTierDefinition",
         "tierDefinitionVersions",
+        "createTask",
+        "updateTask",
+        "setTaskEnabled",
+        "saveBadge",
     ):
         assert not allows(partner, operation, Subject(1, frozenset({"pos"})))
         assert allows(Principal.staff("op", {Role.OPERATOR}), operation)

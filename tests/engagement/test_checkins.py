@@ -224,3 +224,18 @@ async def test_a_closed_or_unknown_member_cannot_check_in(
         await usecases.check_in(runtime, actor_of(999), 999)
     assert unknown.value.code is ErrorCode.NOT_FOUND
     assert await _count(runtime, sign_ins) == 0
+
+
+async def test_the_audit_catches_a_reward_without_its_ledger_earn(
+    runtime: Runtime, member: int
+) -> None:
+    await usecases.check_in(runtime, actor_of(member), member)
+    await _audit(runtime)
+    async with runtime.engine.begin() as conn:
+        await conn.execute(engagement_rewards.update().values(points=6))
+
+    report = await audit_ledger(runtime.engine, runtime.clock.now())
+
+    assert not report.ok
+    failed = [check.name for check in report.checks if not check.ok]
+    assert failed == ["each engagement points reward is its ledger earn"]

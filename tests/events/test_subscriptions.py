@@ -21,6 +21,7 @@ from app.graphql.schema import schema
 from app.jobs import usecases as jobs
 from tests.events.conftest import LiveApp
 from tests.events.test_expiry_alerts import EXPIRY_ALERTS, earn_expiring
+from tests.graphql.walk_engagement import CHALLENGE_BOARD, create_walk_board
 from tests.wsclient import BALANCE, LEGACY_WS, MEMBER_EVENTS, graphql_ws
 
 LEADERBOARD = """subscription($m: ID!) {
@@ -177,6 +178,8 @@ async def test_every_subscription_refuses_exactly_whom_the_table_says(live: Live
     queries["expiryAlerts"] = EXPIRY_ALERTS
     await earn_expiring(live, a, 10, 5, "walk-expiring")  # an alert to replay to allowed callers
     await jobs.run_now(live.runtime, "expiry-reminders")
+    queries["challengeBoard"] = CHALLENGE_BOARD
+    await create_walk_board(live.runtime)
     assert sorted(queries) == SUBSCRIPTIONS
     subject = Subject(int(a), frozenset({"pos"}))
     for name, principal, headers in callers:

@@ -46,6 +46,7 @@ NO_DEBT = "no member owes points (negative balances are off)"
 TAKEN_AFTER_EXPIRY = "no point was taken from a lot after it expired"
 EXPIRED_EARLY = "no lot expired before it was due"
 CLEARING = "a clearing account (gifts) nets to zero"
+REWARD_VS_EARN = "each engagement points reward is its ledger earn"  # tests/engagement
 
 
 def test_the_names_above_are_the_audits_checks() -> None:
@@ -63,6 +64,7 @@ def test_the_names_above_are_the_audits_checks() -> None:
         TAKEN_AFTER_EXPIRY,
         EXPIRED_EARLY,
         CLEARING,
+        REWARD_VS_EARN,
     }
 
 

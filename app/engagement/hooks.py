@@ -1,0 +1,81 @@
+"""Where engagement hears about activity: called inside the transaction that recorded it.
+
+The earning use cases (recordPurchase, recordEvent) and check-ins call these after their own
+work, in the same unit of work and under the member's account lock: task progress, referral
+and win-back rewards commit with the purchase, event or sign-in, or not at all. A replayed
+request (same order or event id) does not call them again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.clock import business_date
+from app.engagement.referrals import Referrals, note_activity
+from app.engagement.tasks import Occurrence, TaskTrigger
+from app.engagement.tracker import TaskTracker
+from app.ledger.models import Actor
+from app.runtime import Runtime
+
+
+async def _feed(
+    tracker: TaskTracker, member_id: int, occurrence: Occurrence, points: int, actor: Actor
+) -> None:
+    tasks = await tracker.open_tasks(occurrence.trigger, occurrence.event)
+    await tracker.record(member_id, occurrence, tasks, actor=actor)
+    if points > 0:
+        earned = Occurrence(TaskTrigger.POINTS, occurrence.day, points=points)
+        await tracker.record(
+            member_id, earned, await tracker.open_tasks(TaskTrigger.POINTS), actor=actor
+        )
+    await note_activity(
+        tracker.conn, tracker.rewards, tracker.settings, member_id, tracker.clock.now(), actor=actor
+    )
+
+
+async def purchase_recorded(
+    rt: Runtime,
+    conn: AsyncConnection,
+    actor: Actor,
+    *,
+    member_id: int,
+    occurred_at: datetime,
+    amount: Decimal,
+    points: int,
+    categories: Iterable[str],
+) -> None:
+    tracker = TaskTracker(conn, rt.clock, rt.settings)
+    day = business_date(occurred_at, rt.settings.timezone)
+    occurrence = Occurrence(
+        TaskTrigger.PURCHASE, day, amount=amount, categories=frozenset(categories)
+    )
+    await _feed(tracker, member_id, occurrence, points, actor)
+    await Referrals(conn, rt.clock, rt.settings).first_purchase(member_id, actor=actor)
+
+
+async def event_recorded(
+    rt: Runtime,
+    conn: AsyncConnection,
+    actor: Actor,
+    *,
+    member_id: int,
+    name: str,
+    occurred_at: datetime,
+    quantity: Decimal,
+    points: int,
+) -> None:
+    tracker = TaskTracker(conn, rt.clock, rt.settings)
+    day = business_date(occurred_at, rt.settings.timezone)
+    occurrence = Occurrence(TaskTrigger.EVENT, day, event=name, quantity=quantity)
+    await _feed(tracker, member_id, occurrence, points, actor)
+
+
+async def signed_in(
+    rt: Runtime, conn: AsyncConnection, actor: Actor, *, member_id: int, points: int
+) -> None:
+    tracker = TaskTracker(conn, rt.clock, rt.settings)
+    await _feed(tracker, member_id, Occurrence(TaskTrigger.SIGN_IN, tracker.today()), points, actor)

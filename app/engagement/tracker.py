@@ -1,0 +1,386 @@
+"""Tasks on the database: definitions (staff, versioned), progress per member and period,
+rewards on completion, team bonus, live progress events.
+
+:meth:`TaskTracker.record` runs inside the transaction of whatever happened (a purchase, an
+event, a sign-in), with the member's account lock already taken: progress, rewards and events
+commit with it or not at all. A completion's rewards are keyed ``task:<id>:<period>:<n>``, so a
+replay can never pay one twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.clock import Clock, business_date
+from app.config import Settings
+from app.engagement.rewards import Granted, RewardKind, Rewards
+from app.engagement.tables import badges, member_badges, task_progress, tasks, team_members
+from app.engagement.tasks import (
+    Occurrence,
+    Progress,
+    Task,
+    TaskTrigger,
+    advance,
+    matches,
+    parse_task,
+    plain,
+)
+from app.errors import DomainError, ErrorCode, invalid, not_found
+from app.events.outbox import append_event, member_topic
+from app.ledger.models import Actor
+from app.ledger.service import LedgerPolicy
+
+PROGRESSED = "task.progressed"
+COMPLETED = "task.completed"
+
+
+def challenge_topic(task_id: int) -> str:
+    return f"challenge:{task_id}"
+
+
+@dataclass(frozen=True)
+class TaskRecord:
+    task: Task
+    enabled: bool
+    version: int
+
+
+@dataclass(frozen=True)
+class TaskUpdate:
+    """What one occurrence did to one task."""
+
+    task: Task
+    period: str
+    progress: Progress
+    completed: int
+    granted: tuple[Granted, ...]
+
+
+@dataclass(frozen=True)
+class TaskStatus:
+    """A task as the member's task centre shows it, in the current period."""
+
+    task: Task
+    period: str
+    progress: Progress
+    open: bool
+
+
+def _record(row: Any) -> TaskRecord:
+    return TaskRecord(parse_task(row.id, row.code, row.spec), row.enabled, row.version)
+
+
+def _progress(row: Any) -> Progress:
+    if row is None:
+        return Progress()
+    return Progress(plain(row.progress), row.completions, row.last_day, tuple(row.seen))
+
+
+class TaskTracker:
+    def __init__(self, conn: AsyncConnection, clock: Clock, settings: Settings) -> None:
+        self.conn = conn
+        self.clock = clock
+        self.settings = settings
+        self.rewards = Rewards(conn, clock, LedgerPolicy.from_settings(settings))
+
+    def today(self) -> date:
+        return business_date(self.clock.now(), self.settings.timezone)
+
+    # ---------------------------------------------------------------------- definitions
+
+    async def _check_badge(self, task: Task) -> None:
+        code = task.reward.badge
+        if code is not None and not await self.conn.scalar(
+            select(badges.c.code).where(badges.c.code == code)
+        ):
+            raise not_found("badge", code, "reward")
+
+    async def create(
+        self, code: str, spec: Mapping[str, Any], *, actor: Actor, enabled: bool = True
+    ) -> TaskRecord:
+        task = parse_task(0, code, spec)
+        await self._check_badge(task)
+        now = self.clock.now()
+        row = (
+            await self.conn.execute(
+                insert(tasks)
+                .values(
+                    code=code,
+                    name=task.name,
+                    kind=task.kind.value,
+                    trigger=task.trigger.value,
+                    event=task.event,
+                    spec=task.as_spec(),
+                    enabled=enabled,
+                    version=1,
+                    created_at=now,
+                    updated_at=now,
+                    updated_by=actor.principal,
+                )
+                .on_conflict_do_nothing()
+                .returning(*tasks.c)
+            )
+        ).first()
+        if row is None:
+            raise DomainError(ErrorCode.ALREADY_EXISTS, f"task {code} already exists", "code")
+        return _record(row)
+
+    async def update(
+        self,
+        task_id: int,
+        spec: Mapping[str, Any] | None,
+        *,
+        actor: Actor,
+        enabled: bool | None = None,
+        expected_version: int | None = None,
+    ) -> TaskRecord:
+        """Change a definition or switch it on/off; progress already made is kept."""
+        row = (
+            await self.conn.execute(select(tasks).where(tasks.c.id == task_id).with_for_update())
+        ).first()
+        if row is None:
+            raise not_found("task", task_id, "id")
+        if expected_version is not None and expected_version != row.version:
+            raise invalid(f"the task is at version {row.version}", "expectedVersion")
+        task = parse_task(task_id, row.code, row.spec if spec is None else spec)
+        await self._check_badge(task)
+        updated = (
+            await self.conn.execute(
+                tasks.update()
+                .where(tasks.c.id == task_id)
+                .values(
+                    name=task.name,
+                    kind=task.kind.value,
+                    trigger=task.trigger.value,
+                    event=task.event,
+                    spec=task.as_spec(),
+                    enabled=row.enabled if enabled is None else enabled,
+                    version=row.version + 1,
+                    updated_at=self.clock.now(),
+                    updated_by=actor.principal,
+                )
+                .returning(*tasks.c)
+            )
+        ).one()
+        return _record(updated)
+
+    async def all(self, *, enabled: bool | None = None) -> list[TaskRecord]:
+        query = select(tasks).order_by(tasks.c.id)
+        if enabled is not None:
+            query = query.where(tasks.c.enabled == enabled)
+        return [_record(row) for row in await self.conn.execute(query)]
+
+    async def find(self, code: str) -> TaskRecord:
+        row = (await self.conn.execute(select(tasks).where(tasks.c.code == code))).first()
+        if row is None:
+            raise not_found("task", code, "task")
+        return _record(row)
+
+    async def find_by_id(self, task_id: int) -> TaskRecord:
+        row = (await self.conn.execute(select(tasks).where(tasks.c.id == task_id))).first()
+        if row is None:
+            raise not_found("task", task_id, "id")
+        return _record(row)
+
+    async def open_tasks(self, trigger: TaskTrigger, event: str | None = None) -> list[Task]:
+        """Enabled tasks an occurrence may feed (read before the member's lock: short lock)."""
+        query = select(tasks).where(tasks.c.enabled, tasks.c.trigger == trigger.value)
+        if event is not None:
+            query = query.where(tasks.c.event == event)
+        return [_record(row).task for row in await self.conn.execute(query)]
+
+    # ------------------------------------------------------------------------- progress
+
+    async def _load(self, member_id: int, task: Task, period: str) -> Progress:
+        row = (
+            await self.conn.execute(
+                select(task_progress).where(
+                    task_progress.c.member_id == member_id,
+                    task_progress.c.task_id == task.id,
+                    task_progress.c.period == period,
+                )
+            )
+        ).first()
+        return _progress(row)
+
+    async def _save(self, member_id: int, task: Task, period: str, state: Progress) -> None:
+        now = self.clock.now()
+        values = {
+            "progress": state.progress,
+            "completions": state.completions,
+            "last_day": state.last_day,
+            "seen": list(state.seen),
+            "updated_at": now,
+            "completed_at": now if state.completions >= task.max_completions else None,
+        }
+        await self.conn.execute(
+            insert(task_progress)
+            .values(member_id=member_id, task_id=task.id, period=period, **values)
+            .on_conflict_do_update(index_elements=["member_id", "task_id", "period"], set_=values)
+        )
+
+    async def record(
+        self, member_id: int, occurrence: Occurrence, candidates: Sequence[Task], *, actor: Actor
+    ) -> list[TaskUpdate]:
+        """Feed one occurrence to the tasks it matches (the member's lock is held)."""
+        updates = []
+        for task in candidates:
+            if not matches(task, occurrence):
+                continue
+            update = await self._apply(member_id, task, occurrence, actor)
+            if update is not None:
+                updates.append(update)
+        return updates
+
+    async def _apply(
+        self, member_id: int, task: Task, occurrence: Occurrence, actor: Actor
+    ) -> TaskUpdate | None:
+        period = task.period_of(occurrence.day)
+        before = await self._load(member_id, task, period)
+        after, completed = advance(task, before, occurrence)
+        if after == before:
+            return None
+        await self._save(member_id, task, period, after)
+        granted: list[Granted] = []
+        for n in range(before.completions + 1, before.completions + completed + 1):
+            granted += await self._reward(member_id, task, period, n, actor)
+        await self._announce(member_id, task, period, after, completed)
+        return TaskUpdate(task, period, after, completed, tuple(granted))
+
+    async def _team_of(self, member_id: int, task: Task) -> int | None:
+        if task.team_size is None:
+            return None
+        team: int | None = await self.conn.scalar(
+            select(team_members.c.team_id).where(
+                team_members.c.task_id == task.id, team_members.c.member_id == member_id
+            )
+        )
+        return team
+
+    async def _reward(
+        self, member_id: int, task: Task, period: str, n: int, actor: Actor
+    ) -> list[Granted]:
+        key = f"task:{task.id}:{period}:{n}"
+        reward = task.reward
+        reason = f"task {task.code} completed"
+        found: list[Granted | None] = [
+            await self.rewards.points(
+                member_id, f"{key}:points", reward.points, source="task", reason=reason, actor=actor
+            )
+        ]
+        team = await self._team_of(member_id, task)
+        if team is not None:
+            bonus = reward.points * self.settings.engagement_team_bonus_percent // 100
+            found.append(
+                await self.rewards.points(
+                    member_id,
+                    f"{key}:team_bonus",
+                    bonus,
+                    source="team",
+                    reason=f"team bonus on {task.code}",
+                    actor=actor,
+                    details={"team_id": team},
+                )
+            )
+        found.append(
+            await self.rewards.item(
+                member_id,
+                f"{key}:lottery_draw",
+                RewardKind.LOTTERY_DRAW,
+                source="task",
+                quantity=reward.lottery_draws,
+            )
+        )
+        found.append(
+            await self.rewards.item(
+                member_id,
+                f"{key}:makeup_card",
+                RewardKind.MAKEUP_CARD,
+                source="task",
+                quantity=reward.makeup_cards,
+            )
+        )
+        if reward.badge is not None:
+            found.append(await self.award_badge(member_id, reward.badge, source=key))
+        return [g for g in found if g is not None]
+
+    async def award_badge(self, member_id: int, code: str, *, source: str) -> Granted | None:
+        """A badge once per member, whatever awards it again."""
+        inserted = await self.conn.scalar(
+            insert(member_badges)
+            .values(
+                member_id=member_id, badge_code=code, source=source, awarded_at=self.clock.now()
+            )
+            .on_conflict_do_nothing()
+            .returning(member_badges.c.badge_code)
+        )
+        if inserted is None:
+            return None
+        return await self.rewards.item(
+            member_id, f"badge:{code}", RewardKind.BADGE, source="badge", item=code
+        )
+
+    async def _announce(
+        self, member_id: int, task: Task, period: str, state: Progress, completed: int
+    ) -> None:
+        payload = {
+            "member_id": member_id,
+            "task_id": task.id,
+            "task": task.code,
+            "period": period,
+            "progress": str(state.progress),
+            "target": str(task.target),
+            "completions": state.completions,
+            "max_completions": task.max_completions,
+            "completed_now": completed,
+        }
+        kind = COMPLETED if completed else PROGRESSED
+        await append_event(self.conn, member_topic(member_id), kind, payload)
+        if task.leaderboard or task.team_size:
+            # The challenge board's live topic: its subscribers re-read the ranking.
+            await append_event(self.conn, challenge_topic(task.id), kind, payload)
+
+    # ------------------------------------------------------------------- manual tasks
+
+    async def complete_manual(self, member_id: int, code: str, *, actor: Actor) -> TaskUpdate:
+        record = await self.find(code)
+        task = record.task
+        if not record.enabled:
+            raise DomainError(ErrorCode.NOT_FOUND, f"task {code} is not open", "task")
+        if task.trigger is not TaskTrigger.MANUAL:
+            raise invalid(f"task {code} completes by itself from {task.trigger} activity", "task")
+        today = self.today()
+        if not task.open_on(today):
+            raise invalid(f"task {code} is not open on {today.isoformat()}", "task")
+        period = task.period_of(today)
+        if (await self._load(member_id, task, period)).completions >= task.max_completions:
+            raise DomainError(ErrorCode.LIMIT_REACHED, f"task {code} is already completed", "task")
+        update = await self._apply(member_id, task, Occurrence(TaskTrigger.MANUAL, today), actor)
+        if update is None:  # unreachable: an open manual task always progresses
+            raise DomainError(ErrorCode.LIMIT_REACHED, f"task {code} is already completed")
+        return update
+
+    # --------------------------------------------------------------------------- reads
+
+    async def centre(self, member_id: int) -> list[TaskStatus]:
+        """Every enabled task with the member's progress in its current period."""
+        today = self.today()
+        records = await self.all(enabled=True)
+        rows = await self.conn.execute(
+            select(task_progress).where(task_progress.c.member_id == member_id)
+        )
+        found = {(r.task_id, r.period): r for r in rows}
+        out = []
+        for record in records:
+            task = record.task
+            period = task.period_of(today)
+            state = _progress(found.get((task.id, period)))
+            out.append(TaskStatus(task, period, state, task.open_on(today)))
+        return out

@@ -1,0 +1,329 @@
+"""The seeds' pressure test: 100,000 members sign in "at once" (FEATURES.md §11, issue 5).
+
+    python bench/signin_storm.py                   # 100,000 members, 2 API workers
+    python bench/signin_storm.py --members 20000   # a shorter run
+
+What it does, in one run:
+
+1. Takes PostgreSQL and Redis from ``JIFEN_DATABASE_URL`` / ``JIFEN_REDIS_URL``; by default it
+   (re)creates the database ``jifen_h5_signin`` on the local PostgreSQL (127.0.0.1:5432) and uses
+   Redis database 5 on 127.0.0.1:6379 (flushed). Migrates, installs the demo's sign-in schedule
+   (5 a day), and registers ``--members`` members plus ``--baseline-members`` more with bulk SQL.
+2. Mints one JWT per member in bulk (HS256, in this process) into a file.
+3. Starts ``jifen serve --workers 2`` on a free loopback port and waits for ``/readyz``.
+4. ``wrk`` (bench/signin.lua), a compiled load generator: every member sends one ``checkIn``
+   with its own token, as fast as ``--connections`` connections allow; the run ends when each
+   member has its answer. Prints total time, throughput, p50/p99 latency and errors.
+5. Checks afterwards, in SQL, that **each member got exactly one reward**: one sign-in row, one
+   reward-log row, one ledger entry of 5 points; then the ledger audit.
+6. The baseline, in the same run: the same check-in use case (``app.engagement.usecases.
+   check_in``: one transaction with the same SQL) called directly — no HTTP, no GraphQL, no
+   authentication — from as many processes as the server has workers and as many concurrent
+   tasks as wrk had connections, for the baseline members. The ratio API / baseline is what the
+   web stack costs.
+
+Needs ``wrk`` (Debian/Ubuntu: ``apt-get install -y wrk``); without it the bench stops and says
+so. Everything listens on and talks to loopback only; each loop is bounded by the member count
+and by ``--max-seconds``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent
+for path in (str(ROOT), str(BENCH_DIR)):
+    if path not in sys.path:
+        sys.path.insert(0, path)
+
+from ledger import (  # noqa: E402  (bench/ledger.py: the shared run set-up)
+    JWT_SECRET,
+    Server,
+    asyncpg_dsn,
+    audit,
+    load_average,
+    prepare_stage,
+    register_members,
+)
+
+DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/jifen_h5_signin"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/5"
+GOAL_P99_MS = 200.0
+POINTS = 5  # the demo's day-1 reward
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--members", type=int, default=100_000)
+    parser.add_argument("--baseline-members", type=int, default=20_000)
+    parser.add_argument("--workers", type=int, default=2, help="API worker processes")
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--max-seconds", type=int, default=1800, help="wrk's time bound")
+    parser.add_argument("--out", type=Path, default=None, help="folder for files and logs")
+    return parser.parse_args()
+
+
+async def install_schedule(url: str) -> None:
+    """The demo's active schedule (5 a day, +20 on day 7), as seeding writes it."""
+    from app.engagement.streaks import DEMO_ACTIVE_SCHEDULE, DEMO_SCHEDULES
+
+    name, spec = DEMO_SCHEDULES[DEMO_ACTIVE_SCHEDULE]
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        await conn.execute(
+            "INSERT INTO signin_schedules (code, name, spec, active, updated_at, updated_by) "
+            "VALUES ($1, $2, $3::jsonb, true, now(), 'bench') ON CONFLICT (code) DO NOTHING",
+            DEMO_ACTIVE_SCHEDULE,
+            name,
+            json.dumps(spec),
+        )
+    finally:
+        await conn.close()
+
+
+def write_tokens(member_ids: list[int], path: Path) -> float:
+    """One token per member, minted in bulk; returns the seconds it took."""
+    from app.auth.tokens import mint_token
+    from app.config import Settings
+
+    started = time.perf_counter()
+    settings = Settings(jwt_secret=JWT_SECRET, jwt_ttl_seconds=6 * 3600)
+    with path.open("w") as out:
+        for member in member_ids:
+            out.write(f"{member} {mint_token(settings, f'member:{member}', [])}\n")
+    return time.perf_counter() - started
+
+
+def run_storm(url: str, tokens: Path, args: argparse.Namespace) -> dict[str, float]:
+    command = [
+        "wrk",
+        f"--threads={args.threads}",
+        f"--connections={args.connections}",
+        f"--duration={args.max_seconds}s",
+        "--timeout=10s",
+        f"--script={BENCH_DIR / 'signin.lua'}",
+        f"{url}/graphql",
+    ]
+    env = {**os.environ, "BENCH_TOKENS": str(tokens), "BENCH_THREADS": str(args.threads)}
+    done = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=args.max_seconds + 120
+    )
+    line = next((x for x in done.stdout.splitlines() if x.startswith("BENCH ")), None)
+    if done.returncode != 0 or line is None:
+        raise SystemExit(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return {k: float(v) for k, v in (kv.split("=") for kv in line.split()[1:])}
+
+
+async def verify(url: str, member_ids: list[int]) -> dict[str, int]:
+    """How many members got exactly one sign-in, one reward, one 5-point entry; and anomalies."""
+    low, high = min(member_ids), max(member_ids)
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        row = await conn.fetchrow(
+            """
+            WITH m AS (SELECT id FROM members WHERE id BETWEEN $1 AND $2),
+            s AS (SELECT member_id, count(*) AS n FROM sign_ins
+                  WHERE member_id BETWEEN $1 AND $2 GROUP BY member_id),
+            r AS (SELECT member_id, count(*) AS n FROM engagement_rewards
+                  WHERE member_id BETWEEN $1 AND $2 AND kind = 'points' GROUP BY member_id),
+            e AS (SELECT member_id, count(*) AS n, sum(amount) AS points FROM entries
+                  WHERE member_id BETWEEN $1 AND $2 GROUP BY member_id)
+            SELECT
+              count(*) FILTER (WHERE s.n = 1 AND r.n = 1 AND e.n = 1 AND e.points = $3)
+                AS exactly_one,
+              count(*) FILTER (WHERE s.n IS NULL) AS without_sign_in,
+              count(*) FILTER (WHERE s.n > 1 OR r.n > 1 OR e.n > 1) AS more_than_one,
+              coalesce(sum(e.points), 0) AS points
+            FROM m LEFT JOIN s ON s.member_id = m.id LEFT JOIN r ON r.member_id = m.id
+                   LEFT JOIN e ON e.member_id = m.id
+            """,
+            low,
+            high,
+            POINTS,
+        )
+    finally:
+        await conn.close()
+    return dict(row)
+
+
+# --------------------------------------------------------------------------------- baseline
+
+
+async def _baseline_async(url: str, members: list[int], concurrency: int) -> dict[str, Any]:
+    from redis.asyncio import Redis
+
+    from app.clock import system_clock
+    from app.config import Settings
+    from app.db import create_engine
+    from app.engagement import usecases
+    from app.errors import DomainError
+    from app.ledger.models import Actor
+    from app.runtime import Runtime
+
+    settings = Settings(database_url=url, jwt_secret=JWT_SECRET)
+    engine = create_engine(url, pool_size=concurrency)
+    redis = Redis.from_url(DEFAULT_REDIS_URL)
+    rt = Runtime(settings=settings, engine=engine, redis=redis, clock=system_clock)
+    queue = list(reversed(members))
+    latencies: list[float] = []
+    errors = 0
+
+    async def worker() -> None:
+        nonlocal errors
+        while queue:
+            member = queue.pop()
+            started = time.perf_counter()
+            try:
+                await usecases.check_in(rt, Actor(f"member:{member}", "api"), member)
+            except DomainError:
+                errors += 1
+            latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    await engine.dispose()
+    await redis.aclose()
+    return {"latencies": latencies, "errors": errors, "seconds": elapsed}
+
+
+def _baseline_process(url: str, members: list[int], concurrency: int) -> dict[str, Any]:
+    return asyncio.run(_baseline_async(url, members, concurrency))
+
+
+def run_baseline(url: str, members: list[int], processes: int, connections: int) -> dict[str, Any]:
+    slices = [members[i::processes] for i in range(processes)]
+    per_process = max(1, connections // processes)
+    with ProcessPoolExecutor(max_workers=processes) as pool:
+        parts = list(
+            pool.map(_baseline_process, [url] * processes, slices, [per_process] * processes)
+        )
+    latencies = sorted(lat for part in parts for lat in part["latencies"])
+    seconds = max(part["seconds"] for part in parts)
+    return {
+        "requests": len(latencies),
+        "seconds": seconds,
+        "rps": len(latencies) / seconds if seconds else 0.0,
+        "p50_ms": _percentile(latencies, 50) * 1000,
+        "p99_ms": _percentile(latencies, 99) * 1000,
+        "errors": sum(part["errors"] for part in parts),
+    }
+
+
+def _percentile(values: list[float], pct: float) -> float:
+    if not values:
+        return 0.0
+    return values[min(len(values) - 1, max(0, round(pct / 100 * len(values)) - 1))]
+
+
+# ------------------------------------------------------------------------------------- main
+
+
+def main() -> int:
+    args = parse_args()
+    if shutil.which("wrk") is None:
+        print(
+            "error: wrk is not installed: apt-get install -y wrk (Debian/Ubuntu)", file=sys.stderr
+        )
+        return 2
+    stage = prepare_stage("signin", DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, args.out)
+    print(f"load average before the run: {load_average()} (other work skews the figures)")
+    asyncio.run(install_schedule(stage.database_url))
+    started = time.perf_counter()
+    total = args.members + args.baseline_members
+    ids = asyncio.run(register_members(stage.database_url, total, stage.run_id))
+    storm_ids, baseline_ids = ids[: args.members], ids[args.members :]
+    print(f"registered {len(ids)} members in {time.perf_counter() - started:.1f}s")
+    tokens = stage.out / "tokens.txt"
+    print(f"minted {len(storm_ids)} member tokens in {write_tokens(storm_ids, tokens):.1f}s")
+
+    env = {
+        **os.environ,
+        "JIFEN_DATABASE_URL": stage.database_url,
+        "JIFEN_REDIS_URL": stage.redis_url,
+        "JIFEN_JWT_SECRET": JWT_SECRET,
+        "JIFEN_LOG_LEVEL": "WARNING",
+        "JIFEN_DATA_DIR": str(stage.out / "data"),
+    }
+    server = Server(env, args.workers, stage.out / "server.log")
+    try:
+        server.wait_ready()
+        print(f"server {server.url} ready, {args.workers} workers; the storm begins", flush=True)
+        storm = run_storm(server.url, tokens, args)
+    finally:
+        server.stop()
+    seconds = storm["duration_us"] / 1e6
+    errors = int(storm["non200"] + storm["gql_errors"] + storm["socket_errors"] + storm["timeouts"])
+    api_rps = args.members / seconds
+
+    print(f"baseline: check_in use case directly, {len(baseline_ids)} members", flush=True)
+    base = run_baseline(stage.database_url, baseline_ids, args.workers, args.connections)
+    checked = asyncio.run(verify(stage.database_url, storm_ids))
+    ok, report = asyncio.run(audit(stage.database_url))
+
+    p99 = storm["p99_us"] / 1000
+    print("\nsign-in storm")
+    print(f"  members              {args.members:,} (one checkIn each, own token)")
+    print(f"  total time           {seconds:.1f} s")
+    print(f"  throughput           {api_rps:,.0f} check-ins/s")
+    print(
+        f"  latency p50 / p99    {storm['p50_us'] / 1000:.1f} / {p99:.1f} ms (max "
+        f"{storm['max_us'] / 1000:.0f} ms)"
+    )
+    print(
+        f"  errors               {errors} (non-200 {int(storm['non200'])}, GraphQL "
+        f"{int(storm['gql_errors'])}, socket {int(storm['socket_errors'])}, timeouts "
+        f"{int(storm['timeouts'])})"
+    )
+    print(
+        f"  exactly one reward   {checked['exactly_one']:,} of {args.members:,} members "
+        f"(none: {checked['without_sign_in']}, more than one: {checked['more_than_one']}, "
+        f"points {checked['points']:,})"
+    )
+    print(
+        f"  goal p99 <= {GOAL_P99_MS:.0f} ms, 0 errors: "
+        f"{'met' if p99 <= GOAL_P99_MS and errors == 0 else 'NOT met'}"
+    )
+    print(
+        f"baseline (use case, no web): {base['rps']:,.0f} check-ins/s, p50 {base['p50_ms']:.1f} "
+        f"/ p99 {base['p99_ms']:.1f} ms, {base['errors']} errors, {base['requests']:,} members"
+    )
+    print(f"ratio API / baseline throughput: {api_rps / base['rps']:.2f}" if base["rps"] else "")
+    print(
+        f"machine: {os.cpu_count()} CPU(s), {args.connections} connections, {args.threads} wrk "
+        f"threads; load average after the run {load_average()}"
+    )
+    print("ledger audit:\n" + report)
+    (stage.out / "results.json").write_text(
+        json.dumps(
+            {
+                "storm": storm,
+                "verify": checked,
+                "baseline": base,
+                "audit_ok": ok,
+            },
+            indent=2,
+            default=str,
+        )
+        + "\n"
+    )
+    good = ok and checked["exactly_one"] == args.members and checked["more_than_one"] == 0
+    return 0 if good else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
