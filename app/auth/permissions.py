@@ -31,6 +31,7 @@ class Scope(StrEnum):
     POINTS_EARN = "points:earn"
     POINTS_SPEND = "points:spend"  # spend, hold, and commit / void of its own holds
     POINTS_REVERSE = "points:reverse"
+    POINTS_EXCHANGE = "points:exchange"  # a coalition partner converting points (its own code)
 
 
 PARTNER_SCOPES = frozenset(scope.value for scope in Scope)
@@ -128,6 +129,11 @@ PERMISSIONS: Mapping[str, Rule] = {
     # Engagement: referrals
     "referrals": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "a member's invite code and friends"),
     "acceptInvite": Rule(WRITERS, True, Scope.MEMBERS_WRITE, "a new member accepts an invite"),
+    "exchangePartners": Rule(ALL_STAFF, False, None, "the coalition partners and their rates"),
+    "saveExchangePartner": Rule(WRITERS, False, None, "create or change a coalition partner"),
+    "exchangePoints": Rule(
+        WRITERS, False, Scope.POINTS_EXCHANGE, "convert points in or out with a partner"
+    ),
 }
 
 

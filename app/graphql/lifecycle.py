@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Annotated
 
 import strawberry
 
+from app.auth.principal import PrincipalKind
+from app.errors import DomainError, ErrorCode
 from app.events.broadcast import SlowSubscriber
 from app.events.outbox import member_topic
 from app.events.stream import StoredEvent, follow
@@ -21,8 +24,9 @@ from app.graphql.fields import described_field, described_mutation, described_su
 from app.graphql.ledger import BalanceNode
 from app.graphql.pagination import PageInfo, decode_cursor, encode_cursor, page_size, parse_id
 from app.graphql.subscriptions import SlowConsumerError, _parse_after, hub_of
-from app.lifecycle import gifting
+from app.lifecycle import exchange, gifting
 from app.lifecycle import notifications as notes
+from app.lifecycle.exchange import Direction
 from app.lifecycle.gifting import Gift
 from app.lifecycle.reminders import KIND as EXPIRING
 
@@ -30,6 +34,9 @@ EXPIRY_ALERTS = "expiryAlerts"
 NOTIFICATIONS = "notifications"
 MARK_READ = "markNotificationsRead"
 GIFT = "giftPoints"
+PARTNERS = "exchangePartners"
+SAVE_PARTNER = "saveExchangePartner"
+EXCHANGE = "exchangePoints"
 KEY_HELP = "Unique per caller: a replay returns the first result and never gives twice."
 
 
@@ -175,8 +182,120 @@ class GiftPayload:
 GiftPointsResult = Annotated[GiftPayload | MutationError, strawberry.union("GiftPointsResult")]
 
 
+strawberry.enum(Direction, name="ExchangeDirection")
+
+
+@strawberry.type(name="ExchangePartner", description="A coalition partner (积分联盟).")
+class ExchangePartnerNode:
+    code: str
+    name: str
+    rate_in: Decimal = strawberry.field(description="Our points for one partner point.")
+    rate_out: Decimal = strawberry.field(description="Partner points for one of ours.")
+    min_points: int = strawberry.field(description="Per exchange, in our points.")
+    max_points: int = strawberry.field(description="Per exchange, in our points.")
+    daily_limit: int = strawberry.field(description="Per member, day and direction.")
+    enabled: bool
+    updated_by: str
+
+    @classmethod
+    def of(cls, p: exchange.Partner) -> ExchangePartnerNode:
+        return cls(
+            code=p.code,
+            name=p.name,
+            rate_in=p.rate_in,
+            rate_out=p.rate_out,
+            min_points=p.min_points,
+            max_points=p.max_points,
+            daily_limit=p.daily_limit,
+            enabled=p.enabled,
+            updated_by=p.updated_by,
+        )
+
+
+@strawberry.input
+class ExchangePartnerInput:
+    code: str
+    name: str
+    rate_in: Decimal
+    rate_out: Decimal
+    min_points: int
+    max_points: int
+    daily_limit: int
+    enabled: bool = True
+
+
+@strawberry.type
+class ExchangePartnerPayload:
+    partner: ExchangePartnerNode
+
+
+SavePartnerResult = Annotated[
+    ExchangePartnerPayload | MutationError, strawberry.union("SaveExchangePartnerResult")
+]
+
+
+@strawberry.type(name="Exchange", description="Points converted with a partner.")
+class ExchangeNode:
+    id: strawberry.ID
+    partner_code: str
+    partner_ref: str
+    direction: Direction
+    member_id: strawberry.ID
+    partner_points: int
+    points: int = strawberry.field(description="Our points credited (IN) or debited (OUT).")
+    rate: Decimal
+    entry_id: strawberry.ID
+    created_at: datetime
+    replayed: bool = strawberry.field(description="True when this answers a replayed reference.")
+
+    @classmethod
+    def of(cls, e: exchange.Exchange) -> ExchangeNode:
+        return cls(
+            id=strawberry.ID(str(e.id)),
+            partner_code=e.partner_code,
+            partner_ref=e.partner_ref,
+            direction=e.direction,
+            member_id=strawberry.ID(str(e.member_id)),
+            partner_points=e.partner_points,
+            points=e.points,
+            rate=e.rate,
+            entry_id=strawberry.ID(str(e.entry_id)),
+            created_at=e.created_at,
+            replayed=e.replayed,
+        )
+
+
+@strawberry.input
+class ExchangePointsInput:
+    partner_code: str
+    partner_ref: str = strawberry.field(
+        description="The partner's own reference: a replay returns the first exchange."
+    )
+    member_id: strawberry.ID
+    direction: Direction
+    amount: int = strawberry.field(
+        description="What is given up: partner points (IN) or our points (OUT)."
+    )
+
+
+@strawberry.type
+class ExchangePayload:
+    exchange: ExchangeNode
+    balance: BalanceNode
+
+
+ExchangeResult = Annotated[ExchangePayload | MutationError, strawberry.union("ExchangeResult")]
+
+
 @strawberry.type
 class LifecycleQueries:
+    @described_field("The coalition partners, their rates and limits (staff).")
+    async def exchange_partners(self, info: Info) -> list[ExchangePartnerNode]:
+        info.context.require(PARTNERS)
+        return [
+            ExchangePartnerNode.of(p) for p in await exchange.list_partners(info.context.runtime)
+        ]
+
     @described_field("A member's notifications, newest first (unread only on request).")
     async def notifications(
         self,
@@ -251,6 +370,59 @@ class LifecycleMutations:
             ctx.loaders.forget_member(sender)
             balance = BalanceNode.of(await ctx.loaders.balance.load(sender))
             return GiftPayload(gift=GiftNode.of(gift), balance=balance)
+
+        return await refusal_as_payload(run)
+
+    @described_mutation("Create or change a coalition partner (by code), with its account.")
+    async def save_exchange_partner(
+        self, info: Info, input: ExchangePartnerInput
+    ) -> SavePartnerResult:
+        ctx = info.context
+
+        async def run() -> ExchangePartnerPayload:
+            ctx.require(SAVE_PARTNER)
+            terms = exchange.PartnerTerms(
+                code=input.code,
+                name=input.name,
+                rate_in=input.rate_in,
+                rate_out=input.rate_out,
+                min_points=input.min_points,
+                max_points=input.max_points,
+                daily_limit=input.daily_limit,
+                enabled=input.enabled,
+            )
+            saved = await exchange.save_partner(ctx.runtime, ctx.principal.to_actor(), terms)
+            return ExchangePartnerPayload(partner=ExchangePartnerNode.of(saved))
+
+        return await refusal_as_payload(run)
+
+    @described_mutation(
+        "Convert points with a coalition partner, in or out, idempotent on the partner's ref."
+    )
+    async def exchange_points(self, info: Info, input: ExchangePointsInput) -> ExchangeResult:
+        ctx = info.context
+
+        async def run() -> ExchangePayload:
+            ctx.require(EXCHANGE)
+            member = parse_id(str(input.member_id), "memberId")
+            await ctx.require_on_member(EXCHANGE, member)
+            principal = ctx.principal
+            if principal.kind is PrincipalKind.PARTNER and principal.channel != input.partner_code:
+                raise DomainError(
+                    ErrorCode.FORBIDDEN, "a partner exchanges only under its own code"
+                )
+            done = await exchange.exchange_points(
+                ctx.runtime,
+                principal.to_actor(),
+                partner_code=input.partner_code,
+                partner_ref=input.partner_ref,
+                direction=input.direction,
+                member_id=member,
+                amount=input.amount,
+            )
+            ctx.loaders.forget_member(member)
+            balance = BalanceNode.of(await ctx.loaders.balance.load(member))
+            return ExchangePayload(exchange=ExchangeNode.of(done), balance=balance)
 
         return await refusal_as_payload(run)
 

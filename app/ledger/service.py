@@ -409,6 +409,73 @@ class Ledger:
         await self._finish(account, "points.adjusted", entry=entry)
         return entry
 
+    async def exchange_in(
+        self,
+        member_id: int,
+        amount: int,
+        *,
+        partner_account: str,
+        reason: str,
+        actor: Actor,
+        reference: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> Entry:
+        """Points converted from a partner programme: credited from the partner's programme
+        account, as a new lot under the programme's expiry policy (frozen members accrue, as
+        with earning; closed members do not)."""
+        self._check_amount(amount)
+        _check_text(reason, "reason")
+        _check_reference(reference)
+        account = await self._lock(member_id)
+        if account.status is MemberStatus.CLOSED:
+            raise DomainError(
+                ErrorCode.MEMBER_NOT_ACTIVE, "the member's account is closed", "memberId"
+            )
+        await self._settle(account)
+        entry = await self._credit(
+            account,
+            amount,
+            kind=EntryKind.EXCHANGE_IN,
+            counter_account=partner_account,
+            reason=reason,
+            actor=actor,
+            reference=reference,
+            details=details or {},
+        )
+        await self._finish(account, "points.exchanged_in", entry=entry)
+        return entry
+
+    async def exchange_out(
+        self,
+        member_id: int,
+        amount: int,
+        *,
+        partner_account: str,
+        reason: str,
+        actor: Actor,
+        reference: str | None = None,
+    ) -> Entry:
+        """Points converted to a partner programme: debited to the partner's programme account,
+        first-to-expire first (an active member only: frozen points cannot leave)."""
+        self._check_amount(amount)
+        _check_text(reason, "reason")
+        _check_reference(reference)
+        account = await self._lock(member_id)
+        self._require_active(account)
+        await self._settle(account)
+        entry = await self._debit(
+            account,
+            amount,
+            kind=EntryKind.EXCHANGE_OUT,
+            counter_account=partner_account,
+            reason=reason,
+            actor=actor,
+            reference=reference,
+        )
+        account.lifetime_spent -= amount  # not spending: the points moved to another programme
+        await self._finish(account, "points.exchanged_out", entry=entry)
+        return entry
+
     async def gift(
         self,
         sender_id: int,

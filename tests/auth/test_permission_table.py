@@ -91,6 +91,7 @@ def test_analysts_only_read_and_anonymous_nothing() -> None:
         "badges",
         "memberBadges",
         "referrals",
+        "exchangePartners",
     }
     assert not any(allows(ANONYMOUS, op) for op in PERMISSIONS)
 

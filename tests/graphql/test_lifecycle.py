@@ -84,3 +84,47 @@ async def test_gifts_both_ways_at_once_over_http_keep_every_point(api: Api) -> N
     assert total_a + total_b == 600
     report = await audit_ledger(api.runtime.engine, api.runtime.clock.now())
     assert report.ok, report.render()
+
+
+EXCHANGE = """mutation($m: ID!, $r: String!, $code: String!) {
+  exchangePoints(input: {partnerCode: $code, partnerRef: $r, memberId: $m, direction: IN,
+                         amount: 100}) {
+    __typename ... on ExchangePayload { exchange { points partnerPoints replayed }
+                                        balance { available } }
+    ... on MutationError { code field } } }"""
+PARTNER = """mutation { saveExchangePartner(input: {code: "airline", name: "Sky Miles",
+  rateIn: "0.5", rateOut: "1.5", minPoints: 10, maxPoints: 5000, dailyLimit: 8000}) {
+  __typename ... on ExchangePartnerPayload { partner { code rateIn } } } }"""
+
+
+async def test_a_partner_exchanges_under_its_own_code_only(api: Api) -> None:
+    saved = await api.admin(PARTNER)
+    assert saved["saveExchangePartner"]["partner"] == {"code": "airline", "rateIn": "0.5"}
+    member = await api.register("airline", "flyer")
+    airline = await api.partner_headers(["points:exchange"], "airline", "sky")
+    shop = await api.partner_headers(["points:exchange"], "airline-shop", "shop")
+
+    def call(code: str, ref: str, headers: dict[str, str]) -> Any:
+        return api.call(EXCHANGE, {"m": member, "r": ref, "code": code}, headers)
+
+    first = (await call("airline", "r1", airline))["data"]["exchangePoints"]
+    assert first["exchange"] == {"points": 50, "partnerPoints": 100, "replayed": False}
+    replay = (await call("airline", "r1", airline))["data"]["exchangePoints"]
+    assert replay["exchange"]["replayed"] is True and replay["balance"] == {"available": 50}
+    refused = (await call("airline", "r2", shop))["data"]["exchangePoints"]
+    assert refused["code"] == "FORBIDDEN"  # another channel: not its member, not its code
+    unknown = (
+        await call(
+            "nobody", "r3", await api.partner_headers(["points:exchange"], "nobody", "nobody")
+        )
+    )["data"]["exchangePoints"]
+    assert unknown["code"] == "FORBIDDEN"  # the member is not linked to that channel either
+    staff = await api.call(
+        EXCHANGE, {"m": member, "r": "r4", "code": "nobody"}, api.staff_headers("operator")
+    )
+    assert staff["data"]["exchangePoints"] == {
+        "__typename": "MutationError",
+        "code": "NOT_FOUND",
+        "field": "partnerCode",
+    }
+    assert (await api.ledger_state(member))["balance"]["total"] == 50

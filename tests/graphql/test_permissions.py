@@ -235,6 +235,21 @@ def lifecycle_request_for(
                  toMemberId: $b, amount: 1, idempotencyKey: $k}}) {PAYLOAD} }}""",
             {"a": a, "b": world.member_b, "k": key},
         )
+    if operation == "exchangePartners":
+        return "{ exchangePartners { code rateIn } }", {}
+    if operation == "saveExchangePartner":
+        return (
+            f"""mutation {{ saveExchangePartner(input: {{code: "walk", name: "Walk",
+                 rateIn: "1", rateOut: "1", minPoints: 1, maxPoints: 10, dailyLimit: 10}})
+                 {PAYLOAD} }}""",
+            {},
+        )
+    if operation == "exchangePoints":
+        return (
+            f"""mutation($m: ID!, $k: String!) {{ exchangePoints(input: {{partnerCode: "pos",
+                 partnerRef: $k, memberId: $m, direction: IN, amount: 10}}) {PAYLOAD} }}""",
+            {"m": a, "k": key},
+        )
     if operation == "markNotificationsRead":
         return (
             f"mutation($m: ID!) {{ markNotificationsRead(input: {{memberId: $m}}) {PAYLOAD} }}",
