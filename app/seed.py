@@ -15,6 +15,7 @@ from app.earning.demo import DEMO_RULES
 from app.engagement.demo import seed_engagement
 from app.ledger import usecases as ledger
 from app.ledger.models import Actor
+from app.lifecycle.demo import seed_lifecycle
 from app.members import usecases as members
 from app.runtime import Runtime
 from app.tiers.policy import DEMO_TIERS
@@ -85,4 +86,5 @@ async def seed_demo(rt: Runtime) -> DemoSummary:
                 reference="demo-order-0001",
                 available_at=registration.member.created_at + timedelta(days=7),
             )
+    await seed_lifecycle(rt, SEED_ACTOR, ids[0])
     return DemoSummary(demo_member_id=ids[0], member_ids=tuple(ids))

@@ -118,6 +118,22 @@ def _columns(model: type[Any], row: Row[Any]) -> dict[str, Any]:
     return {field.name: row._mapping[field.name] for field in fields(model)}
 
 
+def _account_of(row: Row[Any], status: MemberStatus) -> _Account:
+    """A locked member account row as the in-memory account a write changes."""
+    return _Account(
+        id=row.id,
+        member_id=row.member_id,
+        status=status,
+        available=row.available,
+        pending=row.pending,
+        held=row.held,
+        debt=row.debt,
+        lifetime_earned=row.lifetime_earned,
+        lifetime_spent=row.lifetime_spent,
+        next_due_at=row.next_due_at,
+    )
+
+
 def _entry(row: Row[Any]) -> Entry:
     return Entry(**{**_columns(Entry, row), "kind": EntryKind(row.kind)})
 
@@ -609,21 +625,41 @@ class Ledger:
         account = await self._lock(member_id)
         settled = await self._settle(account)
         if settled is not None:
-            await self._finish(account, "points.settled")
+            await self._finish(account, None)
         return settled
 
-    async def lock_due_accounts(self, limit: int) -> list[int]:
-        """Lock up to ``limit`` member accounts with something due (a lot to expire or to
-        activate), skipping those another transaction holds: that one is a write, which
-        settles the account itself, or another sweep. Member ids, earliest due first."""
-        rows = await self.conn.scalars(
-            select(accounts.c.member_id)
-            .where(accounts.c.kind == "member", accounts.c.next_due_at <= self.clock.now())
-            .order_by(accounts.c.next_due_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
+    async def settle_due_batch(self, limit: int) -> list[Settlement]:
+        """The sweep's step: lock up to ``limit`` member accounts with something due (a lot to
+        expire or to activate), earliest due first, skipping those another transaction holds —
+        a write, which settles the account itself, or another sweep — and settle each."""
+        rows = (
+            await self.conn.execute(
+                select(accounts)
+                .where(accounts.c.kind == "member", accounts.c.next_due_at <= self.clock.now())
+                .order_by(accounts.c.next_due_at)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        ).all()
+        if not rows:
+            return []
+        statuses = dict(
+            (
+                await self.conn.execute(
+                    select(members.c.id, members.c.status).where(
+                        members.c.id.in_([row.member_id for row in rows])
+                    )
+                )
+            ).all()
         )
-        return list(rows.all())
+        done = []
+        for row in rows:
+            account = _account_of(row, MemberStatus(statuses[row.member_id]))
+            settled = await self._settle(account)
+            if settled is not None:
+                await self._finish(account, None)
+                done.append(settled)
+        return done
 
     # ------------------------------------------------------------------------------ reads
 
@@ -745,18 +781,7 @@ class Ledger:
         status: str = (
             await self.conn.execute(select(members.c.status).where(members.c.id == member_id))
         ).scalar_one()
-        return _Account(
-            id=row.id,
-            member_id=member_id,
-            status=MemberStatus(status),
-            available=row.available,
-            pending=row.pending,
-            held=row.held,
-            debt=row.debt,
-            lifetime_earned=row.lifetime_earned,
-            lifetime_spent=row.lifetime_spent,
-            next_due_at=row.next_due_at,
-        )
+        return _account_of(row, MemberStatus(status))
 
     async def _lock_active_hold(self, hold_id: int) -> tuple[_Account, Hold]:
         hold = await self.get_hold(hold_id)
@@ -1156,7 +1181,7 @@ class Ledger:
     async def _finish(
         self,
         account: _Account,
-        event_type: str,
+        event_type: str | None,
         *,
         entry: Entry | None = None,
         hold: Hold | None = None,
@@ -1177,6 +1202,8 @@ class Ledger:
                 version=accounts.c.version + 1,
             )
         )
+        if event_type is None:  # settling: its own events (expired, available) are written
+            return
         payload: dict[str, Any] = {
             "member_id": account.member_id,
             "balance": _balance_payload(account.balance),

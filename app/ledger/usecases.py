@@ -256,18 +256,15 @@ async def settle_due_accounts(
     settled_accounts = activated = expired = expired_lots = batches = 0
     while max_batches is None or batches < max_batches:
         async with unit_of_work(rt.engine) as conn:
-            ledger = _ledger(rt, conn)
-            due = await ledger.lock_due_accounts(batch)
-            for member_id in due:
-                settled = await ledger.settle_member(member_id)
-                if settled is not None:
-                    settled_accounts += 1
-                    activated += settled.activated
-                    expired += settled.expired
-                    expired_lots += settled.expired_lots
-        if due:
+            done = await _ledger(rt, conn).settle_due_batch(batch)
+        for settled in done:
+            settled_accounts += 1
+            activated += settled.activated
+            expired += settled.expired
+            expired_lots += settled.expired_lots
+        if done:
             batches += 1
-        if len(due) < batch:
+        if len(done) < batch:
             break
     return SweepResult(settled_accounts, activated, expired, expired_lots, batches)
 
