@@ -43,6 +43,8 @@ apikey_cli = typer.Typer(help="Create and revoke partner API keys.", no_args_is_
 cli.add_typer(apikey_cli, name="apikey")
 leaderboards_cli = typer.Typer(help="Leaderboard maintenance.", no_args_is_help=True)
 cli.add_typer(leaderboards_cli, name="leaderboards")
+jobs_cli = typer.Typer(help="Scheduled jobs: list them, run one now.", no_args_is_help=True)
+cli.add_typer(jobs_cli, name="jobs")
 
 
 class StaffRole(StrEnum):
@@ -444,6 +446,50 @@ def leaderboards_rebuild(
 
     with resolved_settings(base) as settings:
         typer.echo(asyncio.run(run(settings)))
+
+
+# ---------------------------------------------------------------------------------------------
+# jobs
+# ---------------------------------------------------------------------------------------------
+
+
+@jobs_cli.command("list")
+def jobs_list() -> None:
+    """Every scheduled job with its schedule and last run."""
+    from app.jobs.usecases import list_jobs
+
+    async def run(settings: Settings) -> str:
+        async with open_runtime(settings) as runtime:
+            statuses = await list_jobs(runtime)
+        lines = []
+        for status in statuses:
+            last = status.last_run
+            outcome = "never ran" if last is None else f"{last.status} at {last.started_at:%c}"
+            lines.append(f"{status.job.name:24} {status.job.schedule:16} {outcome}")
+        return "\n".join(lines)
+
+    with resolved_settings(load_settings()) as settings:
+        typer.echo(asyncio.run(run(settings)))
+
+
+@jobs_cli.command("run")
+def jobs_run(
+    name: Annotated[str, typer.Argument(help="The job's name (jifen jobs list).")],
+) -> None:
+    """Run one job now, here (refused while another process runs it)."""
+    from app.errors import DomainError
+    from app.jobs.usecases import run_now
+
+    async def run(settings: Settings) -> str:
+        async with open_runtime(settings) as runtime:
+            done = await run_now(runtime, name)
+        return f"{done.job}: {done.status} {done.result or ''} {done.error or ''}".strip()
+
+    with resolved_settings(load_settings()) as settings:
+        try:
+            typer.echo(asyncio.run(run(settings)))
+        except DomainError as error:
+            raise fail(error.message) from error
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,10 +9,11 @@ What it does, in one run:
 1. Takes PostgreSQL and Redis from ``JIFEN_DATABASE_URL`` / ``JIFEN_REDIS_URL``; by default it
    (re)creates the database ``jifen_bench_h7_expiry`` on the local PostgreSQL and uses Redis
    database 7 (flushed). Migrates, registers ``--members`` members with bulk SQL, then writes
-   ``--lots`` earned lots (``--lots / --members`` per member — 50 for 20,000 members — of which
-   ``--due / --members`` are past their expiry) with ``generate_series``: the entries, their transfers from ``issuance``,
-   the lots and the members' balances, exactly as ``earnPoints`` would have left them (the audit
-   passes before the sweep, noting the due points).
+   ``--lots`` earned lots (``--lots / --members`` per member: 50 for 20,000 members) of which
+   ``--due / --members`` per member are past their expiry, with ``generate_series``: the
+   entries, their transfers from ``issuance``, the lots and the members' balances, exactly as
+   ``earnPoints`` would have left them (the audit passes before the sweep, noting the due
+   points).
 2. Starts ``jifen serve --workers 2`` (scheduled jobs off, so nothing sweeps behind our back).
 3. Baseline: ``wrk`` with ``me { balance { available } }`` for ``--duration`` seconds (no sweep).
 4. The sweep (``settle_due_accounts``, batches of ``--batch`` accounts) in its own process,
@@ -63,6 +64,7 @@ from ledger import (  # noqa: E402  (bench/ledger.py: shared set-up, server, wrk
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/jifen_bench_h7_expiry"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/7"
 LOT_POINTS = 10
+REGISTER_CHUNK = 1_000
 
 # Every member gets `per` lots of 10 points, earned 400 days ago; the first `due` of them expired
 # yesterday, the others expire in a year. Entries, transfers, lots and balances agree, as the
@@ -227,7 +229,10 @@ def main() -> int:
     )
     print(f"load average before the run: {load_average()} (other work skews the figures)")
     started = time.perf_counter()
-    member_ids = asyncio.run(register_members(database_url, args.members, run_id))
+    member_ids: list[int] = []
+    for chunk in range(0, args.members, REGISTER_CHUNK):  # one topic lock per event: chunks
+        count = min(REGISTER_CHUNK, args.members - chunk)
+        member_ids += asyncio.run(register_members(database_url, count, f"{run_id}-{chunk}"))
     asyncio.run(generate_lots(database_url, args.lots // args.members, args.due // args.members))
     before = asyncio.run(lot_facts(database_url))
     print(

@@ -151,3 +151,15 @@ def test_export_schema_writes_the_sdl(cli_env: dict[str, str], tmp_path: Path) -
     assert result.exit_code == 0, result.output
     assert output.read_text(encoding="utf-8") == schema_sdl()
     assert "type Query" in output.read_text(encoding="utf-8")
+
+
+def test_jobs_list_and_run(cli_env: dict[str, str]) -> None:
+    listed = jifen(cli_env, "jobs", "list")
+    assert listed.exit_code == 0, listed.output
+    assert "expiry-sweep" in listed.output and "never ran" in listed.output
+    ran = jifen(cli_env, "jobs", "run", "expiry-sweep")
+    assert ran.exit_code == 0, ran.output
+    assert ran.output.startswith("expiry-sweep: succeeded")
+    assert "succeeded" in jifen(cli_env, "jobs", "list").output
+    unknown = jifen(cli_env, "jobs", "run", "no-such-job")
+    assert unknown.exit_code == 2 and "does not exist" in unknown.output
