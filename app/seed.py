@@ -86,5 +86,5 @@ async def seed_demo(rt: Runtime) -> DemoSummary:
                 reference="demo-order-0001",
                 available_at=registration.member.created_at + timedelta(days=7),
             )
-    await seed_lifecycle(rt, SEED_ACTOR, ids[0])
+    await seed_lifecycle(rt, SEED_ACTOR, ids[1])  # 李娜: points about to expire
     return DemoSummary(demo_member_id=ids[0], member_ids=tuple(ids))

@@ -20,6 +20,6 @@ async def test_the_demo_has_a_partner_and_points_about_to_expire(runtime: Runtim
 
     assert run.result["sent"] == 1
     (note,) = await list_notifications(
-        runtime, summary.demo_member_id, first=5, before_id=None, unread_only=True
+        runtime, summary.member_ids[1], first=5, before_id=None, unread_only=True
     )
     assert note.payload["points"] == 100 and note.payload["threshold_days"] == 30
