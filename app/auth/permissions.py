@@ -111,6 +111,7 @@ PERMISSIONS: Mapping[str, Rule] = {
     "notifications": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "a member's notifications"),
     "markNotificationsRead": Rule(WRITERS, True, None, "mark a member's notifications read"),
     "giftPoints": Rule(WRITERS, True, None, "give points to another member (as the giver)"),
+    "lifecyclePolicy": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "expiry policy, gift limits"),
     # Engagement: tasks and challenges, boards (a query and a subscription), teams, badges
     "tasks": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "the programme's tasks and challenges"),
     "taskCentre": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "a member's tasks and progress"),

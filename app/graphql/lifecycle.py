@@ -24,6 +24,7 @@ from app.graphql.fields import described_field, described_mutation, described_su
 from app.graphql.ledger import BalanceNode
 from app.graphql.pagination import PageInfo, decode_cursor, encode_cursor, page_size, parse_id
 from app.graphql.subscriptions import SlowConsumerError, _parse_after, hub_of
+from app.ledger.expiry import programme_policy
 from app.lifecycle import exchange, gifting
 from app.lifecycle import notifications as notes
 from app.lifecycle.exchange import Direction
@@ -37,6 +38,7 @@ GIFT = "giftPoints"
 PARTNERS = "exchangePartners"
 SAVE_PARTNER = "saveExchangePartner"
 EXCHANGE = "exchangePoints"
+POLICY = "lifecyclePolicy"
 KEY_HELP = "Unique per caller: a replay returns the first result and never gives twice."
 
 
@@ -287,8 +289,34 @@ class ExchangePayload:
 ExchangeResult = Annotated[ExchangePayload | MutationError, strawberry.union("ExchangeResult")]
 
 
+@strawberry.type(name="LifecyclePolicy", description="The programme's lifecycle settings.")
+class LifecyclePolicyNode:
+    expiry_policy: str = strawberry.field(
+        description="rolling:N, year_end[:N], fixed:YYYY-MM-DD or never (a rule may override it)."
+    )
+    expiry_description: str
+    reminder_days: list[int] = strawberry.field(description="Days before expiry members are told.")
+    gift_max_points: int = strawberry.field(description="The most one gift may move.")
+    gift_daily_limit: int = strawberry.field(description="The most one member may give a day.")
+    timezone: str = strawberry.field(description="Business days end at its midnight.")
+
+
 @strawberry.type
 class LifecycleQueries:
+    @described_field("The programme's expiry policy, reminder days and gift limits.")
+    def lifecycle_policy(self, info: Info) -> LifecyclePolicyNode:
+        info.context.require(POLICY)
+        settings = info.context.runtime.settings
+        policy = programme_policy(settings)
+        return LifecyclePolicyNode(
+            expiry_policy=policy.text,
+            expiry_description=policy.describe(),
+            reminder_days=sorted(set(settings.expiry_reminder_days), reverse=True),
+            gift_max_points=settings.gift_max_points,
+            gift_daily_limit=settings.gift_daily_limit,
+            timezone=settings.timezone,
+        )
+
     @described_field("The coalition partners, their rates and limits (staff).")
     async def exchange_partners(self, info: Info) -> list[ExchangePartnerNode]:
         info.context.require(PARTNERS)

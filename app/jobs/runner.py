@@ -19,7 +19,7 @@ import traceback
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -193,6 +193,8 @@ async def jobs_running(rt: Runtime, jobs: Sequence[Job]) -> AsyncIterator[AsyncI
     """Schedule ``jobs`` in this process for the duration of the block."""
     scheduler = AsyncIOScheduler(timezone=rt.settings.timezone)
     for job in jobs:
+        # Interval jobs also run at start: after a downtime, the sweep catches up at once.
+        first = {"next_run_time": datetime.now(UTC)} if job.every_seconds is not None else {}
         scheduler.add_job(
             _scheduled,
             _trigger(job, rt.settings.timezone),
@@ -202,6 +204,7 @@ async def jobs_running(rt: Runtime, jobs: Sequence[Job]) -> AsyncIterator[AsyncI
             coalesce=True,  # after a pause, one catch-up run (each job catches up by itself)
             max_instances=1,
             misfire_grace_time=None,  # late is better than never
+            **first,
         )
     scheduler.start()
     log.info("jobs.scheduler_started", jobs=[job.name for job in jobs])

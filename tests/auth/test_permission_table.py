@@ -49,6 +49,7 @@ def test_members_act_only_on_themselves_and_write_only_their_profile() -> None:
         "notifications",
         "markNotificationsRead",
         "giftPoints",
+        "lifecyclePolicy",
         # engagement: tasks, boards, teams, badges, referrals
         "tasks",
         "taskCentre",
@@ -92,6 +93,7 @@ def test_analysts_only_read_and_anonymous_nothing() -> None:
         "memberBadges",
         "referrals",
         "exchangePartners",
+        "lifecyclePolicy",
     }
     assert not any(allows(ANONYMOUS, op) for op in PERMISSIONS)
 

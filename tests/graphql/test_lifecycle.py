@@ -128,3 +128,17 @@ async def test_a_partner_exchanges_under_its_own_code_only(api: Api) -> None:
         "field": "partnerCode",
     }
     assert (await api.ledger_state(member))["balance"]["total"] == 50
+
+
+async def test_the_programme_policy_is_readable_by_its_members(api: Api) -> None:
+    member = await api.register("app", "reader")
+    body = await api.call(
+        "{ lifecyclePolicy { expiryPolicy expiryDescription reminderDays giftMaxPoints } }",
+        headers=api.member_headers(member),
+    )
+    assert body["data"]["lifecyclePolicy"] == {
+        "expiryPolicy": "rolling:12",
+        "expiryDescription": "points are valid through the same date 12 months after earning",
+        "reminderDays": [30, 7],
+        "giftMaxPoints": 5000,
+    }

@@ -235,6 +235,8 @@ def lifecycle_request_for(
                  toMemberId: $b, amount: 1, idempotencyKey: $k}}) {PAYLOAD} }}""",
             {"a": a, "b": world.member_b, "k": key},
         )
+    if operation == "lifecyclePolicy":
+        return "{ lifecyclePolicy { expiryPolicy reminderDays } }", {}
     if operation == "exchangePartners":
         return "{ exchangePartners { code rateIn } }", {}
     if operation == "saveExchangePartner":
@@ -262,7 +264,7 @@ def subject_for(operation: str, caller: Caller, world: World) -> Subject:
     if operation == "me":  # always the caller itself
         return Subject(caller.principal.member_id, frozenset())
     # programme-wide: no particular member or channel
-    if operation == "tiers" or operation in PROGRAMME_WIDE:
+    if operation in {"tiers", "lifecyclePolicy"} or operation in PROGRAMME_WIDE:
         channel = caller.principal.channel
         return Subject(caller.principal.member_id, frozenset({channel} if channel else ()))
     return Subject(int(world.member_a), frozenset({"pos"}))
