@@ -142,3 +142,24 @@ async def test_the_programme_policy_is_readable_by_its_members(api: Api) -> None
         "reminderDays": [30, 7],
         "giftMaxPoints": 5000,
     }
+
+
+RULE = """mutation($r: EarningRuleInput!) { createEarningRule(input: {rule: $r}) {
+  __typename ... on EarningRulePayload { rule { id expiry } }
+  ... on MutationError { code field } } }"""
+
+
+async def test_an_earning_rule_carries_its_own_expiry_policy(api: Api) -> None:
+    rule = {
+        "name": "sign-up bonus, never expires",
+        "trigger": "EVENT",
+        "event": "signup",
+        "effect": {"kind": "FIXED", "points": 50},
+        "expiry": "never",
+    }
+    created = (await api.admin(RULE, {"r": rule}))["createEarningRule"]
+    assert created["rule"]["expiry"] == "never"
+    refused = (await api.admin(RULE, {"r": {**rule, "expiry": "monthly"}}))["createEarningRule"]
+    assert refused == {"__typename": "MutationError", "code": "INVALID_INPUT", "field": "expiry"}
+    rules = await api.admin("{ earningRules(first: 10) { edges { node { id } } } }")
+    assert len(rules["earningRules"]["edges"]) == 1

@@ -134,3 +134,16 @@ async def test_the_hold_timeout_job_voids_expired_holds(
 
     assert run.result == {"voided": 1}
     assert (await ledger.get_balance(runtime, m)).available == 50
+
+
+async def test_every_registered_job_runs_on_a_quiet_programme(runtime: Runtime) -> None:
+    """Each job of the catalogue (other domains add theirs) runs and records a success."""
+    from app.jobs.catalogue import all_jobs
+    from app.seed import seed_demo
+
+    await seed_demo(runtime)
+    for name in all_jobs():
+        run = await usecases.run_now(runtime, name)
+        assert (run.status, run.error) == ("succeeded", None), name
+    statuses = await usecases.list_jobs(runtime)
+    assert all(s.last_run is not None for s in statuses)
