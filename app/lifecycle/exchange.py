@@ -247,6 +247,9 @@ async def _run_exchange(
     amount: int,
     fingerprint: str,
 ) -> Exchange:
+    # Checked here, not before the key: a replay of an earlier exchange still gets its answer.
+    if not partner.enabled:
+        raise invalid(f"exchanges with {partner.code} are switched off", "partnerCode")
     partner_points, points, rate = ours(direction, amount, partner)
     ledger = Ledger(conn, rt.clock, LedgerPolicy.from_settings(rt.settings))
     account = partner_account_code(partner.code)
@@ -323,8 +326,6 @@ async def exchange_points(
     print_ = hashlib.sha256(repr(sorted(request.items())).encode()).hexdigest()
     async with unit_of_work(rt.engine) as conn:
         partner = await _find_partner(conn, partner_code)
-        if not partner.enabled:
-            raise invalid(f"exchanges with {partner_code} are switched off", "partnerCode")
 
         async def load(stored: dict[str, Any]) -> Exchange:
             row = (

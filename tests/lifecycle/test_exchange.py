@@ -157,6 +157,8 @@ async def test_bad_exchanges_are_refused_and_change_nothing(
     await save_partner(runtime, STAFF, PartnerTerms(**{**AIRLINE.__dict__, "enabled": False}))
     await refused(ErrorCode.INVALID_INPUT, exchange(runtime, m, "off", 100))
     assert await ledger_snapshot(runtime) == before
+    # A partner switched off still gets the answer to an exchange it already made.
+    assert (await exchange(runtime, m, "big-1", 10_000)).replayed
 
 
 async def test_partner_terms_are_checked(runtime: Runtime) -> None:
