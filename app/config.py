@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     tier_inactivity_months: int = Field(default=1, ge=1)  # no activity this long: one tier down
     tier_qualifying_measure: Literal["spend", "points"] = "spend"  # what thresholds count
 
+    # The points mall (docs/MALL.md).
+    mall_order_timeout_seconds: int = Field(default=15 * 60, ge=10)  # unconfirmed orders expire
+    checkout_max_share: str = "0.5"  # points may pay at most this share of a basket
+    checkout_min_points: int = Field(default=10, ge=1)  # fewer points are not offered
+
     max_query_depth: int = 12
     max_query_aliases: int = 30
     max_query_tokens: int = 2_000

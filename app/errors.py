@@ -22,6 +22,11 @@ class ErrorCode(StrEnum):
     RATE_LIMITED = "RATE_LIMITED"
     SLOW_CONSUMER = "SLOW_CONSUMER"  # a subscriber fell too far behind; it resumes by event id
     JOB_RUNNING = "JOB_RUNNING"  # another process is running this job right now
+    NOT_ON_SALE = "NOT_ON_SALE"  # mall: inactive item, or outside its sale window
+    TIER_TOO_LOW = "TIER_TOO_LOW"  # mall: a tier-only item asked for from a lower tier
+    ALREADY_PAID = "ALREADY_PAID"  # mall: the cash part of an order was already paid
+    PAYMENT_REQUIRED = "PAYMENT_REQUIRED"  # mall: points + cash waits for the channel's payment
+    INVALID_STATE = "INVALID_STATE"  # mall: the order (or payment) is not in a state for this
 
 
 class DomainError(Exception):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -23,3 +23,5 @@ class Runtime:
     clock: Clock
     # The process's event fan-out (subscriptions); None where nothing subscribes (CLI commands).
     hub: EventHub | None = None
+    # Per-process caches a domain keeps for this runtime (e.g. the mall's flash items).
+    caches: dict[str, Any] = field(default_factory=dict)

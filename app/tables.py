@@ -43,6 +43,18 @@ from app.lifecycle.tables import (
     gifts,
     notifications,
 )
+from app.mall.tables import (
+    charities,
+    checkout_payments,
+    donations,
+    lottery_draws,
+    lottery_pools,
+    lottery_prizes,
+    lottery_tickets,
+    mall_coupon_codes,
+    mall_items,
+    mall_orders,
+)
 from app.members.tables import member_channel_refs, member_status_changes, members
 from app.tiers.tables import (
     member_tiers,
@@ -57,6 +69,9 @@ __all__ = [
     "allocations",
     "api_keys",
     "badges",
+    "charities",
+    "checkout_payments",
+    "donations",
     "earning_budgets",
     "earning_counters",
     "earning_events",
@@ -74,6 +89,13 @@ __all__ = [
     "idempotency_keys",
     "job_runs",
     "lots",
+    "lottery_draws",
+    "lottery_pools",
+    "lottery_prizes",
+    "lottery_tickets",
+    "mall_coupon_codes",
+    "mall_items",
+    "mall_orders",
     "member_badges",
     "member_channel_refs",
     "member_status_changes",

@@ -1,0 +1,81 @@
+"""The mall's invariants, added to `jifen audit` (see app/ledger/audit.py)."""
+
+from __future__ import annotations
+
+MALL_CHECKS: dict[str, str] = {
+    "an item's stock is what is left plus what open and done orders took": """
+        SELECT i.id AS item_id, i.stock_total, i.stock_left,
+               COALESCE(sum(o.quantity), 0) AS ordered
+        FROM mall_items i
+        LEFT JOIN mall_orders o
+               ON o.item_id = i.id AND o.status IN ('placed', 'confirmed', 'fulfilled')
+        WHERE i.stock_total IS NOT NULL AND i.coupon_source IS DISTINCT FROM 'pool'
+        GROUP BY i.id
+        HAVING i.stock_total <> i.stock_left + COALESCE(sum(o.quantity), 0)
+    """,
+    "a code pool's stock is its free codes less what placed orders reserved": """
+        SELECT i.id AS item_id, i.stock_left,
+               (SELECT count(*) FROM mall_coupon_codes c
+                 WHERE c.item_id = i.id AND c.status = 'free') AS free_codes,
+               (SELECT COALESCE(sum(o.quantity), 0) FROM mall_orders o
+                 WHERE o.item_id = i.id AND o.status = 'placed') AS reserved
+        FROM mall_items i
+        WHERE i.coupon_source = 'pool'
+          AND i.stock_left <> (SELECT count(*) FROM mall_coupon_codes c
+                                WHERE c.item_id = i.id AND c.status = 'free')
+                             - (SELECT COALESCE(sum(o.quantity), 0) FROM mall_orders o
+                                 WHERE o.item_id = i.id AND o.status = 'placed')
+    """,
+    "an order's hold is its points, and its state follows the order's": """
+        SELECT o.id AS order_id, o.status, o.points, h.amount, h.status AS hold_status
+        FROM mall_orders o JOIN holds h ON h.id = o.hold_id
+        WHERE h.amount <> o.points
+           OR (o.status = 'placed' AND h.status = 'committed')
+           OR (o.status IN ('confirmed', 'fulfilled', 'returned')
+               AND (h.status <> 'committed' OR h.commit_entry_id IS DISTINCT FROM
+                    o.commit_entry_id))
+           OR (o.status IN ('cancelled', 'expired') AND h.status <> 'voided')
+    """,
+    "a returned order's spend is reversed in full": """
+        SELECT o.id AS order_id, e.amount, e.reversed_amount
+        FROM mall_orders o JOIN entries e ON e.id = o.commit_entry_id
+        WHERE o.status = 'returned' AND e.reversed_amount <> abs(e.amount)
+    """,
+    "a prize's stock is what is left plus the draws that won it": """
+        SELECT p.id AS prize_id, p.stock_total, p.stock_left, count(d.id) AS won
+        FROM lottery_prizes p LEFT JOIN lottery_draws d ON d.prize_id = p.id
+        WHERE p.stock_total IS NOT NULL
+        GROUP BY p.id
+        HAVING p.stock_total <> p.stock_left + count(d.id)
+    """,
+    "a draw paid its cost with one spend or one ticket": """
+        SELECT d.id AS draw_id, d.cost_points, e.amount
+        FROM lottery_draws d LEFT JOIN entries e ON e.id = d.spend_entry_id
+        WHERE (d.ticket_id IS NULL AND d.cost_points > 0 AND
+               (e.id IS NULL OR e.amount <> -d.cost_points))
+           OR (d.ticket_id IS NOT NULL AND (d.cost_points <> 0 OR d.spend_entry_id IS NOT NULL))
+    """,
+    "a charity's account holds exactly its donations": """
+        SELECT c.id AS charity_id,
+               COALESCE((SELECT sum(amount) FROM transfers WHERE credit_account_id = c.account_id),
+                        0)
+             - COALESCE((SELECT sum(amount) FROM transfers WHERE debit_account_id = c.account_id),
+                        0) AS posted,
+               COALESCE((SELECT sum(points) FROM donations d WHERE d.charity_id = c.id), 0)
+                   AS donated
+        FROM charities c
+        WHERE COALESCE((SELECT sum(amount) FROM transfers WHERE credit_account_id = c.account_id),
+                       0)
+            - COALESCE((SELECT sum(amount) FROM transfers WHERE debit_account_id = c.account_id),
+                       0)
+           <> COALESCE((SELECT sum(points) FROM donations d WHERE d.charity_id = c.id), 0)
+    """,
+    "a checkout payment's hold follows the payment": """
+        SELECT p.id AS payment_id, p.status, p.points, h.amount, h.status AS hold_status
+        FROM checkout_payments p JOIN holds h ON h.id = p.hold_id
+        WHERE h.amount <> p.points
+           OR (p.status = 'held' AND h.status = 'committed')
+           OR (p.status = 'committed' AND h.status <> 'committed')
+           OR (p.status = 'voided' AND h.status <> 'voided')
+    """,
+}

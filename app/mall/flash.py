@@ -1,0 +1,223 @@
+"""Flash sales ("秒杀"): a gate in Redis in front of the database.
+
+The database stays the authority: an order exists only if its transaction reserved stock with
+``UPDATE … WHERE stock_left >= n`` and held the points, so nothing can be oversold whatever Redis
+says. Redis only decides, atomically in one Lua script, *who may try*: it keeps a counter of
+units left and, per business period, units per member. A buyer it refuses gets
+``OUT_OF_STOCK`` (or ``LIMIT_REACHED``) at once, without touching PostgreSQL; only about as many
+buyers as there are units reach the database row, which is the hot spot otherwise.
+
+Disagreements only ever cost sales, never oversell:
+
+* the gate let a buyer through but the database refused (too few points, a race with staff):
+  the use case gives the unit back to the gate;
+* the process died between the gate and the commit: the gate is short of a unit until
+  :func:`reconcile` (staff, or after a restart) rebuilds it from the database;
+* Redis restarted (or evicted the keys): the next buyer finds the gate unarmed and
+  :meth:`FlashGate.arm` loads it from the database (``stock_left`` and this period's per-member
+  counts), guarded so that only one caller arms it;
+* Redis is unreachable: buyers go straight to the database path (slower, still exact).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from sqlalchemy import func, select
+
+from app.mall.catalogue import Catalogue
+from app.mall.policy import OPEN_OR_DONE, Item, LimitPeriod, period_start
+from app.mall.tables import mall_orders
+from app.runtime import Runtime
+
+log = logging.getLogger("app.mall.flash")
+
+# KEYS: stock, buyers. ARGV: member, quantity, limit (0: none), buyers TTL seconds.
+# Returns units left after taking, or -1 out of stock, -2 not armed, -3 member limit reached.
+TAKE = """
+local left = redis.call('GET', KEYS[1])
+if not left then return -2 end
+left = tonumber(left)
+local q = tonumber(ARGV[2])
+if left < q then return -1 end
+local limit = tonumber(ARGV[3])
+if limit > 0 then
+  local had = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
+  if had + q > limit then return -3 end
+  redis.call('HINCRBY', KEYS[2], ARGV[1], q)
+  redis.call('EXPIRE', KEYS[2], ARGV[4])
+end
+return redis.call('DECRBY', KEYS[1], q)
+"""
+
+# KEYS: stock, buyers. ARGV: member, quantity, limit. Only gives back to an armed gate.
+GIVE_BACK = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -2 end
+if tonumber(ARGV[3]) > 0 then
+  local had = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
+  if had > 0 then redis.call('HINCRBY', KEYS[2], ARGV[1], -math.min(had, tonumber(ARGV[2]))) end
+end
+return redis.call('INCRBY', KEYS[1], ARGV[2])
+"""
+
+# KEYS: stock, buyers. ARGV: stock, buyers TTL, then member/count pairs. Arms once (NX).
+ARM = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX') == false then return 0 end
+redis.call('DEL', KEYS[2])
+for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+if #ARGV > 2 then redis.call('EXPIRE', KEYS[2], ARGV[2]) end
+return 1
+"""
+
+BUYERS_TTL_SECONDS = 40 * 24 * 3600  # longer than any period a limit counts over
+
+
+class Verdict(Enum):
+    TAKEN = "taken"
+    OUT_OF_STOCK = "out_of_stock"
+    LIMIT_REACHED = "limit_reached"
+    NOT_ARMED = "not_armed"
+    UNAVAILABLE = "unavailable"  # Redis unreachable: go to the database directly
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """A unit (or more) the gate let through, to be given back if the database refuses."""
+
+    item_id: int
+    member_id: int
+    quantity: int
+    limit: int
+    period: str
+
+
+def period_key(item: Item, now: datetime, tz: str) -> str:
+    start = period_start(now, item.limit_period or LimitPeriod.EVER, tz)
+    return "ever" if start is None else start.date().isoformat()
+
+
+class FlashGate:
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._take = redis.register_script(TAKE)
+        self._give_back = redis.register_script(GIVE_BACK)
+        self._arm = redis.register_script(ARM)
+
+    @staticmethod
+    def keys(item_id: int, period: str) -> list[str]:
+        return [f"mall:flash:{item_id}:stock", f"mall:flash:{item_id}:buyers:{period}"]
+
+    async def take(self, ticket: Ticket) -> Verdict:
+        try:
+            left = int(
+                await self._take(
+                    keys=self.keys(ticket.item_id, ticket.period),
+                    args=[ticket.member_id, ticket.quantity, ticket.limit, BUYERS_TTL_SECONDS],
+                )
+            )
+        except RedisError as error:
+            log.warning("flash gate unavailable, deciding in the database: %s", error)
+            return Verdict.UNAVAILABLE
+        return {-1: Verdict.OUT_OF_STOCK, -2: Verdict.NOT_ARMED, -3: Verdict.LIMIT_REACHED}.get(
+            left, Verdict.TAKEN
+        )
+
+    async def give_back(self, ticket: Ticket) -> None:
+        try:
+            await self._give_back(
+                keys=self.keys(ticket.item_id, ticket.period),
+                args=[ticket.member_id, ticket.quantity, ticket.limit],
+            )
+        except RedisError as error:  # the gate stays short until reconciled: undersell only
+            log.warning("flash gate: could not give back %s: %s", ticket, error)
+
+    async def arm(self, stock_left: int, item_id: int, period: str, buyers: dict[int, int]) -> bool:
+        pairs: list[int] = []
+        for member_id, count in buyers.items():
+            pairs += [member_id, count]
+        armed = await self._arm(
+            keys=self.keys(item_id, period), args=[stock_left, BUYERS_TTL_SECONDS, *pairs]
+        )
+        return bool(armed)
+
+    async def adjust_stock(self, item_id: int, delta: int) -> None:
+        """Staff restocked (or removed units): move an armed gate by the same amount."""
+        key = self.keys(item_id, "-")[0]
+        try:
+            if await self.redis.exists(key):
+                await self.redis.incrby(key, delta)
+        except RedisError as error:
+            log.warning("flash gate: could not adjust %s: %s", key, error)
+
+    async def disarm(self, item_id: int) -> None:
+        await self.redis.delete(self.keys(item_id, "-")[0])
+
+    async def left(self, item_id: int) -> int | None:
+        raw = await self.redis.get(self.keys(item_id, "-")[0])
+        return None if raw is None else int(raw)
+
+
+async def arm_from_database(rt: Runtime, item: Item) -> None:
+    """Load the gate from the authority: units left and this period's units per member."""
+    now = rt.clock.now()
+    period = period_key(item, now, rt.settings.timezone)
+    async with rt.engine.connect() as conn:
+        current = await Catalogue(conn, rt.clock).get(item.id)
+        buyers: dict[int, int] = {}
+        if item.per_member_limit is not None:
+            since = period_start(now, item.limit_period or LimitPeriod.EVER, rt.settings.timezone)
+            query = (
+                select(mall_orders.c.member_id, func.sum(mall_orders.c.quantity))
+                .where(
+                    mall_orders.c.item_id == item.id,
+                    mall_orders.c.status.in_([s.value for s in OPEN_OR_DONE]),
+                )
+                .group_by(mall_orders.c.member_id)
+            )
+            if since is not None:
+                query = query.where(mall_orders.c.created_at >= since)
+            buyers = {m: int(n) for m, n in (await conn.execute(query)).all()}
+    await FlashGate(rt.redis).arm(current.stock_left or 0, item.id, period, buyers)
+
+
+async def reconcile(rt: Runtime, item_id: int) -> int:
+    """Rebuild the gate from PostgreSQL (after a crash, or when they disagree); returns the
+    units the gate now has. Run it while no sale is mid-rush: a buyer between the gate and the
+    database during the rebuild is counted once by the database and possibly again by the gate,
+    which can only let one extra buyer *try* (the database still refuses it)."""
+    async with rt.engine.connect() as conn:
+        item = await Catalogue(conn, rt.clock).get(item_id)
+    gate = FlashGate(rt.redis)
+    await gate.disarm(item_id)
+    await arm_from_database(rt, item)
+    return await gate.left(item_id) or 0
+
+
+class ItemCache:
+    """Flash items read from the database at most once a second per process: during a rush the
+    refused buyers then cost no database query at all."""
+
+    def __init__(self, ttl: float = 1.0) -> None:
+        self.ttl = ttl
+        self._items: dict[int, tuple[float, Item]] = {}
+
+    async def get(self, rt: Runtime, item_id: int) -> Item:
+        now = time.monotonic()
+        cached = self._items.get(item_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        async with rt.engine.connect() as conn:
+            item = await Catalogue(conn, rt.clock).get(item_id)
+        self._items[item_id] = (now + self.ttl, item)
+        return item
+
+
+def item_cache(rt: Runtime) -> ItemCache:
+    cache: ItemCache = rt.caches.setdefault("mall.flash_items", ItemCache())
+    return cache

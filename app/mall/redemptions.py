@@ -1,0 +1,453 @@
+"""Redemption orders: place (points held, stock reserved) → confirm (points spent; for points +
+cash once the channel confirms the payment) → fulfil; cancel or time out (hold voided, stock
+back); return (the spend reversed: points back into their original lots).
+
+Lock order everywhere: the member's account row (the ledger's lock), then the item row (the
+conditional stock update, done last so a hot item's row is locked as briefly as possible).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Row, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.errors import DomainError, ErrorCode, invalid, not_found
+from app.events.outbox import append_event, member_topic
+from app.ledger.models import Actor, HoldStatus
+from app.ledger.service import Ledger, LedgerPolicy
+from app.ledger.tables import accounts
+from app.mall.catalogue import Catalogue, tier_ranks
+from app.mall.policy import (
+    CouponSource,
+    Fulfilment,
+    Item,
+    OrderStatus,
+    check_limit,
+    check_on_sale,
+    check_quantity,
+    check_tier,
+    out_of_stock,
+    unit_price,
+)
+from app.mall.tables import mall_coupon_codes, mall_items, mall_orders
+from app.runtime import Runtime
+
+# A hold outlives its order by this much, so the order's own time-out (which also gives the
+# stock back) normally voids it, not the ledger's generic hold time-out.
+HOLD_GRACE = timedelta(minutes=5)
+MAX_REF = 128
+
+
+@dataclass(frozen=True)
+class Order:
+    id: int
+    member_id: int
+    item_id: int
+    quantity: int
+    unit_points: int
+    points: int
+    cash_amount: Decimal
+    status: OrderStatus
+    hold_id: int | None
+    commit_entry_id: int | None
+    return_entry_id: int | None
+    payment_ref: str | None
+    paid_amount: Decimal | None
+    source: str
+    actor: str
+    fulfilment_ref: str | None
+    close_reason: str | None
+    expires_at: datetime
+    created_at: datetime
+    confirmed_at: datetime | None
+    fulfilled_at: datetime | None
+    closed_at: datetime | None
+    coupon_codes: tuple[str, ...] = ()
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "item_id": self.item_id,
+            "quantity": self.quantity,
+            "points": self.points,
+            "cash_amount": str(self.cash_amount),
+            "status": self.status.value,
+            "hold_id": self.hold_id,
+            "commit_entry_id": self.commit_entry_id,
+            "return_entry_id": self.return_entry_id,
+            "coupon_codes": list(self.coupon_codes),
+        }
+
+
+def _order(row: Row[Any], codes: tuple[str, ...] = ()) -> Order:
+    m = row._mapping
+    return Order(
+        **{k: m[k] for k in Order.__dataclass_fields__ if k not in ("status", "coupon_codes")},
+        status=OrderStatus(row.status),
+        coupon_codes=codes,
+    )
+
+
+def _generated_code() -> str:
+    # 16 characters of base32 from the OS's CSPRNG: unguessable, unique by the column's index.
+    return "JF" + secrets.token_hex(7).upper()
+
+
+class Redemptions:
+    def __init__(self, conn: AsyncConnection, rt: Runtime) -> None:
+        self.conn = conn
+        self.rt = rt
+        self.clock = rt.clock
+        self.ledger = Ledger(conn, rt.clock, LedgerPolicy.from_settings(rt.settings))
+        self.catalogue = Catalogue(conn, rt.clock)
+
+    # ------------------------------------------------------------------------------ writes
+
+    async def place(self, actor: Actor, member_id: int, item_id: int, quantity: int) -> Order:
+        check_quantity(quantity)
+        await self._lock_member(member_id)
+        item = await self.catalogue.get(item_id)
+        now = self.clock.now()
+        check_on_sale(item, now)
+        if item.min_tier is not None:
+            rank, ranks = await tier_ranks(self.conn, self.clock, self.rt, member_id)
+            check_tier(item, rank, ranks.get(item.min_tier))
+        if item.per_member_limit is not None:
+            already = await self.catalogue.redeemed_one(
+                member_id, item, now, self.rt.settings.timezone
+            )
+            check_limit(item, already, quantity)
+        if item.stock_left is not None and item.stock_left < quantity:
+            raise out_of_stock(item.name)  # a cheap early answer; the update below decides
+        unit = unit_price(item, now)
+        order_id = int(
+            await self.conn.scalar(
+                text("SELECT nextval(pg_get_serial_sequence('mall_orders', 'id'))")
+            )
+        )
+        expires_at = now + timedelta(seconds=self.rt.settings.mall_order_timeout_seconds)
+        hold = await self.ledger.hold(
+            member_id,
+            unit * quantity,
+            reason=f"mall: {item.name}",
+            actor=actor,
+            reference=f"mall-order:{order_id}",
+            expires_at=expires_at + HOLD_GRACE,
+        )
+        await self._take_stock(item, quantity)
+        row = (
+            await self.conn.execute(
+                mall_orders.insert()
+                .values(
+                    id=order_id,
+                    member_id=member_id,
+                    item_id=item.id,
+                    quantity=quantity,
+                    unit_points=unit,
+                    points=unit * quantity,
+                    cash_amount=item.cash_price * quantity,
+                    status=OrderStatus.PLACED.value,
+                    hold_id=hold.id,
+                    source=actor.source,
+                    actor=actor.principal,
+                    expires_at=expires_at,
+                    created_at=now,
+                )
+                .returning(*mall_orders.c)
+            )
+        ).one()
+        order = _order(row)
+        await self._event(order, "redemption.placed")
+        return order
+
+    async def confirm(self, order_id: int, actor: Actor) -> Order:
+        """Spend the held points of a points-only order (or one whose cash part is paid)."""
+        order = await self._lock_order(order_id)
+        self._require_open(order)
+        if order.cash_amount > 0 and order.paid_amount is None:
+            raise DomainError(
+                ErrorCode.PAYMENT_REQUIRED,
+                f"order {order_id} waits for its cash part ({order.cash_amount} CNY) to be paid",
+                "orderId",
+            )
+        return await self._commit(order, actor)
+
+    async def pay(self, order_id: int, payment_ref: str, amount: Decimal, actor: Actor) -> Order:
+        """The channel confirms the cash part; the order is then confirmed in the same step."""
+        if not payment_ref.strip() or len(payment_ref) > MAX_REF:
+            raise invalid(f"paymentRef must be 1..{MAX_REF} characters", "paymentRef")
+        order = await self._lock_order(order_id)
+        if order.payment_ref == payment_ref:
+            return order  # the same payment reported again: nothing more to do
+        if order.paid_amount is not None:
+            raise DomainError(
+                ErrorCode.ALREADY_PAID,
+                f"order {order_id}'s cash part was already paid ({order.payment_ref})",
+                "paymentRef",
+            )
+        if order.cash_amount == 0:
+            raise DomainError(ErrorCode.INVALID_STATE, f"order {order_id} has no cash part")
+        self._require_open(order)
+        if amount != order.cash_amount:
+            raise invalid(f"the cash part is {order.cash_amount} CNY, not {amount}", "amount")
+        other = await self.conn.scalar(
+            select(mall_orders.c.id).where(mall_orders.c.payment_ref == payment_ref)
+        )
+        if other is not None:
+            raise DomainError(
+                ErrorCode.ALREADY_PAID, f"payment {payment_ref} already paid order {other}"
+            )
+        await self.conn.execute(
+            mall_orders.update()
+            .where(mall_orders.c.id == order_id)
+            .values(payment_ref=payment_ref, paid_amount=amount)
+        )
+        paid = await self.get(order_id)
+        await self._event(paid, "redemption.paid")
+        return await self._commit(paid, actor)
+
+    async def fulfil(self, order_id: int, actor: Actor, reference: str | None) -> Order:
+        if reference is not None and len(reference) > MAX_REF:
+            raise invalid(f"reference is longer than {MAX_REF} characters", "reference")
+        order = await self._lock_order(order_id)
+        if order.status is not OrderStatus.CONFIRMED:
+            raise _state(order, "fulfilled")
+        done = await self._set(
+            order,
+            status=OrderStatus.FULFILLED,
+            fulfilled_at=self.clock.now(),
+            fulfilment_ref=reference,
+        )
+        await self._event(done, "redemption.fulfilled", actor)
+        return done
+
+    async def cancel(
+        self, order_id: int, actor: Actor, reason: str, *, timed_out: bool = False
+    ) -> tuple[Order, Item]:
+        """Void the hold (points back into the same lots) and give the stock back."""
+        if not reason.strip() or len(reason) > 500:
+            raise invalid("reason must be 1..500 characters", "reason")
+        order = await self._lock_order(order_id)
+        if order.status is not OrderStatus.PLACED:
+            raise _state(order, "cancelled")
+        if timed_out and order.expires_at > self.clock.now():
+            raise DomainError(ErrorCode.INVALID_STATE, f"order {order_id} has not timed out")
+        if order.hold_id is not None:
+            hold = await self.ledger.get_hold(order.hold_id)
+            if hold.status is HoldStatus.ACTIVE:  # the ledger's own time-out may have voided it
+                await self.ledger.void_hold(order.hold_id, actor=actor, reason=reason)
+        item = await self._give_stock_back(order)
+        status = OrderStatus.EXPIRED if timed_out else OrderStatus.CANCELLED
+        closed = await self._set(
+            order, status=status, closed_at=self.clock.now(), close_reason=reason
+        )
+        await self._event(closed, f"redemption.{status.value}", actor)
+        return closed, item
+
+    async def return_(self, order_id: int, actor: Actor, reason: str) -> tuple[Order, Item]:
+        """After confirmation: reverse the spend (points back into their original lots, with
+        their original expiry), void its coupon codes and give the stock back."""
+        if not reason.strip() or len(reason) > 500:
+            raise invalid("reason must be 1..500 characters", "reason")
+        order = await self._lock_order(order_id)
+        if order.status not in (OrderStatus.CONFIRMED, OrderStatus.FULFILLED):
+            raise _state(order, "returned")
+        assert order.commit_entry_id is not None  # a confirmed order has its spend
+        entry = await self.ledger.reverse(order.commit_entry_id, reason=reason, actor=actor)
+        await self.conn.execute(
+            mall_coupon_codes.update()
+            .where(mall_coupon_codes.c.order_id == order_id)
+            .values(status="void")
+        )
+        item = await self._give_stock_back(order, codes_issued=True)
+        returned = await self._set(
+            order,
+            status=OrderStatus.RETURNED,
+            return_entry_id=entry.id,
+            closed_at=self.clock.now(),
+            close_reason=reason,
+        )
+        await self._event(returned, "redemption.returned", actor)
+        return returned, item
+
+    # ------------------------------------------------------------------------------- reads
+
+    async def get(self, order_id: int) -> Order:
+        row = (
+            await self.conn.execute(select(mall_orders).where(mall_orders.c.id == order_id))
+        ).first()
+        if row is None:
+            raise not_found("order", order_id, "orderId")
+        codes = await self.conn.scalars(
+            select(mall_coupon_codes.c.code)
+            .where(mall_coupon_codes.c.order_id == order_id)
+            .order_by(mall_coupon_codes.c.id)
+        )
+        return _order(row, tuple(codes.all()))
+
+    async def list_for(
+        self, member_id: int, *, first: int, before_id: int | None, status: OrderStatus | None
+    ) -> list[Order]:
+        query = select(mall_orders).where(mall_orders.c.member_id == member_id)
+        if before_id is not None:
+            query = query.where(mall_orders.c.id < before_id)
+        if status is not None:
+            query = query.where(mall_orders.c.status == status.value)
+        rows = (await self.conn.execute(query.order_by(mall_orders.c.id.desc()).limit(first))).all()
+        codes: dict[int, list[str]] = {}
+        if rows:
+            found = await self.conn.execute(
+                select(mall_coupon_codes.c.order_id, mall_coupon_codes.c.code)
+                .where(mall_coupon_codes.c.order_id.in_([r.id for r in rows]))
+                .order_by(mall_coupon_codes.c.id)
+            )
+            for order_id, code in found:
+                codes.setdefault(order_id, []).append(code)
+        return [_order(r, tuple(codes.get(r.id, ()))) for r in rows]
+
+    async def timed_out_ids(self, limit: int) -> list[int]:
+        found = await self.conn.scalars(
+            select(mall_orders.c.id)
+            .where(
+                mall_orders.c.status == OrderStatus.PLACED.value,
+                mall_orders.c.expires_at <= self.clock.now(),
+            )
+            .order_by(mall_orders.c.expires_at, mall_orders.c.id)
+            .limit(limit)
+        )
+        return list(found.all())
+
+    # --------------------------------------------------------------------------- mechanics
+
+    async def _lock_member(self, member_id: int) -> None:
+        """The ledger's one lock, taken first: per-member limits are counted under it."""
+        locked = await self.conn.scalar(
+            select(accounts.c.id).where(accounts.c.member_id == member_id).with_for_update()
+        )
+        if locked is None:
+            raise not_found("member", member_id, "memberId")
+
+    async def _lock_order(self, order_id: int) -> Order:
+        order = await self.get(order_id)
+        await self._lock_member(order.member_id)
+        return await self.get(order_id)  # re-read under the member's lock
+
+    def _require_open(self, order: Order) -> None:
+        if order.status is not OrderStatus.PLACED:
+            raise _state(order, "confirmed")
+        if order.expires_at <= self.clock.now():
+            raise DomainError(
+                ErrorCode.INVALID_STATE,
+                f"order {order.id} timed out at {order.expires_at.isoformat()}",
+                "orderId",
+            )
+
+    async def _take_stock(self, item: Item, quantity: int) -> None:
+        if item.unlimited:
+            return
+        taken = await self.conn.scalar(
+            mall_items.update()
+            .where(mall_items.c.id == item.id, mall_items.c.stock_left >= quantity)
+            .values(stock_left=mall_items.c.stock_left - quantity)
+            .returning(mall_items.c.id)
+        )
+        if taken is None:
+            raise out_of_stock(item.name)
+
+    async def _give_stock_back(self, order: Order, *, codes_issued: bool = False) -> Item:
+        item = await self.catalogue.get(order.item_id)
+        if item.unlimited:
+            return item
+        if codes_issued and item.coupon_source is CouponSource.POOL:
+            # A pool's stock is its free codes; codes handed out are void, never reissued.
+            return item
+        await self.conn.execute(
+            mall_items.update()
+            .where(mall_items.c.id == order.item_id)
+            .values(stock_left=mall_items.c.stock_left + order.quantity)
+        )
+        return item
+
+    async def _commit(self, order: Order, actor: Actor) -> Order:
+        assert order.hold_id is not None
+        entry = await self.ledger.commit_hold(order.hold_id, actor=actor)
+        item = await self.catalogue.get(order.item_id)
+        await self._issue_codes(order, item)
+        now = self.clock.now()
+        instant = item.fulfilment is Fulfilment.INSTANT
+        done = await self._set(
+            order,
+            status=OrderStatus.FULFILLED if instant else OrderStatus.CONFIRMED,
+            commit_entry_id=entry.id,
+            confirmed_at=now,
+            fulfilled_at=now if instant else None,
+        )
+        await self._event(done, "redemption.confirmed", actor)
+        if instant:
+            await self._event(done, "redemption.fulfilled", actor)
+        return done
+
+    async def _issue_codes(self, order: Order, item: Item) -> None:
+        if item.coupon_source is None:
+            return
+        now = self.clock.now()
+        issued = {
+            "status": "issued",
+            "order_id": order.id,
+            "member_id": order.member_id,
+            "issued_at": now,
+        }
+        if item.coupon_source is CouponSource.GENERATOR:
+            await self.conn.execute(
+                mall_coupon_codes.insert(),
+                [
+                    {"item_id": item.id, "code": _generated_code(), **issued}
+                    for _ in range(order.quantity)
+                ],
+            )
+            return
+        # From the pool: the order reserved a unit of stock per code, so the codes are there.
+        free = (
+            select(mall_coupon_codes.c.id)
+            .where(mall_coupon_codes.c.item_id == item.id, mall_coupon_codes.c.status == "free")
+            .order_by(mall_coupon_codes.c.id)
+            .limit(order.quantity)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        got = await self.conn.scalars(
+            mall_coupon_codes.update()
+            .where(mall_coupon_codes.c.id.in_(free))
+            .values(**issued)
+            .returning(mall_coupon_codes.c.id)
+        )
+        if len(got.all()) != order.quantity:
+            raise RuntimeError(f"item {item.id}: fewer free codes than its stock says")
+
+    async def _set(self, order: Order, **values: Any) -> Order:
+        await self.conn.execute(
+            mall_orders.update()
+            .where(mall_orders.c.id == order.id)
+            .values(**{k: v.value if isinstance(v, OrderStatus) else v for k, v in values.items()})
+        )
+        return await self.get(order.id)
+
+    async def _event(self, order: Order, event_type: str, actor: Actor | None = None) -> None:
+        payload: dict[str, Any] = {"member_id": order.member_id, "order": order.payload()}
+        if actor is not None:
+            payload["actor"] = actor.principal
+        await append_event(self.conn, member_topic(order.member_id), event_type, payload)
+
+
+def _state(order: Order, wanted: str) -> DomainError:
+    return DomainError(
+        ErrorCode.INVALID_STATE,
+        f"order {order.id} is {order.status.value}: it cannot be {wanted}",
+        "orderId",
+    )

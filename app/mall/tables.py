@@ -1,0 +1,225 @@
+"""The mall's tables: catalogue items, coupon codes, redemption orders, lotteries, charities,
+donations and points-at-checkout payments.
+
+Member-owned rows carry ``member_id`` (distributable by member). Every write that moves points or
+counts toward a member's limit happens under the member's account lock (the ledger's one lock);
+stock is changed by a conditional ``UPDATE … WHERE stock_left >= n`` on the item row, always
+after the account lock, so the lock order is the same everywhere (account, then item).
+"""
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+from app.db import metadata
+
+MONEY = Numeric(14, 2)
+
+mall_items = Table(
+    "mall_items",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("code", String(64), nullable=False, unique=True),
+    Column("name", Text, nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("image_url", Text),
+    # coupon | goods | service | experience | partner_voucher | parking
+    Column("kind", String(24), nullable=False),
+    Column("points_price", BigInteger, nullable=False),
+    Column("cash_price", MONEY, nullable=False, server_default="0"),
+    # Both null: unlimited. stock_left is what can still be reserved by an order.
+    Column("stock_total", BigInteger),
+    Column("stock_left", BigInteger),
+    Column("per_member_limit", Integer),
+    Column("limit_period", String(8)),  # day | week | month | ever (business-local)
+    Column("min_tier", String(32)),  # tier-only items: this tier or a higher one
+    Column("sale_starts_at", DateTime(timezone=True)),
+    Column("sale_ends_at", DateTime(timezone=True)),
+    Column("price_rules", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    Column("best_before", DateTime(timezone=True)),  # the goods' own expiry (dynamic prices)
+    Column("flash", Boolean, nullable=False, server_default="false"),
+    Column("coupon_source", String(16)),  # pool | generator; null: not a coupon
+    Column("fulfilment", String(16), nullable=False),  # instant | shipped
+    Column("active", Boolean, nullable=False, server_default="true"),
+    Column("version", Integer, nullable=False, server_default="1"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_by", String(96), nullable=False),
+    CheckConstraint("points_price >= 0 AND cash_price >= 0", name="prices"),
+    CheckConstraint("(stock_total IS NULL) = (stock_left IS NULL)", name="stock_both"),
+    CheckConstraint("stock_left >= 0 AND stock_left <= stock_total", name="stock_range"),
+    CheckConstraint("per_member_limit IS NULL OR per_member_limit > 0", name="limit_positive"),
+)
+
+mall_coupon_codes = Table(
+    "mall_coupon_codes",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("item_id", BigInteger, ForeignKey("mall_items.id"), nullable=False),
+    Column("code", String(64), nullable=False, unique=True),
+    Column("status", String(8), nullable=False),  # free | issued | void
+    Column("order_id", BigInteger, ForeignKey("mall_orders.id"), index=True),
+    Column("member_id", BigInteger),
+    Column("issued_at", DateTime(timezone=True)),
+    CheckConstraint("status IN ('free', 'issued', 'void')", name="status"),
+    Index("ix_mall_coupon_codes_free", "item_id", "id", postgresql_where=text("status = 'free'")),
+)
+
+mall_orders = Table(
+    "mall_orders",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("member_id", BigInteger, ForeignKey("members.id"), nullable=False),
+    Column("item_id", BigInteger, ForeignKey("mall_items.id"), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("unit_points", BigInteger, nullable=False),
+    Column("points", BigInteger, nullable=False),
+    Column("cash_amount", MONEY, nullable=False),
+    # placed | confirmed | fulfilled | cancelled | expired | returned
+    Column("status", String(16), nullable=False),
+    Column("hold_id", BigInteger, ForeignKey("holds.id")),
+    Column("commit_entry_id", BigInteger, ForeignKey("entries.id")),
+    Column("return_entry_id", BigInteger, ForeignKey("entries.id")),
+    Column("payment_ref", String(128), unique=True),
+    Column("paid_amount", MONEY),
+    Column("source", String(64), nullable=False),
+    Column("actor", String(96), nullable=False),
+    Column("fulfilment_ref", String(128)),
+    Column("close_reason", Text),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("confirmed_at", DateTime(timezone=True)),
+    Column("fulfilled_at", DateTime(timezone=True)),
+    Column("closed_at", DateTime(timezone=True)),
+    CheckConstraint("quantity > 0 AND points >= 0 AND cash_amount >= 0", name="amounts"),
+    CheckConstraint(
+        "status IN ('placed', 'confirmed', 'fulfilled', 'cancelled', 'expired', 'returned')",
+        name="status",
+    ),
+    Index("ix_mall_orders_member_item", "member_id", "item_id", "created_at"),
+    Index("ix_mall_orders_placed_expiry", "expires_at", postgresql_where=text("status = 'placed'")),
+)
+
+lottery_pools = Table(
+    "lottery_pools",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("code", String(64), nullable=False, unique=True),
+    Column("name", Text, nullable=False),
+    Column("kind", String(16), nullable=False),  # lottery | blind_box | wheel
+    Column("cost_points", BigInteger, nullable=False),
+    Column("fallback_prize_code", String(64)),  # awarded when the drawn prize is out of stock
+    Column("active", Boolean, nullable=False, server_default="true"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("cost_points >= 0", name="cost"),
+)
+
+lottery_prizes = Table(
+    "lottery_prizes",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("pool_id", BigInteger, ForeignKey("lottery_pools.id"), nullable=False),
+    Column("code", String(64), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("kind", String(16), nullable=False),  # points | coupon | goods | nothing
+    Column("weight", BigInteger, nullable=False),
+    Column("points", BigInteger, nullable=False, server_default="0"),
+    Column("stock_total", BigInteger),
+    Column("stock_left", BigInteger),
+    Column("position", Integer, nullable=False),
+    UniqueConstraint("pool_id", "code"),
+    CheckConstraint("weight >= 0 AND points >= 0", name="weights"),
+    CheckConstraint("stock_left >= 0 AND stock_left <= stock_total", name="stock_range"),
+)
+
+lottery_tickets = Table(
+    "lottery_tickets",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("member_id", BigInteger, ForeignKey("members.id"), nullable=False, index=True),
+    Column("pool_id", BigInteger, ForeignKey("lottery_pools.id"), nullable=False),
+    Column("source_ref", String(128), nullable=False, unique=True),
+    Column("status", String(8), nullable=False),  # open | used
+    Column("granted_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True)),
+    Column("draw_id", BigInteger),
+    CheckConstraint("status IN ('open', 'used')", name="status"),
+)
+
+lottery_draws = Table(
+    "lottery_draws",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("pool_id", BigInteger, ForeignKey("lottery_pools.id"), nullable=False),
+    Column("member_id", BigInteger, ForeignKey("members.id"), nullable=False),
+    # What the roll picked, and what was awarded (they differ when the pick was out of stock).
+    Column("drawn_prize_id", BigInteger, ForeignKey("lottery_prizes.id"), nullable=False),
+    Column("prize_id", BigInteger, ForeignKey("lottery_prizes.id"), nullable=False),
+    Column("fell_back", Boolean, nullable=False),
+    Column("roll", BigInteger, nullable=False),
+    Column("total_weight", BigInteger, nullable=False),
+    Column("odds", JSONB, nullable=False),  # the weights as they were at the draw
+    Column("cost_points", BigInteger, nullable=False),
+    Column("ticket_id", BigInteger, ForeignKey("lottery_tickets.id")),
+    Column("spend_entry_id", BigInteger, ForeignKey("entries.id")),
+    Column("prize_entry_id", BigInteger, ForeignKey("entries.id")),
+    Column("coupon_code", String(64)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_lottery_draws_member", "member_id", "id"),
+)
+
+charities = Table(
+    "charities",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("code", String(64), nullable=False, unique=True),
+    Column("name", Text, nullable=False),
+    Column("account_id", BigInteger, ForeignKey("accounts.id"), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+donations = Table(
+    "donations",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("member_id", BigInteger, ForeignKey("members.id"), nullable=False, index=True),
+    Column("charity_id", BigInteger, ForeignKey("charities.id"), nullable=False, index=True),
+    Column("points", BigInteger, nullable=False),
+    Column("entry_id", BigInteger, ForeignKey("entries.id"), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("points > 0", name="positive"),
+)
+
+checkout_payments = Table(
+    "checkout_payments",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("member_id", BigInteger, ForeignKey("members.id"), nullable=False, index=True),
+    Column("channel", String(64), nullable=False),
+    Column("order_ref", String(128), nullable=False),
+    Column("basket_amount", MONEY, nullable=False),
+    Column("points", BigInteger, nullable=False),
+    Column("cash_value", MONEY, nullable=False),
+    Column("hold_id", BigInteger, ForeignKey("holds.id"), nullable=False),
+    Column("status", String(12), nullable=False),  # held | committed | voided
+    Column("entry_id", BigInteger, ForeignKey("entries.id")),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("settled_at", DateTime(timezone=True)),
+    UniqueConstraint("channel", "order_ref"),
+    CheckConstraint("status IN ('held', 'committed', 'voided')", name="status"),
+)

@@ -1,0 +1,212 @@
+"""Redemption use cases: one unit of work each, idempotent placement, the flash-sale gate, and
+the time-out job (a plain ``(rt) -> outcome`` function a scheduler can run)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TypeVar
+
+from sqlalchemy import select
+
+from app.db import unit_of_work
+from app.errors import DomainError, ErrorCode
+from app.ledger.idempotency import idempotent
+from app.ledger.models import Actor
+from app.ledger.tables import idempotency_keys
+from app.mall.flash import FlashGate, Ticket, Verdict, arm_from_database, item_cache, period_key
+from app.mall.policy import Item, OrderStatus, check_on_sale, check_quantity, out_of_stock
+from app.mall.redemptions import Order, Redemptions
+from app.runtime import Runtime
+
+SYSTEM = Actor("system", "jobs")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Placed:
+    order: Order
+    replayed: bool
+
+
+async def place_redemption(
+    rt: Runtime,
+    actor: Actor,
+    *,
+    member_id: int,
+    item_id: int,
+    quantity: int,
+    idempotency_key: str,
+) -> Placed:
+    """Place an order (idempotent per caller and key). Flash items pass the Redis gate first."""
+    check_quantity(quantity)
+    item = await item_cache(rt).get(rt, item_id)
+    if not item.flash:
+        return await _place_in_database(rt, actor, member_id, item_id, quantity, idempotency_key)
+    check_on_sale(item, rt.clock.now())
+    ticket = Ticket(
+        item_id,
+        member_id,
+        quantity,
+        item.per_member_limit or 0,
+        period_key(item, rt.clock.now(), rt.settings.timezone),
+    )
+    gate = FlashGate(rt.redis)
+    verdict = await gate.take(ticket)
+    if verdict is Verdict.NOT_ARMED:
+        await arm_from_database(rt, item)
+        verdict = await gate.take(ticket)
+    if verdict in (Verdict.OUT_OF_STOCK, Verdict.LIMIT_REACHED):
+        replay = await _replay(rt, actor, idempotency_key)
+        if replay is not None:
+            return replay
+        raise _refusal(verdict, item, quantity)
+    passed = verdict is Verdict.TAKEN
+    try:
+        placed = await _place_in_database(rt, actor, member_id, item_id, quantity, idempotency_key)
+    except BaseException:
+        if passed:
+            await gate.give_back(ticket)
+        raise
+    if passed and placed.replayed:
+        await gate.give_back(ticket)
+    return placed
+
+
+def _refusal(verdict: Verdict, item: Item, quantity: int) -> DomainError:
+    if verdict is Verdict.OUT_OF_STOCK:
+        return out_of_stock(item.name)
+    return DomainError(
+        ErrorCode.LIMIT_REACHED,
+        f"{item.name}: at most {item.per_member_limit} per member",
+        "quantity",
+    )
+
+
+async def _place_in_database(
+    rt: Runtime, actor: Actor, member_id: int, item_id: int, quantity: int, key: str
+) -> Placed:
+    request = {"member_id": member_id, "item_id": item_id, "quantity": quantity}
+    created = False
+    async with unit_of_work(rt.engine) as conn:
+        service = Redemptions(conn, rt)
+
+        async def run() -> Order:
+            nonlocal created
+            order = await service.place(actor, member_id, item_id, quantity)
+            created = True
+            return order
+
+        order = await idempotent(
+            conn,
+            caller=actor.principal,
+            key=key,
+            operation="mall.place",
+            request=request,
+            run=run,
+            dump=lambda o: {"order_id": o.id},
+            load=lambda stored: service.get(int(stored["order_id"])),
+        )
+    return Placed(order, replayed=not created)
+
+
+async def _replay(rt: Runtime, actor: Actor, key: str) -> Placed | None:
+    """A refused flash buyer whose key already placed an order gets that order back."""
+    async with rt.engine.connect() as conn:
+        stored = await conn.scalar(
+            select(idempotency_keys.c.response).where(
+                idempotency_keys.c.caller == actor.principal,
+                idempotency_keys.c.key == key,
+                idempotency_keys.c.operation == "mall.place",
+            )
+        )
+        if not stored:
+            return None
+        return Placed(await Redemptions(conn, rt).get(int(stored["order_id"])), replayed=True)
+
+
+async def _write(rt: Runtime, step: Callable[[Redemptions], Awaitable[T]]) -> T:
+    async with unit_of_work(rt.engine) as conn:
+        return await step(Redemptions(conn, rt))
+
+
+async def confirm_redemption(rt: Runtime, actor: Actor, order_id: int) -> Order:
+    return await _write(rt, lambda s: s.confirm(order_id, actor))
+
+
+async def pay_redemption(
+    rt: Runtime, actor: Actor, order_id: int, payment_ref: str, amount: Decimal
+) -> Order:
+    return await _write(rt, lambda s: s.pay(order_id, payment_ref, amount, actor))
+
+
+async def fulfil_redemption(
+    rt: Runtime, actor: Actor, order_id: int, reference: str | None
+) -> Order:
+    return await _write(rt, lambda s: s.fulfil(order_id, actor, reference))
+
+
+async def cancel_redemption(
+    rt: Runtime, actor: Actor, order_id: int, reason: str, *, timed_out: bool = False
+) -> Order:
+    order, item = await _write(rt, lambda s: s.cancel(order_id, actor, reason, timed_out=timed_out))
+    await _reopen_gate(rt, order, item)
+    return order
+
+
+async def return_redemption(rt: Runtime, actor: Actor, order_id: int, reason: str) -> Order:
+    order, item = await _write(rt, lambda s: s.return_(order_id, actor, reason))
+    await _reopen_gate(rt, order, item)
+    return order
+
+
+async def _reopen_gate(rt: Runtime, order: Order, item: Item) -> None:
+    """After the database gave a flash unit back, the gate gets it back too."""
+    if item.flash:
+        period = period_key(item, order.created_at, rt.settings.timezone)
+        ticket = Ticket(
+            item.id, order.member_id, order.quantity, item.per_member_limit or 0, period
+        )
+        await FlashGate(rt.redis).give_back(ticket)
+
+
+@dataclass(frozen=True)
+class TimeOutOutcome:
+    expired: int
+    skipped: int
+
+
+async def expire_redemptions(rt: Runtime, *, limit: int = 500) -> TimeOutOutcome:
+    """The time-out job: orders not confirmed in time are closed, each in its own transaction
+    (hold voided, stock back). Safe to run concurrently and repeatedly."""
+    async with rt.engine.connect() as conn:
+        due = await Redemptions(conn, rt).timed_out_ids(limit)
+    expired = skipped = 0
+    for order_id in due:
+        try:
+            await cancel_redemption(rt, SYSTEM, order_id, "not confirmed in time", timed_out=True)
+        except DomainError:
+            skipped += 1  # confirmed or cancelled meanwhile
+            continue
+        expired += 1
+    return TimeOutOutcome(expired, skipped)
+
+
+async def get_order(rt: Runtime, order_id: int) -> Order:
+    async with rt.engine.connect() as conn:
+        return await Redemptions(conn, rt).get(order_id)
+
+
+async def list_orders(
+    rt: Runtime,
+    member_id: int,
+    *,
+    first: int,
+    before_id: int | None = None,
+    status: OrderStatus | None = None,
+) -> list[Order]:
+    async with rt.engine.connect() as conn:
+        return await Redemptions(conn, rt).list_for(
+            member_id, first=first, before_id=before_id, status=status
+        )

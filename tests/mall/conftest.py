@@ -1,0 +1,73 @@
+"""Fixtures for mall service tests: members with points, items, and the audit."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from app.ledger import usecases as ledger
+from app.ledger.audit import audit_ledger
+from app.ledger.models import Actor
+from app.mall.catalogue import ItemSpec, create_item
+from app.mall.policy import Item, ItemKind
+from app.members import usecases as members
+from app.runtime import Runtime
+
+STAFF = Actor("staff:alice", "api")
+SYSTEM = Actor("system", "jobs")
+
+GOODS = ItemSpec(code="mug", name="Mug", kind=ItemKind.GOODS, points_price=200)
+
+MakeMember = Callable[..., Awaitable[int]]
+MakeItem = Callable[..., Awaitable[Item]]
+
+
+def member_actor(member_id: int) -> Actor:
+    return Actor(f"member:{member_id}", "app")
+
+
+@pytest.fixture
+def make_member(runtime: Runtime) -> MakeMember:
+    async def make(ref: str = "m", points: int = 1_000, *, second_lot: int = 0) -> int:
+        reg = await members.register_member(runtime, channel="app", external_ref=ref)
+        member_id = reg.member.id
+        if points:
+            await ledger.earn_points(
+                runtime,
+                STAFF,
+                member_id=member_id,
+                amount=points,
+                reason="opening",
+                idempotency_key=f"open-{ref}",
+                expires_at=runtime.clock.now() + timedelta(days=30),
+            )
+        if second_lot:
+            await ledger.earn_points(
+                runtime,
+                STAFF,
+                member_id=member_id,
+                amount=second_lot,
+                reason="later",
+                idempotency_key=f"second-{ref}",
+                expires_at=runtime.clock.now() + timedelta(days=300),
+            )
+        return member_id
+
+    return make
+
+
+@pytest.fixture
+def make_item(runtime: Runtime) -> MakeItem:
+    async def make(stock: int | None = 10, **changes: Any) -> Item:
+        return await create_item(runtime, STAFF, replace(GOODS, **changes), stock)
+
+    return make
+
+
+async def assert_audit_clean(runtime: Runtime) -> None:
+    report = await audit_ledger(runtime.engine, runtime.clock.now())
+    assert report.ok, report.render()
