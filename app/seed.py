@@ -16,6 +16,11 @@ from app.engagement.demo import seed_engagement
 from app.ledger import usecases as ledger
 from app.ledger.models import Actor
 from app.lifecycle.demo import seed_lifecycle
+from app.mall import catalogue as mall_catalogue
+from app.mall import lottery as mall_lottery
+from app.mall.demo import DEMO_CHARITY, DEMO_COFFEE_CODES, DEMO_ITEMS, DEMO_WHEEL
+from app.mall.donations import ensure_charity
+from app.mall.policy import CouponSource
 from app.members import usecases as members
 from app.runtime import Runtime
 from app.tiers.policy import DEMO_TIERS
@@ -55,9 +60,20 @@ async def seed_earning(rt: Runtime) -> None:
         await earning.ensure_seeded_rule(rt, SEED_ACTOR, f"demo:{key}", spec)
 
 
+async def seed_mall(rt: Runtime) -> None:
+    """The demo catalogue, the prize wheel and a charity (docs/MALL.md)."""
+    for spec, stock in DEMO_ITEMS:
+        item = await mall_catalogue.ensure_item(rt, SEED_ACTOR, spec, stock)
+        if spec.coupon_source is CouponSource.POOL and item.stock_total == 0:
+            await mall_catalogue.add_coupon_codes(rt, item.id, list(DEMO_COFFEE_CODES))
+    await mall_lottery.ensure_pool(rt, DEMO_WHEEL)
+    await ensure_charity(rt, *DEMO_CHARITY)
+
+
 async def seed_demo(rt: Runtime) -> DemoSummary:
     await seed_earning(rt)
     await seed_engagement(rt, SEED_ACTOR)
+    await seed_mall(rt)
     ids = []
     for demo in DEMO_MEMBERS:
         registration = await members.register_member(

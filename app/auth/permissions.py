@@ -135,6 +135,31 @@ PERMISSIONS: Mapping[str, Rule] = {
     "exchangePoints": Rule(
         WRITERS, False, Scope.POINTS_EXCHANGE, "convert points in or out with a partner"
     ),
+    # The points mall (docs/MALL.md): catalogue (staff), redemptions, checkout, lotteries, charity
+    "mallItems": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "browse items; a member's offers"),
+    "createMallItem": Rule(WRITERS, False, None, "add an item to the catalogue"),
+    "updateMallItem": Rule(WRITERS, False, None, "change, restock or withdraw an item"),
+    "addCouponCodes": Rule(WRITERS, False, None, "upload voucher codes to a pool item"),
+    "redemptions": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "a member's redemption orders"),
+    "placeRedemption": Rule(WRITERS, True, Scope.POINTS_SPEND, "order an item (points held)"),
+    "confirmRedemption": Rule(WRITERS, True, Scope.POINTS_SPEND, "confirm a points-only order"),
+    "payRedemption": Rule(WRITERS, False, Scope.POINTS_SPEND, "the cash part paid: confirm"),
+    "fulfilRedemption": Rule(WRITERS, False, Scope.POINTS_SPEND, "mark an order fulfilled"),
+    "cancelRedemption": Rule(WRITERS, True, Scope.POINTS_SPEND, "cancel an unconfirmed order"),
+    "returnRedemption": Rule(WRITERS, False, Scope.POINTS_REVERSE, "return: points back to lots"),
+    "checkoutQuote": Rule(ALL_STAFF, True, Scope.POINTS_SPEND, "points a basket may use (抵现)"),
+    "holdCheckoutPoints": Rule(WRITERS, False, Scope.POINTS_SPEND, "hold points at checkout"),
+    "commitCheckout": Rule(WRITERS, False, Scope.POINTS_SPEND, "spend the checkout hold"),
+    "voidCheckout": Rule(WRITERS, False, Scope.POINTS_SPEND, "release the checkout hold"),
+    "lotteryPool": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "a pool's prizes and odds"),
+    "lotteryDraws": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "a member's draws (audit trail)"),
+    "drawTickets": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "a member's free-draw tickets"),
+    "createLotteryPool": Rule(WRITERS, False, None, "create a lottery, blind box or wheel"),
+    "drawLottery": Rule(WRITERS, True, Scope.POINTS_SPEND, "draw once (points or a ticket)"),
+    "grantDrawTicket": Rule(WRITERS, False, Scope.POINTS_EARN, "grant a free draw"),
+    "charities": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "charities and running totals"),
+    "createCharity": Rule(WRITERS, False, None, "register a charity account"),
+    "donatePoints": Rule(WRITERS, True, Scope.POINTS_SPEND, "donate points to a charity"),
 }
 
 

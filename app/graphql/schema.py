@@ -33,6 +33,7 @@ from app.graphql.jobs import JobMutations, JobQueries
 from app.graphql.leaderboards import LeaderboardQueries, LeaderboardSubscriptions
 from app.graphql.ledger import LedgerMutations
 from app.graphql.lifecycle import LifecycleMutations, LifecycleQueries, LifecycleSubscriptions
+from app.graphql.mall import MallMutations, MallQueries
 from app.graphql.members import MemberMutations, MemberQueries
 from app.graphql.ratelimit import PrincipalBudgets, RateLimit
 from app.graphql.referrals import ReferralMutations, ReferralQueries
@@ -52,6 +53,7 @@ class Query(
     LifecycleQueries,
     TaskQueries,
     ReferralQueries,
+    MallQueries,
 ):
     pass
 
@@ -67,6 +69,7 @@ class Mutation(
     LifecycleMutations,
     TaskMutations,
     ReferralMutations,
+    MallMutations,
 ):
     pass
 

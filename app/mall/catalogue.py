@@ -27,8 +27,8 @@ from app.mall.policy import (
 )
 from app.mall.tables import mall_coupon_codes, mall_items, mall_orders
 from app.runtime import Runtime
+from app.tiers.policy import TierPolicy
 from app.tiers.service import TierService
-from app.tiers.usecases import policy_of
 
 MAX_CODE = 64
 MAX_CODES_PER_CALL = 10_000
@@ -325,7 +325,7 @@ async def tier_ranks(
     conn: AsyncConnection, clock: Clock, rt: Runtime, member_id: int
 ) -> tuple[int | None, dict[str, int]]:
     """The member's tier rank (None without tiers) and every tier's rank by code."""
-    service = TierService(conn, clock, policy_of(rt))
+    service = TierService(conn, clock, TierPolicy.from_settings(rt.settings))
     defs = await service.definitions()
     tier = await service.tier_of(member_id, defs)
     return (None if tier is None else tier.rank), {d.code: d.rank for d in defs}
@@ -402,6 +402,6 @@ async def browse(
 async def _check_tier_code(conn: AsyncConnection, rt: Runtime, spec: ItemSpec) -> None:
     if spec.min_tier is None:
         return
-    defs = await TierService(conn, rt.clock, policy_of(rt)).definitions()
+    defs = await TierService(conn, rt.clock, TierPolicy.from_settings(rt.settings)).definitions()
     if spec.min_tier not in {d.code for d in defs}:
         raise invalid(f"no tier {spec.min_tier}", "minTier")

@@ -21,6 +21,7 @@ Disagreements only ever cost sales, never oversell:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -206,16 +207,24 @@ class ItemCache:
     def __init__(self, ttl: float = 1.0) -> None:
         self.ttl = ttl
         self._items: dict[int, tuple[float, Item]] = {}
+        self._loading = asyncio.Lock()  # a rush's first requests load the item once, not each
 
     async def get(self, rt: Runtime, item_id: int) -> Item:
-        now = time.monotonic()
+        cached = self._fresh(item_id)
+        if cached is not None:
+            return cached
+        async with self._loading:
+            cached = self._fresh(item_id)
+            if cached is not None:
+                return cached
+            async with rt.engine.connect() as conn:
+                item = await Catalogue(conn, rt.clock).get(item_id)
+            self._items[item_id] = (time.monotonic() + self.ttl, item)
+            return item
+
+    def _fresh(self, item_id: int) -> Item | None:
         cached = self._items.get(item_id)
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        async with rt.engine.connect() as conn:
-            item = await Catalogue(conn, rt.clock).get(item_id)
-        self._items[item_id] = (now + self.ttl, item)
-        return item
+        return cached[1] if cached is not None and cached[0] > time.monotonic() else None
 
 
 def item_cache(rt: Runtime) -> ItemCache:

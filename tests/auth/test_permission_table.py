@@ -63,6 +63,18 @@ def test_members_act_only_on_themselves_and_write_only_their_profile() -> None:
         "joinTeam",
         "referrals",
         "acceptInvite",
+        "mallItems",
+        "redemptions",
+        "placeRedemption",
+        "confirmRedemption",
+        "cancelRedemption",
+        "checkoutQuote",
+        "lotteryPool",
+        "lotteryDraws",
+        "drawTickets",
+        "drawLottery",
+        "charities",
+        "donatePoints",
     }
 
 
@@ -94,6 +106,13 @@ def test_analysts_only_read_and_anonymous_nothing() -> None:
         "referrals",
         "exchangePartners",
         "lifecyclePolicy",
+        "mallItems",
+        "redemptions",
+        "checkoutQuote",
+        "lotteryPool",
+        "lotteryDraws",
+        "drawTickets",
+        "charities",
     }
     assert not any(allows(ANONYMOUS, op) for op in PERMISSIONS)
 

@@ -17,6 +17,8 @@ from app.auth.principal import ANONYMOUS, Principal, Role
 from app.graphql.schema import schema
 from tests.graphql.conftest import Api
 from tests.graphql.walk_engagement import PROGRAMME_WIDE, engagement_request_for
+from tests.graphql.walk_mall import PROGRAMME_WIDE as MALL_PROGRAMME_WIDE
+from tests.graphql.walk_mall import mall_request_for
 
 REFUSALS = {"FORBIDDEN", "UNAUTHENTICATED"}
 # Subscriptions are walked over a WebSocket (tests/events/test_subscriptions.py).
@@ -134,6 +136,9 @@ async def request_for(operation: str, world: World) -> tuple[str, dict[str, Any]
     lifecycle = lifecycle_request_for(operation, world, key)
     if lifecycle is not None:
         return lifecycle
+    mall = await mall_request_for(operation, world, key)
+    if mall is not None:
+        return mall
     raise AssertionError(f"the walk has no request for {operation}: add one")
 
 
@@ -264,7 +269,10 @@ def subject_for(operation: str, caller: Caller, world: World) -> Subject:
     if operation == "me":  # always the caller itself
         return Subject(caller.principal.member_id, frozenset())
     # programme-wide: no particular member or channel
-    if operation in {"tiers", "lifecyclePolicy"} or operation in PROGRAMME_WIDE:
+    if (
+        operation in {"tiers", "lifecyclePolicy"}
+        or operation in PROGRAMME_WIDE | MALL_PROGRAMME_WIDE
+    ):
         channel = caller.principal.channel
         return Subject(caller.principal.member_id, frozenset({channel} if channel else ()))
     return Subject(int(world.member_a), frozenset({"pos"}))

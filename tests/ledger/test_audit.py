@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.clock import FrozenClock
 from app.config import NegativeBalancePolicy, Settings
 from app.ledger import usecases as ledger
-from app.ledger.audit import CHECKS, AuditReport, audit_ledger
+from app.ledger.audit import CHECKS, DOMAIN_CHECKS, AuditReport, audit_ledger
 from app.ledger.models import Actor
 from app.members import usecases as members
 from app.runtime import Runtime
@@ -169,7 +169,7 @@ async def test_a_clean_ledger_passes(runtime: Runtime, clock: FrozenClock, activ
     rendered = report.render()
     assert "[FAIL]" not in rendered
     assert rendered.splitlines()[-1] == "ledger audit passed"
-    assert len(rendered.splitlines()) == len(CHECKS) + 1
+    assert len(rendered.splitlines()) == len(CHECKS) + len(DOMAIN_CHECKS) + 1
 
 
 Damage = Callable[[AsyncEngine, Activity], Awaitable[None]]

@@ -1,0 +1,212 @@
+"""Points at checkout ("抵现"): a channel asks how much of a basket points may pay, holds
+them, and commits or voids the hold with its payment.
+
+One payment per (channel, order reference): holding again for the same order returns the
+first payment (so a till that retries after a time-out does not hold twice).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Row, select
+
+from app.db import unit_of_work
+from app.errors import DomainError, ErrorCode, invalid, not_found
+from app.events.outbox import append_event, member_topic
+from app.ledger.models import Actor
+from app.ledger.service import Ledger, LedgerPolicy
+from app.ledger.tables import accounts
+from app.mall.policy import (
+    CheckoutPolicy,
+    CheckoutQuote,
+    check_basket,
+    check_checkout_points,
+    checkout_quote,
+    cny,
+)
+from app.mall.tables import checkout_payments
+from app.runtime import Runtime
+
+
+@dataclass(frozen=True)
+class CheckoutPayment:
+    id: int
+    member_id: int
+    channel: str
+    order_ref: str
+    basket_amount: Decimal
+    points: int
+    cash_value: Decimal
+    hold_id: int
+    status: str  # held | committed | voided
+    entry_id: int | None
+    created_at: datetime
+    settled_at: datetime | None
+
+
+def _payment(row: Row[Any]) -> CheckoutPayment:
+    m = row._mapping
+    return CheckoutPayment(**{k: m[k] for k in CheckoutPayment.__dataclass_fields__})
+
+
+def policy_of(rt: Runtime) -> CheckoutPolicy:
+    s = rt.settings
+    return CheckoutPolicy(
+        point_value=Decimal(s.point_value_cny),
+        max_share=Decimal(s.checkout_max_share),
+        min_points=s.checkout_min_points,
+        step=1,
+    )
+
+
+def _ledger(rt: Runtime, conn: Any) -> Ledger:
+    return Ledger(conn, rt.clock, LedgerPolicy.from_settings(rt.settings))
+
+
+async def quote(rt: Runtime, member_id: int, basket: Decimal) -> CheckoutQuote:
+    check_basket(basket)
+    async with rt.engine.connect() as conn:
+        balance = await _ledger(rt, conn).balance(member_id)
+    return checkout_quote(policy_of(rt), basket, balance.available)
+
+
+async def hold_for_checkout(
+    rt: Runtime,
+    actor: Actor,
+    *,
+    member_id: int,
+    channel: str,
+    order_ref: str,
+    basket: Decimal,
+    points: int,
+) -> tuple[CheckoutPayment, bool]:
+    """Hold ``points`` toward the basket; returns the payment and whether it was a replay."""
+    if not order_ref.strip() or len(order_ref) > 128:
+        raise invalid("orderRef must be 1..128 characters", "orderRef")
+    check_basket(basket)
+    async with unit_of_work(rt.engine) as conn:
+        locked = await conn.scalar(
+            select(accounts.c.id).where(accounts.c.member_id == member_id).with_for_update()
+        )
+        if locked is None:
+            raise not_found("member", member_id, "memberId")
+        existing = (
+            await conn.execute(
+                select(checkout_payments).where(
+                    checkout_payments.c.channel == channel,
+                    checkout_payments.c.order_ref == order_ref,
+                )
+            )
+        ).first()
+        if existing is not None:
+            same = (existing.member_id, existing.points, Decimal(existing.basket_amount)) == (
+                member_id,
+                points,
+                basket,
+            )
+            if not same:
+                raise DomainError(
+                    ErrorCode.IDEMPOTENCY_KEY_REUSED,
+                    f"order {order_ref} already has a different points payment",
+                    "orderRef",
+                )
+            return _payment(existing), True
+        ledger = _ledger(rt, conn)
+        policy = policy_of(rt)
+        offer = checkout_quote(policy, basket, (await ledger.balance(member_id)).available)
+        check_checkout_points(policy, offer, points)
+        hold = await ledger.hold(
+            member_id,
+            points,
+            reason=f"points at checkout ({channel})",
+            actor=actor,
+            reference=f"checkout:{channel}:{order_ref}"[:128],
+        )
+        row = (
+            await conn.execute(
+                checkout_payments.insert()
+                .values(
+                    member_id=member_id,
+                    channel=channel,
+                    order_ref=order_ref,
+                    basket_amount=basket,
+                    points=points,
+                    cash_value=cny(points * policy.point_value),
+                    hold_id=hold.id,
+                    status="held",
+                    created_at=rt.clock.now(),
+                )
+                .returning(*checkout_payments.c)
+            )
+        ).one()
+        payment = _payment(row)
+        await _event(conn, payment, "checkout.held")
+        return payment, False
+
+
+async def settle_checkout(
+    rt: Runtime, actor: Actor, payment_id: int, *, commit: bool
+) -> CheckoutPayment:
+    """Commit (the payment went through) or void (it did not) the payment's hold. Settling the
+    same way again returns the payment; the other way is refused."""
+    wanted = "committed" if commit else "voided"
+    async with unit_of_work(rt.engine) as conn:
+        payment = await _get(conn, payment_id)
+        await conn.scalar(
+            select(accounts.c.id).where(accounts.c.member_id == payment.member_id).with_for_update()
+        )
+        payment = await _get(conn, payment_id)
+        if payment.status == wanted:
+            return payment
+        if payment.status != "held":
+            raise DomainError(
+                ErrorCode.INVALID_STATE, f"payment {payment_id} is already {payment.status}"
+            )
+        ledger = _ledger(rt, conn)
+        entry_id = None
+        if commit:
+            entry_id = (await ledger.commit_hold(payment.hold_id, actor=actor)).id
+        else:
+            await ledger.void_hold(payment.hold_id, actor=actor, reason="checkout cancelled")
+        await conn.execute(
+            checkout_payments.update()
+            .where(checkout_payments.c.id == payment_id)
+            .values(status=wanted, entry_id=entry_id, settled_at=rt.clock.now())
+        )
+        settled = await _get(conn, payment_id)
+        await _event(conn, settled, f"checkout.{wanted}")
+        return settled
+
+
+async def get_payment(rt: Runtime, payment_id: int) -> CheckoutPayment:
+    async with rt.engine.connect() as conn:
+        return await _get(conn, payment_id)
+
+
+async def _get(conn: Any, payment_id: int) -> CheckoutPayment:
+    row = (
+        await conn.execute(select(checkout_payments).where(checkout_payments.c.id == payment_id))
+    ).first()
+    if row is None:
+        raise not_found("checkout payment", payment_id, "paymentId")
+    return _payment(row)
+
+
+async def _event(conn: Any, payment: CheckoutPayment, event_type: str) -> None:
+    await append_event(
+        conn,
+        member_topic(payment.member_id),
+        event_type,
+        {
+            "member_id": payment.member_id,
+            "payment_id": payment.id,
+            "channel": payment.channel,
+            "order_ref": payment.order_ref,
+            "points": payment.points,
+            "status": payment.status,
+        },
+    )
