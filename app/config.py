@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     gc_full_collect_seconds: float = Field(default=600.0, gt=0)
 
     db_pool_size: int = 10
+    # Redis connections per process; past this a command waits (up to the timeout) for one
+    # instead of failing, so a rush of requests queues rather than errors.
+    redis_pool_size: int = Field(default=100, ge=1)
+    redis_pool_timeout_seconds: float = Field(default=5.0, gt=0)
     log_level: str = "INFO"
     log_json: bool = True
 

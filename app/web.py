@@ -20,7 +20,7 @@ from contextlib import asynccontextmanager, suppress
 from datetime import timedelta
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -196,10 +196,14 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         )
         # After a Redis restart each pooled connection fails its next command once: retry it
         # on a fresh connection instead of failing the request (rate limits, leaderboards…).
-        redis = Redis.from_url(
-            _require_url(settings.redis_url, "JIFEN_REDIS_URL"),
-            retry=Retry(ExponentialBackoff(cap=0.5, base=0.02), 3),
-            retry_on_error=[RedisConnectionError, RedisTimeoutError],
+        redis = Redis(
+            connection_pool=BlockingConnectionPool.from_url(
+                _require_url(settings.redis_url, "JIFEN_REDIS_URL"),
+                max_connections=settings.redis_pool_size,
+                timeout=settings.redis_pool_timeout_seconds,
+                retry=Retry(ExponentialBackoff(cap=0.5, base=0.02), 3),
+                retry_on_error=[RedisConnectionError, RedisTimeoutError],
+            )
         )
         try:
             # The hub fans events out to this process's subscriptions; the relay (one leader

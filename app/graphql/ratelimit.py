@@ -8,6 +8,7 @@ from graphql import GraphQLError
 from limits import RateLimitItem, parse
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
+from redis.asyncio import BlockingConnectionPool
 from strawberry.extensions import SchemaExtension
 
 from app.auth.principal import PrincipalKind
@@ -29,7 +30,17 @@ class PrincipalBudgets:
             PrincipalKind.PARTNER: parse(settings.rate_limit_partner),
             PrincipalKind.ANONYMOUS: parse(settings.rate_limit_anonymous),
         }
-        storage = RedisStorage(f"async+{redis_url}", implementation="redispy")
+        # A blocking pool: a burst waits for a connection instead of failing open.
+        pool = BlockingConnectionPool.from_url(
+            redis_url,
+            max_connections=settings.redis_pool_size,
+            timeout=settings.redis_pool_timeout_seconds,
+        )
+        storage = RedisStorage(
+            f"async+{redis_url}",
+            implementation="redispy",
+            connection_pool=pool,  # type: ignore[arg-type]  # passed on to redis-py as is
+        )
         self.limiter = MovingWindowRateLimiter(storage)
 
     async def spend(self, kind: PrincipalKind, who: str) -> None:

@@ -142,9 +142,13 @@ class FlashGate:
         pairs: list[int] = []
         for member_id, count in buyers.items():
             pairs += [member_id, count]
-        armed = await self._arm(
-            keys=self.keys(item_id, period), args=[stock_left, BUYERS_TTL_SECONDS, *pairs]
-        )
+        try:
+            armed = await self._arm(
+                keys=self.keys(item_id, period), args=[stock_left, BUYERS_TTL_SECONDS, *pairs]
+            )
+        except RedisError as error:  # the next take finds it unarmed again, or unavailable
+            log.warning("flash gate: could not arm item %s: %s", item_id, error)
+            return False
         return bool(armed)
 
     async def adjust_stock(self, item_id: int, delta: int) -> None:
