@@ -9,10 +9,12 @@ from app.jobs.registry import Job, registry
 def all_jobs() -> dict[str, Job]:
     from app.jobs.core import CORE_JOBS
     from app.lifecycle.jobs import LIFECYCLE_JOBS
+    from app.mall.jobs import MALL_JOBS
 
     return registry(
         [
             *CORE_JOBS,
             *LIFECYCLE_JOBS,
+            *MALL_JOBS,
         ]
     )

@@ -271,3 +271,20 @@ async def test_refusals_change_nothing(
         assert refused.value.code is code, (changes, refused.value.message)
         assert await state(runtime, member, item.id) == before, changes
     await assert_audit_clean(runtime)
+
+
+async def test_the_time_out_job_is_registered_and_closes_due_orders(
+    runtime: Runtime, clock: FrozenClock, make_member: MakeMember, make_item: MakeItem
+) -> None:
+    from app.jobs.catalogue import all_jobs
+
+    member = await make_member(points=1_000)
+    item = await make_item(stock=3)
+    order = await place(runtime, member, item.id)
+    job = all_jobs()["redemption-timeouts"]
+    assert await job.run(runtime) == {"expired": 0, "skipped": 0}
+    clock.advance(timedelta(seconds=runtime.settings.mall_order_timeout_seconds))
+
+    assert await job.run(runtime) == {"expired": 1, "skipped": 0}
+    assert (await mall.get_order(runtime, order.id)).status is OrderStatus.EXPIRED
+    await assert_audit_clean(runtime)
