@@ -89,6 +89,7 @@ class TaskTracker:
         self.clock = clock
         self.settings = settings
         self.rewards = Rewards(conn, clock, LedgerPolicy.from_settings(settings))
+        self._enabled: list[Task] | None = None
 
     def today(self) -> date:
         return business_date(self.clock.now(), self.settings.timezone)
@@ -190,11 +191,14 @@ class TaskTracker:
         return _record(row)
 
     async def open_tasks(self, trigger: TaskTrigger, event: str | None = None) -> list[Task]:
-        """Enabled tasks an occurrence may feed (read before the member's lock: short lock)."""
-        query = select(tasks).where(tasks.c.enabled, tasks.c.trigger == trigger.value)
-        if event is not None:
-            query = query.where(tasks.c.event == event)
-        return [_record(row).task for row in await self.conn.execute(query)]
+        """Enabled tasks an occurrence may feed; every enabled task is read once per unit of
+        work (an occurrence feeds its own trigger and then POINTS: one statement, not two)."""
+        if self._enabled is None:
+            query = select(tasks).where(tasks.c.enabled).order_by(tasks.c.id)
+            self._enabled = [_record(row).task for row in await self.conn.execute(query)]
+        return [
+            t for t in self._enabled if t.trigger is trigger and (event is None or t.event == event)
+        ]
 
     # ------------------------------------------------------------------------- progress
 
