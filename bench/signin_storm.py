@@ -96,6 +96,15 @@ async def install_schedule(url: str) -> None:
         await conn.close()
 
 
+async def register_in_chunks(url: str, count: int, run_id: str, chunk: int = 5_000) -> list[int]:
+    """Bulk registration a chunk per transaction: the outbox trigger takes one advisory lock
+    per member topic, and 100,000 in one transaction exhaust PostgreSQL's lock table."""
+    ids: list[int] = []
+    for start in range(0, count, chunk):
+        ids += await register_members(url, min(chunk, count - start), f"{run_id}-{start}")
+    return ids
+
+
 def write_tokens(member_ids: list[int], path: Path) -> float:
     """One token per member, minted in bulk; returns the seconds it took."""
     from app.auth.tokens import mint_token
@@ -266,7 +275,7 @@ def main() -> int:
     asyncio.run(install_schedule(stage.database_url))
     started = time.perf_counter()
     total = args.members + args.baseline_members
-    ids = asyncio.run(register_members(stage.database_url, total, stage.run_id))
+    ids = asyncio.run(register_in_chunks(stage.database_url, total, stage.run_id))
     storm_ids, baseline_ids = ids[: args.members], ids[args.members :]
     print(f"registered {len(ids)} members in {time.perf_counter() - started:.1f}s")
     tokens = stage.out / "tokens.txt"
