@@ -1,10 +1,11 @@
 """Daily sign-in: once per business day (the programme's timezone), streaks, make-up cards.
 
 A check-in, in one transaction: lock the member's account (the ledger's lock, always first), read
-the last sign-in, insert today's row (its primary key ``(member_id, day)`` refuses a second one,
-even from a request that raced past the read), pay the schedule's reward through the reward log
-(``checkin:<day>:…`` keys: never twice) and append a ``signin.checked_in`` event to the member's
-topic. The points' ``points.earned`` event follows the same path as any earn.
+the last sign-in, pay the schedule's reward through the reward log (``checkin:<day>:…`` keys:
+never twice), insert today's row (its primary key ``(member_id, day)`` refuses a second one, even
+from a request that raced past the read, and the refusal rolls the payment back) and append a
+``signin.checked_in`` event to the member's topic. The points' ``points.earned`` event follows
+the same path as any earn.
 """
 
 from __future__ import annotations
@@ -147,6 +148,10 @@ class SignIns:
             raise already_signed_in(day)
         streak = streak_on(day, last.day if last else None, last.streak if last else 0)
         reward = schedule.reward_for(streak)
+        granted = await self._pay(member_id, day, streak, reward, actor)
+        entry = next((g.entry for g in granted if g.entry is not None), None)
+        # The day's row last, with its entry: its primary key is the last defence against a
+        # second sign-in that raced past the lock (a refusal rolls the payment back with it).
         inserted = await self.conn.scalar(
             insert(sign_ins)
             .values(
@@ -157,21 +162,14 @@ class SignIns:
                 points=reward.points,
                 rewards={"gifts": list(reward.gifts), "lottery_draws": reward.lottery_draws},
                 schedule_code=schedule.code,
+                entry_id=None if entry is None else entry.id,
                 created_at=self.clock.now(),
             )
             .on_conflict_do_nothing()
             .returning(sign_ins.c.day)
         )
-        if inserted is None:  # the lock makes this unreachable; the key is the last defence
+        if inserted is None:  # the lock makes this unreachable
             raise already_signed_in(day)
-        granted = await self._pay(member_id, day, streak, reward, actor)
-        entry = next((g.entry for g in granted if g.entry is not None), None)
-        if entry is not None:
-            await self.conn.execute(
-                sign_ins.update()
-                .where(sign_ins.c.member_id == member_id, sign_ins.c.day == day)
-                .values(entry_id=entry.id)
-            )
         result = SignIn(
             member_id, day, streak, False, reward.points, reward.gifts, reward.lottery_draws
         )

@@ -313,22 +313,20 @@ async def note_activity(
     actor: Actor,
 ) -> Granted | None:
     """Record activity (the member's lock is held); pay the win-back when it ends a dormancy."""
-    row = (
-        await conn.execute(
-            select(members.c.created_at, engagement_profiles.c.last_active_at)
-            .select_from(
-                members.outerjoin(
-                    engagement_profiles, engagement_profiles.c.member_id == members.c.id
-                )
-            )
-            .where(members.c.id == member_id)
+    # One statement: the activity before this one (the profile's, else the registration), read
+    # in a CTE (its snapshot is from before the upsert), and the upsert itself.
+    before = (
+        select(
+            func.coalesce(
+                select(engagement_profiles.c.last_active_at)
+                .where(engagement_profiles.c.member_id == member_id)
+                .scalar_subquery(),
+                select(members.c.created_at).where(members.c.id == member_id).scalar_subquery(),
+            ).label("last")
         )
-    ).first()
-    if row is None:
-        return None
-    last = row.last_active_at or row.created_at
+    ).cte("before")
     statement = insert(engagement_profiles).values(member_id=member_id, last_active_at=at)
-    await conn.execute(
+    last = await conn.scalar(
         statement.on_conflict_do_update(
             index_elements=["member_id"],
             set_={
@@ -336,8 +334,10 @@ async def note_activity(
                     engagement_profiles.c.last_active_at, statement.excluded.last_active_at
                 )
             },
-        )
+        ).returning(select(before.c.last).scalar_subquery())
     )
+    if last is None:
+        return None
     if at - last < timedelta(days=settings.engagement_winback_dormant_days):
         return None
     day = business_date(at, settings.timezone)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -33,7 +33,8 @@ from app.engagement.tasks import (
     plain,
 )
 from app.errors import DomainError, ErrorCode, invalid, not_found
-from app.events.outbox import append_event, member_topic
+from app.events.outbox import member_topic
+from app.events.tables import events
 from app.ledger.models import Actor
 from app.ledger.service import LedgerPolicy
 
@@ -202,61 +203,70 @@ class TaskTracker:
 
     # ------------------------------------------------------------------------- progress
 
-    async def _load(self, member_id: int, task: Task, period: str) -> Progress:
-        row = (
-            await self.conn.execute(
-                select(task_progress).where(
-                    task_progress.c.member_id == member_id,
-                    task_progress.c.task_id == task.id,
-                    task_progress.c.period == period,
-                )
+    async def _load_many(
+        self, member_id: int, keys: Sequence[tuple[int, str]]
+    ) -> dict[tuple[int, str], Progress]:
+        """The member's progress rows for these (task, period) pairs, in one statement."""
+        rows = await self.conn.execute(
+            select(task_progress).where(
+                task_progress.c.member_id == member_id,
+                tuple_(task_progress.c.task_id, task_progress.c.period).in_(list(keys)),
             )
-        ).first()
-        return _progress(row)
+        )
+        return {(row.task_id, row.period): _progress(row) for row in rows}
 
-    async def _save(self, member_id: int, task: Task, period: str, state: Progress) -> None:
+    async def _save_many(self, member_id: int, changed: Sequence[TaskUpdate]) -> None:
+        """Every changed progress row in one upsert."""
         now = self.clock.now()
-        values = {
-            "progress": state.progress,
-            "completions": state.completions,
-            "last_day": state.last_day,
-            "seen": list(state.seen),
-            "updated_at": now,
-            "completed_at": now if state.completions >= task.max_completions else None,
-        }
+        rows = [
+            {
+                "member_id": member_id,
+                "task_id": u.task.id,
+                "period": u.period,
+                "progress": u.progress.progress,
+                "completions": u.progress.completions,
+                "last_day": u.progress.last_day,
+                "seen": list(u.progress.seen),
+                "updated_at": now,
+                "completed_at": now if u.progress.completions >= u.task.max_completions else None,
+            }
+            for u in changed
+        ]
+        statement = insert(task_progress).values(rows)
+        kept = ("progress", "completions", "last_day", "seen", "updated_at", "completed_at")
         await self.conn.execute(
-            insert(task_progress)
-            .values(member_id=member_id, task_id=task.id, period=period, **values)
-            .on_conflict_do_update(index_elements=["member_id", "task_id", "period"], set_=values)
+            statement.on_conflict_do_update(
+                index_elements=["member_id", "task_id", "period"],
+                set_={name: statement.excluded[name] for name in kept},
+            )
         )
 
     async def record(
         self, member_id: int, occurrence: Occurrence, candidates: Sequence[Task], *, actor: Actor
     ) -> list[TaskUpdate]:
-        """Feed one occurrence to the tasks it matches (the member's lock is held)."""
+        """Feed one occurrence to the tasks it matches (the member's lock is held): one read of
+        their progress, one upsert, one insert of their events, whatever the number of tasks;
+        rewards only for what completed."""
+        matching = [task for task in candidates if matches(task, occurrence)]
+        if not matching:
+            return []
+        periods = {task.id: task.period_of(occurrence.day) for task in matching}
+        states = await self._load_many(member_id, list(periods.items()))
         updates = []
-        for task in candidates:
-            if not matches(task, occurrence):
+        for task in matching:
+            period = periods[task.id]
+            before = states.get((task.id, period), Progress())
+            after, completed = advance(task, before, occurrence)
+            if after == before:
                 continue
-            update = await self._apply(member_id, task, occurrence, actor)
-            if update is not None:
-                updates.append(update)
+            granted: list[Granted] = []
+            for n in range(before.completions + 1, before.completions + completed + 1):
+                granted += await self._reward(member_id, task, period, n, actor)
+            updates.append(TaskUpdate(task, period, after, completed, tuple(granted)))
+        if updates:
+            await self._save_many(member_id, updates)
+            await self._announce(member_id, updates)
         return updates
-
-    async def _apply(
-        self, member_id: int, task: Task, occurrence: Occurrence, actor: Actor
-    ) -> TaskUpdate | None:
-        period = task.period_of(occurrence.day)
-        before = await self._load(member_id, task, period)
-        after, completed = advance(task, before, occurrence)
-        if after == before:
-            return None
-        await self._save(member_id, task, period, after)
-        granted: list[Granted] = []
-        for n in range(before.completions + 1, before.completions + completed + 1):
-            granted += await self._reward(member_id, task, period, n, actor)
-        await self._announce(member_id, task, period, after, completed)
-        return TaskUpdate(task, period, after, completed, tuple(granted))
 
     async def _team_of(self, member_id: int, task: Task) -> int | None:
         if task.team_size is None:
@@ -331,25 +341,27 @@ class TaskTracker:
             member_id, f"badge:{code}", RewardKind.BADGE, source="badge", item=code
         )
 
-    async def _announce(
-        self, member_id: int, task: Task, period: str, state: Progress, completed: int
-    ) -> None:
-        payload = {
-            "member_id": member_id,
-            "task_id": task.id,
-            "task": task.code,
-            "period": period,
-            "progress": str(state.progress),
-            "target": str(task.target),
-            "completions": state.completions,
-            "max_completions": task.max_completions,
-            "completed_now": completed,
-        }
-        kind = COMPLETED if completed else PROGRESSED
-        await append_event(self.conn, member_topic(member_id), kind, payload)
-        if task.leaderboard or task.team_size:
-            # The challenge board's live topic: its subscribers re-read the ranking.
-            await append_event(self.conn, challenge_topic(task.id), kind, payload)
+    async def _announce(self, member_id: int, updates: Sequence[TaskUpdate]) -> None:
+        """The member's progress events, and each challenge's (its board's live topic), in one
+        statement."""
+        rows = []
+        for u in updates:
+            payload = {
+                "member_id": member_id,
+                "task_id": u.task.id,
+                "task": u.task.code,
+                "period": u.period,
+                "progress": str(u.progress.progress),
+                "target": str(u.task.target),
+                "completions": u.progress.completions,
+                "max_completions": u.task.max_completions,
+                "completed_now": u.completed,
+            }
+            kind = COMPLETED if u.completed else PROGRESSED
+            rows.append({"topic": member_topic(member_id), "type": kind, "payload": payload})
+            if u.task.leaderboard or u.task.team_size:
+                rows.append({"topic": challenge_topic(u.task.id), "type": kind, "payload": payload})
+        await self.conn.execute(events.insert().values(rows))
 
     # ------------------------------------------------------------------- manual tasks
 
@@ -363,13 +375,12 @@ class TaskTracker:
         today = self.today()
         if not task.open_on(today):
             raise invalid(f"task {code} is not open on {today.isoformat()}", "task")
-        period = task.period_of(today)
-        if (await self._load(member_id, task, period)).completions >= task.max_completions:
+        done = await self.record(
+            member_id, Occurrence(TaskTrigger.MANUAL, today), [task], actor=actor
+        )
+        if not done:  # no progress: every completion of this period is used
             raise DomainError(ErrorCode.LIMIT_REACHED, f"task {code} is already completed", "task")
-        update = await self._apply(member_id, task, Occurrence(TaskTrigger.MANUAL, today), actor)
-        if update is None:  # unreachable: an open manual task always progresses
-            raise DomainError(ErrorCode.LIMIT_REACHED, f"task {code} is already completed")
-        return update
+        return done[0]
 
     # --------------------------------------------------------------------------- reads
 
