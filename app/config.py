@@ -114,6 +114,7 @@ class Settings(BaseSettings):
     engagement_referral_window_days: int = Field(default=30, ge=0)  # accept within, registered
     engagement_winback_dormant_days: int = Field(default=90, ge=1)  # no activity this long
     engagement_winback_points: int = Field(default=100, ge=0)
+    engagement_lottery_pool: str = "daily-wheel"  # where sign-in and task draws are granted
 
 
 @lru_cache

@@ -26,7 +26,6 @@ from app.engagement.tables import engagement_profiles, sign_ins, signin_schedule
 from app.errors import DomainError, ErrorCode, invalid
 from app.events.outbox import append_event, member_topic
 from app.ledger.models import Actor, Entry
-from app.ledger.service import LedgerPolicy
 
 SIGNED_IN = "signin.checked_in"
 MADE_UP = "signin.made_up"
@@ -87,7 +86,7 @@ class SignIns:
         self.conn = conn
         self.clock = clock
         self.settings = settings
-        self.rewards = Rewards(conn, clock, LedgerPolicy.from_settings(settings))
+        self.rewards = Rewards.of(conn, clock, settings)
 
     def today(self) -> date:
         return business_date(self.clock.now(), self.settings.timezone)

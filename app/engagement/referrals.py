@@ -32,7 +32,6 @@ from app.engagement.tables import engagement_profiles, referrals
 from app.errors import DomainError, ErrorCode, invalid, not_found
 from app.events.outbox import append_event, member_topic
 from app.ledger.models import Actor
-from app.ledger.service import LedgerPolicy
 from app.members.tables import members
 from app.tiers.policy import TierPolicy
 from app.tiers.service import TierService
@@ -85,7 +84,7 @@ class Referrals:
         self.conn = conn
         self.clock = clock
         self.settings = settings
-        self.rewards = Rewards(conn, clock, LedgerPolicy.from_settings(settings))
+        self.rewards = Rewards.of(conn, clock, settings)
 
     def _month(self, at: datetime) -> str:
         day = business_date(at, self.settings.timezone)

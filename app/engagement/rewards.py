@@ -18,11 +18,13 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.clock import Clock
+from app.config import Settings
 from app.engagement.tables import engagement_profiles, engagement_rewards
 from app.errors import DomainError, ErrorCode, not_found
 from app.ledger.models import Actor, Entry
 from app.ledger.service import Ledger, LedgerPolicy
 from app.ledger.tables import accounts
+from app.mall.lottery import grant_draw_ticket
 from app.members.models import MemberStatus
 from app.members.tables import members
 
@@ -72,10 +74,45 @@ async def ensure_profile(conn: AsyncConnection, member_id: int) -> None:
 class Rewards:
     """Grants rewards inside the caller's transaction (the member's lock already taken)."""
 
-    def __init__(self, conn: AsyncConnection, clock: Clock, policy: LedgerPolicy) -> None:
+    def __init__(
+        self,
+        conn: AsyncConnection,
+        clock: Clock,
+        policy: LedgerPolicy,
+        lottery_pool: str | None = None,
+    ) -> None:
         self.conn = conn
         self.clock = clock
         self.ledger = Ledger(conn, clock, policy)
+        self.lottery_pool = lottery_pool
+
+    @classmethod
+    def of(cls, conn: AsyncConnection, clock: Clock, settings: Settings) -> Rewards:
+        return cls(
+            conn, clock, LedgerPolicy.from_settings(settings), settings.engagement_lottery_pool
+        )
+
+    async def _draw_tickets(
+        self, member_id: int, key: str, quantity: int, details: dict[str, Any] | None
+    ) -> None:
+        """Free draws in the mall's pool (app/mall/lottery.py), one ticket per draw, idempotent
+        on a ref made of the reward's key. Without the pool (a programme without the mall) the
+        draws stay recorded here, owed, and nothing else fails."""
+        if self.lottery_pool is None:
+            return
+        for n in range(quantity):
+            try:
+                await grant_draw_ticket(
+                    self.conn,
+                    member_id,
+                    self.lottery_pool,
+                    f"engagement:{member_id}:{key}:{n}"[:128],
+                    at=self.clock.now(),
+                )
+            except DomainError as missing:  # the pool does not exist: nothing was written
+                if missing.code is not ErrorCode.NOT_FOUND:
+                    raise
+                return
 
     async def _log(
         self,
@@ -160,6 +197,8 @@ class Rewards:
         )
         if logged is None:
             return None
+        if kind is RewardKind.LOTTERY_DRAW:
+            await self._draw_tickets(member_id, key, quantity, details)
         if kind is RewardKind.MAKEUP_CARD:
             await ensure_profile(self.conn, member_id)
             await self.conn.execute(

@@ -36,7 +36,6 @@ from app.errors import DomainError, ErrorCode, invalid, not_found
 from app.events.outbox import member_topic
 from app.events.tables import events
 from app.ledger.models import Actor
-from app.ledger.service import LedgerPolicy
 
 PROGRESSED = "task.progressed"
 COMPLETED = "task.completed"
@@ -89,7 +88,7 @@ class TaskTracker:
         self.conn = conn
         self.clock = clock
         self.settings = settings
-        self.rewards = Rewards(conn, clock, LedgerPolicy.from_settings(settings))
+        self.rewards = Rewards.of(conn, clock, settings)
         self._enabled: list[Task] | None = None
 
     def today(self) -> date:

@@ -16,6 +16,9 @@ from app.events.tables import events
 from app.ledger import usecases as ledger
 from app.ledger.audit import audit_ledger
 from app.ledger.tables import entries
+from app.mall import lottery as mall_lottery
+from app.mall.demo import DEMO_WHEEL
+from app.mall.tables import lottery_tickets
 from app.runtime import Runtime
 from tests.engagement.conftest import STAFF, NewMember, actor_of
 
@@ -149,6 +152,25 @@ async def test_calendar_schedule_records_the_gift_and_the_lottery_draw(
         ).all()
     assert [tuple(k) for k in kinds] == [("gift", 1), ("lottery_draw", 1), ("points", 7)]
     assert (await ledger.get_balance(runtime, member)).total == 5 + 5 + 10 + 5 + 5 + 5 + 50
+
+
+async def test_the_day_seven_draw_is_a_free_draw_ticket_in_the_mall(
+    runtime: Runtime, clock: FrozenClock, member: int
+) -> None:
+    await mall_lottery.ensure_pool(runtime, DEMO_WHEEL)
+    schedules = await usecases.list_schedules(runtime)
+    calendar = next(s for s, _ in schedules if s.code == "calendar")
+    await usecases.save_schedule(
+        runtime, STAFF, "calendar", calendar.name, calendar.as_spec(), activate=True
+    )
+    clock.set(MORNING)
+    for _ in range(7):
+        await usecases.check_in(runtime, actor_of(member), member)
+        clock.advance(timedelta(days=1))
+
+    async with runtime.engine.connect() as conn:
+        refs = (await conn.scalars(select(lottery_tickets.c.source_ref))).all()
+    assert refs == [f"engagement:{member}:checkin:2026-11-29:lottery_draw:0"]
 
 
 async def test_every_check_in_appends_a_streak_event(runtime: Runtime, member: int) -> None:
