@@ -798,18 +798,7 @@ class Ledger:
         now = self.clock.now()
         if account.next_due_at is None or account.next_due_at > now:
             return None
-        matured = await self.conn.scalars(
-            lots.update()
-            .where(
-                lots.c.account_id == account.id,
-                lots.c.pending,
-                lots.c.available_at <= now,
-                lots.c.remaining > 0,
-            )
-            .values(pending=False)
-            .returning(lots.c.remaining)
-        )
-        activated = sum(matured.all())
+        activated = await self._activate_matured_lots(account, now) if account.pending else 0
         account.pending -= activated
         account.available += activated
         expired, expired_lots = await self._expire_due_lots(account, now)
@@ -833,6 +822,22 @@ class Ledger:
             ).where(lots.c.account_id == account.id, lots.c.remaining > 0)
         )
         return Settlement(account.member_id, activated, expired, expired_lots)
+
+    async def _activate_matured_lots(self, account: _Account, now: datetime) -> int:
+        """Pending lots whose time came become available; how many points did. (Skipped when
+        the account has no pending points: ``pending`` is the sum of its pending lots.)"""
+        matured = await self.conn.scalars(
+            lots.update()
+            .where(
+                lots.c.account_id == account.id,
+                lots.c.pending,
+                lots.c.available_at <= now,
+                lots.c.remaining > 0,
+            )
+            .values(pending=False)
+            .returning(lots.c.remaining)
+        )
+        return sum(matured.all())
 
     async def _expire_due_lots(self, account: _Account, now: datetime) -> tuple[int, int]:
         """Move what is left of due lots to breakage; (points, lots) expired."""
