@@ -503,19 +503,11 @@ class EarningService:
             counter_keys=frozenset(counter_keys),
         )
 
-    async def lock_member(self, member_id: int) -> None:
-        row = (
-            await self.conn.execute(
-                select(members.c.status)
-                .select_from(accounts.join(members, members.c.id == accounts.c.member_id))
-                .where(accounts.c.member_id == member_id)
-                .with_for_update(of=accounts)
-            )
-        ).first()
-        if row is None:
-            raise not_found("member", member_id, "memberId")
-        if row.status == MemberStatus.CLOSED.value:
-            raise DomainError(ErrorCode.MEMBER_NOT_ACTIVE, "the member's account is closed")
+    async def lock_member(self, member_id: int) -> MemberSnapshot:
+        """Take the member's account lock, then read the member (status included) in a
+        statement of its own: the locking statement's own view of the member may predate a
+        status change committed while it waited."""
+        return await self.lock_and_read_member(member_id)
 
     async def _lock_for_rules(
         self,
@@ -549,12 +541,16 @@ class EarningService:
         counter_keys: Sequence[str] = (),
         order: tuple[str, str] | None = None,
     ) -> MemberSnapshot:
-        await self.lock_member(member_id)
+        locked = await self.conn.scalar(
+            select(accounts.c.id).where(accounts.c.member_id == member_id).with_for_update()
+        )
         snapshot = await self._snapshot(
             member_id, categories=categories, counter_keys=counter_keys, order=order
         )
-        if snapshot is None:  # the account exists (just locked): the member cannot be missing
+        if locked is None or snapshot is None:
             raise not_found("member", member_id, "memberId")
+        if snapshot.status == MemberStatus.CLOSED.value:
+            raise DomainError(ErrorCode.MEMBER_NOT_ACTIVE, "the member's account is closed")
         return snapshot
 
     async def _facts(

@@ -51,13 +51,14 @@ class Granted:
 
 async def lock_member(conn: AsyncConnection, member_id: int) -> MemberStatus:
     """Take the member's account lock (the ledger's one lock, always first); refuse a closed or
-    unknown member."""
-    status = await conn.scalar(
-        select(members.c.status)
-        .select_from(accounts.join(members, members.c.id == accounts.c.member_id))
-        .where(accounts.c.member_id == member_id)
-        .with_for_update(of=accounts)
+    unknown member. The status is read after the lock, in a statement of its own: the locking
+    statement's view of the member may predate a status change committed while it waited."""
+    locked = await conn.scalar(
+        select(accounts.c.id).where(accounts.c.member_id == member_id).with_for_update()
     )
+    status = None
+    if locked is not None:
+        status = await conn.scalar(select(members.c.status).where(members.c.id == member_id))
     if status is None:
         raise not_found("member", member_id, "memberId")
     if status == MemberStatus.CLOSED.value:

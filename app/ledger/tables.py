@@ -114,6 +114,12 @@ lots = Table(
         "id",
         postgresql_where=text("remaining > 0"),
     ),
+    # The expiry reminders' scan: open lots expiring within the next N days, over all members.
+    Index(
+        "ix_lots_open_expiry",
+        "expires_at",
+        postgresql_where=text("remaining > 0 AND expires_at IS NOT NULL"),
+    ),
 )
 
 holds = Table(

@@ -1,4 +1,5 @@
-"""tiers: keep and upgrade tasks, staff-edited definitions with their versions, task counters
+"""tiers: keep and upgrade tasks, staff-edited definitions with their versions, task counters;
+an index for the expiry reminders' scan of open lots
 
 Revision ID: 0007
 Revises: 0006
@@ -60,8 +61,16 @@ def upgrade() -> None:
         ),
     )
 
+    op.create_index(
+        "ix_lots_open_expiry",
+        "lots",
+        ["expires_at"],
+        postgresql_where=sa.text("remaining > 0 AND expires_at IS NOT NULL"),
+    )
+
 
 def downgrade() -> None:
+    op.drop_index("ix_lots_open_expiry", table_name="lots")
     op.drop_table("tier_task_counters")
     op.drop_index(op.f("ix_tier_definition_versions_code"), table_name="tier_definition_versions")
     op.drop_table("tier_definition_versions")

@@ -7,15 +7,17 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from app.clock import FrozenClock
 from app.earning import usecases
 from app.earning.service import PurchaseLineInput, RefundLineInput
 from app.earning.tables import earning_counters, purchases
-from app.errors import DomainError
+from app.errors import DomainError, ErrorCode
 from app.ledger import usecases as ledger
 from app.ledger.audit import audit_ledger
+from app.ledger.tables import accounts
+from app.members.tables import members as members_table
 from app.runtime import Runtime
 from app.tiers import usecases as tiers
 from app.tiers.tables import tier_changes
@@ -108,6 +110,29 @@ async def test_racing_first_purchases_pay_the_first_purchase_bonus_once(
     assert (await ledger.get_balance(runtime, member)).pending == 1050
     report = await audit_ledger(runtime.engine, runtime.clock.now())
     assert report.ok, report
+
+
+async def test_a_purchase_waiting_on_the_lock_sees_the_account_closed_meanwhile(
+    runtime: Runtime, member: int
+) -> None:
+    # No rules: the purchase earns nothing, so only the earning service's own check (not the
+    # ledger's) can refuse it.
+    async with runtime.engine.connect() as closer:
+        await closer.execute(
+            select(accounts.c.id).where(accounts.c.member_id == member).with_for_update()
+        )
+        await closer.execute(
+            update(members_table).where(members_table.c.id == member).values(status="closed")
+        )
+        waiting = asyncio.create_task(buy(runtime, member, "late", "100"))
+        await asyncio.sleep(0.5)  # the purchase is now waiting for the account lock
+        assert not waiting.done()
+        await closer.commit()
+    with pytest.raises(DomainError) as refused:
+        await waiting
+    assert refused.value.code is ErrorCode.MEMBER_NOT_ACTIVE
+    async with runtime.engine.connect() as conn:
+        assert await conn.scalar(select(func.count()).select_from(purchases)) == 0
 
 
 async def test_23_59_and_00_01_shanghai_are_different_days(
