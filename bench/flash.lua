@@ -1,7 +1,7 @@
 -- wrk: a flash-sale rush. Every buyer (a member with its own token) tries placeRedemption once.
 -- Environment: BENCH_BUYERS (file: "member_id token" a line), BENCH_ITEM (item id),
--- BENCH_RUN (idempotency-key prefix), BENCH_DONE (folder: a thread writes "<tid>" when all its
--- buyers have their answer, so bench/flash_sale.py knows when the rush is over).
+-- BENCH_RUN (idempotency-key prefix), BENCH_DONE (folder: each thread keeps its progress in a
+-- file "<tid>", so bench/flash_sale.py knows when the rush is over).
 dofile((debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./") .. "common.lua")
 
 local QUERY = "mutation($input: PlaceRedemptionInput!) { placeRedemption(input: $input) {"
@@ -27,7 +27,8 @@ end
 
 function request()
   if sent >= #mine then
-    wrk.thread:stop()
+    -- Out of buyers: keep the connection busy with a health check until every buyer has its
+    -- answer (stopping now would drop the answers still on their way).
     return wrk.format("GET", "/healthz", {}, nil)
   end
   sent = sent + 1
@@ -35,15 +36,20 @@ function request()
   local body = string.format(
     '{"query":"%s","variables":{"input":{"memberId":"%s","itemId":"%s","idempotencyKey":"%s%s"}}}',
     QUERY, buyer.member, item, prefix, buyer.member)
-  return wrk.format("POST", nil, { ["Authorization"] = "Bearer " .. buyer.token }, body)
+  local headers = { ["Content-Type"] = "application/json",
+                    ["Authorization"] = "Bearer " .. buyer.token }
+  return wrk.format("POST", nil, headers, body)
 end
 
 function response(status, headers, body)
-  if not body:find("placeRedemption", 1, true) then
+  if status == 200 and not body:find("placeRedemption", 1, true) then
     return -- the health check sent after a thread ran out of buyers
   end
   answered = answered + 1
-  if body:find("RedemptionPayload", 1, true) then
+  if status ~= 200 then
+    other = other + 1
+    if other <= 3 then io.stderr:write("unexpected status: " .. status .. " " .. body .. "\n") end
+  elseif body:find("RedemptionPayload", 1, true) then
     sold = sold + 1
   elseif body:find("OUT_OF_STOCK", 1, true) then
     out_of_stock = out_of_stock + 1
@@ -51,10 +57,15 @@ function response(status, headers, body)
     other = other + 1
     if other <= 3 then io.stderr:write("unexpected answer: " .. status .. " " .. body .. "\n") end
   end
-  if answered == #mine then
-    local marker = io.open(os.getenv("BENCH_DONE") .. "/" .. tid, "w")
-    marker:write(string.format("%d %d %d\n", sold, out_of_stock, other))
+  if answered == #mine or answered % 250 == 0 or sent >= #mine then
+    -- Progress for bench/flash_sale.py: "answered sent sold out_of_stock other".
+    local path = os.getenv("BENCH_DONE") .. "/" .. tid
+    local marker = io.open(path .. ".tmp", "w")
+    marker:write(string.format("%d %d %d %d %d\n", answered, sent, sold, out_of_stock, other))
     marker:close()
+    os.rename(path .. ".tmp", path)
+  end
+  if answered == #mine then
     wrk.thread:stop()
   end
 end

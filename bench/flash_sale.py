@@ -171,6 +171,15 @@ def create_item(url: str, staff: str, code: str, stock: int, flash: bool) -> str
     return item_id
 
 
+def _progress(done_dir: Path) -> dict[int, list[int]]:
+    """Each wrk thread's "answered sent sold out_of_stock other" (see bench/flash.lua)."""
+    found = {}
+    for marker in done_dir.iterdir():
+        if marker.suffix != ".tmp":
+            found[int(marker.name)] = [int(x) for x in marker.read_text().split()]
+    return found
+
+
 def run_rush(
     args: argparse.Namespace, url: str, out: Path, buyers_file: Path, item_id: str, phase: str
 ) -> tuple[dict[str, float], list[tuple[int, int, int]], float, float]:
@@ -200,21 +209,27 @@ def run_rush(
     proc = subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    while len(list(done_dir.iterdir())) < args.threads:
-        if proc.poll() is not None or time.perf_counter() - started > 590:
-            break
+    shares = [len(range(t, args.buyers + 1, args.threads)) for t in range(1, args.threads + 1)]
+    last_total, last_change = -1, time.perf_counter()
+    while proc.poll() is None and time.perf_counter() - started < 590:
+        progress = _progress(done_dir)
+        total = sum(p[0] for p in progress.values())
+        if total != last_total:
+            last_total, last_change = total, time.perf_counter()
+        all_sent = len(progress) == args.threads and all(
+            progress[t][1] >= shares[t - 1] for t in progress
+        )
+        if total >= args.buyers or (all_sent and time.perf_counter() - last_change > 5):
+            break  # every answer is in, or the missing ones were lost (socket errors)
         time.sleep(0.005)
-    elapsed = time.perf_counter() - started
+    elapsed = (last_change if last_total < args.buyers else time.perf_counter()) - started
     proc.send_signal(signal.SIGINT)  # wrk then prints its summary for the time it really ran
     stdout, stderr = proc.communicate(timeout=60)
     match = BENCH_LINE.search(stdout)
     if match is None:
         raise SystemExit(f"wrk failed ({proc.returncode}):\n{stdout}\n{stderr}")
     figures = {k: float(v) for k, v in (kv.split("=") for kv in match[1].split())}
-    counts = []
-    for marker in sorted(done_dir.iterdir()):
-        sold, oos, other = map(int, marker.read_text().split())
-        counts.append((sold, oos, other))
+    counts = [(p[2], p[3], p[4]) for p in _progress(done_dir).values()]
     if stderr.strip():
         print(stderr.strip()[:2000])
     return figures, counts, wall_start, elapsed
@@ -266,11 +281,12 @@ def measure(
     )
 
 
-def print_table(rushes: list[Rush], stock: int) -> None:
+def print_table(rushes: list[Rush], stock: int, lost: int) -> None:
+    """``lost``: the buyers sent; those without an answer (socket errors) show as lost."""
     print()
     head = (
         f"{'rush':40} {'buyers/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'sold':>6} "
-        f"{'oos':>6} {'other':>6} {'oversold':>8} {'sell-out s':>10}"
+        f"{'oos':>6} {'other':>6} {'lost':>5} {'oversold':>8} {'sell-out s':>10}"
     )
     print(head)
     print("-" * len(head))
@@ -278,7 +294,8 @@ def print_table(rushes: list[Rush], stock: int) -> None:
         sell_out = "-" if r.sell_out_seconds is None else f"{r.sell_out_seconds:.2f}"
         print(
             f"{r.name:40} {r.throughput:9.0f} {r.p50_ms:8.1f} {r.p99_ms:8.1f} {r.sold:6d} "
-            f"{r.out_of_stock:6d} {r.other:6d} {r.oversold(stock):8d} {sell_out:>10}"
+            f"{r.out_of_stock:6d} {r.other:6d} {lost - r.buyers:5d} {r.oversold(stock):8d} "
+            f"{sell_out:>10}"
         )
     if len(rushes) == 2 and rushes[1].throughput:
         print(
@@ -297,7 +314,10 @@ def main() -> int:
     )
     print(f"load average before the run: {load_average()} (other work skews the figures)")
     started = time.perf_counter()
-    member_ids = asyncio.run(register_members(database_url, args.buyers, run_id))
+    member_ids = []
+    for batch in range(0, args.buyers, 1_000):  # one transaction locks one topic per member
+        count = min(1_000, args.buyers - batch)
+        member_ids += asyncio.run(register_members(database_url, count, f"{run_id}-{batch}"))
     asyncio.run(give_points(database_url, member_ids))
     tokens = mint_buyer_tokens(member_ids)
     buyers_file = out / "buyers.txt"
@@ -333,7 +353,7 @@ def main() -> int:
     finally:
         server.stop()
     ok, report = asyncio.run(audit(database_url))
-    print_table(rushes, args.stock)
+    print_table(rushes, args.stock, args.buyers)
     print(
         f"\nmachine: {os.cpu_count()} CPU(s), shared with other work; {args.connections} "
         f"connections, {args.threads} wrk threads, {args.workers} server workers, "

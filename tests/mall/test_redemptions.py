@@ -288,3 +288,34 @@ async def test_the_time_out_job_is_registered_and_closes_due_orders(
     assert await job.run(runtime) == {"expired": 1, "skipped": 0}
     assert (await mall.get_order(runtime, order.id)).status is OrderStatus.EXPIRED
     await assert_audit_clean(runtime)
+
+
+async def test_every_step_is_an_event_on_the_members_topic(
+    runtime: Runtime, make_member: MakeMember, make_item: MakeItem
+) -> None:
+    from app.events.tables import events
+
+    member = await make_member(points=1_000)
+    item = await make_item(stock=3, fulfilment=Fulfilment.SHIPPED)
+    first = await place(runtime, member, item.id)
+    await mall.confirm_redemption(runtime, member_actor(member), first.id)
+    await mall.fulfil_redemption(runtime, SYSTEM, first.id, None)
+    await mall.return_redemption(runtime, SYSTEM, first.id, "broken")
+    second = await place(runtime, member, item.id, key="k2")
+    await mall.cancel_redemption(runtime, member_actor(member), second.id, "no")
+
+    async with runtime.engine.connect() as conn:
+        found = await conn.execute(
+            select(events.c.type, events.c.payload)
+            .where(events.c.topic == f"member:{member}", events.c.type.like("redemption.%"))
+            .order_by(events.c.id)
+        )
+        steps = [(row.type, row.payload["order"]["id"]) for row in found]
+    assert steps == [
+        ("redemption.placed", first.id),
+        ("redemption.confirmed", first.id),
+        ("redemption.fulfilled", first.id),
+        ("redemption.returned", first.id),
+        ("redemption.placed", second.id),
+        ("redemption.cancelled", second.id),
+    ]
