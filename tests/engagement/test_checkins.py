@@ -31,6 +31,14 @@ async def _count(runtime: Runtime, table: object, *where: object) -> int:
         return int(await conn.scalar(select(func.count()).select_from(table).where(*where)) or 0)  # type: ignore[arg-type]
 
 
+async def activate_calendar(runtime: Runtime) -> None:
+    schedules = await usecases.list_schedules(runtime)
+    calendar = next(s for s, _ in schedules if s.code == "calendar")
+    await usecases.save_schedule(
+        runtime, STAFF, "calendar", calendar.name, calendar.as_spec(), activate=True
+    )
+
+
 async def _audit(runtime: Runtime) -> None:
     report = await audit_ledger(runtime.engine, runtime.clock.now())
     assert report.ok, report.render()
@@ -131,11 +139,7 @@ async def test_the_reward_log_refuses_a_second_payment_for_the_same_day(
 async def test_calendar_schedule_records_the_gift_and_the_lottery_draw(
     runtime: Runtime, clock: FrozenClock, member: int
 ) -> None:
-    schedules = await usecases.list_schedules(runtime)
-    calendar = next(s for s, _ in schedules if s.code == "calendar")
-    await usecases.save_schedule(
-        runtime, STAFF, "calendar", calendar.name, calendar.as_spec(), activate=True
-    )
+    await activate_calendar(runtime)
     clock.set(MORNING)
     for _ in range(7):
         result = await usecases.check_in(runtime, actor_of(member), member)
@@ -158,11 +162,7 @@ async def test_the_day_seven_draw_is_a_free_draw_ticket_in_the_mall(
     runtime: Runtime, clock: FrozenClock, member: int
 ) -> None:
     await mall_lottery.ensure_pool(runtime, DEMO_WHEEL)
-    schedules = await usecases.list_schedules(runtime)
-    calendar = next(s for s, _ in schedules if s.code == "calendar")
-    await usecases.save_schedule(
-        runtime, STAFF, "calendar", calendar.name, calendar.as_spec(), activate=True
-    )
+    await activate_calendar(runtime)
     clock.set(MORNING)
     for _ in range(7):
         await usecases.check_in(runtime, actor_of(member), member)
