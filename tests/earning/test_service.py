@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 from app.clock import FrozenClock
 from app.earning import usecases
@@ -112,6 +112,20 @@ async def test_racing_first_purchases_pay_the_first_purchase_bonus_once(
     assert report.ok, report
 
 
+async def waits_for_a_lock(runtime: Runtime) -> None:
+    """Until some session of this database is waiting for a lock (5 s at most)."""
+    async with runtime.engine.connect() as watcher:
+        async with asyncio.timeout(5):
+            while not await watcher.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND datname = current_database()"
+                )
+            ):
+                await watcher.rollback()  # a fresh snapshot of the activity view
+                await asyncio.sleep(0.02)
+
+
 async def test_a_purchase_waiting_on_the_lock_sees_the_account_closed_meanwhile(
     runtime: Runtime, member: int
 ) -> None:
@@ -125,7 +139,7 @@ async def test_a_purchase_waiting_on_the_lock_sees_the_account_closed_meanwhile(
             update(members_table).where(members_table.c.id == member).values(status="closed")
         )
         waiting = asyncio.create_task(buy(runtime, member, "late", "100"))
-        await asyncio.sleep(0.5)  # the purchase is now waiting for the account lock
+        await waits_for_a_lock(runtime)
         assert not waiting.done()
         await closer.commit()
     with pytest.raises(DomainError) as refused:
