@@ -46,7 +46,6 @@ for _path in (str(ROOT), str(BENCH_DIR)):
 
 from ledger import (  # noqa: E402  (bench/ledger.py: shared set-up, server, wrk and audit helpers)
     CHANNEL,
-    JWT_SECRET,
     Result,
     Server,
     audit,
@@ -56,6 +55,7 @@ from ledger import (  # noqa: E402  (bench/ledger.py: shared set-up, server, wrk
     mint_tokens,
     prepare_stage,
     register_members,
+    server_env,
     summarise_profiles,
 )
 
@@ -249,17 +249,7 @@ def main() -> int:
     staff_token, _ = mint_tokens(member_ids, 0)
     members_file = out / "members.txt"
     members_file.write_text("\n".join(map(str, member_ids)) + "\n")
-    env = {
-        **os.environ,
-        "JIFEN_DATABASE_URL": database_url,
-        "JIFEN_REDIS_URL": redis_url,
-        "JIFEN_JWT_SECRET": JWT_SECRET,
-        "JIFEN_LOG_LEVEL": "WARNING",
-        # The load generator is one staff caller: lift the budgets.
-        "JIFEN_RATE_LIMIT_STAFF": "10000000/minute",
-        "JIFEN_RATE_LIMIT_MEMBER": "10000000/minute",
-        "JIFEN_DATA_DIR": str(out / "data"),
-    }
+    env = server_env(database_url, redis_url, out)
     server = Server(env, args.workers, out / "server.log")
     try:
         server.wait_ready()

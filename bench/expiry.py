@@ -48,7 +48,6 @@ for _path in (str(ROOT), str(BENCH_DIR)):
         sys.path.insert(0, _path)
 
 from ledger import (  # noqa: E402  (bench/ledger.py: shared set-up, server, wrk and audit helpers)
-    JWT_SECRET,
     Result,
     Server,
     asyncpg_dsn,
@@ -58,6 +57,7 @@ from ledger import (  # noqa: E402  (bench/ledger.py: shared set-up, server, wrk
     prepare_stage,
     register_members,
     run_wrk,
+    server_env,
     wrk_result,
 )
 
@@ -243,17 +243,13 @@ def main() -> int:
     _, tokens = mint_tokens(member_ids, args.tokens)
     tokens_file = out / "tokens.txt"
     tokens_file.write_text("\n".join(tokens) + "\n")
-    env = {
-        **os.environ,
-        "JIFEN_DATABASE_URL": database_url,
-        "JIFEN_REDIS_URL": redis_url,
-        "JIFEN_JWT_SECRET": JWT_SECRET,
-        "JIFEN_LOG_LEVEL": "WARNING",
-        "JIFEN_RATE_LIMIT_MEMBER": "10000000/minute",
-        "JIFEN_JOBS_ENABLED": "false",  # the sweep runs here, measured, not on the schedule
-        "JIFEN_EVENT_CHANNEL_PREFIX": "jifen:bench-expiry:",  # apart from tests on this Redis
-        "JIFEN_DATA_DIR": str(out / "data"),
-    }
+    env = server_env(
+        database_url,
+        redis_url,
+        out,
+        JIFEN_JOBS_ENABLED="false",  # the sweep runs here, measured, not on the schedule
+        JIFEN_EVENT_CHANNEL_PREFIX="jifen:bench-expiry:",  # apart from tests on this Redis
+    )
     wrk_env = {"BENCH_TOKENS": str(tokens_file)}
     options = {"connections": args.connections, "threads": args.threads}
     server = Server(env, args.workers, out / "server.log")

@@ -67,6 +67,7 @@ from ledger import (  # noqa: E402  (bench/ledger.py: shared set-up, server and 
     load_average,
     prepare_stage,
     register_members,
+    server_env,
     start_profiles,
     summarise_profiles,
 )
@@ -793,17 +794,7 @@ def main() -> int:
     staff_token = mint_token(settings, f"staff:{STAFF_NAME}", ["admin"])
     tokens = {m: mint_token(settings, f"member:{m}", []) for m in members}
     print(f"registered {len(members)} members")
-    env = {
-        **os.environ,
-        "JIFEN_DATABASE_URL": database_url,
-        "JIFEN_REDIS_URL": redis_url,
-        "JIFEN_JWT_SECRET": JWT_SECRET,
-        "JIFEN_LOG_LEVEL": "WARNING",
-        # One staff driver and a few hundred member tokens: lift their budgets.
-        "JIFEN_RATE_LIMIT_STAFF": "10000000/minute",
-        "JIFEN_RATE_LIMIT_MEMBER": "10000000/minute",
-        "JIFEN_DATA_DIR": str(out / "data"),
-    }
+    env = server_env(database_url, redis_url, out)
     if args.gc_log or args.gc_freeze:
         install_gc_probe(env, out, args.gc_freeze)
     results = []

@@ -56,6 +56,7 @@ from ledger import (  # noqa: E402  (bench/ledger.py: shared set-up, server and 
     load_average,
     prepare_stage,
     register_members,
+    server_env,
 )
 
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/jifen_flash_h6"
@@ -330,16 +331,7 @@ def main() -> int:
     from app.config import Settings
 
     staff = mint_token(Settings(jwt_secret=JWT_SECRET), "staff:bench", ["admin"])
-    env = {
-        **os.environ,
-        "JIFEN_DATABASE_URL": database_url,
-        "JIFEN_REDIS_URL": redis_url,
-        "JIFEN_JWT_SECRET": JWT_SECRET,
-        "JIFEN_LOG_LEVEL": "WARNING",
-        "JIFEN_RATE_LIMIT_STAFF": "10000000/minute",
-        "JIFEN_RATE_LIMIT_MEMBER": "10000000/minute",
-        "JIFEN_DATA_DIR": str(out / "data"),
-    }
+    env = server_env(database_url, redis_url, out)
     server = Server(env, args.workers, out / "server.log")
     rushes: list[Rush] = []
     try:

@@ -193,6 +193,25 @@ def free_port() -> int:
         return port
 
 
+def server_env(
+    database_url: str, redis_url: str, out: Path, *, lift_budgets: bool = True, **extra: str
+) -> dict[str, str]:
+    """The environment of a bench's ``jifen serve``: its database and Redis, the bench's JWT
+    secret, quiet logs, data under ``out``; the rate limits lifted unless told otherwise (a
+    load generator is one staff caller or a few members asking far above any real budget)."""
+    env = {
+        **os.environ,
+        "JIFEN_DATABASE_URL": database_url,
+        "JIFEN_REDIS_URL": redis_url,
+        "JIFEN_JWT_SECRET": JWT_SECRET,
+        "JIFEN_LOG_LEVEL": "WARNING",
+        "JIFEN_DATA_DIR": str(out / "data"),
+    }
+    if lift_budgets:
+        env["JIFEN_RATE_LIMIT_STAFF"] = env["JIFEN_RATE_LIMIT_MEMBER"] = "10000000/minute"
+    return {**env, **extra}
+
+
 class Server:
     """``jifen serve`` in its own process group, stopped by its PID."""
 
@@ -821,17 +840,7 @@ def main() -> int:
         members_file.write_text("\n".join(map(str, member_ids)) + "\n")
         tokens_file.write_text("\n".join(member_tokens) + "\n")
         balance_env = {"BENCH_TOKENS": str(tokens_file)}
-        env = {
-            **os.environ,
-            "JIFEN_DATABASE_URL": database_url,
-            "JIFEN_REDIS_URL": redis_url,
-            "JIFEN_JWT_SECRET": JWT_SECRET,
-            "JIFEN_LOG_LEVEL": "WARNING",
-            # The load generator is one staff caller and 200 members: lift their budgets.
-            "JIFEN_RATE_LIMIT_STAFF": "10000000/minute",
-            "JIFEN_RATE_LIMIT_MEMBER": "10000000/minute",
-            "JIFEN_DATA_DIR": str(out / "data"),
-        }
+        env = server_env(database_url, redis_url, out)
         server = Server(env, args.workers, out / "server.log")
         try:
             server.wait_ready()

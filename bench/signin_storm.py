@@ -58,6 +58,7 @@ from ledger import (  # noqa: E402  (bench/ledger.py: the shared run set-up)
     load_average,
     prepare_stage,
     register_members,
+    server_env,
 )
 
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/jifen_h5_signin"
@@ -282,14 +283,8 @@ def main() -> int:
     tokens = stage.out / "tokens.txt"
     print(f"minted {len(storm_ids)} member tokens in {write_tokens(storm_ids, tokens):.1f}s")
 
-    env = {
-        **os.environ,
-        "JIFEN_DATABASE_URL": stage.database_url,
-        "JIFEN_REDIS_URL": stage.redis_url,
-        "JIFEN_JWT_SECRET": JWT_SECRET,
-        "JIFEN_LOG_LEVEL": "WARNING",
-        "JIFEN_DATA_DIR": str(stage.out / "data"),
-    }
+    # One request per member: the real budgets stay (the storm must pass them).
+    env = server_env(stage.database_url, stage.redis_url, stage.out, lift_budgets=False)
     server = Server(env, args.workers, stage.out / "server.log")
     try:
         server.wait_ready()
