@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -52,7 +52,7 @@ from app.earning.tables import (
 from app.errors import DomainError, ErrorCode, invalid, not_found
 from app.ledger.expiry import ExpiryPolicy
 from app.ledger.models import Actor, Entry
-from app.ledger.service import Ledger, LedgerPolicy
+from app.ledger.service import AccountLock, Ledger, LedgerPolicy
 from app.ledger.tables import accounts
 from app.members.models import MemberStatus
 from app.members.tables import members
@@ -122,6 +122,7 @@ class PurchaseResult:
     entry: Entry | None
     tier_change: Decision | None
     replayed: bool
+    first: bool = False  # the member's first purchase
 
 
 @dataclass(frozen=True)
@@ -222,6 +223,8 @@ class MemberSnapshot:
     recorded_purchase_id: int | None = None
     rules_generation: str | None = None
     counter_keys: frozenset[str] = frozenset()  # the counters asked for
+    # The account locked before this read, for the one ledger write that follows.
+    account: AccountLock | None = None
 
 
 class EarningService:
@@ -541,9 +544,7 @@ class EarningService:
         counter_keys: Sequence[str] = (),
         order: tuple[str, str] | None = None,
     ) -> MemberSnapshot:
-        locked = await self.conn.scalar(
-            select(accounts.c.id).where(accounts.c.member_id == member_id).with_for_update()
-        )
+        locked = await self._ledger().lock_account(member_id)
         snapshot = await self._snapshot(
             member_id, categories=categories, counter_keys=counter_keys, order=order
         )
@@ -551,7 +552,8 @@ class EarningService:
             raise not_found("member", member_id, "memberId")
         if snapshot.status == MemberStatus.CLOSED.value:
             raise DomainError(ErrorCode.MEMBER_NOT_ACTIVE, "the member's account is closed")
-        return snapshot
+        locked.status = MemberStatus(snapshot.status)
+        return replace(snapshot, account=locked)
 
     async def _facts(
         self, member_id: int, snapshot: MemberSnapshot, *, purchase: bool
@@ -709,6 +711,7 @@ class EarningService:
                 expiry=self._rule_expiry(rules, outcome),
                 details=outcome.details(),
                 counter_account="issuance",
+                lock=snapshot.account,
             )
         row = (
             await self.conn.execute(
@@ -753,7 +756,9 @@ class EarningService:
         )
         await self._count(member_id, outcome)
         change = await self.tiers.record_activity(member_id, purchase=True)
-        return PurchaseResult(_purchase(row), entry, change, replayed=False)
+        return PurchaseResult(
+            _purchase(row), entry, change, replayed=False, first=not snapshot.has_purchases
+        )
 
     async def record_refund(
         self,
@@ -1032,6 +1037,7 @@ class EarningService:
                 reference=f"{channel}:{event_id}"[:128],
                 expiry=self._rule_expiry(rules, outcome),
                 details={"event_id": row.id, **outcome.details()},
+                lock=snapshot.account,
             )
             await self.conn.execute(
                 earning_events.update()

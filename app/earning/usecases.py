@@ -118,6 +118,7 @@ async def record_purchase(
                 amount=result.purchase.amount,
                 points=result.purchase.points,
                 categories={line.category for line in lines},
+                first=result.first,
             )
         return result
 

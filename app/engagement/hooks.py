@@ -25,13 +25,10 @@ from app.runtime import Runtime
 async def _feed(
     tracker: TaskTracker, member_id: int, occurrence: Occurrence, points: int, actor: Actor
 ) -> None:
-    tasks = await tracker.open_tasks(occurrence.trigger, occurrence.event)
-    await tracker.record(member_id, occurrence, tasks, actor=actor)
-    if points > 0:
-        earned = Occurrence(TaskTrigger.POINTS, occurrence.day, points=points)
-        await tracker.record(
-            member_id, earned, await tracker.open_tasks(TaskTrigger.POINTS), actor=actor
-        )
+    occurrences = [occurrence]
+    if points > 0:  # the points it earned feed the points tasks ("earn N points this month")
+        occurrences.append(Occurrence(TaskTrigger.POINTS, occurrence.day, points=points))
+    await tracker.feed(member_id, occurrences, actor=actor)
     await note_activity(
         tracker.conn, tracker.rewards, tracker.settings, member_id, tracker.clock.now(), actor=actor
     )
@@ -47,14 +44,17 @@ async def purchase_recorded(
     amount: Decimal,
     points: int,
     categories: Iterable[str],
+    first: bool,
 ) -> None:
+    """``first``: the member's first purchase (only that one may pay a referral)."""
     tracker = TaskTracker(conn, rt.clock, rt.settings)
     day = business_date(occurred_at, rt.settings.timezone)
     occurrence = Occurrence(
         TaskTrigger.PURCHASE, day, amount=amount, categories=frozenset(categories)
     )
     await _feed(tracker, member_id, occurrence, points, actor)
-    await Referrals(conn, rt.clock, rt.settings).first_purchase(member_id, actor=actor)
+    if first:
+        await Referrals(conn, rt.clock, rt.settings).first_purchase(member_id, actor=actor)
 
 
 async def event_recorded(

@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import and_, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.clock import Clock, business_date
 from app.config import Settings
+from app.configcache import GenerationCache, generation_of
 from app.engagement.rewards import Granted, RewardKind, Rewards
 from app.engagement.tables import badges, member_badges, task_progress, tasks, team_members
 from app.engagement.tasks import (
@@ -41,8 +42,24 @@ PROGRESSED = "task.progressed"
 COMPLETED = "task.completed"
 
 
+# The enabled tasks, per process, checked against the tasks table's generation in the
+# statement that reads the member's progress (app/configcache.py).
+ENABLED_TASKS: GenerationCache[list[Task]] = GenerationCache()
+
+
 def challenge_topic(task_id: int) -> str:
     return f"challenge:{task_id}"
+
+
+def _fed(
+    enabled: Sequence[Task], occurrences: Sequence[Occurrence]
+) -> list[tuple[Task, Occurrence]]:
+    """Each (task, occurrence) where the occurrence feeds the task, in the occurrences' order."""
+    return [(task, o) for o in occurrences for task in enabled if matches(task, o)]
+
+
+def _keys(fed: Sequence[tuple[Task, Occurrence]]) -> list[tuple[int, str]]:
+    return sorted({(task.id, task.period_of(o.day)) for task, o in fed})
 
 
 @dataclass(frozen=True)
@@ -89,7 +106,6 @@ class TaskTracker:
         self.clock = clock
         self.settings = settings
         self.rewards = Rewards.of(conn, clock, settings)
-        self._enabled: list[Task] | None = None
 
     def today(self) -> date:
         return business_date(self.clock.now(), self.settings.timezone)
@@ -190,29 +206,54 @@ class TaskTracker:
             raise not_found("task", task_id, "id")
         return _record(row)
 
-    async def open_tasks(self, trigger: TaskTrigger, event: str | None = None) -> list[Task]:
-        """Enabled tasks an occurrence may feed; every enabled task is read once per unit of
-        work (an occurrence feeds its own trigger and then POINTS: one statement, not two)."""
-        if self._enabled is None:
-            query = select(tasks).where(tasks.c.enabled).order_by(tasks.c.id)
-            self._enabled = [_record(row).task for row in await self.conn.execute(query)]
-        return [
-            t for t in self._enabled if t.trigger is trigger and (event is None or t.event == event)
-        ]
+    async def enabled_tasks(self, generation: str | None = None) -> list[Task]:
+        """Every enabled task; from the process's cache when ``generation`` (the tasks table's,
+        read in this transaction) is the one it was cached at."""
+        cached = ENABLED_TASKS.get(generation)
+        if cached is not None:
+            return cached
+        query = select(tasks).where(tasks.c.enabled).order_by(tasks.c.id)
+        found = [_record(row).task for row in await self.conn.execute(query)]
+        return found if generation is None else ENABLED_TASKS.put(generation, found)
 
     # ------------------------------------------------------------------------- progress
 
     async def _load_many(
         self, member_id: int, keys: Sequence[tuple[int, str]]
-    ) -> dict[tuple[int, str], Progress]:
-        """The member's progress rows for these (task, period) pairs, in one statement."""
-        rows = await self.conn.execute(
-            select(task_progress).where(
-                task_progress.c.member_id == member_id,
-                tuple_(task_progress.c.task_id, task_progress.c.period).in_(list(keys)),
-            )
+    ) -> tuple[str, dict[tuple[int, str], Progress]]:
+        """The tasks table's generation and the member's progress rows for these (task,
+        period) pairs, in one statement (one row with the generation when there are none)."""
+        generation = select(generation_of(tasks).label("generation")).subquery("g")
+        wanted = and_(
+            task_progress.c.member_id == member_id,
+            tuple_(task_progress.c.task_id, task_progress.c.period).in_(list(keys)),
         )
-        return {(row.task_id, row.period): _progress(row) for row in rows}
+        rows = (
+            await self.conn.execute(
+                select(generation.c.generation, task_progress).select_from(
+                    generation.outerjoin(task_progress, wanted)
+                )
+            )
+        ).all()
+        found = {(r.task_id, r.period): _progress(r) for r in rows if r.task_id is not None}
+        return rows[0].generation, found
+
+    async def feed(
+        self, member_id: int, occurrences: Sequence[Occurrence], *, actor: Actor
+    ) -> list[TaskUpdate]:
+        """Feed what happened to every enabled task it matches (the member's lock is held).
+
+        The tasks are this process's cached ones when the progress read says they still are
+        the enabled tasks (nearly always): then one read, one upsert and one insert of events,
+        whatever the number of tasks and occurrences."""
+        guess = ENABLED_TASKS.latest() or []
+        generation, states = await self._load_many(member_id, _keys(_fed(guess, occurrences)))
+        enabled = await self.enabled_tasks(generation)
+        fed = _fed(enabled, occurrences)
+        missing = [key for key in _keys(fed) if key not in states]
+        if enabled is not guess and missing:  # the tasks changed: read what the guess missed
+            states.update((await self._load_many(member_id, missing))[1])
+        return await self._advance(member_id, fed, states, actor)
 
     async def _save_many(self, member_id: int, changed: Sequence[TaskUpdate]) -> None:
         """Every changed progress row in one upsert."""
@@ -246,22 +287,33 @@ class TaskTracker:
         """Feed one occurrence to the tasks it matches (the member's lock is held): one read of
         their progress, one upsert, one insert of their events, whatever the number of tasks;
         rewards only for what completed."""
-        matching = [task for task in candidates if matches(task, occurrence)]
-        if not matching:
+        fed = _fed(candidates, [occurrence])
+        if not fed:
             return []
-        periods = {task.id: task.period_of(occurrence.day) for task in matching}
-        states = await self._load_many(member_id, list(periods.items()))
-        updates = []
-        for task in matching:
-            period = periods[task.id]
-            before = states.get((task.id, period), Progress())
+        _, states = await self._load_many(member_id, _keys(fed))
+        return await self._advance(member_id, fed, states, actor)
+
+    async def _advance(
+        self,
+        member_id: int,
+        fed: Sequence[tuple[Task, Occurrence]],
+        states: dict[tuple[int, str], Progress],
+        actor: Actor,
+    ) -> list[TaskUpdate]:
+        """Advance each fed task, pay what completed, save what changed and announce it."""
+        changed: dict[tuple[int, str], TaskUpdate] = {}
+        for task, occurrence in fed:
+            key = (task.id, task.period_of(occurrence.day))
+            before = states.get(key, Progress())
             after, completed = advance(task, before, occurrence)
             if after == before:
                 continue
             granted: list[Granted] = []
             for n in range(before.completions + 1, before.completions + completed + 1):
-                granted += await self._reward(member_id, task, period, n, actor)
-            updates.append(TaskUpdate(task, period, after, completed, tuple(granted)))
+                granted += await self._reward(member_id, task, key[1], n, actor)
+            states[key] = after
+            changed[key] = TaskUpdate(task, key[1], after, completed, tuple(granted))
+        updates = list(changed.values())
         if updates:
             await self._save_many(member_id, updates)
             await self._announce(member_id, updates)

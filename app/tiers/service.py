@@ -139,6 +139,14 @@ class TaskMeasures:
     last_quarter: QuarterMeasures
 
 
+def _measures_of(row: Any) -> TaskMeasures:
+    return TaskMeasures(
+        rolling_spend=Decimal(row.rolling),
+        this_quarter=QuarterMeasures(Decimal(row.this_spend), int(row.this_referrals)),
+        last_quarter=QuarterMeasures(Decimal(row.last_spend), int(row.last_referrals)),
+    )
+
+
 class TierService:
     def __init__(self, conn: AsyncConnection, clock: Clock, policy: TierPolicy) -> None:
         self.conn = conn
@@ -277,6 +285,28 @@ class TierService:
 
     async def measures(self, member_id: int) -> TaskMeasures:
         """The rolling qualifying amount and both quarters' task measures, in one statement."""
+        return _measures_of((await self.conn.execute(self._measures_query(member_id))).one())
+
+    async def _note_activity_and_measure(
+        self, member_id: int, now: datetime
+    ) -> TaskMeasures | None:
+        """Note the member's activity on its tier row and read its measures, in one statement
+        (the update is a CTE: the measures read purchases, which it does not touch). None when
+        the member has no tier row yet."""
+        touched = (
+            member_tiers.update()
+            .where(member_tiers.c.member_id == member_id)
+            .values(last_activity_at=now)
+            .returning(member_tiers.c.member_id)
+            .cte("touched")
+        )
+        query = self._measures_query(member_id).add_columns(
+            select(func.count()).select_from(touched).scalar_subquery().label("touched")
+        )
+        row = (await self.conn.execute(query)).one()
+        return _measures_of(row) if row.touched else None
+
+    def _measures_query(self, member_id: int) -> Any:
         now = self.clock.now()
         today = business_date(now, self.policy.timezone)
         this_start, last_start = quarter_start(today), previous_quarter_start(today)
@@ -309,22 +339,13 @@ class TierService:
                 .scalar_subquery(),
                 0,
             )
-        row = (
-            await self.conn.execute(
-                select(
-                    rolling.label("rolling"),
-                    spent(at >= this_at).label("this_spend"),
-                    spent(at >= last_at, at < this_at).label("last_spend"),
-                    referrals(this_start).label("this_referrals"),
-                    referrals(last_start).label("last_referrals"),
-                ).where(purchases.c.member_id == member_id, at >= func.least(since, last_at))
-            )
-        ).one()
-        return TaskMeasures(
-            rolling_spend=Decimal(row.rolling),
-            this_quarter=QuarterMeasures(Decimal(row.this_spend), int(row.this_referrals)),
-            last_quarter=QuarterMeasures(Decimal(row.last_spend), int(row.last_referrals)),
-        )
+        return select(
+            rolling.label("rolling"),
+            spent(at >= this_at).label("this_spend"),
+            spent(at >= last_at, at < this_at).label("last_spend"),
+            referrals(this_start).label("this_referrals"),
+            referrals(last_start).label("last_referrals"),
+        ).where(purchases.c.member_id == member_id, at >= func.least(since, last_at))
 
     async def tier_of(self, member_id: int, defs: Sequence[TierDef]) -> TierDef | None:
         if not defs:
@@ -341,6 +362,9 @@ class TierService:
             return None
         now = self.clock.now()
         tier = await self.current(member_id)
+        self._current.pop(member_id, None)
+        could_upgrade = purchase or self.policy.measure is QualifyingMeasure.POINTS
+        measured = None
         if tier is None:
             base = base_tier(defs)
             tier = MemberTier(base.code, now, add_months(now, self.policy.review_months), now)
@@ -353,16 +377,17 @@ class TierService:
                     last_activity_at=now,
                 )
             )
+        elif could_upgrade:
+            measured = await self._note_activity_and_measure(member_id, now)
         else:
             await self.conn.execute(
                 member_tiers.update()
                 .where(member_tiers.c.member_id == member_id)
                 .values(last_activity_at=now)
             )
-        self._current.pop(member_id, None)
-        if not purchase and self.policy.measure is QualifyingMeasure.SPEND:
+        if not could_upgrade:
             return None
-        return await self._upgrade(member_id, tier.code, await self.measures(member_id))
+        return await self._upgrade(member_id, tier.code, measured or await self.measures(member_id))
 
     async def count_referral(self, member_id: int) -> Decision | None:
         """A friend this member invited joined and bought (engagement calls this, under the
