@@ -18,7 +18,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Row, func, select
+from sqlalchemy import ARRAY, BigInteger, Row, func, literal, select, true
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -225,6 +225,47 @@ class MemberSnapshot:
     counter_keys: frozenset[str] = frozenset()  # the counters asked for
     # The account locked before this read, for the one ledger write that follows.
     account: AccountLock | None = None
+
+
+def _lines_of(placed: Any, member_id: int, lines: Sequence[Line], outcome: Outcome) -> Any:
+    """The insert of a purchase's lines, from the CTE that inserts the purchase (one statement
+    for both; no line when the purchase met a conflict). The lines travel as one array per
+    column, unnested: the statement's text is the same for any number of lines, so SQLAlchemy
+    caches its compilation (a multi-row VALUES is compiled afresh on every call)."""
+    by_column = {
+        "line_no": list(range(1, len(lines) + 1)),
+        "sku": [line.sku for line in lines],
+        "category": [line.category for line in lines],
+        "quantity": [line.quantity for line in lines],
+        "amount": [line.amount for line in lines],
+        "points": list(outcome.line_points),
+    }
+    arrays = [literal(v, ARRAY(purchase_lines.c[k].type)) for k, v in by_column.items()]
+    rows = func.unnest(*arrays).table_valued(*by_column).render_derived("line")
+    return purchase_lines.insert().from_select(
+        [
+            "purchase_id",
+            "line_no",
+            "member_id",
+            "sku",
+            "category",
+            "quantity",
+            "amount",
+            "refunded_amount",
+            "points",
+        ],
+        select(
+            placed.c.id,
+            rows.c.line_no,
+            literal(member_id, BigInteger),
+            rows.c.sku,
+            rows.c.category,
+            rows.c.quantity,
+            rows.c.amount,
+            literal(0, purchase_lines.c.refunded_amount.type),
+            rows.c.points,
+        ).select_from(placed.join(rows, true())),
+    )
 
 
 class EarningService:
@@ -713,47 +754,34 @@ class EarningService:
                 counter_account="issuance",
                 lock=snapshot.account,
             )
+        placed = (
+            insert(purchases)
+            .values(
+                member_id=member_id,
+                channel=channel,
+                order_id=order_id,
+                fingerprint=print_,
+                amount=basket.total,
+                refunded_amount=0,
+                points=outcome.points,
+                clawed_back=0,
+                order_points=outcome.order_points,
+                breakdown=outcome.details(),
+                occurred_at=at,
+                created_at=self.clock.now(),
+                entry_id=entry.id if entry else None,
+            )
+            .on_conflict_do_nothing()
+            .returning(*purchases.c)
+            .cte("placed")
+        )
         row = (
             await self.conn.execute(
-                insert(purchases)
-                .values(
-                    member_id=member_id,
-                    channel=channel,
-                    order_id=order_id,
-                    fingerprint=print_,
-                    amount=basket.total,
-                    refunded_amount=0,
-                    points=outcome.points,
-                    clawed_back=0,
-                    order_points=outcome.order_points,
-                    breakdown=outcome.details(),
-                    occurred_at=at,
-                    created_at=self.clock.now(),
-                    entry_id=entry.id if entry else None,
-                )
-                .on_conflict_do_nothing()
-                .returning(*purchases.c)
+                select(placed).add_cte(_lines_of(placed, member_id, checked, outcome).cte("lines"))
             )
         ).first()
         if row is None:  # the same (channel, order id) committed meanwhile for another member
             raise _reused("order id", "orderId")  # (the unit of work rolls the earning back)
-        await self.conn.execute(
-            purchase_lines.insert(),
-            [
-                {
-                    "purchase_id": row.id,
-                    "line_no": i + 1,
-                    "member_id": member_id,
-                    "sku": line.sku,
-                    "category": line.category,
-                    "quantity": line.quantity,
-                    "amount": line.amount,
-                    "refunded_amount": 0,
-                    "points": outcome.line_points[i],
-                }
-                for i, line in enumerate(checked)
-            ],
-        )
         await self._count(member_id, outcome)
         change = await self.tiers.record_activity(member_id, purchase=True)
         return PurchaseResult(

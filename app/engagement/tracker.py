@@ -272,13 +272,16 @@ class TaskTracker:
             }
             for u in changed
         ]
-        statement = insert(task_progress).values(rows)
+        # executemany, not a multi-row VALUES: SQLAlchemy compiles a multi-row VALUES afresh
+        # on every call (no cache key), which costs more than the statement itself.
+        statement = insert(task_progress)
         kept = ("progress", "completions", "last_day", "seen", "updated_at", "completed_at")
         await self.conn.execute(
             statement.on_conflict_do_update(
                 index_elements=["member_id", "task_id", "period"],
                 set_={name: statement.excluded[name] for name in kept},
-            )
+            ),
+            rows,
         )
 
     async def record(
@@ -412,7 +415,7 @@ class TaskTracker:
             rows.append({"topic": member_topic(member_id), "type": kind, "payload": payload})
             if u.task.leaderboard or u.task.team_size:
                 rows.append({"topic": challenge_topic(u.task.id), "type": kind, "payload": payload})
-        await self.conn.execute(events.insert().values(rows))
+        await self.conn.execute(events.insert(), rows)  # executemany: see _save_many
 
     # ------------------------------------------------------------------- manual tasks
 

@@ -12,7 +12,19 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, bindparam, func, literal_column, or_, select, true, tuple_, update
+from sqlalchemy import (
+    BigInteger,
+    Row,
+    bindparam,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    true,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -170,6 +182,12 @@ def _lot(row: Row[Any]) -> Lot:
 
 def _programme_account(code: str) -> Any:
     return select(accounts.c.id).where(accounts.c.code == code).scalar_subquery()
+
+
+def _account_id(side: Any) -> Any:
+    """A transfer side as a column expression: an account id, or a programme account's
+    subquery."""
+    return literal(side, BigInteger) if isinstance(side, int) else side
 
 
 def _check_text(value: str, field: str, *, required: bool = True) -> None:
@@ -1163,39 +1181,43 @@ class Ledger:
         hold_id: int | None = None,
         details: dict[str, Any] | None = None,
     ) -> Entry:
-        """Write the journal entry and its transfer (none when nothing moved)."""
+        """Write the journal entry and its transfer (none when nothing moved), in one statement:
+        the transfer is inserted from the entry's CTE."""
         now = self.clock.now()
-        row = (
-            await self.conn.execute(
-                entries.insert()
-                .values(
-                    member_id=account.member_id,
-                    kind=kind.value,
-                    amount=amount,
-                    balance_after=account.balance.total,
-                    reason=reason,
-                    source=actor.source,
-                    reference=reference,
-                    actor=actor.principal,
-                    reverses_entry_id=reverses_entry_id,
-                    hold_id=hold_id,
-                    details=details or {},
-                    created_at=now,
-                )
-                .returning(*entries.c)
+        posted = (
+            entries.insert()
+            .values(
+                member_id=account.member_id,
+                kind=kind.value,
+                amount=amount,
+                balance_after=account.balance.total,
+                reason=reason,
+                source=actor.source,
+                reference=reference,
+                actor=actor.principal,
+                reverses_entry_id=reverses_entry_id,
+                hold_id=hold_id,
+                details=details or {},
+                created_at=now,
             )
-        ).one()
+            .returning(*entries.c)
+            .cte("posted")
+        )
+        statement = select(posted)
         if amount:
-            await self.conn.execute(
-                transfers.insert().values(
-                    entry_id=row.id,
-                    debit_account_id=debit,
-                    credit_account_id=credit,
-                    amount=abs(amount),
-                    created_at=now,
-                )
+            sides = select(
+                posted.c.id,
+                _account_id(debit),
+                _account_id(credit),
+                literal(abs(amount), BigInteger),
+                literal(now, transfers.c.created_at.type),
             )
-        return _entry(row)
+            moved = transfers.insert().from_select(
+                ["entry_id", "debit_account_id", "credit_account_id", "amount", "created_at"],
+                sides,
+            )
+            statement = statement.add_cte(moved.cte("moved"))
+        return _entry((await self.conn.execute(statement)).one())
 
     async def _settle_hold(
         self, hold: Hold, status: HoldStatus, *, commit_entry_id: int | None = None
