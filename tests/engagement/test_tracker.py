@@ -313,3 +313,22 @@ async def test_task_progress_rows_are_per_member_and_period(
             )
         ).all()
     assert periods == ["2026-11", "2026-12", "life"]
+
+
+async def test_a_task_switched_on_or_off_applies_to_the_very_next_purchase_despite_the_cache(
+    runtime: Runtime, demo: None, member: int
+) -> None:
+    """Enabled tasks are cached per process and checked by the tasks table's generation."""
+    await usecases.update_task(runtime, STAFF, "new-product-explorer", None, enabled=False)
+    await buy(runtime, member, "o1", "10", "a")  # the tasks (without the explorer) now cached
+    await buy(runtime, member, "o2", "10", "b")
+    await buy(runtime, member, "o3", "10", "c")  # three categories, but the task is off
+    assert await total(runtime, member) == 0
+
+    await usecases.update_task(runtime, STAFF, "new-product-explorer", None, enabled=True)
+    await buy(runtime, member, "o4", "10", "d")
+    await buy(runtime, member, "o5", "10", "e")
+    await buy(runtime, member, "o6", "10", "f")  # the explorer's third category: 30 points
+    assert await total(runtime, member) == 30
+
+    await audit(runtime)

@@ -648,3 +648,26 @@ async def test_concurrent_mixed_writes_on_two_members_keep_the_invariants(
     await asyncio.gather(*jobs)
     report = await audit_ledger(runtime.engine, clock.now())
     assert report.ok, report.render()
+
+
+async def test_an_account_lock_serves_one_write_of_its_own_member(runtime: Runtime):
+    """A caller's lock (earning locks, reads the member, then earns) is good for one write:
+    a second write from the same row would save balances that miss the first."""
+    member, other = await new_member(runtime, "m-1"), await new_member(runtime, "m-2")
+    policy = LedgerPolicy.from_settings(runtime.settings)
+    async with unit_of_work(runtime.engine) as conn:
+        book = Ledger(conn, runtime.clock, policy)
+        lock = await book.lock_account(member)
+        assert lock is not None
+        with pytest.raises(RuntimeError):  # no status read after the lock: refused
+            await book.earn(member, 10, reason="r", actor=STAFF, lock=lock)
+        lock.status = MemberStatus.ACTIVE
+        with pytest.raises(RuntimeError):  # another member's lock: refused
+            await book.earn(other, 10, reason="r", actor=STAFF, lock=lock)
+        await book.earn(member, 10, reason="r", actor=STAFF, lock=lock)
+        with pytest.raises(RuntimeError):  # the same row again: refused
+            await book.earn(member, 5, reason="r", actor=STAFF, lock=lock)
+        await book.earn(member, 5, reason="r", actor=STAFF)  # locks and reads again: fine
+        assert await book.lock_account(10**9) is None
+    assert (await ledger.get_balance(runtime, member)).available == 15
+    assert (await ledger.get_balance(runtime, other)).available == 0
