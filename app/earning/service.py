@@ -18,7 +18,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ARRAY, BigInteger, Row, func, literal, select, true
+from sqlalchemy import ARRAY, BigInteger, Row, bindparam, func, literal, select, true
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -227,45 +227,86 @@ class MemberSnapshot:
     account: AccountLock | None = None
 
 
-def _lines_of(placed: Any, member_id: int, lines: Sequence[Line], outcome: Outcome) -> Any:
-    """The insert of a purchase's lines, from the CTE that inserts the purchase (one statement
-    for both; no line when the purchase met a conflict). The lines travel as one array per
-    column, unnested: the statement's text is the same for any number of lines, so SQLAlchemy
-    caches its compilation (a multi-row VALUES is compiled afresh on every call)."""
-    by_column = {
-        "line_no": list(range(1, len(lines) + 1)),
-        "sku": [line.sku for line in lines],
-        "category": [line.category for line in lines],
-        "quantity": [line.quantity for line in lines],
-        "amount": [line.amount for line in lines],
-        "points": list(outcome.line_points),
-    }
-    arrays = [literal(v, ARRAY(purchase_lines.c[k].type)) for k, v in by_column.items()]
-    rows = func.unnest(*arrays).table_valued(*by_column).render_derived("line")
-    return purchase_lines.insert().from_select(
-        [
-            "purchase_id",
-            "line_no",
-            "member_id",
-            "sku",
-            "category",
-            "quantity",
-            "amount",
-            "refunded_amount",
-            "points",
-        ],
+_LINE_COLUMNS = ("line_no", "sku", "category", "quantity", "amount", "points")
+
+
+def _place_purchase_statement() -> Any:
+    """Insert a purchase and its lines in one statement, built once (parameters bound at each
+    execution). The lines come from the purchase's CTE (none when the purchase met a conflict)
+    and travel as one array per column, unnested: the text is the same for any number of
+    lines, so its compilation is cached too."""
+    placed = (
+        insert(purchases)
+        .values({c.name: bindparam(c.name, type_=c.type) for c in purchases.c if c.name != "id"})
+        .on_conflict_do_nothing()
+        .returning(*purchases.c)
+        .cte("placed")
+    )
+    arrays = [
+        bindparam(f"line_{name}", type_=ARRAY(purchase_lines.c[name].type))
+        for name in _LINE_COLUMNS
+    ]
+    line = func.unnest(*arrays).table_valued(*_LINE_COLUMNS).render_derived("line")
+    lines = purchase_lines.insert().from_select(
+        ["purchase_id", *_LINE_COLUMNS, "member_id", "refunded_amount"],
         select(
             placed.c.id,
-            rows.c.line_no,
-            literal(member_id, BigInteger),
-            rows.c.sku,
-            rows.c.category,
-            rows.c.quantity,
-            rows.c.amount,
+            *(line.c[name] for name in _LINE_COLUMNS),
+            placed.c.member_id,
             literal(0, purchase_lines.c.refunded_amount.type),
-            rows.c.points,
-        ).select_from(placed.join(rows, true())),
+        ).select_from(placed.join(line, true())),
     )
+    return select(placed).add_cte(lines.cte("lines"))
+
+
+_PLACE_PURCHASE = _place_purchase_statement()
+
+
+def _snapshot_query() -> Any:
+    """The member snapshot's statement (see EarningService._snapshot), built once: its
+    parameters are bound at each execution, so neither the construction nor SQLAlchemy's cache
+    key is paid per purchase."""
+    member_id = bindparam("member_id", type_=BigInteger)
+    known = select(func.array_agg(purchase_lines.c.category.distinct())).where(
+        purchase_lines.c.member_id == member_id,
+        purchase_lines.c.category.in_(bindparam("categories", expanding=True)),
+    )
+    counted = select(func.json_object_agg(earning_counters.c.key, earning_counters.c.points)).where(
+        earning_counters.c.member_id == member_id,
+        earning_counters.c.key.in_(bindparam("counter_keys", expanding=True)),
+    )
+    recorded = select(purchases.c.id).where(
+        purchases.c.channel == bindparam("channel", type_=purchases.c.channel.type),
+        purchases.c.order_id == bindparam("order_id", type_=purchases.c.order_id.type),
+    )
+    return (
+        select(
+            members.c.status,
+            members.c.birthday,
+            member_tiers.c.tier_code,
+            member_tiers.c.since,
+            member_tiers.c.review_at,
+            member_tiers.c.last_activity_at,
+            select(purchases.c.id)
+            .where(purchases.c.member_id == member_id)
+            .exists()
+            .label("has_purchases"),
+            known.scalar_subquery().label("known_categories"),
+            counted.scalar_subquery().label("counters"),
+            recorded.scalar_subquery().label("recorded_purchase_id"),
+            generation_of(earning_rules).label("rules_generation"),
+            generation_of(tier_definitions).label("tiers_generation"),
+        )
+        .select_from(
+            accounts.join(members, members.c.id == accounts.c.member_id).outerjoin(
+                member_tiers, member_tiers.c.member_id == accounts.c.member_id
+            )
+        )
+        .where(accounts.c.member_id == member_id)
+    )
+
+
+_SNAPSHOT = _snapshot_query()
 
 
 class EarningService:
@@ -489,46 +530,14 @@ class EarningService:
         Writers read it after taking the account lock, in a statement of its own: a statement
         that waited for the lock still sees the rows as they were when it started (READ
         COMMITTED), and would miss a tier row or a first purchase committed meanwhile."""
-        known = select(func.array_agg(purchase_lines.c.category.distinct())).where(
-            purchase_lines.c.member_id == member_id,
-            purchase_lines.c.category.in_(sorted(categories)),
-        )
-        counted = select(
-            func.json_object_agg(earning_counters.c.key, earning_counters.c.points)
-        ).where(
-            earning_counters.c.member_id == member_id,
-            earning_counters.c.key.in_(sorted(counter_keys)),
-        )
-        recorded = select(purchases.c.id).where(
-            purchases.c.channel == (order[0] if order else None),
-            purchases.c.order_id == (order[1] if order else None),
-        )
-        query = (
-            select(
-                members.c.status,
-                members.c.birthday,
-                member_tiers.c.tier_code,
-                member_tiers.c.since,
-                member_tiers.c.review_at,
-                member_tiers.c.last_activity_at,
-                select(purchases.c.id)
-                .where(purchases.c.member_id == member_id)
-                .exists()
-                .label("has_purchases"),
-                known.scalar_subquery().label("known_categories"),
-                counted.scalar_subquery().label("counters"),
-                recorded.scalar_subquery().label("recorded_purchase_id"),
-                generation_of(earning_rules).label("rules_generation"),
-                generation_of(tier_definitions).label("tiers_generation"),
-            )
-            .select_from(
-                accounts.join(members, members.c.id == accounts.c.member_id).outerjoin(
-                    member_tiers, member_tiers.c.member_id == accounts.c.member_id
-                )
-            )
-            .where(accounts.c.member_id == member_id)
-        )
-        row = (await self.conn.execute(query)).first()
+        params = {
+            "member_id": member_id,
+            "categories": sorted(categories),
+            "counter_keys": sorted(counter_keys),
+            "channel": order[0] if order else None,
+            "order_id": order[1] if order else None,
+        }
+        row = (await self.conn.execute(_SNAPSHOT, params)).first()
         if row is None:
             return None
         tier = None
@@ -754,32 +763,31 @@ class EarningService:
                 counter_account="issuance",
                 lock=snapshot.account,
             )
-        placed = (
-            insert(purchases)
-            .values(
-                member_id=member_id,
-                channel=channel,
-                order_id=order_id,
-                fingerprint=print_,
-                amount=basket.total,
-                refunded_amount=0,
-                points=outcome.points,
-                clawed_back=0,
-                order_points=outcome.order_points,
-                breakdown=outcome.details(),
-                occurred_at=at,
-                created_at=self.clock.now(),
-                entry_id=entry.id if entry else None,
-            )
-            .on_conflict_do_nothing()
-            .returning(*purchases.c)
-            .cte("placed")
-        )
-        row = (
-            await self.conn.execute(
-                select(placed).add_cte(_lines_of(placed, member_id, checked, outcome).cte("lines"))
-            )
-        ).first()
+        purchase = {
+            "member_id": member_id,
+            "channel": channel,
+            "order_id": order_id,
+            "fingerprint": print_,
+            "amount": basket.total,
+            "refunded_amount": 0,
+            "points": outcome.points,
+            "clawed_back": 0,
+            "order_points": outcome.order_points,
+            "breakdown": outcome.details(),
+            "occurred_at": at,
+            "created_at": self.clock.now(),
+            "entry_id": entry.id if entry else None,
+        }
+        lines_by_column = {
+            "line_no": list(range(1, len(checked) + 1)),
+            "sku": [line.sku for line in checked],
+            "category": [line.category for line in checked],
+            "quantity": [line.quantity for line in checked],
+            "amount": [line.amount for line in checked],
+            "points": list(outcome.line_points),
+        }
+        params = {**purchase, **{f"line_{k}": v for k, v in lines_by_column.items()}}
+        row = (await self.conn.execute(_PLACE_PURCHASE, params)).first()
         if row is None:  # the same (channel, order id) committed meanwhile for another member
             raise _reused("order id", "orderId")  # (the unit of work rolls the earning back)
         await self._count(member_id, outcome)

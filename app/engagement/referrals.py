@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import BigInteger, bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -302,18 +302,10 @@ class Referrals:
 # ------------------------------------------------------------------------------- win-back
 
 
-async def note_activity(
-    conn: AsyncConnection,
-    rewards: Rewards,
-    settings: Settings,
-    member_id: int,
-    at: datetime,
-    *,
-    actor: Actor,
-) -> Granted | None:
-    """Record activity (the member's lock is held); pay the win-back when it ends a dormancy."""
-    # One statement: the activity before this one (the profile's, else the registration), read
-    # in a CTE (its snapshot is from before the upsert), and the upsert itself.
+def _note_activity_statement() -> Any:
+    """One statement, built once: the activity before this one (the profile's, else the
+    registration), read in a CTE (its snapshot is from before the upsert), and the upsert."""
+    member_id = bindparam("member_id", type_=BigInteger)
     before = (
         select(
             func.coalesce(
@@ -324,17 +316,32 @@ async def note_activity(
             ).label("last")
         )
     ).cte("before")
+    at = bindparam("at", type_=engagement_profiles.c.last_active_at.type)
     statement = insert(engagement_profiles).values(member_id=member_id, last_active_at=at)
-    last = await conn.scalar(
-        statement.on_conflict_do_update(
-            index_elements=["member_id"],
-            set_={
-                "last_active_at": func.greatest(
-                    engagement_profiles.c.last_active_at, statement.excluded.last_active_at
-                )
-            },
-        ).returning(select(before.c.last).scalar_subquery())
-    )
+    return statement.on_conflict_do_update(
+        index_elements=["member_id"],
+        set_={
+            "last_active_at": func.greatest(
+                engagement_profiles.c.last_active_at, statement.excluded.last_active_at
+            )
+        },
+    ).returning(select(before.c.last).scalar_subquery())
+
+
+_NOTE_ACTIVITY = _note_activity_statement()
+
+
+async def note_activity(
+    conn: AsyncConnection,
+    rewards: Rewards,
+    settings: Settings,
+    member_id: int,
+    at: datetime,
+    *,
+    actor: Actor,
+) -> Granted | None:
+    """Record activity (the member's lock is held); pay the win-back when it ends a dormancy."""
+    last = await conn.scalar(_NOTE_ACTIVITY, {"member_id": member_id, "at": at})
     if last is None:
         return None
     if at - last < timedelta(days=settings.engagement_winback_dormant_days):

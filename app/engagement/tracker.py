@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, select, tuple_
+from sqlalchemy import BigInteger, and_, bindparam, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -49,6 +49,25 @@ ENABLED_TASKS: GenerationCache[list[Task]] = GenerationCache()
 
 def challenge_topic(task_id: int) -> str:
     return f"challenge:{task_id}"
+
+
+def _progress_and_generation_query() -> Any:
+    """The tasks table's generation and the member's progress rows for some (task, period)
+    keys: one row with the generation alone when there are none. Built once; its parameters
+    are bound at each execution."""
+    generation = select(generation_of(tasks).label("generation")).subquery("g")
+    wanted = and_(
+        task_progress.c.member_id == bindparam("member_id", type_=BigInteger),
+        tuple_(task_progress.c.task_id, task_progress.c.period).in_(
+            bindparam("keys", expanding=True)
+        ),
+    )
+    return select(generation.c.generation, task_progress).select_from(
+        generation.outerjoin(task_progress, wanted)
+    )
+
+
+_PROGRESS_AND_GENERATION = _progress_and_generation_query()
 
 
 def _fed(
@@ -223,18 +242,8 @@ class TaskTracker:
     ) -> tuple[str, dict[tuple[int, str], Progress]]:
         """The tasks table's generation and the member's progress rows for these (task,
         period) pairs, in one statement (one row with the generation when there are none)."""
-        generation = select(generation_of(tasks).label("generation")).subquery("g")
-        wanted = and_(
-            task_progress.c.member_id == member_id,
-            tuple_(task_progress.c.task_id, task_progress.c.period).in_(list(keys)),
-        )
-        rows = (
-            await self.conn.execute(
-                select(generation.c.generation, task_progress).select_from(
-                    generation.outerjoin(task_progress, wanted)
-                )
-            )
-        ).all()
+        params = {"member_id": member_id, "keys": list(keys)}
+        rows = (await self.conn.execute(_PROGRESS_AND_GENERATION, params)).all()
         found = {(r.task_id, r.period): _progress(r) for r in rows if r.task_id is not None}
         return rows[0].generation, found
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import BigInteger, DateTime, String, bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -137,6 +138,65 @@ class TaskMeasures:
     rolling_spend: Decimal
     this_quarter: QuarterMeasures
     last_quarter: QuarterMeasures
+
+
+@cache
+def _measures_statement(measure: QualifyingMeasure, *, note_activity: bool) -> Any:
+    """The measures' statement (TierService.measures), built once per shape: its values are
+    bound at each execution (TierService._measure_params). With ``note_activity``, a CTE also
+    sets the member's last activity (``active_at``) and a ``touched`` column says whether it
+    had a tier row."""
+    # Parameter names are none of member_tiers' columns: executing an UPDATE with a parameter
+    # named like a column of its table adds that column to its SET clause.
+    member_id = bindparam("measured_member", type_=BigInteger)
+    since = bindparam("window_since", type_=DateTime(timezone=True))
+    this_at = bindparam("this_at", type_=DateTime(timezone=True))
+    last_at = bindparam("last_at", type_=DateTime(timezone=True))
+    net = purchases.c.amount - purchases.c.refunded_amount
+    at = purchases.c.occurred_at
+
+    def spent(*conditions: Any) -> Any:
+        return func.coalesce(func.sum(net).filter(*conditions), 0)
+
+    def referrals(quarter: str) -> Any:
+        counted = select(tier_task_counters.c.value).where(
+            tier_task_counters.c.member_id == member_id,
+            tier_task_counters.c.measure == TaskMeasure.QUARTER_REFERRALS.value,
+            tier_task_counters.c.quarter == bindparam(quarter, type_=String),
+        )
+        return func.coalesce(counted.scalar_subquery(), 0)
+
+    rolling = spent(at > since)
+    if measure is QualifyingMeasure.POINTS:
+        rolling = func.coalesce(
+            select(func.sum(entries.c.amount - entries.c.reversed_amount))
+            .where(
+                entries.c.member_id == member_id,
+                entries.c.kind == EntryKind.EARN.value,
+                entries.c.created_at > since,
+            )
+            .scalar_subquery(),
+            0,
+        )
+    statement = select(
+        rolling.label("rolling"),
+        spent(at >= this_at).label("this_spend"),
+        spent(at >= last_at, at < this_at).label("last_spend"),
+        referrals("this_quarter").label("this_referrals"),
+        referrals("last_quarter").label("last_referrals"),
+    ).where(purchases.c.member_id == member_id, at >= func.least(since, last_at))
+    if not note_activity:
+        return statement
+    touched = (
+        member_tiers.update()
+        .where(member_tiers.c.member_id == member_id)
+        .values(last_activity_at=bindparam("active_at", type_=DateTime(timezone=True)))
+        .returning(member_tiers.c.member_id)
+        .cte("touched")
+    )
+    return statement.add_columns(
+        select(func.count()).select_from(touched).scalar_subquery().label("touched")
+    )
 
 
 def _measures_of(row: Any) -> TaskMeasures:
@@ -285,7 +345,9 @@ class TierService:
 
     async def measures(self, member_id: int) -> TaskMeasures:
         """The rolling qualifying amount and both quarters' task measures, in one statement."""
-        return _measures_of((await self.conn.execute(self._measures_query(member_id))).one())
+        statement = _measures_statement(self.policy.measure, note_activity=False)
+        row = (await self.conn.execute(statement, self._measure_params(member_id))).one()
+        return _measures_of(row)
 
     async def _note_activity_and_measure(
         self, member_id: int, now: datetime
@@ -293,59 +355,23 @@ class TierService:
         """Note the member's activity on its tier row and read its measures, in one statement
         (the update is a CTE: the measures read purchases, which it does not touch). None when
         the member has no tier row yet."""
-        touched = (
-            member_tiers.update()
-            .where(member_tiers.c.member_id == member_id)
-            .values(last_activity_at=now)
-            .returning(member_tiers.c.member_id)
-            .cte("touched")
-        )
-        query = self._measures_query(member_id).add_columns(
-            select(func.count()).select_from(touched).scalar_subquery().label("touched")
-        )
-        row = (await self.conn.execute(query)).one()
+        statement = _measures_statement(self.policy.measure, note_activity=True)
+        params = {**self._measure_params(member_id), "active_at": now}
+        row = (await self.conn.execute(statement, params)).one()
         return _measures_of(row) if row.touched else None
 
-    def _measures_query(self, member_id: int) -> Any:
+    def _measure_params(self, member_id: int) -> dict[str, Any]:
         now = self.clock.now()
         today = business_date(now, self.policy.timezone)
         this_start, last_start = quarter_start(today), previous_quarter_start(today)
-        since = window_start(now, self.policy)
-        net = purchases.c.amount - purchases.c.refunded_amount
-
-        def spent(*conditions: Any) -> Any:
-            return func.coalesce(func.sum(net).filter(*conditions), 0)
-
-        def referrals(day: date) -> Any:
-            counted = select(tier_task_counters.c.value).where(
-                tier_task_counters.c.member_id == member_id,
-                tier_task_counters.c.measure == TaskMeasure.QUARTER_REFERRALS.value,
-                tier_task_counters.c.quarter == quarter_of(day),
-            )
-            return func.coalesce(counted.scalar_subquery(), 0)
-
-        this_at = business_midnight(this_start, self.policy.timezone)
-        last_at = business_midnight(last_start, self.policy.timezone)
-        at = purchases.c.occurred_at
-        rolling = spent(at > since)
-        if self.policy.measure is QualifyingMeasure.POINTS:
-            rolling = func.coalesce(
-                select(func.sum(entries.c.amount - entries.c.reversed_amount))
-                .where(
-                    entries.c.member_id == member_id,
-                    entries.c.kind == EntryKind.EARN.value,
-                    entries.c.created_at > since,
-                )
-                .scalar_subquery(),
-                0,
-            )
-        return select(
-            rolling.label("rolling"),
-            spent(at >= this_at).label("this_spend"),
-            spent(at >= last_at, at < this_at).label("last_spend"),
-            referrals(this_start).label("this_referrals"),
-            referrals(last_start).label("last_referrals"),
-        ).where(purchases.c.member_id == member_id, at >= func.least(since, last_at))
+        return {
+            "measured_member": member_id,
+            "window_since": window_start(now, self.policy),
+            "this_at": business_midnight(this_start, self.policy.timezone),
+            "last_at": business_midnight(last_start, self.policy.timezone),
+            "this_quarter": quarter_of(this_start),
+            "last_quarter": quarter_of(last_start),
+        }
 
     async def tier_of(self, member_id: int, defs: Sequence[TierDef]) -> TierDef | None:
         if not defs:
