@@ -15,7 +15,8 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.clock import business_date
-from app.engagement.referrals import Referrals, note_activity
+from app.engagement.activity import pay_winback
+from app.engagement.referrals import Referrals
 from app.engagement.tasks import Occurrence, TaskTrigger
 from app.engagement.tracker import TaskTracker
 from app.ledger.models import Actor
@@ -28,9 +29,10 @@ async def _feed(
     occurrences = [occurrence]
     if points > 0:  # the points it earned feed the points tasks ("earn N points this month")
         occurrences.append(Occurrence(TaskTrigger.POINTS, occurrence.day, points=points))
-    await tracker.feed(member_id, occurrences, actor=actor)
-    await note_activity(
-        tracker.conn, tracker.rewards, tracker.settings, member_id, tracker.clock.now(), actor=actor
+    now = tracker.clock.now()
+    fed = await tracker.feed(member_id, occurrences, actor=actor, active_at=now)
+    await pay_winback(
+        tracker.rewards, tracker.settings, member_id, now, fed.last_active, actor=actor
     )
 
 

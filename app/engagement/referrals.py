@@ -1,4 +1,4 @@
-"""Referrals and win-back: rewards for bringing a friend and for coming back.
+"""Referrals: rewards for bringing a friend (win-back, for coming back: app/engagement/activity.py).
 
 Referral: each member has an invite code; a new member (no purchase yet, registered within
 ``JIFEN_ENGAGEMENT_REFERRAL_WINDOW_DAYS``) accepts one code, once. On the friend's first
@@ -7,10 +7,6 @@ transaction; the referrer only while under ``JIFEN_ENGAGEMENT_REFERRAL_MONTHLY_C
 referrals this business month (the friend is paid regardless). No self-referral, no cycles (a
 member cannot accept the code of someone it referred, directly or further down), so the two
 account locks are always taken friend first, then referrer, down a tree: no lock cycle.
-
-Win-back: a member whose last activity (purchase, event, sign-in; registration before any) is at
-least ``JIFEN_ENGAGEMENT_WINBACK_DORMANT_DAYS`` old gets ``JIFEN_ENGAGEMENT_WINBACK_POINTS`` when
-it comes back, once per return (keyed by the business day of the return).
 """
 
 from __future__ import annotations
@@ -20,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, bindparam, func, select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -297,62 +293,3 @@ class Referrals:
         return ReferralSummary(
             code, referrer, friends, done, self.settings.engagement_referral_monthly_cap
         )
-
-
-# ------------------------------------------------------------------------------- win-back
-
-
-def _note_activity_statement() -> Any:
-    """One statement, built once: the activity before this one (the profile's, else the
-    registration), read in a CTE (its snapshot is from before the upsert), and the upsert."""
-    member_id = bindparam("member_id", type_=BigInteger)
-    before = (
-        select(
-            func.coalesce(
-                select(engagement_profiles.c.last_active_at)
-                .where(engagement_profiles.c.member_id == member_id)
-                .scalar_subquery(),
-                select(members.c.created_at).where(members.c.id == member_id).scalar_subquery(),
-            ).label("last")
-        )
-    ).cte("before")
-    at = bindparam("at", type_=engagement_profiles.c.last_active_at.type)
-    statement = insert(engagement_profiles).values(member_id=member_id, last_active_at=at)
-    return statement.on_conflict_do_update(
-        index_elements=["member_id"],
-        set_={
-            "last_active_at": func.greatest(
-                engagement_profiles.c.last_active_at, statement.excluded.last_active_at
-            )
-        },
-    ).returning(select(before.c.last).scalar_subquery())
-
-
-_NOTE_ACTIVITY = _note_activity_statement()
-
-
-async def note_activity(
-    conn: AsyncConnection,
-    rewards: Rewards,
-    settings: Settings,
-    member_id: int,
-    at: datetime,
-    *,
-    actor: Actor,
-) -> Granted | None:
-    """Record activity (the member's lock is held); pay the win-back when it ends a dormancy."""
-    last = await conn.scalar(_NOTE_ACTIVITY, {"member_id": member_id, "at": at})
-    if last is None:
-        return None
-    if at - last < timedelta(days=settings.engagement_winback_dormant_days):
-        return None
-    day = business_date(at, settings.timezone)
-    return await rewards.points(
-        member_id,
-        f"winback:{day.isoformat()}",
-        settings.engagement_winback_points,
-        source="winback",
-        reason=f"welcome back after {(at - last).days} days",
-        actor=actor,
-        details={"dormant_since": last.isoformat()},
-    )

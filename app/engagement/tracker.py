@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import BigInteger, and_, bindparam, select, tuple_
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.clock import Clock, business_date
 from app.config import Settings
 from app.configcache import GenerationCache, generation_of
+from app.engagement.activity import noting_activity
 from app.engagement.rewards import Granted, RewardKind, Rewards
 from app.engagement.tables import badges, member_badges, task_progress, tasks, team_members
 from app.engagement.tasks import (
@@ -51,10 +53,12 @@ def challenge_topic(task_id: int) -> str:
     return f"challenge:{task_id}"
 
 
-def _progress_and_generation_query() -> Any:
+@cache
+def _progress_query(*, note_activity: bool) -> Any:
     """The tasks table's generation and the member's progress rows for some (task, period)
-    keys: one row with the generation alone when there are none. Built once; its parameters
-    are bound at each execution."""
+    keys: one row with the generation alone when there are none. With ``note_activity``, the
+    same statement notes the member's activity and reads the one before it (``last_active``,
+    app/engagement/activity.py). Built once per shape; parameters bound at each execution."""
     generation = select(generation_of(tasks).label("generation")).subquery("g")
     wanted = and_(
         task_progress.c.member_id == bindparam("member_id", type_=BigInteger),
@@ -62,12 +66,22 @@ def _progress_and_generation_query() -> Any:
             bindparam("keys", expanding=True)
         ),
     )
-    return select(generation.c.generation, task_progress).select_from(
+    query = select(generation.c.generation, task_progress).select_from(
         generation.outerjoin(task_progress, wanted)
     )
+    if not note_activity:
+        return query
+    last_active, ctes = noting_activity()
+    return query.add_columns(last_active).add_cte(*ctes)
 
 
-_PROGRESS_AND_GENERATION = _progress_and_generation_query()
+@dataclass(frozen=True)
+class Fed:
+    """What feeding an occurrence did: the tasks it advanced, and the member's activity before
+    it (when the feed noted the activity)."""
+
+    updates: list[TaskUpdate]
+    last_active: datetime | None = None
 
 
 def _fed(
@@ -238,31 +252,45 @@ class TaskTracker:
     # ------------------------------------------------------------------------- progress
 
     async def _load_many(
-        self, member_id: int, keys: Sequence[tuple[int, str]]
-    ) -> tuple[str, dict[tuple[int, str], Progress]]:
-        """The tasks table's generation and the member's progress rows for these (task,
-        period) pairs, in one statement (one row with the generation when there are none)."""
-        params = {"member_id": member_id, "keys": list(keys)}
-        rows = (await self.conn.execute(_PROGRESS_AND_GENERATION, params)).all()
+        self,
+        member_id: int,
+        keys: Sequence[tuple[int, str]],
+        *,
+        active_at: datetime | None = None,
+    ) -> tuple[Any, dict[tuple[int, str], Progress]]:
+        """The member's progress rows for these (task, period) pairs, in one statement, and its
+        first row: the tasks table's ``generation`` and, with ``active_at``, ``last_active``
+        (the activity is noted at ``active_at`` by the same statement)."""
+        query = _progress_query(note_activity=active_at is not None)
+        params = {"member_id": member_id, "keys": list(keys), "active_at": active_at}
+        rows = (await self.conn.execute(query, params)).all()
         found = {(r.task_id, r.period): _progress(r) for r in rows if r.task_id is not None}
-        return rows[0].generation, found
+        return rows[0], found
 
     async def feed(
-        self, member_id: int, occurrences: Sequence[Occurrence], *, actor: Actor
-    ) -> list[TaskUpdate]:
-        """Feed what happened to every enabled task it matches (the member's lock is held).
+        self,
+        member_id: int,
+        occurrences: Sequence[Occurrence],
+        *,
+        actor: Actor,
+        active_at: datetime | None = None,
+    ) -> Fed:
+        """Feed what happened to every enabled task it matches (the member's lock is held);
+        with ``active_at``, note the member's activity in the same read.
 
         The tasks are this process's cached ones when the progress read says they still are
         the enabled tasks (nearly always): then one read, one upsert and one insert of events,
         whatever the number of tasks and occurrences."""
         guess = ENABLED_TASKS.latest() or []
-        generation, states = await self._load_many(member_id, _keys(_fed(guess, occurrences)))
-        enabled = await self.enabled_tasks(generation)
+        keys = _keys(_fed(guess, occurrences))
+        first, states = await self._load_many(member_id, keys, active_at=active_at)
+        enabled = await self.enabled_tasks(first.generation)
         fed = _fed(enabled, occurrences)
         missing = [key for key in _keys(fed) if key not in states]
         if enabled is not guess and missing:  # the tasks changed: read what the guess missed
             states.update((await self._load_many(member_id, missing))[1])
-        return await self._advance(member_id, fed, states, actor)
+        updates = await self._advance(member_id, fed, states, actor)
+        return Fed(updates, first.last_active if active_at is not None else None)
 
     async def _save_many(self, member_id: int, changed: Sequence[TaskUpdate]) -> None:
         """Every changed progress row in one upsert."""
