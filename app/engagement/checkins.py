@@ -1,11 +1,14 @@
 """Daily sign-in: once per business day (the programme's timezone), streaks, make-up cards.
 
-A check-in, in one transaction: lock the member's account (the ledger's lock, always first), read
-the last sign-in, pay the schedule's reward through the reward log (``checkin:<day>:…`` keys:
-never twice), insert today's row (its primary key ``(member_id, day)`` refuses a second one, even
-from a request that raced past the read, and the refusal rolls the payment back) and append a
-``signin.checked_in`` event to the member's topic. The points' ``points.earned`` event follows
-the same path as any earn.
+A check-in, in one transaction: lock the member's account (the ledger's lock, always first) and
+read, in one statement after it, the member's status, its last sign-in and the schedules'
+generation (the active schedule is cached per process, app/configcache.py); earn the schedule's
+points through the ledger; then one statement inserts today's row (its primary key
+``(member_id, day)`` refuses a second one, even from a request that raced past the read), the
+points' row in the reward log (``checkin:<day>:points``: never twice) and the
+``signin.checked_in`` event on the member's topic. Either row already there refuses the check-in,
+and the refusal rolls the earn back with it. The points' ``points.earned`` event follows the same
+path as any earn.
 """
 
 from __future__ import annotations
@@ -14,21 +17,32 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.clock import Clock, business_date
 from app.config import Settings
-from app.engagement.rewards import Granted, RewardKind, Rewards, ensure_profile, lock_member
+from app.configcache import GenerationCache, generation_of
+from app.engagement.rewards import (
+    Granted,
+    PointsReward,
+    RewardKind,
+    Rewards,
+    ensure_profile,
+    lock_member,
+)
 from app.engagement.streaks import DayReward, Schedule, current_streak, parse_schedule, streak_on
 from app.engagement.tables import engagement_profiles, sign_ins, signin_schedules
 from app.errors import DomainError, ErrorCode, invalid
-from app.events.outbox import append_event, member_topic
+from app.events.outbox import append_event, event_for_each, member_topic
 from app.ledger.models import Actor, Entry
 
 SIGNED_IN = "signin.checked_in"
 MADE_UP = "signin.made_up"
+# The active schedule (none or one) as of a generation of the schedules table, per process
+# (app/configcache.py): every check-in needs it, staff change it rarely.
+ACTIVE_SCHEDULE: GenerationCache[tuple[Schedule, ...]] = GenerationCache()
 # How far back a streak's rows are read to renumber a run after a make-up (a year of days).
 RUN_LOOKAHEAD = 400
 
@@ -93,14 +107,20 @@ class SignIns:
 
     # ------------------------------------------------------------------------ schedules
 
-    async def active_schedule_or_none(self) -> Schedule | None:
-        row = (
-            await self.conn.execute(select(signin_schedules).where(signin_schedules.c.active))
-        ).first()
-        return None if row is None else parse_schedule(row.code, row.name, row.spec)
+    async def active_schedule_or_none(self, generation: str | None = None) -> Schedule | None:
+        """The active schedule; from the process's cache when ``generation`` (the schedules
+        table's, read in this transaction) is the one it was cached at (app/configcache.py)."""
+        active = ACTIVE_SCHEDULE.get(generation)
+        if active is None:
+            query = select(signin_schedules).where(signin_schedules.c.active)
+            row = (await self.conn.execute(query)).first()
+            active = () if row is None else (parse_schedule(row.code, row.name, row.spec),)
+            if generation is not None:
+                ACTIVE_SCHEDULE.put(generation, active)
+        return active[0] if active else None
 
-    async def active_schedule(self) -> Schedule:
-        schedule = await self.active_schedule_or_none()
+    async def active_schedule(self, generation: str | None = None) -> Schedule:
+        schedule = await self.active_schedule_or_none(generation)
         if schedule is None:
             raise DomainError(ErrorCode.NOT_FOUND, "the programme has no active sign-in schedule")
         return schedule
@@ -132,26 +152,61 @@ class SignIns:
 
     # ----------------------------------------------------------------------- check-in
 
-    async def _last(self, member_id: int, before: date | None = None) -> Any:
-        query = select(sign_ins.c.day, sign_ins.c.streak).where(sign_ins.c.member_id == member_id)
+    @staticmethod
+    def _last(member_id: int, column: Any, before: date | None = None) -> Any:
+        """``column`` of the member's last sign-in (before ``before``), a scalar subquery."""
+        query = select(column).where(sign_ins.c.member_id == member_id)
         if before is not None:
             query = query.where(sign_ins.c.day < before)
-        return (await self.conn.execute(query.order_by(sign_ins.c.day.desc()).limit(1))).first()
+        return query.order_by(sign_ins.c.day.desc()).limit(1).scalar_subquery()
 
     async def check_in(self, member_id: int, *, actor: Actor) -> CheckInResult:
-        schedule = await self.active_schedule()  # read before the lock: the lock stays short
         day = self.today()
-        await lock_member(self.conn, member_id)
-        last = await self._last(member_id)
-        if last is not None and last.day >= day:
+        member = await lock_member(
+            self.conn,
+            member_id,
+            self._last(member_id, sign_ins.c.day).label("last_day"),
+            self._last(member_id, sign_ins.c.streak).label("last_streak"),
+            generation_of(signin_schedules).label("schedules"),
+        )
+        schedule = await self.active_schedule(member.schedules)
+        if member.last_day is not None and member.last_day >= day:
             raise already_signed_in(day)
-        streak = streak_on(day, last.day if last else None, last.streak if last else 0)
+        streak = streak_on(day, member.last_day, member.last_streak or 0)
         reward = schedule.reward_for(streak)
-        granted = await self._pay(member_id, day, streak, reward, actor)
-        entry = next((g.entry for g in granted if g.entry is not None), None)
-        # The day's row last, with its entry: its primary key is the last defence against a
-        # second sign-in that raced past the lock (a refusal rolls the payment back with it).
-        inserted = await self.conn.scalar(
+        key = f"checkin:{day.isoformat()}"
+        points = PointsReward(
+            f"{key}:points",
+            reward.points,
+            "checkin",
+            f"daily sign-in, day {streak} of the streak",
+            {"day": day.isoformat(), "streak": streak},
+        )
+        entry, granted = None, []
+        if points.points > 0:
+            entry = await self.rewards.earn(member_id, points, actor=actor)
+            granted.append(Granted(RewardKind.POINTS, points.key, points.points, entry=entry))
+        await self._record_day(member_id, day, streak, reward, schedule, points, entry)
+        granted += await self._give_items(member_id, key, reward)
+        result = SignIn(
+            member_id, day, streak, False, reward.points, reward.gifts, reward.lottery_draws
+        )
+        return CheckInResult(result, entry, tuple(granted))
+
+    async def _record_day(
+        self,
+        member_id: int,
+        day: date,
+        streak: int,
+        reward: DayReward,
+        schedule: Schedule,
+        points: PointsReward,
+        entry: Entry | None,
+    ) -> None:
+        """Today's row, the points' reward-log row and the streak event, in one statement. A
+        row already there (a second sign-in that raced past the lock: the lock makes it
+        unreachable) refuses the check-in, which rolls back the earn made before."""
+        signed = (
             insert(sign_ins)
             .values(
                 member_id=member_id,
@@ -166,43 +221,41 @@ class SignIns:
             )
             .on_conflict_do_nothing()
             .returning(sign_ins.c.day)
+            .cte("signed")
         )
-        if inserted is None:  # the lock makes this unreachable
-            raise already_signed_in(day)
-        result = SignIn(
-            member_id, day, streak, False, reward.points, reward.gifts, reward.lottery_draws
+        payload = {
+            "member_id": member_id,
+            "day": day.isoformat(),
+            "streak": streak,
+            "points": reward.points,
+            "gifts": list(reward.gifts),
+            "lottery_draws": reward.lottery_draws,
+            "next_reward": schedule.reward_for(streak + 1).as_dict(),
+        }
+        announced = event_for_each(signed, member_topic(member_id), SIGNED_IN, payload).cte(
+            "announced"
         )
-        await append_event(
-            self.conn,
-            member_topic(member_id),
-            SIGNED_IN,
-            {
-                "member_id": member_id,
-                "day": day.isoformat(),
-                "streak": streak,
-                "points": reward.points,
-                "gifts": list(reward.gifts),
-                "lottery_draws": reward.lottery_draws,
-                "next_reward": schedule.reward_for(streak + 1).as_dict(),
-            },
-        )
-        return CheckInResult(result, entry, tuple(granted))
-
-    async def _pay(
-        self, member_id: int, day: date, streak: int, reward: DayReward, actor: Actor
-    ) -> list[Granted]:
-        key = f"checkin:{day.isoformat()}"
-        granted: list[Granted | None] = [
-            await self.rewards.points(
+        ctes = [signed, announced]
+        written = [select(func.count()).select_from(signed).scalar_subquery()]
+        if entry is not None:
+            logged = self.rewards.log_row(
                 member_id,
-                f"{key}:points",
-                reward.points,
-                source="checkin",
-                reason=f"daily sign-in, day {streak} of the streak",
-                actor=actor,
-                details={"day": day.isoformat(), "streak": streak},
-            )
-        ]
+                points.key,
+                RewardKind.POINTS,
+                points.source,
+                points=points.points,
+                details=points.details,
+                entry_id=entry.id,
+            ).cte("logged")
+            ctes.append(logged)
+            written.append(select(func.count()).select_from(logged).scalar_subquery())
+        counts = (await self.conn.execute(select(*written).add_cte(*ctes))).one()
+        if not all(counts):
+            raise already_signed_in(day)
+
+    async def _give_items(self, member_id: int, key: str, reward: DayReward) -> list[Granted]:
+        """The day's gifts and lottery draws (the schedules' special days), through the log."""
+        granted: list[Granted | None] = []
         for n, gift in enumerate(reward.gifts):
             granted.append(
                 await self.rewards.item(
@@ -230,11 +283,17 @@ class SignIns:
             raise invalid("only a past day can be made up", "day")
         if (day.year, day.month) != (today.year, today.month):
             raise invalid("only a day of the current month can be made up", "day")
-        await lock_member(self.conn, member_id)
-        signed = await self.conn.scalar(
-            select(sign_ins.c.day).where(sign_ins.c.member_id == member_id, sign_ins.c.day == day)
+        member = await lock_member(
+            self.conn,
+            member_id,
+            select(sign_ins.c.day)
+            .where(sign_ins.c.member_id == member_id, sign_ins.c.day == day)
+            .exists()
+            .label("signed"),
+            self._last(member_id, sign_ins.c.day, before=day).label("before_day"),
+            self._last(member_id, sign_ins.c.streak, before=day).label("before_streak"),
         )
-        if signed is not None:
+        if member.signed:
             raise already_signed_in(day)
         await ensure_profile(self.conn, member_id)
         cards = await self.conn.scalar(
@@ -248,8 +307,7 @@ class SignIns:
         )
         if cards is None:
             raise DomainError(ErrorCode.LIMIT_REACHED, "no make-up card left", "day")
-        before = await self._last(member_id, before=day)
-        streak = streak_on(day, before.day if before else None, before.streak if before else 0)
+        streak = streak_on(day, member.before_day, member.before_streak or 0)
         await self.conn.execute(
             sign_ins.insert().values(
                 member_id=member_id,
@@ -299,18 +357,25 @@ class SignIns:
     # --------------------------------------------------------------------------- reads
 
     async def state(self, member_id: int) -> StreakState:
-        schedule = await self.active_schedule_or_none()
         today = self.today()
-        last = await self._last(member_id)
-        last_day, last_streak = (last.day, last.streak) if last else (None, 0)
+        row = (
+            await self.conn.execute(
+                select(
+                    self._last(member_id, sign_ins.c.day).label("last_day"),
+                    self._last(member_id, sign_ins.c.streak).label("last_streak"),
+                    select(engagement_profiles.c.makeup_cards)
+                    .where(engagement_profiles.c.member_id == member_id)
+                    .scalar_subquery()
+                    .label("cards"),
+                    generation_of(signin_schedules).label("schedules"),
+                )
+            )
+        ).one()
+        schedule = await self.active_schedule_or_none(row.schedules)
+        last_day, last_streak = row.last_day, row.last_streak or 0
         streak = current_streak(today, last_day, last_streak)
         signed_today = last_day == today
         next_streak = streak + 1 if signed_today else streak_on(today, last_day, last_streak)
-        cards = await self.conn.scalar(
-            select(engagement_profiles.c.makeup_cards).where(
-                engagement_profiles.c.member_id == member_id
-            )
-        )
         return StreakState(
             member_id=member_id,
             today=today,
@@ -318,7 +383,7 @@ class SignIns:
             signed_in_today=signed_today,
             last_day=last_day,
             next_reward=None if schedule is None else schedule.reward_for(next_streak),
-            makeup_cards=int(cards or 0),
+            makeup_cards=int(row.cards or 0),
         )
 
     async def month(self, member_id: int, year: int, month: int) -> list[SignIn]:

@@ -9,13 +9,14 @@ may honour them), gifts as ``gift``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.dml import ReturningInsert
 
 from app.clock import Clock
 from app.config import Settings
@@ -49,21 +50,35 @@ class Granted:
     entry: Entry | None = None
 
 
-async def lock_member(conn: AsyncConnection, member_id: int) -> MemberStatus:
+@dataclass(frozen=True)
+class PointsReward:
+    """Points given once under ``key``: what its ledger entry and its reward-log row say."""
+
+    key: str
+    points: int
+    source: str
+    reason: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+async def lock_member(conn: AsyncConnection, member_id: int, *also: Any) -> Row[Any]:
     """Take the member's account lock (the ledger's one lock, always first); refuse a closed or
     unknown member. The status is read after the lock, in a statement of its own: the locking
-    statement's view of the member may predate a status change committed while it waited."""
+    statement's view of the member may predate a status change committed while it waited.
+    ``also`` (columns, scalar subqueries) is read in that same statement, for callers that need
+    more of the member under its lock at no extra round trip; the row has ``status`` first."""
     locked = await conn.scalar(
         select(accounts.c.id).where(accounts.c.member_id == member_id).with_for_update()
     )
-    status = None
+    row = None
     if locked is not None:
-        status = await conn.scalar(select(members.c.status).where(members.c.id == member_id))
-    if status is None:
+        read = select(members.c.status, *also).where(members.c.id == member_id)
+        row = (await conn.execute(read)).first()
+    if row is None:
         raise not_found("member", member_id, "memberId")
-    if status == MemberStatus.CLOSED.value:
+    if row.status == MemberStatus.CLOSED.value:
         raise DomainError(ErrorCode.MEMBER_NOT_ACTIVE, "the member's account is closed")
-    return MemberStatus(status)
+    return row
 
 
 async def ensure_profile(conn: AsyncConnection, member_id: int) -> None:
@@ -115,7 +130,7 @@ class Rewards:
                     raise
                 return
 
-    async def _log(
+    def log_row(
         self,
         member_id: int,
         key: str,
@@ -126,8 +141,11 @@ class Rewards:
         quantity: int = 1,
         item: str | None = None,
         details: dict[str, Any] | None = None,
-    ) -> int | None:
-        logged: int | None = await self.conn.scalar(
+        entry_id: int | None = None,
+    ) -> ReturningInsert[Any]:
+        """The reward's row, ``INSERT … ON CONFLICT DO NOTHING RETURNING id`` (no id: the key
+        was already given), for a caller to run alone or inside a statement of its own."""
+        return (
             insert(engagement_rewards)
             .values(
                 member_id=member_id,
@@ -138,12 +156,25 @@ class Rewards:
                 quantity=quantity,
                 item=item,
                 details=details or {},
+                entry_id=entry_id,
                 created_at=self.clock.now(),
             )
             .on_conflict_do_nothing()
             .returning(engagement_rewards.c.id)
         )
-        return logged
+
+    async def earn(self, member_id: int, reward: PointsReward, *, actor: Actor) -> Entry:
+        """The ledger earn of a points reward (its key is the entry's reference). Callers log
+        the reward in the same transaction: ``points`` does; a caller that logs it inside a
+        statement of its own (a check-in) refuses, and so rolls back, when the key was taken."""
+        return await self.ledger.earn(
+            member_id,
+            reward.points,
+            reason=reward.reason,
+            actor=actor,
+            reference=reward.key[:128],
+            details={"engagement": reward.source, "reward_key": reward.key, **reward.details},
+        )
 
     async def points(
         self,
@@ -159,19 +190,13 @@ class Rewards:
         """Earn ``points`` once under ``key``; None when that key was already paid (or 0)."""
         if points <= 0:
             return None
-        logged = await self._log(
-            member_id, key, RewardKind.POINTS, source, points=points, details=details
+        logged: int | None = await self.conn.scalar(
+            self.log_row(member_id, key, RewardKind.POINTS, source, points=points, details=details)
         )
         if logged is None:
             return None
-        entry = await self.ledger.earn(
-            member_id,
-            points,
-            reason=reason,
-            actor=actor,
-            reference=key[:128],
-            details={"engagement": source, "reward_key": key, **(details or {})},
-        )
+        reward = PointsReward(key, points, source, reason, details or {})
+        entry = await self.earn(member_id, reward, actor=actor)
         await self.conn.execute(
             engagement_rewards.update()
             .where(engagement_rewards.c.id == logged)
@@ -193,8 +218,10 @@ class Rewards:
         """A non-points reward once under ``key``: a gift, lottery draws, a make-up card."""
         if quantity <= 0:
             return None
-        logged = await self._log(
-            member_id, key, kind, source, quantity=quantity, item=item, details=details
+        logged = await self.conn.scalar(
+            self.log_row(
+                member_id, key, kind, source, quantity=quantity, item=item, details=details
+            )
         )
         if logged is None:
             return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import FromClause, Insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.events.tables import events
@@ -17,3 +18,16 @@ async def append_event(
     conn: AsyncConnection, topic: str, event_type: str, payload: dict[str, Any]
 ) -> None:
     await conn.execute(events.insert().values(topic=topic, type=event_type, payload=payload))
+
+
+def event_for_each(
+    source: FromClause, topic: str, event_type: str, payload: dict[str, Any]
+) -> Insert:
+    """The event's INSERT, one row per row of ``source`` (a data-modifying CTE, say): for an
+    event written in the same statement as the row it announces, and only if that row was."""
+    values = select(
+        literal(topic, events.c.topic.type),
+        literal(event_type, events.c.type.type),
+        literal(payload, events.c.payload.type),
+    ).select_from(source)
+    return events.insert().from_select(["topic", "type", "payload"], values)

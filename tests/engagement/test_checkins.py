@@ -127,13 +127,37 @@ async def test_the_reward_log_refuses_a_second_payment_for_the_same_day(
     runtime: Runtime, member: int
 ) -> None:
     await usecases.check_in(runtime, actor_of(member), member)
-    # Even a path that got past the sign-in row (here: the row deleted by hand) cannot pay twice.
+    # Even a path that got past the sign-in row (here: the row deleted by hand) cannot pay twice:
+    # the day's key in the reward log refuses the check-in, and the earn is rolled back.
     async with runtime.engine.begin() as conn:
         await conn.execute(sign_ins.delete())
-    await usecases.check_in(runtime, actor_of(member), member)
+    with pytest.raises(DomainError) as refused:
+        await usecases.check_in(runtime, actor_of(member), member)
 
+    assert refused.value.code is ErrorCode.ALREADY_EXISTS
     assert (await ledger.get_balance(runtime, member)).total == 5
+    assert await _count(runtime, entries, entries.c.member_id == member) == 1
     await _audit(runtime)
+
+
+async def test_a_schedule_change_applies_to_the_very_next_check_in_despite_the_cache(
+    runtime: Runtime, new_member: NewMember
+) -> None:
+    first, second, third = [await new_member(ref) for ref in ("a", "b", "c")]
+    assert (await usecases.check_in(runtime, actor_of(first), first)).sign_in.points == 5
+    # The active schedule is now cached in this process; staff change it.
+    daily = next(s for s, _ in await usecases.list_schedules(runtime) if s.code == "daily")
+    spec = {**daily.as_spec(), "base_points": 7}
+    await usecases.save_schedule(runtime, STAFF, "daily", daily.name, spec, activate=True)
+    assert (await usecases.check_in(runtime, actor_of(second), second)).sign_in.points == 7
+
+    await activate_calendar(runtime)  # another schedule becomes the active one
+    await usecases.check_in(runtime, actor_of(third), third)
+    async with runtime.engine.connect() as conn:
+        used = await conn.scalar(
+            select(sign_ins.c.schedule_code).where(sign_ins.c.member_id == third)
+        )
+    assert used == "calendar"
 
 
 async def test_calendar_schedule_records_the_gift_and_the_lottery_draw(
