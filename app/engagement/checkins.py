@@ -37,6 +37,7 @@ from app.engagement.tables import engagement_profiles, sign_ins, signin_schedule
 from app.errors import DomainError, ErrorCode, invalid
 from app.events.outbox import append_event, event_for_each, member_topic
 from app.ledger.models import Actor, Entry
+from app.members.tables import members
 
 SIGNED_IN = "signin.checked_in"
 MADE_UP = "signin.made_up"
@@ -276,8 +277,9 @@ class SignIns:
     # ------------------------------------------------------------------------- make-up
 
     async def make_up(self, member_id: int, day: date, *, actor: Actor) -> SignIn:
-        """Fill a missed day of this business month with a make-up card: the streak runs through
-        it (later days are renumbered); the made-up day itself pays nothing."""
+        """Fill a missed day of this business month, not before the member's registration day,
+        with a make-up card: the streak runs through it (later days are renumbered); the
+        made-up day itself pays nothing."""
         today = self.today()
         if day >= today:
             raise invalid("only a past day can be made up", "day")
@@ -292,7 +294,15 @@ class SignIns:
             .label("signed"),
             self._last(member_id, sign_ins.c.day, before=day).label("before_day"),
             self._last(member_id, sign_ins.c.streak, before=day).label("before_streak"),
+            members.c.created_at,
         )
+        registered = business_date(member.created_at, self.settings.timezone)
+        if day < registered:
+            raise invalid(
+                f"the member registered on {registered.isoformat()}: an earlier day cannot be "
+                "made up",
+                "day",
+            )
         if member.signed:
             raise already_signed_in(day)
         await ensure_profile(self.conn, member_id)

@@ -206,9 +206,10 @@ async def test_every_check_in_appends_a_streak_event(runtime: Runtime, member: i
 
 
 async def test_a_make_up_card_fills_a_missed_day_and_joins_the_runs(
-    runtime: Runtime, clock: FrozenClock, member: int
+    runtime: Runtime, clock: FrozenClock, new_member: NewMember
 ) -> None:
     clock.set(datetime(2026, 11, 10, 1, 0, tzinfo=UTC))
+    member = await new_member("m1")  # registered that day: the days after it can be made up
     for day in (10, 11, 13, 14):
         clock.set(datetime(2026, 11, day, 1, 0, tzinfo=UTC))
         await usecases.check_in(runtime, actor_of(member), member)
@@ -227,8 +228,10 @@ async def test_a_make_up_card_fills_a_missed_day_and_joins_the_runs(
 
 
 async def test_make_up_refusals_change_nothing(
-    runtime: Runtime, clock: FrozenClock, member: int
+    runtime: Runtime, clock: FrozenClock, new_member: NewMember
 ) -> None:
+    clock.set(MORNING - timedelta(days=3))
+    member = await new_member("m1")
     clock.set(MORNING)
     await usecases.check_in(runtime, actor_of(member), member)
 
@@ -247,6 +250,26 @@ async def test_make_up_refusals_change_nothing(
     assert signed.value.code is ErrorCode.INVALID_INPUT
     assert await _count(runtime, sign_ins) == 1
     assert (await usecases.streak_state(runtime, member)).makeup_cards == 1
+
+
+async def test_a_day_before_the_member_registered_cannot_be_made_up(
+    runtime: Runtime, clock: FrozenClock, new_member: NewMember
+) -> None:
+    # Registered at 23:30 on the 10th in Shanghai (15:30 UTC): the 10th is its first day.
+    clock.set(datetime(2026, 11, 10, 15, 30, tzinfo=UTC))
+    member = await new_member("late")
+    await usecases.grant_makeup_cards(runtime, STAFF, member, 2, reason="r", idempotency_key="k")
+    clock.set(datetime(2026, 11, 23, 1, 0, tzinfo=UTC))
+
+    with pytest.raises(DomainError) as refused:
+        await usecases.make_up_sign_in(runtime, actor_of(member), member, date(2026, 11, 9))
+
+    assert refused.value.code is ErrorCode.INVALID_INPUT and refused.value.field == "day"
+    assert "2026-11-10" in refused.value.message
+    assert await _count(runtime, sign_ins) == 0
+    assert (await usecases.streak_state(runtime, member)).makeup_cards == 2  # no card used
+    made = await usecases.make_up_sign_in(runtime, actor_of(member), member, date(2026, 11, 10))
+    assert (made.day, made.streak) == (date(2026, 11, 10), 1)
 
 
 async def test_granting_cards_twice_under_one_key_grants_once(
