@@ -130,6 +130,9 @@ PERMISSIONS: Mapping[str, Rule] = {
     # Engagement: referrals
     "referrals": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "a member's invite code and friends"),
     "acceptInvite": Rule(WRITERS, True, Scope.MEMBERS_WRITE, "a new member accepts an invite"),
+    "issueInviteCode": Rule(
+        WRITERS, True, Scope.MEMBERS_WRITE, "a member's invite code, made on first request"
+    ),
     "exchangePartners": Rule(ALL_STAFF, False, None, "the coalition partners and their rates"),
     "saveExchangePartner": Rule(WRITERS, False, None, "create or change a coalition partner"),
     "exchangePoints": Rule(

@@ -1,6 +1,7 @@
 """Referrals: rewards for bringing a friend (win-back, for coming back: app/engagement/activity.py).
 
-Referral: each member has an invite code; a new member (no purchase yet, registered within
+Referral: each member has an invite code, made when it first asks for it (a mutation: reading
+the referrals writes nothing); a new member (no purchase yet, registered within
 ``JIFEN_ENGAGEMENT_REFERRAL_WINDOW_DAYS``) accepts one code, once. On the friend's first
 purchase both get ``JIFEN_ENGAGEMENT_REFERRAL_POINTS`` (demo 100), in the purchase's own
 transaction; the referrer only while under ``JIFEN_ENGAGEMENT_REFERRAL_MONTHLY_CAP`` rewarded
@@ -53,7 +54,7 @@ class Referral:
 
 @dataclass(frozen=True)
 class ReferralSummary:
-    invite_code: str
+    invite_code: str | None  # None until the member asked for one (issue_code)
     referrer_id: int | None
     friends: list[Referral]
     rewarded_this_month: int
@@ -88,16 +89,22 @@ class Referrals:
 
     # ------------------------------------------------------------------------ codes
 
-    async def invite_code(self, member_id: int) -> str:
-        """The member's code, made on first use (retried on the rare collision)."""
-        if not await self.conn.scalar(select(members.c.id).where(members.c.id == member_id)):
-            raise not_found("member", member_id, "memberId")
-        await ensure_profile(self.conn, member_id)
+    async def code_of(self, member_id: int) -> str | None:
+        """The member's invite code, None until it was issued (a read: it writes nothing)."""
         code: str | None = await self.conn.scalar(
             select(engagement_profiles.c.invite_code).where(
                 engagement_profiles.c.member_id == member_id
             )
         )
+        return code
+
+    async def issue_code(self, member_id: int) -> str:
+        """The member's invite code, made the first time it is asked for; the same code every
+        time after. The member's lock serialises two first requests; a code another member
+        already has is drawn again (31^8 codes: nearly never)."""
+        await lock_member(self.conn, member_id)
+        await ensure_profile(self.conn, member_id)
+        code = await self.code_of(member_id)
         while code is None:
             candidate = new_code()
             taken = await self.conn.scalar(
@@ -106,15 +113,12 @@ class Referrals:
                 )
             )
             if taken is None:
-                code = await self.conn.scalar(
+                await self.conn.execute(
                     engagement_profiles.update()
-                    .where(
-                        engagement_profiles.c.member_id == member_id,
-                        engagement_profiles.c.invite_code.is_(None),
-                    )
+                    .where(engagement_profiles.c.member_id == member_id)
                     .values(invite_code=candidate)
-                    .returning(engagement_profiles.c.invite_code)
                 )
+                code = candidate
         return code
 
     # --------------------------------------------------------------------- accepting
@@ -272,7 +276,10 @@ class Referrals:
     # ---------------------------------------------------------------------------- reads
 
     async def summary(self, member_id: int) -> ReferralSummary:
-        code = await self.invite_code(member_id)
+        """Code (None until issued), referrer and friends: a read, it writes nothing."""
+        if not await self.conn.scalar(select(members.c.id).where(members.c.id == member_id)):
+            raise not_found("member", member_id, "memberId")
+        code = await self.code_of(member_id)
         referrer = await self.conn.scalar(
             select(referrals.c.referrer_id).where(referrals.c.friend_id == member_id)
         )

@@ -218,7 +218,13 @@ async def accept_invite(rt: Runtime, actor: Actor, friend_id: int, code: str) ->
         return await _referrals(rt, conn).accept(friend_id, code, actor=actor)
 
 
-async def referral_summary(rt: Runtime, member_id: int) -> ReferralSummary:
-    """The member's invite code (made on first read), referrer and friends."""
+async def issue_invite_code(rt: Runtime, member_id: int) -> str:
+    """The member's invite code, made on the first request (the same one after)."""
     async with unit_of_work(rt.engine) as conn:
+        return await _referrals(rt, conn).issue_code(member_id)
+
+
+async def referral_summary(rt: Runtime, member_id: int) -> ReferralSummary:
+    """The member's invite code (None until issued), referrer and friends; writes nothing."""
+    async with rt.engine.connect() as conn:
         return await _referrals(rt, conn).summary(member_id)

@@ -44,7 +44,9 @@ class FriendNode:
 
 @strawberry.type(name="Referrals", description="A member's invite code, referrer and friends.")
 class ReferralsNode:
-    invite_code: str
+    invite_code: str | None = strawberry.field(
+        description="Null until the member asked for one with issueInviteCode."
+    )
     referrer_id: strawberry.ID | None
     friends: list[FriendNode]
     rewarded_this_month: int
@@ -67,9 +69,24 @@ AcceptInviteResult = Annotated[
 ]
 
 
+@strawberry.input
+class IssueInviteCodeInput:
+    member_id: strawberry.ID
+
+
+@strawberry.type(description="The member's invite code: made on the first request, then kept.")
+class InviteCodeIssued:
+    invite_code: str
+
+
+IssueInviteCodeResult = Annotated[
+    InviteCodeIssued | MutationError, strawberry.union("IssueInviteCodeResult")
+]
+
+
 @strawberry.type
 class ReferralQueries:
-    @described_field("The member's invite code (made on first read), referrer and friends.")
+    @described_field("The member's invite code (once issued), referrer and friends.")
     async def referrals(self, info: Info, member_id: strawberry.ID) -> ReferralsNode:
         member = parse_id(str(member_id), "memberId")
         await info.context.readable_member("referrals", member)
@@ -96,5 +113,20 @@ class ReferralMutations:
                 ctx.runtime, ctx.principal.to_actor(), member, input.invite_code
             )
             return InviteAccepted(referral=FriendNode.of(referral))
+
+        return await refusal_as_payload(run)
+
+    @described_mutation("The member's invite code, made on the first request (the same after).")
+    async def issue_invite_code(
+        self, info: Info, input: IssueInviteCodeInput
+    ) -> IssueInviteCodeResult:
+        ctx = info.context
+
+        async def run() -> InviteCodeIssued:
+            member = parse_id(str(input.member_id), "memberId")
+            await ctx.require_on_member("issueInviteCode", member)
+            return InviteCodeIssued(
+                invite_code=await usecases.issue_invite_code(ctx.runtime, member)
+            )
 
         return await refusal_as_payload(run)

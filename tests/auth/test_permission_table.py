@@ -63,6 +63,7 @@ def test_members_act_only_on_themselves_and_write_only_their_profile() -> None:
         "joinTeam",
         "referrals",
         "acceptInvite",
+        "issueInviteCode",
         "mallItems",
         "redemptions",
         "placeRedemption",

@@ -11,15 +11,18 @@ from sqlalchemy import func, select
 
 from app.clock import FrozenClock
 from app.config import Settings
+from app.configcache import generation_of
 from app.earning import usecases as earning
 from app.earning.service import PurchaseLineInput
 from app.engagement import usecases
 from app.engagement.tables import referrals
 from app.errors import DomainError, ErrorCode
+from app.events.tables import events
 from app.ledger import usecases as ledger
 from app.ledger.audit import audit_ledger
 from app.ledger.models import Actor
 from app.runtime import Runtime
+from app.tables import metadata
 from app.tiers import usecases as tiers
 from tests.engagement.conftest import NewMember, actor_of
 
@@ -38,7 +41,7 @@ async def total(runtime: Runtime, member: int) -> int:
 
 
 async def invite(runtime: Runtime, referrer: int, friend: int) -> None:
-    code = (await usecases.referral_summary(runtime, referrer)).invite_code
+    code = await usecases.issue_invite_code(runtime, referrer)
     await usecases.accept_invite(runtime, actor_of(friend), friend, code)
 
 
@@ -70,9 +73,7 @@ async def test_self_second_referrer_unknown_code_cycles_and_old_members_are_refu
     runtime: Runtime, clock: FrozenClock, new_member: NewMember
 ) -> None:
     a, b, c = await new_member("a"), await new_member("b"), await new_member("c")
-    code_a = (await usecases.referral_summary(runtime, a)).invite_code
-    code_b = (await usecases.referral_summary(runtime, b)).invite_code
-    code_c = (await usecases.referral_summary(runtime, c)).invite_code
+    code_a, code_b, code_c = [await usecases.issue_invite_code(runtime, m) for m in (a, b, c)]
 
     assert (await refused(runtime, a, code_a)).code is ErrorCode.INVALID_INPUT  # self
     await usecases.accept_invite(runtime, actor_of(b), b, code_a)  # a refers b
@@ -119,10 +120,40 @@ async def test_the_referrer_cap_per_month_holds_under_concurrent_first_purchases
 
 async def test_invite_codes_are_stable_and_unique(runtime: Runtime, new_member: NewMember) -> None:
     a, b = await new_member("a"), await new_member("b")
-    first = (await usecases.referral_summary(runtime, a)).invite_code
-    again = (await usecases.referral_summary(runtime, a)).invite_code
-    other = (await usecases.referral_summary(runtime, b)).invite_code
+    first = await usecases.issue_invite_code(runtime, a)
+    again = await usecases.issue_invite_code(runtime, a)
+    other = await usecases.issue_invite_code(runtime, b)
     assert first == again != other and len(first) == 8
+    assert (await usecases.referral_summary(runtime, a)).invite_code == first
+
+
+async def database_state(runtime: Runtime) -> dict[str, str]:
+    """Every table's generation (rows and newest xmin): any insert, update or delete moves it.
+    The outbox by its rows and newest id: the relay marks events published in the background
+    (an API's own, not the request's)."""
+    outbox = select(func.concat(func.count(), ":", func.max(events.c.id))).scalar_subquery()
+    columns = [
+        (outbox if table is events else generation_of(table)).label(table.name)
+        for table in metadata.sorted_tables
+    ]
+    async with runtime.engine.connect() as conn:
+        return dict((await conn.execute(select(*columns))).one()._mapping)
+
+
+async def test_reading_the_referrals_writes_nothing(
+    runtime: Runtime, new_member: NewMember
+) -> None:
+    a = await new_member("a")
+    before = await database_state(runtime)
+    summary = await usecases.referral_summary(runtime, a)
+    assert summary.invite_code is None  # not issued yet: the read does not make one
+    assert await database_state(runtime) == before
+
+    code = await usecases.issue_invite_code(runtime, a)
+    issued = await database_state(runtime)
+    assert issued != before  # the state can tell a write
+    assert (await usecases.referral_summary(runtime, a)).invite_code == code
+    assert await database_state(runtime) == issued
 
 
 async def test_three_friends_who_buy_complete_the_invite_tier_task(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.auth.permissions import PARTNER_SCOPES
+from tests.engagement.test_referrals import database_state
 from tests.graphql.conftest import Api
 from tests.graphql.test_concurrency import assert_audit_clean
 
@@ -19,9 +20,16 @@ PURCHASE = """mutation($m: ID!, $o: String!) { recordPurchase(input: {memberId: 
   __typename ... on MutationError { code message } } }"""
 
 
+ISSUE = """mutation($m: ID!) { issueInviteCode(input: {memberId: $m}) {
+  __typename ... on InviteCodeIssued { inviteCode } ... on MutationError { code message } } }"""
+
+
 async def code_of(api: Api, member: str) -> str:
+    """The member asks for its code (a mutation), then finds it in its referrals."""
+    body = await api.call(ISSUE, {"m": member}, api.member_headers(member))
+    code: str = body["data"]["issueInviteCode"]["inviteCode"]
     data = (await api.call(REFERRALS, {"m": member}, api.member_headers(member)))["data"]
-    code: str = data["referrals"]["inviteCode"]
+    assert data["referrals"]["inviteCode"] == code
     return code
 
 
@@ -78,3 +86,14 @@ async def test_self_referral_a_second_referrer_and_another_members_token_are_ref
     carol_view = (await api.call(REFERRALS, {"m": carol}, api.member_headers(carol)))["data"]
     assert carol_view["referrals"]["referrerId"] is None
     assert {m: await api.ledger_state(m) for m in (alice, bob, carol)} == before
+
+
+async def test_the_referrals_query_writes_nothing(api: Api) -> None:
+    alice = await api.register("pos", "alice")
+    before = await database_state(api.runtime)
+    body = await api.call(REFERRALS, {"m": alice}, api.member_headers(alice))
+    assert body["data"]["referrals"]["inviteCode"] is None
+    assert await database_state(api.runtime) == before
+
+    code = await code_of(api, alice)  # issued by the mutation: now the query shows it
+    assert len(code) == 8

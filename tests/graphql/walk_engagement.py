@@ -92,6 +92,7 @@ def task_request_for(operation: str, a: str, key: str) -> tuple[str, dict[str, A
         "joinTeam": ('joinTeam(input: {memberId: $m, code: "ABCDEF"})', {"m": a}),
         "saveBadge": (f'saveBadge(input: {{code: "{key}", name: "walk"}})', {}),
         "acceptInvite": ('acceptInvite(input: {memberId: $m, inviteCode: "NOPE2345"})', {"m": a}),
+        "issueInviteCode": ("issueInviteCode(input: {memberId: $m})", {"m": a}),
     }
     if operation not in mutations:
         return None
