@@ -163,8 +163,7 @@ class SignIns:
 
     async def check_in(self, member_id: int, *, actor: Actor) -> CheckInResult:
         day = self.today()
-        member = await lock_member(
-            self.conn,
+        member, account = await self.rewards.lock_for_earn(
             member_id,
             self._last(member_id, sign_ins.c.day).label("last_day"),
             self._last(member_id, sign_ins.c.streak).label("last_streak"),
@@ -185,7 +184,7 @@ class SignIns:
         )
         entry, granted = None, []
         if points.points > 0:
-            entry = await self.rewards.earn(member_id, points, actor=actor)
+            entry = await self.rewards.earn(member_id, points, actor=actor, lock=account)
             granted.append(Granted(RewardKind.POINTS, points.key, points.points, entry=entry))
         await self._record_day(member_id, day, streak, reward, schedule, points, entry)
         granted += await self._give_items(member_id, key, reward)

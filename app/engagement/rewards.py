@@ -23,7 +23,7 @@ from app.config import Settings
 from app.engagement.tables import engagement_profiles, engagement_rewards
 from app.errors import DomainError, ErrorCode, not_found
 from app.ledger.models import Actor, Entry
-from app.ledger.service import Ledger, LedgerPolicy
+from app.ledger.service import AccountLock, Ledger, LedgerPolicy
 from app.ledger.tables import accounts
 from app.mall.lottery import grant_draw_ticket
 from app.members.models import MemberStatus
@@ -70,8 +70,14 @@ async def lock_member(conn: AsyncConnection, member_id: int, *also: Any) -> Row[
     locked = await conn.scalar(
         select(accounts.c.id).where(accounts.c.member_id == member_id).with_for_update()
     )
+    return await _member_under_lock(conn, member_id, locked is not None, also)
+
+
+async def _member_under_lock(
+    conn: AsyncConnection, member_id: int, locked: bool, also: tuple[Any, ...]
+) -> Row[Any]:
     row = None
-    if locked is not None:
+    if locked:
         read = select(members.c.status, *also).where(members.c.id == member_id)
         row = (await conn.execute(read)).first()
     if row is None:
@@ -130,6 +136,16 @@ class Rewards:
                     raise
                 return
 
+    async def lock_for_earn(self, member_id: int, *also: Any) -> tuple[Row[Any], AccountLock]:
+        """:func:`lock_member` through the ledger: the lock (with the status read after it)
+        then serves this transaction's one earn (``earn(…, lock=…)``), which neither locks nor
+        reads the member again."""
+        lock = await self.ledger.lock_account(member_id)
+        row = await _member_under_lock(self.conn, member_id, lock is not None, also)
+        assert lock is not None  # _member_under_lock refused an unknown member
+        lock.status = MemberStatus(row.status)
+        return row, lock
+
     def log_row(
         self,
         member_id: int,
@@ -163,10 +179,18 @@ class Rewards:
             .returning(engagement_rewards.c.id)
         )
 
-    async def earn(self, member_id: int, reward: PointsReward, *, actor: Actor) -> Entry:
+    async def earn(
+        self,
+        member_id: int,
+        reward: PointsReward,
+        *,
+        actor: Actor,
+        lock: AccountLock | None = None,
+    ) -> Entry:
         """The ledger earn of a points reward (its key is the entry's reference). Callers log
         the reward in the same transaction: ``points`` does; a caller that logs it inside a
-        statement of its own (a check-in) refuses, and so rolls back, when the key was taken."""
+        statement of its own (a check-in) refuses, and so rolls back, when the key was taken.
+        ``lock``: from :meth:`lock_for_earn`."""
         return await self.ledger.earn(
             member_id,
             reward.points,
@@ -174,6 +198,7 @@ class Rewards:
             actor=actor,
             reference=reward.key[:128],
             details={"engagement": reward.source, "reward_key": reward.key, **reward.details},
+            lock=lock,
         )
 
     async def points(
