@@ -43,14 +43,14 @@ How the check-ins are measured (why wrk, and how it is kept honest):
 - Connections: 8 by default, 4 per API worker. This is a closed loop (each connection sends its
   next check-in when the previous one is answered), so mean latency = connections / throughput
   (Little's law; the bench prints both: they agree within about 10 %). Enough connections to
-  keep both workers busy is "as fast as it can send": in-process a check-in takes ~12 ms,
-  ~10 ms of it the worker's CPU and the rest waiting on PostgreSQL, so two in flight per worker
-  nearly fill it and four leave no gap. Past that, more connections add only queueing: latency
-  grows with the count, throughput does not (it falls: more check-ins wait together on the
-  monthly challenge's event-topic lock, docs/PERFORMANCE.md), and p99 would measure the
-  generator's setting rather than the server. A sweep of short runs (3,000 members) measured
-  4 → ~94/s, p99 ~84 ms; 8 → ~102/s, p99 ~145 ms; 16 → ~85/s, p99 ~330 ms. ``--connections``
-  changes it.
+  keep both workers busy is "as fast as it can send": in-process a check-in takes ~8 ms, ~6 ms
+  of it the worker's CPU, so two in flight per worker nearly fill it. 8 (4 per worker) is the
+  smallest count that stayed on the throughput plateau in every sweep of short runs (3,000
+  members: 4 → 166 / 106 check-ins/s, 8 → 155 / 164, 16 → 171 / 143; p99 44-64, 98-116,
+  152-198 ms): fewer fell off it once, more only queue — latency grows with the count,
+  throughput does not (the check-ins all wait on the monthly challenge's event-topic lock,
+  docs/PERFORMANCE.md) — and p99 would then measure the generator's setting rather than the
+  server. ``--connections`` changes it.
 
 Needs ``wrk`` (Debian/Ubuntu: ``apt-get install -y wrk``); without it the bench stops and says
 so. Everything listens on and talks to loopback only; each loop is bounded by the member count,
