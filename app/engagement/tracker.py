@@ -36,7 +36,7 @@ from app.engagement.tasks import (
     plain,
 )
 from app.errors import DomainError, ErrorCode, invalid, not_found
-from app.events.outbox import member_topic
+from app.events.outbox import SIGNAL_PREFIX, member_topic
 from app.events.tables import events
 from app.ledger.models import Actor
 
@@ -50,7 +50,10 @@ ENABLED_TASKS: GenerationCache[list[Task]] = GenerationCache()
 
 
 def challenge_topic(task_id: int) -> str:
-    return f"challenge:{task_id}"
+    """A challenge's change signal (its board re-reads on each burst): a ``signal:`` topic, so
+    the many transactions that feed one challenge do not queue on its topic lock (migration
+    0008)."""
+    return f"{SIGNAL_PREFIX}challenge:{task_id}"
 
 
 @cache

@@ -9,6 +9,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.events.tables import events
 
+# Topics that only signal a change (their subscribers re-read state, never resume by id) start
+# with this: the outbox trigger does not order them by a topic lock (migration 0008), so many
+# transactions may write one without queueing on it. Every other topic is in commit order.
+SIGNAL_PREFIX = "signal:"
+
 
 def member_topic(member_id: int) -> str:
     return f"member:{member_id}"

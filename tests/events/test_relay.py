@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
 from app.events.broadcast import EventHub
-from app.events.outbox import append_event
+from app.events.outbox import SIGNAL_PREFIX, append_event
 from app.events.relay import Relay, asyncpg_dsn
 
 WAIT = 5.0
@@ -185,6 +185,27 @@ async def test_within_a_topic_ids_follow_commit_order(settings: Settings) -> Non
             assert other > first_id
         second_id = await asyncio.wait_for(second_insert, 5)
         assert second_id > other > first_id
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_writers_of_a_signal_topic_do_not_wait_for_each_other(settings: Settings) -> None:
+    """A ``signal:`` topic (its subscribers re-read state) takes no topic lock (migration 0008):
+    a second writer goes on while the first is still open; an ordered topic's waits."""
+    dsn = asyncpg_dsn(settings.database_url or "")
+    first, second = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
+    insert = "INSERT INTO events (topic, type, payload) VALUES ($1, 't', '{}') RETURNING id"
+    topic = f"{SIGNAL_PREFIX}challenge:1"
+    try:
+        async with first.transaction():
+            await first.fetchval(insert, topic)
+            await first.fetchval(insert, "member:9")
+            assert await asyncio.wait_for(second.fetchval(insert, topic), 5) > 0
+            ordered = asyncio.create_task(second.fetchval(insert, "member:9"))
+            done, _ = await asyncio.wait({ordered}, timeout=0.3)
+            assert not done  # the ordered topic still waits for the first's commit
+        await asyncio.wait_for(ordered, 5)
     finally:
         await first.close()
         await second.close()
