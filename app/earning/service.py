@@ -748,6 +748,7 @@ class EarningService:
         facts = await self._facts(member_id, snapshot, purchase=True)
         used, budgets = await self._usage(member_id, rules, at, snapshot)
         outcome = self._evaluate(rules, basket, facts, at, used, budgets)
+        breakdown = outcome.details()  # on the entry and on the purchase
         entry = None
         if outcome.points:
             window = timedelta(days=self.settings.earning_return_window_days)
@@ -759,7 +760,7 @@ class EarningService:
                 reference=f"{channel}:{order_id}"[:128],
                 available_at=at + window,
                 expiry=self._rule_expiry(rules, outcome),
-                details=outcome.details(),
+                details=breakdown,
                 counter_account="issuance",
                 lock=snapshot.account,
             )
@@ -773,7 +774,7 @@ class EarningService:
             "points": outcome.points,
             "clawed_back": 0,
             "order_points": outcome.order_points,
-            "breakdown": outcome.details(),
+            "breakdown": breakdown,
             "occurred_at": at,
             "created_at": self.clock.now(),
             "entry_id": entry.id if entry else None,
@@ -1042,6 +1043,7 @@ class EarningService:
         outcome = self._evaluate(
             rules, Occurrence(channel, name, quantity), facts, at, used, budgets
         )
+        breakdown = outcome.details()  # on the event row, the entry and the result
         row = (
             await self.conn.execute(
                 insert(earning_events)
@@ -1053,7 +1055,7 @@ class EarningService:
                     quantity=quantity,
                     fingerprint=print_,
                     points=outcome.points,
-                    breakdown=outcome.details(),
+                    breakdown=breakdown,
                     occurred_at=at,
                     created_at=self.clock.now(),
                 )
@@ -1072,7 +1074,7 @@ class EarningService:
                 actor=actor,
                 reference=f"{channel}:{event_id}"[:128],
                 expiry=self._rule_expiry(rules, outcome),
-                details={"event_id": row.id, **outcome.details()},
+                details={"event_id": row.id, **breakdown},
                 lock=snapshot.account,
             )
             await self.conn.execute(
@@ -1083,7 +1085,7 @@ class EarningService:
         await self._count(member_id, outcome)
         await self.tiers.record_activity(member_id, purchase=False)
         return EventResult(
-            row.id, member_id, name, outcome.points, entry, outcome.details(), replayed=False
+            row.id, member_id, name, outcome.points, entry, breakdown, replayed=False
         )
 
     # ---------------------------------------------------------------------------- preview
