@@ -1,22 +1,28 @@
-# The two README commands: `make run` and `make test`. Everything runs from .venv, which is
-# (re)built only when pyproject.toml changes.
+# The two README commands: `make run` and `make test`. Everything installs from uv.lock (every
+# dependency pinned with hashes) into .venv; uv itself comes from requirements-uv.txt (pinned with
+# hashes) into .tools. `uv sync --locked` runs before each command: it is quick when nothing
+# changed, and it fails when pyproject.toml and uv.lock disagree (update with `make lock`).
 
 PYTHON ?= python3
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
 # Extra arguments for `jifen serve`, e.g. make run SERVE_ARGS="--port 9000 --workers 2"
 SERVE_ARGS ?=
+# uv uses the machine's Python (never downloads one) and builds .venv here.
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: venv run test schema bench clean distclean
+.PHONY: venv run test lock outdated schema bench clean distclean
 
-venv: $(STAMP)
-
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+$(UV): requirements-uv.txt
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --require-hashes --no-deps -r requirements-uv.txt
 	touch $@
+
+venv: $(UV)
+	$(UV) sync --locked --extra dev --python $(PYTHON) --quiet
 
 run: venv
 	$(BIN)/jifen serve $(SERVE_ARGS)
@@ -27,17 +33,26 @@ test: venv
 	$(BIN)/mypy app
 	$(BIN)/pytest
 
+# After editing dependencies in pyproject.toml: re-resolve what changed and keep the rest.
+# `make lock UPGRADE=1` moves every pin to the newest release the ranges allow.
+lock: $(UV)
+	$(UV) lock --python $(PYTHON) $(if $(UPGRADE),--upgrade,)
+
+# What has newer releases than the lock holds (docs/OPERATIONS.md, "Dependencies").
+outdated: venv
+	$(UV) pip list --outdated --python $(BIN)/python
+
 schema: venv
 	$(BIN)/jifen export-schema --output schema.graphql
 
 bench: venv
 	$(BIN)/python bench/ledger.py
 
-# Caches and build output; keeps .venv and the embedded databases (.jifen).
+# Caches and build output; keeps .venv, .tools and the embedded databases (.jifen).
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info
-	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+	find . -path ./$(VENV) -prune -o -path ./$(TOOLS) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 
-# Also the virtualenv and the embedded databases with their data.
+# Also the virtualenvs and the embedded databases with their data.
 distclean: clean
-	rm -rf $(VENV) .jifen
+	rm -rf $(VENV) $(TOOLS) .jifen

@@ -246,7 +246,7 @@ class RedisPubSubBackend(BroadcastBackend):
         pubsub, self._pubsub = self._pubsub, None
         if pubsub is not None:
             with suppress(Exception):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await pubsub.aclose()
 
 
 def backoff_delay(attempt: int, initial: float = 0.05, cap: float = 2.0) -> float:
