@@ -16,6 +16,7 @@ from app.jobs.runner import jobs_running, run_job
 from app.jobs.tables import job_runs
 from app.ledger import usecases as ledger
 from app.runtime import Runtime
+from tests.events.test_relay import eventually
 from tests.ledger.test_service import earn, new_member, programme_balance
 
 
@@ -93,11 +94,16 @@ async def test_the_scheduler_runs_jobs_on_their_interval(runtime: Runtime) -> No
         ran.set()
         return {"tick": 1}
 
+    async def a_run_succeeded() -> bool:
+        async with runtime.engine.connect() as conn:
+            runs = await conn.scalars(select(job_runs.c.status).where(job_runs.c.job == "tick"))
+            return "succeeded" in runs.all()
+
     async with jobs_running(runtime, [Job("tick", "ticks", tick, every_seconds=0.2)]):
         await asyncio.wait_for(ran.wait(), timeout=10)
-    async with runtime.engine.connect() as conn:
-        runs = (await conn.scalars(select(job_runs.c.status).where(job_runs.c.job == "tick"))).all()
-    assert "succeeded" in runs
+        # The job ran; its row is written after it returns. Leaving the block earlier would
+        # cancel the run in progress (shutdown does not wait), so wait for the row here.
+        await eventually(a_run_succeeded)
 
 
 async def test_the_expiry_sweep_job_settles_and_reports(
