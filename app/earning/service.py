@@ -360,6 +360,7 @@ class EarningService:
             )
         ).one()
         await self._audit(row, "created", actor)
+        await self._open_budget(row.id, rule)
         return self._record(row)
 
     async def update_rule(
@@ -392,6 +393,7 @@ class EarningService:
             )
         ).one()
         await self._audit(row, "updated", actor)
+        await self._open_budget(rule_id, rule)
         return self._record(row)
 
     async def set_enabled(
@@ -415,6 +417,18 @@ class EarningService:
         ).one()
         await self._audit(row, "enabled" if enabled else "disabled", actor)
         return self._record(row)
+
+    async def _open_budget(self, rule_id: int, rule: Rule) -> None:
+        """A budgeted rule's budget row is written with the rule, in its transaction, so the row
+        exists before any purchase can see the rule: every claim on the budget then locks that
+        one row. (Created lazily by the first claim, racing first claims found no row to lock and
+        each spent the whole budget.) A budget added by a change keeps a row it had before."""
+        if rule.budget is not None:
+            await self.conn.execute(
+                insert(earning_budgets)
+                .values(rule_id=rule_id, used=0)
+                .on_conflict_do_nothing(index_elements=["rule_id"])
+            )
 
     async def _lock_rule(self, rule_id: int, expected_version: int | None) -> Row[Any]:
         row = (
@@ -645,9 +659,14 @@ class EarningService:
                 .with_for_update()
             )
             spent = {row.rule_id: row.used for row in rows}
+            missing = sorted(set(budgeted) - set(spent))
+            if missing:
+                # Written with the rule (or by migration 0009): without its row there is nothing
+                # to lock, and concurrent claims would each spend the whole budget.
+                raise RuntimeError(f"earning rule(s) {missing} have a budget but no budget row")
             for rule in rules:
                 if rule.budget is not None:
-                    budgets[rule.id] = rule.budget - spent.get(rule.id, 0)
+                    budgets[rule.id] = rule.budget - spent[rule.id]
         return used, budgets
 
     async def _count(self, member_id: int, outcome: Outcome) -> None:
@@ -665,12 +684,11 @@ class EarningService:
                 )
             )
         for rule_id, points in sorted(outcome.budgets.items()):
-            stmt = insert(earning_budgets).values(rule_id=rule_id, used=points)
+            # The row exists and is locked by this transaction (_usage).
             await self.conn.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["rule_id"],
-                    set_={"used": earning_budgets.c.used + stmt.excluded.used},
-                )
+                earning_budgets.update()
+                .where(earning_budgets.c.rule_id == rule_id)
+                .values(used=earning_budgets.c.used + points)
             )
 
     def _evaluate(
