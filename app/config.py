@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     max_query_depth: int = 12
     max_query_aliases: int = 30
     max_query_tokens: int = 2_000
+    # The estimated size of an answer (app/graphql/cost.py), introspection included.
+    max_query_cost: int = Field(default=100_000, ge=1)
+    # Introspection (__schema, __type) for callers without a credential; signed-in callers
+    # (GraphiQL with an Authorization header among them) always have it.
+    introspection_anonymous: bool = False
     page_size_cap: int = 100
 
     # Per-principal budgets ("N/second|minute|hour"), counted in Redis across replicas.
@@ -77,6 +82,10 @@ class Settings(BaseSettings):
     rate_limit_staff: str = "6000/minute"
     rate_limit_partner: str = "6000/minute"
     rate_limit_anonymous: str = "600/minute"
+    # Failed credentials (app/auth/guard.py): past these, the sender is refused for a while.
+    auth_failures_per_address: str = "30/minute"
+    auth_failures_per_key: str = "10/minute"
+    auth_unknown_key_cache_seconds: float = Field(default=30.0, ge=0)
 
     # Garbage collection for processes with many subscriptions (app/gcpolicy.py); 0 turns it off.
     gc_freeze_seconds: float = Field(default=5.0, ge=0)

@@ -8,7 +8,8 @@ Authentication: ``Authorization: Bearer <jwt>`` (members, staff) or ``X-Api-Key:
 (partners); on a WebSocket, the same keys in the ``connection_init`` payload (or the upgrade
 request's headers). No credential is anonymous. A credential that is wrong is refused before any
 GraphQL runs: HTTP 401 with a GraphQL-shaped JSON body whose ``extensions.code`` is
-``UNAUTHENTICATED``; on a WebSocket, the connection is rejected at ``connection_init``.
+``UNAUTHENTICATED``; on a WebSocket, the connection is rejected at ``connection_init``. Failed
+credentials are throttled (app/auth/guard.py): past the limit, HTTP 429 with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_P
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UnsetType
 
-from app.auth.credentials import authenticate, authenticate_connection_params
+from app.auth.credentials import connection_credentials
+from app.auth.guard import Throttled, credential_guard
 from app.auth.principal import ANONYMOUS, Principal
 from app.clock import Clock, system_clock
 from app.config import Settings, get_settings
@@ -66,7 +68,24 @@ def _runtime(scope_holder: Request | WebSocket) -> Runtime:
 
 def unauthenticated_response(error: DomainError) -> JSONResponse:
     body = {"errors": [{"message": error.message, "extensions": {"code": error.code.value}}]}
+    if isinstance(error, Throttled):
+        return JSONResponse(body, status_code=429, headers={"Retry-After": str(error.retry_after)})
     return JSONResponse(body, status_code=401, headers={"WWW-Authenticate": "Bearer"})
+
+
+def _client_address(connection: Request | WebSocket) -> str:
+    # The peer as uvicorn reports it (behind a proxy: run uvicorn with --proxy-headers).
+    return connection.client.host if connection.client else "unknown"
+
+
+def _rate_limited_for(response_data: object) -> int | None:
+    """Seconds to wait when the answer is a rate-limit refusal (then HTTP says 429)."""
+    errors = response_data.get("errors") if isinstance(response_data, dict) else None
+    for error in errors or []:
+        extensions = error.get("extensions") or {} if isinstance(error, dict) else {}
+        if extensions.get("code") == ErrorCode.RATE_LIMITED.value:
+            return int(extensions.get("retryAfter") or 1)
+    return None
 
 
 class JifenGraphQL(GraphQL[Context, None]):
@@ -76,8 +95,10 @@ class JifenGraphQL(GraphQL[Context, None]):
         if scope["type"] == "http":
             request = Request(scope, receive)
             try:
-                scope[PRINCIPAL_KEY] = await authenticate(
-                    _runtime(request),
+                runtime = _runtime(request)
+                scope[PRINCIPAL_KEY] = await credential_guard(runtime).authenticate(
+                    runtime,
+                    _client_address(request),
                     authorization=request.headers.get("authorization"),
                     api_key=request.headers.get("x-api-key"),
                 )
@@ -97,6 +118,16 @@ class JifenGraphQL(GraphQL[Context, None]):
                 error.setdefault("extensions", {}).setdefault("code", QUERY_REJECTED)
         return response
 
+    def create_response(
+        self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Response
+    ) -> Response:
+        response = super().create_response(response_data, sub_response)
+        wait = _rate_limited_for(response_data)
+        if wait is not None:
+            response.status_code = 429
+            response.headers["Retry-After"] = str(wait)
+        return response
+
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         # WebSockets start anonymous: on_ws_connect decides at connection_init.
         principal: Principal = request.scope.get(PRINCIPAL_KEY, ANONYMOUS)
@@ -104,19 +135,24 @@ class JifenGraphQL(GraphQL[Context, None]):
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         params = context.connection_params or {}
+        websocket = context.request if isinstance(context.request, WebSocket) else None
         try:
             if params:
-                context.principal = await authenticate_connection_params(context.runtime, params)
-            elif isinstance(context.request, WebSocket):
-                headers = context.request.headers
-                context.principal = await authenticate(
-                    context.runtime,
-                    authorization=headers.get("authorization"),
-                    api_key=headers.get("x-api-key"),
-                )
+                authorization, api_key = connection_credentials(params)
+            elif websocket is not None:
+                authorization = websocket.headers.get("authorization")
+                api_key = websocket.headers.get("x-api-key")
+            else:
+                authorization = api_key = None
+            context.principal = await credential_guard(context.runtime).authenticate(
+                context.runtime,
+                _client_address(websocket) if websocket else "unknown",
+                authorization=authorization,
+                api_key=api_key,
+            )
         except DomainError as error:
             raise ConnectionRejectionError(
-                {"message": error.message, "code": ErrorCode.UNAUTHENTICATED.value}
+                {"message": error.message, "code": error.code.value}
             ) from error
         return {"principal": context.principal.name}
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Iterable
 
@@ -24,6 +25,15 @@ KEY_MARK = "jf"
 MAX_NAME = 64
 # Compared against when the prefix is unknown, so a miss costs the same as a wrong secret.
 _DUMMY_HASH = hashlib.sha256(b"no such key").hexdigest()
+
+
+# What create_api_key issues: 12 hex digits, then token_urlsafe(32) (43 characters). Anything
+# else cannot be a key, and is refused without a database query.
+_KEY_SHAPE = re.compile(r"[0-9a-f]{12}_[A-Za-z0-9_-]{43}")
+
+
+class UnknownApiKey(DomainError):
+    """No active key has this prefix (worth remembering for a while: prefixes are random)."""
 
 
 def _hash(secret: str) -> str:
@@ -70,17 +80,18 @@ async def revoke_api_key(conn: AsyncConnection, prefix: str) -> bool:
     return result.first() is not None
 
 
-def _split(raw: str) -> tuple[str, str]:
-    mark, _, rest = raw.partition("_")
-    prefix, _, secret = rest.partition("_")
-    if mark != KEY_MARK or not prefix or not secret:
+def split_api_key(raw: str) -> tuple[str, str]:
+    """(prefix, secret) of a key that has the shape of one we issue; else UNAUTHENTICATED."""
+    mark, _, rest = raw.strip().partition("_")
+    if mark != KEY_MARK or not _KEY_SHAPE.fullmatch(rest):
         raise DomainError(ErrorCode.UNAUTHENTICATED, "the API key is malformed")
+    prefix, _, secret = rest.partition("_")
     return prefix, secret
 
 
 async def authenticate_api_key(conn: AsyncConnection, raw: str) -> Principal:
     """The partner a key belongs to; DomainError(UNAUTHENTICATED) for a wrong or revoked key."""
-    prefix, secret = _split(raw.strip())
+    prefix, secret = split_api_key(raw)
     row = (
         await conn.execute(
             select(
@@ -89,6 +100,9 @@ async def authenticate_api_key(conn: AsyncConnection, raw: str) -> Principal:
         )
     ).first()
     stored = row.secret_hash if row is not None else _DUMMY_HASH
-    if not hmac.compare_digest(_hash(secret), stored) or row is None:
+    matches = hmac.compare_digest(_hash(secret), stored)
+    if row is None:
+        raise UnknownApiKey(ErrorCode.UNAUTHENTICATED, "the API key is wrong or revoked")
+    if not matches:
         raise DomainError(ErrorCode.UNAUTHENTICATED, "the API key is wrong or revoked")
     return Principal.of_partner(row.partner, row.channel, frozenset(row.scopes))

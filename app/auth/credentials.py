@@ -51,8 +51,9 @@ def _text(params: Mapping[str, object], *names: str) -> str | None:
     return None
 
 
-async def authenticate_connection_params(rt: Runtime, params: Mapping[str, object]) -> Principal:
-    """The ``connection_init`` payload of a WebSocket: the same credentials as the headers.
+def connection_credentials(params: Mapping[str, object]) -> tuple[str | None, str | None]:
+    """(authorization, api_key) from the ``connection_init`` payload of a WebSocket: the same
+    credentials as the headers.
 
     Accepted keys: ``Authorization`` / ``authorization`` ("Bearer <jwt>"), ``token`` (a bare
     JWT), and ``X-Api-Key`` / ``apiKey``.
@@ -64,4 +65,4 @@ async def authenticate_connection_params(rt: Runtime, params: Mapping[str, objec
             raise _unauthenticated("send either token or Authorization, not both")
         authorization = f"Bearer {token}"
     api_key = _text(params, "X-Api-Key", "x-api-key", "apiKey")
-    return await authenticate(rt, authorization=authorization, api_key=api_key)
+    return authorization, api_key

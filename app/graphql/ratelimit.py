@@ -1,4 +1,11 @@
-"""Per-principal request budgets, counted in Redis so that every replica shares them."""
+"""Per-principal request budgets, counted in Redis so that every replica shares them.
+
+An operation spends what it does (:func:`app.graphql.cost.operation_work`): each mutation field
+counts, so thirty aliased donations in one request spend thirty. The check runs once the document
+is parsed and validated (``on_execute``); a refusal is a GraphQL error with the code
+``RATE_LIMITED`` and ``extensions.retryAfter`` (seconds), which the HTTP view turns into a 429
+with ``Retry-After`` and a WebSocket sends as the operation's error.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +13,14 @@ from collections.abc import AsyncIterator
 
 from graphql import GraphQLError
 from limits import RateLimitItem, parse
-from limits.aio.storage import RedisStorage
-from limits.aio.strategies import MovingWindowRateLimiter
-from redis.asyncio import BlockingConnectionPool
 from strawberry.extensions import SchemaExtension
 
 from app.auth.principal import PrincipalKind
 from app.config import Settings
 from app.errors import ErrorCode
 from app.graphql.context import Context
+from app.graphql.cost import operation_work
+from app.limiting import moving_window, retry_after
 from app.logging import get_logger
 
 log = get_logger(__name__)
@@ -30,23 +36,13 @@ class PrincipalBudgets:
             PrincipalKind.PARTNER: parse(settings.rate_limit_partner),
             PrincipalKind.ANONYMOUS: parse(settings.rate_limit_anonymous),
         }
-        # A blocking pool: a burst waits for a connection instead of failing open.
-        pool = BlockingConnectionPool.from_url(
-            redis_url,
-            max_connections=settings.redis_pool_size,
-            timeout=settings.redis_pool_timeout_seconds,
-        )
-        storage = RedisStorage(
-            f"async+{redis_url}",
-            implementation="redispy",
-            connection_pool=pool,  # type: ignore[arg-type]  # passed on to redis-py as is
-        )
-        self.limiter = MovingWindowRateLimiter(storage)
+        self.limiter = moving_window(settings, redis_url)
 
-    async def spend(self, kind: PrincipalKind, who: str) -> None:
+    async def spend(self, kind: PrincipalKind, who: str, work: int = 1) -> None:
         budget = self.budgets[kind]
         try:
-            allowed = await self.limiter.hit(budget, "graphql", who)
+            allowed = await self.limiter.hit(budget, "graphql", who, cost=work)
+            wait = 0 if allowed else await retry_after(self.limiter, budget, "graphql", who)
         except Exception:
             # Counting needs Redis; points do not. While Redis is away, serve uncounted rather
             # than refuse every request (logged, so the gap is visible).
@@ -55,8 +51,9 @@ class PrincipalBudgets:
         if not allowed:
             # Raised before execution starts, where only a GraphQLError keeps its code.
             raise GraphQLError(
-                f"too many requests: the limit for this caller is {budget}; retry shortly",
-                extensions={"code": ErrorCode.RATE_LIMITED.value},
+                f"too many requests: the limit for this caller is {budget} and this operation "
+                f"counts {work}; retry in {wait} s",
+                extensions={"code": ErrorCode.RATE_LIMITED.value, "retryAfter": wait},
             )
 
 
@@ -66,9 +63,14 @@ class RateLimit(SchemaExtension):
     def __init__(self, budgets: PrincipalBudgets) -> None:
         self.budgets = budgets
 
-    async def on_operation(self) -> AsyncIterator[None]:
-        context = self.execution_context.context
-        if isinstance(context, Context):
+    async def on_execute(self) -> AsyncIterator[None]:
+        # After validation: the document is known (and valid), so its work can be counted. An
+        # error raised here is answered as the operation's error on every transport, where one
+        # raised in on_operation escaped a WebSocket operation as a logged traceback.
+        execution = self.execution_context
+        context = execution.context
+        if isinstance(context, Context) and execution.graphql_document is not None:
             principal = context.principal
-            await self.budgets.spend(principal.kind, principal.name or "anonymous")
+            work = operation_work(execution.graphql_document, execution.operation_name)
+            await self.budgets.spend(principal.kind, principal.name or "anonymous", work)
         yield

@@ -6,10 +6,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import strawberry
 from graphql import GraphQLError
+from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
     MaxAliasesLimiter,
@@ -22,6 +23,8 @@ from strawberry.extensions import (
 from strawberry.types import ExecutionContext
 
 from app.config import Settings, get_settings
+from app.graphql.context import Context
+from app.graphql.cost import max_cost_rule
 from app.graphql.earning import EarningMutations, EarningQueries
 from app.graphql.engagement import (
     EngagementMutations,
@@ -95,6 +98,18 @@ class JifenSchema(strawberry.Schema):
         return
 
 
+class AnonymousIntrospection(SchemaExtension):
+    """Refuses ``__schema`` and ``__type`` to callers without a credential (a validation error):
+    a deep introspection costs CPU and maps the whole API for anyone who asks."""
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context.context
+        if isinstance(context, Context) and context.principal.is_anonymous:
+            rules = self.execution_context.validation_rules
+            self.execution_context.validation_rules = (*rules, NoSchemaIntrospectionCustomRule)
+        yield
+
+
 def _extensions(settings: Settings) -> list[type[SchemaExtension] | Callable[[], SchemaExtension]]:
     # Strawberry builds fresh extensions per operation (factories, not instances). The limiters
     # create a new rule class each time they are built, and ValidationCache keys on the rule
@@ -103,6 +118,7 @@ def _extensions(settings: Settings) -> list[type[SchemaExtension] | Callable[[],
     limit_rules = [
         *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=settings.max_query_aliases).validation_rules,
+        max_cost_rule(settings.max_query_cost),
     ]
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         lambda: AddValidationRules(limit_rules),
@@ -111,6 +127,8 @@ def _extensions(settings: Settings) -> list[type[SchemaExtension] | Callable[[],
         ValidationCache,
         JifenMaskErrors,
     ]
+    if not settings.introspection_anonymous:
+        extensions.insert(0, AnonymousIntrospection)
     if settings.redis_url:  # a schema built only to be printed has nothing to count with
         budgets = PrincipalBudgets(settings, settings.redis_url)
         extensions.append(lambda: RateLimit(budgets))

@@ -5,6 +5,7 @@ tests/conftest.py, so each test starts from clean tables."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -123,3 +124,30 @@ async def api(app: Starlette, settings: Settings, app_runtime: Runtime) -> Async
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://jifen.test") as client:
         yield Api(client, settings, app_runtime)
+
+
+@asynccontextmanager
+async def api_with(
+    settings: Settings,
+    clock: FrozenClock,
+    client: tuple[str, int] = ("127.0.0.1", 123),
+    **changes: Any,
+) -> AsyncIterator[Api]:
+    """An Api on its own app built with ``changes`` to the settings, calling from ``client``."""
+    changed = settings.model_copy(update=changes)
+    application = create_app(changed, clock)
+    async with (
+        application.router.lifespan_context(application),
+        calling_from(application, client) as http,
+    ):
+        yield Api(http, changed, application.state.runtime)
+
+
+@asynccontextmanager
+async def calling_from(
+    application: Starlette, client: tuple[str, int]
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client whose requests reach ``application`` from the address ``client``."""
+    transport = httpx.ASGITransport(app=application, client=client)
+    async with httpx.AsyncClient(transport=transport, base_url="http://jifen.test") as http:
+        yield http

@@ -1,0 +1,35 @@
+"""Moving-window counters in Redis (the `limits` library), shared by every replica: the GraphQL
+rate budgets (app/graphql/ratelimit.py) and the failed-credential throttle (app/auth/guard.py)."""
+
+from __future__ import annotations
+
+import math
+import time
+
+from limits import RateLimitItem
+from limits.aio.storage import RedisStorage
+from limits.aio.strategies import MovingWindowRateLimiter
+from redis.asyncio import BlockingConnectionPool
+
+from app.config import Settings
+
+
+def moving_window(settings: Settings, redis_url: str) -> MovingWindowRateLimiter:
+    # A blocking pool: a burst waits for a connection instead of failing open.
+    pool = BlockingConnectionPool.from_url(
+        redis_url,
+        max_connections=settings.redis_pool_size,
+        timeout=settings.redis_pool_timeout_seconds,
+    )
+    storage = RedisStorage(
+        f"async+{redis_url}",
+        implementation="redispy",
+        connection_pool=pool,  # type: ignore[arg-type]  # passed on to redis-py as is
+    )
+    return MovingWindowRateLimiter(storage)
+
+
+async def retry_after(limiter: MovingWindowRateLimiter, item: RateLimitItem, *ids: str) -> int:
+    """Whole seconds until the oldest hit leaves the window (at least 1)."""
+    stats = await limiter.get_window_stats(item, *ids)
+    return max(1, math.ceil(stats.reset_time - time.time()))
