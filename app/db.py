@@ -1,12 +1,33 @@
-"""Engine, metadata and the unit of work (one transaction per use case)."""
+"""Engine, metadata and the unit of work (one transaction per use case).
+
+Riding out database faults (docs/OPERATIONS.md, "Faults"): pooled connections are pinged at
+checkout, so one PostgreSQL closed meanwhile (restart, failover, a terminated backend) is
+replaced before the use case runs. A connection lost later fails the transaction; use cases
+that run in one transaction and are idempotent by key are wrapped in
+:func:`retry_on_lost_connection` and run again, unless the loss happened while COMMIT was on its
+way (:class:`CommitInDoubt`): then the caller is told to send the request again with its key.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from functools import wraps
+from typing import ParamSpec, TypeVar
 
+import asyncpg
 from sqlalchemy import MetaData
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from app.errors import DomainError, ErrorCode
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -18,19 +39,131 @@ NAMING_CONVENTION = {
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
+# A lost connection is retried this many times in all, with a short jittered back-off
+# (about 1.5 s at most): long enough for a failover's first reconnects, short enough that a
+# database that is really down answers UNAVAILABLE instead of piling requests up.
+ATTEMPTS = 4
+BACKOFF_FIRST = 0.05
+BACKOFF_MAX = 1.0
+
+# SQLSTATEs that mean "this session is gone": connection exceptions (class 08) and the server
+# shutting the session down (admin shutdown, crash shutdown, cannot connect now).
+_SESSION_GONE = ("08", "57P01", "57P02", "57P03")
+
 
 def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
     return create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
+        # A pooled connection PostgreSQL has closed is replaced at checkout instead of failing
+        # the request's first statement; the cost is measured in docs/DECISIONS.md.
+        pool_pre_ping=True,
         # Prepared-statement caching is per connection; keep it, it is a large share of the speed.
         connect_args={"server_settings": {"application_name": "jifen"}},
     )
 
 
+class CommitInDoubt(Exception):
+    """The connection was lost while COMMIT was on its way: the transaction may have committed
+    or not. Never retried here; the client re-sends with the same idempotency key."""
+
+
+def connection_lost(error: BaseException) -> bool:
+    """True when the error means the database session is gone (not that the request is wrong),
+    so the same work on a new connection may well succeed."""
+    if isinstance(error, DBAPIError):
+        if error.connection_invalidated:
+            return True
+        error = error.orig if error.orig is not None else error
+        error = getattr(error, "__cause__", None) or error  # the adapter wraps asyncpg's error
+    sqlstate = getattr(error, "sqlstate", None)
+    if isinstance(sqlstate, str) and sqlstate.startswith(_SESSION_GONE):
+        return True
+    return isinstance(error, OSError | asyncpg.exceptions.ConnectionDoesNotExistError)
+
+
+def unavailable(error: BaseException) -> DomainError | None:
+    """The answer for a database fault that retrying here did not (or must not) get past."""
+    if isinstance(error, CommitInDoubt):
+        return DomainError(
+            ErrorCode.UNAVAILABLE,
+            "the database connection was lost while saving: send the same request again with "
+            "the same idempotency key (it is applied at most once)",
+        )
+    if connection_lost(error):
+        return DomainError(
+            ErrorCode.UNAVAILABLE,
+            "the database is unavailable: send the same request again (with the same "
+            "idempotency key) in a moment",
+        )
+    return None
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def retry_on_lost_connection(use_case: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """Run the use case again when its connection is lost before COMMIT was sent. Only for use
+    cases that are one unit of work (or only read) and idempotent by key: a retry after a
+    rollback starts from scratch, and a replayed key answers with the first result."""
+
+    @wraps(use_case)
+    async def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception(connection_lost),
+                stop=stop_after_attempt(ATTEMPTS),
+                wait=wait_exponential_jitter(
+                    multiplier=BACKOFF_FIRST, max=BACKOFF_MAX, jitter=BACKOFF_FIRST
+                ),
+                reraise=True,
+            ):
+                with attempt:
+                    return await use_case(*args, **kwargs)
+        except Exception as error:
+            refusal = unavailable(error)
+            if refusal is None:
+                raise
+            raise refusal from error
+        raise AssertionError("unreachable: AsyncRetrying either returns or raises")
+
+    return run
+
+
+# Callbacks a unit of work runs once its COMMIT succeeded (None outside a unit of work).
+_after_commit: ContextVar[list[Callable[[], None]] | None] = ContextVar(
+    "after_commit", default=None
+)
+
+
+def after_commit(callback: Callable[[], None]) -> None:
+    """Run ``callback`` when the current unit of work has committed (never if it rolls back).
+    Outside a unit of work it is dropped: nothing here knows when that transaction ends."""
+    callbacks = _after_commit.get()
+    if callbacks is not None:
+        callbacks.append(callback)
+
+
 @asynccontextmanager
 async def unit_of_work(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    """One transaction: commits when the block ends, rolls back when it raises."""
-    async with engine.begin() as conn:
-        yield conn
+    """One transaction: commits when the block ends, rolls back when it raises. A connection
+    lost during the COMMIT itself raises :class:`CommitInDoubt`."""
+    callbacks: list[Callable[[], None]] = []
+    token = _after_commit.set(callbacks)
+    try:
+        async with engine.connect() as conn:
+            committing = False
+            try:
+                async with conn.begin():
+                    yield conn
+                    committing = True
+            except Exception as error:
+                if committing and connection_lost(error):
+                    raise CommitInDoubt("connection lost during COMMIT") from error
+                raise
+    finally:
+        _after_commit.reset(token)
+    for callback in callbacks:
+        callback()

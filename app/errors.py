@@ -27,6 +27,7 @@ class ErrorCode(StrEnum):
     ALREADY_PAID = "ALREADY_PAID"  # mall: the cash part of an order was already paid
     PAYMENT_REQUIRED = "PAYMENT_REQUIRED"  # mall: points + cash waits for the channel's payment
     INVALID_STATE = "INVALID_STATE"  # mall: the order (or payment) is not in a state for this
+    UNAVAILABLE = "UNAVAILABLE"  # a database fault: send the same request again (same key)
 
 
 class DomainError(Exception):

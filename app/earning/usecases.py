@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from app.db import unit_of_work
+from app.db import retry_on_lost_connection, unit_of_work
 from app.earning.rules import Outcome
 from app.earning.service import (
     EarningService,
@@ -71,6 +71,7 @@ async def set_rule_enabled(
         )
 
 
+@retry_on_lost_connection
 async def list_rules(
     rt: Runtime, *, enabled: bool | None = None, after_id: int | None = None, first: int = 100
 ) -> list[RuleRecord]:
@@ -78,16 +79,19 @@ async def list_rules(
         return await _service(rt, conn).list_rules(enabled=enabled, after_id=after_id, first=first)
 
 
+@retry_on_lost_connection
 async def get_rule(rt: Runtime, rule_id: int) -> RuleRecord:
     async with rt.engine.connect() as conn:
         return await _service(rt, conn).get_rule(rule_id)
 
 
+@retry_on_lost_connection
 async def rule_versions(rt: Runtime, rule_id: int) -> list[RuleVersion]:
     async with rt.engine.connect() as conn:
         return await _service(rt, conn).rule_versions(rule_id)
 
 
+@retry_on_lost_connection
 async def record_purchase(
     rt: Runtime,
     actor: Actor,
@@ -123,6 +127,7 @@ async def record_purchase(
         return result
 
 
+@retry_on_lost_connection
 async def record_refund(
     rt: Runtime,
     actor: Actor,
@@ -145,6 +150,7 @@ async def record_refund(
         )
 
 
+@retry_on_lost_connection
 async def record_event(
     rt: Runtime,
     actor: Actor,
@@ -181,6 +187,7 @@ async def record_event(
         return result
 
 
+@retry_on_lost_connection
 async def preview_points(
     rt: Runtime,
     *,
@@ -195,6 +202,7 @@ async def preview_points(
         )
 
 
+@retry_on_lost_connection
 async def get_purchase(rt: Runtime, channel: str, order_id: str) -> PurchaseRecord:
     async with rt.engine.connect() as conn:
         return await _service(rt, conn).get_purchase(channel, order_id)

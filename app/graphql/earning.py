@@ -24,10 +24,10 @@ from app.earning.service import (
     RuleVersion,
 )
 from app.graphql.breakdown import PointsBreakdown
-from app.graphql.context import Context, Info
+from app.graphql.context import Info
 from app.graphql.errors import MutationError, refusal_as_payload
 from app.graphql.fields import described_field, described_mutation
-from app.graphql.ledger import BalanceNode, EntryNode
+from app.graphql.ledger import BalanceNode, EntryNode, balance_after_write
 from app.graphql.pagination import PageInfo, decode_cursor, encode_cursor, page_size, parse_id
 from app.graphql.tiers import TierChangeNode
 from app.ledger.models import Entry
@@ -401,11 +401,6 @@ RecordRefundResult = Annotated[
 RecordEventResult = Annotated[EventRecorded | MutationError, strawberry.union("RecordEventResult")]
 
 
-async def _balance(ctx: Context, member_id: int) -> BalanceNode:
-    ctx.loaders.forget_member(member_id)
-    return BalanceNode.of(await ctx.loaders.balance.load(member_id))
-
-
 def _entry(entry: Entry | None) -> EntryNode | None:
     return None if entry is None else EntryNode.of(entry)
 
@@ -554,7 +549,7 @@ class EarningMutations:
                 if result.tier_change is None
                 else TierChangeNode.of_decision(result.tier_change),
                 replayed=result.replayed,
-                balance=await _balance(ctx, member_id),
+                balance=await balance_after_write(ctx, member_id),
             )
 
         return await refusal_as_payload(run)
@@ -584,7 +579,7 @@ class EarningMutations:
                 purchase=PurchaseNode.of(result.purchase),
                 entry=_entry(result.entry),
                 replayed=result.replayed,
-                balance=await _balance(ctx, result.purchase.member_id),
+                balance=await balance_after_write(ctx, result.purchase.member_id),
             )
 
         return await refusal_as_payload(run)
@@ -613,7 +608,7 @@ class EarningMutations:
                 breakdown=PointsBreakdown.of(result.breakdown),
                 entry=_entry(result.entry),
                 replayed=result.replayed,
-                balance=await _balance(ctx, member_id),
+                balance=await balance_after_write(ctx, member_id),
             )
 
         return await refusal_as_payload(run)

@@ -16,8 +16,10 @@ from typing import TypeVar
 
 import strawberry
 from graphql.error import GraphQLError
+from sqlalchemy.exc import DBAPIError
 from strawberry.extensions import MaskErrors
 
+from app.db import CommitInDoubt, unavailable
 from app.errors import DomainError, ErrorCode
 
 log = logging.getLogger("app.graphql")
@@ -54,6 +56,12 @@ async def refusal_as_payload(
         return await run()
     except DomainError as error:
         return mutation_error(error)
+    except (DBAPIError, OSError, CommitInDoubt) as error:
+        refusal = unavailable(error)  # a write cut off by a database fault: retry with its key
+        if refusal is None:
+            raise
+        log.warning("database fault in a mutation: %s", error)
+        return mutation_error(refusal)
 
 
 class JifenMaskErrors(MaskErrors):
@@ -71,11 +79,15 @@ class JifenMaskErrors(MaskErrors):
             if original.field:
                 extensions["field"] = original.field
             return _copy(error, original.message, extensions)
+        refusal = unavailable(original)
+        if refusal is not None:  # a database fault, not a bug: no traceback, a code to retry on
+            log.warning("database fault in %s: %s", _path(error), original)
+            return _copy(error, refusal.message, {"code": refusal.code.value})
         error_id = uuid.uuid4().hex[:12]
         log.error(
             "unexpected error %s in %s",
             error_id,
-            ".".join(map(str, error.path or [])),
+            _path(error),
             exc_info=original,
         )
         return _copy(
@@ -83,6 +95,10 @@ class JifenMaskErrors(MaskErrors):
             f"{self.error_message} (error id {error_id})",
             {"code": "INTERNAL_SERVER_ERROR", "errorId": error_id},
         )
+
+
+def _path(error: GraphQLError) -> str:
+    return ".".join(map(str, error.path or []))
 
 
 def _with_code(error: GraphQLError, code: str) -> GraphQLError:

@@ -20,7 +20,7 @@ from app.graphql.context import Context, Info
 from app.graphql.errors import MutationError, refusal_as_payload
 from app.graphql.fields import described_field, described_mutation
 from app.graphql.pagination import parse_id
-from app.ledger import usecases
+from app.ledger import posted, usecases
 from app.ledger.models import Balance, Entry, EntryKind, Hold, HoldStatus, Lot
 
 strawberry.enum(EntryKind, name="EntryKind")
@@ -252,17 +252,27 @@ def _aware(value: datetime | None, field: str) -> datetime | None:
     return value
 
 
-async def _balance(ctx: Context, member_id: int) -> BalanceNode:
+async def balance_after_write(ctx: Context, member_id: int) -> BalanceNode:
+    """The balance a write's answer shows: as the write's own transaction left it, so a
+    committed write is never answered with an error by a re-read failing after the commit.
+    Only an idempotent replay (nothing written now) reads it, as of now."""
     ctx.loaders.forget_member(member_id)
+    written = posted.take(member_id)
+    if written is not None:
+        return BalanceNode.of(written)
     return BalanceNode.of(await ctx.loaders.balance.load(member_id))
 
 
 async def _posted(ctx: Context, entry: Entry) -> PointsPosted:
-    return PointsPosted(entry=EntryNode.of(entry), balance=await _balance(ctx, entry.member_id))
+    return PointsPosted(
+        entry=EntryNode.of(entry), balance=await balance_after_write(ctx, entry.member_id)
+    )
 
 
 async def _held(ctx: Context, hold: Hold) -> HoldPayload:
-    return HoldPayload(hold=HoldNode.of(hold), balance=await _balance(ctx, hold.member_id))
+    return HoldPayload(
+        hold=HoldNode.of(hold), balance=await balance_after_write(ctx, hold.member_id)
+    )
 
 
 async def _require_on_hold(ctx: Context, operation: str, hold_id: int) -> None:

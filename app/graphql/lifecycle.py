@@ -21,7 +21,7 @@ from app.events.stream import StoredEvent, follow
 from app.graphql.context import Info
 from app.graphql.errors import MutationError, refusal_as_payload
 from app.graphql.fields import described_field, described_mutation, described_subscription
-from app.graphql.ledger import BalanceNode
+from app.graphql.ledger import BalanceNode, balance_after_write
 from app.graphql.pagination import PageInfo, decode_cursor, encode_cursor, page_size, parse_id
 from app.graphql.subscriptions import SlowConsumerError, _parse_after, hub_of
 from app.ledger.expiry import programme_policy
@@ -395,8 +395,7 @@ class LifecycleMutations:
                 idempotency_key=input.idempotency_key,
                 message=input.message,
             )
-            ctx.loaders.forget_member(sender)
-            balance = BalanceNode.of(await ctx.loaders.balance.load(sender))
+            balance = await balance_after_write(ctx, sender)
             return GiftPayload(gift=GiftNode.of(gift), balance=balance)
 
         return await refusal_as_payload(run)
@@ -448,8 +447,7 @@ class LifecycleMutations:
                 member_id=member,
                 amount=input.amount,
             )
-            ctx.loaders.forget_member(member)
-            balance = BalanceNode.of(await ctx.loaders.balance.load(member))
+            balance = await balance_after_write(ctx, member)
             return ExchangePayload(exchange=ExchangeNode.of(done), balance=balance)
 
         return await refusal_as_payload(run)

@@ -19,7 +19,7 @@ from app.errors import ErrorCode, invalid
 from app.graphql.context import Context, Info
 from app.graphql.errors import MutationError, refusal_as_payload
 from app.graphql.fields import described_field, described_mutation
-from app.graphql.ledger import BalanceNode
+from app.graphql.ledger import BalanceNode, balance_after_write
 from app.graphql.pagination import PageInfo, decode_cursor, encode_cursor, page_size, parse_id
 from app.mall import catalogue, checkout, donations, lottery
 from app.mall import usecases as redemptions
@@ -65,11 +65,6 @@ def _aware(value: datetime | None, field: str) -> datetime | None:
     if value is not None and value.tzinfo is None:
         raise invalid("give a time zone offset (e.g. 2026-11-23T10:00:00+08:00)", field)
     return value
-
-
-async def _balance(ctx: Context, member_id: int) -> BalanceNode:
-    ctx.loaders.forget_member(member_id)
-    return BalanceNode.of(await ctx.loaders.balance.load(member_id))
 
 
 # ----------------------------------------------------------------------------------- catalogue
@@ -1002,7 +997,7 @@ class MallMutations:
             )
             return RedemptionPayload(
                 redemption=RedemptionNode.of(placed.order),
-                balance=await _balance(ctx, member),
+                balance=await balance_after_write(ctx, member),
                 replayed=placed.replayed,
             )
 
@@ -1019,7 +1014,8 @@ class MallMutations:
                 ctx.runtime, ctx.principal.to_actor(), order_id
             )
             return RedemptionPayload(
-                redemption=RedemptionNode.of(order), balance=await _balance(ctx, order.member_id)
+                redemption=RedemptionNode.of(order),
+                balance=await balance_after_write(ctx, order.member_id),
             )
 
         return await refusal_as_payload(run)
@@ -1035,7 +1031,8 @@ class MallMutations:
                 ctx.runtime, ctx.principal.to_actor(), order_id, input.payment_ref, input.amount
             )
             return RedemptionPayload(
-                redemption=RedemptionNode.of(order), balance=await _balance(ctx, order.member_id)
+                redemption=RedemptionNode.of(order),
+                balance=await balance_after_write(ctx, order.member_id),
             )
 
         return await refusal_as_payload(run)
@@ -1051,7 +1048,8 @@ class MallMutations:
                 ctx.runtime, ctx.principal.to_actor(), order_id, input.reference
             )
             return RedemptionPayload(
-                redemption=RedemptionNode.of(order), balance=await _balance(ctx, order.member_id)
+                redemption=RedemptionNode.of(order),
+                balance=await balance_after_write(ctx, order.member_id),
             )
 
         return await refusal_as_payload(run)
@@ -1067,7 +1065,8 @@ class MallMutations:
                 ctx.runtime, ctx.principal.to_actor(), order_id, input.reason
             )
             return RedemptionPayload(
-                redemption=RedemptionNode.of(order), balance=await _balance(ctx, order.member_id)
+                redemption=RedemptionNode.of(order),
+                balance=await balance_after_write(ctx, order.member_id),
             )
 
         return await refusal_as_payload(run)
@@ -1083,7 +1082,8 @@ class MallMutations:
                 ctx.runtime, ctx.principal.to_actor(), order_id, input.reason
             )
             return RedemptionPayload(
-                redemption=RedemptionNode.of(order), balance=await _balance(ctx, order.member_id)
+                redemption=RedemptionNode.of(order),
+                balance=await balance_after_write(ctx, order.member_id),
             )
 
         return await refusal_as_payload(run)
@@ -1111,7 +1111,7 @@ class MallMutations:
             )
             return CheckoutPaymentPayload(
                 payment=CheckoutPaymentNode.of(payment),
-                balance=await _balance(ctx, member),
+                balance=await balance_after_write(ctx, member),
                 replayed=replayed,
             )
 
@@ -1170,7 +1170,9 @@ class MallMutations:
                 use_ticket=input.use_ticket,
                 idempotency_key=input.idempotency_key,
             )
-            return DrawPayload(draw=DrawNode.of(draw), balance=await _balance(ctx, member))
+            return DrawPayload(
+                draw=DrawNode.of(draw), balance=await balance_after_write(ctx, member)
+            )
 
         return await refusal_as_payload(run)
 
@@ -1220,7 +1222,7 @@ class MallMutations:
             return DonationPayload(
                 donation=DonationNode.of(donation),
                 charity=CharityNode.of(charity),
-                balance=await _balance(ctx, member),
+                balance=await balance_after_write(ctx, member),
             )
 
         return await refusal_as_payload(run)
@@ -1236,7 +1238,8 @@ async def _settle(
             ctx.runtime, ctx.principal.to_actor(), payment_id, commit=commit
         )
         return CheckoutPaymentPayload(
-            payment=CheckoutPaymentNode.of(payment), balance=await _balance(ctx, payment.member_id)
+            payment=CheckoutPaymentNode.of(payment),
+            balance=await balance_after_write(ctx, payment.member_id),
         )
 
     return await refusal_as_payload(run)

@@ -32,6 +32,7 @@ from app.clock import Clock
 from app.config import NegativeBalancePolicy, Settings
 from app.errors import DomainError, ErrorCode, invalid, not_found
 from app.events.outbox import append_event, member_topic
+from app.ledger import posted
 from app.ledger.allocation import Take, take_in_order, total
 from app.ledger.expiry import ExpiryPolicy, programme_policy
 from app.ledger.models import (
@@ -1246,6 +1247,7 @@ class Ledger:
         extra: dict[str, Any] | None = None,
     ) -> None:
         """Save the account's balances and append the event, in this transaction."""
+        posted.record(account.member_id, account.balance)
         await self.conn.execute(
             accounts.update()
             .where(accounts.c.id == account.id)

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.db import unit_of_work
+from app.db import retry_on_lost_connection, unit_of_work
 from app.errors import DomainError
 from app.ledger.idempotency import idempotent
 from app.ledger.models import Actor, Balance, Entry, Hold, Lot
@@ -27,6 +27,7 @@ def _ledger(rt: Runtime, conn: AsyncConnection) -> Ledger:
     return Ledger(conn, rt.clock, LedgerPolicy.from_settings(rt.settings))
 
 
+@retry_on_lost_connection
 async def _write(
     rt: Runtime,
     actor: Actor,
@@ -269,27 +270,32 @@ async def settle_due_accounts(
     return SweepResult(settled_accounts, activated, expired, expired_lots, batches)
 
 
+@retry_on_lost_connection
 async def get_balance(rt: Runtime, member_id: int) -> Balance:
     async with rt.engine.connect() as conn:
         return await _ledger(rt, conn).balance(member_id)
 
 
+@retry_on_lost_connection
 async def get_balances(rt: Runtime, member_ids: list[int]) -> dict[int, Balance]:
     """Many balances at once (DataLoaders); unknown members are absent."""
     async with rt.engine.connect() as conn:
         return await _ledger(rt, conn).balances(member_ids)
 
 
+@retry_on_lost_connection
 async def get_entry(rt: Runtime, entry_id: int) -> Entry:
     async with rt.engine.connect() as conn:
         return await _ledger(rt, conn).get_entry(entry_id)
 
 
+@retry_on_lost_connection
 async def get_hold(rt: Runtime, hold_id: int) -> Hold:
     async with rt.engine.connect() as conn:
         return await _ledger(rt, conn).get_hold(hold_id)
 
 
+@retry_on_lost_connection
 async def list_history(
     rt: Runtime, member_id: int, *, first: int, before_id: int | None = None
 ) -> list[Entry]:
@@ -298,6 +304,7 @@ async def list_history(
         return await _ledger(rt, conn).history(member_id, first=first, before_id=before_id)
 
 
+@retry_on_lost_connection
 async def list_lots(
     rt: Runtime, member_id: int, *, first: int, after_id: int | None = None
 ) -> list[Lot]:
@@ -306,6 +313,7 @@ async def list_lots(
         return await _ledger(rt, conn).open_lots(member_id, first=first, after_id=after_id)
 
 
+@retry_on_lost_connection
 async def list_holds(rt: Runtime, member_id: int, *, active_only: bool = True) -> list[Hold]:
     async with rt.engine.connect() as conn:
         return await _ledger(rt, conn).holds(member_id, active_only=active_only)

@@ -1,0 +1,59 @@
+"""A committed write is answered from its own transaction: nothing is read after the COMMIT,
+so a database fault right after it cannot turn a done write into an error."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import event
+
+from tests.graphql.conftest import Api
+
+
+@contextmanager
+def checkouts_and_commits(api: Api) -> Iterator[list[str]]:
+    """The engine's connection checkouts and COMMITs, in order."""
+    happened: list[str] = []
+    engine = api.runtime.engine.sync_engine
+
+    def checkout(*_: Any) -> None:
+        happened.append("checkout")
+
+    def commit(*_: Any) -> None:
+        happened.append("commit")
+
+    event.listen(engine.pool, "checkout", checkout)
+    event.listen(engine, "commit", commit)
+    try:
+        yield happened
+    finally:
+        event.remove(engine.pool, "checkout", checkout)
+        event.remove(engine, "commit", commit)
+
+
+def after_last_commit(happened: list[str]) -> list[str]:
+    assert "commit" in happened, happened
+    return happened[len(happened) - happened[::-1].index("commit") :]
+
+
+async def test_earn_answers_its_balance_without_a_connection_after_the_commit(api: Api) -> None:
+    member_id = await api.register("pos", "fault-1")
+    await api.earn(member_id, 40, "before")
+
+    with checkouts_and_commits(api) as happened:
+        result = await api.earn(member_id, 60, "answered-from-the-write")
+
+    assert result["balance"] == {"available": 100, "total": 100}
+    assert after_last_commit(happened) == [], happened
+
+
+async def test_a_replayed_earn_reads_the_balance_as_of_now(api: Api) -> None:
+    member_id = await api.register("pos", "fault-2")
+    await api.earn(member_id, 60, "once")
+    await api.earn(member_id, 15, "other")
+
+    replay = await api.earn(member_id, 60, "once")
+
+    assert replay["balance"] == {"available": 75, "total": 75}

@@ -1,0 +1,137 @@
+"""Riding out database faults (app/db.py): real PostgreSQL backends terminated at chosen moments
+(pg_terminate_backend, always filtered on this test database), then the ledger audit."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import asyncpg
+import pytest
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.util import await_only
+
+from app.db import create_engine, unit_of_work
+from app.errors import DomainError, ErrorCode
+from app.ledger import usecases as ledger
+from app.ledger.models import Actor
+from app.members import usecases as members
+from app.runtime import Runtime
+from tests.ledger.test_service import _audit_after  # noqa: F401  (the ledger audit after each test)
+
+STAFF = Actor("staff:tester", "test", frozenset({"admin"}))
+
+
+@pytest.fixture
+async def killer(runtime: Runtime) -> AsyncIterator[asyncpg.Connection]:
+    """A connection of its own that terminates backends of this test database only."""
+    url = str(runtime.settings.database_url).replace("postgresql+asyncpg://", "postgresql://")
+    conn = await asyncpg.connect(url)
+    yield conn
+    await conn.close()
+
+
+async def terminate(killer: asyncpg.Connection, pid: int) -> None:
+    terminated = await killer.fetchval(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+        " WHERE pid = $1 AND datname = current_database()",
+        pid,
+    )
+    assert terminated, f"backend {pid} was not one of this database's"
+
+
+def backend_pid(sync_conn: Any) -> int:
+    pid: int = sync_conn.connection.driver_connection.get_server_pid()
+    return pid
+
+
+@contextmanager
+def terminated_once(
+    engine: AsyncEngine, killer: asyncpg.Connection, when: str, statement: str = ""
+) -> Iterator[list[int]]:
+    """Terminate the backend of the connection about to run ``statement`` (``when`` is
+    "before_cursor_execute") or about to COMMIT (``when`` is "commit"), the first time only."""
+    killed: list[int] = []
+
+    def kill(sync_conn: Any, *args: Any) -> None:
+        if killed or (when == "before_cursor_execute" and statement not in args[1]):
+            return
+        killed.append(backend_pid(sync_conn))
+        # The listener runs inside SQLAlchemy's greenlet: it may await the killer's query.
+        await_only(terminate(killer, killed[0]))
+
+    event.listen(engine.sync_engine, when, kill)
+    try:
+        yield killed
+    finally:
+        event.remove(engine.sync_engine, when, kill)
+
+
+async def new_member(rt: Runtime) -> int:
+    return (await members.register_member(rt, channel="test", external_ref="f-1")).member.id
+
+
+async def earn(rt: Runtime, member_id: int, key: str, amount: int = 100) -> int:
+    entry = await ledger.earn_points(
+        rt, STAFF, member_id=member_id, amount=amount, reason="fault", idempotency_key=key
+    )
+    return entry.id
+
+
+async def test_a_pooled_connection_postgres_closed_is_replaced_before_use(
+    runtime: Runtime, killer: asyncpg.Connection
+) -> None:
+    engine = create_engine(str(runtime.settings.database_url), pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            pid = await conn.scalar(text("SELECT pg_backend_pid()"))
+        await terminate(killer, pid)  # the pool still holds this connection, now closed
+
+        async with unit_of_work(engine) as conn:
+            replacement = await conn.scalar(text("SELECT pg_backend_pid()"))
+        assert replacement != pid
+    finally:
+        await engine.dispose()
+
+
+async def test_a_write_whose_connection_is_lost_before_commit_runs_again_once(
+    runtime: Runtime, killer: asyncpg.Connection
+) -> None:
+    member_id = await new_member(runtime)
+    with terminated_once(runtime.engine, killer, "before_cursor_execute", "INSERT INTO entries"):
+        await earn(runtime, member_id, "retried")
+    assert (await ledger.get_balance(runtime, member_id)).available == 100
+    history = await ledger.list_history(runtime, member_id, first=10)
+    assert [entry.amount for entry in history] == [100]
+
+
+async def test_a_write_cut_off_during_commit_is_not_retried_and_its_key_resends_it_once(
+    runtime: Runtime, killer: asyncpg.Connection
+) -> None:
+    member_id = await new_member(runtime)
+    with (
+        terminated_once(runtime.engine, killer, "commit") as killed,
+        pytest.raises(DomainError) as refused,
+    ):
+        await earn(runtime, member_id, "in-doubt")
+    assert refused.value.code is ErrorCode.UNAVAILABLE
+    assert len(killed) == 1  # one attempt: a retry after a COMMIT was sent could double it
+
+    # The client re-sends with the same key: applied once, whichever way the COMMIT went.
+    first = await earn(runtime, member_id, "in-doubt")
+    again = await earn(runtime, member_id, "in-doubt")
+    assert first == again
+    assert (await ledger.get_balance(runtime, member_id)).available == 100
+
+
+async def test_a_database_that_stays_unreachable_answers_unavailable(runtime: Runtime) -> None:
+    unreachable = create_engine("postgresql+asyncpg://postgres@127.0.0.1:1/nowhere", pool_size=1)
+    try:
+        dead = Runtime(runtime.settings, unreachable, runtime.redis, runtime.clock)
+        with pytest.raises(DomainError) as refused:
+            await ledger.get_balance(dead, 1)
+        assert refused.value.code is ErrorCode.UNAVAILABLE
+    finally:
+        await unreachable.dispose()
