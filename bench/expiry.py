@@ -70,10 +70,10 @@ REGISTER_CHUNK = 1_000
 # yesterday, the others expire in a year. Entries, transfers, lots and balances agree, as the
 # ledger writes them.
 GENERATE_SQL = """
-INSERT INTO entries (member_id, kind, amount, balance_after, reason, source, actor, details,
-                     created_at)
+INSERT INTO entries (member_id, kind, amount, balance_after, reason, source, actor,
+                     created_by_kind, details, created_at)
 SELECT a.member_id, 'earn', {points}, {points} * g, 'bench lot ' || g, 'bench',
-       'staff:bench', '{{}}'::jsonb, now() - interval '400 days'
+       'staff:bench', 'staff', '{{}}'::jsonb, now() - interval '400 days'
 FROM accounts a CROSS JOIN generate_series(1, {per}) AS g
 WHERE a.kind = 'member'
 ORDER BY a.member_id, g;

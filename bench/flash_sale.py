@@ -68,8 +68,9 @@ PRICE = 100
 OPENING_SQL = """
 WITH e AS (
     INSERT INTO entries (member_id, kind, amount, balance_after, reason, source, actor,
-                         details, created_at)
-    SELECT m, 'earn', $1, $1, 'bench opening balance', 'bench', 'staff:bench', '{}', now()
+                         created_by_kind, details, created_at)
+    SELECT m, 'earn', $1, $1, 'bench opening balance', 'bench', 'staff:bench', 'staff', '{}',
+           now()
     FROM unnest($2::bigint[]) AS m
     RETURNING id, member_id
 ), t AS (

@@ -464,8 +464,8 @@ WHERE accounts.member_id = $1 FOR UPDATE OF accounts
 """
 SQL_ENTRY = """
 INSERT INTO entries (member_id, kind, amount, balance_after, reason, source, reference, actor,
-                     reverses_entry_id, hold_id, details, created_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                     reverses_entry_id, hold_id, details, created_at, created_by_kind)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'staff')
 RETURNING entries.id, entries.member_id, entries.kind, entries.amount, entries.balance_after,
           entries.reason, entries.source, entries.reference, entries.actor,
           entries.reverses_entry_id, entries.reversed_amount, entries.hold_id, entries.details,

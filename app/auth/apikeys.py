@@ -23,6 +23,10 @@ from app.errors import DomainError, ErrorCode, invalid
 
 KEY_MARK = "jf"
 MAX_NAME = 64
+# Sources the programme writes itself, and the kinds of principal: never a partner's channel.
+RESERVED_CHANNELS = frozenset(
+    {"api", "jobs", "seed", "system", "staff", "member", "partner", "anonymous"}
+)
 # Compared against when the prefix is unknown, so a miss costs the same as a wrong secret.
 _DUMMY_HASH = hashlib.sha256(b"no such key").hexdigest()
 
@@ -45,12 +49,22 @@ def _check_name(value: str, field: str) -> None:
         raise invalid(f"{field} must be 1..{MAX_NAME} characters", field)
 
 
+def check_channel_name(channel: str) -> None:
+    """A channel may not take a name the programme itself writes as a source ("api" for staff
+    and members, "jobs", "seed"…): a name that reads like an internal source invites trusting it.
+    Ownership is never read from the source, so this is a second line, not the first."""
+    if channel.strip().casefold() in RESERVED_CHANNELS:
+        reserved = ", ".join(sorted(RESERVED_CHANNELS))
+        raise invalid(f"channel {channel!r} is reserved (reserved: {reserved})", "channel")
+
+
 async def create_api_key(
     conn: AsyncConnection, partner: str, channel: str, scopes: Iterable[str]
 ) -> str:
     """Store a new key and return it; this is the only time the secret is seen."""
     _check_name(partner, "partner")
     _check_name(channel, "channel")
+    check_channel_name(channel)
     wanted = sorted(set(scopes))
     unknown = [scope for scope in wanted if scope not in PARTNER_SCOPES]
     if unknown:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 
 from app.auth.apikeys import authenticate_api_key
 from app.auth.principal import ANONYMOUS, Principal
+from app.auth.standing import in_standing
 from app.auth.tokens import decode_token
 from app.errors import DomainError, ErrorCode
 from app.runtime import Runtime
@@ -33,7 +34,7 @@ async def authenticate(rt: Runtime, *, authorization: str | None, api_key: str |
     if authorization and api_key:
         raise _unauthenticated("send either a bearer token or an API key, not both")
     if authorization:
-        return decode_token(rt.settings, bearer_token(authorization))
+        return await in_standing(rt, decode_token(rt.settings, bearer_token(authorization)))
     if api_key:
         async with rt.engine.connect() as conn:
             return await authenticate_api_key(conn, api_key)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from app.auth.principal import Principal, PrincipalKind, Role
-from app.errors import DomainError, ErrorCode
+from app.errors import DomainError, ErrorCode, not_found
 
 
 class Scope(StrEnum):
@@ -46,18 +46,36 @@ class Rule:
     member_self: bool  # a member may call it on itself (never on another member)
     partner_scope: Scope | None  # partners holding this scope, within their own channel
     what: str  # one line for the docs
+    # What the operation's id names (a hold, an order…) when it acts on one thing by id. A caller
+    # who may call the operation, but not on that thing, is told it does not exist, word for
+    # word as for an id that does not exist: a refusal must not tell which ids exist.
+    target: str | None = None
+
+    @property
+    def writes(self) -> bool:
+        """Analysts read everything and change nothing, so an operation closed to them changes
+        something (``me`` is for members only). tests/auth/test_permission_table.py holds this
+        equal to the schema's mutations."""
+        return bool(self.staff_roles) and Role.ANALYST not in self.staff_roles
 
 
 @dataclass(frozen=True)
 class Subject:
     """What an operation acts on, as far as permissions care.
 
-    ``channels``: for a member, the channels it is linked to; for a hold or an entry, the channel
-    that created it; for a registration or a ref look-up, the channel named in the request.
+    ``channels``: for a member, the channels it is linked to; for a hold or an entry, the partner
+    channel that created it (none when staff, a member or the system did: see
+    :meth:`created_by`); for a registration or a ref look-up, the channel named in the request.
     """
 
     member_id: int | None = None
     channels: frozenset[str] = frozenset()
+
+    @classmethod
+    def created_by(cls, member_id: int, partner_channel: str | None) -> Subject:
+        """A hold or an entry: owned by the member, and by the partner channel that created it.
+        Read from the structured creator columns, never from the free-text ``source``."""
+        return cls(member_id, frozenset({partner_channel}) if partner_channel else frozenset())
 
 
 PERMISSIONS: Mapping[str, Rule] = {
@@ -73,15 +91,19 @@ PERMISSIONS: Mapping[str, Rule] = {
     # Members
     "registerMember": Rule(WRITERS, False, Scope.MEMBERS_WRITE, "register from a channel"),
     "linkChannelRef": Rule(WRITERS, False, None, "link another channel ref to a member"),
-    "updateMemberProfile": Rule(WRITERS, True, Scope.MEMBERS_WRITE, "change profile fields"),
+    "updateMemberProfile": Rule(
+        WRITERS, True, Scope.MEMBERS_WRITE, "profile; birthday set once (staff change it)"
+    ),
     "setMemberStatus": Rule(WRITERS, False, None, "freeze, close or reactivate a member"),
     # Points
     "earnPoints": Rule(WRITERS, False, Scope.POINTS_EARN, "credit points (generic earn)"),
     "spendPoints": Rule(WRITERS, False, Scope.POINTS_SPEND, "debit points"),
     "holdPoints": Rule(WRITERS, False, Scope.POINTS_SPEND, "reserve points (two-phase)"),
-    "commitHold": Rule(WRITERS, False, Scope.POINTS_SPEND, "turn a hold into a spend"),
-    "voidHold": Rule(WRITERS, False, Scope.POINTS_SPEND, "release a hold"),
-    "reverseEntry": Rule(WRITERS, False, Scope.POINTS_REVERSE, "reverse an earn or a spend"),
+    "commitHold": Rule(WRITERS, False, Scope.POINTS_SPEND, "turn a hold into a spend", "hold"),
+    "voidHold": Rule(WRITERS, False, Scope.POINTS_SPEND, "release a hold", "hold"),
+    "reverseEntry": Rule(
+        WRITERS, False, Scope.POINTS_REVERSE, "reverse an earn or a spend", "entry"
+    ),
     "adjustPoints": Rule(WRITERS, False, None, "staff correction with a reason"),
     # Earning rules (staff), purchases, refunds and events (channels), previews, tiers
     "earningRules": Rule(ALL_STAFF, False, None, "list earning rules with their versions"),
@@ -145,15 +167,29 @@ PERMISSIONS: Mapping[str, Rule] = {
     "addCouponCodes": Rule(WRITERS, False, None, "upload voucher codes to a pool item"),
     "redemptions": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "a member's redemption orders"),
     "placeRedemption": Rule(WRITERS, True, Scope.POINTS_SPEND, "order an item (points held)"),
-    "confirmRedemption": Rule(WRITERS, True, Scope.POINTS_SPEND, "confirm a points-only order"),
-    "payRedemption": Rule(WRITERS, False, Scope.POINTS_SPEND, "the cash part paid: confirm"),
-    "fulfilRedemption": Rule(WRITERS, False, Scope.POINTS_SPEND, "mark an order fulfilled"),
-    "cancelRedemption": Rule(WRITERS, True, Scope.POINTS_SPEND, "cancel an unconfirmed order"),
-    "returnRedemption": Rule(WRITERS, False, Scope.POINTS_REVERSE, "return: points back to lots"),
+    "confirmRedemption": Rule(
+        WRITERS, True, Scope.POINTS_SPEND, "confirm a points-only order", "order"
+    ),
+    "payRedemption": Rule(
+        WRITERS, False, Scope.POINTS_SPEND, "the cash part paid: confirm", "order"
+    ),
+    "fulfilRedemption": Rule(
+        WRITERS, False, Scope.POINTS_SPEND, "mark an order fulfilled", "order"
+    ),
+    "cancelRedemption": Rule(
+        WRITERS, True, Scope.POINTS_SPEND, "cancel an unconfirmed order", "order"
+    ),
+    "returnRedemption": Rule(
+        WRITERS, False, Scope.POINTS_REVERSE, "return: points back to lots", "order"
+    ),
     "checkoutQuote": Rule(ALL_STAFF, True, Scope.POINTS_SPEND, "points a basket may use (抵现)"),
     "holdCheckoutPoints": Rule(WRITERS, False, Scope.POINTS_SPEND, "hold points at checkout"),
-    "commitCheckout": Rule(WRITERS, False, Scope.POINTS_SPEND, "spend the checkout hold"),
-    "voidCheckout": Rule(WRITERS, False, Scope.POINTS_SPEND, "release the checkout hold"),
+    "commitCheckout": Rule(
+        WRITERS, False, Scope.POINTS_SPEND, "spend the checkout hold", "checkout payment"
+    ),
+    "voidCheckout": Rule(
+        WRITERS, False, Scope.POINTS_SPEND, "release the checkout hold", "checkout payment"
+    ),
     "lotteryPool": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "a pool's prizes and odds"),
     "lotteryDraws": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "a member's draws (audit trail)"),
     "drawTickets": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "a member's free-draw tickets"),
@@ -164,6 +200,22 @@ PERMISSIONS: Mapping[str, Rule] = {
     "createCharity": Rule(WRITERS, False, None, "register a charity account"),
     "donatePoints": Rule(WRITERS, True, Scope.POINTS_SPEND, "donate points to a charity"),
 }
+
+
+# The operations by which a member's own token changes its points (earns, spends, holds, gives
+# away), listed in the docs. acceptInvite is not one: the referral pays at the friend's first
+# purchase, which a channel records.
+MEMBER_MOVES_POINTS = (
+    "checkIn",
+    "makeUpSignIn",
+    "completeTask",
+    "giftPoints",
+    "placeRedemption",
+    "confirmRedemption",
+    "cancelRedemption",
+    "drawLottery",
+    "donatePoints",
+)
 
 
 def _forbidden(message: str) -> DomainError:
@@ -191,6 +243,10 @@ def require(principal: Principal, operation: str) -> Rule:
     elif kind is PrincipalKind.MEMBER:
         if not rule.member_self:
             raise _forbidden(f"members may not call {operation}")
+        if principal.read_only and rule.writes:
+            raise DomainError(
+                ErrorCode.MEMBER_NOT_ACTIVE, f"the account is frozen: it may read, not {operation}"
+            )
     elif kind is PrincipalKind.PARTNER and (
         rule.partner_scope is None or rule.partner_scope not in principal.scopes
     ):
@@ -206,6 +262,16 @@ def require_on(principal: Principal, operation: str, subject: Subject) -> None:
         raise _forbidden("a member may only act on itself")
     if principal.kind is PrincipalKind.PARTNER and principal.channel not in subject.channels:
         raise _forbidden(f"this belongs to another channel than {principal.channel}")
+
+
+def require_on_target(
+    principal: Principal, operation: str, subject: Subject | None, ident: object, field: str
+) -> None:
+    """Step 2 for an operation on one thing named by id (``subject`` None: there is no such
+    thing): NOT_FOUND both when it does not exist and when it is not the caller's."""
+    rule = require(principal, operation)
+    if subject is None or not allows(principal, operation, subject):
+        raise not_found(rule.target or "object", ident, field)
 
 
 def allows(principal: Principal, operation: str, subject: Subject | None = None) -> bool:
@@ -238,14 +304,28 @@ def render_markdown() -> str:
         "and `/readyz` are open. A caller that is authenticated but not allowed gets `FORBIDDEN`.",
         "A member acts only on itself. A partner API key acts only within its channel: on members",
         "linked to that channel, registrations and look-ups naming that channel, and holds and",
-        "entries that channel created. Staff are not limited to particular members.",
+        "entries that channel created (recorded in their own columns when they are written, never",
+        "read from the free-text `source`; staff, members and jobs create holds and entries no",
+        "partner owns). Staff are not limited to particular members.",
         "",
-        "| operation | what | staff roles | member | partner scope |",
-        "| --- | --- | --- | --- | --- |",
+        "An operation with an *id of* names one thing by id. A member or partner who may call it,",
+        "but not on that thing (another member's order, another channel's hold), gets `NOT_FOUND`,",
+        "word for word as for an id that does not exist.",
+        "",
+        "A member's token counts only while its account does: a closed member's token (or one",
+        "naming no member) is refused with `UNAUTHENTICATED`; a frozen member may call the reads",
+        "below and none of the writes (`MEMBER_NOT_ACTIVE`). The writes are the mutations.",
+        "",
+        "A member's token alone moves points through these operations, on itself only:",
+        ", ".join(f"`{op}`" for op in MEMBER_MOVES_POINTS) + ".",
+        "",
+        "| operation | what | id of | staff roles | member | partner scope |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for operation, rule in PERMISSIONS.items():
         staff, member, partner = _who(rule)
-        lines.append(f"| `{operation}` | {rule.what} | {staff} | {member} | {partner} |")
+        target = rule.target or "—"
+        lines.append(f"| `{operation}` | {rule.what} | {target} | {staff} | {member} | {partner} |")
     lines += [
         "",
         "Partner scopes: " + ", ".join(f"`{scope.value}`" for scope in Scope) + ".",

@@ -36,6 +36,7 @@ class Principal:
     partner: str | None = None
     channel: str | None = None  # a partner acts for exactly one channel
     scopes: frozenset[str] = frozenset()
+    read_only: bool = False  # a frozen member: may read, may not write (app/auth/standing.py)
 
     @classmethod
     def member(cls, member_id: int) -> Principal:
@@ -65,13 +66,15 @@ class Principal:
         return self.kind is PrincipalKind.ANONYMOUS
 
     def to_actor(self) -> Actor:
-        # A partner's writes are attributed to its channel: that is how entries and holds know
-        # which partner may later commit, void or reverse them.
-        source = self.channel if self.kind is PrincipalKind.PARTNER and self.channel else "api"
+        partner = self.kind is PrincipalKind.PARTNER
         return Actor(
             principal=self.name,
-            source=source,
+            # Shown on entries as where the request came from; ownership is never read from it
+            # (a partner's channel may be named like the internal "api"): see Actor.kind.
+            source=self.channel if partner and self.channel else "api",
             roles=frozenset(role.value for role in self.roles),
+            kind=self.kind.value,
+            partner_channel=self.channel if partner else None,
         )
 
 

@@ -218,6 +218,7 @@ class MemberSnapshot:
     status: str
     birthday: date | None
     has_purchases: bool
+    birthday_set_at: datetime | None = None
     known_categories: frozenset[str] = frozenset()
     counters: dict[str, int] = field(default_factory=dict)
     recorded_purchase_id: int | None = None
@@ -283,6 +284,7 @@ def _snapshot_query() -> Any:
         select(
             members.c.status,
             members.c.birthday,
+            members.c.birthday_set_at,
             member_tiers.c.tier_code,
             member_tiers.c.since,
             member_tiers.c.review_at,
@@ -563,6 +565,7 @@ class EarningService:
             status=row.status,
             birthday=row.birthday,
             has_purchases=row.has_purchases,
+            birthday_set_at=row.birthday_set_at,
             known_categories=frozenset(row.known_categories or ()),
             counters=dict(row.counters or {}),
             recorded_purchase_id=row.recorded_purchase_id,
@@ -620,7 +623,7 @@ class EarningService:
         return replace(snapshot, account=locked)
 
     async def _facts(
-        self, member_id: int, snapshot: MemberSnapshot, *, purchase: bool
+        self, member_id: int, snapshot: MemberSnapshot, at: datetime, *, purchase: bool
     ) -> MemberFacts:
         defs = await self.tiers.definitions()
         tier = await self.tiers.tier_of(member_id, defs)
@@ -629,8 +632,19 @@ class EarningService:
             tier=tier.code if tier else None,
             tier_multiplier=tier.multiplier if tier else Decimal(1),
             first_purchase=first,
-            birthday=snapshot.birthday,
+            birthday=self._birthday_on_file(snapshot, at),
             known_categories=snapshot.known_categories if purchase and not first else frozenset(),
+        )
+
+    def _birthday_on_file(self, snapshot: MemberSnapshot, at: datetime) -> date | None:
+        """The birthday as the rules see it: only one on file before the business day, so a
+        birthday given (or changed by staff) today pays nothing today (docs/EARNING.md)."""
+        set_at = snapshot.birthday_set_at
+        if set_at is None:
+            return None
+        tz = self.settings.timezone
+        return (
+            snapshot.birthday if engine.local_day(set_at, tz) < engine.local_day(at, tz) else None
         )
 
     async def _usage(
@@ -763,7 +777,7 @@ class EarningService:
             return PurchaseResult(record, entry, None, replayed=True)
 
         basket = Purchase(channel, checked)
-        facts = await self._facts(member_id, snapshot, purchase=True)
+        facts = await self._facts(member_id, snapshot, at, purchase=True)
         used, budgets = await self._usage(member_id, rules, at, snapshot)
         outcome = self._evaluate(rules, basket, facts, at, used, budgets)
         breakdown = outcome.details()  # on the entry and on the purchase
@@ -1056,7 +1070,7 @@ class EarningService:
                 existing.breakdown,
                 replayed=True,
             )
-        facts = await self._facts(member_id, snapshot, purchase=False)
+        facts = await self._facts(member_id, snapshot, at, purchase=False)
         used, budgets = await self._usage(member_id, rules, at, snapshot)
         outcome = self._evaluate(
             rules, Occurrence(channel, name, quantity), facts, at, used, budgets
@@ -1126,7 +1140,7 @@ class EarningService:
         if snapshot is None:
             raise not_found("member", member_id, "memberId")
         rules = await self.active_rules(Trigger.PURCHASE)
-        facts = await self._facts(member_id, snapshot, purchase=True)
+        facts = await self._facts(member_id, snapshot, when, purchase=True)
         day = engine.local_day(when, self.settings.timezone)
         rows = await self.conn.execute(
             select(earning_counters.c.key, earning_counters.c.points).where(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
@@ -9,9 +10,9 @@ import strawberry
 from starlette.requests import Request
 from starlette.websockets import WebSocket
 
-from app.auth.permissions import Subject, require, require_on
+from app.auth.permissions import Subject, require, require_on, require_on_target
 from app.auth.principal import Principal, PrincipalKind
-from app.errors import not_found
+from app.errors import DomainError, ErrorCode, not_found
 from app.graphql.dataloaders import Loaders
 from app.members.models import Member
 from app.runtime import Runtime
@@ -54,6 +55,28 @@ class Context:
         self, operation: str, channel: str, member_id: int | None = None
     ) -> None:
         require_on(self.principal, operation, Subject(member_id, frozenset({channel})))
+
+    async def require_on_target(
+        self,
+        operation: str,
+        ident: int,
+        field: str,
+        subject_of: Callable[[], Awaitable[Subject]],
+    ) -> None:
+        """An operation on one thing named by id (a hold, an order…): ``subject_of`` loads whose
+        it is. A member or partner gets the same NOT_FOUND whether the thing does not exist or is
+        not theirs; staff skip the look-up (the use case answers NOT_FOUND itself)."""
+        require(self.principal, operation)
+        if self.principal.kind is PrincipalKind.STAFF:
+            return
+        subject: Subject | None
+        try:
+            subject = await subject_of()
+        except DomainError as error:
+            if error.code is not ErrorCode.NOT_FOUND:
+                raise
+            subject = None
+        require_on_target(self.principal, operation, subject, ident, field)
 
     async def readable_member(self, operation: str, member_id: int) -> Member:
         """The member, once the caller may read it; NOT_FOUND only after the check, so a

@@ -12,8 +12,7 @@ from typing import Annotated, Any
 
 import strawberry
 
-from app.auth.permissions import Subject, require_on
-from app.auth.principal import PrincipalKind
+from app.auth.permissions import Subject
 from app.errors import invalid
 from app.graphql.breakdown import PointsBreakdown
 from app.graphql.context import Context, Info
@@ -277,17 +276,20 @@ async def _held(ctx: Context, hold: Hold) -> HoldPayload:
 
 async def _require_on_hold(ctx: Context, operation: str, hold_id: int) -> None:
     """Partners may settle only holds their channel placed; staff any (the ledger 404s)."""
-    ctx.require(operation)
-    if ctx.principal.kind is not PrincipalKind.STAFF:
+
+    async def owner() -> Subject:
         hold = await usecases.get_hold(ctx.runtime, hold_id)
-        require_on(ctx.principal, operation, Subject(hold.member_id, frozenset({hold.source})))
+        return Subject.created_by(hold.member_id, hold.created_by_channel)
+
+    await ctx.require_on_target(operation, hold_id, "holdId", owner)
 
 
 async def _require_on_entry(ctx: Context, operation: str, entry_id: int) -> None:
-    ctx.require(operation)
-    if ctx.principal.kind is not PrincipalKind.STAFF:
+    async def owner() -> Subject:
         entry = await usecases.get_entry(ctx.runtime, entry_id)
-        require_on(ctx.principal, operation, Subject(entry.member_id, frozenset({entry.source})))
+        return Subject.created_by(entry.member_id, entry.created_by_channel)
+
+    await ctx.require_on_target(operation, entry_id, "entryId", owner)
 
 
 # ----------------------------------------------------------------------------------- mutations

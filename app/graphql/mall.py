@@ -13,7 +13,7 @@ from typing import Annotated
 import strawberry
 from strawberry.scalars import JSON
 
-from app.auth.permissions import Subject, require_on
+from app.auth.permissions import Subject
 from app.auth.principal import PrincipalKind
 from app.errors import ErrorCode, invalid
 from app.graphql.context import Context, Info
@@ -751,22 +751,22 @@ class CreateCharityInput:
 # -------------------------------------------------------------------------------- permissions
 
 
-async def _require_on_order(ctx: Context, operation: str, order_id: int) -> Order:
+async def _require_on_order(ctx: Context, operation: str, order_id: int) -> None:
     """A member acts only on its own orders; a partner on members of its channel."""
-    ctx.require(operation)
-    order = await redemptions.get_order(ctx.runtime, order_id)
-    if ctx.principal.kind is not PrincipalKind.STAFF:
-        await ctx.require_on_member(operation, order.member_id)
-    return order
+
+    async def owner() -> Subject:
+        order = await redemptions.get_order(ctx.runtime, order_id)
+        return await ctx.member_subject(order.member_id)
+
+    await ctx.require_on_target(operation, order_id, "orderId", owner)
 
 
 async def _require_on_payment(ctx: Context, operation: str, payment_id: int) -> None:
-    ctx.require(operation)
-    if ctx.principal.kind is not PrincipalKind.STAFF:
+    async def owner() -> Subject:
         payment = await checkout.get_payment(ctx.runtime, payment_id)
-        require_on(
-            ctx.principal, operation, Subject(payment.member_id, frozenset({payment.channel}))
-        )
+        return Subject(payment.member_id, frozenset({payment.channel}))
+
+    await ctx.require_on_target(operation, payment_id, "paymentId", owner)
 
 
 async def _member_view(ctx: Context, member_id: int, items: list[Item]) -> MemberView:

@@ -13,6 +13,7 @@ from typing import Annotated
 
 import strawberry
 
+from app.auth.principal import PrincipalKind
 from app.graphql.context import Info
 from app.graphql.errors import MutationError, refusal_as_payload
 from app.graphql.fields import described_field, described_mutation
@@ -27,11 +28,18 @@ from app.graphql.tiers import (
 from app.ledger import usecases as ledger_usecases
 from app.members import usecases
 from app.members.models import ChannelRef, Member, MemberStatus, StatusChange
-from app.members.service import ProfileChanges
+from app.members.service import ProfileChanges, ProfileEditor
 
 strawberry.enum(MemberStatus, name="MemberStatus")
 
 READ = "member"  # the permission-table operation that guards a member's private fields
+# Who edits a profile decides which facts it may change (app/members/service.py).
+PROFILE_EDITORS = {
+    PrincipalKind.MEMBER: ProfileEditor.MEMBER,
+    PrincipalKind.PARTNER: ProfileEditor.CHANNEL,
+    PrincipalKind.STAFF: ProfileEditor.STAFF,
+    PrincipalKind.ANONYMOUS: ProfileEditor.MEMBER,  # refused before; the narrowest if not
+}
 
 
 @strawberry.type(name="ChannelRef", description="The member's id in one channel.")
@@ -341,7 +349,9 @@ class MemberMutations:
                 timezone=input.timezone,
                 tags=None if input.tags is None else tuple(input.tags),
             )
-            member = await usecases.update_profile(ctx.runtime, member_id, changes)
+            member = await usecases.update_profile(
+                ctx.runtime, member_id, changes, PROFILE_EDITORS[ctx.principal.kind]
+            )
             ctx.loaders.forget_member(member_id)
             return MemberPayload(member=MemberNode(model=member))
 

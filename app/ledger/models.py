@@ -66,6 +66,8 @@ class Entry:
     source: str
     reference: str | None
     actor: str
+    created_by_kind: str  # who created it, structured: see Actor.kind
+    created_by_channel: str | None  # the partner channel that created it; None for others
     reverses_entry_id: int | None
     reversed_amount: int
     hold_id: int | None
@@ -82,6 +84,8 @@ class Hold:
     reason: str
     source: str
     reference: str | None
+    created_by_kind: str
+    created_by_channel: str | None
     expires_at: datetime
     created_at: datetime
     settled_at: datetime | None
@@ -106,5 +110,9 @@ class Actor:
     """Who asks for a write and through which channel: recorded on every entry."""
 
     principal: str  # e.g. "staff:alice", "member:42", "partner:pos-1", "system"
-    source: str = "api"  # the channel the request came through
+    source: str = "api"  # the channel the request came through: free text, shown, never trusted
     roles: frozenset[str] = field(default_factory=frozenset)
+    # Who it is, structured: "member" | "staff" | "partner" | "system". Ownership checks read
+    # this and ``partner_channel``, never ``source`` (a partner channel may be named anything).
+    kind: str = "system"
+    partner_channel: str | None = None  # set for partners only: the channel the key acts for

@@ -329,6 +329,8 @@ class Ledger:
                     source=actor.source,
                     reference=reference,
                     actor=actor.principal,
+                    created_by_kind=actor.kind,
+                    created_by_channel=actor.partner_channel,
                     expires_at=expires_at,
                     created_at=now,
                 )
@@ -1196,6 +1198,8 @@ class Ledger:
                 source=actor.source,
                 reference=reference,
                 actor=actor.principal,
+                created_by_kind=actor.kind,
+                created_by_channel=actor.partner_channel,
                 reverses_entry_id=reverses_entry_id,
                 hold_id=hold_id,
                 details=details or {},

@@ -21,8 +21,28 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.schema import SchemaItem
 
 from app.db import metadata
+
+CREATOR_KINDS = ("member", "staff", "partner", "system")
+
+
+def created_by_columns() -> list[SchemaItem]:
+    """Who created an entry or a hold, structured (the principal's kind, and for a partner the
+    channel its key acts for): what ownership checks read. ``source`` and ``actor`` are free text
+    for people and are never trusted for a permission."""
+    kinds = ", ".join(f"'{kind}'" for kind in CREATOR_KINDS)
+    return [
+        Column("created_by_kind", String(16), nullable=False),
+        Column("created_by_channel", String(64)),
+        CheckConstraint(f"created_by_kind IN ({kinds})", name="created_by_kind"),
+        CheckConstraint(
+            "(created_by_kind = 'partner') = (created_by_channel IS NOT NULL)",
+            name="created_by_channel",
+        ),
+    ]
+
 
 accounts = Table(
     "accounts",
@@ -68,6 +88,7 @@ entries = Table(
     Column("source", String(64), nullable=False),
     Column("reference", String(128)),
     Column("actor", String(96), nullable=False),
+    *created_by_columns(),
     Column("reverses_entry_id", BigInteger, ForeignKey("entries.id")),
     Column("reversed_amount", BigInteger, nullable=False, server_default="0"),
     Column("hold_id", BigInteger),
@@ -135,6 +156,7 @@ holds = Table(
     Column("source", String(64), nullable=False),
     Column("reference", String(128)),
     Column("actor", String(96), nullable=False),
+    *created_by_columns(),
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("settled_at", DateTime(timezone=True)),

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import date
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, case, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.auth.apikeys import check_channel_name
 from app.clock import Clock
 from app.errors import DomainError, ErrorCode, invalid, not_found
 from app.events.outbox import append_event, member_topic
@@ -36,6 +38,15 @@ class ProfileChanges:
         return {k: list(v) if k == "tags" else v for k, v in asdict(self).items() if v is not None}
 
 
+class ProfileEditor(StrEnum):
+    """Who edits a profile. Facts that feed the earning rules (the birthday) are not the
+    member's to rewrite: see :meth:`MemberService.update_profile`."""
+
+    MEMBER = "member"  # the member itself
+    CHANNEL = "channel"  # a partner, for a member linked to its channel
+    STAFF = "staff"
+
+
 class RegistrationRace(Exception):
     """Another transaction registered the same (channel, external ref) first."""
 
@@ -57,6 +68,7 @@ def _member(row: Row[Any]) -> Member:
 def _check_ref(channel: str, external_ref: str) -> None:
     if not channel.strip() or len(channel) > MAX_CHANNEL_LENGTH:
         raise invalid(f"channel must be 1..{MAX_CHANNEL_LENGTH} characters", "channel")
+    check_channel_name(channel)
     if not external_ref.strip() or len(external_ref) > MAX_REF_LENGTH:
         raise invalid(f"external ref must be 1..{MAX_REF_LENGTH} characters", "externalRef")
 
@@ -83,7 +95,14 @@ class MemberService:
         row = (
             await self.conn.execute(
                 members.insert()
-                .values(name=name, phone=phone, birthday=birthday, created_at=now, updated_at=now)
+                .values(
+                    name=name,
+                    phone=phone,
+                    birthday=birthday,
+                    birthday_set_at=None if birthday is None else now,
+                    created_at=now,
+                    updated_at=now,
+                )
                 .returning(*members.c)
             )
         ).one()
@@ -180,20 +199,42 @@ class MemberService:
             refs[row.member_id].append(ChannelRef(row.channel, row.external_ref))
         return refs
 
-    async def update_profile(self, member_id: int, changes: ProfileChanges) -> Member:
-        values = changes.values()
+    async def update_profile(
+        self, member_id: int, changes: ProfileChanges, editor: ProfileEditor = ProfileEditor.STAFF
+    ) -> Member:
+        """Name, phone and time zone feed no rule: whoever may edit the profile sets them. The
+        birthday pays the birthday rule: the member (or its channel) gives it once, and only
+        staff change it after that; setting the same date again is a harmless retry. Tags are
+        the programme's segments: staff and channels set them, not the member."""
+        values: dict[str, Any] = changes.values()
         if not values:
             return await self.get(member_id)
+        if changes.tags is not None and editor is ProfileEditor.MEMBER:
+            raise DomainError(ErrorCode.FORBIDDEN, "tags are set by staff, not by members", "tags")
+        now = self.clock.now()
+        statement = members.update().where(members.c.id == member_id)
+        if changes.birthday is not None:
+            values["birthday_set_at"] = case(
+                (members.c.birthday.is_distinct_from(changes.birthday), now),
+                else_=members.c.birthday_set_at,
+            )
+            if editor is not ProfileEditor.STAFF:
+                # One conditional statement: two first settings racing cannot both win.
+                statement = statement.where(
+                    or_(members.c.birthday.is_(None), members.c.birthday == changes.birthday)
+                )
         row = (
             await self.conn.execute(
-                members.update()
-                .where(members.c.id == member_id)
-                .values(**values, updated_at=self.clock.now())
-                .returning(*members.c)
+                statement.values(**values, updated_at=now).returning(*members.c)
             )
         ).first()
         if row is None:
-            raise not_found("member", member_id, "memberId")
+            await self.get(member_id)  # NOT_FOUND when there is no such member
+            raise DomainError(
+                ErrorCode.FORBIDDEN,
+                "the birthday is already on file; staff may change it",
+                "birthday",
+            )
         return _member(row)
 
     async def set_status(

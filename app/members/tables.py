@@ -25,11 +25,15 @@ members = Table(
     Column("name", Text),
     Column("phone", String(32)),
     Column("birthday", Date),
+    # When the birthday was last set: the birthday rule pays only for a birthday on file before
+    # the day (docs/EARNING.md), so setting it to today pays nothing today.
+    Column("birthday_set_at", DateTime(timezone=True)),
     Column("timezone", String(64)),
     Column("tags", ARRAY(Text), nullable=False, server_default="{}"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     CheckConstraint("status IN ('active', 'frozen', 'closed')", name="status"),
+    CheckConstraint("birthday IS NULL OR birthday_set_at IS NOT NULL", name="birthday_set_at"),
 )
 
 member_channel_refs = Table(

@@ -6,7 +6,7 @@ from datetime import date
 
 from app.db import unit_of_work
 from app.members.models import ChannelRef, Member, MemberStatus, Registration, StatusChange
-from app.members.service import MemberService, ProfileChanges, RegistrationRace
+from app.members.service import MemberService, ProfileChanges, ProfileEditor, RegistrationRace
 from app.runtime import Runtime
 
 
@@ -39,9 +39,14 @@ async def link_channel_ref(
         )
 
 
-async def update_profile(rt: Runtime, member_id: int, changes: ProfileChanges) -> Member:
+async def update_profile(
+    rt: Runtime,
+    member_id: int,
+    changes: ProfileChanges,
+    editor: ProfileEditor = ProfileEditor.STAFF,
+) -> Member:
     async with unit_of_work(rt.engine) as conn:
-        return await MemberService(conn, rt.clock).update_profile(member_id, changes)
+        return await MemberService(conn, rt.clock).update_profile(member_id, changes, editor)
 
 
 async def set_status(

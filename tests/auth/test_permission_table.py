@@ -139,3 +139,19 @@ def test_adjust_and_status_are_staff_only() -> None:
     ):
         assert not allows(partner, operation, Subject(1, frozenset({"pos"})))
         assert allows(Principal.staff("op", {Role.OPERATOR}), operation)
+
+
+def test_the_operations_that_write_are_exactly_the_mutations() -> None:
+    """A frozen member's token may call what does not write: the table must know which do."""
+    graphql = schema._schema
+    assert graphql.mutation_type is not None
+    writes = {operation for operation, rule in PERMISSIONS.items() if rule.writes}
+    assert writes == set(graphql.mutation_type.fields)
+
+
+def test_a_frozen_member_may_call_its_reads_and_none_of_its_writes() -> None:
+    frozen = Principal(Principal.member(7).kind, member_id=7, read_only=True)
+    own = Subject(7, frozenset())
+    for operation, rule in PERMISSIONS.items():
+        if rule.member_self:
+            assert allows(frozen, operation, own) is not rule.writes, operation

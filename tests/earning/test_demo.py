@@ -67,8 +67,10 @@ async def test_the_baskets_of_docs_earning_md(runtime: Runtime, clock: FrozenClo
     clock.set(WEDNESDAY)
     assert await points(runtime, m, "b6", line("rice", "grocery", "100")) == 240
     # 6. 银卡, Wednesday, birthday, 100 CNY of fresh: base 100, tier +20, x2 +120, fresh +50,
-    #    birthday +100.
+    #    birthday +100. The birthday was given before the day: one given today pays nothing today.
+    clock.set(MONDAY)
     await members.update_profile(runtime, m, ProfileChanges(birthday=date(1990, 11, 25)))
+    clock.set(WEDNESDAY)
     assert await points(runtime, m, "b7", line("kale", "fresh", "100")) == 390
 
 

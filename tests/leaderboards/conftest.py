@@ -135,8 +135,9 @@ _MEMBERS = text(
 )
 _ENTRIES = text(
     """
-    INSERT INTO entries (member_id, kind, amount, balance_after, reason, source, actor, created_at)
-    SELECT m, 'earn', a, b, 'bulk earn', 'test', 'staff:tester', t
+    INSERT INTO entries (member_id, kind, amount, balance_after, reason, source, actor,
+                         created_by_kind, created_at)
+    SELECT m, 'earn', a, b, 'bulk earn', 'test', 'staff:tester', 'staff', t
     FROM unnest(CAST(:m AS bigint[]), CAST(:a AS bigint[]), CAST(:b AS bigint[]),
                 CAST(:t AS timestamptz[])) WITH ORDINALITY AS x(m, a, b, t, n)
     ORDER BY n
