@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
 from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.tables import metadata
@@ -21,3 +24,46 @@ async def test_the_migrated_database_matches_the_tables_in_the_code(engine: Asyn
     assert diff == [], "a table changed without its migration (or the reverse):\n" + "\n".join(
         map(str, diff)
     )
+
+
+def _migration(name: str) -> Any:
+    path = Path(__file__).resolve().parents[1] / "migrations" / "versions" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+ACTORS = [
+    # actor, source: what rows written before migration 0009 carried
+    ("staff:alice", "api", "staff", None),
+    ("member:7", "api", "member", None),
+    ("partner:shop", "pos", "partner", "pos"),
+    ("partner:mallory", "api", "partner", "api"),  # its own writes stay its own
+    ("system", "jobs", "system", None),
+    ("system:seed", "seed", "system", None),
+]
+
+
+async def test_migration_0009_backfills_the_creator_from_actor_and_a_partners_source(
+    engine: AsyncEngine,
+) -> None:
+    backfill = _migration("0009_created_by").BACKFILL.format(table="entries")
+    async with engine.connect() as conn:
+        member = await conn.scalar(text("INSERT INTO members DEFAULT VALUES RETURNING id"))
+        for actor, source, _, _ in ACTORS:
+            await conn.execute(
+                text(
+                    "INSERT INTO entries (member_id, kind, amount, balance_after, reason, source,"
+                    " actor, created_by_kind, created_at)"
+                    " VALUES (:m, 'earn', 1, 1, 'old', :s, :a, 'system', now())"
+                ),
+                {"m": member, "s": source, "a": actor},
+            )
+        await conn.execute(text(backfill))
+        rows = await conn.execute(
+            text("SELECT actor, created_by_kind, created_by_channel FROM entries ORDER BY id")
+        )
+        assert [tuple(row) for row in rows] == [(a, k, c) for a, _, k, c in ACTORS]
+        await conn.rollback()

@@ -127,7 +127,8 @@ async def test_bad_input_is_refused_clearly_and_changes_nothing(api: Api) -> Non
     eggs = (await api.call(PLACE, {**place, "i": items["eggs-10"]["id"], "k": "ok"}, me))["data"]
     order = eggs["placeRedemption"]["redemption"]["id"]
     assert await refused(CONFIRM, {"o": order}, me) == "PAYMENT_REQUIRED"
-    assert await refused(CONFIRM, {"o": order}, api.member_headers(thief)) == "FORBIDDEN"
+    # Another member's order reads as one that does not exist (issue 12).
+    assert await refused(CONFIRM, {"o": order}, api.member_headers(thief)) == "NOT_FOUND"
     till = api.staff_headers("operator")
     paid = await api.call(PAY, {"o": order, "p": "wx-1", "a": "1.00"}, till)
     assert paid["data"]["payRedemption"]["redemption"]["status"] == "FULFILLED"
