@@ -36,7 +36,7 @@ def _migration(name: str) -> Any:
 
 
 ACTORS = [
-    # actor, source: what rows written before migration 0009 carried
+    # actor, source: what rows written before migration 0010 carried
     ("staff:alice", "api", "staff", None),
     ("member:7", "api", "member", None),
     ("partner:shop", "pos", "partner", "pos"),
@@ -46,10 +46,10 @@ ACTORS = [
 ]
 
 
-async def test_migration_0009_backfills_the_creator_from_actor_and_a_partners_source(
+async def test_migration_0010_backfills_the_creator_from_actor_and_a_partners_source(
     engine: AsyncEngine,
 ) -> None:
-    backfill = _migration("0009_created_by").BACKFILL.format(table="entries")
+    backfill = _migration("0010_created_by").BACKFILL.format(table="entries")
     async with engine.connect() as conn:
         member = await conn.scalar(text("INSERT INTO members DEFAULT VALUES RETURNING id"))
         for actor, source, _, _ in ACTORS:

@@ -1,8 +1,8 @@
 """members: when the birthday was set (the birthday rule pays only for a birthday on file before
 the day)
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-04 13:00:00
 
 A member could set its birthday to today and collect the birthday bonus, daily. The birthday is
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0010"
-down_revision: str | None = "0009"
+revision: str = "0011"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
