@@ -4,6 +4,7 @@ not the caller's, reserved channel names (issue 12)."""
 from __future__ import annotations
 
 import hashlib
+import secrets
 from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -30,17 +31,18 @@ def business_day(clock: FrozenClock) -> date:
 
 async def legacy_partner_key(api: Api, channel: str) -> dict[str, str]:
     """A key stored before channel names were checked (create_api_key now refuses them)."""
+    prefix, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
     async with api.runtime.engine.begin() as conn:
         await conn.execute(
             api_keys.insert().values(
-                prefix="legacy0api",
-                secret_hash=hashlib.sha256(b"secret").hexdigest(),
+                prefix=prefix,
+                secret_hash=hashlib.sha256(secret.encode()).hexdigest(),
                 partner="mallory",
                 channel=channel,
                 scopes=ALL_SCOPES,
             )
         )
-    return {"X-Api-Key": "jf_legacy0api_secret"}
+    return {"X-Api-Key": f"jf_{prefix}_{secret}"}
 
 
 async def hold(api: Api, member: str, key: str, headers: dict[str, str] | None = None) -> str:
