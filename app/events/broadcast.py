@@ -130,19 +130,23 @@ class RedisPubSubBackend(BroadcastBackend):
     # -- broadcaster's interface -----------------------------------------------------------------
 
     async def subscribe(self, group: str) -> None:
-        """Subscribe and wait (bounded) until Redis confirms; if Redis is unreachable now, the
-        reader subscribes on reconnection and then sends :data:`RESYNC` on this channel."""
+        """Subscribe and wait (bounded) until Redis confirms. If Redis is unreachable now, return
+        at once: the caller's replay from the table need not wait for Redis, and the reader
+        subscribes on reconnection and then sends :data:`RESYNC` on this channel."""
         async with self._lock:
             confirmed = self._confirmed.setdefault(group, asyncio.Event())
             if group not in self._channels:
                 self._channels.add(group)
                 confirmed.clear()
-                if self._pubsub is not None:
-                    try:
-                        await self._pubsub.subscribe(group)
-                    except Exception as exc:  # the reader notices too, and reconnects
-                        log.warning("pubsub.subscribe_failed", channel=group, error=repr(exc))
-                        return
+                if self._pubsub is None:  # down: the reconnection covers this channel
+                    return
+                try:
+                    await self._pubsub.subscribe(group)
+                except Exception as exc:  # the reader notices too, and reconnects
+                    log.warning("pubsub.subscribe_failed", channel=group, error=repr(exc))
+                    return
+            elif self._pubsub is None:
+                return
         try:
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for may swallow a cancellation
             # that arrives as the inner wait completes.

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -60,8 +61,9 @@ def wait_ready(base: str) -> None:
     raise AssertionError("the server never became ready")
 
 
-@pytest.fixture
-def server(settings: Settings, clean_state: None) -> Iterator[tuple[str, dict[str, str]]]:
+@contextmanager
+def serve_process(settings: Settings, **extra_env: str) -> Iterator[tuple[str, dict[str, str]]]:
+    """`jifen serve --workers 2` on a free port, ready; yields its base URL and tokens."""
     port = free_port()
     env = {
         **os.environ,
@@ -69,6 +71,7 @@ def server(settings: Settings, clean_state: None) -> Iterator[tuple[str, dict[st
         "JIFEN_REDIS_URL": str(settings.redis_url),
         "JIFEN_JWT_SECRET": "e2e-secret-that-is-long-enough-for-hs256-0123456789",
         "JIFEN_LOG_LEVEL": "WARNING",
+        **extra_env,
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "2"],
@@ -88,6 +91,12 @@ def server(settings: Settings, clean_state: None) -> Iterator[tuple[str, dict[st
         except subprocess.TimeoutExpired:
             process.kill()
             raise
+
+
+@pytest.fixture
+def server(settings: Settings, clean_state: None) -> Iterator[tuple[str, dict[str, str]]]:
+    with serve_process(settings) as served:
+        yield served
 
 
 def graphql(base: str, token: str, query: str) -> dict[str, Any]:

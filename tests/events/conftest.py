@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
@@ -35,11 +36,19 @@ class LiveApp:
         return mint_token(self.settings, "staff:alice", [role])
 
 
-async def serve_app(settings: Settings, clock: FrozenClock) -> AsyncIterator[LiveApp]:
+async def serve_app(
+    settings: Settings, clock: FrozenClock, **server_options: Any
+) -> AsyncIterator[LiveApp]:
     app = create_app(settings, clock)
     port = free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on"
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        **server_options,
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

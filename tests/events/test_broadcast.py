@@ -7,8 +7,12 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.db import unit_of_work
 from app.events.broadcast import RESYNC, EventHub, RedisPubSubBackend, SlowSubscriber
+from app.events.outbox import append_event
+from app.events.stream import follow
 from tests.redis_server import RedisServer
 
 
@@ -76,3 +80,22 @@ async def test_subscribing_while_redis_is_down_resyncs_once_it_is_back(
         assert (await asyncio.wait_for(subscriber.get(), 10)).message == RESYNC
         await hub.publish("a", "x")
         assert (await asyncio.wait_for(subscriber.get(), 2)).message == "x"
+
+
+async def test_a_subscriber_gets_its_replay_at_once_while_redis_is_down(
+    hub: EventHub, redis_server: RedisServer, engine: AsyncEngine
+) -> None:
+    async with unit_of_work(engine) as conn:
+        await append_event(conn, "member:1", "test.stored", {"n": 1})
+    redis_server.kill()
+    # The reader notices within its ping interval (the backend has no event for "down").
+    while hub.backend.connected.is_set():  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+    # A confirmation that can never come must not hold the replay up: waiting for it (the
+    # bounded wait, made an hour here) would outlast the test's own limit below.
+    hub.backend._subscribe_timeout = 3600
+    events = follow(engine, hub, "member:1")
+    replayed = await asyncio.wait_for(anext(events), 30)
+    assert (replayed.type, replayed.payload) == ("test.stored", {"n": 1})
+
+    await events.aclose()
