@@ -258,6 +258,8 @@ def serve(
                 access_log=access_log,
                 # Compression cost ~45 KiB per WebSocket (bench/fanout.py); frames are small.
                 ws_per_message_deflate=False,
+                # A bigger message is refused anyway (docs/API.md "Limits"): never buffer it.
+                ws_max_size=settings.max_request_bytes,
             )
     except KeyboardInterrupt:
         # uvicorn may re-raise Ctrl-C after its graceful shutdown; the embedded servers have

@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     # Introspection (__schema, __type) for callers without a credential; signed-in callers
     # (GraphiQL with an Authorization header among them) always have it.
     introspection_anonymous: bool = False
+    # Request limits at the edge (docs/API.md "Limits"): an HTTP body or WebSocket message over
+    # max_request_bytes is refused (413 / close 4400); so is JSON nested deeper than
+    # max_json_depth (400).
+    max_request_bytes: int = Field(default=1_048_576, ge=1024)
+    max_json_depth: int = Field(default=32, ge=2)
     page_size_cap: int = 100
 
     # Per-principal budgets ("N/second|minute|hour"), counted in Redis across replicas.

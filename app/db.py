@@ -29,6 +29,8 @@ from tenacity import (
 
 from app.errors import DomainError, ErrorCode
 
+MAX_ID = 2**63 - 1  # id columns are BIGINT: a bigger id names no row (and asyncpg cannot send it)
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",

@@ -44,5 +44,14 @@ def invalid(message: str, field: str | None = None) -> DomainError:
     return DomainError(ErrorCode.INVALID_INPUT, message, field)
 
 
+MAX_ECHO = 64  # an error message repeats at most this much of what the client sent
+
+
+def echo(value: object) -> str:
+    """``value`` as a message may quote it: bounded, so an error never echoes a huge input."""
+    text = str(value)
+    return text if len(text) <= MAX_ECHO else f"{text[:MAX_ECHO]}… ({len(text)} characters)"
+
+
 def not_found(what: str, ident: object, field: str | None = None) -> DomainError:
-    return DomainError(ErrorCode.NOT_FOUND, f"{what} {ident} does not exist", field)
+    return DomainError(ErrorCode.NOT_FOUND, f"{what} {echo(ident)} does not exist", field)

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from datetime import timedelta
 from typing import Any
 
+import strawberry
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
@@ -49,6 +51,12 @@ from app.db import create_engine
 from app.errors import DomainError, ErrorCode
 from app.events.gateway import event_gateway
 from app.gcpolicy import keep_gc_pauses_short
+from app.graphql.boundary import (
+    BodySizeLimit,
+    RefusedJson,
+    RefusedRequest,
+    decode_request_json,
+)
 from app.graphql.context import Context
 from app.graphql.errors import QUERY_REJECTED
 from app.graphql.schema import build_schema
@@ -89,9 +97,33 @@ def _rate_limited_for(response_data: object) -> int | None:
 
 
 class JifenGraphQL(GraphQL[Context, None]):
-    """Strawberry's ASGI view with our authentication and context."""
+    """Strawberry's ASGI view with our authentication, context and JSON limits."""
+
+    def __init__(self, schema: strawberry.Schema, settings: Settings, **options: Any) -> None:
+        super().__init__(schema, **options)
+        self.settings = settings
+
+    def decode_json(self, data: str | bytes) -> object:
+        # HTTP bodies and WebSocket messages alike (app/graphql/boundary.py).
+        return decode_request_json(
+            data, self.settings.max_json_depth, self.settings.max_request_bytes
+        )
+
+    def parse_json(self, data: str | bytes) -> Any:
+        try:
+            return self.decode_json(data)
+        except RefusedJson as refused:
+            raise RefusedRequest(f"Refused request body: {refused.reason}") from None
+        except json.JSONDecodeError:
+            raise RefusedRequest("The request body is not valid JSON") from None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self._serve(scope, receive, send)
+        except RefusedRequest as refused:  # raised by parse_json before any response started
+            await refused.response()(scope, receive, send)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             request = Request(scope, receive)
             try:
@@ -259,11 +291,12 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
 
     graphql = JifenGraphQL(
         build_schema(settings),
+        settings,
         graphql_ide="graphiql",
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
         connection_init_wait_timeout=timedelta(seconds=settings.ws_connection_init_timeout_seconds),
     )
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/graphql", graphql),
             WebSocketRoute("/graphql", graphql),
@@ -272,3 +305,5 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         ],
         lifespan=lifespan,
     )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    return app

@@ -13,6 +13,7 @@ import jwt
 
 from app.auth.principal import Principal, Role
 from app.config import Settings
+from app.db import MAX_ID
 from app.errors import DomainError, ErrorCode
 
 ALGORITHM = "HS256"
@@ -36,8 +37,8 @@ def _principal(subject: str, roles: list[str]) -> Principal:
     kind, _, ident = subject.partition(":")
     if kind == "member":
         member_id = int(ident)
-        if member_id < 1:
-            raise ValueError("member id must be positive")
+        if not 1 <= member_id <= MAX_ID:
+            raise ValueError(f"member id must be between 1 and {MAX_ID}")
         return Principal.member(member_id)
     if kind == "staff":
         if not ident or len(ident) > MAX_STAFF_NAME:

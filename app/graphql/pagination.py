@@ -12,10 +12,10 @@ import re
 
 import strawberry
 
+from app.db import MAX_ID
 from app.errors import invalid
 
 DEFAULT_PAGE_SIZE = 20
-MAX_ID = 2**63 - 1  # ids are BIGINT
 _DIGITS = re.compile(r"[0-9]{1,19}")
 
 

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 
 import strawberry
 from graphql import GraphQLError
@@ -25,6 +26,7 @@ from strawberry.types import ExecutionContext
 from app.config import Settings, get_settings
 from app.graphql.context import Context
 from app.graphql.cost import max_cost_rule
+from app.graphql.boundary import BoundedDecimal, RefuseUnstorableStrings
 from app.graphql.earning import EarningMutations, EarningQueries
 from app.graphql.engagement import (
     EngagementMutations,
@@ -119,6 +121,7 @@ def _extensions(settings: Settings) -> list[type[SchemaExtension] | Callable[[],
         *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=settings.max_query_aliases).validation_rules,
         max_cost_rule(settings.max_query_cost),
+        RefuseUnstorableStrings,
     ]
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         lambda: AddValidationRules(limit_rules),
@@ -141,6 +144,8 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         mutation=Mutation,
         subscription=Subscription,
         extensions=_extensions(settings),
+        # Decimal inputs are refused at the boundary when no column could hold them.
+        scalar_overrides={Decimal: BoundedDecimal},
     )
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import date
 from enum import StrEnum
+from functools import cache
 from typing import Any
+from zoneinfo import available_timezones
 
 from sqlalchemy import Row, case, or_, select
 from sqlalchemy.dialects.postgresql import insert
@@ -22,6 +24,11 @@ from app.members.tables import member_channel_refs, member_status_changes, membe
 MAX_REF_LENGTH = 128
 MAX_CHANNEL_LENGTH = 64
 MAX_REASON_LENGTH = 500
+# Profile fields (docs/API.md "Limits"); the phone column is varchar(32).
+MAX_NAME_LENGTH = 100
+MAX_PHONE_LENGTH = 32
+MAX_TAGS = 50
+MAX_TAG_LENGTH = 64
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,34 @@ class ProfileChanges:
 
     def values(self) -> dict[str, Any]:
         return {k: list(v) if k == "tags" else v for k, v in asdict(self).items() if v is not None}
+
+    def check(self) -> None:
+        """Refuse what the profile cannot hold (INVALID_INPUT names the field)."""
+        _check_contact(self.name, self.phone)
+        if self.timezone is not None and not _known_time_zone(self.timezone):
+            raise invalid("timezone must be an IANA time zone such as Asia/Shanghai", "timezone")
+        if self.tags is not None:
+            if len(self.tags) > MAX_TAGS:
+                raise invalid(f"a member has at most {MAX_TAGS} tags", "tags")
+            if any(not tag.strip() or len(tag) > MAX_TAG_LENGTH for tag in self.tags):
+                raise invalid(f"a tag must be 1..{MAX_TAG_LENGTH} characters", "tags")
+
+
+def _check_contact(name: str | None, phone: str | None) -> None:
+    if name is not None and len(name) > MAX_NAME_LENGTH:
+        raise invalid(f"a name is at most {MAX_NAME_LENGTH} characters", "name")
+    if phone is not None and len(phone) > MAX_PHONE_LENGTH:
+        raise invalid(f"a phone number is at most {MAX_PHONE_LENGTH} characters", "phone")
+
+
+def _known_time_zone(name: str) -> bool:
+    # The IANA database's own list: ZoneInfo() alone would also try path-like keys and files.
+    return name in _time_zones()
+
+
+@cache
+def _time_zones() -> frozenset[str]:
+    return frozenset(available_timezones())
 
 
 class ProfileEditor(StrEnum):
@@ -88,6 +123,7 @@ class MemberService:
         birthday: date | None = None,
     ) -> Registration:
         _check_ref(channel, external_ref)
+        _check_contact(name, phone)
         existing = await self.find_by_ref(channel, external_ref)
         if existing is not None:
             return Registration(existing, created=False)
@@ -206,6 +242,7 @@ class MemberService:
         birthday pays the birthday rule: the member (or its channel) gives it once, and only
         staff change it after that; setting the same date again is a harmless retry. Tags are
         the programme's segments: staff and channels set them, not the member."""
+        changes.check()
         values: dict[str, Any] = changes.values()
         if not values:
             return await self.get(member_id)
