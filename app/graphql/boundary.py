@@ -25,6 +25,7 @@ from typing import Any
 from graphql import GraphQLError, StringValueNode, ValidationRule
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from strawberry.exceptions import StrawberryInputCoercionError as DecimalRefused
 from strawberry.types.scalar import ScalarDefinition
 
 from app.errors import ErrorCode
@@ -131,22 +132,25 @@ class RefuseUnstorableStrings(ValidationRule):
 
 
 def parse_decimal(value: object) -> Decimal:
-    """The Decimal scalar's input: a finite number the columns can hold."""
+    """The Decimal scalar's input: a finite number the columns can hold.
+
+    Raises a GraphQLError (not a ValueError): graphql-core reports those as the input's fault
+    for literals too, where a ValueError would be an unexpected error."""
     if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise ValueError("Decimal must be given as a string or a number")
+        raise DecimalRefused("Decimal must be given as a string or a number")
     text = str(value)
     if len(text) > 64:  # never echo, nor parse, an unbounded string
-        raise ValueError("Decimal is longer than 64 characters")
+        raise DecimalRefused("Decimal is longer than 64 characters")
     try:
         number = Decimal(text)
     except (InvalidOperation, DecimalException):
-        raise ValueError(f"Decimal cannot represent {text!r}") from None
+        raise DecimalRefused(f"Decimal cannot represent {text!r}") from None
     if not number.is_finite():
-        raise ValueError(f"Decimal must be finite, not {text}")
+        raise DecimalRefused(f"Decimal must be finite, not {text}")
     if abs(number) >= DECIMAL_MAX:
-        raise ValueError(f"Decimal must be below {DECIMAL_MAX:,} in absolute value")
+        raise DecimalRefused(f"Decimal must be below {DECIMAL_MAX:,} in absolute value")
     if number != number.quantize(Decimal(1).scaleb(-DECIMAL_MAX_PLACES), rounding="ROUND_DOWN"):
-        raise ValueError(f"Decimal has more than {DECIMAL_MAX_PLACES} decimal places")
+        raise DecimalRefused(f"Decimal has more than {DECIMAL_MAX_PLACES} decimal places")
     return number
 
 
