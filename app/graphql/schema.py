@@ -24,9 +24,9 @@ from strawberry.extensions import (
 from strawberry.types import ExecutionContext
 
 from app.config import Settings, get_settings
+from app.graphql.boundary import BoundedDecimal, RefuseUnstorableStrings
 from app.graphql.context import Context
 from app.graphql.cost import max_cost_rule
-from app.graphql.boundary import BoundedDecimal, RefuseUnstorableStrings
 from app.graphql.earning import EarningMutations, EarningQueries
 from app.graphql.engagement import (
     EngagementMutations,
