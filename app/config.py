@@ -114,6 +114,9 @@ class Settings(BaseSettings):
     event_channel_prefix: str | None = None
     subscriber_buffer: int = Field(default=1_000, ge=1)  # events a slow client may lag behind
     ws_connection_init_timeout_seconds: float = Field(default=10, gt=0)
+    # A socket's revoked key or closed member is noticed within this (app/graphql/sockets.py).
+    ws_credential_recheck_seconds: float = Field(default=30, gt=0)
+    ws_max_operations: int = Field(default=50, ge=1)  # running at once on one socket
 
     # Leaderboards (docs/LEADERBOARDS.md).
     leaderboard_batch_size: int = Field(default=1_000, ge=1)  # events per Lua call

@@ -60,6 +60,7 @@ from app.graphql.boundary import (
 from app.graphql.context import Context
 from app.graphql.errors import QUERY_REJECTED
 from app.graphql.schema import build_schema
+from app.graphql.sockets import WatchedLegacyWS, WatchedTransportWS
 from app.jobs.runner import scheduled_jobs
 from app.leaderboards.runner import projector_running
 from app.logging import configure_logging
@@ -116,6 +117,10 @@ class JifenGraphQL(GraphQL[Context, None]):
             raise RefusedRequest(f"Refused request body: {refused.reason}") from None
         except json.JSONDecodeError:
             raise RefusedRequest("The request body is not valid JSON") from None
+
+    # Sockets are closed when their credential stops being valid (app/graphql/sockets.py).
+    graphql_transport_ws_handler_class = WatchedTransportWS
+    graphql_ws_handler_class = WatchedLegacyWS
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -295,6 +300,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         graphql_ide="graphiql",
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
         connection_init_wait_timeout=timedelta(seconds=settings.ws_connection_init_timeout_seconds),
+        max_subscriptions_per_connection=settings.ws_max_operations,
     )
     app = Starlette(
         routes=[

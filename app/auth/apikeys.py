@@ -12,6 +12,7 @@ import hmac
 import re
 import secrets
 from collections.abc import Iterable
+from dataclasses import replace
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -119,4 +120,6 @@ async def authenticate_api_key(conn: AsyncConnection, raw: str) -> Principal:
         raise UnknownApiKey(ErrorCode.UNAUTHENTICATED, "the API key is wrong or revoked")
     if not matches:
         raise DomainError(ErrorCode.UNAUTHENTICATED, "the API key is wrong or revoked")
-    return Principal.of_partner(row.partner, row.channel, frozenset(row.scopes))
+    return replace(
+        Principal.of_partner(row.partner, row.channel, frozenset(row.scopes)), key_prefix=prefix
+    )

@@ -6,7 +6,8 @@ then only read. The ledger records it as an :class:`~app.ledger.models.Actor`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 
 from app.ledger.models import Actor
@@ -37,6 +38,10 @@ class Principal:
     channel: str | None = None  # a partner acts for exactly one channel
     scopes: frozenset[str] = frozenset()
     read_only: bool = False  # a frozen member: may read, may not write (app/auth/standing.py)
+    # The credential, for what outlives one request (a WebSocket): when a token stops being
+    # valid, and which key a partner used. Not part of who the principal is.
+    expires_at: datetime | None = field(default=None, compare=False)
+    key_prefix: str | None = field(default=None, compare=False)
 
     @classmethod
     def member(cls, member_id: int) -> Principal:

@@ -6,6 +6,7 @@ use JWTs: they use API keys (see :mod:`app.auth.apikeys`).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -96,6 +97,14 @@ def decode_token(settings: Settings, token: str) -> Principal:
     known = [role for role in roles if role in KNOWN_ROLES]
     try:
         # Unknown roles are ignored (a newer issuer may know more), never trusted.
-        return _principal(str(claims["sub"]), known)
+        principal = _principal(str(claims["sub"]), known)
     except ValueError as exc:
         raise _unauthenticated("the token's subject is invalid") from exc
+    return replace(principal, expires_at=_expiry(int(claims["exp"])))
+
+
+def _expiry(exp: int) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(exp, UTC)
+    except (OverflowError, ValueError, OSError):
+        return None  # past the calendar's end: it never expires
