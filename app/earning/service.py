@@ -56,7 +56,7 @@ from app.ledger.service import AccountLock, Ledger, LedgerPolicy
 from app.ledger.tables import accounts
 from app.members.models import MemberStatus
 from app.members.tables import members
-from app.tiers.policy import Decision, MemberTier, TierPolicy
+from app.tiers.policy import MemberTier, TierChange, TierPolicy
 from app.tiers.service import TierService
 from app.tiers.tables import member_tiers, tier_definitions
 
@@ -120,7 +120,7 @@ class PurchaseRecord:
 class PurchaseResult:
     purchase: PurchaseRecord
     entry: Entry | None
-    tier_change: Decision | None
+    tier_change: TierChange | None
     replayed: bool
     first: bool = False  # the member's first purchase
 

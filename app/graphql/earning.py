@@ -547,7 +547,7 @@ class EarningMutations:
                 entry=_entry(result.entry),
                 tier_change=None
                 if result.tier_change is None
-                else TierChangeNode.of_decision(result.tier_change),
+                else TierChangeNode.of_change(result.tier_change),
                 replayed=result.replayed,
                 balance=await balance_after_write(ctx, member_id),
             )

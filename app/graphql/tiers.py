@@ -18,10 +18,10 @@ from app.graphql.errors import MutationError, refusal_as_payload
 from app.graphql.fields import described_field, described_mutation
 from app.tiers import usecases
 from app.tiers.policy import (
-    Decision,
     QualifyingMeasure,
     TaskMeasure,
     TaskProgress,
+    TierChange,
     TierDef,
     TierTask,
 )
@@ -105,13 +105,13 @@ class TierChangeNode:
     created_at: datetime | None
 
     @classmethod
-    def of_decision(cls, decision: Decision) -> TierChangeNode:
+    def of_change(cls, change: TierChange) -> TierChangeNode:
         return cls(
-            from_tier=None,
-            to_tier=decision.to.code,
-            reason=decision.reason.value,
-            qualifying_spend=None,
-            created_at=None,
+            from_tier=change.from_tier,
+            to_tier=change.to.code,
+            reason=change.reason.value,
+            qualifying_spend=change.qualifying_spend,
+            created_at=change.created_at,
         )
 
     @classmethod

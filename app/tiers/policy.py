@@ -118,6 +118,15 @@ class Decision:
 
 
 @dataclass(frozen=True)
+class TierChange(Decision):
+    """A decision once applied: the row `tier_changes` holds (`Member.tierHistory` shows it)."""
+
+    from_tier: str
+    qualifying_spend: Decimal
+    created_at: datetime
+
+
+@dataclass(frozen=True)
 class TaskProgress:
     tier: TierDef
     purpose: str  # "upgrade" (to ``tier``) or "keep" (``tier``, at review)

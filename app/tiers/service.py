@@ -31,6 +31,7 @@ from app.tiers.policy import (
     QualifyingMeasure,
     QuarterMeasures,
     TaskMeasure,
+    TierChange,
     TierDef,
     TierPolicy,
     TierTask,
@@ -379,7 +380,7 @@ class TierService:
         tier = await self.current(member_id)
         return by_code(defs, tier.code) if tier else base_tier(defs)
 
-    async def record_activity(self, member_id: int, *, purchase: bool) -> Decision | None:
+    async def record_activity(self, member_id: int, *, purchase: bool) -> TierChange | None:
         """After an earning (under the account lock): note the activity; a purchase that
         crosses a threshold or completes an upgrade task upgrades at once (in a programme that
         qualifies by points, any earning by the rules may cross a threshold)."""
@@ -415,7 +416,7 @@ class TierService:
             return None
         return await self._upgrade(member_id, tier.code, measured or await self.measures(member_id))
 
-    async def count_referral(self, member_id: int) -> Decision | None:
+    async def count_referral(self, member_id: int) -> TierChange | None:
         """A friend this member invited joined and bought (engagement calls this, under the
         referrer's account lock): counts toward "invite N friends this quarter"."""
         today = business_date(self.clock.now(), self.policy.timezone)
@@ -437,7 +438,7 @@ class TierService:
             return None
         return await self._upgrade(member_id, tier.code, await self.measures(member_id))
 
-    async def _upgrade(self, member_id: int, current: str, m: TaskMeasures) -> Decision | None:
+    async def _upgrade(self, member_id: int, current: str, m: TaskMeasures) -> TierChange | None:
         defs = await self.definitions()
         by_spend = upgrade(defs, current, m.rolling_spend)
         by_task = upgrade_by_task(defs, current, m.this_quarter)
@@ -445,10 +446,9 @@ class TierService:
         if not candidates:
             return None
         decision = max(candidates, key=lambda d: d.to.rank)  # spend wins a tie: it is the rule
-        await self._change(member_id, current, decision, m.rolling_spend)
-        return decision
+        return await self._change(member_id, current, decision, m.rolling_spend)
 
-    async def review_member(self, member_id: int) -> Decision | None:
+    async def review_member(self, member_id: int) -> TierChange | None:
         tier = await self.current(member_id)
         defs = await self.definitions()
         if tier is None or not defs:
@@ -467,10 +467,11 @@ class TierService:
             )
             self._current.pop(member_id, None)
             return None
-        await self._change(member_id, tier.code, decision, spend)
-        return decision
+        return await self._change(member_id, tier.code, decision, spend)
 
-    async def _change(self, member_id: int, old: str, decision: Decision, spend: Decimal) -> None:
+    async def _change(
+        self, member_id: int, old: str, decision: Decision, spend: Decimal
+    ) -> TierChange:
         self._current.pop(member_id, None)
         now = self.clock.now()
         await self.conn.execute(
@@ -506,6 +507,7 @@ class TierService:
                 "qualifying_spend": str(spend),
             },
         )
+        return TierChange(decision.to, decision.reason, old, spend, now)
 
     async def members_due_for_review(self, base: str, *, after_id: int, limit: int) -> list[int]:
         now = self.clock.now()

@@ -73,6 +73,29 @@ async def test_purchase_preview_refund_and_tier_through_the_api(api: Api) -> Non
     }
 
 
+async def test_a_purchase_answers_its_tier_change_as_the_tier_history_records_it(
+    api: Api,
+) -> None:
+    await seed_earning(api.runtime)
+    m = await api.register("pos", "climber")
+    pos = await api.partner_headers(["points:earn", "members:read"], "pos")
+    change = "tierChange { fromTier toTier reason qualifyingSpend createdAt }"
+    body = await api.call(
+        PURCHASE.replace("tierChange { toTier reason }", change),
+        {"m": m, "o": "big", "lines": basket("5000")},
+        pos,
+    )
+    answered = body["data"]["recordPurchase"]["tierChange"]
+    history = await api.admin(
+        "query($m: ID!) { member(id: $m) { tierHistory { fromTier toTier reason "
+        "qualifyingSpend createdAt } } }",
+        {"m": m},
+    )
+    assert answered == history["member"]["tierHistory"][0]
+    assert (answered["fromTier"], answered["toTier"]) == ("normal", "silver")
+    assert None not in answered.values()
+
+
 async def test_bad_input_is_refused_and_writes_nothing(api: Api) -> None:
     await seed_earning(api.runtime)
     m = await api.register("pos", "buyer")
