@@ -78,4 +78,50 @@ MALL_CHECKS: dict[str, str] = {
            OR (p.status = 'committed' AND h.status <> 'committed')
            OR (p.status = 'voided' AND h.status <> 'voided')
     """,
+    # Domain state against the ledger (issue 12): each record's entries are its member's, of its
+    # amount, and stand (not reversed) while the record says the points are spent or given.
+    "a done order's spend is its points and stands": """
+        SELECT o.id AS order_id, o.status, o.member_id, o.points,
+               e.id AS entry_id, e.member_id AS entry_member_id, e.amount, e.reversed_amount
+        FROM mall_orders o LEFT JOIN entries e ON e.id = o.commit_entry_id
+        WHERE o.status IN ('confirmed', 'fulfilled') AND o.points > 0
+          AND (e.id IS NULL OR e.member_id <> o.member_id OR e.amount <> -o.points
+               OR e.reversed_amount <> 0)
+    """,
+    "a returned order's return entry reverses its spend": """
+        SELECT o.id AS order_id, o.commit_entry_id, r.id AS return_entry_id,
+               r.reverses_entry_id, r.member_id AS entry_member_id
+        FROM mall_orders o LEFT JOIN entries r ON r.id = o.return_entry_id
+        WHERE o.status = 'returned' AND o.points > 0
+          AND (r.id IS NULL OR r.reverses_entry_id IS DISTINCT FROM o.commit_entry_id
+               OR r.member_id <> o.member_id)
+    """,
+    "a draw's spend and points prize are its member's and stand": """
+        SELECT d.id AS draw_id, d.member_id, d.cost_points, p.kind AS prize_kind, p.points,
+               s.member_id AS spend_member_id, s.reversed_amount AS spend_reversed,
+               g.id AS prize_entry_id, g.member_id AS prize_member_id, g.amount AS prize_amount,
+               g.reversed_amount AS prize_reversed
+        FROM lottery_draws d
+        JOIN lottery_prizes p ON p.id = d.prize_id
+        LEFT JOIN entries s ON s.id = d.spend_entry_id
+        LEFT JOIN entries g ON g.id = d.prize_entry_id
+        WHERE (s.id IS NOT NULL AND (s.member_id <> d.member_id OR s.reversed_amount <> 0))
+           OR (p.kind = 'points' AND (g.id IS NULL OR g.member_id <> d.member_id
+                                      OR g.amount <> p.points OR g.reversed_amount <> 0))
+           OR (p.kind <> 'points' AND g.id IS NOT NULL)
+    """,
+    "a donation is its member's spend of its points and stands": """
+        SELECT d.id AS donation_id, d.member_id, d.points,
+               e.member_id AS entry_member_id, e.amount, e.reversed_amount
+        FROM donations d JOIN entries e ON e.id = d.entry_id
+        WHERE e.member_id <> d.member_id OR e.amount <> -d.points OR e.reversed_amount <> 0
+    """,
+    "a committed checkout payment's spend is its points and stands": """
+        SELECT p.id AS payment_id, p.member_id, p.points,
+               e.id AS entry_id, e.member_id AS entry_member_id, e.amount, e.reversed_amount
+        FROM checkout_payments p LEFT JOIN entries e ON e.id = p.entry_id
+        WHERE p.status = 'committed'
+          AND (e.id IS NULL OR e.member_id <> p.member_id OR e.amount <> -p.points
+               OR e.reversed_amount <> 0)
+    """,
 }
