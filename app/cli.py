@@ -13,9 +13,11 @@ import os
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
+from zoneinfo import ZoneInfo
 
 import typer
 
@@ -25,6 +27,7 @@ from app.logging import configure_logging
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
+    from app.leaderboards.boards import PeriodKind
     from app.runtime import Runtime
 
 T = TypeVar("T")
@@ -408,27 +411,24 @@ def apikey_revoke(prefix: Annotated[str, typer.Argument(help="The key's prefix."
 # ---------------------------------------------------------------------------------------------
 
 
-@leaderboards_cli.command("rebuild")
-def leaderboards_rebuild(
-    board: Annotated[str, typer.Option(help="The board to rebuild.")] = "points-earned",
-    period: Annotated[
-        list[str] | None,
-        typer.Option(help="daily, weekly, monthly or all-time; repeat; default all of them."),
-    ] = None,
-    at: Annotated[
-        str | None,
-        typer.Option(help="Rebuild the periods containing this ISO date/time (default now)."),
-    ] = None,
-) -> None:
-    """Rebuild a board's current periods from the ledger (after Redis lost its data)."""
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
+BoardOption = Annotated[str, typer.Option(help="The board.")]
+PeriodOption = Annotated[
+    list[str] | None,
+    typer.Option(help="daily, weekly, monthly or all-time; repeat; default all of them."),
+]
+AtOption = Annotated[
+    str | None,
+    typer.Option(help="The periods containing this ISO date/time (default now)."),
+]
 
+
+def board_periods(
+    board: str, period: list[str] | None, at: str | None, timezone: str
+) -> tuple[list[PeriodKind], datetime | None]:
+    """The period kinds and instant of a leaderboards command's options (exit 2 when bad)."""
     from app.errors import DomainError
     from app.leaderboards.boards import get_board, parse_kind
-    from app.leaderboards.rebuild import rebuild
 
-    base = load_settings()
     try:
         get_board(board)
         kinds = [parse_kind(p) for p in period or []]
@@ -436,7 +436,19 @@ def leaderboards_rebuild(
     except (DomainError, ValueError) as error:
         raise fail(str(error)) from error
     if moment is not None and moment.tzinfo is None:
-        moment = moment.replace(tzinfo=ZoneInfo(base.timezone))
+        moment = moment.replace(tzinfo=ZoneInfo(timezone))
+    return kinds, moment
+
+
+@leaderboards_cli.command("rebuild")
+def leaderboards_rebuild(
+    board: BoardOption = "points-earned", period: PeriodOption = None, at: AtOption = None
+) -> None:
+    """Rebuild a board's current periods from the ledger (after Redis lost its data)."""
+    from app.leaderboards.rebuild import rebuild
+
+    base = load_settings()
+    kinds, moment = board_periods(board, period, at, base.timezone)
 
     async def run(settings: Settings) -> str:
         async with open_runtime(settings) as runtime:
@@ -448,6 +460,29 @@ def leaderboards_rebuild(
 
     with resolved_settings(base) as settings:
         typer.echo(asyncio.run(run(settings)))
+
+
+@leaderboards_cli.command("check")
+def leaderboards_check(
+    board: BoardOption = "points-earned", period: PeriodOption = None, at: AtOption = None
+) -> None:
+    """Compare every member's points on a board's periods with the ledger; exit 1 on a
+    difference (`jifen leaderboards rebuild` repairs it)."""
+    from app.leaderboards.check import check_board
+
+    base = load_settings()
+    kinds, moment = board_periods(board, period, at, base.timezone)
+
+    async def run(settings: Settings) -> tuple[str, bool]:
+        async with open_runtime(settings) as runtime:
+            report = await check_board(runtime, board, kinds or None, at=moment)
+        return report.render(), report.ok
+
+    with resolved_settings(base) as settings:
+        text, ok = asyncio.run(run(settings))
+    typer.echo(text)
+    if not ok:
+        raise typer.Exit(1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -500,19 +535,37 @@ def jobs_run(
 
 
 @cli.command()
-def audit() -> None:
+def audit(
+    boards: Annotated[
+        bool, typer.Option("--boards", help="Also check every leaderboard against the ledger.")
+    ] = False,
+) -> None:
     """Check the ledger's invariants; exit 1 with a readable report when one fails."""
     from app.clock import system_clock
     from app.ledger.audit import run_audit
 
-    with resolved_settings(load_settings(), need_redis=False) as settings:
+    with resolved_settings(load_settings(), need_redis=boards) as settings:
         policy = settings.negative_balance_policy
         report = run_in_transaction(
             settings, lambda conn: run_audit(conn, system_clock.now(), policy)
         )
-    typer.echo(report.render())
-    if not report.ok:
+        typer.echo(report.render())
+        ok = report.ok
+        if boards:
+            rendered, boards_ok = asyncio.run(_check_boards(settings))
+            typer.echo(rendered)
+            ok = ok and boards_ok
+    if not ok:
         raise typer.Exit(1)
+
+
+async def _check_boards(settings: Settings) -> tuple[str, bool]:
+    from app.leaderboards.boards import BOARDS
+    from app.leaderboards.check import check_board
+
+    async with open_runtime(settings) as runtime:
+        checks = [await check_board(runtime, name) for name in BOARDS]
+    return "\n".join(c.render() for c in checks), all(c.ok for c in checks)
 
 
 def schema_sdl() -> str:

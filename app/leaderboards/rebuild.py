@@ -133,6 +133,23 @@ async def ledger_standings(
     return found
 
 
+def kept_periods(
+    rt: Runtime, kinds: Sequence[PeriodKind] | None, at: datetime | None, retired: list[str]
+) -> dict[Period, int | None]:
+    """The period sets of ``kinds`` (default all) containing ``at`` (default now), with their
+    keep time in seconds (None: for ever); those past their keep time go to ``retired``."""
+    now = rt.clock.now()
+    kept: dict[Period, int | None] = {}
+    for kind in dict.fromkeys(kinds or list(PeriodKind)):
+        period = period_of(kind, at or now, rt.settings.timezone)
+        ttl = period.ttl_seconds(now)
+        if ttl is not None and ttl <= 0:
+            retired.append(period.field)
+        else:
+            kept[period] = ttl
+    return kept
+
+
 async def rebuild(
     rt: Runtime,
     board_name: str = "points-earned",
@@ -142,22 +159,12 @@ async def rebuild(
 ) -> RebuildReport:
     """Rebuild the board's period sets containing ``at`` (default: now) from the ledger."""
     board = get_board(board_name)
-    now = rt.clock.now()
-    kinds = list(dict.fromkeys(periods or list(PeriodKind)))
-    targets: list[Period] = []
-    ttls: dict[Period, int | None] = {}
     horizon = await safe_horizon(rt.engine, wait_seconds=REBUILD_HORIZON_TIMEOUT)
     if horizon is None:
         raise RuntimeError("transactions kept running too long: could not find a safe horizon")
     report = RebuildReport(board=board.name, horizon=horizon)
-    for kind in kinds:
-        period = period_of(kind, at or now, rt.settings.timezone)
-        ttl = period.ttl_seconds(now)
-        if ttl is not None and ttl <= 0:
-            report.skipped.append(period.field)
-            continue
-        targets.append(period)
-        ttls[period] = ttl
+    ttls = kept_periods(rt, periods, at, report.skipped)
+    targets = list(ttls)
     if not targets:
         return report
 

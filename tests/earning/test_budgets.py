@@ -14,6 +14,8 @@ from sqlalchemy import select
 
 from app.earning import usecases
 from app.earning.tables import earning_budgets
+from app.leaderboards.check import check_board
+from app.leaderboards.projector import apply_pending
 from app.ledger.audit import audit_ledger
 from app.members import usecases as members
 from app.runtime import Runtime
@@ -85,6 +87,9 @@ async def test_racing_members_never_overspend_a_new_budget(
         await usecases.set_rule_enabled(runtime, STAFF, rule, False)
     report = await audit_ledger(runtime.engine, runtime.clock.now())
     assert report.ok, report
+    await apply_pending(runtime)  # the points board: every payment counted once
+    board = await check_board(runtime)
+    assert board.ok and sum(board.members.values()) > 0, board.render()
 
 
 async def test_a_budget_added_by_a_rule_change_holds_from_its_first_payment(
