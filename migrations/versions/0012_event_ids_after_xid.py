@@ -1,7 +1,7 @@
 """events: a writer has its transaction id before it draws an event id
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-04 13:15:00
 
 The leaderboard projector's safe horizon (app/leaderboards/projector.py) waits for the
@@ -17,8 +17,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0010"
-down_revision: str | None = "0009"
+revision: str = "0012"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -34,7 +34,7 @@ FUNCTION = """
     END
     $$
 """
-TAKE_XID = "PERFORM pg_current_xact_id();  -- before the event id: see migration 0010\n        "
+TAKE_XID = "PERFORM pg_current_xact_id();  -- before the event id: see migration 0012\n        "
 
 
 def upgrade() -> None:
