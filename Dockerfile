@@ -27,7 +27,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONPATH=/srv/jifen \
     JIFEN_HOST=0.0.0.0 \
     JIFEN_PORT=8000 \
-    JIFEN_DATA_DIR=/var/lib/jifen
+    JIFEN_DATA_DIR=/var/lib/jifen \
+    JIFEN_ENV=production
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /srv/jifen
 COPY alembic.ini ./

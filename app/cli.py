@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
@@ -20,6 +22,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 from zoneinfo import ZoneInfo
 
 import typer
+from pydantic import ValidationError
 
 from app.config import Settings, get_settings
 from app.logging import configure_logging
@@ -33,6 +36,8 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 JWT_SECRET_FILE = "jwt_secret"
+# prometheus-client's multiprocess mode reads its folder from here (app/metrics.py).
+METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 DEMO_STAFF_NAME = "admin"
 
 cli = typer.Typer(
@@ -64,7 +69,15 @@ def main() -> None:
 def load_settings() -> Settings:
     # Fresh from the environment on every command (get_settings() caches, which would leak one
     # invocation's environment into the next when commands run in one process, as in tests).
-    return Settings()
+    try:
+        return Settings()
+    except ValidationError as error:
+        # A setting that makes no sense (a short JWT secret in production...) stops the command
+        # with the reason, not a traceback.
+        reasons = "; ".join(
+            str(problem["msg"]).removeprefix("Value error, ") for problem in error.errors()
+        )
+        raise fail(f"bad settings: {reasons}") from None
 
 
 @cli.callback()
@@ -146,8 +159,8 @@ def export_to_environment(settings: Settings) -> None:
 
 
 @asynccontextmanager
-async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
-    """A short-lived Runtime for one CLI command (small pool, wall clock)."""
+async def open_runtime(settings: Settings, pool_size: int = 2) -> AsyncIterator[Runtime]:
+    """A Runtime for one CLI command (by default a small pool; wall clock)."""
     from redis.asyncio import Redis
 
     from app.clock import system_clock
@@ -156,7 +169,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
 
     if settings.redis_url is None:
         raise RuntimeError("no Redis URL: use resolved_settings() first")
-    engine = create_engine(database_url_of(settings), pool_size=2)
+    engine = create_engine(database_url_of(settings), pool_size=pool_size)
     redis = Redis.from_url(settings.redis_url)
     try:
         yield Runtime(settings=settings, engine=engine, redis=redis, clock=system_clock)
@@ -211,6 +224,10 @@ def mint(settings: Settings, subject: str, roles: list[str]) -> str:
 
 
 def _print_banner(settings: Settings, host: str, port: int, demo_member_id: int | None) -> None:
+    if settings.is_production:
+        # Tokens in a console end up in log archives: production mints them on request only.
+        typer.echo(f"Jifen is serving GraphQL at http://{host}:{port}/graphql (production)")
+        return
     staff_token = mint(settings, f"staff:{DEMO_STAFF_NAME}", [StaffRole.ADMIN.value])
     lines = [
         "",
@@ -244,7 +261,7 @@ def serve(
     base = load_settings()
     host, port, workers = host or base.host, port or base.port, workers or base.workers
     try:
-        with resolved_settings(base) as settings:
+        with metrics_folder(), resolved_settings(base) as settings:
             settings = with_jwt_secret(settings)
             export_to_environment(settings)
             if migrate:
@@ -271,6 +288,32 @@ def serve(
     typer.echo("stopped", err=True)
 
 
+@contextmanager
+def metrics_folder() -> Iterator[Path]:
+    """A fresh folder for prometheus-client's multiprocess mode, in the environment of this
+    process and of the uvicorn workers it starts (docs/OPERATIONS.md, "Metrics").
+
+    Set before anything imports prometheus-client: it picks its mode at import. An operator's
+    ``PROMETHEUS_MULTIPROC_DIR`` is used, emptied first (values left by an earlier run would be
+    added to this one's); otherwise a temporary folder, removed when serving ends.
+    """
+    configured = os.environ.get(METRICS_DIR_ENV)
+    if configured:
+        folder = Path(configured)
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob("*.db"):
+            stale.unlink()
+        yield folder
+        return
+    folder = Path(tempfile.mkdtemp(prefix="jifen-metrics-"))
+    os.environ[METRICS_DIR_ENV] = str(folder)
+    try:
+        yield folder
+    finally:
+        os.environ.pop(METRICS_DIR_ENV, None)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 # ---------------------------------------------------------------------------------------------
 # worker
 # ---------------------------------------------------------------------------------------------
@@ -283,6 +326,7 @@ async def _run_worker(settings: Settings) -> None:
     from app.jobs.runner import scheduled_jobs
     from app.leaderboards.runner import projector_running
     from app.logging import get_logger
+    from app.monitoring import metrics_port
 
     log = get_logger("app.worker")
     stop = asyncio.Event()
@@ -292,11 +336,14 @@ async def _run_worker(settings: Settings) -> None:
     # The outbox relay competes for leadership with the API processes' relays: whichever holds
     # the lock publishes. The leaderboard projector may run anywhere (it applies each event
     # once however many run). Scheduled jobs: each runs in one process at a time (app/jobs).
+    # The configured pool, not a command's two connections: each job run holds one connection
+    # for its lock and needs another to work, and the interval jobs all start at once.
     async with (
         event_gateway(settings, relay=True),
-        open_runtime(settings) as runtime,
+        open_runtime(settings, settings.db_pool_size) as runtime,
         projector_running(runtime),
         scheduled_jobs(runtime),
+        metrics_port(runtime),
     ):
         log.info("worker.started")
         await stop.wait()
@@ -306,7 +353,7 @@ async def _run_worker(settings: Settings) -> None:
 @cli.command()
 def worker() -> None:
     """Run the background worker: the outbox relay, the leaderboard projector and the scheduled
-    jobs (docs/LIFECYCLE.md) until stopped."""
+    jobs (docs/LIFECYCLE.md) until stopped; /metrics on JIFEN_METRICS_PORT when set."""
     with resolved_settings(load_settings()) as settings:
         asyncio.run(_run_worker(settings))
     typer.echo("stopped", err=True)

@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -18,8 +18,21 @@ class NegativeBalancePolicy(StrEnum):
     TAKE_REMAINING = "take_remaining"  # take what is left; the rest is written off
 
 
+# HS256 wants a key at least as long as its hash (RFC 7518 §3.2): 32 bytes.
+MIN_JWT_SECRET_BYTES = 32
+
+
+class Profile(StrEnum):
+    """How much a process trusts its surroundings (docs/OPERATIONS.md, "The production profile")."""
+
+    DEVELOPMENT = "development"  # tokens printed, GraphiQL, /metrics open, readable logs
+    PRODUCTION = "production"  # none of that unless configured
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="JIFEN_", env_file=".env", extra="ignore")
+
+    env: Profile = Profile.DEVELOPMENT
 
     # When unset, `jifen serve` starts an embedded PostgreSQL and Redis under `data_dir`.
     database_url: str | None = None
@@ -102,7 +115,16 @@ class Settings(BaseSettings):
     redis_pool_size: int = Field(default=100, ge=1)
     redis_pool_timeout_seconds: float = Field(default=5.0, gt=0)
     log_level: str = "INFO"
-    log_json: bool = True
+    # Unset: JSON lines in production or when stderr is not a terminal, readable lines otherwise.
+    log_json: bool | None = None
+
+    # GraphiQL at /graphql in a browser; unset: on in development, off in production.
+    graphiql: bool | None = None
+    # A bearer token /metrics requires. Unset: /metrics is open in development and not served in
+    # production.
+    metrics_token: str | None = None
+    # `jifen worker` has no API: it serves /metrics on this port when set (same token rules).
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
     # Events: the outbox relay and the real-time gateway (docs/EVENTS.md).
     relay_enabled: bool = True  # run the relay in this process (one leader among all of them)
@@ -132,6 +154,29 @@ class Settings(BaseSettings):
     engagement_winback_dormant_days: int = Field(default=90, ge=1)  # no activity this long
     engagement_winback_points: int = Field(default=100, ge=0)
     engagement_lottery_pool: str = "daily-wheel"  # where sign-in and task draws are granted
+
+    @property
+    def is_production(self) -> bool:
+        return self.env is Profile.PRODUCTION
+
+    @property
+    def graphiql_enabled(self) -> bool:
+        return self.graphiql if self.graphiql is not None else not self.is_production
+
+    @model_validator(mode="after")
+    def _production_needs_a_real_secret(self) -> Settings:
+        if not self.is_production:
+            return self
+        # Replicas must share one secret, and a short one can be guessed offline from any
+        # token: a generated per-host secret or a short one is refused at start.
+        if not self.jwt_secret:
+            raise ValueError("JIFEN_JWT_SECRET must be set in production (openssl rand -hex 32)")
+        if len(self.jwt_secret.encode()) < MIN_JWT_SECRET_BYTES:
+            raise ValueError(
+                f"JIFEN_JWT_SECRET is shorter than {MIN_JWT_SECRET_BYTES} bytes: "
+                "use a longer one (openssl rand -hex 32)"
+            )
+        return self
 
 
 @lru_cache

@@ -28,6 +28,7 @@ from tenacity import (
 )
 
 from app.errors import DomainError, ErrorCode
+from app.pool import MeasuredPool
 
 MAX_ID = 2**63 - 1  # id columns are BIGINT: a bigger id names no row (and asyncpg cannot send it)
 
@@ -61,6 +62,7 @@ def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
         # A pooled connection PostgreSQL has closed is replaced at checkout instead of failing
         # the request's first statement; the cost is measured in docs/DECISIONS.md.
         pool_pre_ping=True,
+        poolclass=MeasuredPool,  # connections in use and requests waiting (app/metrics.py)
         # Prepared-statement caching is per connection; keep it, it is a large share of the speed.
         connect_args={"server_settings": {"application_name": "jifen"}},
     )

@@ -1,6 +1,10 @@
 """Structured logs: structlog for our code, with stdlib logging (uvicorn, SQLAlchemy, libraries)
-routed through the same processors, so every line has one format: JSON lines in production,
-coloured key=value on a console.
+routed through the same processors, so every line has one format: JSON lines for machines (in
+production, or whenever stderr is not a terminal), readable key=value lines for people at a
+terminal (``make run``). ``JIFEN_LOG_JSON`` decides instead when set.
+
+Each GraphQL request writes one access line (``app.access``, app/graphql/instrumentation.py);
+routine background work (scheduled job runs) logs at debug.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ import structlog
 from app.config import Settings
 
 # Libraries that are chatty at INFO about things an operator does not act on.
-QUIET_LOGGERS = ("pgserver", "alembic", "asyncio", "broadcaster")
+# APScheduler announces every run of every job ("Running job ...", "executed successfully").
+QUIET_LOGGERS = ("pgserver", "alembic", "asyncio", "broadcaster", "apscheduler")
 
 
 def _shared_processors() -> list[structlog.typing.Processor]:
@@ -49,11 +54,18 @@ def _stdlib_handler(json_lines: bool) -> logging.Handler:
     return handler
 
 
+def json_lines(settings: Settings) -> bool:
+    """JSON lines unless a person is reading (a terminal, outside production) or told so."""
+    if settings.log_json is not None:
+        return settings.log_json
+    return settings.is_production or not sys.stderr.isatty()
+
+
 def configure_logging(settings: Settings) -> None:
     """Configure structlog and stdlib logging once per process (idempotent)."""
     level = logging.getLevelNamesMapping().get(settings.log_level.upper(), logging.INFO)
     root = logging.getLogger()
-    root.handlers[:] = [_stdlib_handler(settings.log_json)]
+    root.handlers[:] = [_stdlib_handler(json_lines(settings))]
     root.setLevel(level)
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(max(level, logging.WARNING))

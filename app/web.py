@@ -63,11 +63,15 @@ from app.graphql.schema import build_schema
 from app.graphql.sockets import WatchedLegacyWS, WatchedTransportWS
 from app.jobs.runner import scheduled_jobs
 from app.leaderboards.runner import projector_running
-from app.logging import configure_logging
+from app.logging import configure_logging, get_logger
+from app.metrics import process_exited
+from app.monitoring import CountedWebSockets, metrics_endpoint
 from app.runtime import Runtime
 
 PRINCIPAL_KEY = "jifen.principal"  # where the HTTP wrapper leaves the principal in the scope
 READY_TIMEOUT_SECONDS = 2.0
+
+access_log = get_logger("app.access")
 
 
 def _runtime(scope_holder: Request | WebSocket) -> Runtime:
@@ -140,6 +144,8 @@ class JifenGraphQL(GraphQL[Context, None]):
                     api_key=request.headers.get("x-api-key"),
                 )
             except DomainError as error:
+                # Refused before GraphQL runs: the access line OperationMetrics would write.
+                access_log.info("graphql", principal="refused", outcome=error.code.value)
                 await unauthenticated_response(error)(scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
@@ -231,6 +237,12 @@ async def readyz(request: Request) -> Response:
         if error is not None
     }
     if failures:
+        if rt.settings.is_production:
+            # Error texts name hosts and ports: the log has them, the caller gets the parts.
+            get_logger("app.web").warning("readyz.unavailable", **failures)
+            return JSONResponse(
+                {"status": "unavailable", "failed": sorted(failures)}, status_code=503
+            )
         return JSONResponse({"status": "unavailable", "failed": failures}, status_code=503)
     return JSONResponse({"status": "ready"})
 
@@ -293,11 +305,12 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         finally:
             await redis.aclose()
             await engine.dispose()
+            process_exited()
 
     graphql = JifenGraphQL(
         build_schema(settings),
         settings,
-        graphql_ide="graphiql",
+        graphql_ide="graphiql" if settings.graphiql_enabled else None,
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
         connection_init_wait_timeout=timedelta(seconds=settings.ws_connection_init_timeout_seconds),
         max_subscriptions_per_connection=settings.ws_max_operations,
@@ -305,9 +318,10 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app = Starlette(
         routes=[
             Route("/graphql", graphql),
-            WebSocketRoute("/graphql", graphql),
+            WebSocketRoute("/graphql", CountedWebSockets(graphql)),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/metrics", metrics_endpoint),
         ],
         lifespan=lifespan,
     )

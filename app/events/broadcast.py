@@ -40,6 +40,7 @@ from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from app import metrics
 from app.logging import get_logger
 
 RESYNC = "\x00jifen:resync"  # the message of the marker event (never valid JSON, never an event)
@@ -196,6 +197,7 @@ class RedisPubSubBackend(BroadcastBackend):
                 raise
             except Exception as exc:  # never die: log, back off, reconnect
                 attempt += 1
+                metrics.redis_errors.labels("pubsub").inc()
                 self.connected.clear()
                 await self._drop_pubsub()
                 delay = backoff_delay(attempt)
@@ -276,6 +278,7 @@ class BoundedSubscriber:
             self.overflowed = True
             self._items.clear()
             log.warning("subscriber.too_slow", topic=self.topic, limit=self._limit)
+            metrics.slow_consumer_closes.inc()
         else:
             self._items.append(event)
         self._ready.set()

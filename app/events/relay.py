@@ -33,6 +33,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.engine import make_url
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
 
+from app import metrics
 from app.events.broadcast import EventHub, backoff_delay
 from app.logging import get_logger
 
@@ -101,6 +102,7 @@ class Relay:
         self.retention_every = retention_every
         self.stats = RelayStats()
         self.is_leader = False
+        metrics.relay_leader.set(0)  # a standby until it takes the lock
         self.log = log.bind(relay=name)
 
     async def run(self) -> None:
@@ -129,7 +131,7 @@ class Relay:
             finally:
                 if self.is_leader:
                     self.log.info("relay.stepped_down")
-                self.is_leader = False
+                self._lead_as(False)
                 await _close(conn)
 
     async def _on_connection(self, conn: asyncpg.Connection) -> None:
@@ -138,10 +140,14 @@ class Relay:
             if await self._try_lock(conn):
                 break
             await asyncio.sleep(self.poll_seconds)
-        self.is_leader = True
+        self._lead_as(True)
         self.stats.terms += 1
         self.log.info("relay.leading")
         await self._lead(conn)
+
+    def _lead_as(self, leader: bool) -> None:
+        self.is_leader = leader
+        metrics.relay_leader.set(1 if leader else 0)
 
     @staticmethod
     async def _try_lock(conn: asyncpg.Connection) -> bool:
@@ -185,11 +191,13 @@ class Relay:
                 await self.hub.publish_many(messages)
         await conn.execute(MARK_PUBLISHED, [row["id"] for row in rows])
         self.stats.published += len(rows)
+        metrics.relay_published.inc(len(rows))
         return len(rows)
 
     def _redis_retry_log(self, state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
         wait = state.next_action.sleep if state.next_action else 0.0
+        metrics.redis_errors.labels("relay").inc()
         self.log.warning(
             "relay.redis_unavailable",
             error=repr(error),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import TypeVar
 
 import strawberry
@@ -30,6 +31,11 @@ strawberry.enum(ErrorCode, name="ErrorCode")
 # Validation and syntax errors (including the depth, alias and token limits) are the client's
 # own query: they are shown as they are, with this code.
 QUERY_REJECTED = "GRAPHQL_VALIDATION_FAILED"
+
+# The codes of the MutationErrors the running operation answered with, for its metrics and
+# access line (app/graphql/instrumentation.py sets a list per operation; resolvers run in tasks
+# with copies of the context, and the copies share the list).
+refusals: ContextVar[list[ErrorCode] | None] = ContextVar("jifen_refusals", default=None)
 
 
 @strawberry.type(description="A refused request: nothing was written.")
@@ -55,6 +61,9 @@ async def refusal_as_payload(
     try:
         return await run()
     except DomainError as error:
+        noted = refusals.get()
+        if noted is not None:
+            noted.append(error.code)
         return mutation_error(error)
     except (DBAPIError, OSError, CommitInDoubt) as error:
         refusal = unavailable(error)  # a write cut off by a database fault: retry with its key

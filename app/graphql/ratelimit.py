@@ -15,6 +15,7 @@ from graphql import GraphQLError
 from limits import RateLimitItem, parse
 from strawberry.extensions import SchemaExtension
 
+from app import metrics
 from app.auth.principal import PrincipalKind
 from app.config import Settings
 from app.errors import ErrorCode
@@ -47,8 +48,10 @@ class PrincipalBudgets:
             # Counting needs Redis; points do not. While Redis is away, serve uncounted rather
             # than refuse every request (logged, so the gap is visible).
             log.warning("rate limit not counted: Redis unavailable", exc_info=True)
+            metrics.redis_errors.labels("rate_limit").inc()
             return
         if not allowed:
+            metrics.rate_limited.labels(kind.value).inc()
             # Raised before execution starts, where only a GraphQLError keeps its code.
             raise GraphQLError(
                 f"too many requests: the limit for this caller is {budget} and this operation "

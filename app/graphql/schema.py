@@ -34,6 +34,7 @@ from app.graphql.engagement import (
     EngagementSubscriptions,
 )
 from app.graphql.errors import JifenMaskErrors
+from app.graphql.instrumentation import OperationMetrics
 from app.graphql.jobs import JobMutations, JobQueries
 from app.graphql.leaderboards import LeaderboardQueries, LeaderboardSubscriptions
 from app.graphql.ledger import LedgerMutations
@@ -124,6 +125,8 @@ def _extensions(settings: Settings) -> list[type[SchemaExtension] | Callable[[],
         RefuseUnstorableStrings,
     ]
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
+        # First: it measures the whole operation and sees the errors as the others left them.
+        OperationMetrics,
         lambda: AddValidationRules(limit_rules),
         lambda: MaxTokensLimiter(max_token_count=settings.max_query_tokens),
         ParserCache,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 import traceback
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -28,6 +29,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app import metrics
 from app.jobs.registry import Job
 from app.jobs.tables import job_runs
 from app.logging import get_logger
@@ -140,21 +142,31 @@ async def run_job(rt: Runtime, job: Job) -> JobRun | None:
     async with rt.engine.connect() as raw:
         conn = await raw.execution_options(isolation_level="AUTOCOMMIT")
         if not await _try_lock(conn, job.name):
-            log.info("jobs.skipped_running_elsewhere", job=job.name)
+            # Routine (every tick, in every process but one): debug, as is a run that succeeds.
+            log.debug("jobs.skipped_running_elsewhere", job=job.name)
+            metrics.job_runs.labels(job.name, "skipped").inc()
             return None
         try:
             run_id = await _start(conn, rt, job.name)
-            log.info("jobs.started", job=job.name, run_id=run_id)
+            log.debug("jobs.started", job=job.name, run_id=run_id)
+            started = time.perf_counter()
             try:
                 result = await job.run(rt)
             except Exception as exc:
                 log.exception("jobs.failed", job=job.name, run_id=run_id)
+                _measure(job.name, "failed", started)
                 error = "".join(traceback.format_exception_only(exc)).strip()[:MAX_ERROR]
                 return await _finish(conn, rt, run_id, job.name, error=error)
-            log.info("jobs.succeeded", job=job.name, run_id=run_id, **dict(result))
+            log.debug("jobs.succeeded", job=job.name, run_id=run_id, **dict(result))
+            _measure(job.name, "succeeded", started)
             return await _finish(conn, rt, run_id, job.name, result=result)
         finally:
             await _unlock(conn, job.name)
+
+
+def _measure(job: str, status: str, started: float) -> None:
+    metrics.job_runs.labels(job, status).inc()
+    metrics.job_duration.labels(job, status).observe(time.perf_counter() - started)
 
 
 async def last_runs(conn: AsyncConnection, names: Sequence[str]) -> dict[str, JobRun]:

@@ -28,8 +28,10 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app import metrics
 from app.clock import Clock
 from app.config import NegativeBalancePolicy, Settings
+from app.db import after_commit
 from app.errors import DomainError, ErrorCode, invalid, not_found
 from app.events.outbox import append_event, member_topic
 from app.ledger import posted
@@ -1222,7 +1224,9 @@ class Ledger:
                 sides,
             )
             statement = statement.add_cte(moved.cte("moved"))
-        return _entry((await self.conn.execute(statement)).one())
+        entry = _entry((await self.conn.execute(statement)).one())
+        after_commit(lambda: _count_posting(kind, amount))
+        return entry
 
     async def _settle_hold(
         self, hold: Hold, status: HoldStatus, *, commit_entry_id: int | None = None
@@ -1312,3 +1316,8 @@ def _hold_payload(hold: Hold) -> dict[str, Any]:
         "reference": hold.reference,
         "expires_at": hold.expires_at.isoformat(),
     }
+
+
+def _count_posting(kind: EntryKind, amount: int) -> None:
+    metrics.ledger_postings.labels(kind.value).inc()
+    metrics.ledger_points.labels(kind.value).inc(abs(amount))

@@ -32,6 +32,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import func, select
 
+from app import metrics
 from app.mall.catalogue import Catalogue
 from app.mall.policy import OPEN_OR_DONE, Item, LimitPeriod, period_start
 from app.mall.tables import mall_orders
@@ -123,6 +124,7 @@ class FlashGate:
                 )
             )
         except RedisError as error:
+            metrics.redis_errors.labels("flash_gate").inc()
             log.warning("flash gate unavailable, deciding in the database: %s", error)
             return Verdict.UNAVAILABLE
         return {-1: Verdict.OUT_OF_STOCK, -2: Verdict.NOT_ARMED, -3: Verdict.LIMIT_REACHED}.get(
@@ -136,6 +138,7 @@ class FlashGate:
                 args=[ticket.member_id, ticket.quantity, ticket.limit],
             )
         except RedisError as error:  # the gate stays short until reconciled: undersell only
+            metrics.redis_errors.labels("flash_gate").inc()
             log.warning("flash gate: could not give back %s: %s", ticket, error)
 
     async def arm(self, stock_left: int, item_id: int, period: str, buyers: dict[int, int]) -> bool:
@@ -147,6 +150,7 @@ class FlashGate:
                 keys=self.keys(item_id, period), args=[stock_left, BUYERS_TTL_SECONDS, *pairs]
             )
         except RedisError as error:  # the next take finds it unarmed again, or unavailable
+            metrics.redis_errors.labels("flash_gate").inc()
             log.warning("flash gate: could not arm item %s: %s", item_id, error)
             return False
         return bool(armed)
@@ -158,6 +162,7 @@ class FlashGate:
             if await self.redis.exists(key):
                 await self.redis.incrby(key, delta)
         except RedisError as error:
+            metrics.redis_errors.labels("flash_gate").inc()
             log.warning("flash gate: could not adjust %s: %s", key, error)
 
     async def disarm(self, item_id: int) -> None:

@@ -61,6 +61,16 @@ def wait_ready(base: str) -> None:
     raise AssertionError("the server never became ready")
 
 
+def interrupt(process: subprocess.Popen[Any]) -> None:
+    """Ctrl-C, as a person would; a server that does not stop within 20 s fails the test."""
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise
+
+
 @contextmanager
 def serve_process(settings: Settings, **extra_env: str) -> Iterator[tuple[str, dict[str, str]]]:
     """`jifen serve --workers 2` on a free port, ready; yields its base URL and tokens."""
@@ -85,12 +95,7 @@ def serve_process(settings: Settings, **extra_env: str) -> Iterator[tuple[str, d
         wait_ready(base)
         yield base, tokens
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            raise
+        interrupt(process)
 
 
 @pytest.fixture

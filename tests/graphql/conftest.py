@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -18,6 +18,9 @@ from app.clock import FrozenClock
 from app.config import Settings
 from app.runtime import Runtime
 from app.web import create_app
+
+if TYPE_CHECKING:
+    from tests.events.conftest import LiveApp
 
 
 @pytest.fixture
@@ -151,3 +154,12 @@ async def calling_from(
     transport = httpx.ASGITransport(app=application, client=client)
     async with httpx.AsyncClient(transport=transport, base_url="http://jifen.test") as http:
         yield http
+
+
+@pytest.fixture
+async def live(settings: Settings, clock: FrozenClock) -> AsyncIterator[LiveApp]:
+    """The app served by uvicorn on a free port, for real WebSocket clients."""
+    from tests.events.conftest import serve_app  # it builds on this module's Api
+
+    async for live_app in serve_app(settings, clock):
+        yield live_app

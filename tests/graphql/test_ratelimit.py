@@ -10,6 +10,7 @@ import pytest
 from app.clock import FrozenClock
 from app.config import Settings
 from tests.graphql.conftest import Api, api_with
+from tests.metricsamples import growth
 
 BALANCE = "query($m: ID!) { member(id: $m) { balance { available } } }"
 
@@ -70,3 +71,14 @@ async def test_each_aliased_mutation_counts_against_the_budget(tight_api: Api) -
     one = await tight_api.post(aliased_earns(member, 1, "one"), headers=flooder)
     assert one.status_code == 429
     assert (await tight_api.ledger_state(member))["balance"]["available"] == 3
+
+
+async def test_rate_limit_refusals_are_counted_by_caller_kind(tight_api: Api) -> None:
+    member = await tight_api.register("pos", "chatty")
+    refusals = growth("jifen_rate_limited_total", principal="member")
+    statuses = [
+        (await tight_api.post("{ me { id } }", None, tight_api.member_headers(member))).status_code
+        for _ in range(5)
+    ]
+    assert statuses == [200, 200, 200, 429, 429]
+    assert refusals() == 2

@@ -5,15 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from starlette.testclient import TestClient
-from starlette.websockets import WebSocketDisconnect
+from websockets.exceptions import ConnectionClosed
 
 from app.auth.tokens import mint_token
 from app.clock import FrozenClock
-from app.config import Settings
+from app.config import Profile, Settings
 from app.members import usecases as member_usecases
-from app.web import create_app
-from tests.graphql.conftest import Api
+from tests.events.conftest import LiveApp
+from tests.graphql.conftest import Api, api_with
+from tests.wsclient import LEGACY_WS, GraphQLWs, graphql_ws
 
 
 async def test_healthz_and_readyz(api: Api) -> None:
@@ -23,18 +23,26 @@ async def test_healthz_and_readyz(api: Api) -> None:
 
 
 async def test_readyz_names_what_failed(settings: Settings, clock: FrozenClock) -> None:
-    import httpx
-
-    broken = settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})
-    app = create_app(broken, clock)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            response = await client.get("/readyz")
+    async with api_with(settings, clock, redis_url="redis://127.0.0.1:1/0") as broken:
+        response = await broken.client.get("/readyz")
     assert response.status_code == 503
     body = response.json()
     assert body["status"] == "unavailable"
     assert list(body["failed"]) == ["redis"]
+    assert "127.0.0.1:1" in body["failed"]["redis"]  # a developer wants to know where
+
+
+async def test_readyz_in_production_names_no_address(
+    settings: Settings, clock: FrozenClock
+) -> None:
+    async with api_with(
+        settings, clock, redis_url="redis://127.0.0.1:1/0", env=Profile.PRODUCTION
+    ) as broken:
+        response = await broken.client.get("/readyz")
+    assert (response.status_code, response.json()) == (
+        503,
+        {"status": "unavailable", "failed": ["redis"]},
+    )
 
 
 async def test_both_credentials_at_once_are_refused(api: Api) -> None:
@@ -61,32 +69,28 @@ async def test_an_unexpected_error_is_masked_with_an_error_id(
     assert error["extensions"]["errorId"] in caplog.text
 
 
-def _ws_init(client: TestClient, protocol: str, payload: dict[str, Any]) -> dict[str, Any]:
-    with client.websocket_connect("/graphql", subprotocols=[protocol]) as ws:
-        init = "connection_init"
-        ws.send_json({"type": init, "payload": payload})
-        message: dict[str, Any] = ws.receive_json()
-        return message
+async def legacy_init(ws: GraphQLWs, token: str) -> dict[str, Any]:
+    """graphql-ws clients put the token in the payload under their own key."""
+    await ws.send({"type": "connection_init", "payload": {"token": token}})
+    return await ws.receive()
 
 
-@pytest.fixture
-def ws_client(settings: Settings) -> Any:
-    with TestClient(create_app(settings)) as client:
-        yield client
-
-
-def test_websocket_connection_init_authenticates(ws_client: TestClient, settings: Settings) -> None:
+async def test_websocket_connection_init_authenticates(live: LiveApp, settings: Settings) -> None:
     token = mint_token(settings, "staff:alice", ["analyst"])
-    ack = _ws_init(ws_client, "graphql-transport-ws", {"Authorization": f"Bearer {token}"})
+    async with graphql_ws(live.ws_url) as ws:
+        ack = await ws.init(token)
     assert ack == {"type": "connection_ack", "payload": {"principal": "staff:alice"}}
-    ack = _ws_init(ws_client, "graphql-ws", {"token": token})
+    async with graphql_ws(live.ws_url, LEGACY_WS) as ws:
+        ack = await legacy_init(ws, token)
     assert ack["type"] == "connection_ack"
 
 
-def test_websocket_with_a_bad_token_is_rejected(ws_client: TestClient) -> None:
-    with pytest.raises(WebSocketDisconnect) as closed:
-        _ws_init(ws_client, "graphql-transport-ws", {"Authorization": "Bearer forged"})
-    assert closed.value.code == 4403
-    message = _ws_init(ws_client, "graphql-ws", {"token": "forged"})
+async def test_websocket_with_a_bad_token_is_rejected(live: LiveApp) -> None:
+    async with graphql_ws(live.ws_url) as ws:
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.init("forged")
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
+    async with graphql_ws(live.ws_url, LEGACY_WS) as ws:
+        message = await legacy_init(ws, "forged")
     assert message["type"] == "connection_error"
     assert message["payload"]["code"] == "UNAUTHENTICATED"

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from app.clock import FrozenClock
@@ -18,6 +20,7 @@ from app.ledger import usecases as ledger
 from app.runtime import Runtime
 from tests.events.test_relay import eventually
 from tests.ledger.test_service import earn, new_member, programme_balance
+from tests.metricsamples import growth
 
 
 async def test_a_run_is_recorded_with_its_result(runtime: Runtime) -> None:
@@ -153,3 +156,26 @@ async def test_every_registered_job_runs_on_a_quiet_programme(runtime: Runtime) 
         assert (run.status, run.error) == ("succeeded", None), name
     statuses = await usecases.list_jobs(runtime)
     assert all(s.last_run is not None for s in statuses)
+
+
+async def test_runs_are_measured_and_logged_at_debug_unless_they_fail(
+    runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def fine(rt: Runtime) -> Mapping[str, Any]:
+        return {"done": 1}
+
+    async def broken(rt: Runtime) -> Mapping[str, Any]:
+        raise RuntimeError("no partner")
+
+    succeeded = growth("jifen_job_runs_total", job="fine", status="succeeded")
+    timed = growth("jifen_job_duration_seconds_count", job="fine", status="succeeded")
+    failed = growth("jifen_job_runs_total", job="broken", status="failed")
+    caplog.set_level(logging.INFO)
+
+    await run_job(runtime, Job("fine", "works", fine, every_seconds=60))
+    # Routine runs say nothing at INFO: a console is not a scheduler's diary.
+    assert not [r for r in caplog.records if r.name == "app.jobs"]
+    await run_job(runtime, Job("broken", "fails", broken, every_seconds=60))
+
+    assert (succeeded(), timed(), failed()) == (1, 1, 1)
+    assert [r.levelno for r in caplog.records if r.name == "app.jobs"] == [logging.ERROR]

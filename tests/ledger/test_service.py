@@ -25,6 +25,7 @@ from app.ledger.service import Ledger, LedgerPolicy, Settlement
 from app.members import usecases as members
 from app.members.models import MemberStatus
 from app.runtime import Runtime
+from tests.metricsamples import growth
 
 STAFF = Actor("staff:tester", "test", frozenset({"admin"}))
 DAY = timedelta(days=1)
@@ -671,3 +672,27 @@ async def test_an_account_lock_serves_one_write_of_its_own_member(runtime: Runti
         assert await book.lock_account(10**9) is None
     assert (await ledger.get_balance(runtime, member)).available == 15
     assert (await ledger.get_balance(runtime, other)).available == 0
+
+
+class Abandoned(Exception):
+    pass
+
+
+async def test_postings_count_when_their_transaction_commits(runtime: Runtime) -> None:
+    member = (await members.register_member(runtime, channel="test", external_ref="m")).member.id
+    postings = growth("jifen_ledger_postings_total", kind="earn")
+    points = growth("jifen_ledger_points_total", kind="earn")
+
+    # Posted, then rolled back: nothing was written, so nothing is counted.
+    with pytest.raises(Abandoned):
+        async with unit_of_work(runtime.engine) as conn:
+            book = Ledger(conn, runtime.clock, LedgerPolicy.from_settings(runtime.settings))
+            await book.earn(member, 70, reason="abandoned", actor=STAFF)
+            raise Abandoned
+    assert (postings(), points()) == (0, 0)
+
+    for amount in (10, 25):
+        await ledger.earn_points(
+            runtime, STAFF, member_id=member, amount=amount, reason="r", idempotency_key=uuid4().hex
+        )
+    assert (postings(), points()) == (2, 35)
