@@ -72,6 +72,10 @@ ledger_points = Counter(
 relay_leader = Gauge(
     "jifen_relay_leader",
     "1 in the process whose outbox relay leads (publishes events), 0 in standbys.",
+    # Labelled so that only a process that runs a relay reports one: a label-less gauge writes
+    # its value file at import, and `jifen serve`'s supervisor (which imports this module but
+    # runs no relay) would show up as a standby.
+    ["relay"],
     multiprocess_mode="liveall",
 )
 relay_published = Counter("jifen_relay_published_events", "Events the relay published to Redis.")

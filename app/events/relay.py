@@ -102,7 +102,8 @@ class Relay:
         self.retention_every = retention_every
         self.stats = RelayStats()
         self.is_leader = False
-        metrics.relay_leader.set(0)  # a standby until it takes the lock
+        self.leader_gauge = metrics.relay_leader.labels(relay=name)
+        self.leader_gauge.set(0)  # a standby until it takes the lock
         self.log = log.bind(relay=name)
 
     async def run(self) -> None:
@@ -147,7 +148,7 @@ class Relay:
 
     def _lead_as(self, leader: bool) -> None:
         self.is_leader = leader
-        metrics.relay_leader.set(1 if leader else 0)
+        self.leader_gauge.set(1 if leader else 0)
 
     @staticmethod
     async def _try_lock(conn: asyncpg.Connection) -> bool:
