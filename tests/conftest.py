@@ -1,4 +1,4 @@
-"""Test infrastructure: real PostgreSQL and Redis, never mocks (DESIGN.md "Tests").
+"""Test infrastructure: real PostgreSQL and Redis, never mocks (README: real parts, no skips).
 
 The services come from ``JIFEN_DATABASE_URL`` / ``JIFEN_REDIS_URL`` when set (CI, a developer's
 own servers), else from embedded servers started under a temporary folder for the session. A test

@@ -1,4 +1,4 @@
-"""The earning rule engine: pure functions, no I/O (DESIGN.md "pure rules without I/O").
+"""The earning rule engine: pure functions, no I/O (the service reads what they need and writes).
 
 Rules are data (:class:`Rule`, stored as a JSON *spec*); :func:`evaluate` takes the rules, what
 happened (a basket of lines, or a behaviour event), what we know of the member, the moment

@@ -1,6 +1,6 @@
 """Earning: rules (versioned, audited), purchases with their lines, refunds, events, counters.
 
-Every member-owned table carries ``member_id`` (DESIGN.md: distributable by member). Writes to a
+Every member-owned table carries ``member_id`` (docs/SCALING.md: by member). Writes to a
 member's purchases, events and counters happen under that member's account lock (the ledger's
 one lock), so cap counters are exact under concurrency.
 """

@@ -1,6 +1,6 @@
 """Engagement: sign-ins, the reward log, tasks and their progress, teams, badges, referrals.
 
-Every member-owned table carries ``member_id`` (DESIGN.md: distributable by member). Writes to a
+Every member-owned table carries ``member_id`` (docs/SCALING.md: by member). Writes to a
 member's rows happen under that member's account lock (the ledger's one lock). The reward log's
 ``UNIQUE (member_id, key)`` is the last line of defence against paying a reward twice: the key is
 derived from what is rewarded (``checkin:2026-11-23:points``, ``task:7:2026-11:1:points`` …).

@@ -1,6 +1,6 @@
 """Fan-out of published events to this process's subscribers: ``broadcaster`` with our own backend.
 
-broadcaster 0.3.1's Redis backend cannot be used as released (DESIGN.md "Facts measured"): with
+broadcaster 0.3.1's Redis backend cannot be used as released (docs/EVENTS.md, section 3): with
 redis-py 8 it wakes its listener before SUBSCRIBE has registered, so it delivers nothing, and after
 a Redis restart its listener dies on ``ConnectionError`` without a word. Its subscriber queues are
 unbounded. Here:

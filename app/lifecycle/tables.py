@@ -1,7 +1,7 @@
 """The points lifecycle's tables: notifications and expiry reminders, status changes, gifts,
 partner exchange.
 
-Member-owned tables carry ``member_id`` (DESIGN.md: distributable by member). Gifts and
+Member-owned tables carry ``member_id`` (docs/SCALING.md: by member). Gifts and
 exchanges are written under the ledger's account locks, in the same transaction as their
 entries.
 """
