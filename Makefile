@@ -31,6 +31,7 @@ test: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy app
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 # After editing dependencies in pyproject.toml: re-resolve what changed and keep the rest.
@@ -50,7 +51,7 @@ bench: venv
 
 # Caches and build output; keeps .venv, .tools and the embedded databases (.jifen).
 clean:
-	rm -rf build .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info
+	rm -rf build .pytest_cache .mypy_cache .ruff_cache .hypothesis .import_linter_cache *.egg-info
 	find . -path ./$(VENV) -prune -o -path ./$(TOOLS) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 
 # Also the virtualenvs and the embedded databases with their data.

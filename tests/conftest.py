@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import asyncpg
 import pytest
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -45,10 +46,23 @@ class ServiceUrls:
     redis_url: str
 
 
+# A connection a test left open in a transaction would make every later reset wait forever; the
+# reset gives up after this long and names the sessions in the way.
+RESET_LOCK_TIMEOUT = "20s"
+BLOCKERS_SQL = """
+    SELECT pid, state, now() - xact_start AS open_for, left(query, 200) AS last_query
+    FROM pg_stat_activity
+    WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start IS NOT NULL
+"""
+
+
 def reset_database_sql() -> str:
     """Empty every table and put the programme accounts back, in one round trip."""
     tables = ", ".join(f'"{table.name}"' for table in metadata.sorted_tables)
-    return f"TRUNCATE {tables} RESTART IDENTITY CASCADE; {PROGRAMME_ACCOUNTS_SQL}"
+    return (
+        f"SET LOCAL lock_timeout = '{RESET_LOCK_TIMEOUT}'; "
+        f"TRUNCATE {tables} RESTART IDENTITY CASCADE; {PROGRAMME_ACCOUNTS_SQL}"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -126,9 +140,15 @@ def runtime(settings: Settings, engine: AsyncEngine, redis: Redis, clock: Frozen
 async def clean_state(engine: AsyncEngine, redis_client: Redis) -> None:
     """Empty tables (programme accounts restored) and an empty Redis database."""
     async with engine.connect() as conn:
-        raw = await conn.get_raw_connection()
-        # asyncpg runs a multi-statement string as one simple query: one round trip.
-        await raw.driver_connection.execute(reset_database_sql())  # type: ignore[union-attr]
+        raw = (await conn.get_raw_connection()).driver_connection
+        assert isinstance(raw, asyncpg.Connection)
+        try:
+            # asyncpg runs a multi-statement string as one simple query (one round trip, one
+            # implicit transaction, so SET LOCAL holds for the TRUNCATE).
+            await raw.execute(reset_database_sql())
+        except asyncpg.LockNotAvailableError as error:
+            blockers = [dict(row) for row in await raw.fetch(BLOCKERS_SQL)]
+            raise RuntimeError(f"a session left open blocks the reset: {blockers}") from error
     await redis_client.flushdb()
 
 

@@ -180,8 +180,9 @@ async def test_within_a_topic_ids_follow_commit_order(settings: Settings) -> Non
             second_insert = asyncio.create_task(second.fetchval(insert, "member:7"))
             await asyncio.sleep(0.2)
             assert not second_insert.done()
-            # Another topic is not held up.
-            other = await second_insert_other(dsn)
+            # Another topic is not held up (bounded: were it held up, it would wait for this
+            # very transaction, and the test would hang instead of failing).
+            other = await asyncio.wait_for(second_insert_other(dsn), 5)
             assert other > first_id
         second_id = await asyncio.wait_for(second_insert, 5)
         assert second_id > other > first_id
