@@ -6,7 +6,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from app.auth.tokens import mint_token
 from app.config import Settings
 from tests.e2e.test_serve import STARTUP_SECONDS, free_port, graphql, interrupt, wait_ready
+from tests.eventually import eventually_blocking
 
 SECRET = "e2e-secret-that-is-long-enough-for-hs256-0123456789"
 METRICS_TOKEN = "scrape-me-0123456789"
@@ -100,13 +100,6 @@ EARN = """mutation MetricsEarn($m: ID!, $a: Int!, $k: String!) {
     __typename ... on MutationError { code } } }"""
 
 
-def wait_until(check: Any, seconds: float = STARTUP_SECONDS) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
-
-
 def earn(base: str, token: str, member_id: str, amount: int, key: str) -> str:
     response = httpx.post(
         f"{base}/graphql",
@@ -126,7 +119,10 @@ def test_metrics_from_two_workers_count_what_was_done(
     with serving(settings, tmp_path, env, "--workers", "2", "--no-migrate", "--no-seed") as served:
         wait_ready(served.base)
         # Both workers up: each reports its relay, one of them leading.
-        wait_until(lambda: sorted(series(scrape(served.base), "jifen_relay_leader")) == [0, 1])
+        eventually_blocking(
+            lambda: sorted(series(scrape(served.base), "jifen_relay_leader")) == [0, 1],
+            within=STARTUP_SECONDS,
+        )
         staff = mint_token(
             settings.model_copy(update={"jwt_secret": SECRET}), "staff:ops", ["admin"]
         )
@@ -220,7 +216,7 @@ def test_the_worker_serves_its_metrics_on_a_port_of_its_own(
 
     with running(settings, tmp_path, env, "worker"):
         # Interval jobs run once at start: the worker's own runs show on its own port.
-        wait_until(hold_timeouts_ran)
+        eventually_blocking(hold_timeouts_ran, within=STARTUP_SECONDS)
         samples = scrape(base)
         refused = httpx.get(f"{base}/metrics", timeout=5)
     assert series(samples, "jifen_relay_leader") == [1.0]  # nobody else competes here

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from app.config import Settings
+from tests.eventually import eventually_blocking
 
 STARTUP_SECONDS = 60
 
@@ -50,15 +51,14 @@ def read_tokens(server: subprocess.Popen[str]) -> dict[str, str]:
 
 
 def wait_ready(base: str) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("the server never became ready")
+    eventually_blocking(lambda: is_ready(base), within=STARTUP_SECONDS)
+
+
+def is_ready(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/readyz", timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 def interrupt(process: subprocess.Popen[Any]) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -20,16 +20,7 @@ from app.config import Settings
 from app.events.broadcast import EventHub
 from app.events.outbox import SIGNAL_PREFIX, append_event
 from app.events.relay import Relay, asyncpg_dsn
-
-WAIT = 5.0
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], within: float = WAIT) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
+from tests.eventually import eventually
 
 
 @pytest.fixture
@@ -74,6 +65,10 @@ async def unpublished(engine: AsyncEngine) -> int:
     return int(count or 0)
 
 
+async def all_published(engine: AsyncEngine) -> bool:
+    return await unpublished(engine) == 0
+
+
 def relay_of(settings: Settings, hub: EventHub, name: str, **kwargs: Any) -> Relay:
     return Relay(settings.database_url or "", hub, poll_seconds=0.1, name=name, **kwargs)
 
@@ -84,11 +79,11 @@ async def test_one_leader_publishes_everything_once_in_order_and_marks_it(
     relays = [relay_of(settings, hub, f"r{i}", batch_size=7) for i in range(2)]
     tasks = [asyncio.create_task(relay.run()) for relay in relays]
     try:
-        await eventually(lambda: _true(any(r.is_leader for r in relays)))
+        await eventually(lambda: any(r.is_leader for r in relays))
         for i in range(5):
             await append(engine, f"member:{i % 2}", 10)
-        await eventually(lambda: _true(len(published) >= 50))
-        await eventually(lambda: _equals(unpublished(engine), 0))
+        await eventually(lambda: len(published) >= 50)
+        await eventually(lambda: all_published(engine))
         await asyncio.sleep(0.2)
         assert sum(r.is_leader for r in relays) == 1
         assert [r.stats.published for r in relays if not r.is_leader] == [0]
@@ -108,18 +103,18 @@ async def test_the_standby_takes_over_when_the_leader_goes(
 ) -> None:
     first, second = relay_of(settings, hub, "first"), relay_of(settings, hub, "second")
     first_task = asyncio.create_task(first.run())
-    await eventually(lambda: _true(first.is_leader))
+    await eventually(lambda: first.is_leader)
     second_task = asyncio.create_task(second.run())
     try:
         await append(engine, "member:1", 3)
-        await eventually(lambda: _true(len(published) == 3))
-        await eventually(lambda: _equals(unpublished(engine), 0))  # marked, not only sent
+        await eventually(lambda: len(published) == 3)
+        await eventually(lambda: all_published(engine))  # marked, not only sent
         first_task.cancel()  # its connection closes; PostgreSQL releases the lock
         await asyncio.gather(first_task, return_exceptions=True)
-        await eventually(lambda: _true(second.is_leader))
+        await eventually(lambda: second.is_leader)
         await append(engine, "member:1", 2)
-        await eventually(lambda: _true(len(published) == 5))
-        await eventually(lambda: _equals(unpublished(engine), 0))  # stats count marked events
+        await eventually(lambda: len(published) == 5)
+        await eventually(lambda: all_published(engine))  # stats count marked events
         assert second.stats.published == 2
     finally:
         second_task.cancel()
@@ -132,10 +127,10 @@ async def test_notify_wakes_the_relay_long_before_its_poll(
     relay = Relay(settings.database_url or "", hub, poll_seconds=30, name="slow-poll")
     task = asyncio.create_task(relay.run())
     try:
-        await eventually(lambda: _true(relay.is_leader))
+        await eventually(lambda: relay.is_leader)
         await asyncio.sleep(0.1)  # the first (empty) round is done; now it waits up to 30 s
         await append(engine, "member:1", 1)
-        await eventually(lambda: _true(len(published) == 1), within=2)
+        await eventually(lambda: len(published) == 1, within=2)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -221,11 +216,3 @@ async def second_insert_other(dsn: str) -> int:
         return value
     finally:
         await conn.close()
-
-
-async def _true(value: bool) -> bool:
-    return value
-
-
-async def _equals(value: Awaitable[int], expected: int) -> bool:
-    return await value == expected

@@ -14,6 +14,7 @@ from app.leaderboards.projector import apply_pending, read_cursor
 from app.leaderboards.rebuild import rebuild
 from app.leaderboards.runner import run_projector
 from app.runtime import Runtime
+from tests.eventually import eventually
 from tests.leaderboards.conftest import (
     BOARD,
     TZ,
@@ -151,26 +152,20 @@ async def test_run_projector_rebuilds_a_lost_board_then_follows(
     stop, wake = asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(run_projector(runtime, stop, wake))
     try:
-        await _until(lambda: scores(redis, period("all-time")), {a: 10})
+        await eventually(lambda: _all_time_is(redis, {a: 10}))
         await earn(runtime, a, 5)
         wake.set()
-        await _until(lambda: scores(redis, period("all-time")), {a: 15})
+        await eventually(lambda: _all_time_is(redis, {a: 15}))
         await redis.flushdb()  # Redis lost everything: the loop rebuilds from the ledger
-        await _until(lambda: scores(redis, period("all-time")), {a: 15})
+        await eventually(lambda: _all_time_is(redis, {a: 15}))
         assert await read_cursor(redis, BOARD) is not None
     finally:
         stop.set()
         await asyncio.wait_for(task, 5)
 
 
-async def _until(read, expected, seconds: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while True:
-        value = await read()
-        if value == expected or asyncio.get_running_loop().time() > deadline:
-            assert value == expected
-            return
-        await asyncio.sleep(0.05)
+async def _all_time_is(redis: Redis, expected: dict[int, int]) -> bool:
+    return await scores(redis, period("all-time")) == expected
 
 
 async def test_run_projector_rebuilds_when_unapplied_events_were_purged(
@@ -194,7 +189,7 @@ async def test_run_projector_rebuilds_when_unapplied_events_were_purged(
     stop = asyncio.Event()
     task = asyncio.create_task(run_projector(runtime, stop))
     try:
-        await _until(lambda: scores(redis, period("all-time")), {a: 23})
+        await eventually(lambda: _all_time_is(redis, {a: 23}))
     finally:
         stop.set()
         await asyncio.wait_for(task, 5)
