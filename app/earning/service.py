@@ -10,8 +10,6 @@ rule's campaign budget row (locked only when a budgeted rule applies, after the 
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
@@ -51,6 +49,7 @@ from app.earning.tables import (
 )
 from app.errors import DomainError, ErrorCode, invalid, not_found
 from app.ledger.expiry import ExpiryPolicy
+from app.ledger.idempotency import fingerprint, reused, same_request
 from app.ledger.models import Actor, Entry
 from app.ledger.service import AccountLock, Ledger, LedgerPolicy
 from app.ledger.tables import accounts
@@ -155,23 +154,18 @@ class RefundLineInput:
 # ----------------------------------------------------------------------------------- helpers
 
 
-def _fingerprint(payload: Mapping[str, Any]) -> str:
-    canonical = json.dumps(payload, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
 def _ident(value: str, field: str) -> str:
     if not value.strip() or len(value) > MAX_ID_LENGTH:
         raise invalid(f"{field} must be 1..{MAX_ID_LENGTH} characters", field)
     return value
 
 
+def _recorded_before(what: str) -> str:
+    return f"this {what} was already recorded with different content"
+
+
 def _reused(what: str, field: str) -> DomainError:
-    return DomainError(
-        ErrorCode.IDEMPOTENCY_KEY_REUSED,
-        f"this {what} was already recorded with different content",
-        field,
-    )
+    return reused(_recorded_before(what), field)
 
 
 def _purchase(row: Row[Any]) -> PurchaseRecord:
@@ -753,7 +747,7 @@ class EarningService:
         _ident(order_id, "orderId")
         checked = check_lines(lines)
         at = self._when(occurred_at)
-        print_ = _fingerprint(
+        print_ = fingerprint(
             {
                 "member_id": member_id,
                 "lines": [[x.sku, x.category, x.quantity, str(x.amount)] for x in checked],
@@ -770,8 +764,9 @@ class EarningService:
                     select(purchases).where(purchases.c.id == snapshot.recorded_purchase_id)
                 )
             ).one()
-            if existing.fingerprint != print_:
-                raise _reused("order id", "orderId")
+            same_request(
+                existing.fingerprint, print_, message=_recorded_before("order id"), field="orderId"
+            )
             record = _purchase(existing)
             entry = await self._ledger().get_entry(record.entry_id) if record.entry_id else None
             return PurchaseResult(record, entry, None, replayed=True)
@@ -855,7 +850,7 @@ class EarningService:
             if lines is None
             else [(x.line_no, money(x.amount, "lines.amount", allow_zero=False)) for x in lines]
         )
-        print_ = _fingerprint(
+        print_ = fingerprint(
             {
                 "order_id": order_id,
                 "lines": None if by_line is None else [[n, str(a)] for n, a in by_line],
@@ -887,8 +882,12 @@ class EarningService:
             )
         ).one()
         if previous is not None:
-            if previous.fingerprint != print_:
-                raise _reused("refund id", "refundId")
+            same_request(
+                previous.fingerprint,
+                print_,
+                message=_recorded_before("refund id"),
+                field="refundId",
+            )
             entry = await self._ledger().get_entry(previous.entry_id) if previous.entry_id else None
             return RefundResult(
                 previous.id,
@@ -1041,7 +1040,7 @@ class EarningService:
         if quantity != round(quantity, 4):
             raise invalid("quantity has more than 4 decimals", "quantity")
         at = self._when(occurred_at)
-        print_ = _fingerprint(
+        print_ = fingerprint(
             {
                 "member_id": member_id,
                 "name": name,
@@ -1058,8 +1057,9 @@ class EarningService:
             )
         ).first()
         if existing is not None:
-            if existing.fingerprint != print_:
-                raise _reused("event id", "eventId")
+            same_request(
+                existing.fingerprint, print_, message=_recorded_before("event id"), field="eventId"
+            )
             entry = await self._ledger().get_entry(existing.entry_id) if existing.entry_id else None
             return EventResult(
                 existing.id,

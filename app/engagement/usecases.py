@@ -20,6 +20,7 @@ from app.engagement.tasks import Task
 from app.engagement.teams import Badge, MemberBadge, Standing, Team, Teams
 from app.engagement.tracker import TaskRecord, TaskStatus, TaskTracker, TaskUpdate
 from app.errors import invalid
+from app.ledger.idempotency import check_key
 from app.ledger.models import Actor
 from app.runtime import Runtime
 
@@ -50,8 +51,7 @@ async def grant_makeup_cards(
         raise invalid(f"count must be from 1 to {MAX_CARDS_AT_ONCE}", "count")
     if not reason.strip() or len(reason) > 500:
         raise invalid("reason must be 1..500 characters", "reason")
-    if not idempotency_key or len(idempotency_key) > 128:
-        raise invalid("idempotency key must be 1..128 characters", "idempotencyKey")
+    check_key(idempotency_key)
     async with unit_of_work(rt.engine) as conn:
         await lock_member(conn, member_id)
         return await _signins(rt, conn).rewards.item(

@@ -1,9 +1,17 @@
-"""Idempotency keys: a replayed write returns the first result and never runs twice.
+"""Idempotency, for every caller: a repeated request returns the first answer and never writes
+twice; the same key with a different request is refused (``IDEMPOTENCY_KEY_REUSED``).
 
-The key row is inserted first, in the same transaction as the write. A concurrent request with
-the same key blocks on the unique index until the first commits (then it reads the stored
-result) or rolls back (then it runs itself). A refused request (a DomainError) rolls back with
-its key, so the caller may retry it after fixing the cause.
+A request is recognised in one of two ways, under one rule (:func:`same_request`):
+
+- by an idempotency key (:func:`idempotent`): the key row is inserted first, in the same
+  transaction as the write. A concurrent request with the same key blocks on the unique index
+  until the first commits (then it reads the stored result) or rolls back (then it runs itself).
+  A refused request (a DomainError) rolls back with its key, so the caller may retry it after
+  fixing the cause.
+- by a key of the domain's own (an order id, a refund id, an event id): the domain's row is
+  unique on it and stores the request's :func:`fingerprint`; the domain finds the row under the
+  member's lock and replays it through :func:`same_request`, with no key row and no extra
+  statement on its hot path.
 """
 
 from __future__ import annotations
@@ -23,11 +31,32 @@ from app.ledger.tables import idempotency_keys
 R = TypeVar("R")
 
 MAX_KEY_LENGTH = 128
+KEY_FIELD = "idempotencyKey"
+KEY_REUSED = "this idempotency key was already used for a different request"
 
 
-def fingerprint(operation: str, request: Mapping[str, Any]) -> str:
-    canonical = json.dumps([operation, request], sort_keys=True, default=str, separators=(",", ":"))
+def fingerprint(request: Any) -> str:
+    """The request's digest: SHA-256 of its canonical JSON (sorted keys, other values as
+    ``str``). Stored with what the request wrote; the digests already stored depend on it."""
+    canonical = json.dumps(request, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def check_key(key: str, field: str = KEY_FIELD) -> str:
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise invalid(f"idempotency key must be 1..{MAX_KEY_LENGTH} characters", field)
+    return key
+
+
+def reused(message: str, field: str) -> DomainError:
+    return DomainError(ErrorCode.IDEMPOTENCY_KEY_REUSED, message, field)
+
+
+def same_request(stored: str | None, request: str, *, message: str, field: str) -> None:
+    """A key found again: the same fingerprint is a replay (the caller answers what was stored),
+    another one (or nothing stored) is refused."""
+    if stored != request:
+        raise reused(message, field)
 
 
 async def idempotent(
@@ -41,9 +70,8 @@ async def idempotent(
     dump: Callable[[R], dict[str, Any]],
     load: Callable[[dict[str, Any]], Awaitable[R]],
 ) -> R:
-    if not key or len(key) > MAX_KEY_LENGTH:
-        raise invalid(f"idempotency key must be 1..{MAX_KEY_LENGTH} characters", "idempotencyKey")
-    print_ = fingerprint(operation, request)
+    check_key(key)
+    print_ = fingerprint([operation, request])
     claimed = await conn.scalar(
         insert(idempotency_keys)
         .values(caller=caller, key=key, operation=operation, fingerprint=print_)
@@ -75,10 +103,25 @@ async def _replay(
             )
         )
     ).one()
-    if stored.fingerprint != print_ or stored.response is None:
-        raise DomainError(
-            ErrorCode.IDEMPOTENCY_KEY_REUSED,
-            "this idempotency key was already used for a different request",
-            "idempotencyKey",
-        )
+    # A key row without a response belongs to no committed write: refused like a reuse.
+    same_request(
+        stored.fingerprint if stored.response is not None else None,
+        print_,
+        message=KEY_REUSED,
+        field=KEY_FIELD,
+    )
     return await load(stored.response)
+
+
+async def stored_response(
+    conn: AsyncConnection, *, caller: str, key: str, operation: str
+) -> dict[str, Any] | None:
+    """What ``key`` answered for ``operation``, without claiming it (None: not used yet)."""
+    response: dict[str, Any] | None = await conn.scalar(
+        select(idempotency_keys.c.response).where(
+            idempotency_keys.c.caller == caller,
+            idempotency_keys.c.key == key,
+            idempotency_keys.c.operation == operation,
+        )
+    )
+    return response

@@ -13,7 +13,6 @@ two concurrent deliveries of one reference credit once.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass, replace
 from datetime import date, datetime
@@ -28,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.clock import business_date
 from app.db import unit_of_work
 from app.errors import DomainError, ErrorCode, invalid, not_found
-from app.ledger.idempotency import idempotent
+from app.ledger.idempotency import fingerprint, idempotent
 from app.ledger.models import Actor, Entry
 from app.ledger.service import Ledger, LedgerPolicy
 from app.ledger.tables import accounts
@@ -323,7 +322,7 @@ async def exchange_points(
     if not partner_ref.strip() or len(partner_ref) > MAX_REF:
         raise invalid(f"partnerRef must be 1..{MAX_REF} characters", "partnerRef")
     request = {"direction": direction.value, "member_id": member_id, "amount": amount}
-    print_ = hashlib.sha256(repr(sorted(request.items())).encode()).hexdigest()
+    print_ = fingerprint(["exchange", request])  # what the key row stores
     async with unit_of_work(rt.engine) as conn:
         partner = await _find_partner(conn, partner_code)
 

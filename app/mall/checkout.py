@@ -17,6 +17,7 @@ from sqlalchemy import Row, select
 from app.db import unit_of_work
 from app.errors import DomainError, ErrorCode, invalid, not_found
 from app.events.outbox import append_event, member_topic
+from app.ledger.idempotency import reused
 from app.ledger.models import Actor
 from app.ledger.service import Ledger, LedgerPolicy
 from app.ledger.tables import accounts
@@ -109,10 +110,8 @@ async def hold_for_checkout(
                 basket,
             )
             if not same:
-                raise DomainError(
-                    ErrorCode.IDEMPOTENCY_KEY_REUSED,
-                    f"order {order_ref} already has a different points payment",
-                    "orderRef",
+                raise reused(
+                    f"order {order_ref} already has a different points payment", "orderRef"
                 )
             return _payment(existing), True
         ledger = _ledger(rt, conn)

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.db import unit_of_work
 from app.errors import DomainError, ErrorCode, invalid, not_found
 from app.events.outbox import append_event, member_topic
-from app.ledger.idempotency import idempotent
+from app.ledger.idempotency import idempotent, reused
 from app.ledger.models import Actor
 from app.ledger.service import Ledger, LedgerPolicy
 from app.ledger.tables import accounts
@@ -223,11 +223,7 @@ async def grant_draw_ticket(
         )
     ).one()
     if existing.member_id != member_id or existing.pool_id != pool.id:
-        raise DomainError(
-            ErrorCode.IDEMPOTENCY_KEY_REUSED,
-            f"ticket {source_ref} was granted to another member or pool",
-            "sourceRef",
-        )
+        raise reused(f"ticket {source_ref} was granted to another member or pool", "sourceRef")
     return _ticket(existing, pool_code)
 
 

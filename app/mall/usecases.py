@@ -8,13 +8,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TypeVar
 
-from sqlalchemy import select
-
 from app.db import unit_of_work
 from app.errors import DomainError, ErrorCode
-from app.ledger.idempotency import idempotent
+from app.ledger.idempotency import idempotent, stored_response
 from app.ledger.models import Actor
-from app.ledger.tables import idempotency_keys
 from app.mall.flash import FlashGate, Ticket, Verdict, arm_from_database, item_cache, period_key
 from app.mall.policy import Item, OrderStatus, check_on_sale, check_quantity, out_of_stock
 from app.mall.redemptions import Order, Redemptions
@@ -114,12 +111,8 @@ async def _place_in_database(
 async def _replay(rt: Runtime, actor: Actor, key: str) -> Placed | None:
     """A refused flash buyer whose key already placed an order gets that order back."""
     async with rt.engine.connect() as conn:
-        stored = await conn.scalar(
-            select(idempotency_keys.c.response).where(
-                idempotency_keys.c.caller == actor.principal,
-                idempotency_keys.c.key == key,
-                idempotency_keys.c.operation == "mall.place",
-            )
+        stored = await stored_response(
+            conn, caller=actor.principal, key=key, operation="mall.place"
         )
         if not stored:
             return None
