@@ -48,10 +48,11 @@ from app.earning.tables import (
     refunds,
 )
 from app.errors import DomainError, ErrorCode, invalid, not_found
+from app.ledger.accounts import AccountLock, lock_account
 from app.ledger.expiry import ExpiryPolicy
 from app.ledger.idempotency import fingerprint, reused, same_request
 from app.ledger.models import Actor, Entry
-from app.ledger.service import AccountLock, Ledger, LedgerPolicy
+from app.ledger.service import Ledger, LedgerPolicy
 from app.ledger.tables import accounts
 from app.members.models import MemberStatus
 from app.members.tables import members
@@ -605,11 +606,11 @@ class EarningService:
         counter_keys: Sequence[str] = (),
         order: tuple[str, str] | None = None,
     ) -> MemberSnapshot:
-        locked = await self._ledger().lock_account(member_id)
+        locked = await lock_account(self.conn, member_id)
         snapshot = await self._snapshot(
             member_id, categories=categories, counter_keys=counter_keys, order=order
         )
-        if locked is None or snapshot is None:
+        if snapshot is None:
             raise not_found("member", member_id, "memberId")
         if snapshot.status == MemberStatus.CLOSED.value:
             raise DomainError(ErrorCode.MEMBER_NOT_ACTIVE, "the member's account is closed")

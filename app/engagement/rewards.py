@@ -21,10 +21,10 @@ from sqlalchemy.sql.dml import ReturningInsert
 from app.clock import Clock
 from app.config import Settings
 from app.engagement.tables import engagement_profiles, engagement_rewards
-from app.errors import DomainError, ErrorCode, not_found
+from app.errors import DomainError, ErrorCode
+from app.ledger.accounts import AccountLock, lock_account
 from app.ledger.models import Actor, Entry
-from app.ledger.service import AccountLock, Ledger, LedgerPolicy
-from app.ledger.tables import accounts
+from app.ledger.service import Ledger, LedgerPolicy
 from app.mall.lottery import grant_draw_ticket
 from app.members.models import MemberStatus
 from app.members.tables import members
@@ -67,24 +67,20 @@ async def lock_member(conn: AsyncConnection, member_id: int, *also: Any) -> Row[
     statement's view of the member may predate a status change committed while it waited.
     ``also`` (columns, scalar subqueries) is read in that same statement, for callers that need
     more of the member under its lock at no extra round trip; the row has ``status`` first."""
-    locked = await conn.scalar(
-        select(accounts.c.id).where(accounts.c.member_id == member_id).with_for_update()
-    )
-    return await _member_under_lock(conn, member_id, locked is not None, also)
+    row, _ = await _lock_and_read(conn, member_id, also)
+    return row
 
 
-async def _member_under_lock(
-    conn: AsyncConnection, member_id: int, locked: bool, also: tuple[Any, ...]
-) -> Row[Any]:
-    row = None
-    if locked:
-        read = select(members.c.status, *also).where(members.c.id == member_id)
-        row = (await conn.execute(read)).first()
-    if row is None:
-        raise not_found("member", member_id, "memberId")
+async def _lock_and_read(
+    conn: AsyncConnection, member_id: int, also: tuple[Any, ...]
+) -> tuple[Row[Any], AccountLock]:
+    lock = await lock_account(conn, member_id)
+    row = (
+        await conn.execute(select(members.c.status, *also).where(members.c.id == member_id))
+    ).one()
     if row.status == MemberStatus.CLOSED.value:
         raise DomainError(ErrorCode.MEMBER_NOT_ACTIVE, "the member's account is closed")
-    return row
+    return row, lock
 
 
 async def ensure_profile(conn: AsyncConnection, member_id: int) -> None:
@@ -140,9 +136,7 @@ class Rewards:
         """:func:`lock_member` through the ledger: the lock (with the status read after it)
         then serves this transaction's one earn (``earn(…, lock=…)``), which neither locks nor
         reads the member again."""
-        lock = await self.ledger.lock_account(member_id)
-        row = await _member_under_lock(self.conn, member_id, lock is not None, also)
-        assert lock is not None  # _member_under_lock refused an unknown member
+        row, lock = await _lock_and_read(self.conn, member_id, also)
         lock.status = MemberStatus(row.status)
         return row, lock
 

@@ -34,6 +34,16 @@ NOT_REVERSIBLE = frozenset(
 )
 
 
+class MemberStatus(StrEnum):
+    """A member's status. Members own it (``members.status``, changed under the account lock);
+    the ledger reads it under that lock and its rules give it meaning for points
+    (docs/LEDGER.md "Member status")."""
+
+    ACTIVE = "active"
+    FROZEN = "frozen"
+    CLOSED = "closed"
+
+
 class HoldStatus(StrEnum):
     ACTIVE = "active"
     COMMITTED = "committed"

@@ -25,7 +25,6 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app import metrics
@@ -35,6 +34,15 @@ from app.db import after_commit
 from app.errors import DomainError, ErrorCode, invalid, not_found
 from app.events.outbox import append_event, member_topic
 from app.ledger import posted
+from app.ledger.accounts import (
+    Account,
+    AccountLock,
+    clearing_account,
+    lock_for_write,
+    member_statuses,
+    programme_account,
+    save,
+)
 from app.ledger.allocation import Take, take_in_order, total
 from app.ledger.expiry import ExpiryPolicy, programme_policy
 from app.ledger.models import (
@@ -46,10 +54,9 @@ from app.ledger.models import (
     Hold,
     HoldStatus,
     Lot,
+    MemberStatus,
 )
 from app.ledger.tables import accounts, allocations, entries, holds, lots, transfers
-from app.members.models import MemberStatus
-from app.members.tables import members
 
 MAX_TEXT = 500
 MAX_REFERENCE = 128
@@ -80,49 +87,6 @@ class LedgerPolicy:
         return (override or self.expiry).expires_at(earned_at, self.timezone)
 
 
-@dataclass
-class AccountLock:
-    """A member's account row locked by :meth:`Ledger.lock_account`, for a caller that reads
-    the member in its own statement after the lock (its status among what else it needs) and
-    hands both to one write (:meth:`Ledger.earn`): one lock and one read instead of two each.
-
-    Good for one write only: the write changes the account, so the row is stale after it."""
-
-    row: Row[Any]
-    status: MemberStatus | None = None  # the caller's post-lock read of members.status
-    used: bool = False
-
-
-@dataclass
-class _Account:
-    """A member account row, locked for this transaction, changed in memory, then saved."""
-
-    id: int
-    member_id: int
-    status: MemberStatus
-    available: int
-    pending: int
-    held: int
-    debt: int
-    lifetime_earned: int
-    lifetime_spent: int
-    next_due_at: datetime | None
-
-    @property
-    def balance(self) -> Balance:
-        return Balance(self.available, self.pending, self.held, self.debt)
-
-    def due_no_later_than(self, moment: datetime | None) -> None:
-        if moment is not None and (self.next_due_at is None or moment < self.next_due_at):
-            self.next_due_at = moment
-
-    def add_to_lot_bucket(self, pending: bool, amount: int) -> None:
-        if pending:
-            self.pending += amount
-        else:
-            self.available += amount
-
-
 @dataclass(frozen=True)
 class _OpenLot:
     id: int
@@ -146,31 +110,6 @@ def _columns(model: type[Any], row: Row[Any]) -> dict[str, Any]:
     return {field.name: row._mapping[field.name] for field in fields(model)}
 
 
-def _account_of(row: Row[Any], status: MemberStatus) -> _Account:
-    """A locked member account row as the in-memory account a write changes."""
-    return _Account(
-        id=row.id,
-        member_id=row.member_id,
-        status=status,
-        available=row.available,
-        pending=row.pending,
-        held=row.held,
-        debt=row.debt,
-        lifetime_earned=row.lifetime_earned,
-        lifetime_spent=row.lifetime_spent,
-        next_due_at=row.next_due_at,
-    )
-
-
-def _adopt(lock: AccountLock, member_id: int) -> _Account:
-    """The account of a caller's lock, once: a second write from the same row would save
-    balances that miss the first."""
-    if lock.row.member_id != member_id or lock.status is None or lock.used:
-        raise RuntimeError("an account lock is for its own member, with its status, and once")
-    lock.used = True
-    return _account_of(lock.row, lock.status)
-
-
 def _entry(row: Row[Any]) -> Entry:
     return Entry(**{**_columns(Entry, row), "kind": EntryKind(row.kind)})
 
@@ -181,10 +120,6 @@ def _hold(row: Row[Any]) -> Hold:
 
 def _lot(row: Row[Any]) -> Lot:
     return Lot(**_columns(Lot, row))
-
-
-def _programme_account(code: str) -> Any:
-    return select(accounts.c.id).where(accounts.c.code == code).scalar_subquery()
 
 
 def _account_id(side: Any) -> Any:
@@ -248,7 +183,11 @@ class Ledger:
         self._check_amount(amount)
         _check_text(reason, "reason")
         _check_reference(reference)
-        account = await self._lock(member_id) if lock is None else _adopt(lock, member_id)
+        account = (
+            await lock_for_write(self.conn, member_id)
+            if lock is None
+            else Account.adopt(lock, member_id)
+        )
         if account.status is MemberStatus.CLOSED:
             raise DomainError(ErrorCode.MEMBER_NOT_ACTIVE, "the member's account is closed")
         await self._settle(account)
@@ -282,7 +221,7 @@ class Ledger:
         self._check_amount(amount)
         _check_text(reason, "reason")
         _check_reference(reference)
-        account = await self._lock(member_id)
+        account = await lock_for_write(self.conn, member_id)
         self._require_active(account)
         await self._settle(account)
         entry = await self._debit(
@@ -315,7 +254,7 @@ class Ledger:
         expires_at = expires_at or now + timedelta(seconds=self.policy.hold_seconds)
         if expires_at <= now:
             raise invalid("a hold must expire in the future", "expiresAt")
-        account = await self._lock(member_id)
+        account = await lock_for_write(self.conn, member_id)
         self._require_active(account)
         await self._settle(account)
         takes = await self._take_available(account, amount)
@@ -360,7 +299,7 @@ class Ledger:
             EntryKind.SPEND,
             -hold.amount,
             debit=account.id,
-            credit=_programme_account("redemption"),
+            credit=programme_account("redemption"),
             reason=hold.reason,
             actor=actor,
             reference=hold.reference,
@@ -413,7 +352,7 @@ class Ledger:
             raise DomainError(
                 ErrorCode.NOT_REVERSIBLE, f"a {original.kind} entry cannot be reversed", "entryId"
             )
-        account = await self._lock(original.member_id)
+        account = await lock_for_write(self.conn, original.member_id)
         original = await self.get_entry(entry_id)  # re-read under the lock
         left = abs(original.amount) - original.reversed_amount
         if left == 0:
@@ -444,7 +383,7 @@ class Ledger:
             raise invalid("an adjustment must not be zero", "amount")
         self._check_amount(abs(amount))
         _check_text(reason, "reason")
-        account = await self._lock(member_id)
+        account = await lock_for_write(self.conn, member_id)
         if account.status is MemberStatus.CLOSED:
             raise DomainError(ErrorCode.MEMBER_NOT_ACTIVE, "the member's account is closed")
         await self._settle(account)
@@ -489,7 +428,7 @@ class Ledger:
         self._check_amount(amount)
         _check_text(reason, "reason")
         _check_reference(reference)
-        account = await self._lock(member_id)
+        account = await lock_for_write(self.conn, member_id)
         if account.status is MemberStatus.CLOSED:
             raise DomainError(
                 ErrorCode.MEMBER_NOT_ACTIVE, "the member's account is closed", "memberId"
@@ -523,7 +462,7 @@ class Ledger:
         self._check_amount(amount)
         _check_text(reason, "reason")
         _check_reference(reference)
-        account = await self._lock(member_id)
+        account = await lock_for_write(self.conn, member_id)
         self._require_active(account)
         await self._settle(account)
         entry = await self._debit(
@@ -562,7 +501,7 @@ class Ledger:
         if sender_id == recipient_id:
             raise invalid("a member cannot gift points to itself", "toMemberId")
         locked = {
-            member_id: await self._lock(member_id)
+            member_id: await lock_for_write(self.conn, member_id)
             for member_id in sorted({sender_id, recipient_id})
         }
         sender, recipient = locked[sender_id], locked[recipient_id]
@@ -582,7 +521,7 @@ class Ledger:
             EntryKind.GIFT_SENT,
             -amount,
             debit=sender.id,
-            credit=await self._clearing_account("gifts"),
+            credit=await clearing_account(self.conn, "gifts"),
             reason=reason,
             actor=actor,
             reference=reference,
@@ -596,7 +535,7 @@ class Ledger:
 
     async def _receive_lots(
         self,
-        recipient: _Account,
+        recipient: Account,
         takes: list[Take],
         sent: Entry,
         reason: str,
@@ -617,7 +556,7 @@ class Ledger:
             recipient,
             EntryKind.GIFT_RECEIVED,
             amount,
-            debit=await self._clearing_account("gifts"),
+            debit=await clearing_account(self.conn, "gifts"),
             credit=recipient.id,
             reason=reason,
             actor=actor,
@@ -650,26 +589,10 @@ class Ledger:
             await self.conn.execute(lots.insert(), new_lots)
         return received
 
-    async def _clearing_account(self, code: str) -> int:
-        """A programme clearing account's id, created on first use (it keeps no balance row:
-        its balance is the sum of its transfers, always zero)."""
-        found = await self.conn.scalar(select(accounts.c.id).where(accounts.c.code == code))
-        if found is not None:
-            return int(found)
-        created = await self.conn.scalar(
-            pg_insert(accounts)
-            .values(kind="clearing", code=code)
-            .on_conflict_do_nothing()
-            .returning(accounts.c.id)
-        )
-        if created is None:
-            created = await self.conn.scalar(select(accounts.c.id).where(accounts.c.code == code))
-        return int(created)
-
     async def settle_member(self, member_id: int) -> Settlement | None:
         """Activate matured pending lots and expire due ones now (the sweep calls this);
         None when nothing was due."""
-        account = await self._lock(member_id)
+        account = await lock_for_write(self.conn, member_id)
         settled = await self._settle(account)
         if settled is not None:
             await self._finish(account, None)
@@ -690,18 +613,10 @@ class Ledger:
         ).all()
         if not rows:
             return []
-        statuses = dict(
-            (
-                await self.conn.execute(
-                    select(members.c.id, members.c.status).where(
-                        members.c.id.in_([row.member_id for row in rows])
-                    )
-                )
-            ).all()
-        )
+        statuses = await member_statuses(self.conn, [row.member_id for row in rows])
         done = []
         for row in rows:
-            account = _account_of(row, MemberStatus(statuses[row.member_id]))
+            account = Account.of(row, statuses[row.member_id])
             settled = await self._settle(account)
             if settled is not None:
                 await self._finish(account, None)
@@ -806,7 +721,7 @@ class Ledger:
             raise invalid(f"amount must not exceed {self.policy.max_amount} points", "amount")
 
     @staticmethod
-    def _require_active(account: _Account) -> None:
+    def _require_active(account: Account) -> None:
         if account.status is not MemberStatus.ACTIVE:
             raise DomainError(
                 ErrorCode.MEMBER_NOT_ACTIVE,
@@ -814,32 +729,9 @@ class Ledger:
                 "memberId",
             )
 
-    async def lock_account(self, member_id: int) -> AccountLock | None:
-        """Lock the member's account row for this transaction (None: no such member). The
-        caller reads the member's status after this, in a statement of its own (see _lock)."""
-        row = (
-            await self.conn.execute(
-                select(accounts).where(accounts.c.member_id == member_id).with_for_update()
-            )
-        ).first()
-        return None if row is None else AccountLock(row)
-
-    async def _lock(self, member_id: int) -> _Account:
-        lock = await self.lock_account(member_id)
-        if lock is None:
-            raise not_found("member", member_id, "memberId")
-        row = lock.row
-        # The status is read in a statement of its own, after the lock: a statement that waited
-        # for the lock still sees the members table as of its start (READ COMMITTED re-checks
-        # only the locked row), and a freeze commits under this same lock.
-        status: str = (
-            await self.conn.execute(select(members.c.status).where(members.c.id == member_id))
-        ).scalar_one()
-        return _account_of(row, MemberStatus(status))
-
-    async def _lock_active_hold(self, hold_id: int) -> tuple[_Account, Hold]:
+    async def _lock_active_hold(self, hold_id: int) -> tuple[Account, Hold]:
         hold = await self.get_hold(hold_id)
-        account = await self._lock(hold.member_id)
+        account = await lock_for_write(self.conn, hold.member_id)
         hold = await self.get_hold(hold_id)  # re-read under the account lock
         if hold.status is not HoldStatus.ACTIVE:
             raise DomainError(
@@ -847,7 +739,7 @@ class Ledger:
             )
         return account, hold
 
-    async def _settle(self, account: _Account) -> Settlement | None:
+    async def _settle(self, account: Account) -> Settlement | None:
         """Activate matured pending lots and expire due ones; None when nothing was due."""
         now = self.clock.now()
         if account.next_due_at is None or account.next_due_at > now:
@@ -877,7 +769,7 @@ class Ledger:
         )
         return Settlement(account.member_id, activated, expired, expired_lots)
 
-    async def _activate_matured_lots(self, account: _Account, now: datetime) -> int:
+    async def _activate_matured_lots(self, account: Account, now: datetime) -> int:
         """Pending lots whose time came become available; how many points did. (Skipped when
         the account has no pending points: ``pending`` is the sum of its pending lots.)"""
         matured = await self.conn.scalars(
@@ -893,7 +785,7 @@ class Ledger:
         )
         return sum(matured.all())
 
-    async def _expire_due_lots(self, account: _Account, now: datetime) -> tuple[int, int]:
+    async def _expire_due_lots(self, account: Account, now: datetime) -> tuple[int, int]:
         """Move what is left of due lots to breakage; (points, lots) expired."""
         rows = await self.conn.execute(
             select(lots.c.id, lots.c.remaining, lots.c.pending, lots.c.expires_at)
@@ -917,7 +809,7 @@ class Ledger:
             EntryKind.EXPIRY,
             -expired,
             debit=account.id,
-            credit=_programme_account("breakage"),
+            credit=programme_account("breakage"),
             reason="points expired",
             actor=Actor("system", "jobs"),
             details={"lots": [{"lot_id": t.source_id, "amount": t.amount} for t in takes]},
@@ -933,7 +825,7 @@ class Ledger:
 
     async def _credit(
         self,
-        account: _Account,
+        account: Account,
         amount: int,
         *,
         kind: EntryKind,
@@ -963,7 +855,7 @@ class Ledger:
             account,
             kind,
             amount,
-            debit=_programme_account(counter_account),
+            debit=programme_account(counter_account),
             credit=account.id,
             reason=reason,
             actor=actor,
@@ -990,7 +882,7 @@ class Ledger:
 
     async def _debit(
         self,
-        account: _Account,
+        account: Account,
         amount: int,
         *,
         kind: EntryKind,
@@ -1007,7 +899,7 @@ class Ledger:
             kind,
             -amount,
             debit=account.id,
-            credit=_programme_account(counter_account),
+            credit=programme_account(counter_account),
             reason=reason,
             actor=actor,
             reference=reference,
@@ -1015,7 +907,7 @@ class Ledger:
         await self._record_allocations(takes, entry_id=entry.id)
         return entry
 
-    async def _take_available(self, account: _Account, amount: int) -> list[Take]:
+    async def _take_available(self, account: Account, amount: int) -> list[Take]:
         """Take ``amount`` from the available lots, first to expire first, or refuse."""
         if account.available < amount:
             raise _insufficient(amount, account.available)
@@ -1065,7 +957,7 @@ class Ledger:
                 ],
             )
 
-    async def _give_back(self, account: _Account, owner: Any, amount: int) -> None:
+    async def _give_back(self, account: Account, owner: Any, amount: int) -> None:
         """Return ``amount`` to the lots an entry or a hold took, latest-expiring lot first."""
         rows = await self.conn.execute(
             select(
@@ -1095,7 +987,7 @@ class Ledger:
 
     async def _claw_back(
         self,
-        account: _Account,
+        account: Account,
         original: Entry,
         amount: int,
         mirror: tuple[int, int],
@@ -1139,7 +1031,7 @@ class Ledger:
 
     async def _return_debit(
         self,
-        account: _Account,
+        account: Account,
         original: Entry,
         amount: int,
         mirror: tuple[int, int],
@@ -1173,7 +1065,7 @@ class Ledger:
 
     async def _post(
         self,
-        account: _Account,
+        account: Account,
         kind: EntryKind,
         amount: int,
         *,
@@ -1247,7 +1139,7 @@ class Ledger:
 
     async def _finish(
         self,
-        account: _Account,
+        account: Account,
         event_type: str | None,
         *,
         entry: Entry | None = None,
@@ -1256,20 +1148,7 @@ class Ledger:
     ) -> None:
         """Save the account's balances and append the event, in this transaction."""
         posted.record(account.member_id, account.balance)
-        await self.conn.execute(
-            accounts.update()
-            .where(accounts.c.id == account.id)
-            .values(
-                available=account.available,
-                pending=account.pending,
-                held=account.held,
-                debt=account.debt,
-                lifetime_earned=account.lifetime_earned,
-                lifetime_spent=account.lifetime_spent,
-                next_due_at=account.next_due_at,
-                version=accounts.c.version + 1,
-            )
-        )
+        await save(self.conn, account)
         if event_type is None:  # settling: its own events (expired, available) are written
             return
         payload: dict[str, Any] = {

@@ -17,10 +17,10 @@ from sqlalchemy import Row, select
 from app.db import unit_of_work
 from app.errors import DomainError, ErrorCode, invalid, not_found
 from app.events.outbox import append_event, member_topic
+from app.ledger.accounts import lock_account
 from app.ledger.idempotency import reused
 from app.ledger.models import Actor
 from app.ledger.service import Ledger, LedgerPolicy
-from app.ledger.tables import accounts
 from app.mall.policy import (
     CheckoutPolicy,
     CheckoutQuote,
@@ -90,11 +90,7 @@ async def hold_for_checkout(
         raise invalid("orderRef must be 1..128 characters", "orderRef")
     check_basket(basket)
     async with unit_of_work(rt.engine) as conn:
-        locked = await conn.scalar(
-            select(accounts.c.id).where(accounts.c.member_id == member_id).with_for_update()
-        )
-        if locked is None:
-            raise not_found("member", member_id, "memberId")
+        await lock_account(conn, member_id)
         existing = (
             await conn.execute(
                 select(checkout_payments).where(
@@ -155,9 +151,7 @@ async def settle_checkout(
     wanted = "committed" if commit else "voided"
     async with unit_of_work(rt.engine) as conn:
         payment = await _get(conn, payment_id)
-        await conn.scalar(
-            select(accounts.c.id).where(accounts.c.member_id == payment.member_id).with_for_update()
-        )
+        await lock_account(conn, payment.member_id)
         payment = await _get(conn, payment_id)
         if payment.status == wanted:
             return payment

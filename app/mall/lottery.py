@@ -23,10 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.db import unit_of_work
 from app.errors import DomainError, ErrorCode, invalid, not_found
 from app.events.outbox import append_event, member_topic
+from app.ledger.accounts import lock_account
 from app.ledger.idempotency import idempotent, reused
 from app.ledger.models import Actor
 from app.ledger.service import Ledger, LedgerPolicy
-from app.ledger.tables import accounts
 from app.mall.policy import Prize, pick, total_weight
 from app.mall.tables import lottery_draws, lottery_pools, lottery_prizes, lottery_tickets
 from app.runtime import Runtime
@@ -270,7 +270,7 @@ class Lottery:
         return await _pool(self.conn, spec.code)
 
     async def draw(self, actor: Actor, member_id: int, pool_code: str, use_ticket: bool) -> Draw:
-        await self._lock_member(member_id)
+        await lock_account(self.conn, member_id)
         pool = await _pool(self.conn, pool_code)
         if not pool.active:
             raise DomainError(ErrorCode.NOT_ON_SALE, f"pool {pool_code} is closed", "poolCode")
@@ -348,13 +348,6 @@ class Lottery:
             },
         )
         return draw
-
-    async def _lock_member(self, member_id: int) -> None:
-        locked = await self.conn.scalar(
-            select(accounts.c.id).where(accounts.c.member_id == member_id).with_for_update()
-        )
-        if locked is None:
-            raise not_found("member", member_id, "memberId")
 
     async def _use_ticket(self, member_id: int, pool: Pool, draw_id: int) -> int:
         ticket_id = await self.conn.scalar(

@@ -19,9 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.errors import DomainError, ErrorCode, invalid, not_found
 from app.events.outbox import append_event, member_topic
+from app.ledger.accounts import lock_account
 from app.ledger.models import Actor, HoldStatus
 from app.ledger.service import Ledger, LedgerPolicy
-from app.ledger.tables import accounts
 from app.mall.catalogue import Catalogue, tier_ranks
 from app.mall.policy import (
     CouponSource,
@@ -111,7 +111,7 @@ class Redemptions:
 
     async def place(self, actor: Actor, member_id: int, item_id: int, quantity: int) -> Order:
         check_quantity(quantity)
-        await self._lock_member(member_id)
+        await lock_account(self.conn, member_id)  # first: per-member limits count under it
         item = await self.catalogue.get(item_id)
         now = self.clock.now()
         check_on_sale(item, now)
@@ -325,17 +325,9 @@ class Redemptions:
 
     # --------------------------------------------------------------------------- mechanics
 
-    async def _lock_member(self, member_id: int) -> None:
-        """The ledger's one lock, taken first: per-member limits are counted under it."""
-        locked = await self.conn.scalar(
-            select(accounts.c.id).where(accounts.c.member_id == member_id).with_for_update()
-        )
-        if locked is None:
-            raise not_found("member", member_id, "memberId")
-
     async def _lock_order(self, order_id: int) -> Order:
         order = await self.get(order_id)
-        await self._lock_member(order.member_id)
+        await lock_account(self.conn, order.member_id)
         return await self.get(order_id)  # re-read under the member's lock
 
     def _require_open(self, order: Order) -> None:

@@ -2,13 +2,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from enum import StrEnum
 
-
-class MemberStatus(StrEnum):
-    ACTIVE = "active"
-    FROZEN = "frozen"
-    CLOSED = "closed"
+from app.ledger.models import MemberStatus as MemberStatus  # the ledger's rules read it
 
 
 @dataclass(frozen=True)

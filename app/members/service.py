@@ -17,7 +17,7 @@ from app.auth.apikeys import check_channel_name
 from app.clock import Clock
 from app.errors import DomainError, ErrorCode, invalid, not_found
 from app.events.outbox import append_event, member_topic
-from app.ledger.tables import accounts
+from app.ledger.accounts import lock_account, open_account
 from app.members.models import ChannelRef, Member, MemberStatus, Registration, StatusChange
 from app.members.tables import member_channel_refs, member_status_changes, members
 
@@ -150,9 +150,7 @@ class MemberService:
         )
         if claimed is None:
             raise RegistrationRace(channel, external_ref)  # rolls our member row back
-        await self.conn.execute(
-            accounts.insert().values(kind="member", code=f"member:{row.id}", member_id=row.id)
-        )
+        await open_account(self.conn, row.id)
         member = _member(row)
         await append_event(
             self.conn,
@@ -284,11 +282,7 @@ class MemberService:
             raise invalid("a status change needs a reason", "reason")
         if len(reason) > MAX_REASON_LENGTH:
             raise invalid(f"a reason is at most {MAX_REASON_LENGTH} characters", "reason")
-        locked = await self.conn.scalar(
-            select(accounts.c.id).where(accounts.c.member_id == member_id).with_for_update()
-        )
-        if locked is None:
-            raise not_found("member", member_id, "memberId")
+        await lock_account(self.conn, member_id)
         # Read after the lock (its own statement): another status change may just have committed.
         before = (
             await self.conn.execute(select(members.c.status).where(members.c.id == member_id))

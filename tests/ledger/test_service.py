@@ -19,6 +19,7 @@ from app.config import NegativeBalancePolicy
 from app.db import unit_of_work
 from app.errors import DomainError, ErrorCode
 from app.ledger import usecases as ledger
+from app.ledger.accounts import lock_account
 from app.ledger.audit import audit_ledger
 from app.ledger.models import Actor, Balance, EntryKind, HoldStatus, Lot
 from app.ledger.service import Ledger, LedgerPolicy, Settlement
@@ -658,7 +659,7 @@ async def test_an_account_lock_serves_one_write_of_its_own_member(runtime: Runti
     policy = LedgerPolicy.from_settings(runtime.settings)
     async with unit_of_work(runtime.engine) as conn:
         book = Ledger(conn, runtime.clock, policy)
-        lock = await book.lock_account(member)
+        lock = await lock_account(conn, member)
         assert lock is not None
         with pytest.raises(RuntimeError):  # no status read after the lock: refused
             await book.earn(member, 10, reason="r", actor=STAFF, lock=lock)
@@ -669,7 +670,9 @@ async def test_an_account_lock_serves_one_write_of_its_own_member(runtime: Runti
         with pytest.raises(RuntimeError):  # the same row again: refused
             await book.earn(member, 5, reason="r", actor=STAFF, lock=lock)
         await book.earn(member, 5, reason="r", actor=STAFF)  # locks and reads again: fine
-        assert await book.lock_account(10**9) is None
+        with pytest.raises(DomainError) as unknown:  # no such member: refused
+            await lock_account(conn, 10**9)
+        assert unknown.value.code is ErrorCode.NOT_FOUND
     assert (await ledger.get_balance(runtime, member)).available == 15
     assert (await ledger.get_balance(runtime, other)).available == 0
 

@@ -1,0 +1,182 @@
+"""A member's account: the one way to open it, the one way to lock it, and its in-memory form
+while a write changes it.
+
+The account row is the one lock that orders every write of a member's points (docs/LEDGER.md
+"Concurrency"): whoever changes a member's lots, holds or balances — or what the ledger's rules
+read, the member's status — takes it first, through :func:`lock_account`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Row, String, column, select, table
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.errors import not_found
+from app.ledger.models import Balance, MemberStatus
+from app.ledger.tables import accounts
+
+# The member's status, read (never written) by the ledger: members own it, the ledger's rules
+# read it under the account lock. Named here the way ``accounts.member_id`` names ``members.id``
+# in its foreign key, so the ledger imports no domain package.
+_members = table("members", column("id", BigInteger), column("status", String))
+
+
+@dataclass
+class AccountLock:
+    """A member's account row locked by :func:`lock_account`. A caller that reads the member in
+    its own statement after the lock (its status among what else it needs) sets ``status`` and
+    hands the lock to one write (``Ledger.earn(…, lock=…)``): one lock and one read instead of
+    two each.
+
+    Good for one write only: the write changes the account, so the row is stale after it."""
+
+    row: Row[Any]
+    status: MemberStatus | None = None  # the caller's post-lock read of the member's status
+    used: bool = False
+
+
+async def lock_account(conn: AsyncConnection, member_id: int) -> AccountLock:
+    """Lock the member's account row for this transaction (``SELECT … FOR UPDATE``); refuse an
+    unknown member (NOT_FOUND). The lock comes first: what the caller reads of the member after
+    it — its status above all — is read in a statement of its own (see :func:`member_status`)."""
+    row = (
+        await conn.execute(
+            select(accounts).where(accounts.c.member_id == member_id).with_for_update()
+        )
+    ).first()
+    if row is None:
+        raise not_found("member", member_id, "memberId")
+    return AccountLock(row)
+
+
+async def open_account(conn: AsyncConnection, member_id: int) -> None:
+    """The new member's account, empty (registration opens it in its own transaction)."""
+    await conn.execute(
+        accounts.insert().values(kind="member", code=f"member:{member_id}", member_id=member_id)
+    )
+
+
+async def member_status(conn: AsyncConnection, member_id: int) -> MemberStatus:
+    """The member's status, read after its account lock in a statement of its own: a statement
+    that waited for the lock still sees the members table as of its start (READ COMMITTED
+    re-checks only the locked row), and a status change commits under this same lock."""
+    status = await conn.execute(select(_members.c.status).where(_members.c.id == member_id))
+    return MemberStatus(status.scalar_one())
+
+
+async def member_statuses(
+    conn: AsyncConnection, member_ids: Sequence[int]
+) -> dict[int, MemberStatus]:
+    """Many members' statuses in one statement (after their accounts are locked)."""
+    rows = await conn.execute(
+        select(_members.c.id, _members.c.status).where(_members.c.id.in_(member_ids))
+    )
+    return {row.id: MemberStatus(row.status) for row in rows}
+
+
+@dataclass
+class Account:
+    """A member account row, locked for this transaction, changed in memory, then saved."""
+
+    id: int
+    member_id: int
+    status: MemberStatus
+    available: int
+    pending: int
+    held: int
+    debt: int
+    lifetime_earned: int
+    lifetime_spent: int
+    next_due_at: datetime | None
+
+    @classmethod
+    def of(cls, row: Row[Any], status: MemberStatus) -> Account:
+        """A locked member account row as the in-memory account a write changes."""
+        return cls(
+            id=row.id,
+            member_id=row.member_id,
+            status=status,
+            available=row.available,
+            pending=row.pending,
+            held=row.held,
+            debt=row.debt,
+            lifetime_earned=row.lifetime_earned,
+            lifetime_spent=row.lifetime_spent,
+            next_due_at=row.next_due_at,
+        )
+
+    @classmethod
+    def adopt(cls, lock: AccountLock, member_id: int) -> Account:
+        """The account of a caller's lock, once: a second write from the same row would save
+        balances that miss the first."""
+        if lock.row.member_id != member_id or lock.status is None or lock.used:
+            raise RuntimeError("an account lock is for its own member, with its status, and once")
+        lock.used = True
+        return cls.of(lock.row, lock.status)
+
+    @property
+    def balance(self) -> Balance:
+        return Balance(self.available, self.pending, self.held, self.debt)
+
+    def due_no_later_than(self, moment: datetime | None) -> None:
+        if moment is not None and (self.next_due_at is None or moment < self.next_due_at):
+            self.next_due_at = moment
+
+    def add_to_lot_bucket(self, pending: bool, amount: int) -> None:
+        if pending:
+            self.pending += amount
+        else:
+            self.available += amount
+
+
+async def lock_for_write(conn: AsyncConnection, member_id: int) -> Account:
+    """Lock the member's account and read its status after the lock: what every write starts
+    from."""
+    row = (await lock_account(conn, member_id)).row
+    return Account.of(row, await member_status(conn, member_id))
+
+
+async def save(conn: AsyncConnection, account: Account) -> None:
+    """Write the account's balances back (its row is still locked)."""
+    await conn.execute(
+        accounts.update()
+        .where(accounts.c.id == account.id)
+        .values(
+            available=account.available,
+            pending=account.pending,
+            held=account.held,
+            debt=account.debt,
+            lifetime_earned=account.lifetime_earned,
+            lifetime_spent=account.lifetime_spent,
+            next_due_at=account.next_due_at,
+            version=accounts.c.version + 1,
+        )
+    )
+
+
+def programme_account(code: str) -> Any:
+    """A programme account's id as a scalar subquery (a transfer side)."""
+    return select(accounts.c.id).where(accounts.c.code == code).scalar_subquery()
+
+
+async def clearing_account(conn: AsyncConnection, code: str) -> int:
+    """A programme clearing account's id, created on first use (it keeps no balance row: its
+    balance is the sum of its transfers, always zero)."""
+    found = await conn.scalar(select(accounts.c.id).where(accounts.c.code == code))
+    if found is not None:
+        return int(found)
+    created = await conn.scalar(
+        pg_insert(accounts)
+        .values(kind="clearing", code=code)
+        .on_conflict_do_nothing()
+        .returning(accounts.c.id)
+    )
+    if created is None:
+        created = await conn.scalar(select(accounts.c.id).where(accounts.c.code == code))
+    return int(created)
