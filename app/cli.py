@@ -326,7 +326,10 @@ async def _run_worker(settings: Settings) -> None:
     from app.jobs.runner import scheduled_jobs
     from app.leaderboards.runner import projector_running
     from app.logging import get_logger
+    from app.members.service import channels_of_members
     from app.monitoring import metrics_port
+    from app.webhooks.backlog import backlog_gauges
+    from app.webhooks.runner import webhooks_running
 
     log = get_logger("app.worker")
     stop = asyncio.Event()
@@ -336,6 +339,7 @@ async def _run_worker(settings: Settings) -> None:
     # The outbox relay competes for leadership with the API processes' relays: whichever holds
     # the lock publishes. The leaderboard projector may run anywhere (it applies each event
     # once however many run). Scheduled jobs: each runs in one process at a time (app/jobs).
+    # Webhooks: any number of workers deliver, each message leased to one (app/webhooks).
     # The configured pool, not a command's two connections: each job run holds one connection
     # for its lock and needs another to work, and the interval jobs all start at once.
     async with (
@@ -343,7 +347,8 @@ async def _run_worker(settings: Settings) -> None:
         open_runtime(settings, settings.db_pool_size) as runtime,
         projector_running(runtime),
         scheduled_jobs(runtime),
-        metrics_port(runtime),
+        webhooks_running(runtime, channels_of_members),
+        metrics_port(runtime, (backlog_gauges,)),
     ):
         log.info("worker.started")
         await stop.wait()
@@ -352,8 +357,9 @@ async def _run_worker(settings: Settings) -> None:
 
 @cli.command()
 def worker() -> None:
-    """Run the background worker: the outbox relay, the leaderboard projector and the scheduled
-    jobs (docs/LIFECYCLE.md) until stopped; /metrics on JIFEN_METRICS_PORT when set."""
+    """Run the background worker: the outbox relay, the leaderboard projector, the scheduled
+    jobs (docs/LIFECYCLE.md) and webhook delivery (docs/WEBHOOKS.md) until stopped; /metrics on
+    JIFEN_METRICS_PORT when set."""
     with resolved_settings(load_settings()) as settings:
         asyncio.run(_run_worker(settings))
     typer.echo("stopped", err=True)

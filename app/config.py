@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -146,6 +147,25 @@ class Settings(BaseSettings):
     # How long to wait for running transactions before a batch (they may hold smaller event ids).
     leaderboard_horizon_timeout: float = Field(default=5.0, gt=0)
 
+    # Partner webhooks (docs/WEBHOOKS.md). `jifen worker` always delivers; `jifen serve` only
+    # when webhooks_in_serve is set.
+    webhooks_in_serve: bool = False
+    # Networks a receiver may resolve to despite the address policy (CIDRs: ["127.0.0.1/32"]).
+    webhook_allowed_networks: list[str] = Field(default_factory=list)
+    webhook_poll_seconds: float = Field(default=0.25, gt=0)  # outbox and due-message polling
+    webhook_dispatch_batch: int = Field(default=500, ge=1)  # events read per transaction
+    webhook_concurrency: int = Field(default=32, ge=1)  # attempts in flight per process
+    webhook_endpoint_concurrency: int = Field(default=4, ge=1)  # per endpoint, all processes
+    webhook_connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    webhook_timeout_seconds: float = Field(default=15.0, gt=0)  # a whole attempt
+    # A sender's claim on a message; another sender may attempt it once this has passed (the
+    # first one died), so it must outlast an attempt.
+    webhook_lease_seconds: float = Field(default=60.0, gt=0)
+    webhook_response_bytes: int = Field(default=4_096, ge=0)  # of an answer's body read at most
+    webhook_disable_after_hours: float = Field(default=120.0, gt=0)  # failing this long: disabled
+    webhook_rotation_overlap_hours: float = Field(default=24.0, ge=0)  # both secrets sign
+    webhook_retention_days: float = Field(default=30.0, gt=0)  # settled messages kept this long
+
     # Engagement (docs/ENGAGEMENT.md).
     engagement_team_bonus_percent: int = Field(default=20, ge=0, le=1000)
     engagement_referral_points: int = Field(default=100, ge=0)  # each, friend and referrer
@@ -162,6 +182,16 @@ class Settings(BaseSettings):
     @property
     def graphiql_enabled(self) -> bool:
         return self.graphiql if self.graphiql is not None else not self.is_production
+
+    @model_validator(mode="after")
+    def _webhook_lease_outlasts_an_attempt(self) -> Settings:
+        if self.webhook_lease_seconds <= self.webhook_timeout_seconds:
+            raise ValueError(
+                "JIFEN_WEBHOOK_LEASE_SECONDS must exceed JIFEN_WEBHOOK_TIMEOUT_SECONDS"
+            )
+        for spec in self.webhook_allowed_networks:  # a bad CIDR stops the start, named
+            ipaddress.ip_network(spec.strip(), strict=False)
+        return self
 
     @model_validator(mode="after")
     def _production_needs_a_real_secret(self) -> Settings:

@@ -14,7 +14,8 @@ Gauges say how they combine across processes: ``livesum`` (this many in all live
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from prometheus_client import (
@@ -113,6 +114,19 @@ job_duration = Histogram(
     buckets=JOB_BUCKETS,
 )
 
+# Webhooks -----------------------------------------------------------------------------------
+webhook_attempts = Counter(
+    "jifen_webhook_attempts",
+    "Webhook attempts, by outcome: delivered (2xx), retry (will be tried again), gone (410: the "
+    "endpoint was disabled), failed (the schedule's last attempt: given up).",
+    ["outcome"],
+)
+webhook_attempt_duration = Histogram(
+    "jifen_webhook_attempt_duration_seconds",
+    "Time from sending a webhook to its answer (or the error).",
+    buckets=OPERATION_BUCKETS,
+)
+
 # Connections --------------------------------------------------------------------------------
 db_pool_in_use = Gauge(
     "jifen_db_pool_connections_in_use",
@@ -132,28 +146,40 @@ redis_errors = Counter(
 )
 
 
-class _OutboxLag(Collector):
-    """The outbox's lag, measured at scrape time (one query; every process sees the same)."""
+@dataclass(frozen=True)
+class Measured:
+    """A gauge measured at scrape time from the database (every process sees the same value,
+    so it is reported once, not per process)."""
 
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
+    name: str
+    help: str
+    value: float
+
+
+class _Measured(Collector):
+    def __init__(self, gauges: Sequence[Measured]) -> None:
+        self.gauges = gauges
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
-        yield GaugeMetricFamily(
-            "jifen_outbox_lag_seconds",
-            "Age of the oldest event not yet published to Redis (0 when none waits).",
-            value=self.seconds,
-        )
+        for gauge in self.gauges:
+            yield GaugeMetricFamily(gauge.name, gauge.help, value=gauge.value)
 
 
-def exposition(outbox_lag_seconds: float) -> bytes:
-    """The text a scrape receives: every process's metrics, and the outbox lag given."""
+def outbox_lag(seconds: float) -> Measured:
+    return Measured(
+        "jifen_outbox_lag_seconds",
+        "Age of the oldest event not yet published to Redis (0 when none waits).",
+        seconds,
+    )
+
+
+def exposition(measured: Sequence[Measured]) -> bytes:
+    """The text a scrape receives: every process's metrics, and the gauges measured for it."""
     registry = CollectorRegistry()
+    registry.register(_Measured(measured))
     if multiprocess_dir() is not None:
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        registry.register(_OutboxLag(outbox_lag_seconds))
         return generate_latest(registry)
-    registry.register(_OutboxLag(outbox_lag_seconds))
     return generate_latest(REGISTRY) + generate_latest(registry)
 
 

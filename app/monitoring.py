@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 import hmac
 import math
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 
 import uvicorn
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -28,7 +28,7 @@ from app.config import Settings
 from app.logging import get_logger
 from app.runtime import Runtime
 
-OUTBOX_LAG_TIMEOUT_SECONDS = 2.0
+MEASURE_TIMEOUT_SECONDS = 2.0
 # The oldest unpublished event through the partial index on unpublished events (migration 0001).
 OLDEST_UNPUBLISHED_AGE = text(
     "SELECT coalesce(extract(epoch FROM now() - min(created_at)), 0) "
@@ -55,14 +55,25 @@ def metrics_refusal(request: Request, settings: Settings) -> Response | None:
     )
 
 
-async def outbox_lag_seconds(engine: AsyncEngine) -> float:
-    """Age of the oldest unpublished event (0 when none waits; NaN when the database is away)."""
+# A domain's gauges read from the database at scrape time (the webhook backlog, say): the entry
+# points hand them in, so that this module knows no domain.
+Measure = Callable[[AsyncConnection], Awaitable[list[metrics.Measured]]]
+
+
+async def measured(engine: AsyncEngine, measures: Sequence[Measure] = ()) -> list[metrics.Measured]:
+    """The gauges read from the database at scrape time: the outbox's lag (the age of the oldest
+    unpublished event; NaN when the database is away) and the ``measures`` given (left out when
+    they could not be read)."""
+    gauges: list[metrics.Measured] = []
     try:
-        async with asyncio.timeout(OUTBOX_LAG_TIMEOUT_SECONDS), engine.connect() as conn:
-            return float(await conn.scalar(OLDEST_UNPUBLISHED_AGE) or 0)
+        async with asyncio.timeout(MEASURE_TIMEOUT_SECONDS), engine.connect() as conn:
+            lag = float(await conn.scalar(OLDEST_UNPUBLISHED_AGE) or 0)
+            for measure in measures:
+                gauges.extend(await measure(conn))
     except Exception as exc:  # a scrape still reports everything else
-        log.warning("metrics.outbox_lag_unknown", error=repr(exc))
-        return math.nan
+        log.warning("metrics.measure_failed", error=repr(exc))
+        lag, gauges = math.nan, []
+    return [metrics.outbox_lag(lag), *gauges]
 
 
 async def metrics_endpoint(request: Request) -> Response:
@@ -70,8 +81,8 @@ async def metrics_endpoint(request: Request) -> Response:
     refusal = metrics_refusal(request, runtime.settings)
     if refusal is not None:
         return refusal
-    lag = await outbox_lag_seconds(runtime.engine)
-    return Response(metrics.exposition(lag), media_type=metrics.CONTENT_TYPE)
+    gauges = await measured(runtime.engine, getattr(request.app.state, "measures", ()))
+    return Response(metrics.exposition(gauges), media_type=metrics.CONTENT_TYPE)
 
 
 class CountedWebSockets:
@@ -100,7 +111,7 @@ class _SideServer(uvicorn.Server):
 
 
 @asynccontextmanager
-async def metrics_port(runtime: Runtime) -> AsyncIterator[None]:
+async def metrics_port(runtime: Runtime, measures: Sequence[Measure] = ()) -> AsyncIterator[None]:
     """``GET /metrics`` on ``JIFEN_METRICS_PORT`` for the duration of the block, when it is set."""
     port = runtime.settings.metrics_port
     if port is None:
@@ -108,6 +119,7 @@ async def metrics_port(runtime: Runtime) -> AsyncIterator[None]:
         return
     app = Starlette(routes=[Route("/metrics", metrics_endpoint)])
     app.state.runtime = runtime
+    app.state.measures = measures
     config = uvicorn.Config(
         app,
         host=runtime.settings.host,

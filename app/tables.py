@@ -63,6 +63,12 @@ from app.tiers.tables import (
     tier_definitions,
     tier_task_counters,
 )
+from app.webhooks.tables import (
+    webhook_attempts,
+    webhook_cursor,
+    webhook_endpoints,
+    webhook_messages,
+)
 
 __all__ = [
     "accounts",
@@ -118,4 +124,8 @@ __all__ = [
     "tier_definitions",
     "tier_task_counters",
     "transfers",
+    "webhook_attempts",
+    "webhook_cursor",
+    "webhook_endpoints",
+    "webhook_messages",
 ]

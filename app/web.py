@@ -64,9 +64,12 @@ from app.graphql.sockets import WatchedLegacyWS, WatchedTransportWS
 from app.jobs.runner import scheduled_jobs
 from app.leaderboards.runner import projector_running
 from app.logging import configure_logging, get_logger
+from app.members.service import channels_of_members
 from app.metrics import process_exited
 from app.monitoring import CountedWebSockets, metrics_endpoint
 from app.runtime import Runtime
+from app.webhooks.backlog import backlog_gauges
+from app.webhooks.runner import webhooks_running
 
 PRINCIPAL_KEY = "jifen.principal"  # where the HTTP wrapper leaves the principal in the scope
 READY_TIMEOUT_SECONDS = 2.0
@@ -270,6 +273,16 @@ async def _gc_policy(settings: Settings) -> AsyncIterator[None]:
         gc.unfreeze()
 
 
+@asynccontextmanager
+async def _webhooks(runtime: Runtime) -> AsyncIterator[None]:
+    """Webhook delivery in this API process too, when JIFEN_WEBHOOKS_IN_SERVE is set."""
+    if not runtime.settings.webhooks_in_serve:
+        yield
+        return
+    async with webhooks_running(runtime, channels_of_members):
+        yield
+
+
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> Starlette:
     settings = settings or get_settings()
     configure_logging(settings)
@@ -300,6 +313,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
                     projector_running(runtime),
                     _gc_policy(settings),
                     scheduled_jobs(runtime),
+                    _webhooks(runtime),
                 ):
                     yield
         finally:
@@ -325,5 +339,6 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         ],
         lifespan=lifespan,
     )
+    app.state.measures = (backlog_gauges,)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     return app

@@ -10,11 +10,18 @@ def all_jobs() -> dict[str, Job]:
     from app.jobs.core import CORE_JOBS
     from app.lifecycle.jobs import LIFECYCLE_JOBS
     from app.mall.jobs import MALL_JOBS
+    from app.webhooks.retention import purge_settled
 
     return registry(
         [
             *CORE_JOBS,
             *LIFECYCLE_JOBS,
             *MALL_JOBS,
+            Job(
+                "webhook-retention",
+                "Delete webhook messages settled longer ago than JIFEN_WEBHOOK_RETENTION_DAYS.",
+                purge_settled,
+                every_seconds=3600,
+            ),
         ]
     )

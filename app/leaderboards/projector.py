@@ -7,17 +7,13 @@ cursor, applies the events above it and moves it — atomically, so several proc
 :func:`apply_pending` at once: whoever comes second finds the cursor past its events and
 applies nothing.
 
-**The horizon.** Event ids are drawn before commit, so across topics they commit out of order:
-event 11 may be visible while event 10's transaction is still running. A projector that moved
-its cursor to 11 would skip 10 for ever. So a batch only goes up to a *safe horizon*: the
-largest id visible in a snapshot once every transaction that was running at that snapshot has
-finished. Every event at or below it is then either visible or never will be (its transaction
-rolled back). Ledger transactions are short, so the wait is usually none or a few milliseconds.
+**The horizon.** Event ids commit out of order across topics, so a batch only goes up to the
+outbox's safe horizon (app/events/horizon.py). Ledger transactions are short, so the wait is
+usually none or a few milliseconds.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,8 +21,9 @@ from typing import Any
 
 from redis.asyncio import Redis
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.events.horizon import safe_horizon
 from app.leaderboards import scripts
 from app.leaderboards.boards import (
     BOARDS,
@@ -47,26 +44,6 @@ from app.runtime import Runtime
 
 log = get_logger("app.leaderboards.projector")
 
-HORIZON_POLL_SECONDS = 0.005
-
-_SNAPSHOT = text(
-    "SELECT pg_current_snapshot()::text AS snapshot,"
-    " (SELECT coalesce(max(id), 0) FROM events) AS top"
-)
-# Transactions of the snapshot still running, leaving out those pg_stat_activity shows belong to
-# another database of the cluster (they cannot write our events).
-_STILL_RUNNING = text(
-    """
-    SELECT count(*) FROM pg_snapshot_xip(CAST(CAST(:snapshot AS text) AS pg_snapshot)) AS x
-    WHERE pg_xact_status(x) = 'in progress'
-      AND NOT EXISTS (
-        SELECT 1 FROM pg_stat_activity a
-        WHERE a.backend_xid IS NOT NULL AND a.datname IS DISTINCT FROM current_database()
-          AND a.backend_xid::text::bigint = x::text::bigint % 4294967296
-      )
-    """
-)
-
 _LOAD = text(
     """
     SELECT ev.id AS event_id, e.member_id, e.kind, e.amount, e.created_at,
@@ -79,25 +56,6 @@ _LOAD = text(
     LIMIT :limit
     """
 )
-
-
-async def safe_horizon(engine: AsyncEngine, *, wait_seconds: float) -> int | None:
-    """The largest event id at or below which every event is final; None after waiting
-    ``wait_seconds`` for running transactions."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + wait_seconds
-    async with engine.connect() as conn:
-        row = (await conn.execute(_SNAPSHOT)).one()
-        await conn.rollback()
-        while True:
-            running = await conn.scalar(_STILL_RUNNING, {"snapshot": row.snapshot})
-            # A new transaction for each look: pg_stat_activity is cached per transaction.
-            await conn.rollback()
-            if not running:
-                return int(row.top)
-            if loop.time() >= deadline:
-                return None
-            await asyncio.sleep(HORIZON_POLL_SECONDS)
 
 
 async def load_entries(

@@ -28,6 +28,7 @@ from typing import Any
 
 from sqlalchemy import text
 
+from app.events.horizon import safe_horizon
 from app.leaderboards import scripts
 from app.leaderboards.boards import (
     Board,
@@ -48,7 +49,6 @@ from app.leaderboards.projector import (
     apply_changes,
     load_entries,
     read_cursor,
-    safe_horizon,
 )
 from app.logging import get_logger
 from app.runtime import Runtime

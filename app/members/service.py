@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.auth.apikeys import check_channel_name
-from app.clock import Clock
+from app.clock import Clock, system_clock
 from app.errors import DomainError, ErrorCode, invalid, not_found
 from app.events.outbox import append_event, member_topic
 from app.ledger.accounts import lock_account, open_account
@@ -337,3 +337,11 @@ class MemberService:
             )
             for r in rows
         ]
+
+
+async def channels_of_members(
+    conn: AsyncConnection, member_ids: list[int]
+) -> dict[int, frozenset[str]]:
+    """The channels each member is linked to (what a partner's webhooks may see)."""
+    refs = await MemberService(conn, system_clock).channel_refs_of(member_ids)
+    return {member_id: frozenset(ref.channel for ref in found) for member_id, found in refs.items()}

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,6 +22,7 @@ import pytest
 from app.auth.tokens import mint_token
 from app.config import Settings
 from tests.e2e.test_serve import free_port, wait_ready
+from tests.npm import npm_installed
 from tests.redis_server import RedisServer
 from tests.wsclient import MEMBER_EVENTS, graphql_ws
 
@@ -280,25 +280,7 @@ async def test_a_client_resumes_on_the_other_replica_after_a_kill_and_misses_not
 
 def node_client_dir() -> Path:
     """graphql-ws, ws and graphql from npm, installed once into .jifen/node (a cache)."""
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        raise AssertionError("node and npm are needed for the interoperability test")
-    target = ROOT / ".jifen" / "node"
-    target.mkdir(parents=True, exist_ok=True)
-    wanted = (NODE_DIR / "package.json").read_text()
-    installed = target / "package.json"
-    if not (target / "node_modules" / "graphql-ws").exists() or (
-        installed.exists() and installed.read_text() != wanted
-    ):
-        installed.write_text(wanted)
-        subprocess.run(
-            ["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=target,
-            check=True,
-            timeout=180,
-            capture_output=True,
-        )
-    shutil.copy(NODE_DIR / "subscribe.mjs", target / "subscribe.mjs")
-    return target
+    return npm_installed(NODE_DIR, "node", "subscribe.mjs")
 
 
 async def test_the_reference_graphql_ws_client_from_npm_receives_events(

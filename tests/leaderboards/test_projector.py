@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 
 from app.clock import FrozenClock
 from app.db import unit_of_work
+from app.events.horizon import safe_horizon
 from app.leaderboards.boards import (
     POINTS_EARNED,
     PeriodKind,
@@ -17,7 +18,7 @@ from app.leaderboards.boards import (
     leaderboard_topic,
     period_of,
 )
-from app.leaderboards.projector import apply_pending, read_cursor, safe_horizon
+from app.leaderboards.projector import apply_pending, read_cursor
 from app.ledger.service import Ledger, LedgerPolicy
 from app.runtime import Runtime
 from tests.leaderboards.conftest import (

@@ -1,0 +1,56 @@
+"""The safe horizon over the outbox: the largest event id at or below which every event is final.
+
+Event ids are drawn before commit, so across topics they commit out of order: event 11 may be
+visible while event 10's transaction is still running. A reader that follows the whole outbox by
+id (the leaderboard projector, the webhook dispatcher) and moved its cursor to 11 would skip 10
+for ever. So it reads only up to a *safe horizon*: the largest id visible in a snapshot once
+every transaction that was running at that snapshot has finished. Every event at or below it is
+then either visible or never will be (its transaction rolled back). Migration 0012 makes every
+writer hold a transaction id before it draws an event id, so the snapshot lists it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+HORIZON_POLL_SECONDS = 0.005
+
+_SNAPSHOT = text(
+    "SELECT pg_current_snapshot()::text AS snapshot,"
+    " (SELECT coalesce(max(id), 0) FROM events) AS top"
+)
+# Transactions of the snapshot still running, leaving out those pg_stat_activity shows belong to
+# another database of the cluster (they cannot write our events).
+_STILL_RUNNING = text(
+    """
+    SELECT count(*) FROM pg_snapshot_xip(CAST(CAST(:snapshot AS text) AS pg_snapshot)) AS x
+    WHERE pg_xact_status(x) = 'in progress'
+      AND NOT EXISTS (
+        SELECT 1 FROM pg_stat_activity a
+        WHERE a.backend_xid IS NOT NULL AND a.datname IS DISTINCT FROM current_database()
+          AND a.backend_xid::text::bigint = x::text::bigint % 4294967296
+      )
+    """
+)
+
+
+async def safe_horizon(engine: AsyncEngine, *, wait_seconds: float) -> int | None:
+    """The largest event id at or below which every event is final; None after waiting
+    ``wait_seconds`` for running transactions."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_seconds
+    async with engine.connect() as conn:
+        row = (await conn.execute(_SNAPSHOT)).one()
+        await conn.rollback()
+        while True:
+            running = await conn.scalar(_STILL_RUNNING, {"snapshot": row.snapshot})
+            # A new transaction for each look: pg_stat_activity is cached per transaction.
+            await conn.rollback()
+            if not running:
+                return int(row.top)
+            if loop.time() >= deadline:
+                return None
+            await asyncio.sleep(HORIZON_POLL_SECONDS)

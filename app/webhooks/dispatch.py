@@ -1,0 +1,163 @@
+"""The dispatcher: outbox events → one message per matching endpoint, nothing skipped.
+
+It follows the whole outbox by id with one cursor (``webhook_cursor``), moved in the same
+transaction as the messages it made, so a crash either made them and moved it, or neither.
+Event ids commit out of order across topics, so it reads only up to the outbox's safe horizon
+(app/events/horizon.py), as the leaderboard projector does: an event committed late is never
+behind the cursor. The cursor row is locked with SKIP LOCKED: with several workers one
+dispatches while the others go on delivering. Events committed while no dispatcher ran are
+read when one starts again (as long as the outbox keeps them: ``JIFEN_EVENT_RETENTION_HOURS``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.events.horizon import safe_horizon
+from app.events.tables import events
+from app.logging import get_logger
+from app.runtime import Runtime
+from app.webhooks.matching import OutboxEvent, Subscription, body, recipients
+from app.webhooks.tables import webhook_cursor, webhook_endpoints, webhook_messages
+
+log = get_logger("app.webhooks.dispatch")
+
+CURSOR = "outbox"
+HORIZON_WAIT_SECONDS = 5.0
+INSERT_ROWS = 1_000  # messages per INSERT: 8 parameters each, under PostgreSQL's 32,767
+
+# The channels each member is linked to: the members domain answers it (wired in by the
+# process that runs the dispatcher), so webhooks need not read another domain's tables.
+ChannelsOf = Callable[[AsyncConnection, list[int]], Awaitable[Mapping[int, frozenset[str]]]]
+
+
+_ENSURE_CURSOR = text(
+    "INSERT INTO webhook_cursor (name, last_event_id)"
+    " VALUES (:name, coalesce(CAST(:start AS bigint), (SELECT max(id) FROM events), 0))"
+    " ON CONFLICT (name) DO NOTHING"
+)
+
+
+async def ensure_cursor(conn: AsyncConnection, start: int | None = None) -> None:
+    """Create the cursor if there is none: at ``start``, else at the newest visible event (an
+    outbox's history is not sent to endpoints that did not exist then)."""
+    await conn.execute(_ENSURE_CURSOR, {"name": CURSOR, "start": start})
+
+
+async def _locked_cursor(conn: AsyncConnection) -> int | None:
+    """The cursor, locked for this transaction; None while another dispatcher holds it."""
+    value = await conn.scalar(
+        select(webhook_cursor.c.last_event_id)
+        .where(webhook_cursor.c.name == CURSOR)
+        .with_for_update(skip_locked=True)
+    )
+    return None if value is None else int(value)
+
+
+async def _subscriptions(conn: AsyncConnection) -> list[Subscription]:
+    rows = await conn.execute(
+        select(
+            webhook_endpoints.c.id, webhook_endpoints.c.event_types, webhook_endpoints.c.channel
+        ).where(webhook_endpoints.c.enabled)
+    )
+    return [Subscription(r.id, frozenset(r.event_types), r.channel) for r in rows]
+
+
+async def _events(
+    conn: AsyncConnection, after: int, upto: int, types: Sequence[str], limit: int
+) -> list[OutboxEvent]:
+    rows = await conn.execute(
+        select(events.c.id, events.c.topic, events.c.type, events.c.payload, events.c.created_at)
+        .where(events.c.id > after, events.c.id <= upto, events.c.type == func.any(types))
+        .order_by(events.c.id)
+        .limit(limit)
+    )
+    return [OutboxEvent(r.id, r.topic, r.type, r.payload, r.created_at) for r in rows]
+
+
+async def _channels(
+    conn: AsyncConnection,
+    batch: Sequence[OutboxEvent],
+    subscriptions: Sequence[Subscription],
+    channels_of: ChannelsOf,
+) -> Mapping[int, frozenset[str]]:
+    if all(s.channel is None for s in subscriptions):
+        return {}
+    members = sorted({e.member_id for e in batch if e.member_id is not None})
+    return await channels_of(conn, members) if members else {}
+
+
+def _messages(
+    batch: Sequence[OutboxEvent],
+    subscriptions: Sequence[Subscription],
+    channels: Mapping[int, frozenset[str]],
+    now: datetime,
+) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = []
+    for event in batch:
+        targets = recipients(event, subscriptions, channels)
+        if not targets:
+            continue
+        content = body(event)
+        rows.extend(
+            {
+                "endpoint_id": endpoint_id,
+                "event_id": event.id,
+                "event_type": event.type,
+                "member_id": event.member_id,
+                "body": content,
+                "event_created_at": event.created_at,
+                "next_attempt_at": now,
+                "created_at": now,
+            }
+            for endpoint_id in targets
+        )
+    return rows
+
+
+async def _dispatch_batch(rt: Runtime, horizon: int, channels_of: ChannelsOf) -> tuple[int, bool]:
+    """One transaction: messages for the next events up to ``horizon``, and the cursor moved
+    past them. Returns (messages made, more to read)."""
+    limit = rt.settings.webhook_dispatch_batch
+    async with rt.engine.begin() as conn:
+        await ensure_cursor(conn, horizon)
+        cursor = await _locked_cursor(conn)
+        if cursor is None or cursor >= horizon:
+            return 0, False
+        subscriptions = await _subscriptions(conn)
+        types = sorted({t for s in subscriptions for t in s.event_types})
+        batch = await _events(conn, cursor, horizon, types, limit) if types else []
+        upto = batch[-1].id if len(batch) == limit else horizon
+        channels = await _channels(conn, batch, subscriptions, channels_of)
+        rows = _messages(batch, subscriptions, channels, rt.clock.now())
+        for start in range(0, len(rows), INSERT_ROWS):
+            await conn.execute(
+                insert(webhook_messages)
+                .values(rows[start : start + INSERT_ROWS])
+                .on_conflict_do_nothing(index_elements=["endpoint_id", "event_id"])
+            )
+        await conn.execute(
+            webhook_cursor.update()
+            .where(webhook_cursor.c.name == CURSOR)
+            .values(last_event_id=upto, updated_at=func.now())
+        )
+    return len(rows), upto < horizon
+
+
+async def dispatch_pending(rt: Runtime, channels_of: ChannelsOf) -> int:
+    """Make the messages of every final event after the cursor; the number made. Safe to run in
+    any number of processes at once."""
+    horizon = await safe_horizon(rt.engine, wait_seconds=HORIZON_WAIT_SECONDS)
+    if horizon is None:
+        log.warning("webhooks.horizon_timeout")
+        return 0
+    made, more = 0, True
+    while more:
+        count, more = await _dispatch_batch(rt, horizon, channels_of)
+        made += count
+    return made
