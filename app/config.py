@@ -84,7 +84,7 @@ class Settings(BaseSettings):
     max_query_depth: int = 12
     max_query_aliases: int = 30
     max_query_tokens: int = 2_000
-    # The estimated size of an answer (app/graphql/cost.py), introspection included.
+    # The estimated size of an answer (app/graphql/core/cost.py), introspection included.
     max_query_cost: int = Field(default=100_000, ge=1)
     # Introspection (__schema, __type) for callers without a credential; signed-in callers
     # (GraphiQL with an Authorization header among them) always have it.
@@ -137,7 +137,7 @@ class Settings(BaseSettings):
     event_channel_prefix: str | None = None
     subscriber_buffer: int = Field(default=1_000, ge=1)  # events a slow client may lag behind
     ws_connection_init_timeout_seconds: float = Field(default=10, gt=0)
-    # A socket's revoked key or closed member is noticed within this (app/graphql/sockets.py).
+    # A socket's revoked key or closed member is noticed within this (app/graphql/core/sockets.py).
     ws_credential_recheck_seconds: float = Field(default=30, gt=0)
     ws_max_operations: int = Field(default=50, ge=1)  # running at once on one socket
 

@@ -1,5 +1,6 @@
 """Moving-window counters in Redis (the `limits` library), shared by every replica: the GraphQL
-rate budgets (app/graphql/ratelimit.py) and the failed-credential throttle (app/auth/guard.py)."""
+rate budgets (app/graphql/core/ratelimit.py) and the failed-credential throttle
+(app/auth/guard.py)."""
 
 from __future__ import annotations
 

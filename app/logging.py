@@ -3,7 +3,7 @@ routed through the same processors, so every line has one format: JSON lines for
 production, or whenever stderr is not a terminal), readable key=value lines for people at a
 terminal (``make run``). ``JIFEN_LOG_JSON`` decides instead when set.
 
-Each GraphQL request writes one access line (``app.access``, app/graphql/instrumentation.py);
+Each GraphQL request writes one access line (``app.access``, app/graphql/core/instrumentation.py);
 routine background work (scheduled job runs) logs at debug.
 """
 

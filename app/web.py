@@ -51,16 +51,16 @@ from app.db import create_engine
 from app.errors import DomainError, ErrorCode
 from app.events.gateway import event_gateway
 from app.gcpolicy import keep_gc_pauses_short
-from app.graphql.boundary import (
+from app.graphql.core.boundary import (
     BodySizeLimit,
     RefusedJson,
     RefusedRequest,
     decode_request_json,
 )
-from app.graphql.context import Context
-from app.graphql.errors import QUERY_REJECTED
+from app.graphql.core.context import Context
+from app.graphql.core.errors import QUERY_REJECTED
+from app.graphql.core.sockets import WatchedLegacyWS, WatchedTransportWS
 from app.graphql.schema import build_schema
-from app.graphql.sockets import WatchedLegacyWS, WatchedTransportWS
 from app.jobs.runner import scheduled_jobs
 from app.leaderboards.runner import projector_running
 from app.logging import configure_logging, get_logger
@@ -112,7 +112,7 @@ class JifenGraphQL(GraphQL[Context, None]):
         self.settings = settings
 
     def decode_json(self, data: str | bytes) -> object:
-        # HTTP bodies and WebSocket messages alike (app/graphql/boundary.py).
+        # HTTP bodies and WebSocket messages alike (app/graphql/core/boundary.py).
         return decode_request_json(
             data, self.settings.max_json_depth, self.settings.max_request_bytes
         )
@@ -125,7 +125,7 @@ class JifenGraphQL(GraphQL[Context, None]):
         except json.JSONDecodeError:
             raise RefusedRequest("The request body is not valid JSON") from None
 
-    # Sockets are closed when their credential stops being valid (app/graphql/sockets.py).
+    # Sockets are closed when their credential stops being valid (app/graphql/core/sockets.py).
     graphql_transport_ws_handler_class = WatchedTransportWS
     graphql_ws_handler_class = WatchedLegacyWS
 

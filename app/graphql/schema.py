@@ -1,4 +1,5 @@
-"""The one schema: every domain module contributes its queries and mutations here.
+"""The one schema (the composition root): every domain package under app/graphql/ contributes
+its queries, mutations and subscriptions here; the shared machinery is in app/graphql/core/.
 
 ``schema.graphql`` at the repository root is ``str(schema)``; a test keeps them equal
 (``jifen export-schema`` or ``python -m app.graphql.schema > schema.graphql`` rewrites it).
@@ -24,28 +25,37 @@ from strawberry.extensions import (
 from strawberry.types import ExecutionContext
 
 from app.config import Settings, get_settings
-from app.graphql.boundary import BoundedDecimal, RefuseUnstorableStrings
-from app.graphql.context import Context
-from app.graphql.cost import max_cost_rule
-from app.graphql.earning import EarningMutations, EarningQueries
-from app.graphql.engagement import (
-    EngagementMutations,
-    EngagementQueries,
-    EngagementSubscriptions,
-)
-from app.graphql.errors import JifenMaskErrors
-from app.graphql.instrumentation import OperationMetrics
-from app.graphql.jobs import JobMutations, JobQueries
-from app.graphql.leaderboards import LeaderboardQueries, LeaderboardSubscriptions
-from app.graphql.ledger import LedgerMutations
-from app.graphql.lifecycle import LifecycleMutations, LifecycleQueries, LifecycleSubscriptions
-from app.graphql.mall import MallMutations, MallQueries
-from app.graphql.members import MemberMutations, MemberQueries
-from app.graphql.ratelimit import PrincipalBudgets, RateLimit
-from app.graphql.referrals import ReferralMutations, ReferralQueries
-from app.graphql.subscriptions import MemberSubscriptions
-from app.graphql.tasks import TaskMutations, TaskQueries, TaskSubscriptions
-from app.graphql.tiers import TierMutations, TierQueries
+from app.graphql.core.boundary import BoundedDecimal, RefuseUnstorableStrings
+from app.graphql.core.context import Context
+from app.graphql.core.cost import max_cost_rule
+from app.graphql.core.errors import JifenMaskErrors
+from app.graphql.core.instrumentation import OperationMetrics
+from app.graphql.core.ratelimit import PrincipalBudgets, RateLimit
+from app.graphql.earning.mutations import EarningMutations
+from app.graphql.earning.queries import EarningQueries
+from app.graphql.engagement.mutations import EngagementMutations
+from app.graphql.engagement.queries import EngagementQueries
+from app.graphql.engagement.subscriptions import EngagementSubscriptions
+from app.graphql.jobs.mutations import JobMutations
+from app.graphql.jobs.queries import JobQueries
+from app.graphql.leaderboards.queries import LeaderboardQueries
+from app.graphql.leaderboards.subscriptions import LeaderboardSubscriptions
+from app.graphql.ledger.mutations import LedgerMutations
+from app.graphql.lifecycle.mutations import LifecycleMutations
+from app.graphql.lifecycle.queries import LifecycleQueries
+from app.graphql.lifecycle.subscriptions import LifecycleSubscriptions
+from app.graphql.mall.mutations import MallMutations
+from app.graphql.mall.queries import MallQueries
+from app.graphql.members.mutations import MemberMutations
+from app.graphql.members.queries import MemberQueries
+from app.graphql.members.subscriptions import MemberSubscriptions
+from app.graphql.referrals.mutations import ReferralMutations
+from app.graphql.referrals.queries import ReferralQueries
+from app.graphql.tasks.mutations import TaskMutations
+from app.graphql.tasks.queries import TaskQueries
+from app.graphql.tasks.subscriptions import TaskSubscriptions
+from app.graphql.tiers.mutations import TierMutations
+from app.graphql.tiers.queries import TierQueries
 
 
 @strawberry.type

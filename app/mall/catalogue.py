@@ -22,7 +22,10 @@ from app.mall.policy import (
     Item,
     ItemKind,
     LimitPeriod,
+    MemberView,
+    Offer,
     PriceRule,
+    offers_for,
     period_start,
 )
 from app.mall.tables import mall_coupon_codes, mall_items, mall_orders
@@ -380,6 +383,18 @@ async def update_item(
 async def add_coupon_codes(rt: Runtime, item_id: int, codes: list[str]) -> int:
     async with unit_of_work(rt.engine) as conn:
         return await Catalogue(conn, rt.clock).add_coupon_codes(item_id, codes)
+
+
+async def member_offers(
+    rt: Runtime, member_id: int, available: int, items: list[Item], now: datetime
+) -> dict[int, Offer]:
+    """What each item would cost the member now, and whether it may order it (the catalogue
+    browsed for a member). ``available`` is the member's spendable points, as the caller read
+    them."""
+    async with rt.engine.connect() as conn:
+        rank, ranks = await tier_ranks(conn, rt.clock, rt, member_id)
+        redeemed = await Catalogue(conn, rt.clock).redeemed(member_id, items, rt.settings.timezone)
+    return offers_for(items, MemberView(available, rank, redeemed), ranks, now)
 
 
 async def get_item(rt: Runtime, item_id: int) -> Item:

@@ -217,6 +217,19 @@ def offer_for(item: Item, member: MemberView, needed_rank: int | None, now: date
     return Offer(price, item.cash_price, True, member.available >= price)
 
 
+def offers_for(
+    items: Sequence[Item], member: MemberView, ranks: dict[str, int], now: datetime
+) -> dict[int, Offer]:
+    """Each item's offer to one member, by item id. ``ranks`` is every tier's rank by code: an
+    item's tier that is no longer defined has no rank."""
+    return {
+        item.id: offer_for(
+            item, member, None if item.min_tier is None else ranks.get(item.min_tier), now
+        )
+        for item in items
+    }
+
+
 # ------------------------------------------------------------------------ points at checkout
 
 

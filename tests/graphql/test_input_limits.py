@@ -1,5 +1,5 @@
 """Input the API cannot hold is refused at its edge with a clear error, and nothing is written
-(app/graphql/boundary.py; docs/API.md "Limits"). Each of these answered a masked
+(app/graphql/core/boundary.py; docs/API.md "Limits"). Each of these answered a masked
 INTERNAL_SERVER_ERROR before."""
 
 from __future__ import annotations

@@ -1,0 +1,91 @@
+"""The request context: the runtime, who is asking, and this request's DataLoaders."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias
+
+import strawberry
+from starlette.requests import Request
+from starlette.websockets import WebSocket
+
+from app.auth.permissions import Subject, require, require_on, require_on_target
+from app.auth.principal import Principal, PrincipalKind
+from app.errors import DomainError, ErrorCode, not_found
+from app.graphql.core.dataloaders import Loaders
+from app.members.models import Member
+from app.runtime import Runtime
+
+
+@dataclass
+class Context:
+    runtime: Runtime
+    principal: Principal
+    request: Request | WebSocket | None = None
+    # Filled by Strawberry from a WebSocket's connection_init payload.
+    connection_params: dict[str, Any] | None = None
+    loaders: Loaders = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.loaders = Loaders(self.runtime)
+
+    def renew_loaders(self) -> None:
+        """A subscription lives long: give each event fresh loaders so it never reads stale."""
+        self.loaders = Loaders(self.runtime)
+
+    # -- permission helpers: resolvers call these before touching a use case ------------------
+
+    def require(self, operation: str) -> None:
+        require(self.principal, operation)
+
+    async def member_subject(self, member_id: int) -> Subject:
+        # Only partners are limited by channel: skip the look-up for everyone else.
+        channels: frozenset[str] = frozenset()
+        if self.principal.kind is PrincipalKind.PARTNER:
+            refs = await self.loaders.channel_refs.load(member_id)
+            channels = frozenset(ref.channel for ref in refs)
+        return Subject(member_id=member_id, channels=channels)
+
+    async def require_on_member(self, operation: str, member_id: int) -> None:
+        require(self.principal, operation)
+        require_on(self.principal, operation, await self.member_subject(member_id))
+
+    def require_on_channel(
+        self, operation: str, channel: str, member_id: int | None = None
+    ) -> None:
+        require_on(self.principal, operation, Subject(member_id, frozenset({channel})))
+
+    async def require_on_target(
+        self,
+        operation: str,
+        ident: int,
+        field: str,
+        subject_of: Callable[[], Awaitable[Subject]],
+    ) -> None:
+        """An operation on one thing named by id (a hold, an order…): ``subject_of`` loads whose
+        it is. A member or partner gets the same NOT_FOUND whether the thing does not exist or is
+        not theirs; staff skip the look-up (the use case answers NOT_FOUND itself)."""
+        require(self.principal, operation)
+        if self.principal.kind is PrincipalKind.STAFF:
+            return
+        subject: Subject | None
+        try:
+            subject = await subject_of()
+        except DomainError as error:
+            if error.code is not ErrorCode.NOT_FOUND:
+                raise
+            subject = None
+        require_on_target(self.principal, operation, subject, ident, field)
+
+    async def readable_member(self, operation: str, member_id: int) -> Member:
+        """The member, once the caller may read it; NOT_FOUND only after the check, so a
+        refused caller learns nothing about which ids exist."""
+        await self.require_on_member(operation, member_id)
+        member = await self.loaders.member.load(member_id)
+        if member is None:
+            raise not_found("member", member_id, "id")
+        return member
+
+
+Info: TypeAlias = strawberry.Info[Context, None]

@@ -1,0 +1,26 @@
+"""earnPoints: credit points to a member."""
+
+from __future__ import annotations
+
+from app.graphql.core.inputs import aware
+from app.graphql.core.mutations import Call, mutation
+from app.graphql.ledger.inputs import EarnPointsInput
+from app.graphql.ledger.resolvers import points_posted
+from app.graphql.ledger.types import PointsPosted
+from app.ledger import usecases
+
+
+@mutation("Credit points to a member (generic earn with a reason).")
+async def earn_points(call: Call, input: EarnPointsInput) -> PointsPosted:
+    entry = await usecases.earn_points(
+        call.runtime,
+        call.actor,
+        member_id=await call.member(input.member_id),
+        amount=input.amount,
+        reason=input.reason,
+        idempotency_key=input.idempotency_key,
+        reference=input.reference,
+        available_at=aware(input.available_at, "availableAt"),
+        expires_at=aware(input.expires_at, "expiresAt"),
+    )
+    return await points_posted(call.ctx, entry)
