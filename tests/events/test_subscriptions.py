@@ -21,7 +21,7 @@ from app.graphql.schema import schema
 from app.jobs import usecases as jobs
 from tests.events.conftest import LiveApp
 from tests.events.test_expiry_alerts import EXPIRY_ALERTS, earn_expiring
-from tests.graphql.walk_engagement import CHALLENGE_BOARD, create_walk_board
+from tests.graphql.core.walk_engagement import CHALLENGE_BOARD, create_walk_board
 from tests.wsclient import BALANCE, LEGACY_WS, MEMBER_EVENTS, graphql_ws
 
 LEADERBOARD = """subscription($m: ID!) {

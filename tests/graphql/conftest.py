@@ -16,6 +16,7 @@ from app.auth.apikeys import create_api_key
 from app.auth.tokens import mint_token
 from app.clock import FrozenClock
 from app.config import Settings
+from app.ledger.audit import audit_ledger
 from app.runtime import Runtime
 from app.web import create_app
 
@@ -163,3 +164,8 @@ async def live(settings: Settings, clock: FrozenClock) -> AsyncIterator[LiveApp]
 
     async for live_app in serve_app(settings, clock):
         yield live_app
+
+
+async def assert_audit_clean(api: Api) -> None:
+    report = await audit_ledger(api.runtime.engine, api.runtime.clock.now())
+    assert report.ok, report.render()

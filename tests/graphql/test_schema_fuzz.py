@@ -35,8 +35,7 @@ from app.graphql.schema import build_schema
 from app.runtime import Runtime
 from app.seed import seed_demo
 from app.web import create_app
-from tests.graphql.conftest import Api
-from tests.graphql.test_concurrency import assert_audit_clean
+from tests.graphql.conftest import Api, assert_audit_clean
 
 # Per caller: three callers, ~60 s in all. JIFEN_FUZZ_EXAMPLES=2000 JIFEN_FUZZ_RANDOM=1 hunts
 # longer, with fresh inputs each run.

@@ -1,4 +1,4 @@
-"""Typed shorthands for described fields.
+"""Typed shorthands for described fields, and our integer ids as GraphQL ``ID`` values.
 
 ``@strawberry.field(description=...)`` is typed as returning ``Any``, which mypy --strict
 rejects as an untyped decorator; these give the same field with a real type.
@@ -34,3 +34,11 @@ def described_subscription(description: str) -> Callable[[Resolver], StrawberryF
         return strawberry.subscription(resolver, description=description)
 
     return wrap
+
+
+def node_id(value: int) -> strawberry.ID:
+    return strawberry.ID(str(value))
+
+
+def optional_id(value: int | None) -> strawberry.ID | None:
+    return None if value is None else node_id(value)

@@ -68,6 +68,14 @@ class Call:
         """The member itself (NOT_FOUND after the check when there is none)."""
         return await self.ctx.readable_member(self.operation, parse_id(str(raw_id), field))
 
+    async def channel_member(self, raw_id: str, channel: str) -> int:
+        """The member id the input names, once the caller may act in ``channel`` (a partner in
+        its own only) and on that member."""
+        member_id = parse_id(str(raw_id), "memberId")
+        self.on_channel(channel)
+        await self.ctx.require_on_member(self.operation, member_id)
+        return member_id
+
     def on_channel(self, channel: str, member_id: int | None = None) -> None:
         self.ctx.require_on_channel(self.operation, channel, member_id)
 

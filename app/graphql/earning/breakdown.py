@@ -12,10 +12,7 @@ from typing import Any
 import strawberry
 
 from app.earning.rules import Outcome
-
-
-def _id(value: int) -> strawberry.ID:
-    return strawberry.ID(str(value))
+from app.graphql.core.fields import node_id
 
 
 @strawberry.type(description="Points a cap took away from a rule's share.")
@@ -55,7 +52,7 @@ class PointsBreakdown:
             business_day=date.fromisoformat(details["business_day"]),
             rules=[
                 RuleShare(
-                    rule_id=None if r["rule_id"] is None else _id(r["rule_id"]),
+                    rule_id=None if r["rule_id"] is None else node_id(r["rule_id"]),
                     name=r["name"],
                     kind=r["kind"],
                     computed=r["computed"],
@@ -65,7 +62,7 @@ class PointsBreakdown:
                 for r in details["rules"]
             ],
             skipped=[
-                SkippedRule(rule_id=_id(s["rule_id"]), name=s["name"], reason=s["reason"])
+                SkippedRule(rule_id=node_id(s["rule_id"]), name=s["name"], reason=s["reason"])
                 for s in details["skipped"]
             ],
         )

@@ -10,8 +10,8 @@ from typing import Any
 
 import strawberry
 
-from app.earning.rules import Combination, EffectKind, Stacking, Trigger
 from app.earning.service import PurchaseLineInput
+from app.graphql.earning.enums import Combination, EffectKind, Stacking, Trigger
 
 
 @strawberry.input(description="Leave a condition out to match anything.")

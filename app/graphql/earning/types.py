@@ -9,33 +9,15 @@ import strawberry
 from strawberry.scalars import JSON
 
 from app.earning import usecases
-from app.earning.rules import CapPeriod, Combination, EffectKind, Stacking, Trigger
 from app.earning.service import PurchaseRecord, RuleRecord, RuleVersion
 from app.graphql.core.context import Info
-from app.graphql.core.fields import described_field
+from app.graphql.core.fields import described_field, node_id
 from app.graphql.core.pagination import Connection
 from app.graphql.earning.breakdown import PointsBreakdown
+from app.graphql.earning.enums import Combination, EffectKind, Trigger
 from app.graphql.ledger.types import BalanceNode, EntryNode
 from app.graphql.tiers.types import TierChangeNode
 from app.ledger.models import Entry
-
-strawberry.enum(Trigger, name="EarningTrigger")
-
-
-strawberry.enum(EffectKind, name="EarningEffectKind")
-
-
-strawberry.enum(Combination, name="RuleCombination")
-
-
-strawberry.enum(Stacking, name="MultiplierStacking")
-
-
-strawberry.enum(CapPeriod, name="CapPeriod")
-
-
-def _id(value: int) -> strawberry.ID:
-    return strawberry.ID(str(value))
 
 
 @strawberry.type(name="EarningRuleVersion", description="One audited change of a rule.")
@@ -65,7 +47,7 @@ class EarningRuleNode:
 
     @strawberry.field
     def id(self) -> strawberry.ID:
-        return _id(self.record.rule.id)
+        return node_id(self.record.rule.id)
 
     @strawberry.field
     def name(self) -> str:
@@ -149,8 +131,8 @@ class PurchaseNode:
     @classmethod
     def of(cls, p: PurchaseRecord) -> PurchaseNode:
         return cls(
-            id=_id(p.id),
-            member_id=_id(p.member_id),
+            id=node_id(p.id),
+            member_id=node_id(p.member_id),
             channel=p.channel,
             order_id=p.order_id,
             amount=p.amount,

@@ -9,11 +9,8 @@ import strawberry
 from app.engagement.checkins import SignIn, StreakState
 from app.engagement.streaks import DayReward, Schedule
 from app.graphql.core.context import Info
+from app.graphql.core.fields import node_id
 from app.graphql.ledger.types import BalanceNode, EntryNode
-
-
-def _id(value: int) -> strawberry.ID:
-    return strawberry.ID(str(value))
 
 
 @strawberry.type(name="DayReward", description="What one sign-in pays.")
@@ -66,7 +63,7 @@ class SignInStreakNode:
     @classmethod
     def of(cls, s: StreakState) -> SignInStreakNode:
         return cls(
-            member_id=_id(s.member_id),
+            member_id=node_id(s.member_id),
             today=s.today,
             streak=s.streak,
             signed_in_today=s.signed_in_today,

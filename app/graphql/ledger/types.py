@@ -7,18 +7,10 @@ from typing import Any
 
 import strawberry
 
-from app.graphql.core.fields import described_field
+from app.graphql.core.fields import described_field, optional_id
 from app.graphql.earning.breakdown import PointsBreakdown
-from app.ledger.models import Balance, Entry, EntryKind, Hold, HoldStatus, Lot
-
-strawberry.enum(EntryKind, name="EntryKind")
-
-
-strawberry.enum(HoldStatus, name="HoldStatus")
-
-
-def _id(value: int | None) -> strawberry.ID | None:
-    return None if value is None else strawberry.ID(str(value))
+from app.graphql.ledger.enums import EntryKind, HoldStatus
+from app.ledger.models import Balance, Entry, Hold, Lot
 
 
 @strawberry.type(name="Balance", description="Points of one member, as of now.")
@@ -73,9 +65,9 @@ class EntryNode:
             source=entry.source,
             reference=entry.reference,
             actor=entry.actor,
-            reverses_entry_id=_id(entry.reverses_entry_id),
+            reverses_entry_id=optional_id(entry.reverses_entry_id),
             reversed_amount=entry.reversed_amount,
-            hold_id=_id(entry.hold_id),
+            hold_id=optional_id(entry.hold_id),
             created_at=entry.created_at,
             details=entry.details,
         )
@@ -108,7 +100,7 @@ class HoldNode:
             expires_at=hold.expires_at,
             created_at=hold.created_at,
             settled_at=hold.settled_at,
-            commit_entry_id=_id(hold.commit_entry_id),
+            commit_entry_id=optional_id(hold.commit_entry_id),
         )
 
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import strawberry
 
-from app.lifecycle.exchange import Direction
+from app.graphql.lifecycle.enums import Direction
 
 KEY_HELP = "Unique per caller: a replay returns the first result and never gives twice."
 

@@ -15,9 +15,9 @@ from app.events.stream import StoredEvent
 from app.graphql.core.fields import described_field
 from app.graphql.core.pagination import Connection
 from app.graphql.ledger.types import BalanceNode
+from app.graphql.lifecycle.enums import Direction
 from app.lifecycle import exchange
 from app.lifecycle import notifications as notes
-from app.lifecycle.exchange import Direction
 from app.lifecycle.gifting import Gift
 
 
@@ -128,9 +128,6 @@ class GiftNode:
 class GiftPayload:
     gift: GiftNode
     balance: BalanceNode = strawberry.field(description="The giver's balance after the gift.")
-
-
-strawberry.enum(Direction, name="ExchangeDirection")
 
 
 @strawberry.type(name="ExchangePartner", description="A coalition partner (积分联盟).")

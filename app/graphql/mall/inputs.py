@@ -10,9 +10,16 @@ from decimal import Decimal
 import strawberry
 
 from app.graphql.core.inputs import aware
+from app.graphql.mall.enums import (
+    CouponSource,
+    Fulfilment,
+    ItemKind,
+    LimitPeriod,
+    PoolKind,
+    PrizeKind,
+)
 from app.mall.catalogue import ItemSpec
-from app.mall.lottery import PoolKind, PrizeKind
-from app.mall.policy import CouponSource, Fulfilment, ItemKind, LimitPeriod, PriceRule
+from app.mall.policy import PriceRule
 
 
 @strawberry.input

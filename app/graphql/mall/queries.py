@@ -11,6 +11,7 @@ from app.graphql.core.context import Info
 from app.graphql.core.fields import described_field
 from app.graphql.core.inputs import parse_id
 from app.graphql.core.pagination import Page, page_size
+from app.graphql.mall.enums import OrderStatus
 from app.graphql.mall.inputs import CheckoutQuoteInput, MallItemFilter
 from app.graphql.mall.types import (
     CharityNode,
@@ -27,7 +28,7 @@ from app.graphql.mall.types import (
 from app.mall import catalogue, checkout, donations, lottery
 from app.mall import usecases as redemptions
 from app.mall.catalogue import BrowseFilter
-from app.mall.policy import Item, Offer, OrderStatus
+from app.mall.policy import Item, Offer
 
 
 @strawberry.type

@@ -11,54 +11,23 @@ import strawberry
 from strawberry.scalars import JSON
 
 from app.errors import ErrorCode
-from app.graphql.core.fields import described_field
+from app.graphql.core.fields import described_field, node_id, optional_id
 from app.graphql.core.pagination import Connection
 from app.graphql.ledger.types import BalanceNode
+from app.graphql.mall.enums import (
+    CouponSource,
+    Fulfilment,
+    ItemKind,
+    LimitPeriod,
+    OrderStatus,
+    PoolKind,
+)
 from app.mall import lottery
 from app.mall.checkout import CheckoutPayment
 from app.mall.donations import Charity, Donation
-from app.mall.lottery import Draw, DrawTicket, Pool, PoolKind, PrizeKind
-from app.mall.policy import (
-    CouponSource,
-    Fulfilment,
-    Item,
-    ItemKind,
-    LimitPeriod,
-    Offer,
-    OrderStatus,
-    Prize,
-    total_weight,
-    unit_price,
-)
+from app.mall.lottery import Draw, DrawTicket, Pool
+from app.mall.policy import Item, Offer, Prize, total_weight, unit_price
 from app.mall.redemptions import Order
-
-strawberry.enum(ItemKind, name="MallItemKind")
-
-
-strawberry.enum(LimitPeriod, name="LimitPeriod")
-
-
-strawberry.enum(Fulfilment, name="Fulfilment")
-
-
-strawberry.enum(CouponSource, name="CouponSource")
-
-
-strawberry.enum(OrderStatus, name="RedemptionStatus")
-
-
-strawberry.enum(PoolKind, name="LotteryPoolKind")
-
-
-strawberry.enum(PrizeKind, name="PrizeKind")
-
-
-def _id(value: int | None) -> strawberry.ID | None:
-    return None if value is None else strawberry.ID(str(value))
-
-
-def _sid(value: int) -> strawberry.ID:
-    return strawberry.ID(str(value))
 
 
 @strawberry.type(name="PriceRule", description="Cheaper near the goods' own best-before date.")
@@ -98,7 +67,7 @@ class MallItemNode:
 
     @strawberry.field
     def id(self) -> strawberry.ID:
-        return _sid(self.item.id)
+        return node_id(self.item.id)
 
     @strawberry.field
     def code(self) -> str:
@@ -235,17 +204,17 @@ class RedemptionNode:
     @classmethod
     def of(cls, o: Order) -> RedemptionNode:
         return cls(
-            id=_sid(o.id),
-            member_id=_sid(o.member_id),
-            item_id=_sid(o.item_id),
+            id=node_id(o.id),
+            member_id=node_id(o.member_id),
+            item_id=node_id(o.item_id),
             quantity=o.quantity,
             unit_points=o.unit_points,
             points=o.points,
             cash_amount=o.cash_amount,
             status=o.status,
-            hold_id=_id(o.hold_id),
-            commit_entry_id=_id(o.commit_entry_id),
-            return_entry_id=_id(o.return_entry_id),
+            hold_id=optional_id(o.hold_id),
+            commit_entry_id=optional_id(o.commit_entry_id),
+            return_entry_id=optional_id(o.return_entry_id),
             payment_ref=o.payment_ref,
             paid_amount=o.paid_amount,
             coupon_codes=list(o.coupon_codes),
@@ -298,16 +267,16 @@ class CheckoutPaymentNode:
     @classmethod
     def of(cls, p: CheckoutPayment) -> CheckoutPaymentNode:
         return cls(
-            id=_sid(p.id),
-            member_id=_sid(p.member_id),
+            id=node_id(p.id),
+            member_id=node_id(p.member_id),
             channel=p.channel,
             order_ref=p.order_ref,
             basket_amount=p.basket_amount,
             points=p.points,
             cash_value=p.cash_value,
-            hold_id=_sid(p.hold_id),
+            hold_id=node_id(p.hold_id),
             status=p.status,
-            entry_id=_id(p.entry_id),
+            entry_id=optional_id(p.entry_id),
             created_at=p.created_at,
             settled_at=p.settled_at,
         )
@@ -392,9 +361,9 @@ class DrawNode:
     @classmethod
     def of(cls, d: Draw) -> DrawNode:
         return cls(
-            id=_sid(d.id),
+            id=node_id(d.id),
             pool_code=d.pool_code,
-            member_id=_sid(d.member_id),
+            member_id=node_id(d.member_id),
             drawn_prize_code=d.drawn.code,
             prize_code=d.prize.code,
             prize_name=d.prize.name,
@@ -403,9 +372,9 @@ class DrawNode:
             total_weight=d.total_weight,
             odds=JSON(d.odds),
             cost_points=d.cost_points,
-            ticket_id=_id(d.ticket_id),
-            spend_entry_id=_id(d.spend_entry_id),
-            prize_entry_id=_id(d.prize_entry_id),
+            ticket_id=optional_id(d.ticket_id),
+            spend_entry_id=optional_id(d.spend_entry_id),
+            prize_entry_id=optional_id(d.prize_entry_id),
             coupon_code=d.coupon_code,
             created_at=d.created_at,
         )
@@ -423,7 +392,7 @@ class TicketNode:
     @classmethod
     def of(cls, t: DrawTicket) -> TicketNode:
         return cls(
-            id=_sid(t.id),
+            id=node_id(t.id),
             pool_code=t.pool_code,
             source_ref=t.source_ref,
             status=t.status,
@@ -473,11 +442,11 @@ class DonationNode:
     @classmethod
     def of(cls, d: Donation) -> DonationNode:
         return cls(
-            id=_sid(d.id),
-            member_id=_sid(d.member_id),
+            id=node_id(d.id),
+            member_id=node_id(d.member_id),
             charity_code=d.charity_code,
             points=d.points,
-            entry_id=_sid(d.entry_id),
+            entry_id=node_id(d.entry_id),
             created_at=d.created_at,
         )
 

@@ -6,7 +6,7 @@ from datetime import date
 
 import strawberry
 
-from app.members.models import MemberStatus
+from app.graphql.members.enums import MemberStatus
 
 
 @strawberry.input(description="Registration is idempotent on (channel, externalRef).")

@@ -16,14 +16,12 @@ from app.graphql.core.context import Info
 from app.graphql.core.fields import described_field
 from app.graphql.core.pagination import Connection, Page
 from app.graphql.ledger.types import BalanceNode, EntryNode, HoldNode, LotNode
+from app.graphql.members.enums import MemberStatus
 from app.graphql.tiers.resolvers import member_tier, member_tier_history
 from app.graphql.tiers.types import MemberTierNode, TierChangeNode
 from app.ledger import usecases as ledger_usecases
 from app.members import usecases
-from app.members.models import ChannelRef, Member, MemberStatus, StatusChange
-
-strawberry.enum(MemberStatus, name="MemberStatus")
-
+from app.members.models import ChannelRef, Member, StatusChange
 
 READ = "member"  # the permission-table operation that guards a member's private fields
 

@@ -6,9 +6,9 @@ import strawberry
 
 from app.engagement import usecases
 from app.graphql.core.context import Info
-from app.graphql.core.fields import described_field
+from app.graphql.core.fields import described_field, node_id
 from app.graphql.core.inputs import parse_id
-from app.graphql.referrals.types import FriendNode, ReferralsNode, _id
+from app.graphql.referrals.types import FriendNode, ReferralsNode
 
 
 @strawberry.type
@@ -20,7 +20,7 @@ class ReferralQueries:
         summary = await usecases.referral_summary(info.context.runtime, member)
         return ReferralsNode(
             invite_code=summary.invite_code,
-            referrer_id=None if summary.referrer_id is None else _id(summary.referrer_id),
+            referrer_id=None if summary.referrer_id is None else node_id(summary.referrer_id),
             friends=[FriendNode.of(f) for f in summary.friends],
             rewarded_this_month=summary.rewarded_this_month,
             monthly_cap=summary.monthly_cap,

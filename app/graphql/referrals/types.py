@@ -7,10 +7,7 @@ from datetime import datetime
 import strawberry
 
 from app.engagement.referrals import Referral
-
-
-def _id(value: int) -> strawberry.ID:
-    return strawberry.ID(str(value))
+from app.graphql.core.fields import node_id
 
 
 @strawberry.type(name="ReferredFriend")
@@ -27,8 +24,8 @@ class FriendNode:
     @classmethod
     def of(cls, r: Referral) -> FriendNode:
         return cls(
-            friend_id=_id(r.friend_id),
-            referrer_id=_id(r.referrer_id),
+            friend_id=node_id(r.friend_id),
+            referrer_id=node_id(r.referrer_id),
             status=r.status,
             referrer_rewarded=r.referrer_rewarded,
             created_at=r.created_at,

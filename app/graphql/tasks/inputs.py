@@ -10,7 +10,7 @@ from typing import Any
 
 import strawberry
 
-from app.engagement.tasks import Metric, TaskKind, TaskPeriod, TaskTrigger
+from app.graphql.tasks.enums import Metric, TaskKind, TaskPeriod, TaskTrigger
 
 
 @strawberry.input

@@ -7,8 +7,9 @@ import strawberry
 from app.engagement import usecases
 from app.engagement.teams import Team
 from app.graphql.core.context import Info
+from app.graphql.core.fields import node_id
 from app.graphql.core.inputs import parse_id
-from app.graphql.tasks.types import ChallengeBoardNode, StandingNode, TeamNode, _id
+from app.graphql.tasks.types import ChallengeBoardNode, StandingNode, TeamNode
 
 CHALLENGE_BOARD = "challengeBoard"
 
@@ -17,14 +18,14 @@ async def team_node(info: Info, code: str) -> TeamNode:
     team, ids, progress = await usecases.get_team(info.context.runtime, code)
     task = await _task_code(info, team)
     return TeamNode(
-        id=_id(team.id),
+        id=node_id(team.id),
         code=team.code,
         name=team.name,
         task=task,
-        captain_id=_id(team.captain_id),
+        captain_id=node_id(team.captain_id),
         size=team.size,
         max_size=team.max_size,
-        member_ids=[_id(i) for i in ids],
+        member_ids=[node_id(i) for i in ids],
         progress=progress,
     )
 

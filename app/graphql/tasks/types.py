@@ -8,24 +8,10 @@ from decimal import Decimal
 import strawberry
 
 from app.engagement.rewards import Granted
-from app.engagement.tasks import Metric, TaskKind, TaskPeriod, TaskTrigger
 from app.engagement.teams import Badge, MemberBadge, Standing
 from app.engagement.tracker import TaskRecord, TaskStatus
-
-strawberry.enum(TaskKind, name="TaskKind")
-
-
-strawberry.enum(TaskTrigger, name="TaskTrigger")
-
-
-strawberry.enum(Metric, name="TaskMetric")
-
-
-strawberry.enum(TaskPeriod, name="TaskPeriod")
-
-
-def _id(value: int) -> strawberry.ID:
-    return strawberry.ID(str(value))
+from app.graphql.core.fields import node_id
+from app.graphql.tasks.enums import Metric, TaskKind, TaskPeriod, TaskTrigger
 
 
 @strawberry.type(name="TaskReward")
@@ -62,7 +48,7 @@ class TaskNode:
     def of(cls, record: TaskRecord) -> TaskNode:
         t = record.task
         return cls(
-            id=_id(t.id),
+            id=node_id(t.id),
             code=t.code,
             name=t.name,
             description=t.description,
@@ -132,7 +118,9 @@ class StandingNode:
 
     @classmethod
     def of(cls, s: Standing) -> StandingNode:
-        return cls(rank=s.rank, id=_id(s.subject_id), progress=s.progress, reached_at=s.reached_at)
+        return cls(
+            rank=s.rank, id=node_id(s.subject_id), progress=s.progress, reached_at=s.reached_at
+        )
 
 
 @strawberry.type(name="ChallengeBoard", description="A challenge's ranking in its period.")

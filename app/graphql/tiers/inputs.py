@@ -6,7 +6,8 @@ from decimal import Decimal
 
 import strawberry
 
-from app.tiers.policy import TaskMeasure, TierDef, TierTask
+from app.graphql.tiers.enums import TaskMeasure
+from app.tiers.policy import TierDef, TierTask
 
 
 @strawberry.input

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from app.graphql.core.context import Info
+from app.graphql.tiers.enums import QualifyingMeasure
 from app.graphql.tiers.types import (
     MemberTierNode,
     TierChangeNode,
@@ -12,7 +13,6 @@ from app.graphql.tiers.types import (
     TierTaskProgressNode,
 )
 from app.tiers import usecases
-from app.tiers.policy import QualifyingMeasure
 
 
 async def member_tier(info: Info, member_id: int) -> MemberTierNode | None:

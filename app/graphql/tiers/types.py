@@ -8,20 +8,9 @@ from typing import Any
 
 import strawberry
 
-from app.tiers.policy import (
-    QualifyingMeasure,
-    TaskMeasure,
-    TaskProgress,
-    TierChange,
-    TierDef,
-    TierTask,
-)
+from app.graphql.tiers.enums import QualifyingMeasure, TaskMeasure
+from app.tiers.policy import TaskProgress, TierChange, TierDef, TierTask
 from app.tiers.service import DefinitionVersion
-
-strawberry.enum(TaskMeasure, name="TierTaskMeasure")
-
-
-strawberry.enum(QualifyingMeasure, name="TierQualifyingMeasure")
 
 
 @strawberry.type(name="TierTask", description="A task measured per calendar quarter.")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.earning import usecases
-from app.graphql.core.inputs import aware, parse_id
+from app.graphql.core.inputs import aware
 from app.graphql.core.mutations import Call, mutation
 from app.graphql.earning.breakdown import PointsBreakdown
 from app.graphql.earning.inputs import RecordEventInput
@@ -13,9 +13,7 @@ from app.graphql.ledger.resolvers import balance_after_write
 
 @mutation("Record a behaviour or custom event (sign-in, share, calories run, …).")
 async def record_event(call: Call, input: RecordEventInput) -> EventRecorded:
-    member_id = parse_id(input.member_id, "memberId")
-    call.on_channel(input.channel)
-    await call.ctx.require_on_member(call.operation, member_id)
+    member_id = await call.channel_member(input.member_id, input.channel)
     result = await usecases.record_event(
         call.runtime,
         call.actor,

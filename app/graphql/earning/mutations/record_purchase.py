@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.earning import usecases
-from app.graphql.core.inputs import aware, parse_id
+from app.graphql.core.inputs import aware
 from app.graphql.core.mutations import Call, mutation
 from app.graphql.earning.inputs import RecordPurchaseInput, purchase_lines
 from app.graphql.earning.types import PurchaseNode, PurchaseRecorded, entry_node
@@ -13,9 +13,7 @@ from app.graphql.tiers.types import TierChangeNode
 
 @mutation("Record an order: earns by the rules, pending for the return window.")
 async def record_purchase(call: Call, input: RecordPurchaseInput) -> PurchaseRecorded:
-    member_id = parse_id(input.member_id, "memberId")
-    call.on_channel(input.channel)
-    await call.ctx.require_on_member(call.operation, member_id)
+    member_id = await call.channel_member(input.member_id, input.channel)
     result = await usecases.record_purchase(
         call.runtime,
         call.actor,

@@ -12,8 +12,7 @@ import httpx
 import jwt
 import pytest
 
-from tests.graphql.conftest import Api
-from tests.graphql.test_concurrency import assert_audit_clean
+from tests.graphql.conftest import Api, assert_audit_clean
 
 HOSTILE_STRINGS = {"nul": "ref\x00x", "lone surrogate": "ref\ud800x"}
 

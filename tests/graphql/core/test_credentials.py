@@ -14,7 +14,7 @@ from app.clock import FrozenClock
 from app.config import Settings
 from app.web import create_app
 from tests.graphql.conftest import Api, calling_from
-from tests.graphql.test_query_count import counting_statements
+from tests.graphql.statements import counting_statements
 
 PING = "{ __typename }"
 ATTACKER = ("203.0.113.7", 4000)

@@ -9,8 +9,7 @@ import pytest
 
 from app.engagement import usecases
 from app.ledger.models import Actor
-from tests.graphql.conftest import Api
-from tests.graphql.test_concurrency import assert_audit_clean
+from tests.graphql.conftest import Api, assert_audit_clean
 
 CHECK_IN = """mutation($m: ID!) { checkIn(input: {memberId: $m}) {
   __typename

@@ -6,8 +6,7 @@ from typing import Any
 
 from app.auth.permissions import PARTNER_SCOPES
 from tests.engagement.test_referrals import database_state
-from tests.graphql.conftest import Api
-from tests.graphql.test_concurrency import assert_audit_clean
+from tests.graphql.conftest import Api, assert_audit_clean
 
 REFERRALS = """query($m: ID!) { referrals(memberId: $m) {
   inviteCode referrerId rewardedThisMonth monthlyCap

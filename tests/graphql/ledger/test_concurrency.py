@@ -5,19 +5,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from app.ledger.audit import audit_ledger
-from tests.graphql.conftest import Api
+from tests.graphql.conftest import Api, assert_audit_clean
 
 SPEND = """mutation($m: ID!, $k: String!) {
   spendPoints(input: {memberId: $m, amount: 10, reason: "race", idempotencyKey: $k}) {
     __typename
     ... on PointsPosted { entry { id } }
     ... on MutationError { code } } }"""
-
-
-async def assert_audit_clean(api: Api) -> None:
-    report = await audit_ledger(api.runtime.engine, api.runtime.clock.now())
-    assert report.ok, report.render()
 
 
 async def test_fifty_spends_of_ten_against_one_hundred(api: Api) -> None:

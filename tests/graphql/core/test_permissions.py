@@ -16,9 +16,9 @@ from app.auth.permissions import PARTNER_SCOPES, PERMISSIONS, Subject, allows
 from app.auth.principal import ANONYMOUS, Principal, Role
 from app.graphql.schema import schema
 from tests.graphql.conftest import Api
-from tests.graphql.walk_engagement import PROGRAMME_WIDE, engagement_request_for
-from tests.graphql.walk_mall import PROGRAMME_WIDE as MALL_PROGRAMME_WIDE
-from tests.graphql.walk_mall import mall_request_for
+from tests.graphql.core.walk_engagement import PROGRAMME_WIDE, engagement_request_for
+from tests.graphql.core.walk_mall import PROGRAMME_WIDE as MALL_PROGRAMME_WIDE
+from tests.graphql.core.walk_mall import mall_request_for
 
 REFUSALS = {"FORBIDDEN", "UNAUTHENTICATED"}
 # Subscriptions are walked over a WebSocket (tests/events/test_subscriptions.py).

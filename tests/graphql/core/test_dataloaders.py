@@ -2,31 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-
-from sqlalchemy import event
-
 from tests.graphql.conftest import Api
-
-
-@contextmanager
-def counting_statements(api: Api) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        # The events relay polls the outbox on the same engine in the background (its
-        # statements read `events` or the backends' xids); they are not the request's.
-        if "events" not in statement and "backend_xid" not in statement:
-            statements.append(statement)
-
-    engine = api.runtime.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
+from tests.graphql.statements import counting_statements
 
 
 def members_query(ids: list[str]) -> str:

@@ -1,4 +1,4 @@
-"""The permission walk's requests for the mall's operations (tests/graphql/test_permissions.py).
+"""The permission walk's requests for the mall's operations (core/test_permissions.py).
 
 Each builder makes what the operation acts on (an item, an order, a pool, a payment) as staff,
 for member A, then returns a valid call of the operation.
@@ -10,7 +10,7 @@ import itertools
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tests.graphql.test_permissions import World
+    from tests.graphql.core.test_permissions import World
 
 PAYLOAD = "{ __typename ... on MutationError { code message } }"
 # Programme-wide reads: no particular member or channel (like `tiers`).

@@ -1,4 +1,4 @@
-"""The permission walk's requests for engagement operations (tests/graphql/test_permissions.py):
+"""The permission walk's requests for engagement operations (core/test_permissions.py):
 one valid call of each operation on member A."""
 
 from __future__ import annotations
