@@ -4,12 +4,7 @@ by every request). Counted with the whole demo programme on: rules, tiers, tasks
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal
-from typing import Any
-
-from sqlalchemy import event
 
 from app.earning import usecases as earning
 from app.earning.demo import DEMO_RULES
@@ -22,24 +17,10 @@ from app.members import usecases as members
 from app.runtime import Runtime
 from app.tiers.policy import DEMO_TIERS
 from app.tiers.usecases import install_tiers
+from tests.statements import counting
 
 STAFF = Actor("staff:alice", "api")
 POS = Actor("partner:shop", "pos")
-
-
-@contextmanager
-def counting(runtime: Runtime) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(statement)
-
-    engine = runtime.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
 
 
 async def programme(runtime: Runtime) -> int:

@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Row, func, select
+from sqlalchemy import ColumnElement, Row, and_, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -303,14 +303,31 @@ class Catalogue:
         return [item_of(row) for row in rows]
 
     async def redeemed(self, member_id: int, items: list[Item], tz: str) -> dict[int, int]:
-        """Units of each limited item the member holds or got in the item's current period."""
+        """Units of each limited item the member holds or got in the item's current period: one
+        statement for the whole list, however long."""
         now = self.clock.now()
-        counts: dict[int, int] = {}
-        for item in items:
-            if item.per_member_limit is None:
-                continue
-            counts[item.id] = await self.redeemed_one(member_id, item, now, tz)
-        return counts
+        limited = [item for item in items if item.per_member_limit is not None]
+        if not limited:
+            return {}
+        query = (
+            select(mall_orders.c.item_id, func.sum(mall_orders.c.quantity))
+            .where(
+                mall_orders.c.member_id == member_id,
+                mall_orders.c.status.in_([s.value for s in OPEN_OR_DONE]),
+                or_(*(self._in_period(item, now, tz) for item in limited)),
+            )
+            .group_by(mall_orders.c.item_id)
+        )
+        found = {item_id: int(units) for item_id, units in await self.conn.execute(query)}
+        return {item.id: found.get(item.id, 0) for item in limited}
+
+    @staticmethod
+    def _in_period(item: Item, now: datetime, tz: str) -> ColumnElement[bool]:
+        """An order of ``item`` placed in the item's current limit period."""
+        since = period_start(now, item.limit_period or LimitPeriod.EVER, tz)
+        if since is None:
+            return mall_orders.c.item_id == item.id
+        return and_(mall_orders.c.item_id == item.id, mall_orders.c.created_at >= since)
 
     async def redeemed_one(self, member_id: int, item: Item, now: datetime, tz: str) -> int:
         since = period_start(now, item.limit_period or LimitPeriod.EVER, tz)

@@ -4,29 +4,30 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
-from sqlalchemy import event
-
 from tests.graphql.conftest import Api
+from tests.statements import counting
+
+# Set while a test counts: the request runs in the test's context (and the tasks it starts
+# inherit it), while the app's background tasks (the events relay, the leaderboard projector,
+# started before) do not see it, so their statements on the same engine are not counted.
+_counting: ContextVar[bool] = ContextVar("counting_statements", default=False)
+
+
+def _background(statement: str) -> bool:
+    return not _counting.get()
 
 
 @contextmanager
 def counting_statements(api: Api) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        # The events relay polls the outbox on the same engine in the background (its
-        # statements read `events` or the backends' xids); they are not the request's.
-        if "events" not in statement and "backend_xid" not in statement:
-            statements.append(statement)
-
-    engine = api.runtime.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", count)
+    token = _counting.set(True)
     try:
-        yield statements
+        with counting(api.runtime, ignore=_background) as statements:
+            yield statements
     finally:
-        event.remove(engine, "before_cursor_execute", count)
+        _counting.reset(token)
 
 
 async def statements_of(
