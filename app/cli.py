@@ -12,10 +12,11 @@ import asyncio
 import os
 import secrets
 import shutil
+import sys
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
@@ -50,6 +51,12 @@ cli = typer.Typer(
 apikey_cli = typer.Typer(help="Create and revoke partner API keys.", no_args_is_help=True)
 cli.add_typer(apikey_cli, name="apikey")
 leaderboards_cli = typer.Typer(help="Leaderboard maintenance.", no_args_is_help=True)
+analytics_cli = typer.Typer(help="Analytics rollups and exports.", no_args_is_help=True)
+cli.add_typer(analytics_cli, name="analytics")
+export_cli = typer.Typer(help="CSV exports, streamed to standard output.", no_args_is_help=True)
+analytics_cli.add_typer(export_cli, name="export")
+report_cli = typer.Typer(help="Reports for operators.", no_args_is_help=True)
+cli.add_typer(report_cli, name="report")
 cli.add_typer(leaderboards_cli, name="leaderboards")
 jobs_cli = typer.Typer(help="Scheduled jobs: list them, run one now.", no_args_is_help=True)
 cli.add_typer(jobs_cli, name="jobs")
@@ -322,6 +329,7 @@ def metrics_folder() -> Iterator[Path]:
 async def _run_worker(settings: Settings) -> None:
     import signal
 
+    from app.analytics.runner import rollups_running
     from app.events.gateway import event_gateway
     from app.jobs.runner import scheduled_jobs
     from app.leaderboards.runner import projector_running
@@ -338,14 +346,16 @@ async def _run_worker(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     # The outbox relay competes for leadership with the API processes' relays: whichever holds
     # the lock publishes. The leaderboard projector may run anywhere (it applies each event
-    # once however many run). Scheduled jobs: each runs in one process at a time (app/jobs).
-    # Webhooks: any number of workers deliver, each message leased to one (app/webhooks).
+    # once however many run), and so may the analytics rollups'. Scheduled jobs: each runs in
+    # one process at a time (app/jobs). Webhooks: any number of workers deliver, each message
+    # leased to one (app/webhooks).
     # The configured pool, not a command's two connections: each job run holds one connection
     # for its lock and needs another to work, and the interval jobs all start at once.
     async with (
         event_gateway(settings, relay=True),
         open_runtime(settings, settings.db_pool_size) as runtime,
         projector_running(runtime),
+        rollups_running(runtime),
         scheduled_jobs(runtime),
         webhooks_running(runtime, channels_of_members),
         metrics_port(runtime, (backlog_gauges,)),
@@ -357,9 +367,9 @@ async def _run_worker(settings: Settings) -> None:
 
 @cli.command()
 def worker() -> None:
-    """Run the background worker: the outbox relay, the leaderboard projector, the scheduled
-    jobs (docs/LIFECYCLE.md) and webhook delivery (docs/WEBHOOKS.md) until stopped; /metrics on
-    JIFEN_METRICS_PORT when set."""
+    """Run the background worker: the outbox relay, the leaderboard and analytics projectors,
+    the scheduled jobs (docs/LIFECYCLE.md) and webhook delivery (docs/WEBHOOKS.md) until
+    stopped; /metrics on JIFEN_METRICS_PORT when set."""
     with resolved_settings(load_settings()) as settings:
         asyncio.run(_run_worker(settings))
     typer.echo("stopped", err=True)
@@ -457,6 +467,99 @@ def apikey_revoke(prefix: Annotated[str, typer.Argument(help="The key's prefix."
     if not revoked:
         raise fail(f"no active key with prefix {prefix!r}", code=1)
     typer.echo(f"revoked {prefix}")
+
+
+# ---------------------------------------------------------------------------------------------
+# analytics
+# ---------------------------------------------------------------------------------------------
+
+
+@analytics_cli.command("rebuild")
+def analytics_rebuild() -> None:
+    """Rebuild the KPI rollups from the ledger (the projector carries on from there)."""
+    from app.analytics.rebuild import rebuild
+
+    async def run(settings: Settings) -> str:
+        async with open_runtime(settings) as runtime:
+            done = await rebuild(runtime)
+        return f"rebuilt the rollups up to event {done.horizon}: {done.flows} rows"
+
+    with resolved_settings(load_settings()) as settings:
+        typer.echo(asyncio.run(run(settings)))
+
+
+def parse_day(value: str, option: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise fail(f"{option} takes a date, YYYY-MM-DD: {value[:40]!r}") from None
+
+
+def stream_out(make: Callable[[Runtime], AsyncIterator[str]]) -> None:
+    """Write a streamed export to standard output, chunk by chunk."""
+    from app.errors import DomainError
+
+    async def run(settings: Settings) -> None:
+        async with open_runtime(settings) as runtime:
+            async for chunk in make(runtime):
+                sys.stdout.write(chunk)
+
+    with resolved_settings(load_settings(), need_redis=False) as settings:
+        try:
+            asyncio.run(run(settings))
+        except DomainError as error:
+            raise fail(error.message) from error
+
+
+@export_cli.command("balances")
+def export_balances() -> None:
+    """Every member's balance as CSV (docs/ANALYTICS.md, "Exports")."""
+    from app.analytics.exports import member_balances
+
+    stream_out(member_balances)
+
+
+@export_cli.command("transactions")
+def export_transactions(
+    since: Annotated[str, typer.Option("--from", help="First business day, YYYY-MM-DD.")],
+    until: Annotated[str, typer.Option("--to", help="Last business day, YYYY-MM-DD.")],
+) -> None:
+    """Every ledger entry of a period of business days as CSV."""
+    from app.analytics.exports import transactions
+
+    start, end = parse_day(since, "--from"), parse_day(until, "--to")
+    stream_out(lambda runtime: transactions(runtime, start, end))
+
+
+@report_cli.command("weekly")
+def report_weekly(
+    week: Annotated[
+        str | None, typer.Option(help="The week's Monday, YYYY-MM-DD (default: last week).")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Folder for the HTML and CSV files.")] = Path("."),
+) -> None:
+    """The weekly operations report (积分运营周报): the week against the week before, as HTML
+    (charts embedded) and CSV."""
+    from app.analytics.usecases import weekly_report
+    from app.errors import DomainError
+
+    start = parse_day(week, "--week") if week is not None else None
+
+    async def run(settings: Settings) -> tuple[str, str, str]:
+        async with open_runtime(settings) as runtime:
+            report = await weekly_report(runtime, start)
+        return report.week_start.isoformat(), report.html, report.csv
+
+    with resolved_settings(load_settings(), need_redis=False) as settings:
+        try:
+            monday, html, csv = asyncio.run(run(settings))
+        except DomainError as error:
+            raise fail(error.message) from error
+    out.mkdir(parents=True, exist_ok=True)
+    for suffix, content in (("html", html), ("csv", csv)):
+        path = out / f"weekly-report-{monday}.{suffix}"
+        path.write_text(content, encoding="utf-8")
+        typer.echo(str(path))
 
 
 # ---------------------------------------------------------------------------------------------

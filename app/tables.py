@@ -1,5 +1,14 @@
 """Imports every table so that ``metadata`` knows the whole schema (Alembic, tests)."""
 
+from app.analytics.tables import (
+    analytics_active,
+    analytics_activity,
+    analytics_cursor,
+    analytics_flows,
+    analytics_members,
+    point_values,
+    weekly_reports,
+)
 from app.auth.tables import api_keys
 from app.db import metadata
 from app.earning.tables import (
@@ -73,6 +82,11 @@ from app.webhooks.tables import (
 __all__ = [
     "accounts",
     "allocations",
+    "analytics_active",
+    "analytics_activity",
+    "analytics_cursor",
+    "analytics_flows",
+    "analytics_members",
     "api_keys",
     "badges",
     "charities",
@@ -109,6 +123,7 @@ __all__ = [
     "members",
     "metadata",
     "notifications",
+    "point_values",
     "purchase_lines",
     "purchases",
     "referrals",
@@ -128,4 +143,5 @@ __all__ = [
     "webhook_cursor",
     "webhook_endpoints",
     "webhook_messages",
+    "weekly_reports",
 ]

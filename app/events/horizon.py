@@ -37,9 +37,11 @@ _STILL_RUNNING = text(
 )
 
 
-async def safe_horizon(engine: AsyncEngine, *, wait_seconds: float) -> int | None:
+async def safe_horizon(
+    engine: AsyncEngine, *, wait_seconds: float, poll_seconds: float = HORIZON_POLL_SECONDS
+) -> int | None:
     """The largest event id at or below which every event is final; None after waiting
-    ``wait_seconds`` for running transactions."""
+    ``wait_seconds`` for running transactions, looking every ``poll_seconds``."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_seconds
     async with engine.connect() as conn:
@@ -53,4 +55,4 @@ async def safe_horizon(engine: AsyncEngine, *, wait_seconds: float) -> int | Non
                 return int(row.top)
             if loop.time() >= deadline:
                 return None
-            await asyncio.sleep(HORIZON_POLL_SECONDS)
+            await asyncio.sleep(poll_seconds)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 
+from app.background import running
 from app.leaderboards.boards import BOARDS
 from app.leaderboards.projector import apply_pending, events_lost_after, read_cursor
 from app.leaderboards.rebuild import rebuild
@@ -72,13 +73,6 @@ async def _sleep(stop: asyncio.Event, wake: asyncio.Event | None, seconds: float
             wake.clear()
 
 
-@asynccontextmanager
-async def projector_running(rt: Runtime) -> AsyncIterator[None]:
+def projector_running(rt: Runtime) -> AbstractAsyncContextManager[None]:
     """Run the projector in the background for the duration of the block (web app, worker)."""
-    stop = asyncio.Event()
-    task = asyncio.create_task(run_projector(rt, stop), name="jifen-leaderboards")
-    try:
-        yield
-    finally:
-        stop.set()
-        await task
+    return running("jifen-leaderboards", lambda stop: run_projector(rt, stop))

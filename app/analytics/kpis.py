@@ -1,0 +1,361 @@
+"""KPIs for a period: read from the rollups (a few hundred rows at most), never the ledger.
+
+Every figure is defined in docs/ANALYTICS.md. Points are whole points; money is CNY.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.analytics.flows import (
+    ADJUSTED_OUT,
+    CLAWED_BACK,
+    EXPIRED,
+    ISSUED_SOURCES,
+    NEW_MEMBERS,
+    REDEEMED_USES,
+    RETURNED,
+    SIGNINS,
+)
+from app.analytics.policy import (
+    Bucket,
+    Granularity,
+    PointValue,
+    buckets,
+    next_bucket,
+    plain,
+    rate,
+    value_at,
+)
+from app.clock import business_date, business_midnight
+
+GIFT = "gift"  # members giving points to each other: in both breakdowns, in neither total
+
+_FLOWS = """
+    SELECT {bucket} AS bucket, flow, sum(points) AS points, sum(facts) AS facts
+    FROM analytics_flows
+    WHERE day BETWEEN :start AND :end AND (CAST(:channel AS text) IS NULL OR channel = :channel)
+    GROUP BY 1, 2
+"""
+_PERIOD_FLOWS = text(_FLOWS.format(bucket="date_trunc(:grain, day)::date"))
+_BEFORE = text(
+    """
+    SELECT flow, sum(points) AS points, sum(facts) AS facts FROM analytics_flows
+    WHERE day < :start AND (CAST(:channel AS text) IS NULL OR channel = :channel)
+    GROUP BY flow
+    """
+)
+_ACTIVE = text(
+    """
+    SELECT bucket, sum(members) AS members FROM analytics_activity
+    WHERE grain = :grain AND bucket BETWEEN :start AND :end
+      AND (CAST(:channel AS text) IS NULL OR channel = :channel)
+    GROUP BY bucket
+    """
+)
+_SALES = text(
+    """
+    SELECT coalesce(sum(p.amount - p.refunded_amount), 0) FROM purchases p
+    WHERE p.created_at >= :since AND p.created_at < :until
+      AND (CAST(:channel AS text) IS NULL OR EXISTS (
+        SELECT 1 FROM analytics_members am WHERE am.member_id = p.member_id
+          AND am.channel = :channel))
+    """
+)
+_POINT_VALUES = text("SELECT value, effective_from FROM point_values ORDER BY effective_from, id")
+
+
+@dataclass
+class Flows:
+    """The points that moved in a span of business days, by flow."""
+
+    issued_by_source: dict[str, int] = field(default_factory=dict)
+    redeemed_by_use: dict[str, int] = field(default_factory=dict)
+    expired: int = 0
+    clawed_back: int = 0
+    returned: int = 0
+    adjusted_out: int = 0
+    net: int = 0  # the change in outstanding points
+    new_members: int = 0
+    signins: int = 0
+    signins_by_streak: dict[str, int] = field(default_factory=dict)
+    streak_days: int = 0  # the streaks the sign-ins reached, summed
+    facts_by_flow: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def issued(self) -> int:
+        return sum(v for k, v in self.issued_by_source.items() if k != GIFT)
+
+    @property
+    def redeemed(self) -> int:
+        return sum(v for k, v in self.redeemed_by_use.items() if k != GIFT)
+
+    @property
+    def mean_streak(self) -> Decimal | None:
+        return rate(self.streak_days, self.signins)
+
+    def add(self, flow: str, points: int, facts: int) -> None:
+        self.facts_by_flow[flow] = self.facts_by_flow.get(flow, 0) + facts
+        kind, _, name = flow.partition(":")
+        if kind == SIGNINS:  # not a movement of points: its points are the streaks reached
+            self.signins += facts
+            self.streak_days += points
+            self.signins_by_streak[name] = self.signins_by_streak.get(name, 0) + facts
+            return
+        self.net += points
+        if kind == "issued":
+            self.issued_by_source[name] = self.issued_by_source.get(name, 0) + points
+        elif kind == "redeemed":
+            self.redeemed_by_use[name] = self.redeemed_by_use.get(name, 0) - points
+        elif flow == EXPIRED:
+            self.expired -= points
+        elif flow == CLAWED_BACK:
+            self.clawed_back -= points
+        elif flow == RETURNED:
+            self.returned += points
+        elif flow == ADJUSTED_OUT:
+            self.adjusted_out -= points
+        elif flow == NEW_MEMBERS:
+            self.new_members += facts
+
+
+def _empty_flows() -> Flows:
+    flows = Flows()
+    flows.issued_by_source = dict.fromkeys(ISSUED_SOURCES, 0)
+    flows.redeemed_by_use = dict.fromkeys(REDEEMED_USES, 0)
+    return flows
+
+
+@dataclass(frozen=True)
+class BucketFigures:
+    start: date
+    end: date
+    flows: Flows
+    outstanding: int  # at the bucket's end
+    members: int  # registered by the bucket's end
+    active_members: int
+    point_value: Decimal  # in force at the bucket's end
+    liability: Decimal  # outstanding times the point value
+
+
+@dataclass(frozen=True)
+class Kpis:
+    start: date
+    end: date
+    granularity: Granularity
+    channel: str | None
+    buckets: list[BucketFigures]
+    totals: Flows
+    opening_outstanding: int
+    outstanding: int
+    members: int
+    liability: Decimal
+    point_value: Decimal
+    consumption_rate: Decimal | None
+    redemption_rate: Decimal | None
+    breakage_rate: Decimal | None
+    member_sales: Decimal
+    points_cost: Decimal
+    points_roi: Decimal | None
+
+
+def day_end(day: date, tz: str) -> datetime:
+    """The instant a business day ends (the next day's business midnight)."""
+    return business_midnight(day + timedelta(days=1), tz)
+
+
+def _sum_flows(rows: Iterable[tuple[str, int, int]]) -> Flows:
+    flows = _empty_flows()
+    for flow, points, facts in rows:
+        flows.add(flow, int(points), int(facts))
+    return flows
+
+
+async def point_value_history(conn: AsyncConnection) -> list[PointValue]:
+    rows = await conn.execute(_POINT_VALUES)
+    return [PointValue(plain(Decimal(r.value)), r.effective_from) for r in rows]
+
+
+async def kpis(
+    conn: AsyncConnection,
+    start: date,
+    end: date,
+    *,
+    granularity: Granularity | None,
+    channel: str | None,
+    tz: str,
+    default_point_value: Decimal,
+) -> Kpis:
+    grain, spans = buckets(start, end, granularity)
+    start, end = spans[0].start, spans[-1].end
+    window = {"start": start, "end": end, "channel": channel}
+    by_bucket: dict[date, list[tuple[str, int, int]]] = defaultdict(list)
+    for r in await conn.execute(_PERIOD_FLOWS, {**window, "grain": grain.value}):
+        by_bucket[r.bucket].append((r.flow, r.points, r.facts))
+    earlier = [(r.flow, r.points, r.facts) for r in await conn.execute(_BEFORE, window)]
+    during = [row for rows in by_bucket.values() for row in rows]
+    before = _sum_flows(earlier)
+    active = {
+        r.bucket: int(r.members)
+        for r in await conn.execute(_ACTIVE, {**window, "grain": grain.value})
+    }
+    history = await point_value_history(conn)
+    figures = _bucket_figures(spans, by_bucket, before, active, history, tz, default_point_value)
+    totals = _sum_flows(during)
+    lifetime = _sum_flows(earlier + during)
+    sales = Decimal(
+        await conn.scalar(
+            _SALES,
+            {"since": business_midnight(start, tz), "until": day_end(end, tz), "channel": channel},
+        )
+        or 0
+    )
+    last = figures[-1]
+    cost = Decimal(totals.issued) * last.point_value
+    return Kpis(
+        start=start,
+        end=end,
+        granularity=grain,
+        channel=channel,
+        buckets=figures,
+        totals=totals,
+        opening_outstanding=before.net,
+        outstanding=last.outstanding,
+        members=last.members,
+        liability=last.liability,
+        point_value=last.point_value,
+        consumption_rate=rate(totals.redeemed, totals.issued),
+        redemption_rate=rate(lifetime.redeemed, lifetime.issued),
+        breakage_rate=rate(lifetime.expired, lifetime.issued),
+        member_sales=sales,
+        points_cost=cost,
+        points_roi=rate(sales, cost),
+    )
+
+
+def _bucket_figures(
+    spans: list[Bucket],
+    by_bucket: dict[date, list[tuple[str, int, int]]],
+    before: Flows,
+    active: dict[date, int],
+    history: list[PointValue],
+    tz: str,
+    default_point_value: Decimal,
+) -> list[BucketFigures]:
+    outstanding, members = before.net, before.new_members
+    figures = []
+    for span in spans:
+        flows = _sum_flows(by_bucket.get(span.start, []))
+        outstanding += flows.net
+        members += flows.new_members
+        value = value_at(history, day_end(span.end, tz), default_point_value)
+        figures.append(
+            BucketFigures(
+                start=span.start,
+                end=span.end,
+                flows=flows,
+                outstanding=outstanding,
+                members=members,
+                active_members=active.get(span.start, 0),
+                point_value=value,
+                liability=Decimal(outstanding) * value,
+            )
+        )
+    return figures
+
+
+@dataclass(frozen=True)
+class RedeemedItem:
+    code: str
+    name: str
+    quantity: int
+    points: int
+
+
+_TOP_ITEMS = text(
+    """
+    SELECT i.code, i.name, sum(o.quantity) AS quantity, sum(o.points) AS points
+    FROM mall_orders o JOIN mall_items i ON i.id = o.item_id
+    WHERE o.confirmed_at >= :since AND o.confirmed_at < :until
+      AND o.status IN ('confirmed', 'fulfilled')
+    GROUP BY i.id, i.code, i.name
+    ORDER BY points DESC, quantity DESC, i.code
+    LIMIT :limit
+    """
+)
+
+
+async def top_redeemed_items(
+    conn: AsyncConnection, start: date, end: date, *, tz: str, limit: int
+) -> list[RedeemedItem]:
+    """The mall items most redeemed (by points) in the business days ``[start, end]``: orders
+    confirmed then and not returned since."""
+    rows = await conn.execute(
+        _TOP_ITEMS,
+        {"since": business_midnight(start, tz), "until": day_end(end, tz), "limit": limit},
+    )
+    return [RedeemedItem(r.code, r.name, int(r.quantity), int(r.points)) for r in rows]
+
+
+@dataclass(frozen=True)
+class ExpiringMonth:
+    month: date  # its first business day
+    points: int
+
+
+@dataclass(frozen=True)
+class Outlook:
+    """The programme as it stands now: what is pending, the tiers, what will expire."""
+
+    pending: int  # points earned and still inside their return window
+    members_by_tier: dict[str, int]
+    expiring: list[ExpiringMonth]  # this month (from now) and the 11 after it
+    point_value: Decimal  # in force now
+
+
+_PENDING = text(
+    "SELECT coalesce(sum(remaining), 0) FROM lots"
+    " WHERE pending AND remaining > 0 AND available_at > :now"
+)
+_BY_TIER = text("SELECT tier_code, count(*) AS members FROM member_tiers GROUP BY tier_code")
+_EXPIRING = text(
+    """
+    SELECT date_trunc('month', expires_at AT TIME ZONE :tz)::date AS month,
+           sum(remaining) AS points
+    FROM lots
+    WHERE remaining > 0 AND expires_at IS NOT NULL AND expires_at > :now
+      AND expires_at < :until
+    GROUP BY 1
+    """
+)
+EXPIRY_MONTHS = 12
+
+
+async def outlook(
+    conn: AsyncConnection, now: datetime, *, tz: str, default_point_value: Decimal
+) -> Outlook:
+    first = business_date(now, tz).replace(day=1)
+    months = [first]
+    for _ in range(EXPIRY_MONTHS):
+        months.append(next_bucket(months[-1], Granularity.MONTH))
+    until = business_midnight(months[-1], tz)
+    found = {
+        r.month: int(r.points)
+        for r in await conn.execute(_EXPIRING, {"tz": tz, "now": now, "until": until})
+    }
+    tiers = {r.tier_code: int(r.members) for r in await conn.execute(_BY_TIER)}
+    pending = int(await conn.scalar(_PENDING, {"now": now}) or 0)
+    value = value_at(await point_value_history(conn), now, default_point_value)
+    return Outlook(
+        pending=pending,
+        members_by_tier=tiers,
+        expiring=[ExpiringMonth(m, found.get(m, 0)) for m in months[:-1]],
+        point_value=value,
+    )

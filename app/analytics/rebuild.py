@@ -1,0 +1,51 @@
+"""Rebuilding the rollups from the ledger (``jifen analytics rebuild``).
+
+1. Find the safe horizon H: every event with id <= H is committed or rolled back.
+2. Under the rollup writers' lock, empty the rollups and sum the ledger's tables again, leaving
+   out what the events above H carry (entries, sign-ins, registrations: the projector's). Each
+   statement sees its own snapshot, but the set it counts is the same in all of them: what
+   commits meanwhile has its event above H, visible with it.
+3. Set the cursor to H, in the same transaction: the projector carries on from there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import text
+
+from app.analytics.facts import ADD_ACTIVITY, ADD_FLOWS, ADD_MEMBERS, TABLE_FACTS, TABLE_MEMBERS
+from app.analytics.projector import lock_rollups, set_cursor
+from app.errors import DomainError, ErrorCode
+from app.events.horizon import safe_horizon
+from app.runtime import Runtime
+
+REBUILD_HORIZON_TIMEOUT = 60.0
+
+_EMPTY = text("TRUNCATE analytics_members, analytics_flows, analytics_active, analytics_activity")
+_ADD_MEMBERS = text(ADD_MEMBERS.format(members=TABLE_MEMBERS))
+_ADD_FLOWS = text(ADD_FLOWS.format(facts=TABLE_FACTS))
+_ADD_ACTIVITY = text(ADD_ACTIVITY.format(facts=TABLE_FACTS))
+
+
+@dataclass(frozen=True)
+class Rebuilt:
+    horizon: int
+    flows: int  # rollup rows written
+
+
+async def rebuild(rt: Runtime) -> Rebuilt:
+    horizon = await safe_horizon(rt.engine, wait_seconds=REBUILD_HORIZON_TIMEOUT)
+    if horizon is None:
+        raise DomainError(
+            ErrorCode.UNAVAILABLE, "transactions kept running: no safe horizon to rebuild at"
+        )
+    params = {"hi": horizon, "tz": rt.settings.timezone}
+    async with rt.engine.begin() as conn:
+        await lock_rollups(conn)
+        await conn.execute(_EMPTY)
+        await conn.execute(_ADD_MEMBERS, params)
+        flows = (await conn.execute(_ADD_FLOWS, params)).rowcount
+        await conn.execute(_ADD_ACTIVITY, params)
+        await set_cursor(conn, horizon)
+    return Rebuilt(horizon, flows)

@@ -1,0 +1,97 @@
+"""Analytics' own tables: rollups kept by the projector from the outbox (docs/ANALYTICS.md).
+
+Every rollup row is a sum over ledger facts of one business-local day; the projector adds a
+batch of events and moves its cursor in one transaction, so each event counts exactly once.
+"""
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    DateTime,
+    Identity,
+    Index,
+    Numeric,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+)
+
+from app.db import metadata
+
+# Where the projector stands: every event with id <= last_event_id is in the rollups.
+analytics_cursor = Table(
+    "analytics_cursor",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("last_event_id", BigInteger, nullable=False),
+)
+
+# The channel each member registered through, and the business day of its registration.
+analytics_members = Table(
+    "analytics_members",
+    metadata,
+    Column("member_id", BigInteger, primary_key=True),
+    Column("channel", String(64), nullable=False),
+    Column("registered_on", Date, nullable=False),
+)
+
+# Per business day, channel and flow (e.g. ``issued:purchase``): the signed points and how many
+# facts (entries, registrations, sign-ins) made them.
+analytics_flows = Table(
+    "analytics_flows",
+    metadata,
+    Column("day", Date, nullable=False),
+    Column("channel", String(64), nullable=False),
+    Column("flow", String(48), nullable=False),
+    Column("points", BigInteger, nullable=False),
+    Column("facts", BigInteger, nullable=False),
+    PrimaryKeyConstraint("day", "channel", "flow"),
+)
+
+# A member active in a bucket (grain day, week or month, by its first day): one row, so the
+# bucket's count of active members is exact however often the member acted.
+analytics_active = Table(
+    "analytics_active",
+    metadata,
+    Column("grain", String(8), nullable=False),
+    Column("bucket", Date, nullable=False),
+    Column("member_id", BigInteger, nullable=False),
+    PrimaryKeyConstraint("grain", "bucket", "member_id"),
+)
+
+# How many members were active per bucket and channel (counted when their row above is new).
+analytics_activity = Table(
+    "analytics_activity",
+    metadata,
+    Column("grain", String(8), nullable=False),
+    Column("bucket", Date, nullable=False),
+    Column("channel", String(64), nullable=False),
+    Column("members", BigInteger, nullable=False),
+    PrimaryKeyConstraint("grain", "bucket", "channel"),
+)
+
+# The programme's point value in CNY over time: each row is in force from ``effective_from``
+# until the next row's; before the first row the setting JIFEN_POINT_VALUE_CNY applies.
+point_values = Table(
+    "point_values",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("value", Numeric(18, 6), nullable=False),
+    Column("effective_from", DateTime(timezone=True), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("actor", String(96), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_point_values_effective_from", "effective_from"),
+)
+
+# The weekly report (积分运营周报) as the Monday job made it, per business week.
+weekly_reports = Table(
+    "weekly_reports",
+    metadata,
+    Column("week_start", Date, primary_key=True),
+    Column("html", Text, nullable=False),
+    Column("csv", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)

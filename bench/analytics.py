@@ -1,0 +1,288 @@
+"""Analytics benchmark: KPI queries over a big ledger, the rollups' cost on earnPoints, the
+export's memory.
+
+    python bench/analytics.py                          # 1,000,000 members, 10,000,000 entries
+    python bench/analytics.py --members 100000 --entries 1000000     # a tenth
+
+What it does, in one run:
+
+1. Takes PostgreSQL from ``JIFEN_DATABASE_URL``; by default it (re)creates the database
+   ``jifen_bench_analytics`` on the local PostgreSQL (Redis: ``JIFEN_REDIS_URL`` or database 6,
+   not flushed: nothing is written there). Migrates, then writes with bulk SQL
+   (``INSERT … SELECT generate_series``):
+   ``--members`` members over 400 days in 4 channels, their tiers, ``--entries`` entries over
+   those days (earns of every source, spends of every use, expiries, reversals, adjustments),
+   a lot for each earn (half of it left, expiring over the next 13 months), and the balances.
+2. ``jifen analytics rebuild``: the rollups from the ledger (its time is printed).
+3. Each KPI query ``--runs`` times: p50 and p99 in ms.
+4. earnPoints throughput through the use case (``--writers`` concurrent writers, ``--seconds``
+   each phase): without the rollup projector, with it running in another process (polling
+   every 0.5 s, as in the worker), without again — the same run, the same database.
+5. The balances export (every member) and a 30-day transactions export in a child process:
+   rows, bytes, seconds and the child's peak RSS against its RSS before the export.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import asyncpg
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/jifen_bench_analytics"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/6"
+DAYS = 400
+PROJECTOR_WARM_UP_SECONDS = 5.0
+
+MEMBERS_SQL = """
+INSERT INTO members (name, created_at, updated_at)
+SELECT 'bench ' || g, now() - (g % {days}) * interval '1 day' - (g % 86400) * interval '1 second',
+       now() FROM generate_series(1, {members}) AS g;
+INSERT INTO member_channel_refs (member_id, channel, external_ref, created_at)
+SELECT id, (ARRAY['wechat', 'app', 'pos', 'alipay'])[1 + id % 4], 'ref' || id, created_at
+FROM members;
+INSERT INTO accounts (kind, code, member_id) SELECT 'member', 'member:' || id, id FROM members;
+INSERT INTO tier_definitions (code, name, rank, threshold, multiplier)
+VALUES ('bench-a', 'A', 101, 0, 1), ('bench-b', 'B', 102, 1000, 1) ON CONFLICT DO NOTHING;
+"""
+
+# One entry in ten of each kind below; every earn gets a lot.
+ENTRIES_SQL = """
+INSERT INTO entries (member_id, kind, amount, balance_after, reason, source, reference, actor,
+                     created_by_kind, details, created_at)
+SELECT 1 + (g * 7919) % {members},
+       k.kind, k.sign * (1 + g % 200), 0, 'bench', 'bench', k.reference, 'staff:bench', 'staff',
+       k.details::jsonb,
+       now() - (g / 10 % {days}) * interval '1 day' - (g % 86399) * interval '1 second'
+FROM generate_series(1::bigint, {entries}) AS g
+JOIN (VALUES
+    (0, 'earn', 1, NULL, '{{"rules": []}}'), (1, 'earn', 1, NULL, '{{"engagement": "checkin"}}'),
+    (2, 'earn', 1, NULL, '{{"event_id": 1, "rules": []}}'), (3, 'earn', 1, NULL, '{{}}'),
+    (4, 'earn', 1, NULL, '{{"engagement": "task"}}'), (5, 'spend', -1, 'mall-order:1', '{{}}'),
+    (6, 'spend', -1, 'checkout:pos:1', '{{}}'), (7, 'spend', -1, 'charity:x', '{{}}'),
+    (8, 'expiry', -1, NULL, '{{}}'), (9, 'adjustment', 1, NULL, '{{}}')
+) AS k(n, kind, sign, reference, details) ON k.n = g % 10;
+INSERT INTO lots (account_id, member_id, entry_id, amount, remaining, pending, available_at,
+                  expires_at, created_at)
+SELECT a.id, e.member_id, e.id, e.amount, e.amount / 2, false, e.created_at,
+       now() + (e.id % 395) * interval '1 day', e.created_at
+FROM entries e JOIN accounts a ON a.member_id = e.member_id WHERE e.kind = 'earn';
+UPDATE accounts a SET available = greatest(t.total, 0), debt = greatest(-t.total, 0)
+FROM (SELECT member_id, sum(amount) AS total FROM entries GROUP BY member_id) AS t
+WHERE a.member_id = t.member_id;
+INSERT INTO member_tiers (member_id, tier_code, since, review_at, last_activity_at)
+SELECT id, CASE WHEN id % 5 = 0 THEN 'bench-b' ELSE 'bench-a' END, now(), now(), now()
+FROM members;
+ANALYZE;
+"""
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+async def generate(dsn: str, members: int, entries: int) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        for label, sql in (("members", MEMBERS_SQL), ("entries", ENTRIES_SQL)):
+            started = time.perf_counter()
+            await conn.execute(sql.format(members=members, entries=entries, days=DAYS))
+            print(f"generated {label} in {time.perf_counter() - started:.1f} s", flush=True)
+    finally:
+        await conn.close()
+
+
+async def timed(label: str, runs: int, call: Callable[[], Awaitable[Any]]) -> None:
+    await call()  # warm
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        await call()
+        samples.append((time.perf_counter() - started) * 1000)
+    p50, p99 = statistics.median(samples), percentile(samples, 0.99)
+    print(f"  {label:<44} p50 {p50:8.1f} ms   p99 {p99:8.1f} ms", flush=True)
+
+
+async def kpi_queries(rt: Any, runs: int) -> None:
+    from app.analytics import usecases as analytics
+    from app.analytics.policy import Granularity
+
+    today = date.today()
+    ask = analytics.programme_kpis
+    cases: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
+        ("kpis 7 days by day", lambda: ask(rt, today - timedelta(days=6), today)),
+        ("kpis 30 days by day", lambda: ask(rt, today - timedelta(days=29), today)),
+        (
+            "kpis 30 days by day, one channel",
+            lambda: ask(rt, today - timedelta(days=29), today, channel="pos"),
+        ),
+        ("kpis 26 weeks by week", lambda: ask(rt, today - timedelta(days=181), today)),
+        (
+            "kpis 13 months by month",
+            lambda: ask(rt, today - timedelta(days=395), today, granularity=Granularity.MONTH),
+        ),
+        ("weekly report (4 KPI reads, charts)", lambda: analytics.weekly_report(rt)),
+        ("outlook (pending, tiers, 12-month expiry)", lambda: analytics.programme_outlook(rt)),
+    ]
+    for label, call in cases:
+        await timed(label, runs, call)
+
+
+async def earn_throughput(rt: Any, writers: int, seconds: float, members: int) -> float:
+    from app.ledger import usecases as ledger
+    from app.ledger.models import Actor
+
+    staff = Actor("staff:bench", "bench", frozenset({"admin"}), kind="staff")
+    done = 0
+    deadline = time.perf_counter() + seconds
+
+    async def writer(n: int) -> None:
+        nonlocal done
+        member = 1 + n
+        while time.perf_counter() < deadline:
+            member = 1 + (member * 7919 + n) % members
+            await ledger.earn_points(
+                rt,
+                staff,
+                member_id=member,
+                amount=10,
+                reason="bench",
+                idempotency_key=uuid4().hex,
+            )
+            done += 1
+
+    await asyncio.gather(*(writer(n) for n in range(writers)))
+    return done / seconds
+
+
+async def main(args: argparse.Namespace) -> None:
+    from app.analytics.rebuild import rebuild
+    from app.cli import open_runtime
+    from app.config import Settings
+    from app.migrate import upgrade
+
+    database_url = os.environ.get("JIFEN_DATABASE_URL") or DEFAULT_DATABASE_URL
+    redis_url = os.environ.get("JIFEN_REDIS_URL") or DEFAULT_REDIS_URL
+    dsn = database_url.replace("postgresql+asyncpg://", "postgresql://")
+    print(f"database {database_url}", flush=True)
+    if "JIFEN_DATABASE_URL" not in os.environ and not args.reuse:
+        name = dsn.rsplit("/", 1)[1]
+        admin = await asyncpg.connect(dsn.rsplit("/", 1)[0] + "/postgres")
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        await admin.close()
+    if not args.reuse:
+        await asyncio.to_thread(upgrade, database_url)
+        await generate(dsn, args.members, args.entries)
+    settings = Settings(database_url=database_url, redis_url=redis_url)
+    child_env = os.environ | {"JIFEN_DATABASE_URL": database_url, "JIFEN_REDIS_URL": redis_url}
+    async with open_runtime(settings, pool_size=args.writers + 2) as rt:
+        started = time.perf_counter()
+        done = await rebuild(rt)
+        print(f"rebuild: {done.flows} rollup rows in {time.perf_counter() - started:.1f} s")
+        print(f"KPI queries, {args.runs} runs each:", flush=True)
+        await kpi_queries(rt, args.runs)
+        print(f"earnPoints, {args.writers} writers, {args.seconds:g} s a phase:", flush=True)
+        # Without, with (the child started and warmed up first), without again: the mean of
+        # the two phases without is the baseline, so a drift of the box's load shows.
+        first = await earn_throughput(rt, args.writers, args.seconds, args.members)
+        projector = subprocess.Popen(  # noqa: ASYNC220 (a child for the whole phase)
+            [sys.executable, __file__, "--project"], env=child_env
+        )
+        try:
+            await asyncio.sleep(PROJECTOR_WARM_UP_SECONDS)
+            with_rollups = await earn_throughput(rt, args.writers, args.seconds, args.members)
+        finally:
+            projector.terminate()
+            projector.wait()
+        second = await earn_throughput(rt, args.writers, args.seconds, args.members)
+        without = (first + second) / 2
+        print(f"  without the projector {first:.1f}/s and {second:.1f}/s", flush=True)
+        cost = (without - with_rollups) / without * 100
+        print(
+            f"  without the projector {without:8.1f}/s   with it {with_rollups:8.1f}/s"
+            f"   cost {cost:+.1f}%",
+            flush=True,
+        )
+    for kind in ("balances", "transactions"):
+        subprocess.run(  # noqa: ASYNC221 (nothing else runs meanwhile)
+            [sys.executable, __file__, "--export", kind],
+            check=True,
+            env=child_env,
+        )
+
+
+async def project_forever() -> None:
+    """The child of step 4: the worker's rollup loop, alone."""
+    from app.analytics.runner import run_rollups
+    from app.cli import open_runtime
+    from app.config import Settings
+
+    async with open_runtime(Settings()) as rt:
+        await run_rollups(rt, asyncio.Event())
+
+
+async def export(kind: str) -> None:
+    """The child of step 5: one export, read to the end and thrown away, its memory measured."""
+    from app.analytics import exports
+    from app.cli import open_runtime
+    from app.config import Settings
+
+    async with open_runtime(Settings()) as rt:
+        before = rss_mb()
+        started = time.perf_counter()
+        today = date.today()
+        stream = (
+            exports.member_balances(rt)
+            if kind == "balances"
+            else exports.transactions(rt, today - timedelta(days=29), today)
+        )
+        lines = size = 0
+        async for chunk in stream:
+            lines += chunk.count("\n")
+            size += len(chunk)
+        took = time.perf_counter() - started
+    print(
+        f"export {kind}: {lines - 1} rows, {size / 1e6:.0f} MB in {took:.1f} s;"
+        f" peak RSS {rss_mb():.0f} MB (before the export {before:.0f} MB)",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--members", type=int, default=1_000_000)
+    parser.add_argument("--entries", type=int, default=10_000_000)
+    parser.add_argument("--runs", type=int, default=100)
+    parser.add_argument("--writers", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--reuse", action="store_true", help="keep the generated database")
+    parser.add_argument("--project", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--export", choices=["balances", "transactions"], help=argparse.SUPPRESS)
+    options = parser.parse_args()
+    if options.project:
+        asyncio.run(project_forever())
+    elif options.export:
+        asyncio.run(export(options.export))
+    else:
+        asyncio.run(main(options))
