@@ -19,7 +19,7 @@ import gc
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import strawberry
@@ -31,7 +31,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
@@ -42,13 +42,15 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_P
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UnsetType
 
+from app.analytics import exports
 from app.auth.credentials import connection_credentials
 from app.auth.guard import Throttled, credential_guard
+from app.auth.permissions import require
 from app.auth.principal import ANONYMOUS, Principal
 from app.clock import Clock, system_clock
 from app.config import Settings, get_settings
 from app.db import create_engine
-from app.errors import DomainError, ErrorCode
+from app.errors import DomainError, ErrorCode, invalid
 from app.events.gateway import event_gateway
 from app.gcpolicy import keep_gc_pauses_short
 from app.graphql.core.boundary import (
@@ -203,6 +205,56 @@ class JifenGraphQL(GraphQL[Context, None]):
         return {"principal": context.principal.name}
 
 
+def _export_days(request: Request) -> tuple[date, date]:
+    try:
+        return (
+            date.fromisoformat(request.query_params["from"]),
+            date.fromisoformat(request.query_params["to"]),
+        )
+    except (KeyError, ValueError):
+        raise invalid("from and to are business days, YYYY-MM-DD", "from") from None
+
+
+EXPORTS: dict[str, tuple[str, Callable[[Request, Runtime], AsyncIterator[str]]]] = {
+    "balances": ("exportMemberBalances", lambda request, rt: exports.member_balances(rt)),
+    "transactions": (
+        "exportTransactions",
+        lambda request, rt: exports.transactions(rt, *_export_days(request)),
+    ),
+}
+EXPORT_STATUS = {ErrorCode.FORBIDDEN: 403, ErrorCode.INVALID_INPUT: 400}
+
+
+async def export_csv(request: Request) -> Response:
+    """A CSV export, streamed (docs/ANALYTICS.md, "Exports"): credentials as for /graphql, the
+    export's operation in the permission table."""
+    runtime = _runtime(request)
+    name = request.path_params["name"]
+    if name not in EXPORTS:
+        return JSONResponse({"errors": [{"message": f"no export {name[:40]!r}"}]}, 404)
+    operation, make = EXPORTS[name]
+    try:
+        principal = await credential_guard(runtime).authenticate(
+            runtime,
+            _client_address(request),
+            authorization=request.headers.get("authorization"),
+            api_key=request.headers.get("x-api-key"),
+        )
+        require(principal, operation)
+        stream = make(request, runtime)
+    except DomainError as error:
+        status = EXPORT_STATUS.get(error.code)
+        if status is None:
+            return unauthenticated_response(error)
+        body = {"errors": [{"message": error.message, "extensions": {"code": error.code.value}}]}
+        return JSONResponse(body, status_code=status)
+    return StreamingResponse(
+        stream,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+    )
+
+
 async def healthz(request: Request) -> Response:
     """The process is alive and serving (no dependency is checked)."""
     return JSONResponse({"status": "ok"})
@@ -336,6 +388,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics_endpoint),
+            Route("/exports/{name}.csv", export_csv, methods=["GET"]),
         ],
         lifespan=lifespan,
     )

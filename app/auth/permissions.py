@@ -199,7 +199,20 @@ PERMISSIONS: Mapping[str, Rule] = {
     "charities": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "charities and running totals"),
     "createCharity": Rule(WRITERS, False, None, "register a charity account"),
     "donatePoints": Rule(WRITERS, True, Scope.POINTS_SPEND, "donate points to a charity"),
+    # Analytics (docs/ANALYTICS.md): KPIs, liability, the weekly report, exports (HTTP)
+    "kpis": Rule(ALL_STAFF, False, None, "programme KPIs for a period, by day/week/month"),
+    "pointsOutlook": Rule(ALL_STAFF, False, None, "pending, tiers, points expiring by month"),
+    "weeklyReport": Rule(ALL_STAFF, False, None, "积分运营周报: a week against the week before"),
+    "pointValues": Rule(ALL_STAFF, False, None, "the point value's history"),
+    "setPointValue": Rule(
+        frozenset({Role.ADMIN}), False, None, "change the point value (liability)"
+    ),
+    "exportMemberBalances": Rule(ALL_STAFF, False, None, "GET /exports/balances.csv"),
+    "exportTransactions": Rule(ALL_STAFF, False, None, "GET /exports/transactions.csv"),
 }
+
+# Operations served by their own HTTP route (app/web.py), not GraphQL root fields.
+ROUTE_OPERATIONS = frozenset({"exportMemberBalances", "exportTransactions"})
 
 
 # The operations by which a member's own token changes its points (earns, spends, holds, gives

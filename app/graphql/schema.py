@@ -25,6 +25,8 @@ from strawberry.extensions import (
 from strawberry.types import ExecutionContext
 
 from app.config import Settings, get_settings
+from app.graphql.analytics.mutations import AnalyticsMutations
+from app.graphql.analytics.queries import AnalyticsQueries
 from app.graphql.core.boundary import BoundedDecimal, RefuseUnstorableStrings
 from app.graphql.core.context import Context
 from app.graphql.core.cost import max_cost_rule
@@ -70,6 +72,7 @@ class Query(
     TaskQueries,
     ReferralQueries,
     MallQueries,
+    AnalyticsQueries,
 ):
     pass
 
@@ -86,6 +89,7 @@ class Mutation(
     TaskMutations,
     ReferralMutations,
     MallMutations,
+    AnalyticsMutations,
 ):
     pass
 

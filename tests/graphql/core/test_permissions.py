@@ -12,10 +12,18 @@ from typing import Any
 
 import pytest
 
-from app.auth.permissions import PARTNER_SCOPES, PERMISSIONS, Subject, allows
+from app.auth.permissions import (
+    PARTNER_SCOPES,
+    PERMISSIONS,
+    ROUTE_OPERATIONS,
+    Subject,
+    allows,
+)
 from app.auth.principal import ANONYMOUS, Principal, Role
 from app.graphql.schema import schema
 from tests.graphql.conftest import Api
+from tests.graphql.core.walk_analytics import PROGRAMME_WIDE as ANALYTICS_PROGRAMME_WIDE
+from tests.graphql.core.walk_analytics import analytics_request_for
 from tests.graphql.core.walk_engagement import PROGRAMME_WIDE, engagement_request_for
 from tests.graphql.core.walk_mall import PROGRAMME_WIDE as MALL_PROGRAMME_WIDE
 from tests.graphql.core.walk_mall import mall_request_for
@@ -23,7 +31,11 @@ from tests.graphql.core.walk_mall import mall_request_for
 REFUSALS = {"FORBIDDEN", "UNAUTHENTICATED"}
 # Subscriptions are walked over a WebSocket (tests/events/test_subscriptions.py).
 SUBSCRIPTIONS = frozenset(schema._schema.subscription_type.fields)  # type: ignore[union-attr]
-HTTP_OPERATIONS = [operation for operation in PERMISSIONS if operation not in SUBSCRIPTIONS]
+HTTP_OPERATIONS = [
+    operation
+    for operation in PERMISSIONS
+    if operation not in SUBSCRIPTIONS and operation not in ROUTE_OPERATIONS
+]
 _counter = itertools.count()
 
 PAYLOAD = "{ __typename ... on MutationError { code message } }"
@@ -139,6 +151,9 @@ async def request_for(operation: str, world: World) -> tuple[str, dict[str, Any]
     mall = await mall_request_for(operation, world, key)
     if mall is not None:
         return mall
+    analytics = analytics_request_for(operation)
+    if analytics is not None:
+        return analytics
     raise AssertionError(f"the walk has no request for {operation}: add one")
 
 
@@ -271,7 +286,7 @@ def subject_for(operation: str, caller: Caller, world: World) -> Subject:
     # programme-wide: no particular member or channel
     if (
         operation in {"tiers", "lifecyclePolicy"}
-        or operation in PROGRAMME_WIDE | MALL_PROGRAMME_WIDE
+        or operation in PROGRAMME_WIDE | MALL_PROGRAMME_WIDE | ANALYTICS_PROGRAMME_WIDE
     ):
         channel = caller.principal.channel
         return Subject(caller.principal.member_id, frozenset({channel} if channel else ()))

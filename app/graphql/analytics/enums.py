@@ -1,0 +1,12 @@
+"""The domain's enums as GraphQL knows them (registered once, under their schema names, before
+any type or input uses them)."""
+
+from __future__ import annotations
+
+import strawberry
+
+from app.analytics.policy import Granularity
+
+__all__ = ["Granularity"]
+
+strawberry.enum(Granularity, name="KpiGranularity")

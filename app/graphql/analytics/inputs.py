@@ -1,0 +1,17 @@
+"""Changing the programme's point value."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+import strawberry
+
+
+@strawberry.input
+class SetPointValueInput:
+    value: Decimal = strawberry.field(description="CNY per point, > 0, six decimals at most.")
+    reason: str
+    effective_from: datetime | None = strawberry.field(
+        default=None, description="When it takes effect (default now)."
+    )
