@@ -39,18 +39,18 @@ from app.leaderboards.boards import (
     leaderboard_topic,
     markers_key,
 )
+from app.ledger.queries import ENTRIES_WITH_REVERSED
 from app.logging import get_logger
 from app.runtime import Runtime
 
 log = get_logger("app.leaderboards.projector")
 
 _LOAD = text(
-    """
+    f"""
     SELECT ev.id AS event_id, e.member_id, e.kind, e.amount, e.created_at,
-           o.kind AS reversed_kind, o.created_at AS reversed_created_at
+           e.reversed_kind, e.reversed_created_at
     FROM events ev
-    JOIN entries e ON e.id = (ev.payload -> 'entry' ->> 'id')::bigint
-    LEFT JOIN entries o ON o.id = e.reverses_entry_id
+    JOIN {ENTRIES_WITH_REVERSED} e ON e.id = (ev.payload -> 'entry' ->> 'id')::bigint
     WHERE ev.id > :lo AND ev.id <= :hi AND ev.type = ANY(:types)
     ORDER BY ev.id
     LIMIT :limit

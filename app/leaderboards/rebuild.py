@@ -50,6 +50,7 @@ from app.leaderboards.projector import (
     load_entries,
     read_cursor,
 )
+from app.ledger.queries import points_by_member
 from app.logging import get_logger
 from app.runtime import Runtime
 
@@ -59,32 +60,14 @@ WRITE_CHUNK = 5_000
 INSTALL_ATTEMPTS = 20
 REBUILD_HORIZON_TIMEOUT = 60.0
 
-# Per member: the points of the entries that count in [start, end) (a reversal counts at the
-# instant of the entry it reverses) and the instant of the last one, i.e. when the member reached
-# the total. Entries whose event is above the horizon are the projector's.
-# (Read first, in the same snapshot, and passed as an array: a correlated anti-join against
-# ``events`` is at the planner's mercy, and after a bulk load without statistics it chose a
-# nested loop of sequential scans.)
+# The entries whose event is above the horizon are the projector's: the ledger's per-member
+# sums (points_by_member) leave them out. (Read first, in the same snapshot, and passed as an
+# array: a correlated anti-join against ``events`` is at the planner's mercy, and after a bulk
+# load without statistics it chose a nested loop of sequential scans.)
 _ABOVE_HORIZON = text(
     """
     SELECT coalesce(array_agg((payload -> 'entry' ->> 'id')::bigint), '{}')
     FROM events WHERE id > :horizon AND type = ANY(:types) AND payload ? 'entry'
-    """
-)
-_SUMS = text(
-    """
-    SELECT e.member_id, sum(e.amount) AS points, max(e.created_at) AS reached_at
-    FROM entries e
-    LEFT JOIN entries o ON o.id = e.reverses_entry_id
-    WHERE e.amount <> 0
-      AND (e.kind = ANY(:kinds) OR (e.kind = 'reversal' AND o.kind = ANY(:kinds)))
-      AND (CAST(:start AS timestamptz) IS NULL
-           OR coalesce(o.created_at, e.created_at) >= CAST(:start AS timestamptz))
-      AND (CAST(:end AS timestamptz) IS NULL
-           OR coalesce(o.created_at, e.created_at) < CAST(:end AS timestamptz))
-      AND e.id <> ALL(CAST(:excluded AS bigint[]))
-    GROUP BY e.member_id
-    HAVING sum(e.amount) > 0
     """
 )
 
@@ -118,18 +101,14 @@ async def ledger_standings(
             types = sorted(board.event_types)
             excluded = await conn.scalar(_ABOVE_HORIZON, {"horizon": horizon, "types": types})
             for period in periods:
-                rows = await conn.execute(
-                    _SUMS,
-                    {
-                        "excluded": excluded,
-                        "kinds": sorted(board.counted_kinds),
-                        "start": period.start,
-                        "end": period.end,
-                    },
+                rows = await points_by_member(
+                    conn,
+                    kinds=sorted(board.counted_kinds),
+                    start=period.start,
+                    end=period.end,
+                    excluded=excluded,
                 )
-                found[period] = [
-                    Total(r.member_id, int(r.points), r.reached_at) for r in rows.all()
-                ]
+                found[period] = [Total(r.member_id, int(r.points), r.reached_at) for r in rows]
     return found
 
 

@@ -165,18 +165,30 @@ def programme_account(code: str) -> Any:
     return select(accounts.c.id).where(accounts.c.code == code).scalar_subquery()
 
 
-async def clearing_account(conn: AsyncConnection, code: str) -> int:
-    """A programme clearing account's id, created on first use (it keeps no balance row: its
-    balance is the sum of its transfers, always zero)."""
-    found = await conn.scalar(select(accounts.c.id).where(accounts.c.code == code))
-    if found is not None:
-        return int(found)
+async def open_programme_account(conn: AsyncConnection, kind: str, code: str) -> int | None:
+    """Open a programme account (a partner's, a charity's, a clearing account): it keeps no
+    balance row, its balance is the sum of its transfers. None when ``code`` is taken."""
     created = await conn.scalar(
         pg_insert(accounts)
-        .values(kind="clearing", code=code)
-        .on_conflict_do_nothing()
+        .values(kind=kind, code=code)
+        .on_conflict_do_nothing(index_elements=["code"])
         .returning(accounts.c.id)
     )
-    if created is None:
-        created = await conn.scalar(select(accounts.c.id).where(accounts.c.code == code))
-    return int(created)
+    return None if created is None else int(created)
+
+
+async def programme_account_id(conn: AsyncConnection, code: str) -> int | None:
+    found = await conn.scalar(select(accounts.c.id).where(accounts.c.code == code))
+    return None if found is None else int(found)
+
+
+async def ensure_programme_account(conn: AsyncConnection, kind: str, code: str) -> int:
+    """The programme account's id, opened on first use."""
+    found = await programme_account_id(conn, code)
+    if found is None:
+        found = await open_programme_account(conn, kind, code)
+    if found is None:  # opened by another transaction meanwhile
+        found = await programme_account_id(conn, code)
+    if found is None:
+        raise RuntimeError(f"programme account {code} neither found nor opened")
+    return found

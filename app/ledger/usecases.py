@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import retry_on_lost_connection, unit_of_work
 from app.errors import DomainError
+from app.ledger import queries
 from app.ledger.idempotency import idempotent
 from app.ledger.models import Actor, Balance, Entry, Hold, Lot
 from app.ledger.service import Ledger, LedgerPolicy
@@ -221,7 +222,7 @@ async def void_expired_holds(rt: Runtime, *, limit: int = 500) -> int:
     """Void holds past their expiry, each in its own transaction (so two runs of the job never
     hold two members' locks at once); returns how many this run voided."""
     async with rt.engine.connect() as conn:
-        due = await _ledger(rt, conn).expired_hold_ids(limit=limit)
+        due = await queries.expired_hold_ids(conn, rt.clock.now(), limit=limit)
     system = Actor("system", "jobs")
     voided = 0
     for hold_id in due:
@@ -273,26 +274,26 @@ async def settle_due_accounts(
 @retry_on_lost_connection
 async def get_balance(rt: Runtime, member_id: int) -> Balance:
     async with rt.engine.connect() as conn:
-        return await _ledger(rt, conn).balance(member_id)
+        return await queries.balance(conn, member_id, rt.clock.now())
 
 
 @retry_on_lost_connection
 async def get_balances(rt: Runtime, member_ids: list[int]) -> dict[int, Balance]:
     """Many balances at once (DataLoaders); unknown members are absent."""
     async with rt.engine.connect() as conn:
-        return await _ledger(rt, conn).balances(member_ids)
+        return await queries.balances(conn, member_ids, rt.clock.now())
 
 
 @retry_on_lost_connection
 async def get_entry(rt: Runtime, entry_id: int) -> Entry:
     async with rt.engine.connect() as conn:
-        return await _ledger(rt, conn).get_entry(entry_id)
+        return await queries.get_entry(conn, entry_id)
 
 
 @retry_on_lost_connection
 async def get_hold(rt: Runtime, hold_id: int) -> Hold:
     async with rt.engine.connect() as conn:
-        return await _ledger(rt, conn).get_hold(hold_id)
+        return await queries.get_hold(conn, hold_id)
 
 
 @retry_on_lost_connection
@@ -301,7 +302,7 @@ async def list_history(
 ) -> list[Entry]:
     """Newest first; ``before_id`` is the cursor (the last entry id of the previous page)."""
     async with rt.engine.connect() as conn:
-        return await _ledger(rt, conn).history(member_id, first=first, before_id=before_id)
+        return await queries.history(conn, member_id, first=first, before_id=before_id)
 
 
 @retry_on_lost_connection
@@ -310,10 +311,10 @@ async def list_lots(
 ) -> list[Lot]:
     """Open lots (points left) in spending order; ``after_id`` is the cursor."""
     async with rt.engine.connect() as conn:
-        return await _ledger(rt, conn).open_lots(member_id, first=first, after_id=after_id)
+        return await queries.open_lots(conn, member_id, first=first, after_id=after_id)
 
 
 @retry_on_lost_connection
 async def list_holds(rt: Runtime, member_id: int, *, active_only: bool = True) -> list[Hold]:
     async with rt.engine.connect() as conn:
-        return await _ledger(rt, conn).holds(member_id, active_only=active_only)
+        return await queries.member_holds(conn, member_id, active_only=active_only)

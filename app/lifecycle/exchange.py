@@ -27,10 +27,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.clock import business_date
 from app.db import unit_of_work
 from app.errors import DomainError, ErrorCode, invalid, not_found
+from app.ledger.accounts import ensure_programme_account
 from app.ledger.idempotency import fingerprint, idempotent
 from app.ledger.models import Actor, Entry
 from app.ledger.service import Ledger, LedgerPolicy
-from app.ledger.tables import accounts
 from app.lifecycle.tables import exchange_partners, exchanges
 from app.runtime import Runtime
 
@@ -158,13 +158,8 @@ async def save_partner(rt: Runtime, actor: Actor, terms: PartnerTerms) -> Partne
     terms = check_terms(terms)
     now = rt.clock.now()
     async with unit_of_work(rt.engine) as conn:
-        await conn.execute(
-            insert(accounts)
-            .values(kind="partner", code=partner_account_code(terms.code))
-            .on_conflict_do_nothing()
-        )
-        account_id = await conn.scalar(
-            select(accounts.c.id).where(accounts.c.code == partner_account_code(terms.code))
+        account_id = await ensure_programme_account(
+            conn, "partner", partner_account_code(terms.code)
         )
         values = {
             "name": terms.name,

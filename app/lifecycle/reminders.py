@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import unit_of_work
 from app.events.outbox import append_event, member_topic
+from app.ledger.queries import expiring_points
 from app.lifecycle.tables import expiry_reminders, notifications
 from app.runtime import Runtime
 
@@ -63,31 +63,14 @@ def reminder_text(points: int, expires_on: date, left: int) -> tuple[str, str]:
     return title, body
 
 
-# Open lots due within the horizon, by member and business-local last valid day.
-_EXPIRING = text(
-    """
-    SELECT member_id,
-           ((expires_at - interval '1 microsecond') AT TIME ZONE :tz)::date AS expires_on,
-           min(expires_at) AS expires_at,
-           sum(remaining) AS points
-    FROM lots
-    WHERE remaining > 0 AND expires_at > :now AND expires_at <= :horizon
-    GROUP BY 1, 2
-    ORDER BY 1, 2
-    """
-)
-
-
 async def _expiring(rt: Runtime, horizon_days: int) -> list[Expiring]:
     now = rt.clock.now()
     async with rt.engine.connect() as conn:
-        rows = await conn.execute(
-            _EXPIRING,
-            {
-                "tz": rt.settings.timezone,
-                "now": now,
-                "horizon": now + timedelta(days=horizon_days + 1),
-            },
+        rows = await expiring_points(
+            conn,
+            now=now,
+            until=now + timedelta(days=horizon_days + 1),
+            timezone=rt.settings.timezone,
         )
         return [Expiring(r.member_id, r.expires_on, r.expires_at, int(r.points)) for r in rows]
 

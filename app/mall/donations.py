@@ -12,16 +12,15 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, func, select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import unit_of_work
 from app.errors import DomainError, ErrorCode, invalid, not_found
 from app.events.outbox import append_event, member_topic
+from app.ledger.accounts import open_programme_account
 from app.ledger.idempotency import idempotent
 from app.ledger.models import Actor
 from app.ledger.service import Ledger, LedgerPolicy
-from app.ledger.tables import accounts
 from app.mall.tables import charities, donations
 from app.runtime import Runtime
 
@@ -76,12 +75,7 @@ async def create_charity(rt: Runtime, code: str, name: str) -> Charity:
     if not code.strip() or len(code) > 64 or not name.strip() or len(name) > 200:
         raise invalid("code must be 1..64 characters and name 1..200", "code")
     async with unit_of_work(rt.engine) as conn:
-        account_id = await conn.scalar(
-            insert(accounts)
-            .values(kind="charity", code=f"charity:{code}")
-            .on_conflict_do_nothing(index_elements=["code"])
-            .returning(accounts.c.id)
-        )
+        account_id = await open_programme_account(conn, "charity", f"charity:{code}")
         if account_id is None:
             raise DomainError(ErrorCode.ALREADY_EXISTS, f"charity {code} exists", "code")
         await conn.execute(

@@ -22,8 +22,7 @@ from app.configcache import GenerationCache
 from app.earning.tables import purchases
 from app.errors import DomainError, ErrorCode
 from app.events.outbox import append_event, member_topic
-from app.ledger.models import EntryKind
-from app.ledger.tables import entries
+from app.ledger.queries import earned_since
 from app.tiers.policy import (
     Decision,
     MemberTier,
@@ -169,16 +168,7 @@ def _measures_statement(measure: QualifyingMeasure, *, note_activity: bool) -> A
 
     rolling = spent(at > since)
     if measure is QualifyingMeasure.POINTS:
-        rolling = func.coalesce(
-            select(func.sum(entries.c.amount - entries.c.reversed_amount))
-            .where(
-                entries.c.member_id == member_id,
-                entries.c.kind == EntryKind.EARN.value,
-                entries.c.created_at > since,
-            )
-            .scalar_subquery(),
-            0,
-        )
+        rolling = func.coalesce(earned_since(member_id, since), 0)
     statement = select(
         rolling.label("rolling"),
         spent(at >= this_at).label("this_spend"),

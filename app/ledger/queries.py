@@ -1,0 +1,253 @@
+"""Reads of the ledger: balances as of now, entries, holds, lots, history.
+
+What other packages need to know of the ledger's tables they ask here, so the tables stay the
+ledger's to change. None of these writes or locks anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, func, literal_column, or_, select, text, true, tuple_
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.errors import not_found
+from app.ledger.models import Balance, Entry, EntryKind, Hold, HoldStatus, Lot
+from app.ledger.tables import accounts, entries, holds, lots
+
+
+def _columns(model: type[Any], row: Row[Any]) -> dict[str, Any]:
+    """The row's values for the model's fields (rows carry the same names)."""
+    return {field.name: row._mapping[field.name] for field in fields(model)}
+
+
+def entry_of(row: Row[Any]) -> Entry:
+    return Entry(**{**_columns(Entry, row), "kind": EntryKind(row.kind)})
+
+
+def hold_of(row: Row[Any]) -> Hold:
+    return Hold(**{**_columns(Hold, row), "status": HoldStatus(row.status)})
+
+
+def lot_of(row: Row[Any]) -> Lot:
+    return Lot(**_columns(Lot, row))
+
+
+def spending_order() -> tuple[Any, ...]:
+    """First to expire first (never-expiring lots last), then oldest."""
+    return (lots.c.expires_at.asc().nulls_last(), lots.c.id)
+
+
+async def balance(conn: AsyncConnection, member_id: int, now: datetime) -> Balance:
+    """The balance as of now, counting lots that matured or expired since the last write."""
+    found = await balances(conn, [member_id], now)
+    if member_id not in found:
+        raise not_found("member", member_id, "memberId")
+    return found[member_id]
+
+
+async def balances(
+    conn: AsyncConnection, member_ids: list[int], now: datetime
+) -> dict[int, Balance]:
+    """Many balances in one statement (one snapshot), as of now: an account with lots that
+    matured or expired since its last write has them counted. Unknown members are absent."""
+    due = lots.c.expires_at <= now
+    not_due = or_(lots.c.expires_at.is_(None), lots.c.expires_at > now)
+    matured = lots.c.pending & (lots.c.available_at <= now)
+    remaining = func.sum(lots.c.remaining)
+    since_last_write = (
+        select(
+            func.coalesce(remaining.filter(matured & not_due), 0).label("matured"),
+            func.coalesce(remaining.filter(due & ~lots.c.pending), 0).label("expired"),
+            func.coalesce(remaining.filter(due & lots.c.pending), 0).label("expired_pending"),
+        )
+        .where(
+            lots.c.account_id == accounts.c.id,
+            lots.c.remaining > 0,
+            accounts.c.next_due_at <= now,  # nothing to count for most accounts
+        )
+        .lateral("since_last_write")
+    )
+    rows = await conn.execute(
+        select(accounts, since_last_write)
+        .select_from(accounts.join(since_last_write, true()))
+        .where(accounts.c.member_id.in_(member_ids))
+    )
+    return {
+        row.member_id: Balance(
+            available=row.available + row.matured - row.expired,
+            pending=row.pending - row.matured - row.expired_pending,
+            held=row.held,
+            debt=row.debt,
+        )
+        for row in rows
+    }
+
+
+async def get_entry(conn: AsyncConnection, entry_id: int) -> Entry:
+    row = (await conn.execute(select(entries).where(entries.c.id == entry_id))).first()
+    if row is None:
+        raise not_found("entry", entry_id, "entryId")
+    return entry_of(row)
+
+
+async def get_hold(conn: AsyncConnection, hold_id: int) -> Hold:
+    row = (await conn.execute(select(holds).where(holds.c.id == hold_id))).first()
+    if row is None:
+        raise not_found("hold", hold_id, "holdId")
+    return hold_of(row)
+
+
+async def history(
+    conn: AsyncConnection, member_id: int, *, first: int, before_id: int | None = None
+) -> list[Entry]:
+    """The member's journal, newest first; ``before_id`` is the cursor."""
+    query = select(entries).where(entries.c.member_id == member_id)
+    if before_id is not None:
+        query = query.where(entries.c.id < before_id)
+    rows = await conn.execute(query.order_by(entries.c.id.desc()).limit(first))
+    return [entry_of(row) for row in rows]
+
+
+async def open_lots(
+    conn: AsyncConnection, member_id: int, *, first: int, after_id: int | None = None
+) -> list[Lot]:
+    """Lots with points left, in spending order; ``after_id`` is the cursor."""
+    never: Any = literal_column("'infinity'::timestamptz")
+    position = tuple_(func.coalesce(lots.c.expires_at, never), lots.c.id)
+    query = select(lots).where(lots.c.member_id == member_id, lots.c.remaining > 0)
+    if after_id is not None:
+        cursor = (
+            select(func.coalesce(lots.c.expires_at, never), lots.c.id)
+            .where(lots.c.id == after_id)
+            .subquery()
+        )
+        query = query.where(position > select(cursor).scalar_subquery())
+    rows = await conn.execute(query.order_by(*spending_order()).limit(first))
+    return [lot_of(row) for row in rows]
+
+
+async def member_holds(
+    conn: AsyncConnection, member_id: int, *, active_only: bool = True
+) -> list[Hold]:
+    query = select(holds).where(holds.c.member_id == member_id)
+    if active_only:
+        query = query.where(holds.c.status == HoldStatus.ACTIVE.value)
+    rows = await conn.execute(query.order_by(holds.c.id.desc()).limit(100))
+    return [hold_of(row) for row in rows]
+
+
+async def expired_hold_ids(conn: AsyncConnection, now: datetime, *, limit: int = 500) -> list[int]:
+    """Active holds past their expiry, oldest first (the hold time-out job voids them)."""
+    due = await conn.scalars(
+        select(holds.c.id)
+        .where(holds.c.status == HoldStatus.ACTIVE.value, holds.c.expires_at <= now)
+        .order_by(holds.c.expires_at, holds.c.id)
+        .limit(limit)
+    )
+    return list(due.all())
+
+
+# ------------------------------------------------------------ what other packages read of it
+
+# Relations for SQL written in other packages (their audit checks, the leaderboards' loads):
+# the columns are what the ledger promises, the tables behind them stay its own to change.
+# PostgreSQL inlines them, so a query through them plans as one over the tables.
+ENTRIES = """(
+    SELECT id, member_id, kind, amount, reversed_amount, reverses_entry_id, created_at
+    FROM entries
+)"""
+
+# Entries with, for a reversal, the kind and instant of the entry it reverses.
+ENTRIES_WITH_REVERSED = """(
+    SELECT e.id, e.member_id, e.kind, e.amount, e.created_at,
+           o.kind AS reversed_kind, o.created_at AS reversed_created_at
+    FROM entries e LEFT JOIN entries o ON o.id = e.reverses_entry_id
+)"""
+
+HOLDS = """(
+    SELECT id, member_id, amount, status, commit_entry_id FROM holds
+)"""
+
+# Each account's posted balance: what its transfers credited less what they debited.
+ACCOUNT_BALANCES = """(
+    SELECT a.id AS account_id,
+           COALESCE((SELECT sum(amount) FROM transfers WHERE credit_account_id = a.id), 0)
+         - COALESCE((SELECT sum(amount) FROM transfers WHERE debit_account_id = a.id), 0)
+               AS balance
+    FROM accounts a
+)"""
+
+
+_POINTS_BY_MEMBER = text(
+    f"""
+    SELECT e.member_id, sum(e.amount) AS points, max(e.created_at) AS reached_at
+    FROM {ENTRIES_WITH_REVERSED} e
+    WHERE e.amount <> 0
+      AND (e.kind = ANY(:kinds) OR (e.kind = 'reversal' AND e.reversed_kind = ANY(:kinds)))
+      AND (CAST(:start AS timestamptz) IS NULL
+           OR coalesce(e.reversed_created_at, e.created_at) >= CAST(:start AS timestamptz))
+      AND (CAST(:end AS timestamptz) IS NULL
+           OR coalesce(e.reversed_created_at, e.created_at) < CAST(:end AS timestamptz))
+      AND e.id <> ALL(CAST(:excluded AS bigint[]))
+    GROUP BY e.member_id
+    HAVING sum(e.amount) > 0
+    """
+)
+
+
+async def points_by_member(
+    conn: AsyncConnection,
+    *,
+    kinds: list[str],
+    start: datetime | None,
+    end: datetime | None,
+    excluded: list[int],
+) -> list[Row[Any]]:
+    """Per member with a positive net: the points of its entries of ``kinds`` in [start, end)
+    (a reversal counts with the entry it reverses, at that entry's instant), and the instant of
+    the last one (``reached_at``); the entries ``excluded`` left out."""
+    rows = await conn.execute(
+        _POINTS_BY_MEMBER, {"kinds": kinds, "start": start, "end": end, "excluded": excluded}
+    )
+    return list(rows.all())
+
+
+# Open lots due after ``now`` and by ``until``, by member and business-local last valid day.
+_EXPIRING = text(
+    """
+    SELECT member_id,
+           ((expires_at - interval '1 microsecond') AT TIME ZONE :tz)::date AS expires_on,
+           min(expires_at) AS expires_at,
+           sum(remaining) AS points
+    FROM lots
+    WHERE remaining > 0 AND expires_at > :now AND expires_at <= :until
+    GROUP BY 1, 2
+    ORDER BY 1, 2
+    """
+)
+
+
+async def expiring_points(
+    conn: AsyncConnection, *, now: datetime, until: datetime, timezone: str
+) -> list[Row[Any]]:
+    """Points that expire after ``now`` and by ``until``, per member and last valid day (in
+    ``timezone``): ``member_id``, ``expires_on``, ``expires_at`` (the earliest), ``points``."""
+    rows = await conn.execute(_EXPIRING, {"tz": timezone, "now": now, "until": until})
+    return list(rows.all())
+
+
+def earned_since(member_id: Any, since: Any) -> Any:
+    """A scalar subquery: the member's points earned after ``since``, less what was reversed of
+    them (None when none), for a caller's own statement."""
+    return (
+        select(func.sum(entries.c.amount - entries.c.reversed_amount))
+        .where(
+            entries.c.member_id == member_id,
+            entries.c.kind == EntryKind.EARN.value,
+            entries.c.created_at > since,
+        )
+        .scalar_subquery()
+    )
