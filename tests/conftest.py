@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.clock import FrozenClock
 from app.config import Settings
 from app.db import create_engine
+from app.logging import configure_logging
 from app.migrate import upgrade
 from app.runtime import Runtime
 from app.tables import metadata
@@ -63,6 +64,14 @@ def reset_database_sql() -> str:
         f"SET LOCAL lock_timeout = '{RESET_LOCK_TIMEOUT}'; "
         f"TRUNCATE {tables} RESTART IDENTITY CASCADE; {PROGRAMME_ACCOUNTS_SQL}"
     )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _logging_configured() -> None:
+    """Logging as a process of Jifen has it, before any test runs: structlog caches a module's
+    logger on first use, so a logger first used by a test that builds no app (a job run, say)
+    would otherwise keep structlog's default printer, and later tests could not capture it."""
+    configure_logging(Settings(log_json=False, _env_file=None))  # type: ignore[call-arg]
 
 
 @pytest.fixture(scope="session")
