@@ -697,6 +697,7 @@ def audit(
     ] = False,
 ) -> None:
     """Check the ledger's invariants; exit 1 with a readable report when one fails."""
+    import app.tables  # noqa: F401  (importing every domain registers its audit checks)
     from app.clock import system_clock
     from app.ledger.audit import run_audit
 

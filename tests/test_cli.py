@@ -6,6 +6,9 @@ The tests are synchronous because the commands run their own event loops (asynci
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +21,8 @@ from app.auth.principal import Principal, Role
 from app.auth.tokens import decode_token
 from app.cli import cli, schema_sdl
 from app.config import Settings
+from app.lifecycle.audit import LIFECYCLE_CHECKS
+from app.mall.audit import MALL_CHECKS
 
 runner = CliRunner()
 
@@ -48,6 +53,23 @@ def test_audit_passes_on_a_consistent_ledger(cli_env: dict[str, str]) -> None:
     result = jifen(cli_env, "audit")
     assert result.exit_code == 0, result.output
     assert "ledger audit passed" in result.output
+
+
+def test_audit_in_its_own_process_runs_every_domains_checks(cli_env: dict[str, str]) -> None:
+    # In its own process: this test process has imported every domain already, so an audit
+    # that forgot to would still show their checks here.
+    result = subprocess.run(
+        [sys.executable, "-m", "app.cli", "audit"],
+        env={**os.environ, **cli_env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    checks = result.stdout
+    assert "each engagement points reward is its ledger earn" in checks  # the ledger's own
+    assert any(name in checks for name in MALL_CHECKS)
+    assert any(name in checks for name in LIFECYCLE_CHECKS)
 
 
 def test_seed_then_audit_passes(cli_env: dict[str, str]) -> None:
