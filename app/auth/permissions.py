@@ -32,9 +32,12 @@ class Scope(StrEnum):
     POINTS_SPEND = "points:spend"  # spend, hold, and commit / void of its own holds
     POINTS_REVERSE = "points:reverse"
     POINTS_EXCHANGE = "points:exchange"  # a coalition partner converting points (its own code)
+    WEBHOOKS_MANAGE = "webhooks:manage"  # its channel's webhook endpoints (docs/WEBHOOKS.md)
 
 
 PARTNER_SCOPES = frozenset(scope.value for scope in Scope)
+
+WEBHOOK = "webhook endpoint"
 
 ALL_STAFF = frozenset(Role)
 WRITERS = frozenset({Role.ADMIN, Role.OPERATOR})
@@ -209,6 +212,26 @@ PERMISSIONS: Mapping[str, Rule] = {
     ),
     "exportMemberBalances": Rule(ALL_STAFF, False, None, "GET /exports/balances.csv"),
     "exportTransactions": Rule(ALL_STAFF, False, None, "GET /exports/transactions.csv"),
+    # Partner webhooks (docs/WEBHOOKS.md): a partner, its own channel's endpoints only
+    "webhookEndpoints": Rule(ALL_STAFF, False, Scope.WEBHOOKS_MANAGE, "webhook endpoints"),
+    "webhookEndpoint": Rule(
+        ALL_STAFF, False, Scope.WEBHOOKS_MANAGE, "an endpoint, its messages and log", WEBHOOK
+    ),
+    "createWebhookEndpoint": Rule(
+        WRITERS, False, Scope.WEBHOOKS_MANAGE, "register an endpoint; its secret shown once"
+    ),
+    "updateWebhookEndpoint": Rule(
+        WRITERS, False, Scope.WEBHOOKS_MANAGE, "change, enable or disable an endpoint", WEBHOOK
+    ),
+    "rotateWebhookSecret": Rule(
+        WRITERS, False, Scope.WEBHOOKS_MANAGE, "a new secret; the old one signs a while", WEBHOOK
+    ),
+    "resendWebhookMessage": Rule(
+        WRITERS, False, Scope.WEBHOOKS_MANAGE, "send one message again", "webhook message"
+    ),
+    "recoverWebhookMessages": Rule(
+        WRITERS, False, Scope.WEBHOOKS_MANAGE, "send again what failed since a time", WEBHOOK
+    ),
 }
 
 # Operations served by their own HTTP route (app/web.py), not GraphQL root fields.

@@ -58,6 +58,8 @@ from app.graphql.tasks.queries import TaskQueries
 from app.graphql.tasks.subscriptions import TaskSubscriptions
 from app.graphql.tiers.mutations import TierMutations
 from app.graphql.tiers.queries import TierQueries
+from app.graphql.webhooks.mutations import WebhookMutations
+from app.graphql.webhooks.queries import WebhookQueries
 
 
 @strawberry.type
@@ -73,6 +75,7 @@ class Query(
     ReferralQueries,
     MallQueries,
     AnalyticsQueries,
+    WebhookQueries,
 ):
     pass
 
@@ -90,6 +93,7 @@ class Mutation(
     ReferralMutations,
     MallMutations,
     AnalyticsMutations,
+    WebhookMutations,
 ):
     pass
 

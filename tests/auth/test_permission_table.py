@@ -126,6 +126,8 @@ def test_analysts_only_read_and_anonymous_nothing() -> None:
         "pointValues",
         "exportMemberBalances",
         "exportTransactions",
+        "webhookEndpoints",
+        "webhookEndpoint",
     }
     assert not any(allows(ANONYMOUS, op) for op in PERMISSIONS)
 

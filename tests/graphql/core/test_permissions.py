@@ -27,6 +27,8 @@ from tests.graphql.core.walk_analytics import analytics_request_for
 from tests.graphql.core.walk_engagement import PROGRAMME_WIDE, engagement_request_for
 from tests.graphql.core.walk_mall import PROGRAMME_WIDE as MALL_PROGRAMME_WIDE
 from tests.graphql.core.walk_mall import mall_request_for
+from tests.graphql.core.walk_webhooks import OWN_CHANNEL as WEBHOOKS_OWN_CHANNEL
+from tests.graphql.core.walk_webhooks import webhook_request_for
 
 REFUSALS = {"FORBIDDEN", "UNAUTHENTICATED"}
 # Subscriptions are walked over a WebSocket (tests/events/test_subscriptions.py).
@@ -154,6 +156,9 @@ async def request_for(operation: str, world: World) -> tuple[str, dict[str, Any]
     analytics = analytics_request_for(operation)
     if analytics is not None:
         return analytics
+    webhooks = await webhook_request_for(operation, world)
+    if webhooks is not None:
+        return webhooks
     raise AssertionError(f"the walk has no request for {operation}: add one")
 
 
@@ -287,6 +292,7 @@ def subject_for(operation: str, caller: Caller, world: World) -> Subject:
     if (
         operation in {"tiers", "lifecyclePolicy"}
         or operation in PROGRAMME_WIDE | MALL_PROGRAMME_WIDE | ANALYTICS_PROGRAMME_WIDE
+        or operation in WEBHOOKS_OWN_CHANNEL
     ):
         channel = caller.principal.channel
         return Subject(caller.principal.member_id, frozenset({channel} if channel else ()))
