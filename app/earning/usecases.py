@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from app.db import retry_on_lost_connection, unit_of_work
+from app.earning.hooks import EVENT_RECORDED, PURCHASE_RECORDED, EventRecorded, PurchaseRecorded
 from app.earning.rules import Outcome
 from app.earning.service import (
     EarningService,
@@ -20,7 +21,6 @@ from app.earning.service import (
     RuleRecord,
     RuleVersion,
 )
-from app.engagement import hooks as engagement
 from app.ledger.models import Actor
 from app.runtime import Runtime
 
@@ -113,17 +113,15 @@ async def record_purchase(
             occurred_at=occurred_at,
         )
         if not result.replayed:  # tasks, referral, win-back: same transaction (issue 5)
-            await engagement.purchase_recorded(
-                rt,
-                conn,
-                actor,
+            recorded = PurchaseRecorded(
                 member_id=member_id,
                 occurred_at=result.purchase.occurred_at,
                 amount=result.purchase.amount,
                 points=result.purchase.points,
-                categories={line.category for line in lines},
+                categories=frozenset(line.category for line in lines),
                 first=result.first,
             )
+            await PURCHASE_RECORDED(rt, conn, actor, recorded)
         return result
 
 
@@ -174,16 +172,14 @@ async def record_event(
             occurred_at=occurred_at,
         )
         if not result.replayed:  # tasks and win-back: same transaction (issue 5)
-            await engagement.event_recorded(
-                rt,
-                conn,
-                actor,
+            event = EventRecorded(
                 member_id=member_id,
                 name=name,
                 occurred_at=occurred_at or rt.clock.now(),
                 quantity=quantity,
                 points=result.points,
             )
+            await EVENT_RECORDED(rt, conn, actor, event)
         return result
 
 

@@ -1,6 +1,7 @@
 """Where engagement hears about activity: called inside the transaction that recorded it.
 
-The earning use cases (recordPurchase, recordEvent) and check-ins call these after their own
+Earning announces purchases and events through its hooks (app/earning/hooks.py; this package
+registers these listeners when imported) and check-ins call :func:`signed_in`, after their own
 work, in the same unit of work and under the member's account lock: task progress, referral
 and win-back rewards commit with the purchase, event or sign-in, or not at all. A replayed
 request (same order or event id) does not call them again.
@@ -8,13 +9,10 @@ request (same order or event id) does not call them again.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime
-from decimal import Decimal
-
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.clock import business_date
+from app.earning.hooks import EventRecorded, PurchaseRecorded
 from app.engagement.activity import pay_winback
 from app.engagement.referrals import Referrals
 from app.engagement.tasks import Occurrence, TaskTrigger
@@ -37,43 +35,25 @@ async def _feed(
 
 
 async def purchase_recorded(
-    rt: Runtime,
-    conn: AsyncConnection,
-    actor: Actor,
-    *,
-    member_id: int,
-    occurred_at: datetime,
-    amount: Decimal,
-    points: int,
-    categories: Iterable[str],
-    first: bool,
+    rt: Runtime, conn: AsyncConnection, actor: Actor, purchase: PurchaseRecorded
 ) -> None:
-    """``first``: the member's first purchase (only that one may pay a referral)."""
     tracker = TaskTracker(conn, rt.clock, rt.settings)
-    day = business_date(occurred_at, rt.settings.timezone)
+    day = business_date(purchase.occurred_at, rt.settings.timezone)
     occurrence = Occurrence(
-        TaskTrigger.PURCHASE, day, amount=amount, categories=frozenset(categories)
+        TaskTrigger.PURCHASE, day, amount=purchase.amount, categories=purchase.categories
     )
-    await _feed(tracker, member_id, occurrence, points, actor)
-    if first:
-        await Referrals(conn, rt.clock, rt.settings).first_purchase(member_id, actor=actor)
+    await _feed(tracker, purchase.member_id, occurrence, purchase.points, actor)
+    if purchase.first:
+        await Referrals(conn, rt.clock, rt.settings).first_purchase(purchase.member_id, actor=actor)
 
 
 async def event_recorded(
-    rt: Runtime,
-    conn: AsyncConnection,
-    actor: Actor,
-    *,
-    member_id: int,
-    name: str,
-    occurred_at: datetime,
-    quantity: Decimal,
-    points: int,
+    rt: Runtime, conn: AsyncConnection, actor: Actor, event: EventRecorded
 ) -> None:
     tracker = TaskTracker(conn, rt.clock, rt.settings)
-    day = business_date(occurred_at, rt.settings.timezone)
-    occurrence = Occurrence(TaskTrigger.EVENT, day, event=name, quantity=quantity)
-    await _feed(tracker, member_id, occurrence, points, actor)
+    day = business_date(event.occurred_at, rt.settings.timezone)
+    occurrence = Occurrence(TaskTrigger.EVENT, day, event=event.name, quantity=event.quantity)
+    await _feed(tracker, event.member_id, occurrence, event.points, actor)
 
 
 async def signed_in(

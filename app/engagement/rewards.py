@@ -10,8 +10,9 @@ may honour them), gifts as ``gift``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Row, select
 from sqlalchemy.dialects.postgresql import insert
@@ -22,12 +23,31 @@ from app.clock import Clock
 from app.config import Settings
 from app.engagement.tables import engagement_profiles, engagement_rewards
 from app.errors import DomainError, ErrorCode
+from app.hooks import Slot
 from app.ledger.accounts import AccountLock, lock_account
 from app.ledger.models import Actor, Entry
 from app.ledger.service import Ledger, LedgerPolicy
-from app.mall.lottery import grant_draw_ticket
 from app.members.models import MemberStatus
 from app.members.tables import members
+
+
+class GrantDrawTicket(Protocol):
+    """Grant one free draw in a pool, idempotent on ``source_ref``; NOT_FOUND without the pool."""
+
+    async def __call__(
+        self,
+        conn: AsyncConnection,
+        member_id: int,
+        pool_code: str,
+        source_ref: str,
+        *,
+        at: datetime | None = None,
+    ) -> object: ...
+
+
+# Draw tickets are the mall's (app/mall/lottery.py), a domain above this one: the mall provides
+# the grant when its package is imported (app/mall/__init__.py).
+DRAW_TICKETS: Slot[GrantDrawTicket] = Slot("engagement.draw_tickets")
 
 
 class RewardKind(StrEnum):
@@ -120,7 +140,7 @@ class Rewards:
             return
         for n in range(quantity):
             try:
-                await grant_draw_ticket(
+                await DRAW_TICKETS()(
                     self.conn,
                     member_id,
                     self.lottery_pool,

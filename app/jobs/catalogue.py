@@ -1,5 +1,6 @@
-"""Every scheduled job of Jifen. To add one, define a ``Job`` next to its domain code
-(``app/<domain>/jobs.py``) and add it to the list below (docs/LIFECYCLE.md, "Jobs")."""
+"""Every scheduled job of Jifen, declared here: the jobs package sits above the domains, so a
+domain writes the job's function (``app/<domain>/jobs.py`` or a use case) and this catalogue
+names and schedules it (docs/LIFECYCLE.md, "Jobs")."""
 
 from __future__ import annotations
 
@@ -9,15 +10,26 @@ from app.jobs.registry import Job, registry
 def all_jobs() -> dict[str, Job]:
     from app.analytics.jobs import WEEKLY_REPORT_CRON, make_weekly_report
     from app.jobs.core import CORE_JOBS
-    from app.lifecycle.jobs import LIFECYCLE_JOBS
-    from app.mall.jobs import MALL_JOBS
+    from app.lifecycle.reminders import send_expiry_reminders
+    from app.mall.jobs import redemption_timeouts
     from app.webhooks.retention import purge_settled
 
     return registry(
         [
             *CORE_JOBS,
-            *LIFECYCLE_JOBS,
-            *MALL_JOBS,
+            Job(
+                "expiry-reminders",
+                "Tell members N days before their points expire (demo: 30 and 7): one "
+                "notification and one points.expiring event per member, expiry day and threshold.",
+                send_expiry_reminders,
+                every_seconds=600,
+            ),
+            Job(
+                "redemption-timeouts",
+                "Close redemption orders not confirmed in time: hold voided, stock back.",
+                redemption_timeouts,
+                every_seconds=30,
+            ),
             Job(
                 "webhook-retention",
                 "Delete webhook messages settled longer ago than JIFEN_WEBHOOK_RETENTION_DAYS.",

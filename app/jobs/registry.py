@@ -5,8 +5,9 @@ summary (stored with the run). Every job must be idempotent and safe on many rep
 lets only one process run a given job at a time (a PostgreSQL advisory lock), and each job works
 row by row under the same row locks as the API, so even two runs at once cannot do a thing twice.
 
-Adding a job (docs/LIFECYCLE.md, "Jobs"): define a :class:`Job` next to the domain code it drives
-(``app/<domain>/jobs.py``) and add it to :func:`app.jobs.catalogue.all_jobs`.
+Adding a job (docs/LIFECYCLE.md, "Jobs"): write its function next to the domain code it drives
+(``app/<domain>/jobs.py``) and declare its :class:`Job` in :func:`app.jobs.catalogue.all_jobs`
+(the domains sit below the jobs package and import none of it).
 """
 
 from __future__ import annotations

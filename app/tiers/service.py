@@ -13,15 +13,15 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, String, bindparam, func, select
+from sqlalchemy import BigInteger, DateTime, String, Table, bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.clock import Clock, add_months, business_date, business_midnight
 from app.configcache import GenerationCache
-from app.earning.tables import purchases
 from app.errors import DomainError, ErrorCode
 from app.events.outbox import append_event, member_topic
+from app.hooks import Slot
 from app.ledger.queries import earned_since
 from app.tiers.policy import (
     Decision,
@@ -54,6 +54,10 @@ from app.tiers.tables import (
     tier_definitions,
     tier_task_counters,
 )
+
+# The purchases a qualifying spend sums (member_id, amount, refunded_amount, occurred_at): earning's
+# table, a domain above tiers, provided when its package is imported (app/earning/__init__.py).
+PURCHASES: Slot[Table] = Slot("tiers.purchases")
 
 # The definitions as of a generation of their table, per process (app/configcache.py).
 DEFINITIONS: GenerationCache[list[TierDef]] = GenerationCache()
@@ -152,6 +156,7 @@ def _measures_statement(measure: QualifyingMeasure, *, note_activity: bool) -> A
     since = bindparam("window_since", type_=DateTime(timezone=True))
     this_at = bindparam("this_at", type_=DateTime(timezone=True))
     last_at = bindparam("last_at", type_=DateTime(timezone=True))
+    purchases = PURCHASES()
     net = purchases.c.amount - purchases.c.refunded_amount
     at = purchases.c.occurred_at
 

@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from app.db import unit_of_work
-from app.earning.service import EarningService
-from app.ledger.models import Actor
+from app.errors import DomainError, ErrorCode
+from app.ledger.accounts import lock_account, member_status
+from app.ledger.models import Actor, MemberStatus
 from app.runtime import Runtime
 from app.tiers.policy import MemberTier, Progress, TierDef, TierPolicy, base_tier
 from app.tiers.service import DefinitionVersion, SavedDefinition, TierService
@@ -78,9 +79,14 @@ async def review_tiers(rt: Runtime, *, batch: int = 500) -> int:
         if not due:
             return changed
         for member_id in due:
-            async with unit_of_work(rt.engine) as conn:
-                earning = EarningService(conn, rt.clock, rt.settings)
-                await earning.lock_member(member_id)
-                if await earning.tiers.review_member(member_id) is not None:
-                    changed += 1
+            changed += await _review_member(rt, member_id)
         after = due[-1]
+
+
+async def _review_member(rt: Runtime, member_id: int) -> bool:
+    """One member's review under its account lock; a closed member is refused, as any write."""
+    async with unit_of_work(rt.engine) as conn:
+        await lock_account(conn, member_id)
+        if await member_status(conn, member_id) is MemberStatus.CLOSED:
+            raise DomainError(ErrorCode.MEMBER_NOT_ACTIVE, "the member's account is closed")
+        return await _service(rt, conn).review_member(member_id) is not None
