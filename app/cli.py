@@ -170,6 +170,7 @@ async def open_runtime(settings: Settings, pool_size: int = 2) -> AsyncIterator[
     """A Runtime for one CLI command (by default a small pool; wall clock)."""
     from redis.asyncio import Redis
 
+    import app.tables  # noqa: F401  (every domain: each registers its hooks, app/hooks.py)
     from app.clock import system_clock
     from app.db import create_engine
     from app.runtime import Runtime

@@ -7,8 +7,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from app.earning import usecases as earning
+from app.earning.commands import PurchaseLineInput, RecordEvent, RecordPurchase
 from app.earning.demo import DEMO_RULES
-from app.earning.service import PurchaseLineInput
 from app.engagement import usecases as engagement
 from app.engagement.demo import seed_engagement
 from app.ledger import usecases as ledger
@@ -39,7 +39,7 @@ async def buy(runtime: Runtime, member: int, order: str) -> None:
         PurchaseLineInput("sku-2", "beauty", 1, Decimal("88.50")),
     ]
     await earning.record_purchase(
-        runtime, POS, member_id=member, channel="pos", order_id=order, lines=lines
+        runtime, POS, RecordPurchase(member_id=member, channel="pos", order_id=order, lines=lines)
     )
 
 
@@ -52,7 +52,9 @@ async def test_hot_paths_issue_no_more_statements_than_before(runtime: Runtime) 
         await buy(runtime, member, "o-2")
     with counting(runtime) as recorded_event:
         await earning.record_event(
-            runtime, POS, member_id=member, channel="app", event_id="e-1", name="review"
+            runtime,
+            POS,
+            RecordEvent(member_id=member, channel="app", event_id="e-1", name="review"),
         )
     with counting(runtime) as check_in:
         await engagement.check_in(runtime, Actor(f"member:{member}", "api"), member)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from app.earning import usecases
-from app.earning.service import PurchaseLineInput
+from app.earning.commands import PurchaseLineInput
 from app.ledger.models import Actor
 from app.members import usecases as members
 from app.runtime import Runtime

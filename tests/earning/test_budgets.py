@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from app.earning import usecases
+from app.earning.commands import RecordEvent, RecordPurchase
 from app.earning.tables import earning_budgets
 from app.leaderboards.check import check_board
 from app.leaderboards.projector import apply_pending
@@ -58,11 +59,13 @@ async def pay(runtime: Runtime, trigger: str, member: int, ref: str) -> int:
     """Points one purchase (or one share event) of the member earned."""
     if trigger == "purchase":
         result = await usecases.record_purchase(
-            runtime, POS, member_id=member, channel="pos", order_id=ref, lines=lines("10")
+            runtime,
+            POS,
+            RecordPurchase(member_id=member, channel="pos", order_id=ref, lines=lines("10")),
         )
         return result.purchase.points
     event = await usecases.record_event(
-        runtime, POS, member_id=member, channel="app", event_id=ref, name="share"
+        runtime, POS, RecordEvent(member_id=member, channel="app", event_id=ref, name="share")
     )
     return event.points
 

@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 
 from app.clock import FrozenClock
 from app.earning import usecases
+from app.earning.commands import PurchaseLineInput, RecordEvent, RecordPurchase
 from app.earning.demo import DEMO_RULES
-from app.earning.service import PurchaseLineInput
 from app.earning.tables import earning_rules
 from app.members import usecases as members
 from app.members.service import ProfileChanges
@@ -29,7 +29,9 @@ def line(sku: str, category: str, amount: str) -> PurchaseLineInput:
 
 async def points(runtime: Runtime, member: int, order: str, *lines: PurchaseLineInput) -> int:
     result = await usecases.record_purchase(
-        runtime, POS, member_id=member, channel="pos", order_id=order, lines=list(lines)
+        runtime,
+        POS,
+        RecordPurchase(member_id=member, channel="pos", order_id=order, lines=list(lines)),
     )
     return result.purchase.points
 
@@ -80,7 +82,9 @@ async def test_sharing_and_running_with_the_demo_rules(runtime: Runtime) -> None
     shares = [
         (
             await usecases.record_event(
-                runtime, POS, member_id=m, channel="app", event_id=f"s{i}", name="share"
+                runtime,
+                POS,
+                RecordEvent(member_id=m, channel="app", event_id=f"s{i}", name="share"),
             )
         ).points
         for i in range(4)
@@ -89,10 +93,12 @@ async def test_sharing_and_running_with_the_demo_rules(runtime: Runtime) -> None
     run = await usecases.record_event(
         runtime,
         POS,
-        member_id=m,
-        channel="mall",
-        event_id="run1",
-        name="running_calories",
-        quantity=Decimal("620"),
+        RecordEvent(
+            member_id=m,
+            channel="mall",
+            event_id="run1",
+            name="running_calories",
+            quantity=Decimal("620"),
+        ),
     )
     assert run.points == 50  # 62, cut to the day's 50

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from app.clock import FrozenClock
 from app.earning import usecases
+from app.earning.commands import RecordEvent
 from app.errors import DomainError, ErrorCode
 from app.ledger import usecases as ledger
 from app.runtime import Runtime
@@ -25,7 +26,7 @@ async def test_a_rules_fixed_expiry_applies_to_its_credit(
 ) -> None:
     [rule_id] = await add_rules({**SHARE, "expiry": "never"})
     result = await usecases.record_event(
-        runtime, POS, member_id=member, channel="pos", event_id="e1", name="share"
+        runtime, POS, RecordEvent(member_id=member, channel="pos", event_id="e1", name="share")
     )
     assert result.entry is not None
     (lot,) = await ledger.list_lots(runtime, member, first=10)

@@ -20,11 +20,9 @@ from app.earning.rules import (
     clawback_target,
     evaluate,
     local_day,
-    money,
-    parse_rule,
     rule_counter,
-    rule_spec,
 )
+from app.earning.specs import money, parse_rule, rule_spec
 from app.errors import DomainError
 
 TZ = "Asia/Shanghai"

@@ -11,7 +11,14 @@ from sqlalchemy import func, select, text, update
 
 from app.clock import FrozenClock
 from app.earning import usecases
-from app.earning.service import PurchaseLineInput, RefundLineInput
+from app.earning.commands import (
+    PreviewPoints,
+    PurchaseLineInput,
+    RecordEvent,
+    RecordPurchase,
+    RecordRefund,
+    RefundLineInput,
+)
 from app.earning.tables import earning_counters, purchases
 from app.errors import DomainError, ErrorCode
 from app.ledger import usecases as ledger
@@ -29,7 +36,11 @@ WEDNESDAY = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
 
 async def buy(runtime: Runtime, member: int, order: str, *amounts: str, **kw: object):
     return await usecases.record_purchase(
-        runtime, POS, member_id=member, channel="pos", order_id=order, lines=lines(*amounts), **kw
+        runtime,
+        POS,
+        RecordPurchase(
+            member_id=member, channel="pos", order_id=order, lines=lines(*amounts), **kw
+        ),
     )
 
 
@@ -74,7 +85,9 @@ async def test_sharing_four_times_a_day_gives_30(
     await add_rules(SHARE)
     results = [
         await usecases.record_event(
-            runtime, POS, member_id=member, channel="app", event_id=f"s{i}", name="share"
+            runtime,
+            POS,
+            RecordEvent(member_id=member, channel="app", event_id=f"s{i}", name="share"),
         )
         for i in range(4)
     ]
@@ -90,7 +103,9 @@ async def test_caps_hold_under_concurrency(
     results = await asyncio.gather(
         *(
             usecases.record_event(
-                runtime, POS, member_id=member, channel="app", event_id=f"c{i}", name="share"
+                runtime,
+                POS,
+                RecordEvent(member_id=member, channel="app", event_id=f"c{i}", name="share"),
             )
             for i in range(10)
         )
@@ -157,12 +172,14 @@ async def test_23_59_and_00_01_shanghai_are_different_days(
     assert (await buy(runtime, member, "late", "100")).purchase.points == 100
     for i in range(3):
         await usecases.record_event(
-            runtime, POS, member_id=member, channel="app", event_id=f"t{i}", name="share"
+            runtime,
+            POS,
+            RecordEvent(member_id=member, channel="app", event_id=f"t{i}", name="share"),
         )
     clock.set(datetime(2026, 11, 24, 16, 1, tzinfo=UTC))  # Wednesday 00:01 in Shanghai
     assert (await buy(runtime, member, "early", "100")).purchase.points == 200
     wed = await usecases.record_event(
-        runtime, POS, member_id=member, channel="app", event_id="w0", name="share"
+        runtime, POS, RecordEvent(member_id=member, channel="app", event_id="w0", name="share")
     )
     assert wed.points == 10
 
@@ -182,39 +199,43 @@ async def test_refund_half_claws_back_exactly_its_lines_and_never_twice(
         PurchaseLineInput("wine", "wine", 1, Decimal("100")),
     ]
     bought = await usecases.record_purchase(
-        runtime, POS, member_id=member, channel="pos", order_id="o1", lines=order
+        runtime, POS, RecordPurchase(member_id=member, channel="pos", order_id="o1", lines=order)
     )
     assert bought.purchase.points == 250
     refund = await usecases.record_refund(
         runtime,
         POS,
-        channel="pos",
-        order_id="o1",
-        refund_id="r1",
-        lines=[RefundLineInput(1, Decimal("100"))],
+        RecordRefund(
+            channel="pos", order_id="o1", refund_id="r1", lines=[RefundLineInput(1, Decimal("100"))]
+        ),
     )
     assert refund.points == 150
     again = await usecases.record_refund(
         runtime,
         POS,
-        channel="pos",
-        order_id="o1",
-        refund_id="r1",
-        lines=[RefundLineInput(1, Decimal("100"))],
+        RecordRefund(
+            channel="pos", order_id="o1", refund_id="r1", lines=[RefundLineInput(1, Decimal("100"))]
+        ),
     )
     assert again.replayed and again.points == 150
     assert (await ledger.get_balance(runtime, member)).total == 100
     with pytest.raises(DomainError) as refused:
         await usecases.record_refund(
-            runtime, POS, channel="pos", order_id="o1", refund_id="r2", amount=Decimal("100.01")
+            runtime,
+            POS,
+            RecordRefund(channel="pos", order_id="o1", refund_id="r2", amount=Decimal("100.01")),
         )
     assert "only 100.00 left" in refused.value.message
     with pytest.raises(DomainError) as reused:
         await usecases.record_refund(
-            runtime, POS, channel="pos", order_id="o1", refund_id="r1", amount=Decimal("5")
+            runtime,
+            POS,
+            RecordRefund(channel="pos", order_id="o1", refund_id="r1", amount=Decimal("5")),
         )
     assert reused.value.code == "IDEMPOTENCY_KEY_REUSED"
-    rest = await usecases.record_refund(runtime, POS, channel="pos", order_id="o1", refund_id="r3")
+    rest = await usecases.record_refund(
+        runtime, POS, RecordRefund(channel="pos", order_id="o1", refund_id="r3")
+    )
     assert rest.points == 100 and rest.purchase.clawed_back == 250
     assert (await ledger.get_balance(runtime, member)).total == 0
 
@@ -227,7 +248,9 @@ async def test_partial_refunds_by_amount_add_up_to_the_whole(
     total = 0
     for i, amount in enumerate(["10", "20.5", "30", "39.5"]):
         refund = await usecases.record_refund(
-            runtime, POS, channel="pos", order_id="o1", refund_id=f"r{i}", amount=Decimal(amount)
+            runtime,
+            POS,
+            RecordRefund(channel="pos", order_id="o1", refund_id=f"r{i}", amount=Decimal(amount)),
         )
         total += refund.points
     assert total == 150
@@ -264,7 +287,9 @@ async def test_review_downgrades_after_inactivity_and_at_review(
     assert await tiers.review_tiers(runtime) == 0  # a month from the downgrade, not again now
     clock.advance(timedelta(days=366))
     await usecases.record_event(
-        runtime, POS, member_id=member, channel="app", event_id="keepalive", name="sign_in"
+        runtime,
+        POS,
+        RecordEvent(member_id=member, channel="app", event_id="keepalive", name="sign_in"),
     )
     # A year on, the spend window is empty: the review drops to what the spend qualifies for.
     assert await tiers.review_tiers(runtime) == 1
@@ -321,7 +346,7 @@ async def test_preview_matches_the_purchase(
 ) -> None:
     await add_rules(BASE, FIRST)
     preview = await usecases.preview_points(
-        runtime, member_id=member, channel="pos", lines=lines("100")
+        runtime, PreviewPoints(member_id=member, channel="pos", lines=lines("100"))
     )
     assert preview.points == 150
     assert (await buy(runtime, member, "o1", "100")).purchase.points == 150
@@ -344,7 +369,9 @@ async def test_a_rule_change_applies_to_the_very_next_purchase_despite_the_rule_
     await add_rules(SHARE)
     shares = [
         await usecases.record_event(
-            runtime, POS, member_id=member, channel="app", event_id=f"s{i}", name="share"
+            runtime,
+            POS,
+            RecordEvent(member_id=member, channel="app", event_id=f"s{i}", name="share"),
         )
         for i in range(4)
     ]

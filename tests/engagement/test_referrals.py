@@ -13,7 +13,7 @@ from app.clock import FrozenClock
 from app.config import Settings
 from app.configcache import generation_of
 from app.earning import usecases as earning
-from app.earning.service import PurchaseLineInput
+from app.earning.commands import PurchaseLineInput, RecordPurchase
 from app.engagement import usecases
 from app.engagement.tables import referrals
 from app.errors import DomainError, ErrorCode
@@ -32,7 +32,7 @@ POS = Actor("partner:shop", "pos")
 async def buy(runtime: Runtime, member: int, order: str) -> None:
     line = PurchaseLineInput("sku", "grocery", 1, Decimal("10"))
     await earning.record_purchase(
-        runtime, POS, member_id=member, channel="pos", order_id=order, lines=[line]
+        runtime, POS, RecordPurchase(member_id=member, channel="pos", order_id=order, lines=[line])
     )
 
 

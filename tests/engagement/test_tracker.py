@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from app.clock import FrozenClock
 from app.earning import usecases as earning
-from app.earning.service import PurchaseLineInput
+from app.earning.commands import PurchaseLineInput, RecordEvent, RecordPurchase
 from app.engagement import usecases
 from app.engagement.demo import seed_engagement
 from app.engagement.tables import engagement_rewards, task_progress, team_members
@@ -40,7 +40,7 @@ async def buy(
 ) -> None:
     line = PurchaseLineInput("sku", category, 1, Decimal(amount))
     await earning.record_purchase(
-        runtime, POS, member_id=member, channel="pos", order_id=order, lines=[line]
+        runtime, POS, RecordPurchase(member_id=member, channel="pos", order_id=order, lines=[line])
     )
 
 
@@ -109,7 +109,9 @@ async def test_share_task_tracks_the_earning_rule_without_paying_twice(
     )
     for n in range(4):
         await earning.record_event(
-            runtime, POS, member_id=member, channel="pos", event_id=f"s{n}", name="share"
+            runtime,
+            POS,
+            RecordEvent(member_id=member, channel="pos", event_id=f"s{n}", name="share"),
         )
 
     share = status(await usecases.task_centre(runtime, member), "share-daily")

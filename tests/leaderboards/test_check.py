@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 
 from app.earning import usecases as earning
+from app.earning.commands import RecordPurchase
 from app.events.outbox import append_event
 from app.leaderboards.boards import PeriodKind, board_key, encode_element, period_of
 from app.leaderboards.check import check_board
@@ -124,10 +125,12 @@ async def test_a_burst_of_concurrent_purchases_is_projected_exactly_once(
             await earning.record_purchase(
                 runtime,
                 POS,
-                member_id=member,
-                channel="pos",
-                order_id=f"{member}-{n}",
-                lines=lines(str(10 + n)),
+                RecordPurchase(
+                    member_id=member,
+                    channel="pos",
+                    order_id=f"{member}-{n}",
+                    lines=lines(str(10 + n)),
+                ),
             )
 
     projectors = [asyncio.create_task(project()) for _ in range(2)]

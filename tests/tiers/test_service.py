@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 from app.clock import FrozenClock
 from app.db import unit_of_work
 from app.earning import usecases as earning
-from app.earning.service import EarningService
+from app.earning.commands import RecordEvent
+from app.earning.store import EarningStore
 from app.ledger.models import Actor
 from app.runtime import Runtime
 from app.tiers import usecases as tiers
@@ -47,9 +48,9 @@ async def test_three_referrals_in_a_quarter_upgrade_to_silver(
     decisions = []
     for _ in range(3):
         async with unit_of_work(runtime.engine) as conn:
-            service = EarningService(conn, runtime.clock, runtime.settings)
-            await service.lock_member(member)
-            decisions.append(await service.tiers.count_referral(member))
+            store = EarningStore(conn, runtime.clock, runtime.settings)
+            await store.lock_and_read_member(member)
+            decisions.append(await store.tiers.count_referral(member))
     assert decisions[:2] == [None, None]
     assert decisions[2] is not None and decisions[2].to.code == "silver"
     progress = await tiers.tier_progress(runtime, member)
@@ -73,7 +74,9 @@ async def stay_active_for(
 
 async def tiers_activity(runtime: Runtime, member: int, event_id: str) -> None:
     await earning.record_event(
-        runtime, POS, member_id=member, channel="app", event_id=event_id, name="sign_in"
+        runtime,
+        POS,
+        RecordEvent(member_id=member, channel="app", event_id=event_id, name="sign_in"),
     )
 
 
@@ -131,7 +134,9 @@ async def test_a_programme_qualifying_by_points_upgrades_on_points_earned_in_the
     # 1,200 CNY earns 1,200 points: below silver's 5,000 either way.
     assert (await buy(points_programme, member, "p1", "1200")).tier_change is None
     await earning.record_event(
-        points_programme, POS, member_id=member, channel="app", event_id="e1", name="share"
+        points_programme,
+        POS,
+        RecordEvent(member_id=member, channel="app", event_id="e1", name="share"),
     )
     # 5,200 points earned (1,200 + 4,000) though only 1,200 CNY spent: silver.
     assert await tier_code(points_programme, member) == "silver"

@@ -10,7 +10,7 @@ from typing import Any
 
 import strawberry
 
-from app.earning.service import PurchaseLineInput
+from app.earning.commands import PurchaseLineInput
 from app.graphql.earning.enums import Combination, EffectKind, Stacking, Trigger
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from app.earning import usecases
+from app.earning.commands import PreviewPoints
 from app.graphql.core.context import Info
 from app.graphql.core.fields import described_field
 from app.graphql.core.inputs import aware, parse_id
@@ -45,9 +46,11 @@ class EarningQueries:
         await ctx.require_on_member("previewPoints", member_id)
         outcome = await usecases.preview_points(
             ctx.runtime,
-            member_id=member_id,
-            channel=input.channel,
-            lines=purchase_lines(input.lines),
-            at=aware(input.at, "at"),
+            PreviewPoints(
+                member_id=member_id,
+                channel=input.channel,
+                lines=purchase_lines(input.lines),
+                at=aware(input.at, "at"),
+            ),
         )
         return PointsBreakdown.of_outcome(outcome)

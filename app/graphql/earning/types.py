@@ -9,7 +9,8 @@ import strawberry
 from strawberry.scalars import JSON
 
 from app.earning import usecases
-from app.earning.service import PurchaseRecord, RuleRecord, RuleVersion
+from app.earning.records import PurchaseRecord
+from app.earning.rulebook import RuleRecord, RuleVersion
 from app.graphql.core.context import Info
 from app.graphql.core.fields import described_field, node_id
 from app.graphql.core.pagination import Connection

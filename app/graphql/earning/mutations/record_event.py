@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from app.earning import usecases
+from app.earning.commands import RecordEvent
 from app.graphql.core.inputs import aware
 from app.graphql.core.mutations import Call, mutation
 from app.graphql.earning.breakdown import PointsBreakdown
@@ -17,12 +18,14 @@ async def record_event(call: Call, input: RecordEventInput) -> EventRecorded:
     result = await usecases.record_event(
         call.runtime,
         call.actor,
-        member_id=member_id,
-        channel=input.channel,
-        event_id=input.event_id,
-        name=input.name,
-        quantity=input.quantity,
-        occurred_at=aware(input.occurred_at, "occurredAt"),
+        RecordEvent(
+            member_id=member_id,
+            channel=input.channel,
+            event_id=input.event_id,
+            name=input.name,
+            quantity=input.quantity,
+            occurred_at=aware(input.occurred_at, "occurredAt"),
+        ),
     )
     return EventRecorded(
         points=result.points,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from app.earning import usecases
+from app.earning.commands import RecordPurchase
 from app.graphql.core.inputs import aware
 from app.graphql.core.mutations import Call, mutation
 from app.graphql.earning.inputs import RecordPurchaseInput, purchase_lines
@@ -17,11 +18,13 @@ async def record_purchase(call: Call, input: RecordPurchaseInput) -> PurchaseRec
     result = await usecases.record_purchase(
         call.runtime,
         call.actor,
-        member_id=member_id,
-        channel=input.channel,
-        order_id=input.order_id,
-        lines=purchase_lines(input.lines),
-        occurred_at=aware(input.occurred_at, "occurredAt"),
+        RecordPurchase(
+            member_id=member_id,
+            channel=input.channel,
+            order_id=input.order_id,
+            lines=purchase_lines(input.lines),
+            occurred_at=aware(input.occurred_at, "occurredAt"),
+        ),
     )
     change = result.tier_change
     return PurchaseRecorded(

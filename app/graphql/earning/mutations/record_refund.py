@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.earning import usecases
-from app.earning.service import RefundLineInput
+from app.earning.commands import RecordRefund, RefundLineInput
 from app.graphql.core.mutations import Call, mutation
 from app.graphql.earning.inputs import RecordRefundInput
 from app.graphql.earning.types import PurchaseNode, RefundRecorded, entry_node
@@ -16,13 +16,15 @@ async def record_refund(call: Call, input: RecordRefundInput) -> RefundRecorded:
     result = await usecases.record_refund(
         call.runtime,
         call.actor,
-        channel=input.channel,
-        order_id=input.order_id,
-        refund_id=input.refund_id,
-        lines=None
-        if input.lines is None
-        else [RefundLineInput(x.line_no, x.amount) for x in input.lines],
-        amount=input.amount,
+        RecordRefund(
+            channel=input.channel,
+            order_id=input.order_id,
+            refund_id=input.refund_id,
+            lines=None
+            if input.lines is None
+            else [RefundLineInput(x.line_no, x.amount) for x in input.lines],
+            amount=input.amount,
+        ),
     )
     return RefundRecorded(
         refund_id=input.refund_id,
