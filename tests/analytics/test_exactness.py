@@ -16,7 +16,7 @@ from app.analytics.projector import apply_pending
 from app.analytics.rebuild import rebuild
 from app.clock import FrozenClock, business_date
 from app.earning import usecases as earning
-from app.earning.service import PurchaseLineInput
+from app.earning.commands import PurchaseLineInput, RecordPurchase, RecordRefund
 from app.engagement import usecases as engagement
 from app.errors import DomainError
 from app.ledger import usecases as ledger
@@ -105,10 +105,12 @@ class Driver:
         result = await earning.record_purchase(
             self.rt,
             POS,
-            member_id=member,
-            channel="pos",
-            order_id=order,
-            lines=[PurchaseLineInput(sku="sku", category="grocery", quantity=1, amount=amount)],
+            RecordPurchase(
+                member_id=member,
+                channel="pos",
+                order_id=order,
+                lines=[PurchaseLineInput(sku="sku", category="grocery", quantity=1, amount=amount)],
+            ),
         )
         if result.entry is not None:
             self.orders.append((member, order))
@@ -119,10 +121,12 @@ class Driver:
             await earning.record_refund(
                 self.rt,
                 POS,
-                channel="pos",
-                order_id=order,
-                refund_id=key(),
-                amount=Decimal(self.rng.randint(1, 10)),
+                RecordRefund(
+                    channel="pos",
+                    order_id=order,
+                    refund_id=key(),
+                    amount=Decimal(self.rng.randint(1, 10)),
+                ),
             )
 
     async def spend(self) -> None:
