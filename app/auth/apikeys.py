@@ -21,13 +21,10 @@ from app.auth.permissions import PARTNER_SCOPES
 from app.auth.principal import Principal
 from app.auth.tables import api_keys
 from app.errors import DomainError, ErrorCode, invalid
+from app.members.channels import check_channel_name
 
 KEY_MARK = "jf"
 MAX_NAME = 64
-# Sources the programme writes itself, and the kinds of principal: never a partner's channel.
-RESERVED_CHANNELS = frozenset(
-    {"api", "jobs", "seed", "system", "staff", "member", "partner", "anonymous"}
-)
 # Compared against when the prefix is unknown, so a miss costs the same as a wrong secret.
 _DUMMY_HASH = hashlib.sha256(b"no such key").hexdigest()
 
@@ -48,15 +45,6 @@ def _hash(secret: str) -> str:
 def _check_name(value: str, field: str) -> None:
     if not value.strip() or len(value) > MAX_NAME:
         raise invalid(f"{field} must be 1..{MAX_NAME} characters", field)
-
-
-def check_channel_name(channel: str) -> None:
-    """A channel may not take a name the programme itself writes as a source ("api" for staff
-    and members, "jobs", "seed"…): a name that reads like an internal source invites trusting it.
-    Ownership is never read from the source, so this is a second line, not the first."""
-    if channel.strip().casefold() in RESERVED_CHANNELS:
-        reserved = ", ".join(sorted(RESERVED_CHANNELS))
-        raise invalid(f"channel {channel!r} is reserved (reserved: {reserved})", "channel")
 
 
 async def create_api_key(

@@ -13,11 +13,11 @@ from sqlalchemy import Row, case, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.auth.apikeys import check_channel_name
 from app.clock import Clock, system_clock
 from app.errors import DomainError, ErrorCode, invalid, not_found
 from app.events.outbox import append_event, member_topic
 from app.ledger.accounts import lock_account, open_account
+from app.members.channels import check_channel_name
 from app.members.models import ChannelRef, Member, MemberStatus, Registration, StatusChange
 from app.members.tables import member_channel_refs, member_status_changes, members
 

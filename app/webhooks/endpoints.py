@@ -14,11 +14,11 @@ from typing import Any
 from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.auth.apikeys import check_channel_name
 from app.auth.principal import Principal, PrincipalKind
 from app.clock import Clock
 from app.config import Settings
 from app.errors import invalid, not_found
+from app.members.channels import check_channel_name
 from app.webhooks.addresses import check_url, networks
 from app.webhooks.catalogue import check_event_types
 from app.webhooks.dispatch import ensure_cursor

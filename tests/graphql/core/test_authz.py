@@ -11,12 +11,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from app.auth.apikeys import RESERVED_CHANNELS, create_api_key
+from app.auth.apikeys import create_api_key
 from app.auth.permissions import PARTNER_SCOPES
 from app.auth.tables import api_keys
 from app.clock import FrozenClock
 from app.errors import DomainError, ErrorCode
 from app.ledger.audit import audit_ledger
+from app.members.channels import RESERVED_CHANNELS
 from app.seed import seed_earning
 from tests.graphql.conftest import Api
 
