@@ -165,18 +165,24 @@ def export_to_environment(settings: Settings) -> None:
     get_settings.cache_clear()
 
 
+def wire_domains() -> None:
+    """Import every domain, as the server does: each registers its hooks (app/hooks.py) and its
+    audit checks on import, and a command that skipped them would act on half a programme."""
+    import app.tables  # noqa: F401
+
+
 @asynccontextmanager
 async def open_runtime(settings: Settings, pool_size: int = 2) -> AsyncIterator[Runtime]:
     """A Runtime for one CLI command (by default a small pool; wall clock)."""
     from redis.asyncio import Redis
 
-    import app.tables  # noqa: F401  (every domain: each registers its hooks, app/hooks.py)
     from app.clock import system_clock
     from app.db import create_engine
     from app.runtime import Runtime
 
     if settings.redis_url is None:
         raise RuntimeError("no Redis URL: use resolved_settings() first")
+    wire_domains()
     engine = create_engine(database_url_of(settings), pool_size=pool_size)
     redis = Redis.from_url(settings.redis_url)
     try:
@@ -189,6 +195,8 @@ async def open_runtime(settings: Settings, pool_size: int = 2) -> AsyncIterator[
 def run_in_transaction(settings: Settings, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
     """Run ``work`` in one transaction on the configured database, from synchronous code."""
     from app.db import create_engine, unit_of_work
+
+    wire_domains()
 
     async def run() -> T:
         engine = create_engine(database_url_of(settings), pool_size=1)
@@ -698,7 +706,6 @@ def audit(
     ] = False,
 ) -> None:
     """Check the ledger's invariants; exit 1 with a readable report when one fails."""
-    import app.tables  # noqa: F401  (importing every domain registers its audit checks)
     from app.clock import system_clock
     from app.ledger.audit import run_audit
 
