@@ -15,6 +15,7 @@ from app.analytics.flows import FLOW_SQL
 from app.analytics.kpis import day_end
 from app.analytics.policy import check_period
 from app.clock import business_midnight
+from app.ledger.reporting import JOURNAL, MEMBER_ACCOUNTS
 from app.runtime import Runtime
 
 ROWS_PER_CHUNK = 2_000
@@ -34,14 +35,13 @@ BALANCE_COLUMNS = (
     "lifetime_spent",
 )
 _BALANCES = text(
-    """
+    f"""
     SELECT a.member_id, coalesce(am.channel, '') AS channel, m.status, a.available, a.pending,
            a.held, a.debt, a.available + a.pending + a.held - a.debt AS total,
            a.lifetime_earned, a.lifetime_spent
-    FROM accounts a
+    FROM {MEMBER_ACCOUNTS} a
     JOIN members m ON m.id = a.member_id
     LEFT JOIN analytics_members am ON am.member_id = a.member_id
-    WHERE a.kind = 'member'
     ORDER BY a.member_id
     """
 )
@@ -65,7 +65,7 @@ _TRANSACTIONS = text(
     SELECT e.id, e.created_at, (e.created_at AT TIME ZONE :tz)::date AS business_day,
            e.member_id, e.kind, {FLOW_SQL} AS flow, e.amount, e.balance_after, e.reason,
            e.source, coalesce(e.reference, '') AS reference, e.reverses_entry_id
-    FROM entries e LEFT JOIN entries o ON o.id = e.reverses_entry_id
+    FROM {JOURNAL} e
     WHERE e.created_at >= :since AND e.created_at < :until
     ORDER BY e.id
     """

@@ -14,6 +14,7 @@ from app.analytics.flows import (
     SIGNED_IN,
     SIGNINS,
 )
+from app.ledger.reporting import JOURNAL
 
 _ACTIVE_KINDS = ", ".join(f"'{kind}'" for kind in ACTIVE_KINDS)
 _ENTRY_TYPES = ", ".join(f"'{t}'" for t in ENTRY_EVENT_TYPES)
@@ -38,8 +39,7 @@ _IN_RANGE = "ev.id > :lo AND ev.id <= :hi"
 EVENT_FACTS = f"""
     SELECT {_ENTRY_COLUMNS}
     FROM events ev
-    JOIN entries e ON e.id = (ev.payload -> 'entry' ->> 'id')::bigint
-    LEFT JOIN entries o ON o.id = e.reverses_entry_id
+    JOIN {JOURNAL} e ON e.id = (ev.payload -> 'entry' ->> 'id')::bigint
     WHERE {_IN_RANGE} AND ev.type IN ({_ENTRY_TYPES})
     UNION ALL
     SELECT (ev.payload ->> 'member_id')::bigint, (ev.payload ->> 'day')::date,
@@ -72,8 +72,7 @@ _MEMBERS_ABOVE = f"SELECT (ev.payload ->> 'member_id')::bigint {_ABOVE} = '{MEMB
 # Facts of the whole ledger up to the horizon :hi.
 TABLE_FACTS = f"""
     SELECT {_ENTRY_COLUMNS}
-    FROM entries e
-    LEFT JOIN entries o ON o.id = e.reverses_entry_id
+    FROM {JOURNAL} e
     WHERE e.id NOT IN ({_ENTRIES_ABOVE})
     UNION ALL
     SELECT s.member_id, s.day, {_BAND_SQL.format(streak="s.streak")}, s.streak, true

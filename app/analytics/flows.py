@@ -58,7 +58,7 @@ SIGNINS = "signins"
 # Entries that make their member active on that day (system and staff moves do not).
 ACTIVE_KINDS = ("earn", "spend", "gift_sent", "exchange_in", "exchange_out")
 
-# The flow of entry ``e`` (``o``: the entry it reverses, when it is a reversal).
+# The flow of entry ``e``, a row of the ledger's reporting JOURNAL (app/ledger/reporting.py).
 FLOW_SQL = """
 CASE
   WHEN e.kind = 'earn' THEN 'issued:' || CASE
@@ -82,7 +82,7 @@ CASE
   WHEN e.kind = 'gift_sent' THEN 'redeemed:gift'
   WHEN e.kind = 'exchange_out' THEN 'redeemed:exchange_out'
   WHEN e.kind = 'expiry' THEN 'expired'
-  WHEN e.kind = 'reversal' AND o.amount > 0 THEN 'reversed:clawback'
+  WHEN e.kind = 'reversal' AND e.reversed_entry_amount > 0 THEN 'reversed:clawback'
   WHEN e.kind = 'reversal' THEN 'reversed:return'
   ELSE 'other'
 END

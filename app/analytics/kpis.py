@@ -35,6 +35,7 @@ from app.analytics.policy import (
     value_at,
 )
 from app.clock import business_date, business_midnight
+from app.ledger.reporting import expiring_by_month, pending_points
 
 GIFT = "gift"  # members giving points to each other: in both breakdowns, in neither total
 
@@ -320,21 +321,7 @@ class Outlook:
     point_value: Decimal  # in force now
 
 
-_PENDING = text(
-    "SELECT coalesce(sum(remaining), 0) FROM lots"
-    " WHERE pending AND remaining > 0 AND available_at > :now"
-)
 _BY_TIER = text("SELECT tier_code, count(*) AS members FROM member_tiers GROUP BY tier_code")
-_EXPIRING = text(
-    """
-    SELECT date_trunc('month', expires_at AT TIME ZONE :tz)::date AS month,
-           sum(remaining) AS points
-    FROM lots
-    WHERE remaining > 0 AND expires_at IS NOT NULL AND expires_at > :now
-      AND expires_at < :until
-    GROUP BY 1
-    """
-)
 EXPIRY_MONTHS = 12
 
 
@@ -346,12 +333,9 @@ async def outlook(
     for _ in range(EXPIRY_MONTHS):
         months.append(next_bucket(months[-1], Granularity.MONTH))
     until = business_midnight(months[-1], tz)
-    found = {
-        r.month: int(r.points)
-        for r in await conn.execute(_EXPIRING, {"tz": tz, "now": now, "until": until})
-    }
+    found = await expiring_by_month(conn, now=now, until=until, timezone=tz)
     tiers = {r.tier_code: int(r.members) for r in await conn.execute(_BY_TIER)}
-    pending = int(await conn.scalar(_PENDING, {"now": now}) or 0)
+    pending = await pending_points(conn, now)
     value = value_at(await point_value_history(conn), now, default_point_value)
     return Outlook(
         pending=pending,

@@ -38,7 +38,6 @@ from app.errors import DomainError, ErrorCode, not_found
 from app.ledger.accounts import lock_account
 from app.ledger.expiry import ExpiryPolicy
 from app.ledger.service import Ledger, LedgerPolicy
-from app.ledger.tables import accounts
 from app.members.models import MemberStatus
 from app.members.tables import members
 from app.tiers.policy import MemberTier, TierPolicy
@@ -82,12 +81,8 @@ def _snapshot_query() -> Any:
             generation_of(earning_rules).label("rules_generation"),
             generation_of(tier_definitions).label("tiers_generation"),
         )
-        .select_from(
-            accounts.join(members, members.c.id == accounts.c.member_id).outerjoin(
-                member_tiers, member_tiers.c.member_id == accounts.c.member_id
-            )
-        )
-        .where(accounts.c.member_id == member_id)
+        .select_from(members.outerjoin(member_tiers, member_tiers.c.member_id == members.c.id))
+        .where(members.c.id == member_id)
     )
 
 

@@ -1,0 +1,62 @@
+"""Set-based reads of the ledger for reporting (analytics' rollups, KPIs and exports).
+
+Reporting reads whole ranges of the journal in one statement, so it cannot go through row
+functions like those of ``queries.py``. It composes these relations into its own SQL instead:
+their columns are what the ledger promises, the tables behind them stay the ledger's to change.
+PostgreSQL pulls such a subquery up into the statement that uses it, so a query through them
+plans as one written over the tables.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+# Every entry with what a reader needs to classify it; for a reversal, ``reversed_entry_amount``
+# is the amount of the entry it reverses (positive: a credit taken back), else NULL.
+JOURNAL = """(
+    SELECT e.id, e.member_id, e.kind, e.amount, e.balance_after, e.reason, e.source,
+           e.reference, e.details, e.reverses_entry_id, e.created_at,
+           o.amount AS reversed_entry_amount
+    FROM entries e LEFT JOIN entries o ON o.id = e.reverses_entry_id
+)"""
+
+# Each member's balance as posted (as of its last write or the expiry sweep: see
+# ``queries.balances`` for the balance as of now).
+MEMBER_ACCOUNTS = """(
+    SELECT member_id, available, pending, held, debt, lifetime_earned, lifetime_spent
+    FROM accounts
+    WHERE kind = 'member'
+)"""
+
+_PENDING = text(
+    "SELECT coalesce(sum(remaining), 0) FROM lots"
+    " WHERE pending AND remaining > 0 AND available_at > :now"
+)
+
+_EXPIRING_BY_MONTH = text(
+    """
+    SELECT date_trunc('month', expires_at AT TIME ZONE :tz)::date AS month,
+           sum(remaining) AS points
+    FROM lots
+    WHERE remaining > 0 AND expires_at IS NOT NULL AND expires_at > :now
+      AND expires_at < :until
+    GROUP BY 1
+    """
+)
+
+
+async def pending_points(conn: AsyncConnection, now: datetime) -> int:
+    """Points earned and still inside their return window at ``now``, over every member."""
+    return int(await conn.scalar(_PENDING, {"now": now}) or 0)
+
+
+async def expiring_by_month(
+    conn: AsyncConnection, *, now: datetime, until: datetime, timezone: str
+) -> dict[date, int]:
+    """Points of open lots that expire after ``now`` and before ``until``, by the first day of
+    their business-local month (in ``timezone``); months with none are absent."""
+    rows = await conn.execute(_EXPIRING_BY_MONTH, {"tz": timezone, "now": now, "until": until})
+    return {row.month: int(row.points) for row in rows}
