@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     expiry_sweep_batch: int = Field(default=100, ge=1)  # accounts settled per transaction
     # Expiry reminders: days before expiry a member is told (one alert per threshold per date).
     expiry_reminder_days: list[int] = Field(default_factory=lambda: [30, 7])
+    # Retention (docs/OPERATIONS.md, "Retention"): idempotency keys must outlive any client's
+    # retries (an offline till's included); a notification is kept for the member's inbox.
+    idempotency_retention_days: float = Field(default=30.0, gt=0)
+    notification_retention_days: float = Field(default=180.0, gt=0)
     # Gifting between members: the most one gift may move, and one sender may give in a day.
     gift_max_points: int = Field(default=5_000, ge=1)
     gift_daily_limit: int = Field(default=20_000, ge=1)

@@ -10,7 +10,9 @@ from app.jobs.registry import Job, registry
 def all_jobs() -> dict[str, Job]:
     from app.analytics.jobs import WEEKLY_REPORT_CRON, make_weekly_report
     from app.jobs.core import CORE_JOBS
+    from app.ledger.retention import purge_idempotency_keys
     from app.lifecycle.reminders import send_expiry_reminders
+    from app.lifecycle.retention import purge_notifications
     from app.mall.jobs import redemption_timeouts
     from app.webhooks.retention import purge_settled
 
@@ -34,6 +36,19 @@ def all_jobs() -> dict[str, Job]:
                 "webhook-retention",
                 "Delete webhook messages settled longer ago than JIFEN_WEBHOOK_RETENTION_DAYS.",
                 purge_settled,
+                every_seconds=3600,
+            ),
+            Job(
+                "idempotency-retention",
+                "Forget idempotency keys older than JIFEN_IDEMPOTENCY_RETENTION_DAYS.",
+                purge_idempotency_keys,
+                every_seconds=3600,
+            ),
+            Job(
+                "notification-retention",
+                "Delete notifications older than JIFEN_NOTIFICATION_RETENTION_DAYS (expiry "
+                "reminders once their day has passed).",
+                purge_notifications,
                 every_seconds=3600,
             ),
             Job(

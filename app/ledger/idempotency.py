@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import select
@@ -62,6 +63,7 @@ def same_request(stored: str | None, request: str, *, message: str, field: str) 
 async def idempotent(
     conn: AsyncConnection,
     *,
+    now: datetime,
     caller: str,
     key: str,
     operation: str,
@@ -74,7 +76,7 @@ async def idempotent(
     print_ = fingerprint([operation, request])
     claimed = await conn.scalar(
         insert(idempotency_keys)
-        .values(caller=caller, key=key, operation=operation, fingerprint=print_)
+        .values(caller=caller, key=key, operation=operation, fingerprint=print_, created_at=now)
         .on_conflict_do_nothing()
         .returning(idempotency_keys.c.key)
     )

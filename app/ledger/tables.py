@@ -191,4 +191,5 @@ idempotency_keys = Table(
     Column("response", JSONB),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     PrimaryKeyConstraint("caller", "key"),
+    Index("ix_idempotency_keys_created_at", "created_at"),  # the retention job's order
 )

@@ -48,6 +48,7 @@ async def _write(
 
         return await idempotent(
             conn,
+            now=rt.clock.now(),
             caller=actor.principal,
             key=idempotency_key,
             operation=operation,

@@ -331,6 +331,7 @@ async def exchange_points(
 
         return await idempotent(
             conn,
+            now=rt.clock.now(),
             caller=f"exchange:{partner.code}",  # the partner's reference space, whoever calls
             key=partner_ref,
             operation="exchange",

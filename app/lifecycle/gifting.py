@@ -169,6 +169,7 @@ async def gift_points(
 
         return await idempotent(
             conn,
+            now=rt.clock.now(),
             caller=actor.principal,
             key=idempotency_key,
             operation="gift",

@@ -58,6 +58,9 @@ expiry_reminders = Table(
     Column("notification_id", BigInteger, ForeignKey("notifications.id"), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     PrimaryKeyConstraint("member_id", "expires_on", "threshold_days"),
+    # The retention job's order, and its check that a notification is still named.
+    Index("ix_expiry_reminders_expires_on", "expires_on"),
+    Index("ix_expiry_reminders_notification_id", "notification_id"),
 )
 
 gifts = Table(

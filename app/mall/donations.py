@@ -173,6 +173,7 @@ async def donate(
 
         return await idempotent(
             conn,
+            now=rt.clock.now(),
             caller=actor.principal,
             key=idempotency_key,
             operation="mall.donate",

@@ -479,6 +479,7 @@ async def draw(
 
         return await idempotent(
             conn,
+            now=rt.clock.now(),
             caller=actor.principal,
             key=idempotency_key,
             operation="mall.draw",

@@ -97,6 +97,7 @@ async def _place_in_database(
 
         order = await idempotent(
             conn,
+            now=rt.clock.now(),
             caller=actor.principal,
             key=key,
             operation="mall.place",

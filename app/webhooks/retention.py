@@ -7,28 +7,17 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
-
+from app.retention import delete_in_batches
 from app.runtime import Runtime
 from app.webhooks.tables import webhook_messages
-
-BATCH = 1_000
 
 
 async def purge_settled(rt: Runtime) -> Mapping[str, Any]:
     cutoff = rt.clock.now() - timedelta(days=rt.settings.webhook_retention_days)
-    deleted = 0
-    while True:
-        oldest = (
-            select(webhook_messages.c.id)
-            .where(webhook_messages.c.status != "pending", webhook_messages.c.created_at < cutoff)
-            .order_by(webhook_messages.c.id)
-            .limit(BATCH)
-        )
-        async with rt.engine.begin() as conn:
-            result = await conn.execute(
-                webhook_messages.delete().where(webhook_messages.c.id.in_(oldest.scalar_subquery()))
-            )
-        deleted += int(result.rowcount or 0)
-        if (result.rowcount or 0) < BATCH:
-            return {"deleted": deleted}
+    deleted = await delete_in_batches(
+        rt.engine,
+        webhook_messages,
+        where=(webhook_messages.c.status != "pending") & (webhook_messages.c.created_at < cutoff),
+        oldest_first=webhook_messages.c.id,
+    )
+    return {"deleted": deleted}
