@@ -174,17 +174,16 @@ def wire_domains() -> None:
 @asynccontextmanager
 async def open_runtime(settings: Settings, pool_size: int = 2) -> AsyncIterator[Runtime]:
     """A Runtime for one CLI command (by default a small pool; wall clock)."""
-    from redis.asyncio import Redis
-
     from app.clock import system_clock
     from app.db import create_engine
+    from app.redisclient import open_redis
     from app.runtime import Runtime
 
     if settings.redis_url is None:
         raise RuntimeError("no Redis URL: use resolved_settings() first")
     wire_domains()
     engine = create_engine(database_url_of(settings), pool_size=pool_size)
-    redis = Redis.from_url(settings.redis_url)
+    redis = open_redis(settings.redis_url, pool_size=pool_size)
     try:
         yield Runtime(settings=settings, engine=engine, redis=redis, clock=system_clock)
     finally:

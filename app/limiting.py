@@ -8,14 +8,25 @@ import math
 import time
 
 from limits import RateLimitItem
-from limits.aio.storage import RedisStorage
+from limits.aio.storage import RedisClusterStorage, RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from redis.asyncio import BlockingConnectionPool
 
 from app.config import Settings
+from app.redisclient import cluster_credentials, cluster_nodes, is_cluster
 
 
 def moving_window(settings: Settings, redis_url: str) -> MovingWindowRateLimiter:
+    if is_cluster(redis_url):
+        # A moving window is one key per (limit, principal): any slot, no hash tag needed.
+        nodes = ",".join(f"{host}:{port}" for host, port in cluster_nodes(redis_url))
+        cluster = RedisClusterStorage(
+            f"async+redis+cluster://{nodes}",
+            implementation="redispy",
+            max_connections=settings.redis_pool_size,
+            **cluster_credentials(redis_url),
+        )
+        return MovingWindowRateLimiter(cluster)
     # A blocking pool: a burst waits for a connection instead of failing open.
     pool = BlockingConnectionPool.from_url(
         redis_url,

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.clock import Clock
 from app.config import Settings
+from app.redisclient import RedisClient
 
 if TYPE_CHECKING:
     from app.events.broadcast import EventHub
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 class Runtime:
     settings: Settings
     engine: AsyncEngine
-    redis: Redis
+    redis: RedisClient  # a single server's client or a RedisCluster (app/redisclient.py)
     clock: Clock
     # The process's event fan-out (subscriptions); None where nothing subscribes (CLI commands).
     hub: EventHub | None = None

@@ -23,11 +23,6 @@ from datetime import date, timedelta
 from typing import Any
 
 import strawberry
-from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -69,6 +64,7 @@ from app.logging import configure_logging, get_logger
 from app.members.service import channels_of_members
 from app.metrics import process_exited
 from app.monitoring import CountedWebSockets, metrics_endpoint
+from app.redisclient import open_redis
 from app.runtime import Runtime
 from app.webhooks.backlog import backlog_gauges
 from app.webhooks.runner import webhooks_running
@@ -346,14 +342,10 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         )
         # After a Redis restart each pooled connection fails its next command once: retry it
         # on a fresh connection instead of failing the request (rate limits, leaderboards…).
-        redis = Redis(
-            connection_pool=BlockingConnectionPool.from_url(
-                _require_url(settings.redis_url, "JIFEN_REDIS_URL"),
-                max_connections=settings.redis_pool_size,
-                timeout=settings.redis_pool_timeout_seconds,
-                retry=Retry(ExponentialBackoff(cap=0.5, base=0.02), 3),
-                retry_on_error=[RedisConnectionError, RedisTimeoutError],
-            )
+        redis = open_redis(
+            _require_url(settings.redis_url, "JIFEN_REDIS_URL"),
+            pool_size=settings.redis_pool_size,
+            pool_timeout=settings.redis_pool_timeout_seconds,
         )
         try:
             # The hub fans events out to this process's subscriptions; the relay (one leader

@@ -146,8 +146,14 @@ def runtime(settings: Settings, engine: AsyncEngine, redis: Redis, clock: Frozen
 
 
 @pytest.fixture
-async def clean_state(engine: AsyncEngine, redis_client: Redis) -> None:
+async def clean_state(clean_database: None, redis_client: Redis) -> None:
     """Empty tables (programme accounts restored) and an empty Redis database."""
+    await redis_client.flushdb()
+
+
+@pytest.fixture
+async def clean_database(engine: AsyncEngine) -> None:
+    """Empty tables, the programme accounts restored."""
     async with engine.connect() as conn:
         raw = (await conn.get_raw_connection()).driver_connection
         assert isinstance(raw, asyncpg.Connection)
@@ -158,7 +164,6 @@ async def clean_state(engine: AsyncEngine, redis_client: Redis) -> None:
         except asyncpg.LockNotAvailableError as error:
             blockers = [dict(row) for row in await raw.fetch(BLOCKERS_SQL)]
             raise RuntimeError(f"a session left open blocks the reset: {blockers}") from error
-    await redis_client.flushdb()
 
 
 @pytest.fixture(autouse=True)

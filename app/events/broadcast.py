@@ -42,6 +42,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app import metrics
 from app.logging import get_logger
+from app.redisclient import is_cluster
 
 RESYNC = "\x00jifen:resync"  # the message of the marker event (never valid JSON, never an event)
 
@@ -53,16 +54,30 @@ class SlowSubscriber(Exception):
 
 
 def channel_prefix(redis_url: str, configured: str | None) -> str:
-    """``configured``, else ``jifen:<db>:`` from the URL (pub/sub ignores the database number)."""
+    """``configured``, else ``jifen:<db>:`` from the URL (pub/sub ignores the database number);
+    ``jifen:`` on a Redis Cluster, which has no database numbers."""
     if configured is not None:
         return configured
+    if is_cluster(redis_url):
+        return "jifen:"
     from redis.asyncio.connection import parse_url
 
     db = parse_url(redis_url).get("db", 0)
     return f"jifen:{db}:"
 
 
-class RedisPubSubBackend(BroadcastBackend):
+class HubBackend(BroadcastBackend):
+    """What the hub needs of a backend besides broadcaster's interface: :class:`RedisPubSubBackend`
+    on one server, :class:`app.events.sharded.ShardedPubSubBackend` on a Redis Cluster."""
+
+    connected: asyncio.Event
+    connections: int
+
+    async def publish_many(self, messages: Iterable[tuple[str, str]]) -> None:
+        raise NotImplementedError
+
+
+class RedisPubSubBackend(HubBackend):
     """A broadcaster backend that subscribes before it listens and survives Redis restarts."""
 
     def __init__(
@@ -307,7 +322,7 @@ class EventHub(Broadcast):
     never dies. Use as ``async with hub.subscribe(topic) as subscriber: await subscriber.get()``.
     """
 
-    def __init__(self, backend: RedisPubSubBackend, *, prefix: str, buffer_size: int) -> None:
+    def __init__(self, backend: HubBackend, *, prefix: str, buffer_size: int) -> None:
         super().__init__(backend=backend)
         self.backend = backend
         self.prefix = prefix
@@ -316,7 +331,13 @@ class EventHub(Broadcast):
 
     @classmethod
     def from_settings(cls, redis_url: str, prefix: str | None, buffer_size: int) -> EventHub:
-        backend = RedisPubSubBackend(redis_url)
+        backend: HubBackend
+        if is_cluster(redis_url):
+            from app.events.sharded import ShardedPubSubBackend  # it imports this module
+
+            backend = ShardedPubSubBackend(redis_url)
+        else:
+            backend = RedisPubSubBackend(redis_url)
         return cls(backend, prefix=channel_prefix(redis_url, prefix), buffer_size=buffer_size)
 
     def channel(self, topic: str) -> str:

@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -41,6 +40,7 @@ from app.leaderboards.boards import (
 )
 from app.ledger.queries import ENTRIES_WITH_REVERSED
 from app.logging import get_logger
+from app.redisclient import RedisClient, publish
 from app.runtime import Runtime
 
 log = get_logger("app.leaderboards.projector")
@@ -87,7 +87,7 @@ class ApplyResult:
 
 
 async def apply_changes(
-    redis: Redis,
+    redis: RedisClient,
     *,
     cursor: str,
     markers: str,
@@ -137,7 +137,7 @@ async def events_lost_after(rt: Runtime, cursor: int) -> bool:
     return oldest is not None and int(oldest) > cursor + 1
 
 
-async def read_cursor(redis: Redis, board: str) -> int | None:
+async def read_cursor(redis: RedisClient, board: str) -> int | None:
     value = await redis.get(cursor_key(board))
     return None if value is None else int(value)
 
@@ -198,7 +198,7 @@ async def announce(rt: Runtime, board: Board, periods: list[Period], event_id: i
     async with rt.redis.pipeline(transaction=False) as pipe:
         for period in periods:
             topic = leaderboard_topic(board.name, period)
-            pipe.publish(prefix + topic, notice(topic, board, period, event_id, now))
+            publish(pipe, prefix + topic, notice(topic, board, period, event_id, now))
         await pipe.execute()
 
 

@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import func, select
 
@@ -36,6 +35,7 @@ from app import metrics
 from app.mall.catalogue import Catalogue
 from app.mall.policy import OPEN_OR_DONE, Item, LimitPeriod, period_start
 from app.mall.tables import mall_orders
+from app.redisclient import RedisClient
 from app.runtime import Runtime
 
 log = logging.getLogger("app.mall.flash")
@@ -105,7 +105,7 @@ def period_key(item: Item, now: datetime, tz: str) -> str:
 
 
 class FlashGate:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: RedisClient) -> None:
         self.redis = redis
         self._take = redis.register_script(TAKE)
         self._give_back = redis.register_script(GIVE_BACK)
@@ -113,7 +113,9 @@ class FlashGate:
 
     @staticmethod
     def keys(item_id: int, period: str) -> list[str]:
-        return [f"mall:flash:{item_id}:stock", f"mall:flash:{item_id}:buyers:{period}"]
+        # One hash tag per item: the Lua scripts touch both keys, so in a Redis Cluster they
+        # must share a slot.
+        return [f"mall:flash:{{{item_id}}}:stock", f"mall:flash:{{{item_id}}}:buyers:{period}"]
 
     async def take(self, ticket: Ticket) -> Verdict:
         try:
