@@ -10,6 +10,7 @@ test runs on one machine do not collide.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import signal
@@ -24,6 +25,7 @@ import redis
 from app.embedded import stop_process
 
 DEFAULT_PORTS = "7100-7199"
+PR_SET_PDEATHSIG = 1  # prctl(2)
 BUS_OFFSET = 10_000  # Redis's cluster bus listens on port + 10000
 NODE_TIMEOUT_MS = 1_000  # how long a master may be silent before its replica takes over
 READY_TIMEOUT = 30.0
@@ -94,7 +96,11 @@ class Node:
             "--logfile", "redis.log",
         ]  # fmt: skip
         self.process = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+            command,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         _wait(self._answers, f"redis-server on {self.port} did not start ({self.directory})")
 
@@ -116,6 +122,12 @@ class Node:
             stop_process(self.process.pid, signal.SIGTERM, signal.SIGKILL)
             self.process.wait()
             self.process = None
+
+
+def _die_with_parent() -> None:
+    """In the child: a test run killed before its fixtures clean up takes its nodes with it."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _wait(check: object, message: str, timeout: float = READY_TIMEOUT) -> None:

@@ -152,6 +152,8 @@ class ShardedPubSubBackend(HubBackend):
         self._router: asyncio.Task[None] | None = None
         self._closing = False
         self.connected = asyncio.Event()  # set once the slot map is known
+        # False from a failure (no slot map, a shard lost) until a subscription is confirmed.
+        self.reachable = True
         self.connections = 0  # shard connections confirmed (tests, metrics)
 
     # -- life cycle -------------------------------------------------------------------------------
@@ -184,15 +186,16 @@ class ShardedPubSubBackend(HubBackend):
     # -- broadcaster's interface -----------------------------------------------------------------
 
     async def subscribe(self, group: str) -> None:
-        """Subscribe and wait (bounded) until the owning master confirms. When the cluster cannot
-        be reached now, return at once: :data:`RESYNC` follows the subscription later."""
+        """Subscribe and wait (bounded) until the owning master confirms. When the cluster (or
+        the channel's master) cannot be reached now, return at once: :data:`RESYNC` follows the
+        subscription later."""
         async with self.lock:
             confirmed = self._confirmed.setdefault(group, asyncio.Event())
             if group not in self._channels:
                 self._channels.add(group)
                 confirmed.clear()
                 await self._place(group)
-        if group in self._unrouted:
+        if not self.reachable:  # do not hold the caller's replay up: RESYNC follows
             self._resync.add(group)
             return
         try:
@@ -240,6 +243,7 @@ class ShardedPubSubBackend(HubBackend):
         if self._owner.get(channel) is not shard:
             return
         self._failures = 0
+        self.reachable = True
         self.connections += 1
         event = self._confirmed.get(channel)
         if event is not None:
@@ -255,6 +259,7 @@ class ShardedPubSubBackend(HubBackend):
             if self._shards.get(shard.name) is shard:
                 del self._shards[shard.name]
             self._failures += 1
+            self.reachable = False
             for channel in shard.channels:
                 if self._owner.get(channel) is shard:
                     self._hand_back(channel)
@@ -313,7 +318,11 @@ class ShardedPubSubBackend(HubBackend):
                 # updated by a failover; do not hammer it.
                 await asyncio.sleep(backoff_delay(self._failures))
             try:
-                await self._client().nodes_manager.initialize()
+                cluster = self._client()
+                if self.connected.is_set():
+                    await cluster.nodes_manager.initialize()  # a fresh slot map
+                else:
+                    await cluster.initialize()  # the slot map and the client's command table
                 self.connected.set()
                 attempt = 0
                 async with self.lock:
@@ -326,6 +335,7 @@ class ShardedPubSubBackend(HubBackend):
                 raise
             except Exception as exc:  # never die: log, back off, try again
                 attempt += 1
+                self.reachable = False
                 metrics.redis_errors.labels("pubsub").inc()
                 delay = backoff_delay(attempt)
                 log.warning("pubsub.cluster_unreachable", error=repr(exc), retry_in=round(delay, 3))
