@@ -14,7 +14,7 @@ SERVE_ARGS ?=
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: venv run test lock outdated schema bench clean distclean
+.PHONY: venv run test lock outdated schema bench clean distclean vendor screenshots
 
 $(UV): requirements-uv.txt
 	$(PYTHON) -m venv $(TOOLS)
@@ -45,6 +45,20 @@ outdated: venv
 
 schema: venv
 	$(BIN)/jifen export-schema --output schema.graphql
+
+# The console's chart library, vendored as one file from the npm registry at the version
+# app/console/static/vendor/package-lock.json pins (Node is needed for this, never to run Jifen).
+VENDOR := app/console/static/vendor
+vendor:
+	rm -rf .jifen/vendor && mkdir -p .jifen/vendor
+	cp $(VENDOR)/package.json $(VENDOR)/package-lock.json .jifen/vendor/
+	cd .jifen/vendor && npm ci --no-audit --no-fund --loglevel=error
+	cp .jifen/vendor/node_modules/echarts/dist/echarts.min.js $(VENDOR)/
+	cp .jifen/vendor/node_modules/echarts/LICENSE $(VENDOR)/LICENSE.echarts
+
+# The pictures in README and docs/CONSOLE.md, taken by the browser tests.
+screenshots: venv
+	JIFEN_SCREENSHOTS=1 $(BIN)/pytest tests/browser -q
 
 bench: venv
 	$(BIN)/python bench/ledger.py

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 JWT_SECRET_FILE = "jwt_secret"
+# The demo console account's password, generated once per data folder (never in production).
+CONSOLE_PASSWORD_FILE = "console_password"
 # prometheus-client's multiprocess mode reads its folder from here (app/metrics.py).
 METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 DEMO_STAFF_NAME = "admin"
@@ -60,6 +62,11 @@ cli.add_typer(report_cli, name="report")
 cli.add_typer(leaderboards_cli, name="leaderboards")
 jobs_cli = typer.Typer(help="Scheduled jobs: list them, run one now.", no_args_is_help=True)
 cli.add_typer(jobs_cli, name="jobs")
+staff_cli = typer.Typer(
+    help="Staff accounts for the console: create, disable, reset a password.",
+    no_args_is_help=True,
+)
+cli.add_typer(staff_cli, name="staff")
 
 
 class StaffRole(StrEnum):
@@ -139,7 +146,11 @@ def with_jwt_secret(settings: Settings) -> Settings:
 
 
 def _stored_jwt_secret(data_dir: Path) -> str:
-    path = data_dir / JWT_SECRET_FILE
+    return _stored_secret(data_dir, JWT_SECRET_FILE)
+
+
+def _stored_secret(data_dir: Path, name: str) -> str:
+    path = data_dir / name
     data_dir.mkdir(parents=True, exist_ok=True)
     try:
         # O_EXCL: two processes starting at once must not each write a different secret.
@@ -238,15 +249,34 @@ def mint(settings: Settings, subject: str, roles: list[str]) -> str:
     return mint_token(settings, subject, roles)
 
 
-def _print_banner(settings: Settings, host: str, port: int, demo_member_id: int | None) -> None:
+def _demo_console_password(settings: Settings) -> str:
+    """The demo admin's console password: made once per data folder, and the account created
+    with it when it does not exist yet (an existing account keeps its password)."""
+    from app.auth.principal import Role
+    from app.auth.staff import ensure_staff
+
+    password = _stored_secret(settings.data_dir, CONSOLE_PASSWORD_FILE)
+    run_in_transaction(
+        settings, lambda conn: ensure_staff(conn, DEMO_STAFF_NAME, Role.ADMIN, password)
+    )
+    return password
+
+
+def _print_banner(
+    settings: Settings, host: str, port: int, demo_member_id: int | None, console_password: str
+) -> None:
     if settings.is_production:
         # Tokens in a console end up in log archives: production mints them on request only.
         typer.echo(f"Jifen is serving GraphQL at http://{host}:{port}/graphql (production)")
+        typer.echo(f"the console is at http://{host}:{port}/console (jifen staff create)")
         return
     staff_token = mint(settings, f"staff:{DEMO_STAFF_NAME}", [StaffRole.ADMIN.value])
     lines = [
         "",
         f"Jifen is serving GraphQL (GraphiQL in a browser) at http://{host}:{port}/graphql",
+        "",
+        f"console (运营后台) at http://{host}:{port}/console",
+        f"  sign in as {DEMO_STAFF_NAME} / {console_password}",
         "",
         f"staff token (staff:{DEMO_STAFF_NAME}, role admin):",
         f"  {staff_token}",
@@ -282,7 +312,8 @@ def serve(
             if migrate:
                 migrate_database(settings)
             demo_member_id = asyncio.run(_seed(settings)) if seed else None
-            _print_banner(settings, host, port, demo_member_id)
+            console_password = "" if settings.is_production else _demo_console_password(settings)
+            _print_banner(settings, host, port, demo_member_id, console_password)
             uvicorn.run(
                 "app.web:create_app",
                 factory=True,
@@ -429,6 +460,78 @@ def token(
         typer.echo(mint(settings, subject, [r.value for r in role or []]))
     except ValueError as error:
         raise fail(str(error)) from error
+
+
+# ---------------------------------------------------------------------------------------------
+# staff
+# ---------------------------------------------------------------------------------------------
+
+PasswordFromStdin = Annotated[
+    bool,
+    typer.Option(
+        "--password-stdin",
+        help="Read the password from the first line of standard input (scripts); else prompt.",
+    ),
+]
+
+
+def read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    password: str = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    return password
+
+
+@staff_cli.command("create")
+def staff_create(
+    name: Annotated[str, typer.Argument(help="The name staff sign in with.")],
+    role: Annotated[StaffRole, typer.Option(help="admin, operator or analyst.")],
+    password_stdin: PasswordFromStdin = False,
+) -> None:
+    """Create a staff account for the console (docs/CONSOLE.md)."""
+    from app.auth.principal import Role
+    from app.auth.staff import create_staff
+
+    password = read_password(password_stdin)
+    with resolved_settings(load_settings(), need_redis=False) as settings:
+        try:
+            run_in_transaction(
+                settings, lambda conn: create_staff(conn, name, Role(role.value), password)
+            )
+        except _domain_error_type() as error:
+            raise fail(str(error)) from error
+    typer.echo(f"staff {name} created ({role.value})")
+
+
+@staff_cli.command("disable")
+def staff_disable(name: Annotated[str, typer.Argument(help="The staff name.")]) -> None:
+    """Disable a staff account: it can no longer sign in, and its open sessions end."""
+    from app.auth.staff import disable_staff
+
+    with resolved_settings(load_settings(), need_redis=False) as settings:
+        disabled = run_in_transaction(settings, lambda conn: disable_staff(conn, name))
+    if not disabled:
+        raise fail(f"no enabled staff named {name!r}", code=1)
+    typer.echo(f"staff {name} disabled")
+
+
+@staff_cli.command("reset-password")
+def staff_reset_password(
+    name: Annotated[str, typer.Argument(help="The staff name.")],
+    password_stdin: PasswordFromStdin = False,
+) -> None:
+    """Set a new password; the account's open sessions end."""
+    from app.auth.staff import reset_password
+
+    password = read_password(password_stdin)
+    with resolved_settings(load_settings(), need_redis=False) as settings:
+        try:
+            found = run_in_transaction(settings, lambda conn: reset_password(conn, name, password))
+        except _domain_error_type() as error:
+            raise fail(str(error)) from error
+    if not found:
+        raise fail(f"no staff named {name!r}", code=1)
+    typer.echo(f"password of {name} reset")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -109,6 +109,8 @@ class Settings(BaseSettings):
     auth_failures_per_address: str = "30/minute"
     auth_failures_per_key: str = "10/minute"
     auth_unknown_key_cache_seconds: float = Field(default=30.0, ge=0)
+    # Console sessions (docs/CONSOLE.md): how long one lasts after sign-in, whatever is done.
+    console_session_seconds: int = Field(default=8 * 3600, ge=60)
 
     # Garbage collection for processes with many subscriptions (app/gcpolicy.py); 0 turns it off.
     gc_freeze_seconds: float = Field(default=5.0, ge=0)

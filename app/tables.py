@@ -9,7 +9,7 @@ from app.analytics.tables import (
     point_values,
     weekly_reports,
 )
-from app.auth.tables import api_keys
+from app.auth.tables import api_keys, staff, staff_sessions
 from app.db import metadata
 from app.earning.tables import (
     earning_budgets,
@@ -130,6 +130,8 @@ __all__ = [
     "refunds",
     "sign_ins",
     "signin_schedules",
+    "staff",
+    "staff_sessions",
     "task_progress",
     "tasks",
     "team_members",

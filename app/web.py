@@ -44,6 +44,8 @@ from app.auth.permissions import require
 from app.auth.principal import ANONYMOUS, Principal
 from app.clock import Clock, system_clock
 from app.config import Settings, get_settings
+from app.console.routes import console_routes
+from app.console.session import CSRF_HEADER, console_session
 from app.db import create_engine
 from app.errors import DomainError, ErrorCode, invalid
 from app.events.gateway import event_gateway
@@ -143,6 +145,7 @@ class JifenGraphQL(GraphQL[Context, None]):
                     _client_address(request),
                     authorization=request.headers.get("authorization"),
                     api_key=request.headers.get("x-api-key"),
+                    session=console_session(request, request.headers.get(CSRF_HEADER)),
                 )
             except DomainError as error:
                 # Refused before GraphQL runs: the access line OperationMetrics would write.
@@ -188,11 +191,20 @@ class JifenGraphQL(GraphQL[Context, None]):
                 api_key = websocket.headers.get("x-api-key")
             else:
                 authorization = api_key = None
+            # The console's socket: its cookie came with the upgrade, its CSRF token in the
+            # payload (a page on another site can open a socket with the cookie, not the token).
+            csrf = params.get("csrfToken")
+            session = (
+                console_session(websocket, csrf if isinstance(csrf, str) else None)
+                if websocket is not None
+                else None
+            )
             context.principal = await credential_guard(context.runtime).authenticate(
                 context.runtime,
                 _client_address(websocket) if websocket else "unknown",
                 authorization=authorization,
                 api_key=api_key,
+                session=session,
             )
         except DomainError as error:
             raise ConnectionRejectionError(
@@ -381,6 +393,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             Route("/readyz", readyz),
             Route("/metrics", metrics_endpoint),
             Route("/exports/{name}.csv", export_csv, methods=["GET"]),
+            *console_routes(),
         ],
         lifespan=lifespan,
     )

@@ -185,3 +185,37 @@ def test_jobs_list_and_run(cli_env: dict[str, str]) -> None:
     assert "succeeded" in jifen(cli_env, "jobs", "list").output
     unknown = jifen(cli_env, "jobs", "run", "no-such-job")
     assert unknown.exit_code == 2 and "does not exist" in unknown.output
+
+
+def test_staff_create_disable_and_reset_password(cli_env: dict[str, str]) -> None:
+    created = runner.invoke(
+        cli,
+        ["staff", "create", "li.wei", "--role", "analyst", "--password-stdin"],
+        env=cli_env,
+        input="correct horse battery\n",
+    )
+    assert created.exit_code == 0, created.output
+    again = runner.invoke(
+        cli,
+        ["staff", "create", "li.wei", "--role", "admin", "--password-stdin"],
+        env=cli_env,
+        input="correct horse battery\n",
+    )
+    assert again.exit_code == 2 and "exists" in again.output
+    short = runner.invoke(
+        cli, ["staff", "reset-password", "li.wei", "--password-stdin"], env=cli_env, input="x\n"
+    )
+    assert short.exit_code == 2 and "at least" in short.output
+    reset = runner.invoke(
+        cli,
+        ["staff", "reset-password", "li.wei", "--password-stdin"],
+        env=cli_env,
+        input="another good one\n",
+    )
+    assert reset.exit_code == 0, reset.output
+    assert jifen(cli_env, "staff", "disable", "li.wei").exit_code == 0
+    assert jifen(cli_env, "staff", "disable", "li.wei").exit_code == 1  # already disabled
+    unknown = runner.invoke(
+        cli, ["staff", "reset-password", "nobody", "--password-stdin"], env=cli_env, input="x" * 12
+    )
+    assert unknown.exit_code == 1

@@ -10,9 +10,12 @@ with a broken credential should learn it at once, not be served as anonymous.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from app.auth.apikeys import authenticate_api_key
 from app.auth.principal import ANONYMOUS, Principal
+from app.auth.staff import CSRF_REFUSED, csrf_matches, session_principal
 from app.auth.standing import in_standing
 from app.auth.tokens import decode_token
 from app.errors import DomainError, ErrorCode
@@ -30,14 +33,37 @@ def bearer_token(authorization: str) -> str:
     return token.strip()
 
 
-async def authenticate(rt: Runtime, *, authorization: str | None, api_key: str | None) -> Principal:
+@dataclass(frozen=True)
+class ConsoleSession:
+    """The console's cookie and the CSRF token that must come with it (docs/CONSOLE.md)."""
+
+    token: str
+    csrf: str | None
+
+
+async def authenticate(
+    rt: Runtime,
+    *,
+    authorization: str | None,
+    api_key: str | None,
+    session: ConsoleSession | None = None,
+) -> Principal:
     if authorization and api_key:
         raise _unauthenticated("send either a bearer token or an API key, not both")
     if authorization:
+        # A header names its caller explicitly: a console cookie beside it is not consulted.
         return await in_standing(rt, decode_token(rt.settings, bearer_token(authorization)))
     if api_key:
         async with rt.engine.connect() as conn:
             return await authenticate_api_key(conn, api_key)
+    if session is not None:
+        # Checked before the look-up: a request another site made the browser send carries the
+        # cookie but cannot know the token (it is derived from the cookie's secret).
+        if not csrf_matches(session.token, session.csrf):
+            raise _unauthenticated(CSRF_REFUSED)
+        async with rt.engine.connect() as conn:
+            # Wall clock, as for token expiry: a security property, not business time.
+            return await session_principal(conn, session.token, datetime.now(UTC))
     return ANONYMOUS
 
 

@@ -21,9 +21,11 @@ import time
 from limits import RateLimitItem, parse
 
 from app.auth.apikeys import UnknownApiKey, split_api_key
-from app.auth.credentials import authenticate
+from app.auth.credentials import ConsoleSession, authenticate
 from app.auth.principal import Principal
+from app.auth.staff import WrongPassword, check_password
 from app.config import Settings
+from app.db import unit_of_work
 from app.errors import DomainError, ErrorCode
 from app.limiting import moving_window, retry_after
 from app.logging import get_logger
@@ -70,17 +72,25 @@ class CredentialGuard:
         return counters
 
     async def authenticate(
-        self, rt: Runtime, client: str, *, authorization: str | None, api_key: str | None
+        self,
+        rt: Runtime,
+        client: str,
+        *,
+        authorization: str | None,
+        api_key: str | None,
+        session: ConsoleSession | None = None,
     ) -> Principal:
         prefix = _key_prefix(api_key)
-        kind = "api_key" if api_key else "token"
+        kind = "api_key" if api_key else "token" if authorization else "session"
         if api_key:
             # A key costs a query: refuse it before the query while its sender is throttled.
             await self._refuse_when_throttled(client, prefix, kind)
         try:
             if prefix is not None and self._known_unknown(prefix):
                 raise DomainError(ErrorCode.UNAUTHENTICATED, "the API key is wrong or revoked")
-            return await authenticate(rt, authorization=authorization, api_key=api_key)
+            return await authenticate(
+                rt, authorization=authorization, api_key=api_key, session=session
+            )
         except DomainError as error:
             if isinstance(error, UnknownApiKey) and prefix is not None:
                 self._remember_unknown(prefix)
@@ -92,6 +102,28 @@ class CredentialGuard:
                 reason=error.message,
             )
             wait = await self._count_failure(client, prefix)
+            if wait is not None:
+                raise Throttled(wait) from error
+            raise
+
+    async def check_password(self, rt: Runtime, client: str, name: str, password: str) -> Principal:
+        """A staff sign-in (docs/CONSOLE.md). Failures count per address and per staff name
+        (with the API-key prefix's limit), and past either limit the password is not even
+        checked: a guesser gets ``RATE_LIMITED`` however right its next guess is."""
+        counted = f"staff:{name[:64]}"
+        await self._refuse_when_throttled(client, counted, "password")
+        try:
+            async with unit_of_work(rt.engine) as conn:
+                return await check_password(conn, name, password)
+        except WrongPassword as error:
+            log.warning(
+                "credential refused",
+                client=client,
+                credential="password",
+                staff=name[:64],
+                reason=error.reason,
+            )
+            wait = await self._count_failure(client, counted)
             if wait is not None:
                 raise Throttled(wait) from error
             raise

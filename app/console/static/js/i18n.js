@@ -1,0 +1,63 @@
+// The console's words, Simplified Chinese first (the programme's operators), English second.
+// A missing key shows itself, so a test sees it.
+const WORDS = {
+  zh: {
+    title: "运营后台", signIn: "登录", name: "用户名", password: "密码", signOut: "退出",
+    overview: "概览", members: "会员", rules: "积分规则", language: "English",
+    wrongCredentials: "用户名或密码错误", throttled: "尝试次数过多，请稍后再试",
+    issued: "发放积分", redeemed: "消耗积分", expired: "过期积分", outstanding: "积分余额",
+    liability: "积分负债 (元)", membersCount: "会员数", activeMembers: "活跃会员",
+    consumptionRate: "积分消耗率", last30: "近 30 天", flowsChart: "积分发放 / 消耗 / 过期",
+    tiersChart: "会员等级分布", channelsChart: "发放来源", liveBoard: "实时积分榜", liveFeed: "实时动态",
+    search: "查询", memberId: "会员 ID", channel: "渠道", externalRef: "渠道账号",
+    notFound: "未找到会员", profile: "资料", balance: "积分", available: "可用", pending: "待生效",
+    held: "冻结中", total: "合计", lots: "积分批次（按到期顺序）", expiresAt: "到期", remaining: "剩余",
+    history: "积分明细", kind: "类型", amount: "积分", reason: "原因", actor: "操作人", at: "时间",
+    breakdown: "规则明细", tierHistory: "等级变化", holds: "冻结", adjust: "调整积分",
+    adjustAmount: "调整数量（负数为扣减）", submit: "提交", freeze: "冻结账户", unfreeze: "解冻账户",
+    status: "状态", done: "已完成", tier: "等级", phone: "手机", rank: "排名", points: "积分",
+    ruleName: "规则名称", trigger: "触发", effect: "计算方式", priority: "优先级", enabled: "启用",
+    version: "版本", edit: "编辑", save: "保存", preview: "预览", basket: "购物篮", newRule: "新建规则",
+    spec: "规则定义 (JSON)", versions: "版本历史", previewResult: "预览结果", saved: "已保存",
+    forbidden: "当前角色无此权限", role: "角色", readOnly: "只读（分析员）", sku: "商品", category: "品类",
+    quantity: "数量", lineAmount: "金额", noRules: "无规则",
+  },
+  en: {
+    title: "Console", signIn: "Sign in", name: "Name", password: "Password", signOut: "Sign out",
+    overview: "Overview", members: "Members", rules: "Earning rules", language: "中文",
+    wrongCredentials: "Wrong name or password", throttled: "Too many attempts; try again later",
+    issued: "Issued", redeemed: "Redeemed", expired: "Expired", outstanding: "Outstanding",
+    liability: "Liability (CNY)", membersCount: "Members", activeMembers: "Active members",
+    consumptionRate: "Consumption rate", last30: "Last 30 days", flowsChart: "Issued / redeemed / expired",
+    tiersChart: "Members by tier", channelsChart: "Issued by source", liveBoard: "Live board", liveFeed: "Live feed",
+    search: "Search", memberId: "Member id", channel: "Channel", externalRef: "Channel ref",
+    notFound: "No such member", profile: "Profile", balance: "Balance", available: "Available",
+    pending: "Pending", held: "Held", total: "Total", lots: "Lots (spending order)", expiresAt: "Expires",
+    remaining: "Remaining", history: "History", kind: "Kind", amount: "Points", reason: "Reason",
+    actor: "By", at: "At", breakdown: "Rule breakdown", tierHistory: "Tier history", holds: "Holds",
+    adjust: "Adjust points", adjustAmount: "Amount (negative debits)", submit: "Submit",
+    freeze: "Freeze", unfreeze: "Unfreeze", status: "Status", done: "Done", tier: "Tier", phone: "Phone",
+    rank: "Rank", points: "Points", ruleName: "Rule", trigger: "Trigger", effect: "Effect",
+    priority: "Priority", enabled: "Enabled", version: "Version", edit: "Edit", save: "Save",
+    preview: "Preview", basket: "Basket", newRule: "New rule", spec: "Rule (JSON)", versions: "Versions",
+    previewResult: "Preview", saved: "Saved", forbidden: "Your role may not do this", role: "Role",
+    readOnly: "Read only (analyst)", sku: "SKU", category: "Category", quantity: "Qty",
+    lineAmount: "Amount", noRules: "No rules",
+  },
+};
+
+let lang = localStorage.getItem("jifen.lang") === "en" ? "en" : "zh";
+
+export function t(key) {
+  return WORDS[lang][key] ?? `⟦${key}⟧`;
+}
+
+export function language() {
+  return lang;
+}
+
+export function toggleLanguage() {
+  lang = lang === "zh" ? "en" : "zh";
+  localStorage.setItem("jifen.lang", lang);
+  document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
+}

@@ -1,0 +1,133 @@
+// Members: search by id or channel reference; profile, live balance, lots, history with each
+// entry's rule breakdown, holds, tier history; adjust points, freeze and unfreeze.
+import { gql, live, mayWrite } from "./api.js";
+import { fmt, h, table, when } from "./dom.js";
+import { t } from "./i18n.js";
+
+const MEMBER_FIELDS = `id status statusReason name phone tags createdAt
+  channelRefs { channel externalRef }
+  balance { available pending held total }
+  tier { tier { code name } }
+  lots(first: 20) { edges { node { id amount remaining pending expiresAt } } }
+  history(first: 20) { edges { node { id kind amount balanceAfter reason actor createdAt
+    breakdown { points rules { name kind points } } } } }
+  holds { id amount reason expiresAt }
+  tierHistory { fromTier toTier reason createdAt }`;
+
+const BY_ID = `query($id: ID!) { member(id: $id) { ${MEMBER_FIELDS} } }`;
+const BY_REF = `query($c: String!, $r: String!) { memberByRef(channel: $c, externalRef: $r) { ${MEMBER_FIELDS} } }`;
+const BALANCE = `subscription($m: ID!) { balance(memberId: $m) { available pending held total } }`;
+const ADJUST = `mutation($input: AdjustPointsInput!) { adjustPoints(input: $input) {
+  __typename ... on PointsPosted { balance { available } } ... on MutationError { code message } } }`;
+const STATUS = `mutation($input: SetMemberStatusInput!) { setMemberStatus(input: $input) {
+  __typename ... on MutationError { code message } } }`;
+
+function balanceView(balance) {
+  return [
+    h("div", { class: "balance", id: "balance-available" }, fmt(balance.available)),
+    h("div", { class: "muted" }, `${t("pending")} ${fmt(balance.pending)} · ${t("held")} ${fmt(balance.held)} · ${t("total")} ${fmt(balance.total)}`),
+  ];
+}
+
+function breakdown(entry) {
+  if (!entry.breakdown) return "";
+  return entry.breakdown.rules.map((r) => `${r.name}: ${r.points}`).join("; ");
+}
+
+export async function members(root, onCleanup, params) {
+  const idInput = h("input", { id: "search-id", placeholder: t("memberId"), value: params.get("id") || "" });
+  const channel = h("input", { id: "search-channel", placeholder: t("channel") });
+  const ref = h("input", { id: "search-ref", placeholder: t("externalRef") });
+  const result = h("div", { id: "member" });
+  const message = h("div", { id: "member-message" });
+  let stop = () => {};
+  onCleanup(() => stop());
+
+  async function show(query, variables) {
+    stop();
+    message.replaceChildren();
+    const data = await gql(query, variables);
+    const member = data.member || data.memberByRef;
+    if (!member) {
+      result.replaceChildren();
+      message.replaceChildren(h("p", { class: "error" }, t("notFound")));
+      return;
+    }
+    render(member);
+  }
+
+  function render(member) {
+    const balanceBox = h("div", {}, balanceView(member.balance));
+    const actions = mayWrite() ? writeActions(member) : h("p", { class: "muted" }, t("readOnly"));
+    result.replaceChildren(
+      h("div", { class: "grid2" },
+        h("div", { class: "card" },
+          h("h2", {}, `${t("profile")} #${member.id}`),
+          h("p", {}, h("strong", { id: "member-name" }, member.name || "—"), " ",
+            h("span", { class: `badge ${member.status}`, id: "member-status" }, member.status)),
+          h("p", { class: "muted" }, `${t("phone")}: ${member.phone || "—"} · ${t("tier")}: ${member.tier?.tier.name || "—"}`),
+          h("p", { class: "muted" }, member.channelRefs.map((c) => `${c.channel}:${c.externalRef}`).join(" · ")),
+          member.statusReason ? h("p", { class: "muted" }, member.statusReason) : null),
+        h("div", { class: "card" }, h("h2", {}, t("balance")), balanceBox, actions)),
+      h("div", { class: "card" }, h("h2", {}, t("lots")),
+        table([[t("amount"), "num"], [t("remaining"), "num"], [t("pending")], [t("expiresAt")]],
+          member.lots.edges.map(({ node }) => h("tr", {},
+            h("td", { class: "num" }, fmt(node.amount)), h("td", { class: "num" }, fmt(node.remaining)),
+            h("td", {}, node.pending ? "✓" : ""), h("td", {}, when(node.expiresAt)))))),
+      h("div", { class: "card" }, h("h2", {}, t("history")),
+        table([[t("at")], [t("kind")], [t("amount"), "num"], [t("balance"), "num"], [t("reason")], [t("breakdown")], [t("actor")]],
+          member.history.edges.map(({ node }) => h("tr", {},
+            h("td", {}, when(node.createdAt)), h("td", {}, node.kind), h("td", { class: "num" }, fmt(node.amount)),
+            h("td", { class: "num" }, fmt(node.balanceAfter)), h("td", {}, node.reason), h("td", {}, breakdown(node)),
+            h("td", {}, node.actor))), { id: "history" })),
+      h("div", { class: "grid2" },
+        h("div", { class: "card" }, h("h2", {}, t("holds")),
+          table([[t("amount"), "num"], [t("reason")], [t("expiresAt")]], member.holds.map((x) => h("tr", {},
+            h("td", { class: "num" }, fmt(x.amount)), h("td", {}, x.reason), h("td", {}, when(x.expiresAt)))))),
+        h("div", { class: "card" }, h("h2", {}, t("tierHistory")),
+          table([[t("at")], [t("tier")], [t("reason")]], member.tierHistory.map((x) => h("tr", {},
+            h("td", {}, when(x.createdAt)), h("td", {}, `${x.fromTier || "—"} → ${x.toTier || "—"}`), h("td", {}, x.reason)))))),
+    );
+    stop = live().subscribe(BALANCE, { m: member.id }, (frame) => {
+      balanceBox.replaceChildren(...balanceView(frame.balance));
+    });
+  }
+
+  function writeActions(member) {
+    const amount = h("input", { id: "adjust-amount", type: "number", placeholder: t("adjustAmount") });
+    const reason = h("input", { id: "adjust-reason", placeholder: t("reason") });
+    const note = h("div", { id: "action-message" });
+    const report = (answer) => note.replaceChildren(answer.__typename === "MutationError"
+      ? h("span", { class: "error" }, `${answer.code}: ${answer.message}`)
+      : h("span", { class: "notice" }, t("done")));
+    const adjust = async (event) => {
+      event.preventDefault();
+      const input = { memberId: member.id, amount: Number(amount.value), reason: reason.value,
+        idempotencyKey: `console-${crypto.randomUUID()}` };
+      report((await gql(ADJUST, { input })).adjustPoints);
+    };
+    const frozen = member.status === "FROZEN";
+    const setStatus = async () => {
+      const input = { memberId: member.id, status: frozen ? "ACTIVE" : "FROZEN", reason: reason.value || t(frozen ? "unfreeze" : "freeze") };
+      const answer = (await gql(STATUS, { input })).setMemberStatus;
+      report(answer);
+      if (answer.__typename !== "MutationError") await show(BY_ID, { id: member.id });
+    };
+    return h("div", {},
+      h("h2", { style: "margin-top:16px" }, t("adjust")),
+      h("form", { class: "row", id: "adjust-form", onsubmit: adjust }, amount, reason, h("button", { type: "submit" }, t("submit"))),
+      h("div", { class: "row" }, h("button", { class: "secondary", id: "status-toggle", type: "button", onclick: setStatus }, t(frozen ? "unfreeze" : "freeze"))),
+      note);
+  }
+
+  const search = async (event) => {
+    event.preventDefault();
+    if (idInput.value.trim()) await show(BY_ID, { id: idInput.value.trim() });
+    else await show(BY_REF, { c: channel.value.trim(), r: ref.value.trim() });
+  };
+  root.replaceChildren(
+    h("form", { class: "row card", id: "member-search", onsubmit: search },
+      idInput, h("span", { class: "muted" }, "/"), channel, ref, h("button", { type: "submit" }, t("search"))),
+    message, result);
+  if (idInput.value) await show(BY_ID, { id: idInput.value });
+}

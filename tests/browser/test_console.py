@@ -1,0 +1,154 @@
+"""The console in a real Chromium against a real server: sign in, the overview's KPIs equal the
+API's, a member's balance moves on the page when points move, and what a signed-out visitor and
+an analyst may not do is refused."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from pathlib import Path
+
+from playwright.async_api import Page, expect
+
+from app.analytics.rebuild import rebuild
+from app.auth.principal import Role
+from app.seed import seed_demo
+from tests.browser.conftest import PASSWORD, LiveServer, screenshot
+
+KPIS = """query($from: Date!, $to: Date!) { kpis(from: $from, to: $to, granularity: DAY) {
+  outstanding members liability totals { issued redeemed expired } } }"""
+DEMO_MEMBER = """{ memberByRef(channel: "mini-program", externalRef: "wx-demo-0001") {
+  id balance { available } } }"""
+EARN = """mutation($m: ID!, $k: String!) { earnPoints(input: {memberId: $m, amount: 300,
+  reason: "elsewhere", idempotencyKey: $k}) { __typename } }"""
+
+
+def number(text: str) -> str:
+    return re.sub(r"[,\\s]", "", text)
+
+
+async def sign_in(page: Page, server: LiveServer, name: str, password: str = PASSWORD) -> None:
+    await page.goto(f"{server.base}/console")
+    await page.fill("#signin-name", name)
+    await page.fill("#signin-password", password)
+    await page.click("#signin button[type=submit]")
+
+
+async def test_sign_in_then_the_overview_shows_the_apis_kpis(
+    live_server: LiveServer, page: Page, tmp_path: Path
+) -> None:
+    await live_server.call(seed_demo)
+    await live_server.call(rebuild)  # the rollups the KPIs read (the worker keeps them)
+    await live_server.add_staff("wang.fang", Role.OPERATOR)
+
+    await page.goto(f"{live_server.base}/console")
+    await expect(page.locator("#signin")).to_contain_text("登录")  # Chinese by default
+    await sign_in(page, live_server, "wang.fang", "not the password")
+    await expect(page.locator("#signin-error")).to_have_text("用户名或密码错误")
+
+    await sign_in(page, live_server, "wang.fang")
+    await expect(page.locator("#who")).to_contain_text("wang.fang")
+    cards = page.locator("[data-kpi]")
+    await expect(cards).to_have_count(7)
+    period = page.locator("#kpi-range")
+    day_from, day_to = (
+        await period.get_attribute("data-from"),
+        await period.get_attribute("data-to"),
+    )
+    kpis = (await live_server.graphql(KPIS, {"from": day_from, "to": day_to}))["kpis"]
+    shown = {
+        key: number(await page.locator(f"[data-kpi={key}] .value").inner_text())
+        for key in ("issued", "redeemed", "expired", "outstanding", "membersCount")
+    }
+    assert shown == {
+        "issued": str(kpis["totals"]["issued"]),
+        "redeemed": str(kpis["totals"]["redeemed"]),
+        "expired": str(kpis["totals"]["expired"]),
+        "outstanding": str(kpis["outstanding"]),
+        "membersCount": str(kpis["members"]),
+    }
+    assert kpis["totals"]["issued"] > 0  # the demo's points: the comparison means something
+    await expect(page.locator("#chart-flows svg")).to_have_count(
+        1
+    )  # ECharts drew, from local files
+    await expect(page.locator("#live-board tbody tr").first).to_be_visible()
+    await screenshot(page, "console-overview", tmp_path)
+
+    await page.click("#language")
+    await expect(page.locator("#nav-overview")).to_have_text("Overview")
+    await expect(page.locator("[data-kpi=issued] .label")).to_have_text("Issued")
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+async def test_a_member_found_by_ref_shows_balance_changes_at_once(
+    live_server: LiveServer, page: Page, tmp_path: Path
+) -> None:
+    await live_server.call(seed_demo)
+    await live_server.add_staff("wang.fang", Role.OPERATOR)
+    member = (await live_server.graphql(DEMO_MEMBER))["memberByRef"]
+    before = member["balance"]["available"]
+
+    await sign_in(page, live_server, "wang.fang")
+    await page.click("#nav-members")
+    await page.fill("#search-channel", "mini-program")
+    await page.fill("#search-ref", "wx-demo-0001")
+    await page.click("#member-search button")
+    balance = page.locator("#balance-available")
+    await expect(balance).to_have_text(f"{before:,}")
+    await expect(page.locator("#history tbody tr").first).to_be_visible()
+
+    await page.fill("#adjust-amount", "50")
+    await page.fill("#adjust-reason", "补偿 门店系统故障")
+    await page.click("#adjust-form button")
+    await expect(page.locator("#action-message")).to_contain_text("已完成")
+    await expect(balance).to_have_text(f"{before + 50:,}", timeout=1_000)
+
+    # Points moved by someone else, through the API: the page follows within a second.
+    await live_server.graphql(EARN, {"m": member["id"], "k": f"elsewhere-{uuid.uuid4()}"})
+    await expect(balance).to_have_text(f"{before + 350:,}", timeout=1_000)
+    await screenshot(page, "console-member", tmp_path)
+
+    await page.click("#status-toggle")
+    await expect(page.locator("#member-status")).to_have_text("FROZEN")
+    await page.click("#status-toggle")
+    await expect(page.locator("#member-status")).to_have_text("ACTIVE")
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+async def test_a_signed_out_visitor_and_an_analyst_are_refused(
+    live_server: LiveServer, page: Page
+) -> None:
+    await live_server.call(seed_demo)
+    await live_server.add_staff("zhao.analyst", Role.ANALYST)
+    member_id = (await live_server.graphql(DEMO_MEMBER))["memberByRef"]["id"]
+    adjust = f"""mutation {{ adjustPoints(input: {{memberId: "{member_id}", amount: 9,
+      reason: "x", idempotencyKey: "analyst-try"}}) {{
+        __typename ... on MutationError {{ code }} }} }}"""
+
+    await page.goto(f"{live_server.base}/console#/members")
+    await expect(page.locator("#signin")).to_be_visible()  # signed out: only the sign-in form
+    # The page's own fetch, signed out: the API refuses the read.
+    code = await page.evaluate(
+        """async (query) => (await (await fetch("/graphql", {method: "POST",
+            credentials: "same-origin", headers: {"content-type": "application/json"},
+            body: JSON.stringify({query})})).json()).errors[0].extensions.code""",
+        "{ jobs { name } }",
+    )
+    assert code == "UNAUTHENTICATED"
+
+    await sign_in(page, live_server, "zhao.analyst")
+    await expect(page.locator("#who")).to_contain_text("analyst")
+    await page.goto(f"{live_server.base}/console#/members?id={member_id}")
+    await expect(page.locator("#balance-available")).to_be_visible()
+    await expect(page.locator("#adjust-form")).to_have_count(0)  # the console offers no writes
+    # And the API refuses the write even when the page is bypassed with the session's token.
+    answer = await page.evaluate(
+        """async (query) => {
+            const session = await (await fetch("/console/session")).json();
+            const response = await fetch("/graphql", {method: "POST", credentials: "same-origin",
+              headers: {"content-type": "application/json", "x-csrf-token": session.csrfToken},
+              body: JSON.stringify({query})});
+            return (await response.json()).data.adjustPoints; }""",
+        adjust,
+    )
+    assert answer == {"__typename": "MutationError", "code": "FORBIDDEN"}

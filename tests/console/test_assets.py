@@ -1,0 +1,38 @@
+"""The console's front end is served from this package, with nothing from a CDN."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import httpx
+
+from app.console.routes import STATIC
+
+
+def test_the_vendored_chart_library_is_the_version_the_lock_pins() -> None:
+    lock = json.loads((STATIC / "vendor" / "package-lock.json").read_text())
+    pinned = lock["packages"]["node_modules/echarts"]["version"]
+    vendored = (STATIC / "vendor" / "echarts.min.js").read_text()
+    assert f'version="{pinned}"' in vendored
+
+
+def test_no_page_or_script_loads_anything_from_another_origin() -> None:
+    for path in STATIC.rglob("*"):
+        if path.suffix in {".html", ".js", ".css"} and path.name != "echarts.min.js":
+            text = path.read_text()
+            assert not re.search(r"(src|href)=\\S*https?://", text), path
+            assert "cdn" not in text.lower(), path
+
+
+async def test_the_console_page_is_served_with_a_strict_policy(
+    browser: httpx.AsyncClient,
+) -> None:
+    page = await browser.get("/console")
+    assert page.status_code == 200 and "运营后台" in page.text
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert page.headers["x-frame-options"] == "DENY"
+    script = await browser.get("/console/static/js/app.js")
+    assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+    widget = await browser.get("/widgets/live.js")
+    assert widget.headers["access-control-allow-origin"] == "*"
