@@ -67,6 +67,11 @@ staff_cli = typer.Typer(
     no_args_is_help=True,
 )
 cli.add_typer(staff_cli, name="staff")
+widget_key_cli = typer.Typer(
+    help="Public widget keys, each reading one leaderboard (docs/WIDGETS.md).",
+    no_args_is_help=True,
+)
+cli.add_typer(widget_key_cli, name="widget-key")
 
 
 class StaffRole(StrEnum):
@@ -532,6 +537,33 @@ def staff_reset_password(
     if not found:
         raise fail(f"no staff named {name!r}", code=1)
     typer.echo(f"password of {name} reset")
+
+
+@widget_key_cli.command("create")
+def widget_key_create(
+    board: Annotated[str, typer.Option(help="The one board the key reads.")] = "points-earned",
+) -> None:
+    """Create a public widget key for a leaderboard widget (docs/WIDGETS.md) and print it."""
+    from app.auth.widgetkeys import create_widget_key
+
+    with resolved_settings(load_settings(), need_redis=False) as settings:
+        try:
+            key = run_in_transaction(settings, lambda conn: create_widget_key(conn, board))
+        except _domain_error_type() as error:
+            raise fail(str(error)) from error
+    typer.echo(key)
+
+
+@widget_key_cli.command("revoke")
+def widget_key_revoke(prefix: Annotated[str, typer.Argument(help="The key's prefix.")]) -> None:
+    """Revoke a widget key by its prefix (new connections with it are refused)."""
+    from app.auth.widgetkeys import revoke_widget_key
+
+    with resolved_settings(load_settings(), need_redis=False) as settings:
+        revoked = run_in_transaction(settings, lambda conn: revoke_widget_key(conn, prefix))
+    if not revoked:
+        raise fail(f"no active widget key with prefix {prefix!r}", code=1)
+    typer.echo(f"revoked {prefix}")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -105,12 +105,18 @@ class Settings(BaseSettings):
     rate_limit_staff: str = "6000/minute"
     rate_limit_partner: str = "6000/minute"
     rate_limit_anonymous: str = "600/minute"
+    # One widget key serves every visitor of a brand's page (docs/WIDGETS.md): their budget.
+    rate_limit_widget: str = "6000/minute"
     # Failed credentials (app/auth/guard.py): past these, the sender is refused for a while.
     auth_failures_per_address: str = "30/minute"
     auth_failures_per_key: str = "10/minute"
     auth_unknown_key_cache_seconds: float = Field(default=30.0, ge=0)
     # Console sessions (docs/CONSOLE.md): how long one lasts after sign-in, whatever is done.
     console_session_seconds: int = Field(default=8 * 3600, ge=60)
+    # Pages on other origins that may open a WebSocket (the widgets'); ["*"]: any (docs/WIDGETS.md).
+    websocket_origins: list[str] = ["*"]
+    # How boards show members' names (app/leaderboards/masking.py): middle, initial or hidden.
+    leaderboard_names: Literal["middle", "initial", "hidden"] = "middle"
 
     # Garbage collection for processes with many subscriptions (app/gcpolicy.py); 0 turns it off.
     gc_freeze_seconds: float = Field(default=5.0, ge=0)

@@ -9,7 +9,7 @@ from app.analytics.tables import (
     point_values,
     weekly_reports,
 )
-from app.auth.tables import api_keys, staff, staff_sessions
+from app.auth.tables import api_keys, staff, staff_sessions, widget_keys
 from app.db import metadata
 from app.earning.tables import (
     earning_budgets,
@@ -146,4 +146,5 @@ __all__ = [
     "webhook_endpoints",
     "webhook_messages",
     "weekly_reports",
+    "widget_keys",
 ]

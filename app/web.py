@@ -384,6 +384,10 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
         connection_init_wait_timeout=timedelta(seconds=settings.ws_connection_init_timeout_seconds),
         max_subscriptions_per_connection=settings.ws_max_operations,
+        # Widgets open sockets from brands' pages (docs/WIDGETS.md). Another origin gains no
+        # ambient authority: a socket authenticates by what its connection_init carries, and the
+        # console's cookie counts only with its CSRF token, which no other origin can read.
+        allowed_origins=settings.websocket_origins,
     )
     app = Starlette(
         routes=[

@@ -219,3 +219,15 @@ def test_staff_create_disable_and_reset_password(cli_env: dict[str, str]) -> Non
         cli, ["staff", "reset-password", "nobody", "--password-stdin"], env=cli_env, input="x" * 12
     )
     assert unknown.exit_code == 1
+
+
+def test_widget_key_create_then_revoke(cli_env: dict[str, str]) -> None:
+    created = jifen(cli_env, "widget-key", "create", "--board", "points-earned")
+    assert created.exit_code == 0, created.output
+    key = created.output.strip()
+    assert key.startswith("jfw_")
+    prefix = key.split("_")[1]
+    assert jifen(cli_env, "widget-key", "revoke", prefix).exit_code == 0
+    assert jifen(cli_env, "widget-key", "revoke", prefix).exit_code == 1  # already revoked
+    unknown = jifen(cli_env, "widget-key", "create", "--board", "no-such-board")
+    assert unknown.exit_code == 2

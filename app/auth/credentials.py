@@ -18,6 +18,7 @@ from app.auth.principal import ANONYMOUS, Principal
 from app.auth.staff import CSRF_REFUSED, csrf_matches, session_principal
 from app.auth.standing import in_standing
 from app.auth.tokens import decode_token
+from app.auth.widgetkeys import authenticate_widget_key, is_widget_key
 from app.errors import DomainError, ErrorCode
 from app.runtime import Runtime
 
@@ -55,6 +56,8 @@ async def authenticate(
         return await in_standing(rt, decode_token(rt.settings, bearer_token(authorization)))
     if api_key:
         async with rt.engine.connect() as conn:
+            if is_widget_key(api_key):
+                return await authenticate_widget_key(conn, api_key)
             return await authenticate_api_key(conn, api_key)
     if session is not None:
         # Checked before the look-up: a request another site made the browser send carries the

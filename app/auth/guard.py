@@ -24,6 +24,7 @@ from app.auth.apikeys import UnknownApiKey, split_api_key
 from app.auth.credentials import ConsoleSession, authenticate
 from app.auth.principal import Principal
 from app.auth.staff import WrongPassword, check_password
+from app.auth.widgetkeys import is_widget_key
 from app.config import Settings
 from app.db import unit_of_work
 from app.errors import DomainError, ErrorCode
@@ -47,7 +48,7 @@ class Throttled(DomainError):
 
 
 def _key_prefix(api_key: str | None) -> str | None:
-    if not api_key:
+    if not api_key or is_widget_key(api_key):
         return None
     try:
         return split_api_key(api_key)[0]

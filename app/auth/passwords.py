@@ -8,6 +8,7 @@ parameters is rehashed at the next successful sign-in (:func:`verify` says when)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -18,9 +19,13 @@ MIN_PASSWORD = 10
 MAX_PASSWORD = 256  # argon2 takes any length; a cap keeps a sign-in from costing megabytes
 
 _hasher = PasswordHasher()
-# Verified when the name is unknown, so that a miss costs the same time as a wrong password and
-# the time taken does not tell which names exist.
-_DUMMY_HASH = _hasher.hash("no such staff member")
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified when the name is unknown, so that a miss costs the same time as a wrong password
+    and the time taken does not tell which names exist (made on first use: imports stay quick)."""
+    return _hasher.hash("no such staff member")
 
 
 @dataclass(frozen=True)
@@ -48,7 +53,7 @@ def verify(stored_hash: str | None, password: str) -> Verified:
     if len(password) > MAX_PASSWORD:
         return Verified(False)
     try:
-        _hasher.verify(stored_hash or _DUMMY_HASH, password)
+        _hasher.verify(stored_hash or _dummy_hash(), password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return Verified(False)
     if stored_hash is None:

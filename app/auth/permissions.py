@@ -40,6 +40,8 @@ PARTNER_SCOPES = frozenset(scope.value for scope in Scope)
 WEBHOOK = "webhook endpoint"
 
 ALL_STAFF = frozenset(Role)
+# What a widget key may call (on its own board only: app/graphql/leaderboards/resolvers.py).
+WIDGET_OPERATIONS = frozenset({"leaderboard"})
 WRITERS = frozenset({Role.ADMIN, Role.OPERATOR})
 
 
@@ -283,6 +285,9 @@ def require(principal: Principal, operation: str) -> Rule:
             raise DomainError(
                 ErrorCode.MEMBER_NOT_ACTIVE, f"the account is frozen: it may read, not {operation}"
             )
+    elif kind is PrincipalKind.WIDGET:
+        if operation not in WIDGET_OPERATIONS:
+            raise _forbidden(f"a widget key may not call {operation}")
     elif kind is PrincipalKind.PARTNER and (
         rule.partner_scope is None or rule.partner_scope not in principal.scopes
     ):
@@ -365,6 +370,10 @@ def render_markdown() -> str:
     lines += [
         "",
         "Partner scopes: " + ", ".join(f"`{scope.value}`" for scope in Scope) + ".",
+        "",
+        "A widget key (docs/WIDGETS.md) may call "
+        + ", ".join(f"`{operation}`" for operation in sorted(WIDGET_OPERATIONS))
+        + " on its own board only, without `memberId`; everything else is `FORBIDDEN`.",
         "",
     ]
     return "\n".join(lines)

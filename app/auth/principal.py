@@ -17,6 +17,7 @@ class PrincipalKind(StrEnum):
     MEMBER = "member"
     STAFF = "staff"
     PARTNER = "partner"
+    WIDGET = "widget"  # a public widget key: reads one board, nothing else (docs/WIDGETS.md)
     ANONYMOUS = "anonymous"
 
 
@@ -37,6 +38,7 @@ class Principal:
     partner: str | None = None
     channel: str | None = None  # a partner acts for exactly one channel
     scopes: frozenset[str] = frozenset()
+    board: str | None = None  # the one board a widget key reads
     read_only: bool = False  # a frozen member: may read, may not write (app/auth/standing.py)
     # The credential, for what outlives one request (a WebSocket): when a token stops being
     # valid, and which key a partner used. Not part of who the principal is.
@@ -55,6 +57,10 @@ class Principal:
     def of_partner(cls, name: str, channel: str, scopes: frozenset[str] | set[str]) -> Principal:
         return cls(PrincipalKind.PARTNER, partner=name, channel=channel, scopes=frozenset(scopes))
 
+    @classmethod
+    def widget(cls, board: str) -> Principal:
+        return cls(PrincipalKind.WIDGET, board=board, read_only=True)
+
     @property
     def name(self) -> str:
         """The stable string recorded on entries and used to scope idempotency keys."""
@@ -64,6 +70,8 @@ class Principal:
             return f"staff:{self.staff_name}"
         if self.kind is PrincipalKind.PARTNER:
             return f"partner:{self.partner}"
+        if self.kind is PrincipalKind.WIDGET:
+            return f"widget:{self.board}"
         return "anonymous"
 
     @property

@@ -27,6 +27,18 @@ api_keys = Table(
     Column("revoked_at", DateTime(timezone=True)),
 )
 
+# Widget keys (docs/WIDGETS.md): public, read one board; the prefix finds the row.
+widget_keys = Table(
+    "widget_keys",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("prefix", String(16), nullable=False, unique=True),
+    Column("secret_hash", String(64), nullable=False),
+    Column("board", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("revoked_at", DateTime(timezone=True)),
+)
+
 # Staff who sign in to the console (docs/CONSOLE.md): only an argon2 hash of the password is kept.
 staff = Table(
     "staff",

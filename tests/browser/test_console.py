@@ -106,6 +106,7 @@ async def test_a_member_found_by_ref_shows_balance_changes_at_once(
     # Points moved by someone else, through the API: the page follows within a second.
     await live_server.graphql(EARN, {"m": member["id"], "k": f"elsewhere-{uuid.uuid4()}"})
     await expect(balance).to_have_text(f"{before + 350:,}", timeout=1_000)
+    await expect(page.locator("#history tbody tr").first).to_contain_text("elsewhere")
     await screenshot(page, "console-member", tmp_path)
 
     await page.click("#status-toggle")
@@ -152,3 +153,39 @@ async def test_a_signed_out_visitor_and_an_analyst_are_refused(
         adjust,
     )
     assert answer == {"__typename": "MutationError", "code": "FORBIDDEN"}
+
+
+async def test_edit_a_rule_preview_a_basket_and_save(
+    live_server: LiveServer, page: Page, tmp_path: Path
+) -> None:
+    await live_server.call(seed_demo)
+    await live_server.add_staff("wang.fang", Role.OPERATOR)
+    await sign_in(page, live_server, "wang.fang")
+    await page.click("#nav-rules")
+    base = page.locator("#rules tr", has_text="1 point per CNY")
+    await expect(base.locator(".rule-version")).to_have_text("1")
+
+    await page.click("#preview-form button")
+    before = page.locator("#preview-result tr", has_text="1 point per CNY")
+    await expect(before.locator("td.num")).to_have_text("100")
+
+    await base.locator(".rule-edit").click()
+    spec = page.locator("#rule-spec")
+    edited = await page.evaluate(
+        """(text) => { const rule = JSON.parse(text); rule.name = "2 points per CNY";
+             rule.effect.rate = "2"; return JSON.stringify(rule, null, 2); }""",
+        await spec.input_value(),
+    )
+    await spec.fill(edited)
+    await page.click("#rule-save")
+    await expect(page.locator("#rules-message")).to_contain_text("已保存")
+    saved = page.locator("#rules tr", has_text="2 points per CNY")
+    await expect(saved.locator(".rule-version")).to_have_text("2")
+
+    await page.click("#preview-form button")
+    after = page.locator("#preview-result tr", has_text="2 points per CNY")
+    await expect(after.locator("td.num")).to_have_text("200")
+    await screenshot(page, "console-rules", tmp_path)
+    await saved.locator(".rule-edit").click()
+    await expect(page.locator("#rule-editor tbody tr")).to_have_count(2)  # the version history
+    assert page.errors == []  # type: ignore[attr-defined]

@@ -36,3 +36,12 @@ async def test_the_console_page_is_served_with_a_strict_policy(
     assert script.status_code == 200 and "javascript" in script.headers["content-type"]
     widget = await browser.get("/widgets/live.js")
     assert widget.headers["access-control-allow-origin"] == "*"
+
+
+def test_the_leaderboard_widget_with_its_client_is_small() -> None:
+    import gzip
+
+    widget = b"".join(
+        (STATIC / "widgets" / name).read_bytes() for name in ("leaderboard.js", "live.js")
+    )
+    assert len(gzip.compress(widget, 9)) <= 30 * 1024

@@ -36,6 +36,7 @@ class PrincipalBudgets:
             PrincipalKind.STAFF: parse(settings.rate_limit_staff),
             PrincipalKind.PARTNER: parse(settings.rate_limit_partner),
             PrincipalKind.ANONYMOUS: parse(settings.rate_limit_anonymous),
+            PrincipalKind.WIDGET: parse(settings.rate_limit_widget),
         }
         self.limiter = moving_window(settings, redis_url)
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import strawberry
 
+from app.auth.principal import PrincipalKind
+from app.errors import DomainError, ErrorCode
 from app.graphql.core.context import Context
 from app.graphql.core.inputs import parse_id
 from app.graphql.leaderboards.types import LeaderboardNode, StandingNode
@@ -37,6 +39,11 @@ class BoardRequest:
 
 async def authorise(ctx: Context, request: BoardRequest) -> None:
     ctx.require(LEADERBOARD)
+    widget = ctx.principal
+    if widget.kind is PrincipalKind.WIDGET and (
+        request.board != widget.board or request.member_id is not None
+    ):
+        raise DomainError(ErrorCode.FORBIDDEN, f"this widget key reads the board {widget.board}")
     if request.member_id is not None:
         await ctx.readable_member(LEADERBOARD, request.member_id)
 

@@ -52,6 +52,7 @@ class LeaderboardSubscriptions:
         sent: LeaderboardNode | None = None
         try:
             async for _ in changes(hub_of(ctx), topic):
+                ctx.renew_loaders()  # names read afresh for each frame
                 frame = await read_board(ctx, request)
                 if frame != sent:
                     sent = frame

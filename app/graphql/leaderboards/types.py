@@ -6,7 +6,10 @@ from datetime import datetime
 
 import strawberry
 
+from app.graphql.core.context import Info
+from app.graphql.core.fields import described_field
 from app.leaderboards import service
+from app.leaderboards.masking import NameMask, masked_name
 
 
 @strawberry.type(name="Standing", description="A member's place on a board.")
@@ -17,6 +20,18 @@ class StandingNode:
     reached_at: datetime = strawberry.field(
         description="When the member reached these points: the earlier ranks first on a tie."
     )
+
+    @described_field(
+        "The member's name as the programme shows it on boards: masked "
+        "(张*明 by default, JIFEN_LEADERBOARD_NAMES)."
+    )
+    async def display_name(self, info: Info) -> str:
+        ctx = info.context
+        member = await ctx.loaders.member.load(int(self.member_id))
+        name = member.name if member is not None else None
+        return masked_name(
+            name, int(self.member_id), NameMask(ctx.runtime.settings.leaderboard_names)
+        )
 
     @classmethod
     def of(cls, standing: service.Standing) -> StandingNode:

@@ -20,7 +20,7 @@ const WORDS = {
     version: "版本", edit: "编辑", save: "保存", preview: "预览", basket: "购物篮", newRule: "新建规则",
     spec: "规则定义 (JSON)", versions: "版本历史", previewResult: "预览结果", saved: "已保存",
     forbidden: "当前角色无此权限", role: "角色", readOnly: "只读（分析员）", sku: "商品", category: "品类",
-    quantity: "数量", lineAmount: "金额", noRules: "无规则",
+    quantity: "数量", lineAmount: "金额", noRules: "无规则", balanceAfter: "余额",
   },
   en: {
     title: "Console", signIn: "Sign in", name: "Name", password: "Password", signOut: "Sign out",
@@ -42,7 +42,7 @@ const WORDS = {
     preview: "Preview", basket: "Basket", newRule: "New rule", spec: "Rule (JSON)", versions: "Versions",
     previewResult: "Preview", saved: "Saved", forbidden: "Your role may not do this", role: "Role",
     readOnly: "Read only (analyst)", sku: "SKU", category: "Category", quantity: "Qty",
-    lineAmount: "Amount", noRules: "No rules",
+    lineAmount: "Amount", noRules: "No rules", balanceAfter: "Balance after",
   },
 };
 

@@ -16,6 +16,8 @@ const MEMBER_FIELDS = `id status statusReason name phone tags createdAt
 
 const BY_ID = `query($id: ID!) { member(id: $id) { ${MEMBER_FIELDS} } }`;
 const BY_REF = `query($c: String!, $r: String!) { memberByRef(channel: $c, externalRef: $r) { ${MEMBER_FIELDS} } }`;
+const HISTORY = `query($id: ID!) { member(id: $id) { history(first: 20) { edges { node {
+  id kind amount balanceAfter reason actor createdAt breakdown { points rules { name kind points } } } } } } }`;
 const BALANCE = `subscription($m: ID!) { balance(memberId: $m) { available pending held total } }`;
 const ADJUST = `mutation($input: AdjustPointsInput!) { adjustPoints(input: $input) {
   __typename ... on PointsPosted { balance { available } } ... on MutationError { code message } } }`;
@@ -32,6 +34,14 @@ function balanceView(balance) {
 function breakdown(entry) {
   if (!entry.breakdown) return "";
   return entry.breakdown.rules.map((r) => `${r.name}: ${r.points}`).join("; ");
+}
+
+function historyTable(history) {
+  return table([[t("at")], [t("kind")], [t("amount"), "num"], [t("balanceAfter"), "num"], [t("reason")], [t("breakdown")], [t("actor")]],
+    history.edges.map(({ node }) => h("tr", {},
+      h("td", {}, when(node.createdAt)), h("td", {}, node.kind), h("td", { class: "num" }, fmt(node.amount)),
+      h("td", { class: "num" }, fmt(node.balanceAfter)), h("td", {}, node.reason), h("td", {}, breakdown(node)),
+      h("td", {}, node.actor))), { id: "history" });
 }
 
 export async function members(root, onCleanup, params) {
@@ -58,6 +68,7 @@ export async function members(root, onCleanup, params) {
 
   function render(member) {
     const balanceBox = h("div", {}, balanceView(member.balance));
+    const historyBox = h("div", {}, historyTable(member.history));
     const actions = mayWrite() ? writeActions(member) : h("p", { class: "muted" }, t("readOnly"));
     result.replaceChildren(
       h("div", { class: "grid2" },
@@ -74,12 +85,7 @@ export async function members(root, onCleanup, params) {
           member.lots.edges.map(({ node }) => h("tr", {},
             h("td", { class: "num" }, fmt(node.amount)), h("td", { class: "num" }, fmt(node.remaining)),
             h("td", {}, node.pending ? "✓" : ""), h("td", {}, when(node.expiresAt)))))),
-      h("div", { class: "card" }, h("h2", {}, t("history")),
-        table([[t("at")], [t("kind")], [t("amount"), "num"], [t("balance"), "num"], [t("reason")], [t("breakdown")], [t("actor")]],
-          member.history.edges.map(({ node }) => h("tr", {},
-            h("td", {}, when(node.createdAt)), h("td", {}, node.kind), h("td", { class: "num" }, fmt(node.amount)),
-            h("td", { class: "num" }, fmt(node.balanceAfter)), h("td", {}, node.reason), h("td", {}, breakdown(node)),
-            h("td", {}, node.actor))), { id: "history" })),
+      h("div", { class: "card" }, h("h2", {}, t("history")), historyBox),
       h("div", { class: "grid2" },
         h("div", { class: "card" }, h("h2", {}, t("holds")),
           table([[t("amount"), "num"], [t("reason")], [t("expiresAt")]], member.holds.map((x) => h("tr", {},
@@ -90,6 +96,8 @@ export async function members(root, onCleanup, params) {
     );
     stop = live().subscribe(BALANCE, { m: member.id }, (frame) => {
       balanceBox.replaceChildren(...balanceView(frame.balance));
+      // The entry that moved it, with its breakdown, at the top of the history.
+      gql(HISTORY, { id: member.id }).then((data) => historyBox.replaceChildren(historyTable(data.member.history)));
     });
   }
 

@@ -1,0 +1,90 @@
+// <jifen-leaderboard>: a board's top N, live, for any web page (docs/WIDGETS.md). One snippet,
+// no build step:
+//   <script type="module" src="https://jifen.example.com/widgets/leaderboard.js"></script>
+//   <jifen-leaderboard widget-key="jfw_…" board="points-earned" period="monthly" top="10">
+//   </jifen-leaderboard>
+// With member-token (a member's JWT) instead of widget-key and member-id, it also shows the
+// viewer's own rank. Themable with CSS custom properties; reconnects and resumes by itself.
+import { LiveClient, socketUrl } from "./live.js";
+
+const SERVER = new URL(".", import.meta.url).origin;
+const QUERY = `subscription($board: String!, $period: String!, $top: Int!, $member: ID) {
+  leaderboard(board: $board, period: $period, top: $top, memberId: $member) {
+    periodId size top { rank memberId displayName points } member { rank points } } }`;
+const WORDS = {
+  zh: { title: "积分排行榜", points: "积分", you: "我的排名", offline: "重新连接中…", empty: "暂无排名" },
+  en: { title: "Leaderboard", points: "pts", you: "Your rank", offline: "Reconnecting…", empty: "No one yet" },
+};
+const STYLE = `
+  :host { display: block; font-family: var(--jifen-font, system-ui, "PingFang SC", sans-serif);
+    color: var(--jifen-text, #1f2933); background: var(--jifen-background, #fff);
+    border: 1px solid var(--jifen-border, #e4e7eb); border-radius: var(--jifen-radius, 8px);
+    padding: 12px 16px; max-width: var(--jifen-width, 360px); }
+  h3 { margin: 0 0 8px; font-size: 16px; color: var(--jifen-accent, #c8102e); }
+  ol { list-style: none; margin: 0; padding: 0; }
+  li { display: flex; gap: 8px; padding: 6px 0; border-bottom: 1px dashed var(--jifen-border, #e4e7eb);
+    transition: background-color .6s; }
+  li.up { background: var(--jifen-highlight, #fff3c4); }
+  .rank { width: 2em; font-weight: 700; color: var(--jifen-accent, #c8102e); }
+  .name { flex: 1; } .points { font-variant-numeric: tabular-nums; }
+  .status, .you { font-size: 12px; color: var(--jifen-muted, #7b8794); margin-top: 6px; }`;
+
+class JifenLeaderboard extends HTMLElement {
+  connectedCallback() {
+    this.root = this.attachShadow({ mode: "open" });
+    const lang = (this.getAttribute("lang") || navigator.language || "zh").startsWith("en") ? "en" : "zh";
+    this.words = WORDS[lang];
+    this.root.innerHTML = `<style>${STYLE}</style><h3 part="title"></h3><ol part="list"></ol>
+      <div class="you" part="you"></div><div class="status" part="status"></div>`;
+    this.root.querySelector("h3").textContent = this.getAttribute("title") || this.words.title;
+    this.ranks = new Map();
+    const token = this.getAttribute("member-token");
+    const params = token ? { token } : { apiKey: this.getAttribute("widget-key") || "" };
+    const server = this.getAttribute("server") || SERVER;
+    this.client = new LiveClient(socketUrl(server), params, {
+      onStatus: (status) => {
+        this.root.querySelector(".status").textContent = status === "live" ? "" : this.words.offline;
+        this.dataset.status = status;
+      },
+    });
+    const variables = {
+      board: this.getAttribute("board") || "points-earned",
+      period: this.getAttribute("period") || "monthly",
+      top: Number(this.getAttribute("top") || 10),
+      member: token ? this.getAttribute("member-id") : null,
+    };
+    this.client.subscribe(QUERY, variables, (data) => this.render(data.leaderboard),
+      (errors) => { this.root.querySelector(".status").textContent = errors[0]?.message || "error"; });
+  }
+
+  disconnectedCallback() {
+    if (this.client) this.client.close();
+  }
+
+  render(board) {
+    const list = this.root.querySelector("ol");
+    const rows = board.top.map((standing) => {
+      const item = document.createElement("li");
+      item.dataset.member = standing.memberId;
+      item.dataset.rank = standing.rank;
+      const before = this.ranks.get(standing.memberId);
+      if (before !== undefined && standing.rank < before) item.classList.add("up");
+      for (const [cls, text] of [["rank", standing.rank], ["name", standing.displayName],
+        ["points", `${standing.points.toLocaleString()} ${this.words.points}`]]) {
+        const cell = document.createElement("span");
+        cell.className = cls;
+        cell.textContent = text;
+        item.append(cell);
+      }
+      return item;
+    });
+    this.ranks = new Map(board.top.map((s) => [s.memberId, s.rank]));
+    if (rows.length) list.replaceChildren(...rows);
+    else list.replaceChildren(Object.assign(document.createElement("li"), { textContent: this.words.empty }));
+    const you = this.root.querySelector(".you");
+    you.textContent = board.member ? `${this.words.you}: ${board.member.rank} · ${board.member.points.toLocaleString()}` : "";
+    this.dispatchEvent(new CustomEvent("jifen-update", { detail: board }));
+  }
+}
+
+if (!customElements.get("jifen-leaderboard")) customElements.define("jifen-leaderboard", JifenLeaderboard);
