@@ -14,6 +14,7 @@ from app.earning import usecases as earning
 from app.earning.demo import DEMO_RULES
 from app.engagement.demo import seed_engagement
 from app.ledger import usecases as ledger
+from app.ledger.commands import Earn
 from app.ledger.models import Actor
 from app.lifecycle.demo import seed_lifecycle
 from app.mall import catalogue as mall_catalogue
@@ -84,9 +85,11 @@ async def seed_demo(rt: Runtime) -> DemoSummary:
         await ledger.earn_points(
             rt,
             SEED_ACTOR,
-            member_id=member_id,
-            amount=demo.opening_points,
-            reason="opening balance (demo programme)",
+            Earn(
+                member_id=member_id,
+                amount=demo.opening_points,
+                reason="opening balance (demo programme)",
+            ),
             idempotency_key=f"seed:opening:{demo.channel}:{demo.external_ref}",
         )
         if demo.pending_points:
@@ -95,12 +98,14 @@ async def seed_demo(rt: Runtime) -> DemoSummary:
             await ledger.earn_points(
                 rt,
                 SEED_ACTOR,
-                member_id=member_id,
-                amount=demo.pending_points,
-                reason="purchase in return window (demo programme)",
+                Earn(
+                    member_id=member_id,
+                    amount=demo.pending_points,
+                    reason="purchase in return window (demo programme)",
+                    reference="demo-order-0001",
+                    available_at=registration.member.created_at + timedelta(days=7),
+                ),
                 idempotency_key=f"seed:pending:{demo.channel}:{demo.external_ref}",
-                reference="demo-order-0001",
-                available_at=registration.member.created_at + timedelta(days=7),
             )
     await seed_lifecycle(rt, SEED_ACTOR, ids[1])  # 李娜: points about to expire
     return DemoSummary(demo_member_id=ids[0], member_ids=tuple(ids))

@@ -40,6 +40,8 @@ from uuid import uuid4
 
 import asyncpg
 
+from app.ledger.commands import Earn
+
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -164,9 +166,7 @@ async def earn_throughput(rt: Any, writers: int, seconds: float, members: int) -
             await ledger.earn_points(
                 rt,
                 staff,
-                member_id=member,
-                amount=10,
-                reason="bench",
+                Earn(member_id=member, amount=10, reason="bench"),
                 idempotency_key=uuid4().hex,
             )
             done += 1

@@ -16,6 +16,7 @@ from sqlalchemy.util import await_only
 from app.db import create_engine, unit_of_work
 from app.errors import DomainError, ErrorCode
 from app.ledger import usecases as ledger
+from app.ledger.commands import Earn
 from app.ledger.models import Actor
 from app.members import usecases as members
 from app.runtime import Runtime
@@ -75,7 +76,7 @@ async def new_member(rt: Runtime) -> int:
 
 async def earn(rt: Runtime, member_id: int, key: str, amount: int = 100) -> int:
     entry = await ledger.earn_points(
-        rt, STAFF, member_id=member_id, amount=amount, reason="fault", idempotency_key=key
+        rt, STAFF, Earn(member_id=member_id, amount=amount, reason="fault"), idempotency_key=key
     )
     return entry.id
 

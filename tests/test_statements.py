@@ -12,6 +12,7 @@ from app.earning.demo import DEMO_RULES
 from app.engagement import usecases as engagement
 from app.engagement.demo import seed_engagement
 from app.ledger import usecases as ledger
+from app.ledger.commands import Earn
 from app.ledger.models import Actor
 from app.members import usecases as members
 from app.runtime import Runtime
@@ -60,7 +61,10 @@ async def test_hot_paths_issue_no_more_statements_than_before(runtime: Runtime) 
         await engagement.check_in(runtime, Actor(f"member:{member}", "api"), member)
     with counting(runtime) as earn:
         await ledger.earn_points(
-            runtime, STAFF, member_id=member, amount=10, reason="goodwill", idempotency_key="k1"
+            runtime,
+            STAFF,
+            Earn(member_id=member, amount=10, reason="goodwill"),
+            idempotency_key="k1",
         )
 
     counts = {

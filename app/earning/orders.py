@@ -31,6 +31,7 @@ from app.earning.rules import Outcome, Rule
 from app.earning.store import EarningStore
 from app.earning.tables import earning_events, purchase_lines, purchases, refunds
 from app.errors import not_found
+from app.ledger.commands import Earn, Reverse
 from app.ledger.idempotency import reused, same_request
 from app.ledger.models import Actor, Entry
 
@@ -88,16 +89,15 @@ async def _earn(
 ) -> Entry:
     """The outcome's points, on the account the snapshot locked, with the rules' expiry."""
     member_id, snapshot, rules, outcome = decided
-    return await store.ledger().earn(
+    earn = Earn(
         member_id,
         outcome.points,
-        reason=reason,
-        actor=actor,
+        reason,
         reference=reference[:128],
         expiry=store.rule_expiry(rules, outcome),
-        lock=snapshot.account,
         **more,
     )
+    return await store.ledger().earn(earn, actor, lock=snapshot.account)
 
 
 # -------------------------------------------------------------------------------- purchases
@@ -281,10 +281,12 @@ async def claw_back(
     if clawback <= 0:
         return clawback, None
     entry = await ledger.reverse(
-        purchase.entry_id,
-        reason=f"refund {command.refund_id} of order {command.order_id}",
-        actor=actor,
-        amount=clawback,
+        Reverse(
+            entry_id=purchase.entry_id,
+            amount=clawback,
+            reason=f"refund {command.refund_id} of order {command.order_id}",
+        ),
+        actor,
     )
     return clawback, entry
 

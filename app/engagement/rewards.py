@@ -25,6 +25,7 @@ from app.engagement.tables import engagement_profiles, engagement_rewards
 from app.errors import DomainError, ErrorCode
 from app.hooks import Slot
 from app.ledger.accounts import AccountLock, lock_account
+from app.ledger.commands import Earn
 from app.ledger.models import Actor, Entry
 from app.ledger.service import Ledger, LedgerPolicy
 from app.members.models import MemberStatus
@@ -206,12 +207,14 @@ class Rewards:
         statement of its own (a check-in) refuses, and so rolls back, when the key was taken.
         ``lock``: from :meth:`lock_for_earn`."""
         return await self.ledger.earn(
-            member_id,
-            reward.points,
-            reason=reward.reason,
-            actor=actor,
-            reference=reward.key[:128],
-            details={"engagement": reward.source, "reward_key": reward.key, **reward.details},
+            Earn(
+                member_id=member_id,
+                amount=reward.points,
+                reason=reward.reason,
+                reference=reward.key[:128],
+                details={"engagement": reward.source, "reward_key": reward.key, **reward.details},
+            ),
+            actor,
             lock=lock,
         )
 

@@ -15,7 +15,7 @@ The jobs live in modules of their own: ``accounts`` (the lock and the opening), 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -24,7 +24,18 @@ from app.clock import Clock
 from app.errors import DomainError, ErrorCode, invalid
 from app.ledger import queries
 from app.ledger.accounts import Account, AccountLock, lock_for_write, programme_account
-from app.ledger.expiry import ExpiryPolicy
+from app.ledger.commands import (
+    Adjust,
+    CommitHold,
+    Earn,
+    ExchangeIn,
+    ExchangeOut,
+    PlaceHold,
+    Reverse,
+    SendGift,
+    Spend,
+    VoidHold,
+)
 from app.ledger.journal import Note, close_hold, finish, post
 from app.ledger.lots import give_back, record_allocations, take_available
 from app.ledger.models import (
@@ -134,85 +145,47 @@ class Ledger:
 
     # ----------------------------------------------------------------------------- writes
 
-    async def earn(
-        self,
-        member_id: int,
-        amount: int,
-        *,
-        reason: str,
-        actor: Actor,
-        reference: str | None = None,
-        available_at: datetime | None = None,
-        expires_at: datetime | None = None,
-        expiry: ExpiryPolicy | None = None,
-        details: dict[str, Any] | None = None,
-        counter_account: str = "issuance",
-        lock: AccountLock | None = None,
-    ) -> Entry:
-        """Credit points to a member: a new lot, pending until ``available_at`` when later.
-
-        The lot expires at ``expires_at`` when given, else by the ``expiry`` policy (an earning
-        rule's override), else by the programme's policy. ``lock``: the account already locked
-        in this transaction by :func:`app.ledger.accounts.lock_account`, its status read after
-        (else it is locked here)."""
-        note = Note(reason, actor, reference)
-        self._check_amount(amount)
-        _check_note(note)
+    async def earn(self, earn: Earn, actor: Actor, *, lock: AccountLock | None = None) -> Entry:
+        """Credit points to a member (:class:`app.ledger.commands.Earn`). ``lock``: the account
+        already locked in this transaction by :func:`app.ledger.accounts.lock_account`, its
+        status read after (else it is locked here)."""
+        note = self._note(earn.amount, earn.reason, actor, earn.reference)
 
         async def credit(account: Account, _: None) -> Entry:
             return await self.moves.credit(
                 account,
-                amount,
+                earn.amount,
                 EntryKind.EARN,
-                counter_account,
+                earn.counter_account,
                 note,
-                details=details,
-                available_at=available_at,
-                expires_at=expires_at,
-                expiry=expiry,
+                details=earn.details,
+                available_at=earn.available_at,
+                expires_at=earn.expires_at,
+                expiry=earn.expiry,
             )
 
-        return await self._posting(member_id, "points.earned", _not_closed(), credit, lock=lock)
-
-    async def spend(
-        self,
-        member_id: int,
-        amount: int,
-        *,
-        reason: str,
-        actor: Actor,
-        reference: str | None = None,
-        counter_account: str = "redemption",
-    ) -> Entry:
-        """Debit available points, taking the lots that expire first."""
-        note = Note(reason, actor, reference)
-        self._check_amount(amount)
-        _check_note(note)
         return await self._posting(
-            member_id,
+            earn.member_id, "points.earned", _not_closed(), credit, lock=lock
+        )
+
+    async def spend(self, spend: Spend, actor: Actor) -> Entry:
+        """Debit available points, taking the lots that expire first."""
+        note = self._note(spend.amount, spend.reason, actor, spend.reference)
+        return await self._posting(
+            spend.member_id,
             "points.spent",
             _active,
             lambda account, _: self.moves.debit(
-                account, amount, EntryKind.SPEND, counter_account, note
+                account, spend.amount, EntryKind.SPEND, spend.counter_account, note
             ),
         )
 
-    async def hold(
-        self,
-        member_id: int,
-        amount: int,
-        *,
-        reason: str,
-        actor: Actor,
-        reference: str | None = None,
-        expires_at: datetime | None = None,
-    ) -> Hold:
+    async def hold(self, place: PlaceHold, actor: Actor) -> Hold:
         """Reserve available points (phase one); they leave only when the hold is committed."""
-        note = Note(reason, actor, reference)
-        self._check_amount(amount)
-        _check_note(note)
+        member_id, amount = place.member_id, place.amount
+        note = self._note(amount, place.reason, actor, place.reference)
         now = self.clock.now()
-        expires_at = expires_at or now + timedelta(seconds=self.policy.hold_seconds)
+        expires_at = place.expires_at or now + timedelta(seconds=self.policy.hold_seconds)
         if expires_at <= now:
             raise invalid("a hold must expire in the future", "expiresAt")
 
@@ -240,8 +213,9 @@ class Ledger:
 
         return await self._posting(member_id, "hold.created", _active, reserve)
 
-    async def commit_hold(self, hold_id: int, *, actor: Actor) -> Entry:
+    async def commit_hold(self, command: CommitHold, actor: Actor) -> Entry:
         """Phase two: the held points leave the member for good."""
+        hold_id = command.hold_id
 
         async def committable(account: Account) -> Hold:
             hold = await self._active_hold(hold_id)
@@ -280,10 +254,11 @@ class Ledger:
         entry, _ = await self._posting(member_id, "hold.committed", committable, commit)
         return entry
 
-    async def void_hold(self, hold_id: int, *, actor: Actor, reason: str) -> Hold:
+    async def void_hold(self, void: VoidHold, actor: Actor) -> Hold:
         """Release a hold: the points go back into the very lots they were taken from (then
         the account settles: points returned into a lot that expired meanwhile expire now, as
         they would have)."""
+        hold_id, reason = void.hold_id, void.reason
         _check_text(reason, "reason")
 
         async def release(account: Account, hold: Hold) -> Hold:
@@ -302,14 +277,13 @@ class Ledger:
             extra={"reason": reason},
         )
 
-    async def reverse(
-        self, entry_id: int, *, reason: str, actor: Actor, amount: int | None = None
-    ) -> Entry:
+    async def reverse(self, reverse: Reverse, actor: Actor) -> Entry:
         """Reverse all or part of an entry, never more than what is left of it.
 
         A credit is clawed back (from its own lot first, then by spending order, then by the
         negative-balance policy); a debit gives its points back into the lots it took them from.
         """
+        entry_id, reason, amount = reverse.entry_id, reverse.reason, reverse.amount
         _check_text(reason, "reason")
         original = await self.get_entry(entry_id)
         if original.kind in NOT_REVERSIBLE or original.amount == 0:
@@ -337,8 +311,9 @@ class Ledger:
             original.member_id, "points.reversed", reversible, undo, settle_last=True
         )
 
-    async def adjust(self, member_id: int, amount: int, *, reason: str, actor: Actor) -> Entry:
+    async def adjust(self, adjust: Adjust, actor: Actor) -> Entry:
         """A staff correction, up or down, always with a reason."""
+        member_id, amount, reason = adjust.member_id, adjust.amount, adjust.reason
         if amount == 0:
             raise invalid("an adjustment must not be zero", "amount")
         self._check_amount(abs(amount))
@@ -356,73 +331,42 @@ class Ledger:
 
         return await self._posting(member_id, "points.adjusted", _not_closed(), correct)
 
-    async def exchange_in(
-        self,
-        member_id: int,
-        amount: int,
-        *,
-        partner_account: str,
-        reason: str,
-        actor: Actor,
-        reference: str | None = None,
-        details: dict[str, Any] | None = None,
-    ) -> Entry:
+    async def exchange_in(self, exchange: ExchangeIn, actor: Actor) -> Entry:
         """Points converted from a partner programme: credited from the partner's programme
         account, as a new lot under the programme's expiry policy (frozen members accrue, as
         with earning; closed members do not)."""
-        note = Note(reason, actor, reference)
-        self._check_amount(amount)
-        _check_note(note)
+        note = self._note(exchange.amount, exchange.reason, actor, exchange.reference)
 
         async def credit(account: Account, _: None) -> Entry:
             return await self.moves.credit(
                 account,
-                amount,
+                exchange.amount,
                 EntryKind.EXCHANGE_IN,
-                partner_account,
+                exchange.partner_account,
                 note,
-                details=details,
+                details=exchange.details,
             )
 
         return await self._posting(
-            member_id, "points.exchanged_in", _not_closed("memberId"), credit
+            exchange.member_id, "points.exchanged_in", _not_closed("memberId"), credit
         )
 
-    async def exchange_out(
-        self,
-        member_id: int,
-        amount: int,
-        *,
-        partner_account: str,
-        reason: str,
-        actor: Actor,
-        reference: str | None = None,
-    ) -> Entry:
+    async def exchange_out(self, exchange: ExchangeOut, actor: Actor) -> Entry:
         """Points converted to a partner programme: debited to the partner's programme account,
         first-to-expire first (an active member only: frozen points cannot leave)."""
-        note = Note(reason, actor, reference)
-        self._check_amount(amount)
-        _check_note(note)
+        amount = exchange.amount
+        note = self._note(amount, exchange.reason, actor, exchange.reference)
 
         async def debit(account: Account, _: None) -> Entry:
             entry = await self.moves.debit(
-                account, amount, EntryKind.EXCHANGE_OUT, partner_account, note
+                account, amount, EntryKind.EXCHANGE_OUT, exchange.partner_account, note
             )
             account.lifetime_spent -= amount  # not spending: the points moved to another programme
             return entry
 
-        return await self._posting(member_id, "points.exchanged_out", _active, debit)
+        return await self._posting(exchange.member_id, "points.exchanged_out", _active, debit)
 
-    async def gift(
-        self,
-        sender_id: int,
-        recipient_id: int,
-        amount: int,
-        *,
-        reason: str,
-        actor: Actor,
-        reference: str | None = None,
-    ) -> tuple[Entry, Entry]:
+    async def gift(self, gift: SendGift, actor: Actor) -> tuple[Entry, Entry]:
         """Move available points from one member to another; the received points keep the
         expiry of the lots they came from (one new lot per source lot).
 
@@ -430,9 +374,8 @@ class Ledger:
         uses — so gifts A→B and B→A at once never deadlock. The points pass through the
         ``gifts`` clearing account (sender → gifts → recipient), so each side's entry has its
         own transfer and the clearing account always nets to zero."""
-        note = Note(reason, actor, reference)
-        self._check_amount(amount)
-        _check_note(note)
+        sender_id, recipient_id, amount = gift.sender_id, gift.recipient_id, gift.amount
+        note = self._note(amount, gift.reason, actor, gift.reference)
         if sender_id == recipient_id:
             raise invalid("a member cannot gift points to itself", "toMemberId")
         locked = {
@@ -487,6 +430,13 @@ class Ledger:
         return await queries.get_hold(self.conn, hold_id)
 
     # -------------------------------------------------------------------- the mechanics
+
+    def _note(self, amount: int, reason: str, actor: Actor, reference: str | None) -> Note:
+        """The checked amount and note of a write that moves ``amount`` points."""
+        note = Note(reason, actor, reference)
+        self._check_amount(amount)
+        _check_note(note)
+        return note
 
     def _check_amount(self, amount: int) -> None:
         if amount <= 0:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -16,12 +15,24 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.db import retry_on_lost_connection, unit_of_work
 from app.errors import DomainError
 from app.ledger import queries
+from app.ledger.commands import (
+    Adjust,
+    Command,
+    CommitHold,
+    Earn,
+    PlaceHold,
+    Reverse,
+    Spend,
+    VoidHold,
+    request_of,
+)
 from app.ledger.idempotency import idempotent
 from app.ledger.models import Actor, Balance, Entry, Hold, Lot
 from app.ledger.service import Ledger, LedgerPolicy
 from app.runtime import Runtime
 
 Written = TypeVar("Written", Entry, Hold)
+C = TypeVar("C", bound=Command)
 
 
 def _ledger(rt: Runtime, conn: AsyncConnection) -> Ledger:
@@ -34,10 +45,11 @@ async def _write(
     actor: Actor,
     idempotency_key: str,
     operation: str,
-    request: dict[str, Any],
-    write: Callable[[Ledger], Awaitable[Written]],
+    command: C,
+    write: Callable[[Ledger, C, Actor], Awaitable[Written]],
 ) -> Written:
-    """One write in its own transaction, at most once per (caller, idempotency key)."""
+    """One write in its own transaction, at most once per (caller, idempotency key): the key
+    is checked against the command's request fields (:func:`request_of`)."""
     async with unit_of_work(rt.engine) as conn:
         ledger = _ledger(rt, conn)
 
@@ -52,171 +64,45 @@ async def _write(
             caller=actor.principal,
             key=idempotency_key,
             operation=operation,
-            request=request,
-            run=lambda: write(ledger),
+            request=request_of(command),
+            run=lambda: write(ledger, command, actor),
             dump=lambda done: {"hold_id" if isinstance(done, Hold) else "entry_id": done.id},
             load=load,
         )
 
 
-async def earn_points(
-    rt: Runtime,
-    actor: Actor,
-    *,
-    member_id: int,
-    amount: int,
-    reason: str,
-    idempotency_key: str,
-    reference: str | None = None,
-    available_at: datetime | None = None,
-    expires_at: datetime | None = None,
+async def earn_points(rt: Runtime, actor: Actor, earn: Earn, *, idempotency_key: str) -> Entry:
+    return await _write(rt, actor, idempotency_key, "earn", earn, Ledger.earn)
+
+
+async def spend_points(rt: Runtime, actor: Actor, spend: Spend, *, idempotency_key: str) -> Entry:
+    return await _write(rt, actor, idempotency_key, "spend", spend, Ledger.spend)
+
+
+async def hold_points(rt: Runtime, actor: Actor, place: PlaceHold, *, idempotency_key: str) -> Hold:
+    return await _write(rt, actor, idempotency_key, "hold", place, Ledger.hold)
+
+
+async def commit_hold(
+    rt: Runtime, actor: Actor, commit: CommitHold, *, idempotency_key: str
 ) -> Entry:
-    request = {
-        "member_id": member_id,
-        "amount": amount,
-        "reason": reason,
-        "reference": reference,
-        "available_at": available_at,
-        "expires_at": expires_at,
-    }
-    return await _write(
-        rt,
-        actor,
-        idempotency_key,
-        "earn",
-        request,
-        lambda ledger: ledger.earn(
-            member_id,
-            amount,
-            reason=reason,
-            actor=actor,
-            reference=reference,
-            available_at=available_at,
-            expires_at=expires_at,
-        ),
-    )
+    return await _write(rt, actor, idempotency_key, "commit_hold", commit, Ledger.commit_hold)
 
 
-async def spend_points(
-    rt: Runtime,
-    actor: Actor,
-    *,
-    member_id: int,
-    amount: int,
-    reason: str,
-    idempotency_key: str,
-    reference: str | None = None,
-) -> Entry:
-    request = {"member_id": member_id, "amount": amount, "reason": reason, "reference": reference}
-    return await _write(
-        rt,
-        actor,
-        idempotency_key,
-        "spend",
-        request,
-        lambda ledger: ledger.spend(
-            member_id, amount, reason=reason, actor=actor, reference=reference
-        ),
-    )
-
-
-async def hold_points(
-    rt: Runtime,
-    actor: Actor,
-    *,
-    member_id: int,
-    amount: int,
-    reason: str,
-    idempotency_key: str,
-    reference: str | None = None,
-    expires_at: datetime | None = None,
-) -> Hold:
-    request = {
-        "member_id": member_id,
-        "amount": amount,
-        "reason": reason,
-        "reference": reference,
-        "expires_at": expires_at,
-    }
-    return await _write(
-        rt,
-        actor,
-        idempotency_key,
-        "hold",
-        request,
-        lambda ledger: ledger.hold(
-            member_id,
-            amount,
-            reason=reason,
-            actor=actor,
-            reference=reference,
-            expires_at=expires_at,
-        ),
-    )
-
-
-async def commit_hold(rt: Runtime, actor: Actor, *, hold_id: int, idempotency_key: str) -> Entry:
-    return await _write(
-        rt,
-        actor,
-        idempotency_key,
-        "commit_hold",
-        {"hold_id": hold_id},
-        lambda ledger: ledger.commit_hold(hold_id, actor=actor),
-    )
-
-
-async def void_hold(
-    rt: Runtime, actor: Actor, *, hold_id: int, reason: str, idempotency_key: str
-) -> Hold:
-    return await _write(
-        rt,
-        actor,
-        idempotency_key,
-        "void_hold",
-        {"hold_id": hold_id, "reason": reason},
-        lambda ledger: ledger.void_hold(hold_id, actor=actor, reason=reason),
-    )
+async def void_hold(rt: Runtime, actor: Actor, void: VoidHold, *, idempotency_key: str) -> Hold:
+    return await _write(rt, actor, idempotency_key, "void_hold", void, Ledger.void_hold)
 
 
 async def reverse_entry(
-    rt: Runtime,
-    actor: Actor,
-    *,
-    entry_id: int,
-    reason: str,
-    idempotency_key: str,
-    amount: int | None = None,
+    rt: Runtime, actor: Actor, reverse: Reverse, *, idempotency_key: str
 ) -> Entry:
-    request = {"entry_id": entry_id, "reason": reason, "amount": amount}
-    return await _write(
-        rt,
-        actor,
-        idempotency_key,
-        "reverse",
-        request,
-        lambda ledger: ledger.reverse(entry_id, reason=reason, actor=actor, amount=amount),
-    )
+    return await _write(rt, actor, idempotency_key, "reverse", reverse, Ledger.reverse)
 
 
 async def adjust_points(
-    rt: Runtime,
-    actor: Actor,
-    *,
-    member_id: int,
-    amount: int,
-    reason: str,
-    idempotency_key: str,
+    rt: Runtime, actor: Actor, adjust: Adjust, *, idempotency_key: str
 ) -> Entry:
-    request = {"member_id": member_id, "amount": amount, "reason": reason}
-    return await _write(
-        rt,
-        actor,
-        idempotency_key,
-        "adjust",
-        request,
-        lambda ledger: ledger.adjust(member_id, amount, reason=reason, actor=actor),
-    )
+    return await _write(rt, actor, idempotency_key, "adjust", adjust, Ledger.adjust)
 
 
 async def void_expired_holds(rt: Runtime, *, limit: int = 500) -> int:
@@ -229,7 +115,7 @@ async def void_expired_holds(rt: Runtime, *, limit: int = 500) -> int:
     for hold_id in due:
         try:
             async with unit_of_work(rt.engine) as conn:
-                await _ledger(rt, conn).void_hold(hold_id, actor=system, reason="hold timed out")
+                await _ledger(rt, conn).void_hold(VoidHold(hold_id, "hold timed out"), system)
         except DomainError:
             continue  # committed or voided meanwhile
         voided += 1

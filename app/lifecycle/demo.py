@@ -7,6 +7,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from app.ledger import usecases as ledger
+from app.ledger.commands import Earn
 from app.ledger.models import Actor
 from app.lifecycle.exchange import PartnerTerms, list_partners, save_partner
 from app.members import usecases as members
@@ -37,9 +38,11 @@ async def seed_lifecycle(rt: Runtime, actor: Actor, demo_member_id: int) -> None
     await ledger.earn_points(
         rt,
         actor,
-        member_id=demo_member_id,
-        amount=EXPIRING_SOON,
-        reason="campaign points about to expire (demo programme)",
+        Earn(
+            member_id=demo_member_id,
+            amount=EXPIRING_SOON,
+            reason="campaign points about to expire (demo programme)",
+            expires_at=expires_at,
+        ),
         idempotency_key="seed:lifecycle:expiring-soon",
-        expires_at=expires_at,
     )

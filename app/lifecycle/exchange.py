@@ -28,6 +28,7 @@ from app.clock import business_date
 from app.db import unit_of_work
 from app.errors import DomainError, ErrorCode, invalid, not_found
 from app.ledger.accounts import ensure_programme_account
+from app.ledger.commands import ExchangeIn, ExchangeOut
 from app.ledger.idempotency import fingerprint, idempotent
 from app.ledger.models import Actor, Entry
 from app.ledger.service import Ledger, LedgerPolicy
@@ -251,22 +252,26 @@ async def _run_exchange(
     entry: Entry
     if direction is Direction.IN:
         entry = await ledger.exchange_in(
-            member_id,
-            points,
-            partner_account=account,
-            reason=f"{partner_points} {partner.name} points exchanged in",
-            actor=actor,
-            reference=reference,
-            details={"partner": partner.code, "partner_points": partner_points},
+            ExchangeIn(
+                member_id=member_id,
+                amount=points,
+                partner_account=account,
+                reason=f"{partner_points} {partner.name} points exchanged in",
+                reference=reference,
+                details={"partner": partner.code, "partner_points": partner_points},
+            ),
+            actor,
         )
     else:
         entry = await ledger.exchange_out(
-            member_id,
-            points,
-            partner_account=account,
-            reason=f"exchanged out for {partner_points} {partner.name} points",
-            actor=actor,
-            reference=reference,
+            ExchangeOut(
+                member_id=member_id,
+                amount=points,
+                partner_account=account,
+                reason=f"exchanged out for {partner_points} {partner.name} points",
+                reference=reference,
+            ),
+            actor,
         )
     # Under the member's lock (the ledger took it): the day's total is exact.
     now = rt.clock.now()

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.clock import business_date
 from app.db import unit_of_work
 from app.errors import DomainError, ErrorCode, invalid, not_found
+from app.ledger.commands import SendGift
 from app.ledger.idempotency import idempotent
 from app.ledger.models import Actor, Entry
 from app.ledger.service import Ledger, LedgerPolicy
@@ -101,7 +102,9 @@ async def _give(
     await _require_member(conn, recipient, "toMemberId")
     ledger = Ledger(conn, rt.clock, LedgerPolicy.from_settings(rt.settings))
     reason = f"gift to member {recipient}" + (f": {message}" if message else "")
-    sent, received = await ledger.gift(sender, recipient, amount, reason=reason, actor=actor)
+    sent, received = await ledger.gift(
+        SendGift(sender_id=sender, recipient_id=recipient, amount=amount, reason=reason), actor
+    )
     # Under the sender's lock (taken by the ledger): the day's total is exact.
     now = rt.clock.now()
     day = business_date(now, rt.settings.timezone)

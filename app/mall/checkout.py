@@ -18,6 +18,7 @@ from app.db import unit_of_work
 from app.errors import DomainError, ErrorCode, invalid, not_found
 from app.events.outbox import append_event, member_topic
 from app.ledger.accounts import lock_account
+from app.ledger.commands import CommitHold, PlaceHold, VoidHold
 from app.ledger.idempotency import reused
 from app.ledger.models import Actor
 from app.ledger.service import Ledger, LedgerPolicy
@@ -115,11 +116,13 @@ async def hold_for_checkout(
         offer = checkout_quote(policy, basket, (await ledger.balance(member_id)).available)
         check_checkout_points(policy, offer, points)
         hold = await ledger.hold(
-            member_id,
-            points,
-            reason=f"points at checkout ({channel})",
-            actor=actor,
-            reference=f"checkout:{channel}:{order_ref}"[:128],
+            PlaceHold(
+                member_id=member_id,
+                amount=points,
+                reason=f"points at checkout ({channel})",
+                reference=f"checkout:{channel}:{order_ref}"[:128],
+            ),
+            actor,
         )
         row = (
             await conn.execute(
@@ -162,9 +165,11 @@ async def settle_checkout(
         ledger = _ledger(rt, conn)
         entry_id = None
         if commit:
-            entry_id = (await ledger.commit_hold(payment.hold_id, actor=actor)).id
+            entry_id = (await ledger.commit_hold(CommitHold(hold_id=payment.hold_id), actor)).id
         else:
-            await ledger.void_hold(payment.hold_id, actor=actor, reason="checkout cancelled")
+            await ledger.void_hold(
+                VoidHold(hold_id=payment.hold_id, reason="checkout cancelled"), actor
+            )
         await conn.execute(
             checkout_payments.update()
             .where(checkout_payments.c.id == payment_id)

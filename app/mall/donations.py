@@ -18,6 +18,7 @@ from app.db import unit_of_work
 from app.errors import DomainError, ErrorCode, invalid, not_found
 from app.events.outbox import append_event, member_topic
 from app.ledger.accounts import open_programme_account
+from app.ledger.commands import Spend
 from app.ledger.idempotency import idempotent
 from app.ledger.models import Actor
 from app.ledger.service import Ledger, LedgerPolicy
@@ -129,12 +130,14 @@ async def donate(
                 raise not_found("charity", charity_code, "charityCode")
             ledger = Ledger(conn, rt.clock, LedgerPolicy.from_settings(rt.settings))
             entry = await ledger.spend(
-                member_id,
-                points,
-                reason=f"donation to {charity_code}",
-                actor=actor,
-                reference=f"charity:{charity_code}",
-                counter_account=f"charity:{charity_code}",
+                Spend(
+                    member_id=member_id,
+                    amount=points,
+                    reason=f"donation to {charity_code}",
+                    reference=f"charity:{charity_code}",
+                    counter_account=f"charity:{charity_code}",
+                ),
+                actor,
             )
             row = (
                 await conn.execute(

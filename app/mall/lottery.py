@@ -24,6 +24,7 @@ from app.db import unit_of_work
 from app.errors import DomainError, ErrorCode, invalid, not_found
 from app.events.outbox import append_event, member_topic
 from app.ledger.accounts import lock_account
+from app.ledger.commands import Earn, Spend
 from app.ledger.idempotency import idempotent, reused
 from app.ledger.models import Actor
 from app.ledger.service import Ledger, LedgerPolicy
@@ -285,11 +286,13 @@ class Lottery:
         elif pool.cost_points:
             cost = pool.cost_points
             spend = await self.ledger.spend(
-                member_id,
-                cost,
-                reason=f"lottery: {pool.name}",
-                actor=actor,
-                reference=f"lottery-draw:{draw_id}",
+                Spend(
+                    member_id=member_id,
+                    amount=cost,
+                    reason=f"lottery: {pool.name}",
+                    reference=f"lottery-draw:{draw_id}",
+                ),
+                actor,
             )
             spend_entry_id = spend.id
         whole = total_weight(pool.prizes)
@@ -395,11 +398,13 @@ class Lottery:
     ) -> tuple[int | None, str | None]:
         if prize.kind == PrizeKind.POINTS.value:
             entry = await self.ledger.earn(
-                member_id,
-                prize.points,
-                reason=f"lottery prize: {prize.name}",
-                actor=actor,
-                reference=f"lottery-draw:{draw_id}",
+                Earn(
+                    member_id=member_id,
+                    amount=prize.points,
+                    reason=f"lottery prize: {prize.name}",
+                    reference=f"lottery-draw:{draw_id}",
+                ),
+                actor,
             )
             return entry.id, None
         if prize.kind == PrizeKind.COUPON.value:

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.errors import DomainError, ErrorCode, invalid, not_found
 from app.events.outbox import append_event, member_topic
 from app.ledger.accounts import lock_account
+from app.ledger.commands import CommitHold, PlaceHold, Reverse, VoidHold
 from app.ledger.models import Actor, HoldStatus
 from app.ledger.service import Ledger, LedgerPolicy
 from app.mall.catalogue import Catalogue, tier_ranks
@@ -133,12 +134,14 @@ class Redemptions:
         )
         expires_at = now + timedelta(seconds=self.rt.settings.mall_order_timeout_seconds)
         hold = await self.ledger.hold(
-            member_id,
-            unit * quantity,
-            reason=f"mall: {item.name}",
-            actor=actor,
-            reference=f"mall-order:{order_id}",
-            expires_at=expires_at + HOLD_GRACE,
+            PlaceHold(
+                member_id=member_id,
+                amount=unit * quantity,
+                reason=f"mall: {item.name}",
+                reference=f"mall-order:{order_id}",
+                expires_at=expires_at + HOLD_GRACE,
+            ),
+            actor,
         )
         await self._take_stock(item, quantity)
         row = (
@@ -241,7 +244,7 @@ class Redemptions:
         if order.hold_id is not None:
             hold = await self.ledger.get_hold(order.hold_id)
             if hold.status is HoldStatus.ACTIVE:  # the ledger's own time-out may have voided it
-                await self.ledger.void_hold(order.hold_id, actor=actor, reason=reason)
+                await self.ledger.void_hold(VoidHold(hold_id=order.hold_id, reason=reason), actor)
         item = await self._give_stock_back(order)
         status = OrderStatus.EXPIRED if timed_out else OrderStatus.CANCELLED
         closed = await self._set(
@@ -259,7 +262,9 @@ class Redemptions:
         if order.status not in (OrderStatus.CONFIRMED, OrderStatus.FULFILLED):
             raise _state(order, "returned")
         assert order.commit_entry_id is not None  # a confirmed order has its spend
-        entry = await self.ledger.reverse(order.commit_entry_id, reason=reason, actor=actor)
+        entry = await self.ledger.reverse(
+            Reverse(entry_id=order.commit_entry_id, reason=reason), actor
+        )
         await self.conn.execute(
             mall_coupon_codes.update()
             .where(mall_coupon_codes.c.order_id == order_id)
@@ -368,7 +373,7 @@ class Redemptions:
 
     async def _commit(self, order: Order, actor: Actor) -> Order:
         assert order.hold_id is not None
-        entry = await self.ledger.commit_hold(order.hold_id, actor=actor)
+        entry = await self.ledger.commit_hold(CommitHold(hold_id=order.hold_id), actor)
         item = await self.catalogue.get(order.item_id)
         await self._issue_codes(order, item)
         now = self.clock.now()

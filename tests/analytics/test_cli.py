@@ -17,6 +17,7 @@ from app.cli import cli
 from app.clock import business_date
 from app.config import Settings
 from app.ledger import usecases as ledger
+from app.ledger.commands import Earn
 from app.ledger.models import Actor
 from app.members import usecases as members
 from app.runtime import Runtime
@@ -43,9 +44,7 @@ async def test_rebuild_then_exports_and_the_weekly_report(
     await ledger.earn_points(
         runtime,
         STAFF,
-        member_id=done.member.id,
-        amount=70,
-        reason="t",
+        Earn(member_id=done.member.id, amount=70, reason="t"),
         idempotency_key=uuid4().hex,
     )
     # The CLI runs on the wall clock, the entries on the test's: ask for the day they are on.

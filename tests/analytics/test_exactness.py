@@ -20,6 +20,7 @@ from app.earning.commands import PurchaseLineInput, RecordPurchase, RecordRefund
 from app.engagement import usecases as engagement
 from app.errors import DomainError
 from app.ledger import usecases as ledger
+from app.ledger.commands import Adjust, CommitHold, Earn, PlaceHold, Reverse, Spend, VoidHold
 from app.ledger.models import Actor
 from app.lifecycle import gifting
 from app.members import usecases as members
@@ -90,11 +91,13 @@ class Driver:
         entry = await ledger.earn_points(
             self.rt,
             STAFF,
-            member_id=self.member(),
-            amount=self.rng.randint(1, 300),
-            reason="test",
+            Earn(
+                member_id=self.member(),
+                amount=self.rng.randint(1, 300),
+                reason="test",
+                expires_at=expires,
+            ),
             idempotency_key=key(),
-            expires_at=expires,
         )
         self.credits.append(entry.id)
 
@@ -133,11 +136,13 @@ class Driver:
         entry = await ledger.spend_points(
             self.rt,
             STAFF,
-            member_id=self.member(),
-            amount=self.rng.randint(1, 200),
-            reason="buy",
+            Spend(
+                member_id=self.member(),
+                amount=self.rng.randint(1, 200),
+                reason="buy",
+                reference=self.rng.choice(["mall-order:1", "charity:x", "lottery-draw:2", None]),
+            ),
             idempotency_key=key(),
-            reference=self.rng.choice(["mall-order:1", "charity:x", "lottery-draw:2", None]),
         )
         self.debits.append(entry.id)
 
@@ -145,11 +150,13 @@ class Driver:
         hold = await ledger.hold_points(
             self.rt,
             STAFF,
-            member_id=self.member(),
-            amount=self.rng.randint(1, 100),
-            reason="order",
+            PlaceHold(
+                member_id=self.member(),
+                amount=self.rng.randint(1, 100),
+                reason="order",
+                reference="checkout:pos:1",
+            ),
             idempotency_key=key(),
-            reference="checkout:pos:1",
         )
         self.holds.append(hold.id)
 
@@ -158,12 +165,15 @@ class Driver:
             hold = self.holds.pop(self.rng.randrange(len(self.holds)))
             if self.rng.random() < 0.6:
                 entry = await ledger.commit_hold(
-                    self.rt, STAFF, hold_id=hold, idempotency_key=key()
+                    self.rt, STAFF, CommitHold(hold_id=hold), idempotency_key=key()
                 )
                 self.debits.append(entry.id)
             else:
                 await ledger.void_hold(
-                    self.rt, STAFF, hold_id=hold, reason="cancelled", idempotency_key=key()
+                    self.rt,
+                    STAFF,
+                    VoidHold(hold_id=hold, reason="cancelled"),
+                    idempotency_key=key(),
                 )
 
     async def reverse(self) -> None:
@@ -172,19 +182,21 @@ class Driver:
             await ledger.reverse_entry(
                 self.rt,
                 STAFF,
-                entry_id=self.rng.choice(pool),
-                reason="refund",
+                Reverse(
+                    entry_id=self.rng.choice(pool),
+                    amount=self.rng.choice([None, 1, 5]),
+                    reason="refund",
+                ),
                 idempotency_key=key(),
-                amount=self.rng.choice([None, 1, 5]),
             )
 
     async def adjust(self) -> None:
         await ledger.adjust_points(
             self.rt,
             STAFF,
-            member_id=self.member(),
-            amount=self.rng.choice([-20, -5, 10, 50]),
-            reason="fix",
+            Adjust(
+                member_id=self.member(), amount=self.rng.choice([-20, -5, 10, 50]), reason="fix"
+            ),
             idempotency_key=key(),
         )
 

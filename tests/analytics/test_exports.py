@@ -15,6 +15,7 @@ from app.analytics.projector import apply_pending
 from app.clock import FrozenClock
 from app.errors import DomainError
 from app.ledger import usecases as ledger
+from app.ledger.commands import Earn, Spend
 from app.ledger.models import Actor
 from app.members import usecases as members
 from app.runtime import Runtime
@@ -41,20 +42,15 @@ async def test_balances_and_a_business_days_transactions(
         await ledger.earn_points(
             runtime,
             STAFF,
-            member_id=done.member.id,
-            amount=10 * (n + 1),
-            reason="=HYPERLINK(1)",
+            Earn(member_id=done.member.id, amount=10 * (n + 1), reason="=HYPERLINK(1)"),
             idempotency_key=uuid4().hex,
         )
     clock.advance(timedelta(hours=1))  # 1 February in Shanghai
     await ledger.spend_points(
         runtime,
         STAFF,
-        member_id=ids[4],
-        amount=7,
-        reason="buy",
+        Spend(member_id=ids[4], amount=7, reason="buy", reference="mall-order:9"),
         idempotency_key=uuid4().hex,
-        reference="mall-order:9",
     )
     await apply_pending(runtime)
     balances = await read(exports.member_balances(runtime))

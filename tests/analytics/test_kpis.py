@@ -14,6 +14,7 @@ from app.analytics.projector import apply_pending
 from app.clock import FrozenClock
 from app.errors import DomainError
 from app.ledger import usecases as ledger
+from app.ledger.commands import Earn
 from app.ledger.models import Actor
 from app.members import usecases as members
 from app.runtime import Runtime
@@ -26,7 +27,10 @@ NOON = datetime(2027, 3, 1, 4, 0, tzinfo=UTC)
 async def member_earning(rt: Runtime, channel: str, amount: int) -> int:
     done = await members.register_member(rt, channel=channel, external_ref=uuid4().hex)
     await ledger.earn_points(
-        rt, STAFF, member_id=done.member.id, amount=amount, reason="t", idempotency_key=uuid4().hex
+        rt,
+        STAFF,
+        Earn(member_id=done.member.id, amount=amount, reason="t"),
+        idempotency_key=uuid4().hex,
     )
     return done.member.id
 
@@ -91,12 +95,14 @@ async def test_the_outlook_shows_pending_points_and_what_expires_in_each_month(
         await ledger.earn_points(
             runtime,
             STAFF,
-            member_id=done.member.id,
-            amount=amount,
-            reason="t",
+            Earn(
+                member_id=done.member.id,
+                amount=amount,
+                reason="t",
+                available_at=NOON + timedelta(days=pending_for) if pending_for else None,
+                expires_at=NOON + timedelta(days=expires_in),
+            ),
             idempotency_key=uuid4().hex,
-            expires_at=NOON + timedelta(days=expires_in),
-            available_at=NOON + timedelta(days=pending_for) if pending_for else None,
         )
     found = await analytics.programme_outlook(runtime)
     assert found.pending == 20

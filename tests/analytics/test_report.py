@@ -19,6 +19,7 @@ from app.analytics.tables import weekly_reports
 from app.clock import FrozenClock
 from app.errors import DomainError
 from app.ledger import usecases as ledger
+from app.ledger.commands import Earn
 from app.ledger.models import Actor
 from app.members import usecases as members
 from app.runtime import Runtime
@@ -37,7 +38,7 @@ def test_the_previous_week_starts_on_the_monday_before_this_weeks() -> None:
 
 async def earn(rt: Runtime, member_id: int, amount: int) -> None:
     await ledger.earn_points(
-        rt, STAFF, member_id=member_id, amount=amount, reason="t", idempotency_key=uuid4().hex
+        rt, STAFF, Earn(member_id=member_id, amount=amount, reason="t"), idempotency_key=uuid4().hex
     )
 
 

@@ -21,6 +21,7 @@ import pytest
 
 from app.auth.tokens import mint_token
 from app.config import Settings
+from app.ledger.commands import Earn
 from tests.e2e.test_serve import free_port, wait_ready
 from tests.npm import npm_installed
 from tests.redis_server import RedisServer
@@ -177,7 +178,7 @@ async def earn_directly(settings: Settings, member: int, amount: int, key: str) 
         runtime = Runtime(settings, engine, redis, system_clock)
         actor = Actor("staff:e2e", "api", frozenset({"admin"}))
         await earn_points(
-            runtime, actor, member_id=member, amount=amount, reason="e2e", idempotency_key=key
+            runtime, actor, Earn(member_id=member, amount=amount, reason="e2e"), idempotency_key=key
         )
     finally:
         await redis.aclose()

@@ -17,6 +17,7 @@ from app.jobs.registry import Job
 from app.jobs.runner import jobs_running, run_job
 from app.jobs.tables import job_runs
 from app.ledger import usecases as ledger
+from app.ledger.commands import PlaceHold
 from app.runtime import Runtime
 from tests.events.test_relay import eventually
 from tests.ledger.test_service import earn, new_member, programme_balance
@@ -135,7 +136,7 @@ async def test_the_hold_timeout_job_voids_expired_holds(
     from tests.ledger.test_service import STAFF, key
 
     await ledger.hold_points(
-        runtime, STAFF, member_id=m, amount=20, reason="cart", idempotency_key=key()
+        runtime, STAFF, PlaceHold(member_id=m, amount=20, reason="cart"), idempotency_key=key()
     )
     clock.advance(timedelta(hours=1))
 

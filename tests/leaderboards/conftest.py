@@ -20,6 +20,7 @@ from app.leaderboards.boards import (
     parse_period,
 )
 from app.ledger import usecases as ledger
+from app.ledger.commands import Adjust, Earn, Reverse, Spend
 from app.ledger.models import Actor
 from app.members import usecases as members
 from app.runtime import Runtime
@@ -36,27 +37,39 @@ async def new_member(rt: Runtime, ref: str | None = None) -> int:
 
 async def earn(rt: Runtime, member_id: int, amount: int) -> int:
     entry = await ledger.earn_points(
-        rt, STAFF, member_id=member_id, amount=amount, reason="test", idempotency_key=uuid4().hex
+        rt,
+        STAFF,
+        Earn(member_id=member_id, amount=amount, reason="test"),
+        idempotency_key=uuid4().hex,
     )
     return entry.id
 
 
 async def reverse(rt: Runtime, entry_id: int, amount: int | None = None) -> int:
     entry = await ledger.reverse_entry(
-        rt, STAFF, entry_id=entry_id, reason="refund", idempotency_key=uuid4().hex, amount=amount
+        rt,
+        STAFF,
+        Reverse(entry_id=entry_id, amount=amount, reason="refund"),
+        idempotency_key=uuid4().hex,
     )
     return entry.id
 
 
 async def adjust(rt: Runtime, member_id: int, amount: int) -> None:
     await ledger.adjust_points(
-        rt, STAFF, member_id=member_id, amount=amount, reason="fix", idempotency_key=uuid4().hex
+        rt,
+        STAFF,
+        Adjust(member_id=member_id, amount=amount, reason="fix"),
+        idempotency_key=uuid4().hex,
     )
 
 
 async def spend(rt: Runtime, member_id: int, amount: int) -> None:
     await ledger.spend_points(
-        rt, STAFF, member_id=member_id, amount=amount, reason="buy", idempotency_key=uuid4().hex
+        rt,
+        STAFF,
+        Spend(member_id=member_id, amount=amount, reason="buy"),
+        idempotency_key=uuid4().hex,
     )
 
 

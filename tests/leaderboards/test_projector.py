@@ -20,6 +20,7 @@ from app.leaderboards.boards import (
     period_of,
 )
 from app.leaderboards.projector import apply_pending, read_cursor
+from app.ledger.commands import Earn
 from app.ledger.service import Ledger, LedgerPolicy
 from app.runtime import Runtime
 from tests.leaderboards.conftest import (
@@ -132,7 +133,9 @@ async def test_an_event_committed_late_with_a_smaller_id_is_not_skipped(
     policy = LedgerPolicy.from_settings(runtime.settings)
     async with unit_of_work(runtime.engine) as conn:
         # This transaction takes its event id first and commits last.
-        await Ledger(conn, runtime.clock, policy).earn(slow, 10, reason="slow", actor=STAFF)
+        await Ledger(conn, runtime.clock, policy).earn(
+            Earn(member_id=slow, amount=10, reason="slow"), STAFF
+        )
         await earn(runtime, fast, 20)  # committed meanwhile, with a larger event id
         report = await apply_pending(impatient)
         assert report.applied == 0  # it waited for the running transaction, then gave up

@@ -25,6 +25,7 @@ from app.clock import FrozenClock
 from app.config import NegativeBalancePolicy, Settings
 from app.ledger import usecases as ledger
 from app.ledger.audit import CHECKS, DOMAIN_CHECKS, AuditReport, audit_ledger
+from app.ledger.commands import Earn, PlaceHold, Reverse, Spend, VoidHold
 from app.ledger.models import Actor
 from app.members import usecases as members
 from app.runtime import Runtime
@@ -96,23 +97,17 @@ async def activity(runtime: Runtime, clock: FrozenClock) -> Activity:
 
     async def earn(member_id: int, amount: int, **kwargs: Any) -> int:
         entry = await ledger.earn_points(
-            rt,
-            STAFF,
-            member_id=member_id,
-            amount=amount,
-            reason="r",
-            idempotency_key=key(),
-            **kwargs,
+            rt, STAFF, Earn(member_id, amount, "r", **kwargs), idempotency_key=key()
         )
         return entry.id
 
     earn_long = await earn(alice, 100)
     earn_short = await earn(alice, 50, expires_at=clock.now() + timedelta(days=5))
     spend = await ledger.spend_points(
-        rt, STAFF, member_id=alice, amount=70, reason="r", idempotency_key=key()
+        rt, STAFF, Spend(member_id=alice, amount=70, reason="r"), idempotency_key=key()
     )
     hold = await ledger.hold_points(
-        rt, STAFF, member_id=alice, amount=30, reason="r", idempotency_key=key()
+        rt, STAFF, PlaceHold(member_id=alice, amount=30, reason="r"), idempotency_key=key()
     )
     earn_bob = await earn(bob, 40)
     lots = {lot.entry_id: lot.id for lot in await ledger.list_lots(rt, alice, first=10)}
@@ -266,11 +261,13 @@ async def test_a_lot_expired_before_it_was_due(
     soon = await ledger.earn_points(
         runtime,
         STAFF,
-        member_id=activity.bob,
-        amount=15,
-        reason="r",
+        Earn(
+            member_id=activity.bob,
+            amount=15,
+            reason="r",
+            expires_at=clock.now() + timedelta(days=1),
+        ),
         idempotency_key=key(),
-        expires_at=clock.now() + timedelta(days=1),
     )
     clock.advance(timedelta(days=2))
     assert (await ledger.settle_due_accounts(runtime)).expired == 15
@@ -383,10 +380,10 @@ async def test_debt_is_a_note_or_a_failure_depending_on_the_policy(
 ):
     # Bob spends his 40 points, then the credit is reversed: under ALLOW_NEGATIVE he owes 40.
     await ledger.spend_points(
-        runtime, STAFF, member_id=activity.bob, amount=40, reason="r", idempotency_key=key()
+        runtime, STAFF, Spend(member_id=activity.bob, amount=40, reason="r"), idempotency_key=key()
     )
     await ledger.reverse_entry(
-        runtime, STAFF, entry_id=activity.earn_bob, reason="refund", idempotency_key=key()
+        runtime, STAFF, Reverse(entry_id=activity.earn_bob, reason="refund"), idempotency_key=key()
     )
     allowed = await audit_ledger(runtime.engine, clock.now())
     assert allowed.ok
@@ -405,7 +402,9 @@ async def test_points_past_expiry_are_a_note_not_a_failure(
     report = await audit_ledger(runtime.engine, clock.now())
     # The short lot was spent entirely: nothing is past expiry with points left.
     assert report.ok and not report.notes
-    await ledger.void_hold(runtime, STAFF, hold_id=activity.hold, reason="r", idempotency_key=key())
+    await ledger.void_hold(
+        runtime, STAFF, VoidHold(hold_id=activity.hold, reason="r"), idempotency_key=key()
+    )
     await corrupt(
         runtime.engine,
         "UPDATE lots SET expires_at = :at WHERE id = :id",

@@ -43,6 +43,7 @@ from app.db import unit_of_work
 from app.errors import DomainError, ErrorCode
 from app.ledger import usecases as ledger
 from app.ledger.audit import audit_ledger
+from app.ledger.commands import Adjust, CommitHold, Earn, PlaceHold, Reverse, Spend, VoidHold
 from app.ledger.models import Actor, Balance, Entry, HoldStatus
 from app.ledger.service import Ledger, LedgerPolicy
 from app.members import usecases as members
@@ -309,12 +310,14 @@ class LedgerMachine(RuleBasedStateMachine):
             ledger.earn_points(
                 self.rt,
                 STAFF,
-                member_id=member_id,
-                amount=amount,
-                reason="model earn",
+                Earn(
+                    member_id=member_id,
+                    amount=amount,
+                    reason="model earn",
+                    available_at=available_at,
+                    expires_at=expires_at,
+                ),
                 idempotency_key=uuid4().hex,
-                available_at=available_at,
-                expires_at=expires_at,
             ),
             expected,
         )
@@ -352,9 +355,7 @@ class LedgerMachine(RuleBasedStateMachine):
             ledger.spend_points(
                 self.rt,
                 STAFF,
-                member_id=member_id,
-                amount=amount,
-                reason="model spend",
+                Spend(member_id=member_id, amount=amount, reason="model spend"),
                 idempotency_key=uuid4().hex,
             ),
             expected,
@@ -381,9 +382,11 @@ class LedgerMachine(RuleBasedStateMachine):
                 ledger.spend_points(
                     self.rt,
                     STAFF,
-                    member_id=original.member,
-                    amount=available,
-                    reason="model spend before refund",
+                    Spend(
+                        member_id=original.member,
+                        amount=available,
+                        reason="model spend before refund",
+                    ),
                     idempotency_key=uuid4().hex,
                 ),
                 None,
@@ -404,9 +407,7 @@ class LedgerMachine(RuleBasedStateMachine):
             ledger.adjust_points(
                 self.rt,
                 STAFF,
-                member_id=member_id,
-                amount=amount,
-                reason="model adjustment",
+                Adjust(member_id=member_id, amount=amount, reason="model adjustment"),
                 idempotency_key=uuid4().hex,
             ),
             expected,
@@ -429,11 +430,10 @@ class LedgerMachine(RuleBasedStateMachine):
             ledger.hold_points(
                 self.rt,
                 STAFF,
-                member_id=member_id,
-                amount=amount,
-                reason="model hold",
+                PlaceHold(
+                    member_id=member_id, amount=amount, reason="model hold", expires_at=expires_at
+                ),
                 idempotency_key=uuid4().hex,
-                expires_at=expires_at,
             ),
             expected,
         )
@@ -459,7 +459,9 @@ class LedgerMachine(RuleBasedStateMachine):
         if hold.status is not HoldStatus.ACTIVE or hold.expires_at <= self.now:
             expected = ErrorCode.HOLD_NOT_ACTIVE
         entry = self.attempt(
-            ledger.commit_hold(self.rt, STAFF, hold_id=hold_id, idempotency_key=uuid4().hex),
+            ledger.commit_hold(
+                self.rt, STAFF, CommitHold(hold_id=hold_id), idempotency_key=uuid4().hex
+            ),
             expected,
         )
         if entry is not None:
@@ -476,7 +478,10 @@ class LedgerMachine(RuleBasedStateMachine):
         expected = None if hold.status is HoldStatus.ACTIVE else ErrorCode.HOLD_NOT_ACTIVE
         voided = self.attempt(
             ledger.void_hold(
-                self.rt, STAFF, hold_id=hold_id, reason="model void", idempotency_key=uuid4().hex
+                self.rt,
+                STAFF,
+                VoidHold(hold_id=hold_id, reason="model void"),
+                idempotency_key=uuid4().hex,
             ),
             expected,
         )
@@ -531,10 +536,8 @@ class LedgerMachine(RuleBasedStateMachine):
             ledger.reverse_entry(
                 self.rt,
                 STAFF,
-                entry_id=entry_id,
-                reason="model reversal",
+                Reverse(entry_id=entry_id, amount=partial, reason="model reversal"),
                 idempotency_key=uuid4().hex,
-                amount=partial,
             ),
             expected,
         )

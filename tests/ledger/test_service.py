@@ -21,6 +21,7 @@ from app.errors import DomainError, ErrorCode
 from app.ledger import usecases as ledger
 from app.ledger.accounts import lock_account
 from app.ledger.audit import audit_ledger
+from app.ledger.commands import Adjust, CommitHold, Earn, PlaceHold, Reverse, Spend, VoidHold
 from app.ledger.models import Actor, Balance, EntryKind, HoldStatus, Lot
 from app.ledger.service import Ledger, LedgerPolicy, Settlement
 from app.members import usecases as members
@@ -51,27 +52,27 @@ async def new_member(rt: Runtime, ref: str = "m-1") -> int:
 
 async def earn(rt: Runtime, member_id: int, amount: int, **kwargs: Any) -> int:
     entry = await ledger.earn_points(
-        rt,
-        STAFF,
-        member_id=member_id,
-        amount=amount,
-        reason="test earn",
-        idempotency_key=key(),
-        **kwargs,
+        rt, STAFF, Earn(member_id, amount, "test earn", **kwargs), idempotency_key=key()
     )
     return entry.id
 
 
 async def spend(rt: Runtime, member_id: int, amount: int) -> int:
     entry = await ledger.spend_points(
-        rt, STAFF, member_id=member_id, amount=amount, reason="test spend", idempotency_key=key()
+        rt,
+        STAFF,
+        Spend(member_id=member_id, amount=amount, reason="test spend"),
+        idempotency_key=key(),
     )
     return entry.id
 
 
 async def reverse(rt: Runtime, entry_id: int, amount: int | None = None) -> Any:
     return await ledger.reverse_entry(
-        rt, STAFF, entry_id=entry_id, reason="test reversal", idempotency_key=key(), amount=amount
+        rt,
+        STAFF,
+        Reverse(entry_id=entry_id, amount=amount, reason="test reversal"),
+        idempotency_key=key(),
     )
 
 
@@ -161,7 +162,7 @@ async def test_pending_points_are_not_spendable_until_available(
     await refused(
         ErrorCode.INSUFFICIENT_POINTS,
         ledger.hold_points(
-            runtime, STAFF, member_id=m, amount=10, reason="h", idempotency_key=key()
+            runtime, STAFF, PlaceHold(member_id=m, amount=10, reason="h"), idempotency_key=key()
         ),
     )
     clock.advance(7 * DAY - timedelta(seconds=1))
@@ -250,13 +251,7 @@ async def test_settle_job_expires_and_matures(runtime: Runtime, clock: FrozenClo
 
 async def hold(rt: Runtime, member_id: int, amount: int, **kwargs: Any) -> Any:
     return await ledger.hold_points(
-        rt,
-        STAFF,
-        member_id=member_id,
-        amount=amount,
-        reason="test hold",
-        idempotency_key=key(),
-        **kwargs,
+        rt, STAFF, PlaceHold(member_id, amount, "test hold", **kwargs), idempotency_key=key()
     )
 
 
@@ -269,7 +264,9 @@ async def test_hold_then_commit(runtime: Runtime, clock: FrozenClock):
     assert await ledger.get_balance(runtime, m) == Balance(40, 0, 60, 0)
     await refused(ErrorCode.INSUFFICIENT_POINTS, spend(runtime, m, 41))
 
-    entry = await ledger.commit_hold(runtime, STAFF, hold_id=h.id, idempotency_key=key())
+    entry = await ledger.commit_hold(
+        runtime, STAFF, CommitHold(hold_id=h.id), idempotency_key=key()
+    )
     assert (entry.kind, entry.amount, entry.hold_id) == (EntryKind.SPEND, -60, h.id)
     assert await ledger.get_balance(runtime, m) == Balance(40, 0, 0, 0)
     committed = await ledger.get_hold(runtime, h.id)
@@ -278,11 +275,11 @@ async def test_hold_then_commit(runtime: Runtime, clock: FrozenClock):
 
     await refused(
         ErrorCode.HOLD_NOT_ACTIVE,
-        ledger.commit_hold(runtime, STAFF, hold_id=h.id, idempotency_key=key()),
+        ledger.commit_hold(runtime, STAFF, CommitHold(hold_id=h.id), idempotency_key=key()),
     )
     await refused(
         ErrorCode.HOLD_NOT_ACTIVE,
-        ledger.void_hold(runtime, STAFF, hold_id=h.id, reason="x", idempotency_key=key()),
+        ledger.void_hold(runtime, STAFF, VoidHold(hold_id=h.id, reason="x"), idempotency_key=key()),
     )
     # The committed spend reverses into the lot the hold took from.
     await reverse(runtime, entry.id)
@@ -304,7 +301,7 @@ async def test_hold_then_void_returns_the_very_same_lots(runtime: Runtime, clock
     assert await ledger.get_balance(runtime, m) == Balance(70, 0, 200, 0)
 
     voided = await ledger.void_hold(
-        runtime, STAFF, hold_id=h.id, reason="customer left", idempotency_key=key()
+        runtime, STAFF, VoidHold(hold_id=h.id, reason="customer left"), idempotency_key=key()
     )
     assert voided.status is HoldStatus.VOIDED
     assert shape(await lots_of(runtime, m)) == before
@@ -319,7 +316,9 @@ async def test_voided_points_return_expired_when_their_lot_expired_meanwhile(
     h = await hold(runtime, m, 60, expires_at=clock.now() + 5 * DAY)
     clock.advance(3 * DAY)
     assert await ledger.get_balance(runtime, m) == Balance(0, 0, 60, 0)
-    await ledger.void_hold(runtime, STAFF, hold_id=h.id, reason="x", idempotency_key=key())
+    await ledger.void_hold(
+        runtime, STAFF, VoidHold(hold_id=h.id, reason="x"), idempotency_key=key()
+    )
     assert await ledger.get_balance(runtime, m) == Balance(0, 0, 0, 0)
     assert await programme_balance(runtime, "breakage") == 100
 
@@ -333,7 +332,7 @@ async def test_an_expired_hold_cannot_be_committed_and_the_job_voids_it(
     clock.advance(timedelta(minutes=5))
     await refused(
         ErrorCode.HOLD_NOT_ACTIVE,
-        ledger.commit_hold(runtime, STAFF, hold_id=h.id, idempotency_key=key()),
+        ledger.commit_hold(runtime, STAFF, CommitHold(hold_id=h.id), idempotency_key=key()),
     )
     assert await ledger.void_expired_holds(runtime) == 1
     assert (await ledger.get_hold(runtime, h.id)).status is HoldStatus.VOIDED
@@ -479,7 +478,7 @@ async def test_adjustments_need_a_reason_and_move_both_ways(runtime: Runtime, cl
 
     async def adjust(amount: int, reason: str = "goodwill") -> Any:
         return await ledger.adjust_points(
-            runtime, STAFF, member_id=m, amount=amount, reason=reason, idempotency_key=key()
+            runtime, STAFF, Adjust(member_id=m, amount=amount, reason=reason), idempotency_key=key()
         )
 
     await refused(ErrorCode.INVALID_INPUT, adjust(50, reason=""))
@@ -556,7 +555,7 @@ async def test_same_key_same_request_returns_the_same_entry(runtime: Runtime):
 
     async def earn_once(amount: int = 100) -> Any:
         return await ledger.earn_points(
-            runtime, STAFF, member_id=m, amount=amount, reason="order 1", idempotency_key=k
+            runtime, STAFF, Earn(member_id=m, amount=amount, reason="order 1"), idempotency_key=k
         )
 
     first = await earn_once()
@@ -568,9 +567,7 @@ async def test_same_key_same_request_returns_the_same_entry(runtime: Runtime):
     other = await ledger.earn_points(
         runtime,
         Actor("partner:pos-1"),
-        member_id=m,
-        amount=100,
-        reason="order 1",
+        Earn(member_id=m, amount=100, reason="order 1"),
         idempotency_key=k,
     )
     assert other.id != first.id
@@ -583,7 +580,7 @@ async def test_a_refused_request_does_not_burn_its_key(runtime: Runtime):
 
     async def spend_with_key() -> Any:
         return await ledger.spend_points(
-            runtime, STAFF, member_id=m, amount=50, reason="order 2", idempotency_key=k
+            runtime, STAFF, Spend(member_id=m, amount=50, reason="order 2"), idempotency_key=k
         )
 
     await refused(ErrorCode.INSUFFICIENT_POINTS, spend_with_key())
@@ -617,7 +614,7 @@ async def test_twenty_concurrent_replays_of_one_earn_credit_once(runtime: Runtim
     results = await asyncio.gather(
         *(
             ledger.earn_points(
-                runtime, STAFF, member_id=m, amount=70, reason="order 3", idempotency_key=k
+                runtime, STAFF, Earn(member_id=m, amount=70, reason="order 3"), idempotency_key=k
             )
             for _ in range(20)
         )
@@ -662,14 +659,16 @@ async def test_an_account_lock_serves_one_write_of_its_own_member(runtime: Runti
         lock = await lock_account(conn, member)
         assert lock is not None
         with pytest.raises(RuntimeError):  # no status read after the lock: refused
-            await book.earn(member, 10, reason="r", actor=STAFF, lock=lock)
+            await book.earn(Earn(member_id=member, amount=10, reason="r"), STAFF, lock=lock)
         lock.status = MemberStatus.ACTIVE
         with pytest.raises(RuntimeError):  # another member's lock: refused
-            await book.earn(other, 10, reason="r", actor=STAFF, lock=lock)
-        await book.earn(member, 10, reason="r", actor=STAFF, lock=lock)
+            await book.earn(Earn(member_id=other, amount=10, reason="r"), STAFF, lock=lock)
+        await book.earn(Earn(member_id=member, amount=10, reason="r"), STAFF, lock=lock)
         with pytest.raises(RuntimeError):  # the same row again: refused
-            await book.earn(member, 5, reason="r", actor=STAFF, lock=lock)
-        await book.earn(member, 5, reason="r", actor=STAFF)  # locks and reads again: fine
+            await book.earn(Earn(member_id=member, amount=5, reason="r"), STAFF, lock=lock)
+        await book.earn(
+            Earn(member_id=member, amount=5, reason="r"), STAFF
+        )  # locks and reads again: fine
         with pytest.raises(DomainError) as unknown:  # no such member: refused
             await lock_account(conn, 10**9)
         assert unknown.value.code is ErrorCode.NOT_FOUND
@@ -690,12 +689,15 @@ async def test_postings_count_when_their_transaction_commits(runtime: Runtime) -
     with pytest.raises(Abandoned):
         async with unit_of_work(runtime.engine) as conn:
             book = Ledger(conn, runtime.clock, LedgerPolicy.from_settings(runtime.settings))
-            await book.earn(member, 70, reason="abandoned", actor=STAFF)
+            await book.earn(Earn(member_id=member, amount=70, reason="abandoned"), STAFF)
             raise Abandoned
     assert (postings(), points()) == (0, 0)
 
     for amount in (10, 25):
         await ledger.earn_points(
-            runtime, STAFF, member_id=member, amount=amount, reason="r", idempotency_key=uuid4().hex
+            runtime,
+            STAFF,
+            Earn(member_id=member, amount=amount, reason="r"),
+            idempotency_key=uuid4().hex,
         )
     assert (postings(), points()) == (2, 35)

@@ -11,6 +11,7 @@ import pytest
 
 from app.ledger import usecases as ledger
 from app.ledger.audit import audit_ledger
+from app.ledger.commands import Earn
 from app.ledger.models import Actor
 from app.mall.catalogue import ItemSpec, create_item
 from app.mall.policy import Item, ItemKind
@@ -39,21 +40,25 @@ def make_member(runtime: Runtime) -> MakeMember:
             await ledger.earn_points(
                 runtime,
                 STAFF,
-                member_id=member_id,
-                amount=points,
-                reason="opening",
+                Earn(
+                    member_id=member_id,
+                    amount=points,
+                    reason="opening",
+                    expires_at=runtime.clock.now() + timedelta(days=30),
+                ),
                 idempotency_key=f"open-{ref}",
-                expires_at=runtime.clock.now() + timedelta(days=30),
             )
         if second_lot:
             await ledger.earn_points(
                 runtime,
                 STAFF,
-                member_id=member_id,
-                amount=second_lot,
-                reason="later",
+                Earn(
+                    member_id=member_id,
+                    amount=second_lot,
+                    reason="later",
+                    expires_at=runtime.clock.now() + timedelta(days=300),
+                ),
                 idempotency_key=f"second-{ref}",
-                expires_at=runtime.clock.now() + timedelta(days=300),
             )
         return member_id
 

@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from app.ledger import usecases as ledger
 from app.ledger.audit import audit_ledger
+from app.ledger.commands import Reverse
 from app.lifecycle.exchange import Direction, save_partner
 from app.mall import donations, lottery
 from app.mall import usecases as mall
@@ -84,7 +85,10 @@ async def test_a_fulfilled_order_whose_spend_came_back_fails(
 ) -> None:
     # "By other means": staff reverse the order's spend directly; the ledger alone is sound.
     await ledger.reverse_entry(
-        runtime, STAFF, entry_id=programme.commit_entry, reason="goodwill", idempotency_key="r1"
+        runtime,
+        STAFF,
+        Reverse(entry_id=programme.commit_entry, reason="goodwill"),
+        idempotency_key="r1",
     )
     assert await failed_checks(runtime) == {"a done order's spend is its points and stands"}
 

@@ -12,6 +12,7 @@ from app.auth.principal import Principal, Role
 from app.clock import FrozenClock
 from app.config import Settings
 from app.db import unit_of_work
+from app.ledger.commands import Earn
 from app.ledger.models import Actor
 from app.ledger.usecases import earn_points
 from app.members.service import channels_of_members
@@ -86,7 +87,7 @@ async def member(rt: Runtime, channel: str = "shop", ref: str = "m-1") -> int:
 
 async def earn(rt: Runtime, member_id: int, amount: int, key: str) -> None:
     await earn_points(
-        rt, SYSTEM, member_id=member_id, amount=amount, reason="test", idempotency_key=key
+        rt, SYSTEM, Earn(member_id=member_id, amount=amount, reason="test"), idempotency_key=key
     )
 
 

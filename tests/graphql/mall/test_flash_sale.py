@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from app.ledger import usecases as ledger
 from app.ledger.audit import audit_ledger
+from app.ledger.commands import Earn
 from app.ledger.models import Actor
 from app.ledger.tables import holds
 from app.mall.flash import FlashGate
@@ -38,9 +39,7 @@ async def register_many(rt: Runtime, count: int, points: int) -> list[int]:
             await ledger.earn_points(
                 rt,
                 STAFF,
-                member_id=reg.member.id,
-                amount=points,
-                reason="flash test",
+                Earn(member_id=reg.member.id, amount=points, reason="flash test"),
                 idempotency_key=f"buyer-{n}",
             )
             return reg.member.id

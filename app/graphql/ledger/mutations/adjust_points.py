@@ -7,6 +7,7 @@ from app.graphql.ledger.inputs import AdjustPointsInput
 from app.graphql.ledger.resolvers import points_posted
 from app.graphql.ledger.types import PointsPosted
 from app.ledger import usecases
+from app.ledger.commands import Adjust
 
 
 @mutation("Staff correction, credit or debit, with a mandatory reason.")
@@ -14,9 +15,9 @@ async def adjust_points(call: Call, input: AdjustPointsInput) -> PointsPosted:
     entry = await usecases.adjust_points(
         call.runtime,
         call.actor,
-        member_id=await call.member(input.member_id),
-        amount=input.amount,
-        reason=input.reason,
+        Adjust(
+            member_id=await call.member(input.member_id), amount=input.amount, reason=input.reason
+        ),
         idempotency_key=input.idempotency_key,
     )
     return await points_posted(call.ctx, entry)

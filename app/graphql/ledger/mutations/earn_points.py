@@ -8,6 +8,7 @@ from app.graphql.ledger.inputs import EarnPointsInput
 from app.graphql.ledger.resolvers import points_posted
 from app.graphql.ledger.types import PointsPosted
 from app.ledger import usecases
+from app.ledger.commands import Earn
 
 
 @mutation("Credit points to a member (generic earn with a reason).")
@@ -15,12 +16,14 @@ async def earn_points(call: Call, input: EarnPointsInput) -> PointsPosted:
     entry = await usecases.earn_points(
         call.runtime,
         call.actor,
-        member_id=await call.member(input.member_id),
-        amount=input.amount,
-        reason=input.reason,
+        Earn(
+            member_id=await call.member(input.member_id),
+            amount=input.amount,
+            reason=input.reason,
+            reference=input.reference,
+            available_at=aware(input.available_at, "availableAt"),
+            expires_at=aware(input.expires_at, "expiresAt"),
+        ),
         idempotency_key=input.idempotency_key,
-        reference=input.reference,
-        available_at=aware(input.available_at, "availableAt"),
-        expires_at=aware(input.expires_at, "expiresAt"),
     )
     return await points_posted(call.ctx, entry)

@@ -8,6 +8,7 @@ from app.graphql.ledger.inputs import ReverseEntryInput
 from app.graphql.ledger.resolvers import points_posted
 from app.graphql.ledger.types import PointsPosted
 from app.ledger import usecases
+from app.ledger.commands import Reverse
 
 
 @mutation("Reverse an earn (claw back) or a spend (points return).")
@@ -15,9 +16,11 @@ async def reverse_entry(call: Call, input: ReverseEntryInput) -> PointsPosted:
     entry = await usecases.reverse_entry(
         call.runtime,
         call.actor,
-        entry_id=await call.target(input.entry_id, "entryId", entry_owner),
-        reason=input.reason,
+        Reverse(
+            entry_id=await call.target(input.entry_id, "entryId", entry_owner),
+            amount=input.amount,
+            reason=input.reason,
+        ),
         idempotency_key=input.idempotency_key,
-        amount=input.amount,
     )
     return await points_posted(call.ctx, entry)

@@ -8,6 +8,7 @@ from app.graphql.ledger.inputs import VoidHoldInput
 from app.graphql.ledger.resolvers import hold_payload
 from app.graphql.ledger.types import HoldPayload
 from app.ledger import usecases
+from app.ledger.commands import VoidHold
 
 
 @mutation("Release an active hold: the points return to their lots.")
@@ -15,8 +16,9 @@ async def void_hold(call: Call, input: VoidHoldInput) -> HoldPayload:
     hold = await usecases.void_hold(
         call.runtime,
         call.actor,
-        hold_id=await call.target(input.hold_id, "holdId", hold_owner),
-        reason=input.reason,
+        VoidHold(
+            hold_id=await call.target(input.hold_id, "holdId", hold_owner), reason=input.reason
+        ),
         idempotency_key=input.idempotency_key,
     )
     return await hold_payload(call.ctx, hold)
