@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from app.earning import rules as engine
+from app.earning import engine
 from app.earning.commands import (
     PreviewPoints,
     PurchaseLineInput,
@@ -22,7 +22,17 @@ from app.earning.commands import (
     RecordRefund,
 )
 from app.earning.records import MemberSnapshot
-from app.earning.rules import Line, MemberFacts, Occurrence, Outcome, Purchase, Rule
+from app.earning.refunds import clawback_target
+from app.earning.rules import (
+    CENT,
+    MAX_MONEY,
+    Line,
+    MemberFacts,
+    Occurrence,
+    Outcome,
+    Purchase,
+    Rule,
+)
 from app.earning.specs import money
 from app.errors import invalid
 from app.ledger.idempotency import fingerprint
@@ -59,8 +69,8 @@ def check_lines(lines: Sequence[PurchaseLineInput]) -> tuple[Line, ...]:
             raise invalid(f"quantity must be 1..{MAX_QUANTITY}", f"{where}.quantity")
         amount = money(line.amount, f"{where}.amount")
         checked.append(Line(line.sku, line.category, line.quantity, amount))
-    if sum((line.amount for line in checked), Decimal(0)) > engine.MAX_MONEY:
-        raise invalid(f"the order total is above {engine.MAX_MONEY}", "lines")
+    if sum((line.amount for line in checked), Decimal(0)) > MAX_MONEY:
+        raise invalid(f"the order total is above {MAX_MONEY}", "lines")
     return tuple(checked)
 
 
@@ -269,7 +279,7 @@ def decide_refund(order: Order, refund: CheckedRefund) -> RefundDecision:
     left = {line.line_no: line.amount - line.refunded for line in order.lines}
     back = refund_split(left, refund.by_line, refund.amount)
     refunded = [line.refunded + back.get(line.line_no, Decimal(0)) for line in order.lines]
-    target = engine.clawback_target(
+    target = clawback_target(
         order.points,
         [Decimal(line.points) for line in order.lines],
         order.order_points,
@@ -324,7 +334,7 @@ def _spread(left: dict[int, Decimal], amount: Decimal, remaining: Decimal) -> di
         if i == len(open_lines) - 1:
             share = amount - given
         else:
-            share = (amount * left[line_no] / remaining).quantize(engine.CENT)
+            share = (amount * left[line_no] / remaining).quantize(CENT)
         share = min(share, left[line_no])
         back[line_no] = share
         given += share

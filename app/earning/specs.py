@@ -1,6 +1,7 @@
 """Rule specs: a rule's JSON spec parsed and checked into a :class:`app.earning.rules.Rule` (a
 clear INVALID_INPUT naming the field, for anything out of bounds), written back as the spec
-stored, and the money amounts every earning input uses. Pure, like the engine."""
+stored, and the money amounts every earning input uses. Pure, like the engine
+(app/earning/engine.py)."""
 
 from __future__ import annotations
 

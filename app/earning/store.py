@@ -22,11 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.clock import Clock
 from app.config import Settings
 from app.configcache import generation_of
-from app.earning import rules as engine
+from app.earning import counters, engine
 from app.earning.decisions import Standing, member_facts
+from app.earning.engine import expiry_override
 from app.earning.records import MemberSnapshot
 from app.earning.rulebook import ENABLED_RULES, Rulebook
-from app.earning.rules import Outcome, Rule, Trigger, expiry_override, select_rules
+from app.earning.rules import Outcome, Rule, Trigger, select_rules
 from app.earning.tables import (
     earning_budgets,
     earning_counters,
@@ -172,7 +173,7 @@ class EarningStore:
         snapshot = await self.lock_and_read_member(
             member_id,
             categories=categories,
-            counter_keys=engine.counter_keys(guess, day),
+            counter_keys=counters.counter_keys(guess, day),
             order=order,
         )
         rules = select_rules(
@@ -226,7 +227,7 @@ class EarningStore:
         rows = await self.conn.execute(
             select(earning_counters.c.key, earning_counters.c.points).where(
                 earning_counters.c.member_id == member_id,
-                earning_counters.c.key.in_(engine.counter_keys(rules, day)),
+                earning_counters.c.key.in_(counters.counter_keys(rules, day)),
             )
         )
         used = {row.key: row.points for row in rows}
@@ -243,7 +244,7 @@ class EarningStore:
         """Counters and budgets left. The counters came with the snapshot (read for the rules
         cached before the lock); when the rules changed meanwhile, read the new rules' again."""
         day = engine.local_day(at, self.settings.timezone)
-        keys = engine.counter_keys(rules, day)
+        keys = counters.counter_keys(rules, day)
         used = snapshot.counters
         if not set(keys) <= snapshot.counter_keys:
             rows = await self.conn.execute(

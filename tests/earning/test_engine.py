@@ -9,19 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.earning.rules import (
-    CapPeriod,
-    Line,
-    MemberFacts,
-    Occurrence,
-    Purchase,
-    Rule,
-    ceiling_counter,
-    clawback_target,
-    evaluate,
-    local_day,
-    rule_counter,
-)
+from app.earning.counters import ceiling_counter, rule_counter
+from app.earning.engine import evaluate, local_day
+from app.earning.refunds import clawback_target
+from app.earning.rules import CapPeriod, Line, MemberFacts, Occurrence, Purchase, Rule
 from app.earning.specs import money, parse_rule, rule_spec
 from app.errors import DomainError
 
