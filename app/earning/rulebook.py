@@ -228,16 +228,21 @@ class Rulebook:
         ).first()
         return None if row is None else self._record(row)
 
-    async def rule_versions(self, rule_id: int) -> list[RuleVersion]:
+    async def versions_of(self, rule_ids: list[int]) -> dict[int, list[RuleVersion]]:
+        """Each rule's versions, newest first, in one statement (a rule with none: [])."""
         rows = await self.conn.execute(
             select(earning_rule_versions)
-            .where(earning_rule_versions.c.rule_id == rule_id)
-            .order_by(earning_rule_versions.c.version.desc())
+            .where(earning_rule_versions.c.rule_id.in_(rule_ids))
+            .order_by(earning_rule_versions.c.rule_id, earning_rule_versions.c.version.desc())
         )
-        return [
-            RuleVersion(r.rule_id, r.version, r.change, r.spec, r.enabled, r.actor, r.created_at)
-            for r in rows
-        ]
+        found: dict[int, list[RuleVersion]] = {rule_id: [] for rule_id in rule_ids}
+        for r in rows:
+            found[r.rule_id].append(
+                RuleVersion(
+                    r.rule_id, r.version, r.change, r.spec, r.enabled, r.actor, r.created_at
+                )
+            )
+        return found
 
     async def enabled_rules(self, generation: str | None = None) -> list[Rule]:
         """Every enabled rule; from the process's cache when ``generation`` (the rules table's,

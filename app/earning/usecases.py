@@ -105,10 +105,15 @@ async def get_rule(rt: Runtime, rule_id: int) -> RuleRecord:
         return await _rulebook(rt, conn).get_rule(rule_id)
 
 
-@retry_on_lost_connection
 async def rule_versions(rt: Runtime, rule_id: int) -> list[RuleVersion]:
+    return (await rule_versions_of(rt, [rule_id]))[rule_id]
+
+
+@retry_on_lost_connection
+async def rule_versions_of(rt: Runtime, rule_ids: list[int]) -> dict[int, list[RuleVersion]]:
+    """Many rules' versions at once (DataLoaders)."""
     async with rt.engine.connect() as conn:
-        return await _rulebook(rt, conn).rule_versions(rule_id)
+        return await _rulebook(rt, conn).versions_of(rule_ids)
 
 
 async def ensure_seeded_rule(

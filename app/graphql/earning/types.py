@@ -8,12 +8,12 @@ from decimal import Decimal
 import strawberry
 from strawberry.scalars import JSON
 
-from app.earning import usecases
 from app.earning.records import PurchaseRecord
 from app.earning.rulebook import RuleRecord, RuleVersion
 from app.graphql.core.context import Info
 from app.graphql.core.fields import described_field, node_id
 from app.graphql.core.pagination import Connection
+from app.graphql.earning import dataloaders
 from app.graphql.earning.breakdown import PointsBreakdown
 from app.graphql.earning.enums import Combination, EffectKind, Trigger
 from app.graphql.ledger.types import BalanceNode, EntryNode
@@ -102,7 +102,7 @@ class EarningRuleNode:
     @described_field("Every change, newest first: who changed what, when.")
     async def versions(self, info: Info) -> list[RuleVersionNode]:
         info.context.require("earningRules")
-        rows = await usecases.rule_versions(info.context.runtime, self.record.rule.id)
+        rows = await info.context.loaders.of(dataloaders.rule_versions).load(self.record.rule.id)
         return [RuleVersionNode.of(v) for v in rows]
 
 
