@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from contextlib import AbstractAsyncContextManager, suppress
+from contextlib import AbstractAsyncContextManager
 
 from app.analytics.projector import apply_pending, read_cursor
 from app.analytics.rebuild import rebuild
-from app.background import running
+from app.background import poll, running
 from app.leaderboards.projector import events_lost_after
 from app.logging import get_logger
 from app.runtime import Runtime
 
 log = get_logger("app.analytics.runner")
-
-MAX_BACKOFF_SECONDS = 30.0
 
 
 async def needs_rebuild(rt: Runtime) -> bool:
@@ -25,26 +23,28 @@ async def needs_rebuild(rt: Runtime) -> bool:
     return cursor is None or await events_lost_after(rt, cursor)
 
 
+async def rollup_round(rt: Runtime) -> None:
+    """Rebuild first when the outbox cannot tell the rollups what they missed, then apply what
+    is pending."""
+    if await needs_rebuild(rt):
+        log.warning("analytics.rebuilding")
+        await rebuild(rt)
+    await apply_pending(rt)
+
+
 async def run_rollups(rt: Runtime, stop: asyncio.Event) -> None:
     """Keep the rollups up to date until ``stop`` is set; errors are logged and retried with
     back-off. Any number of processes may run it (batches are serialised by a lock)."""
-    failures = 0
-    while not stop.is_set():
-        try:
-            if await needs_rebuild(rt):
-                log.warning("analytics.rebuilding")
-                await rebuild(rt)
-            await apply_pending(rt)
-            failures = 0
-            delay = rt.settings.leaderboard_poll_seconds
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            failures += 1
-            delay = min(MAX_BACKOFF_SECONDS, rt.settings.leaderboard_poll_seconds * 2**failures)
-            log.exception("analytics.projector_failed", failures=failures, retry_in=delay)
-        with suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=delay)
+
+    def failed(failures: int, retry_in: float) -> None:
+        log.exception("analytics.projector_failed", failures=failures, retry_in=retry_in)
+
+    await poll(
+        stop,
+        lambda: rollup_round(rt),
+        every=rt.settings.leaderboard_poll_seconds,
+        on_failure=failed,
+    )
 
 
 def rollups_running(rt: Runtime) -> AbstractAsyncContextManager[None]:

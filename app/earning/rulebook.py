@@ -108,23 +108,8 @@ class Rulebook:
         stored = rule_spec(rule)
         if stored == current.spec:
             return self._record(current)
-        row = (
-            await self.conn.execute(
-                earning_rules.update()
-                .where(earning_rules.c.id == rule_id)
-                .values(
-                    name=rule.name,
-                    trigger=rule.trigger.value,
-                    event=rule.event,
-                    spec=stored,
-                    version=earning_rules.c.version + 1,
-                    updated_at=self.clock.now(),
-                    updated_by=actor.principal,
-                )
-                .returning(*earning_rules.c)
-            )
-        ).one()
-        await self._audit(row, "updated", actor)
+        values = {"name": rule.name, "trigger": rule.trigger.value, "event": rule.event}
+        row = await self._new_version(rule_id, "updated", actor, spec=stored, **values)
         await self._open_budget(rule_id, rule)
         return self._record(row)
 
@@ -134,12 +119,20 @@ class Rulebook:
         current = await self._lock_rule(rule_id, expected_version)
         if current.enabled == enabled:
             return self._record(current)
+        change = "enabled" if enabled else "disabled"
+        return self._record(await self._new_version(rule_id, change, actor, enabled=enabled))
+
+    async def _new_version(
+        self, rule_id: int, change: str, actor: Actor, **values: Any
+    ) -> Row[Any]:
+        """The locked rule written with ``values`` as its next version, and that version
+        audited (``change``: what the audit trail calls it)."""
         row = (
             await self.conn.execute(
                 earning_rules.update()
                 .where(earning_rules.c.id == rule_id)
                 .values(
-                    enabled=enabled,
+                    **values,
                     version=earning_rules.c.version + 1,
                     updated_at=self.clock.now(),
                     updated_by=actor.principal,
@@ -147,8 +140,8 @@ class Rulebook:
                 .returning(*earning_rules.c)
             )
         ).one()
-        await self._audit(row, "enabled" if enabled else "disabled", actor)
-        return self._record(row)
+        await self._audit(row, change, actor)
+        return row
 
     async def _open_budget(self, rule_id: int, rule: Rule) -> None:
         """A budgeted rule's budget row is written with the rule, in its transaction, so the row

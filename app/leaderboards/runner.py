@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 
-from app.background import running
+from app.background import poll, running
 from app.leaderboards.boards import BOARDS
 from app.leaderboards.projector import apply_pending, events_lost_after, read_cursor
 from app.leaderboards.rebuild import rebuild
@@ -14,8 +14,6 @@ from app.logging import get_logger
 from app.runtime import Runtime
 
 log = get_logger("app.leaderboards.runner")
-
-MAX_BACKOFF_SECONDS = 30.0
 
 
 async def run_projector(
@@ -35,42 +33,33 @@ async def run_projector(
     back-off; the loop never dies while ``stop`` is unset. Any number of processes may run it.
     """
     names = list(boards or BOARDS)
-    failures = 0
+
+    def failed(failures: int, retry_in: float) -> None:
+        log.exception("leaderboards.projector_failed", failures=failures, retry_in=retry_in)
+
     log.info("leaderboards.projector_started", boards=names)
-    while not stop.is_set():
-        try:
-            for name in names:
-                cursor = await read_cursor(rt.redis, name)
-                if cursor is None:
-                    log.warning("leaderboards.cursor_missing_rebuilding", board=name)
-                    await rebuild(rt, name)
-                elif await events_lost_after(rt, cursor):
-                    log.warning("leaderboards.events_purged_rebuilding", board=name, cursor=cursor)
-                    await rebuild(rt, name)
-            await apply_pending(rt, names)
-            failures = 0
-            delay = rt.settings.leaderboard_poll_seconds
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            failures += 1
-            delay = min(MAX_BACKOFF_SECONDS, rt.settings.leaderboard_poll_seconds * 2**failures)
-            log.exception("leaderboards.projector_failed", failures=failures, retry_in=delay)
-        await _sleep(stop, wake, delay)
+    await poll(
+        stop,
+        lambda: projector_round(rt, names),
+        every=rt.settings.leaderboard_poll_seconds,
+        on_failure=failed,
+        wake=wake,
+    )
     log.info("leaderboards.projector_stopped")
 
 
-async def _sleep(stop: asyncio.Event, wake: asyncio.Event | None, seconds: float) -> None:
-    waiters = [asyncio.ensure_future(stop.wait())]
-    if wake is not None:
-        waiters.append(asyncio.ensure_future(wake.wait()))
-    try:
-        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
-        if wake is not None:
-            wake.clear()
+async def projector_round(rt: Runtime, names: list[str]) -> None:
+    """Rebuild the boards whose cursor is lost or whose next events were purged, then apply
+    what is pending to every board."""
+    for name in names:
+        cursor = await read_cursor(rt.redis, name)
+        if cursor is None:
+            log.warning("leaderboards.cursor_missing_rebuilding", board=name)
+            await rebuild(rt, name)
+        elif await events_lost_after(rt, cursor):
+            log.warning("leaderboards.events_purged_rebuilding", board=name, cursor=cursor)
+            await rebuild(rt, name)
+    await apply_pending(rt, names)
 
 
 def projector_running(rt: Runtime) -> AbstractAsyncContextManager[None]:
