@@ -31,8 +31,8 @@ _members = table("members", column("id", BigInteger), column("status", String))
 class AccountLock:
     """A member's account row locked by :func:`lock_account`. A caller that reads the member in
     its own statement after the lock (its status among what else it needs) sets ``status`` and
-    hands the lock to one write (``Ledger.earn(…, lock=…)``): one lock and one read instead of
-    two each.
+    hands the lock to one write (``Ledger.earn(Earn(…), actor, lock=…)``): one lock and one read
+    instead of two each.
 
     Good for one write only: the write changes the account, so the row is stale after it."""
 

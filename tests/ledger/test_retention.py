@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from app.clock import FrozenClock
 from app.ledger import usecases as ledger
+from app.ledger.commands import Earn
 from app.ledger.retention import purge_idempotency_keys
 from app.ledger.tables import idempotency_keys
 from app.runtime import Runtime
@@ -20,7 +21,7 @@ DAY = timedelta(days=1)
 
 async def earn_with(rt: Runtime, member_id: int, key: str) -> int:
     entry = await ledger.earn_points(
-        rt, STAFF, member_id=member_id, amount=10, reason="retention", idempotency_key=key
+        rt, STAFF, Earn(member_id, 10, "retention"), idempotency_key=key
     )
     return entry.id
 
