@@ -14,22 +14,21 @@ threshold: a second run or a second replica writes nothing), a notification, and
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import unit_of_work
-from app.events.outbox import append_event, member_topic
 from app.ledger.queries import expiring_points
-from app.lifecycle.tables import expiry_reminders, notifications
 from app.runtime import Runtime
 
 KIND = "points.expiring"
-BATCH = 200
+BATCH = 2_000  # reminders a statement (and a transaction)
 
 
 def threshold_for(days_left: int, thresholds: Sequence[int]) -> int | None:
@@ -75,55 +74,77 @@ async def _expiring(rt: Runtime, horizon_days: int) -> list[Expiring]:
         return [Expiring(r.member_id, r.expires_on, r.expires_at, int(r.points)) for r in rows]
 
 
-async def _remind(
-    conn: AsyncConnection, rt: Runtime, item: Expiring, threshold: int, left: int
-) -> bool:
-    """Write one reminder with its notification and event; False when it was already sent."""
-    now = rt.clock.now()
-    title, body = reminder_text(item.points, item.expires_on, left)
-    payload = {
-        "member_id": item.member_id,
-        "points": item.points,
-        "expires_on": item.expires_on.isoformat(),
-        "expires_at": item.expires_at.isoformat(),
-        "threshold_days": threshold,
-        "days_left": left,
-    }
-    notification_id = await conn.scalar(
-        notifications.insert()
-        .values(
-            member_id=item.member_id,
-            kind=KIND,
-            title=title,
-            body=body,
-            payload=payload,
-            created_at=now,
+# One statement a batch: the reminders not yet sent claim their rows first (the primary key
+# makes a second run, or a second replica, write nothing), each with a notification id drawn
+# ahead from its sequence; only the claimed ones get their notification and their event.
+_REMIND = text(
+    """
+    WITH due AS (
+        SELECT * FROM unnest(
+            CAST(:members AS bigint[]), CAST(:days AS date[]), CAST(:thresholds AS int[]),
+            CAST(:points AS bigint[]), CAST(:titles AS text[]), CAST(:bodies AS text[]),
+            CAST(:payloads AS text[])
+        ) AS d(member_id, expires_on, threshold_days, points, title, body, payload)
+    ),
+    claimed AS (
+        INSERT INTO expiry_reminders
+            (member_id, expires_on, threshold_days, points, notification_id, created_at)
+        SELECT member_id, expires_on, threshold_days, points,
+               nextval(pg_get_serial_sequence('notifications', 'id')), :now
+        FROM due
+        ON CONFLICT DO NOTHING
+        RETURNING member_id, expires_on, threshold_days, notification_id
+    ),
+    told AS (
+        INSERT INTO notifications (id, member_id, kind, title, body, payload, created_at)
+        OVERRIDING SYSTEM VALUE
+        SELECT c.notification_id, d.member_id, :kind, d.title, d.body, CAST(d.payload AS jsonb),
+               :now
+        FROM claimed c JOIN due d USING (member_id, expires_on, threshold_days)
+        RETURNING id, member_id, title, payload
+    )
+    INSERT INTO events (topic, type, payload)
+    SELECT 'member:' || member_id, :kind,
+           payload || jsonb_build_object('notification_id', id, 'title', title)
+    FROM told
+    """
+)
+
+
+async def _remind_all(
+    conn: AsyncConnection, now: datetime, batch: Sequence[tuple[Expiring, int, int]]
+) -> int:
+    """Write the batch's reminders with their notifications and events; returns how many were
+    new (the others had been sent before)."""
+    texts = [reminder_text(item.points, item.expires_on, left) for item, _, left in batch]
+    payloads = [
+        json.dumps(
+            {
+                "member_id": item.member_id,
+                "points": item.points,
+                "expires_on": item.expires_on.isoformat(),
+                "expires_at": item.expires_at.isoformat(),
+                "threshold_days": threshold,
+                "days_left": left,
+            }
         )
-        .returning(notifications.c.id)
+        for item, threshold, left in batch
+    ]
+    written = await conn.execute(
+        _REMIND,
+        {
+            "members": [item.member_id for item, _, _ in batch],
+            "days": [item.expires_on for item, _, _ in batch],
+            "thresholds": [threshold for _, threshold, _ in batch],
+            "points": [item.points for item, _, _ in batch],
+            "titles": [title for title, _ in texts],
+            "bodies": [body for _, body in texts],
+            "payloads": payloads,
+            "now": now,
+            "kind": KIND,
+        },
     )
-    sent = await conn.scalar(
-        insert(expiry_reminders)
-        .values(
-            member_id=item.member_id,
-            expires_on=item.expires_on,
-            threshold_days=threshold,
-            points=item.points,
-            notification_id=notification_id,
-            created_at=now,
-        )
-        .on_conflict_do_nothing()
-        .returning(expiry_reminders.c.member_id)
-    )
-    if sent is None:  # already reminded (an earlier run): take the notification back
-        await conn.execute(notifications.delete().where(notifications.c.id == notification_id))
-        return False
-    await append_event(
-        conn,
-        member_topic(item.member_id),
-        KIND,
-        {**payload, "notification_id": notification_id, "title": title},
-    )
-    return True
+    return int(written.rowcount or 0)
 
 
 async def send_expiry_reminders(rt: Runtime) -> dict[str, int]:
@@ -141,6 +162,5 @@ async def send_expiry_reminders(rt: Runtime) -> dict[str, int]:
     sent = 0
     for start in range(0, len(due), BATCH):
         async with unit_of_work(rt.engine) as conn:
-            for item, threshold, left in due[start : start + BATCH]:
-                sent += await _remind(conn, rt, item, threshold, left)
+            sent += await _remind_all(conn, rt.clock.now(), due[start : start + BATCH])
     return {"sent": sent, "already_sent": len(due) - sent}

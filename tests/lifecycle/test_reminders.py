@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import text
@@ -124,3 +125,29 @@ async def test_read_and_unread(runtime: Runtime, clock: FrozenClock) -> None:
     assert await notes.mark_read(runtime, m, [first.id]) == (1, 1)
     assert await notes.mark_read(runtime, m, None) == (1, 0)
     assert await notes.unread_count(runtime, other) == 1
+
+
+async def test_two_jobs_racing_send_each_reminder_once(
+    runtime: Runtime, clock: FrozenClock
+) -> None:
+    clock.set(datetime(2026, 11, 23, 2, 0, tzinfo=UTC))
+    members = [await new_member(runtime, f"race-{n}") for n in range(30)]
+    for m in members:
+        await earn(runtime, m, 40, expires_at=datetime(2026, 11, 29, 16, 0, tzinfo=UTC))
+
+    first, second = await asyncio.gather(
+        send_expiry_reminders(runtime), send_expiry_reminders(runtime)
+    )
+    assert first["sent"] + second["sent"] == 30
+    assert first["already_sent"] + second["already_sent"] == 30
+    async with runtime.engine.connect() as conn:
+        counts = (
+            await conn.execute(
+                text(
+                    "SELECT (SELECT count(*) FROM expiry_reminders),"
+                    " (SELECT count(*) FROM notifications),"
+                    " (SELECT count(*) FROM events WHERE type = 'points.expiring')"
+                )
+            )
+        ).one()
+    assert tuple(counts) == (30, 30, 30)
