@@ -8,6 +8,7 @@ its queries, mutations and subscriptions here; the shared machinery is in app/gr
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from decimal import Decimal
 
 import strawberry
@@ -27,7 +28,7 @@ from strawberry.types import ExecutionContext
 from app.config import Settings, get_settings
 from app.graphql.analytics.mutations import AnalyticsMutations
 from app.graphql.analytics.queries import AnalyticsQueries
-from app.graphql.core.boundary import BoundedDecimal, RefuseUnstorableStrings
+from app.graphql.core.boundary import AwareDateTime, BoundedDecimal, RefuseUnstorableStrings
 from app.graphql.core.context import Context
 from app.graphql.core.cost import max_cost_rule
 from app.graphql.core.errors import JifenMaskErrors
@@ -165,8 +166,9 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         mutation=Mutation,
         subscription=Subscription,
         extensions=_extensions(settings),
-        # Decimal inputs are refused at the boundary when no column could hold them.
-        scalar_overrides={Decimal: BoundedDecimal},
+        # Decimal inputs are refused at the boundary when no column could hold them, DateTime
+        # inputs when they have no offset (a naive time would be read in the server's zone).
+        scalar_overrides={Decimal: BoundedDecimal, datetime: AwareDateTime},
     )
 
 

@@ -8,10 +8,11 @@ does not exist). Which operations a caller may call at all is the permission tab
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, Select, func, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.auth.principal import Principal, PrincipalKind
@@ -64,6 +65,20 @@ def _message(row: Row[Any]) -> Message:
         next_attempt_at=row.next_attempt_at,
         delivered_at=row.delivered_at,
         created_at=row.created_at,
+    )
+
+
+def _attempt(row: Row[Any]) -> Attempt:
+    return Attempt(
+        id=row.id,
+        message_id=row.message_id,
+        webhook_id=message_id(row.event_id),
+        attempted_at=row.attempted_at,
+        status_code=row.status_code,
+        duration_ms=row.duration_ms,
+        outcome=row.outcome,
+        error=row.error,
+        response_excerpt=row.response_excerpt,
     )
 
 
@@ -224,34 +239,86 @@ class WebhookEndpoints:
         ).one()
         return NewSecret(_endpoint(row), secret)
 
-    async def attempts(
-        self, actor: Principal, endpoint_id: int, before_id: int | None, limit: int
-    ) -> list[Attempt]:
-        """The endpoint's delivery log, newest first."""
-        await self._row(actor, endpoint_id)
+    def _managed(self, actor: Principal, endpoint_ids: Sequence[int]) -> Select[Any] | None:
+        """The endpoints among ``endpoint_ids`` the actor manages (None: none at all)."""
+        query = select(webhook_endpoints.c.id.label("owner")).where(
+            webhook_endpoints.c.id == func.any(list(endpoint_ids))
+        )
+        if actor.kind is PrincipalKind.PARTNER:
+            return query.where(webhook_endpoints.c.channel == actor.channel)
+        return query if actor.kind is PrincipalKind.STAFF else None
+
+    async def _pages(
+        self, actor: Principal, endpoint_ids: Sequence[int], page: Select[Any]
+    ) -> dict[int, list[Row[Any]]]:
+        """``page`` (rows of one endpoint, correlated to ``webhook_endpoints``) for each of the
+        endpoints the actor manages, in one statement: each endpoint managed is a key, with no
+        rows when it has none; one not managed, or that does not exist, is absent."""
+        managed = self._managed(actor, endpoint_ids)
+        if managed is None or not endpoint_ids:
+            return {}
+        rows = page.lateral("page")
         query = (
+            managed.add_columns(*rows.c)
+            .select_from(webhook_endpoints.outerjoin(rows, true()))
+            .order_by(webhook_endpoints.c.id, rows.c.id.desc())  # each page newest first
+        )
+        found: dict[int, list[Row[Any]]] = {}
+        for row in await self.conn.execute(query):
+            owned = found.setdefault(row.owner, [])
+            if row.id is not None:
+                owned.append(row)
+        return found
+
+    async def attempts_of(
+        self, actor: Principal, endpoint_ids: Sequence[int], before_id: int | None, limit: int
+    ) -> dict[int, list[Attempt]]:
+        """Each endpoint's delivery log, newest first, ``limit`` attempts before ``before_id``,
+        in one statement however many endpoints (absent: not the actor's, or no such one)."""
+        page = (
             select(webhook_attempts, webhook_messages.c.event_id)
             .join(webhook_messages, webhook_messages.c.id == webhook_attempts.c.message_id)
-            .where(webhook_attempts.c.endpoint_id == endpoint_id)
+            .where(webhook_attempts.c.endpoint_id == webhook_endpoints.c.id)
             .order_by(webhook_attempts.c.id.desc())
             .limit(limit)
         )
         if before_id is not None:
-            query = query.where(webhook_attempts.c.id < before_id)
-        return [
-            Attempt(
-                id=r.id,
-                message_id=r.message_id,
-                webhook_id=message_id(r.event_id),
-                attempted_at=r.attempted_at,
-                status_code=r.status_code,
-                duration_ms=r.duration_ms,
-                outcome=r.outcome,
-                error=r.error,
-                response_excerpt=r.response_excerpt,
-            )
-            for r in await self.conn.execute(query)
-        ]
+            page = page.where(webhook_attempts.c.id < before_id)
+        pages = await self._pages(actor, endpoint_ids, page)
+        return {endpoint: [_attempt(r) for r in rows] for endpoint, rows in pages.items()}
+
+    async def messages_of(
+        self,
+        actor: Principal,
+        endpoint_ids: Sequence[int],
+        before_id: int | None,
+        limit: int,
+        status: str | None = None,
+    ) -> dict[int, list[Message]]:
+        """Each endpoint's messages, newest first, as :meth:`attempts_of` reads its log."""
+        page = (
+            select(*_MESSAGE_COLUMNS)
+            .where(webhook_messages.c.endpoint_id == webhook_endpoints.c.id)
+            .order_by(webhook_messages.c.id.desc())
+            .limit(limit)
+        )
+        if before_id is not None:
+            page = page.where(webhook_messages.c.id < before_id)
+        if status is not None:
+            if status not in ("pending", "delivered", "failed"):
+                raise invalid("status is pending, delivered or failed", "status")
+            page = page.where(webhook_messages.c.status == status)
+        pages = await self._pages(actor, endpoint_ids, page)
+        return {endpoint: [_message(r) for r in rows] for endpoint, rows in pages.items()}
+
+    async def attempts(
+        self, actor: Principal, endpoint_id: int, before_id: int | None, limit: int
+    ) -> list[Attempt]:
+        """One endpoint's delivery log, newest first."""
+        found = await self.attempts_of(actor, [endpoint_id], before_id, limit)
+        if endpoint_id not in found:
+            raise not_found(ENDPOINT, endpoint_id, "endpointId")
+        return found[endpoint_id]
 
     async def messages(
         self,
@@ -261,20 +328,10 @@ class WebhookEndpoints:
         limit: int,
         status: str | None = None,
     ) -> list[Message]:
-        await self._row(actor, endpoint_id)
-        query = (
-            select(*_MESSAGE_COLUMNS)
-            .where(webhook_messages.c.endpoint_id == endpoint_id)
-            .order_by(webhook_messages.c.id.desc())
-            .limit(limit)
-        )
-        if before_id is not None:
-            query = query.where(webhook_messages.c.id < before_id)
-        if status is not None:
-            if status not in ("pending", "delivered", "failed"):
-                raise invalid("status is pending, delivered or failed", "status")
-            query = query.where(webhook_messages.c.status == status)
-        return [_message(row) for row in await self.conn.execute(query)]
+        found = await self.messages_of(actor, [endpoint_id], before_id, limit, status)
+        if endpoint_id not in found:
+            raise not_found(ENDPOINT, endpoint_id, "endpointId")
+        return found[endpoint_id]
 
     async def resend(self, actor: Principal, message: int) -> Message:
         """Send a message again now, whatever became of it, with a fresh schedule (same

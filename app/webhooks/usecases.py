@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from app.auth.principal import Principal
@@ -70,24 +71,32 @@ async def list_endpoints(
 
 
 async def list_attempts(
-    rt: Runtime, actor: Principal, endpoint_id: int, *, before_id: int | None, limit: int
-) -> list[Attempt]:
+    rt: Runtime,
+    actor: Principal,
+    endpoint_ids: Sequence[int],
+    *,
+    before_id: int | None,
+    limit: int,
+) -> dict[int, list[Attempt]]:
+    """The delivery logs of many endpoints in one statement (DataLoaders): an endpoint the
+    actor may not see, or that does not exist, is absent."""
     async with rt.engine.connect() as conn:
-        return await WebhookEndpoints(conn, rt.clock, rt.settings).attempts(
-            actor, endpoint_id, before_id, limit
+        return await WebhookEndpoints(conn, rt.clock, rt.settings).attempts_of(
+            actor, endpoint_ids, before_id, limit
         )
 
 
 async def list_messages(
     rt: Runtime,
     actor: Principal,
-    endpoint_id: int,
+    endpoint_ids: Sequence[int],
     *,
     before_id: int | None,
     limit: int,
     status: str | None,
-) -> list[Message]:
+) -> dict[int, list[Message]]:
+    """The messages of many endpoints in one statement, as :func:`list_attempts`."""
     async with rt.engine.connect() as conn:
-        return await WebhookEndpoints(conn, rt.clock, rt.settings).messages(
-            actor, endpoint_id, before_id, limit, status
+        return await WebhookEndpoints(conn, rt.clock, rt.settings).messages_of(
+            actor, endpoint_ids, before_id, limit, status
         )

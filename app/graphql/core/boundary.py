@@ -12,6 +12,9 @@ value PostgreSQL or Python cannot hold:
 - :class:`RefuseUnstorableStrings`, a validation rule: the same refusal for string literals
   written in the query document itself (``"\\u0000"`` is a legal GraphQL escape).
 - :data:`BoundedDecimal`, the ``Decimal`` scalar: finite, and within what the columns hold.
+- :data:`AwareDateTime`, the ``DateTime`` scalar: a time with its offset, never a naive one (the
+  programme's clock is not the caller's, and a naive time would be read in the server's zone).
+  Every DateTime input of the API, argument or input field, goes through it.
 """
 
 from __future__ import annotations
@@ -19,13 +22,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from decimal import Decimal, DecimalException, InvalidOperation
 from typing import Any
 
 from graphql import GraphQLError, StringValueNode, ValidationRule
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from strawberry.exceptions import StrawberryInputCoercionError as DecimalRefused
+from strawberry.exceptions import StrawberryInputCoercionError as ScalarRefused
 from strawberry.types.scalar import ScalarDefinition
 
 from app.errors import ErrorCode
@@ -137,20 +141,20 @@ def parse_decimal(value: object) -> Decimal:
     Raises a GraphQLError (not a ValueError): graphql-core reports those as the input's fault
     for literals too, where a ValueError would be an unexpected error."""
     if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise DecimalRefused("Decimal must be given as a string or a number")
+        raise ScalarRefused("Decimal must be given as a string or a number")
     text = str(value)
     if len(text) > 64:  # never echo, nor parse, an unbounded string
-        raise DecimalRefused("Decimal is longer than 64 characters")
+        raise ScalarRefused("Decimal is longer than 64 characters")
     try:
         number = Decimal(text)
     except (InvalidOperation, DecimalException):
-        raise DecimalRefused(f"Decimal cannot represent {text!r}") from None
+        raise ScalarRefused(f"Decimal cannot represent {text!r}") from None
     if not number.is_finite():
-        raise DecimalRefused(f"Decimal must be finite, not {text}")
+        raise ScalarRefused(f"Decimal must be finite, not {text}")
     if abs(number) >= DECIMAL_MAX:
-        raise DecimalRefused(f"Decimal must be below {DECIMAL_MAX:,} in absolute value")
+        raise ScalarRefused(f"Decimal must be below {DECIMAL_MAX:,} in absolute value")
     if number != number.quantize(Decimal(1).scaleb(-DECIMAL_MAX_PLACES), rounding="ROUND_DOWN"):
-        raise DecimalRefused(f"Decimal has more than {DECIMAL_MAX_PLACES} decimal places")
+        raise ScalarRefused(f"Decimal has more than {DECIMAL_MAX_PLACES} decimal places")
     return number
 
 
@@ -162,6 +166,41 @@ BoundedDecimal = ScalarDefinition(
     parse_value=parse_decimal,
     parse_literal=None,
     origin=Decimal,
+)
+
+
+def parse_datetime(value: object) -> datetime:
+    """The DateTime scalar's input: an ISO 8601 time with its offset (``Z`` or ``+08:00``).
+
+    A GraphQLError like :func:`parse_decimal`'s, so that the whole operation is refused before
+    any resolver runs (nothing is written)."""
+    if not isinstance(value, str):
+        raise ScalarRefused("DateTime must be given as an ISO 8601 string")
+    if len(value) > 64:  # never echo, nor parse, an unbounded string
+        raise ScalarRefused("DateTime is longer than 64 characters")
+    try:
+        moment = datetime.fromisoformat(value)
+    except (ValueError, OverflowError):
+        raise ScalarRefused(f"DateTime cannot represent {value!r}") from None
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ScalarRefused(
+            f"DateTime needs a time zone offset (e.g. 2026-11-23T10:00:00+08:00), not {value!r}"
+        )
+    try:  # year 1 at +08:00 is before the first instant Python can hold in UTC
+        moment.astimezone(UTC)
+    except OverflowError:
+        raise ScalarRefused(f"DateTime is out of range: {value!r}") from None
+    return moment
+
+
+AwareDateTime = ScalarDefinition(
+    name="DateTime",
+    description="Date with time (ISO 8601) and its time zone offset; a time without one is refused",
+    specified_by_url=None,
+    serialize=datetime.isoformat,
+    parse_value=parse_datetime,
+    parse_literal=None,
+    origin=datetime,
 )
 
 

@@ -10,7 +10,7 @@ import strawberry
 from app.graphql.core.context import Info
 from app.graphql.core.fields import described_field, node_id, optional_id
 from app.graphql.core.pagination import Connection, Page
-from app.webhooks import usecases
+from app.graphql.webhooks.dataloaders import LogPage, endpoint_attempts, endpoint_messages
 from app.webhooks.models import Attempt, Endpoint, Message, NewSecret
 
 
@@ -136,8 +136,8 @@ class WebhookEndpointNode:
     ) -> WebhookAttemptConnection:
         ctx = info.context
         page = Page.of("webhook-attempt", first, after, ctx.runtime.settings.page_size_cap)
-        rows = await usecases.list_attempts(
-            ctx.runtime, ctx.principal, self.endpoint.id, before_id=page.after, limit=page.fetch
+        rows = await ctx.loaders.of(endpoint_attempts).load(
+            LogPage(ctx.principal, self.endpoint.id, before_id=page.after, limit=page.fetch)
         )
         return page.connection(WebhookAttemptConnection, rows, WebhookAttemptNode.of)
 
@@ -151,13 +151,8 @@ class WebhookEndpointNode:
     ) -> WebhookMessageConnection:
         ctx = info.context
         page = Page.of("webhook-message", first, after, ctx.runtime.settings.page_size_cap)
-        rows = await usecases.list_messages(
-            ctx.runtime,
-            ctx.principal,
-            self.endpoint.id,
-            before_id=page.after,
-            limit=page.fetch,
-            status=status,
+        rows = await ctx.loaders.of(endpoint_messages).load(
+            LogPage(ctx.principal, self.endpoint.id, page.after, page.fetch, status)
         )
         return page.connection(WebhookMessageConnection, rows, WebhookMessageNode.of)
 

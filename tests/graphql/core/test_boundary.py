@@ -11,7 +11,10 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+from graphql import GraphQLError, GraphQLScalarType
 
+from app.config import Settings
+from app.graphql.schema import build_schema
 from tests.graphql.conftest import Api, assert_audit_clean
 
 HOSTILE_STRINGS = {"nul": "ref\x00x", "lone surrogate": "ref\ud800x"}
@@ -325,3 +328,72 @@ async def test_the_ledger_audit_passes_after_the_refusals(api: Api, member: str)
     for hostile in HOSTILE_STRINGS.values():
         await post_escaped(api, EARN_VARIABLES, {"m": member, "k": hostile}, api.staff_headers())
     await assert_audit_clean(api)
+
+
+# Every DateTime input of the API (arguments and input fields alike) is the one DateTime scalar
+# of the schema, AwareDateTime: a time without its offset is refused there, for any field.
+REFUSED_TIMES = ["2030-01-01T10:00:00", "2030-01-01", "0001-01-01T00:00:00+08:00", "soon", "1"]
+
+
+@pytest.mark.parametrize("value", REFUSED_TIMES)
+def test_the_schemas_datetime_scalar_refuses_a_time_without_offset(value: str) -> None:
+    schema = build_schema(Settings(_env_file=None))  # type: ignore[call-arg]  # printing only
+    scalar = schema._schema.type_map["DateTime"]
+    assert isinstance(scalar, GraphQLScalarType)
+    with pytest.raises(GraphQLError, match="DateTime"):
+        scalar.parse_value(value)
+    taken = scalar.parse_value("2030-01-01T10:00:00+08:00")
+    assert taken == datetime(2030, 1, 1, 2, 0, tzinfo=UTC)
+
+
+DATETIME_FIELDS: list[tuple[str, str, dict[str, Any], str]] = [
+    (
+        "earnPoints",
+        "EarnPointsInput",
+        {"amount": 5, "reason": "r", "idempotencyKey": "k"},
+        "expiresAt",
+    ),
+    (
+        "holdPoints",
+        "HoldPointsInput",
+        {"amount": 5, "reason": "r", "idempotencyKey": "h"},
+        "expiresAt",
+    ),
+    ("setPointValue", "SetPointValueInput", {"value": "0.01", "reason": "r"}, "effectiveFrom"),
+]
+
+
+@pytest.mark.parametrize(
+    ("field", "input_type", "valid", "at"),
+    DATETIME_FIELDS,
+    ids=[f"{case[0]}.{case[3]}" for case in DATETIME_FIELDS],
+)
+async def test_a_time_without_offset_is_refused_and_nothing_is_written(
+    api: Api, member: str, field: str, input_type: str, valid: dict[str, Any], at: str
+) -> None:
+    value = dict(valid, **{at: "2030-01-01T10:00:00"})
+    if "amount" in valid:
+        value["memberId"] = member
+    before = await rows_written(api)
+    body = await api.call(mutation(field, input_type), {"i": value}, api.staff_headers())
+    assert body.get("data") is None, body
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    assert "time zone offset" in error["message"]
+    assert await rows_written(api) == before
+    # The same time with its offset is taken.
+    value[at] = "2030-01-01T10:00:00+08:00"
+    taken = await api.call(mutation(field, input_type), {"i": value}, api.staff_headers())
+    assert taken["data"][field]["__typename"] != "MutationError", taken
+
+
+async def test_a_datetime_literal_without_offset_is_refused(api: Api, member: str) -> None:
+    query = f"""mutation {{ earnPoints(input: {{memberId: "{member}", amount: 5, reason: "r",
+      idempotencyKey: "k", expiresAt: "2030-01-01T00:00:00"}}) {{ __typename }} }}"""
+    before = await rows_written(api)
+    body = await api.call(query, None, api.staff_headers())
+    assert body.get("data") is None, body
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    assert "time zone offset" in error["message"]
+    assert await rows_written(api) == before

@@ -3,12 +3,16 @@ log, resends and recovers; the secret is answered once; others are refused."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
+
+from sqlalchemy import select
 
 from app.clock import FrozenClock
 from app.config import Settings
 from app.members.service import channels_of_members
 from app.webhooks.runner import deliver_round
+from app.webhooks.tables import webhook_messages
 from app.webhooks.transport import Sender
 from tests.graphql.conftest import Api, api_with
 from tests.webhooks.receiver import Receiver, Reply
@@ -143,3 +147,41 @@ async def test_others_are_refused_and_learn_nothing(api: Api) -> None:
     scraped = (await api.client.get("/metrics")).text
     assert "jifen_webhook_backlog 0.0" in scraped
     assert "jifen_webhook_oldest_undelivered_seconds 0.0" in scraped
+
+
+async def test_a_recovery_since_a_time_without_offset_is_refused_and_changes_nothing(
+    api: Api,
+) -> None:
+    staff = api.staff_headers("admin")
+    made = await data(
+        api, CREATE, {"url": "https://example.com/hooks", "types": ["points.earned"]}, staff
+    )
+    endpoint_id = int(made["createWebhookEndpoint"]["endpoint"]["id"])
+    now = api.runtime.clock.now()
+    async with api.runtime.engine.begin() as conn:
+        await conn.execute(
+            webhook_messages.insert().values(
+                endpoint_id=endpoint_id,
+                event_id=1,
+                event_type="points.earned",
+                body=b"{}",
+                status="failed",
+                attempts=8,
+                event_created_at=now,
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
+    naive = (now - timedelta(hours=1)).replace(tzinfo=None).isoformat()
+    body = await api.call(RECOVER, {"e": str(endpoint_id), "s": naive}, staff)
+    assert body.get("data") is None, body
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    assert "time zone offset" in error["message"]
+    async with api.runtime.engine.connect() as conn:
+        status = await conn.scalar(select(webhook_messages.c.status))
+    assert status == "failed"  # not recovered
+
+    aware = (now - timedelta(hours=1)).isoformat()
+    recovered = await data(api, RECOVER, {"e": str(endpoint_id), "s": aware}, staff)
+    assert recovered["recoverWebhookMessages"]["messages"] == 1
