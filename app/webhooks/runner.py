@@ -3,7 +3,9 @@
 Each round dispatches the outbox's new events into messages, then leases as many due messages
 as this process has free slots (``webhook_concurrency``) and attempts each in its own task, so a
 slow receiver holds only its own slots (and at most ``webhook_endpoint_concurrency`` across
-processes). Any number of processes may run it. Errors are logged and retried with back-off.
+processes). The attempts' outcomes are written together by the process's one recorder
+(app/webhooks/recording.py): one connection however many attempts are in flight. Any number of
+processes may run it. Errors are logged and retried with back-off.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from contextlib import asynccontextmanager
 
 from app.logging import get_logger
 from app.runtime import Runtime
-from app.webhooks.delivery import Lease, attempt, lease_due
+from app.webhooks.delivery import attempt
 from app.webhooks.dispatch import ChannelsOf, dispatch_pending
+from app.webhooks.leases import Lease, lease_due
+from app.webhooks.recording import Recorder
 from app.webhooks.schedule import Outcome
 from app.webhooks.transport import Sender
 
@@ -24,9 +28,9 @@ log = get_logger("app.webhooks.runner")
 MAX_BACKOFF_SECONDS = 30.0
 
 
-async def _attempt(rt: Runtime, sender: Sender, lease: Lease) -> Outcome | None:
+async def _attempt(sender: Sender, recorder: Recorder, lease: Lease) -> Outcome | None:
     try:
-        return await attempt(rt, sender, lease)
+        return await attempt(sender, recorder, lease)
     except asyncio.CancelledError:
         raise
     except Exception:  # the lease runs out and the message is attempted again
@@ -38,9 +42,10 @@ async def deliver_round(rt: Runtime, sender: Sender, channels_of: ChannelsOf) ->
     """Dispatch, then attempt every message due now, a lease at a time, waiting for the
     answers, until none is due: a synchronous round (tests)."""
     await dispatch_pending(rt, channels_of)
+    recorder = Recorder(rt)
     outcomes: list[Outcome] = []
     while leases := await lease_due(rt, rt.settings.webhook_concurrency):
-        done = await asyncio.gather(*(_attempt(rt, sender, lease) for lease in leases))
+        done = await asyncio.gather(*(_attempt(sender, recorder, lease) for lease in leases))
         outcomes.extend(outcome for outcome in done if outcome is not None)
     return outcomes
 
@@ -49,6 +54,7 @@ async def run_webhooks(rt: Runtime, stop: asyncio.Event, channels_of: ChannelsOf
     """Deliver until ``stop`` is set; attempts still running then are cancelled (their leases
     run out and another sender attempts them again)."""
     sender = Sender(rt.settings)
+    recorder = Recorder(rt)
     in_flight: set[asyncio.Task[Outcome | None]] = set()
     failures = 0
     log.info("webhooks.sender_started")
@@ -58,7 +64,7 @@ async def run_webhooks(rt: Runtime, stop: asyncio.Event, channels_of: ChannelsOf
                 await dispatch_pending(rt, channels_of)
                 free = rt.settings.webhook_concurrency - len(in_flight)
                 for lease in await lease_due(rt, free):
-                    task = asyncio.create_task(_attempt(rt, sender, lease))
+                    task = asyncio.create_task(_attempt(sender, recorder, lease))
                     in_flight.add(task)
                     task.add_done_callback(in_flight.discard)
                 failures = 0

@@ -62,7 +62,7 @@ class Receiver:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -99,6 +99,11 @@ class Receiver:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class _Server(ThreadingHTTPServer):
+    # Many deliveries connect at once (the default backlog of 5 drops their SYNs for a second).
+    request_queue_size = 128
 
 
 def _verifies(secret: str, headers: dict[str, str], body: bytes) -> bool:

@@ -16,9 +16,9 @@ from app.events.tables import events
 from app.members.service import channels_of_members
 from app.runtime import Runtime
 from app.webhooks.catalogue import ENDPOINT_DISABLED, MEMBER_EVENTS
-from app.webhooks.delivery import lease_due
 from app.webhooks.dispatch import dispatch_pending
 from app.webhooks.endpoints import WebhookEndpoints
+from app.webhooks.leases import lease_due
 from app.webhooks.models import EndpointChanges
 from app.webhooks.schedule import SCHEDULE, Outcome
 from app.webhooks.tables import webhook_attempts, webhook_endpoints, webhook_messages

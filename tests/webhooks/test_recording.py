@@ -1,0 +1,180 @@
+"""Recording attempts in batches through one connection: many deliveries in flight, answered at
+the same moment, never take more than one connection of the pool to record themselves, and every
+attempt is recorded once."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import event, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.db import create_engine, unit_of_work
+from app.events.outbox import append_event, member_topic
+from app.members.service import channels_of_members
+from app.runtime import Runtime
+from app.webhooks.delivery import attempt
+from app.webhooks.dispatch import dispatch_pending
+from app.webhooks.leases import lease_due
+from app.webhooks.recording import Recorder
+from app.webhooks.schedule import Outcome
+from app.webhooks.tables import webhook_attempts, webhook_endpoints, webhook_messages
+from app.webhooks.transport import Sender
+from tests.webhooks.conftest import create_endpoint, deliver, member, tuned
+from tests.webhooks.receiver import Receiver, Reply
+
+IN_FLIGHT = 40
+POOL = 4  # pool_size 2 + overflow 2: the old one-transaction-per-attempt filled it
+
+
+@pytest.fixture
+async def small_pool(wh_runtime: Runtime) -> AsyncIterator[Runtime]:
+    engine = create_engine(str(wh_runtime.settings.database_url), pool_size=POOL // 2)
+    rt = tuned(
+        Runtime(wh_runtime.settings, engine, wh_runtime.redis, wh_runtime.clock),
+        webhook_concurrency=IN_FLIGHT,
+        webhook_endpoint_concurrency=IN_FLIGHT,
+        webhook_connect_timeout_seconds=5.0,
+        webhook_timeout_seconds=20.0,
+        webhook_lease_seconds=30.0,
+    )
+    try:
+        yield rt
+    finally:
+        await engine.dispose()
+
+
+@contextmanager
+def peak_connections(engine: AsyncEngine) -> Iterator[list[int]]:
+    """[the most connections checked out of the engine's pool at once] while inside."""
+    pool = engine.sync_engine.pool
+    state = {"now": 0}
+    peak = [0]
+
+    def out(*_: Any) -> None:
+        state["now"] += 1
+        peak[0] = max(peak[0], state["now"])
+
+    def back(*_: Any) -> None:
+        state["now"] -= 1
+
+    event.listen(pool, "checkout", out)
+    event.listen(pool, "checkin", back)
+    try:
+        yield peak
+    finally:
+        event.remove(pool, "checkout", out)
+        event.remove(pool, "checkin", back)
+
+
+def all_at_once(receiver: Receiver, count: int) -> threading.Event:
+    """Hold every answer until ``count`` requests are in: they all come back together."""
+    release = threading.Event()
+
+    def script(n: int, _headers: dict[str, str]) -> Reply:
+        if n >= count:
+            release.set()
+        return Reply(hold=release)
+
+    receiver.script = script
+    return release
+
+
+def arrived(receiver: Receiver, count: int) -> None:
+    """Wait (in a thread) until ``count`` requests are in."""
+    while len(receiver.received) < count:
+        receiver.arrived.wait(1)
+        receiver.arrived.clear()
+
+
+async def owed(rt: Runtime, count: int) -> None:
+    """``count`` messages due to the receiver's endpoint."""
+    member_id = await member(rt)
+    async with unit_of_work(rt.engine) as conn:
+        for n in range(count):
+            await append_event(conn, member_topic(member_id), "points.earned", {"n": n})
+    await dispatch_pending(rt, channels_of_members)
+
+
+async def test_many_deliveries_answered_together_record_through_one_connection(
+    small_pool: Runtime, receiver: Receiver
+) -> None:
+    rt = small_pool
+    receiver.secrets = [(await create_endpoint(rt, receiver.url, ["points.earned"])).secret]
+    await owed(rt, IN_FLIGHT - 1)  # and member.registered is not subscribed: 39 messages
+    release = all_at_once(receiver, IN_FLIGHT - 1)
+    sender = Sender(rt.settings)
+    try:
+        with peak_connections(rt.engine) as peak:
+            outcomes = await deliver(rt, sender)
+    finally:
+        release.set()
+        await sender.aclose()
+
+    assert outcomes == [Outcome.DELIVERED] * (IN_FLIGHT - 1)
+    assert peak[0] == 1  # was POOL: each attempt its own transaction, the rest waiting
+    assert len(receiver.delivered()) == IN_FLIGHT - 1
+    async with rt.engine.connect() as conn:
+        recorded = await conn.scalar(select(func.count()).select_from(webhook_attempts))
+        delivered = await conn.scalar(
+            select(func.count())
+            .select_from(webhook_messages)
+            .where(
+                webhook_messages.c.status == "delivered", webhook_messages.c.lease_until.is_(None)
+            )
+        )
+    assert (recorded, delivered) == (IN_FLIGHT - 1, IN_FLIGHT - 1)
+
+
+async def test_outcomes_beyond_a_batch_are_written_in_several_and_none_is_left(
+    small_pool: Runtime, receiver: Receiver
+) -> None:
+    rt = small_pool
+    created = await create_endpoint(rt, receiver.url, ["points.earned"])
+    receiver.secrets = [created.secret]
+    await owed(rt, 30)
+    # Every other answer a 500: failures and deliveries of one endpoint in the same batches.
+    release = threading.Event()
+    receiver.script = lambda n, h: Reply(status=200 if n % 2 else 500, hold=release)
+    leases = await lease_due(rt, 30)
+    assert len(leases) == 30
+    recorder = Recorder(rt, max_batch=7)
+    sender = Sender(rt.settings)
+    try:
+        with peak_connections(rt.engine) as peak:
+            running = [asyncio.create_task(attempt(sender, recorder, lease)) for lease in leases]
+            await asyncio.to_thread(arrived, receiver, 30)
+            release.set()
+            outcomes = await asyncio.gather(*running)
+    finally:
+        release.set()
+        await sender.aclose()
+
+    assert sorted(outcomes) == sorted([Outcome.DELIVERED] * 15 + [Outcome.RETRY] * 15)
+    assert peak[0] == 1
+    assert 30 / 7 <= recorder.batches < 30
+    async with rt.engine.connect() as conn:
+        statuses: dict[str, int] = dict(
+            (
+                await conn.execute(
+                    select(webhook_messages.c.status, func.count())
+                    .where(webhook_messages.c.lease_until.is_(None))
+                    .group_by(webhook_messages.c.status)
+                )
+            ).all()
+        )
+        recorded = await conn.scalar(select(func.count()).select_from(webhook_attempts))
+        failing = await conn.scalar(select(webhook_endpoints.c.failing_since))
+    assert statuses == {"delivered": 15, "pending": 15}
+    assert recorded == 30
+    # The endpoint's last recorded attempt decides: failing or not, as one by one.
+    async with rt.engine.connect() as conn:
+        last = await conn.scalar(
+            select(webhook_attempts.c.outcome).order_by(webhook_attempts.c.id.desc()).limit(1)
+        )
+    assert (failing is None) == (last == "delivered")
