@@ -1,8 +1,11 @@
 """The delivery loop, for ``jifen worker`` (and ``jifen serve`` with ``JIFEN_WEBHOOKS_IN_SERVE``).
 
-Each round dispatches the outbox's new events into messages, then leases as many due messages
-as this process has free slots (``webhook_concurrency``) and attempts each in its own task, so a
-slow receiver holds only its own slots (and at most ``webhook_endpoint_concurrency`` across
+Two loops. The dispatcher turns the outbox's new events into messages when a transaction that
+wrote events commits (app/webhooks/wake.py: LISTEN on the relay's notification) or every
+``webhook_poll_seconds`` (a lost notification). The sender leases as many due messages as this
+process has free slots (``webhook_concurrency``) when the dispatcher made new ones, when a slot
+frees, or every ``webhook_poll_seconds`` (retries coming due), and attempts each in its own task,
+so a slow receiver holds only its own slots (and at most ``webhook_endpoint_concurrency`` across
 processes). The attempts' outcomes are written together by the process's one recorder
 (app/webhooks/recording.py): one connection however many attempts are in flight. Any number of
 processes may run it. Errors are logged and retried with back-off.
@@ -12,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 from app.logging import get_logger
 from app.runtime import Runtime
@@ -22,10 +25,14 @@ from app.webhooks.leases import Lease, lease_due
 from app.webhooks.recording import Recorder
 from app.webhooks.schedule import Outcome
 from app.webhooks.transport import Sender
+from app.webhooks.wake import outbox_commits
 
 log = get_logger("app.webhooks.runner")
 
 MAX_BACKOFF_SECONDS = 30.0
+# After a slot frees, how long to wait for others before leasing again: one leasing transaction
+# serves several slots, not one each.
+SLOT_GATHER_SECONDS = 0.01
 
 
 async def _attempt(sender: Sender, recorder: Recorder, lease: Lease) -> Outcome | None:
@@ -56,27 +63,19 @@ async def run_webhooks(rt: Runtime, stop: asyncio.Event, channels_of: ChannelsOf
     sender = Sender(rt.settings)
     recorder = Recorder(rt)
     in_flight: set[asyncio.Task[Outcome | None]] = set()
-    failures = 0
     log.info("webhooks.sender_started")
     try:
-        while not stop.is_set():
+        async with outbox_commits(rt.settings.database_url) as commits:
+            made = asyncio.Event()
+            dispatcher = asyncio.create_task(
+                _dispatching(rt, stop, commits, made, channels_of), name="jifen-wh-dispatch"
+            )
             try:
-                await dispatch_pending(rt, channels_of)
-                free = rt.settings.webhook_concurrency - len(in_flight)
-                for lease in await lease_due(rt, free):
-                    task = asyncio.create_task(_attempt(sender, recorder, lease))
-                    in_flight.add(task)
-                    task.add_done_callback(in_flight.discard)
-                failures = 0
-                delay = rt.settings.webhook_poll_seconds
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                failures += 1
-                delay = min(MAX_BACKOFF_SECONDS, rt.settings.webhook_poll_seconds * 2**failures)
-                log.exception("webhooks.round_failed", failures=failures, retry_in=delay)
-            full = len(in_flight) >= rt.settings.webhook_concurrency
-            await _pause(stop, in_flight if full else set(), delay)
+                await _sending(rt, stop, made, sender, recorder, in_flight)
+            finally:
+                dispatcher.cancel()
+                with suppress(asyncio.CancelledError):
+                    await dispatcher
     finally:
         for task in in_flight:
             task.cancel()
@@ -85,17 +84,83 @@ async def run_webhooks(rt: Runtime, stop: asyncio.Event, channels_of: ChannelsOf
         log.info("webhooks.sender_stopped")
 
 
-async def _pause(
-    stop: asyncio.Event, attempts: set[asyncio.Task[Outcome | None]], seconds: float
+async def _dispatching(
+    rt: Runtime,
+    stop: asyncio.Event,
+    commits: asyncio.Event,
+    made: asyncio.Event,
+    channels_of: ChannelsOf,
 ) -> None:
-    """Until ``stop``, one of ``attempts`` finishing (a slot frees), or ``seconds``."""
-    stopping = asyncio.ensure_future(stop.wait())
+    """Messages from the outbox, at each commit (or poll); ``made`` set when there are new."""
+    failures = 0
+    poll = rt.settings.webhook_poll_seconds
+    while not stop.is_set():
+        commits.clear()  # a commit from now on wakes the next pause
+        try:
+            if await dispatch_pending(rt, channels_of):
+                made.set()
+            failures, delay = 0, poll
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            failures += 1
+            delay = min(MAX_BACKOFF_SECONDS, poll * 2**failures)
+            log.exception("webhooks.dispatch_failed", failures=failures, retry_in=delay)
+        await _pause(stop, commits if not failures else None, set(), delay)
+
+
+async def _sending(
+    rt: Runtime,
+    stop: asyncio.Event,
+    made: asyncio.Event,
+    sender: Sender,
+    recorder: Recorder,
+    in_flight: set[asyncio.Task[Outcome | None]],
+) -> None:
+    """Lease as many due messages as there are free slots, at each new message, each slot that
+    frees (another message of that endpoint may be due), or poll (retries coming due)."""
+    failures = 0
+    poll = rt.settings.webhook_poll_seconds
+    while not stop.is_set():
+        made.clear()
+        try:
+            free = rt.settings.webhook_concurrency - len(in_flight)
+            for lease in await lease_due(rt, free):
+                task = asyncio.create_task(_attempt(sender, recorder, lease))
+                in_flight.add(task)
+                task.add_done_callback(in_flight.discard)
+            failures, delay = 0, poll
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            failures += 1
+            delay = min(MAX_BACKOFF_SECONDS, poll * 2**failures)
+            log.exception("webhooks.round_failed", failures=failures, retry_in=delay)
+            await _pause(stop, None, set(), delay)
+            continue
+        await _pause(stop, made, in_flight, delay)
+
+
+async def _pause(
+    stop: asyncio.Event,
+    wake: asyncio.Event | None,
+    attempts: set[asyncio.Task[Outcome | None]],
+    seconds: float,
+) -> None:
+    """Until ``stop``, ``wake``, one of ``attempts`` finishing (a slot frees: then a moment
+    more, so that the next lease serves several slots, not one), or ``seconds``."""
+    waiters = {asyncio.ensure_future(stop.wait())}
+    if wake is not None:
+        waiters.add(asyncio.ensure_future(wake.wait()))
     try:
-        await asyncio.wait(
-            {stopping, *attempts}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED
+        done, _ = await asyncio.wait(
+            {*waiters, *attempts}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED
         )
+        if attempts and done & attempts and not stop.is_set():
+            await asyncio.wait(attempts, timeout=SLOT_GATHER_SECONDS)
     finally:
-        stopping.cancel()
+        for waiter in waiters:
+            waiter.cancel()
 
 
 @asynccontextmanager
