@@ -14,6 +14,7 @@ from app.members.service import channels_of_members
 from app.webhooks.runner import deliver_round
 from app.webhooks.tables import webhook_messages
 from app.webhooks.transport import Sender
+from tests.eventually import eventually
 from tests.graphql.conftest import Api, api_with
 from tests.webhooks.receiver import Receiver, Reply
 
@@ -185,3 +186,25 @@ async def test_a_recovery_since_a_time_without_offset_is_refused_and_changes_not
     aware = (now - timedelta(hours=1)).isoformat()
     recovered = await data(api, RECOVER, {"e": str(endpoint_id), "s": aware}, staff)
     assert recovered["recoverWebhookMessages"]["messages"] == 1
+
+
+async def test_serve_delivers_too_when_configured(settings: Settings, clock: FrozenClock) -> None:
+    """JIFEN_WEBHOOKS_IN_SERVE: the API process runs the sender in its lifespan."""
+    loopback = ["127.0.0.1/32"]
+    with Receiver() as receiver:
+        async with api_with(
+            settings, clock, webhook_allowed_networks=loopback, webhooks_in_serve=True
+        ) as api:
+            made = await data(
+                api,
+                CREATE,
+                {"url": receiver.url, "types": ["points.earned"]},
+                api.staff_headers("admin"),
+            )
+            receiver.secrets = [made["createWebhookEndpoint"]["secret"]]
+            member = await api.register("pos", "m-serve")
+            await api.earn(member, 10, "k-serve")
+            await eventually(lambda: len(receiver.delivered()) == 1, within=30)
+    [delivered] = receiver.delivered()
+    assert delivered.payload["type"] == "points.earned"
+    assert delivered.payload["data"]["member_id"] == int(member)
