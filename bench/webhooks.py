@@ -8,8 +8,9 @@ slow and a failing endpoint, and the drain of a backlog after a receiver outage.
 In one run:
 
 1. Takes PostgreSQL and Redis from ``JIFEN_DATABASE_URL`` / ``JIFEN_REDIS_URL`` (its webhook
-   tables emptied), else (re)creates ``jifen_webhooks_bench`` and flushes Redis database 2.
-   Migrates and registers ``--members`` members with bulk SQL.
+   tables emptied), else (re)creates ``jifen_webhooks_bench`` and flushes Redis database 12.
+   Migrates and registers ``--members`` members with bulk SQL. Its worker's projectors write
+   leaderboards to that Redis database: never give it one a test run is using.
 2. Starts the receiver (this file, ``--receiver``: Starlette on uvicorn, one process): each
    endpoint is a path ``/ep/<name>``; it verifies every signature with the ``standardwebhooks``
    library, records (endpoint, webhook-id, arrival ``time.time()``) and answers as the bench
@@ -71,7 +72,7 @@ from ledger import (  # noqa: E402  (bench/ledger.py: shared set-up and server h
 )
 
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/jifen_webhooks_bench"
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/2"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/12"
 GOAL_P99_MS = 250.0
 GOAL_API_RATIO = 1.2
 
