@@ -199,7 +199,11 @@ async def open_runtime(settings: Settings, pool_size: int = 2) -> AsyncIterator[
         raise RuntimeError("no Redis URL: use resolved_settings() first")
     wire_domains()
     engine = create_engine(database_url_of(settings), pool_size=pool_size)
-    redis = open_redis(settings.redis_url, pool_size=pool_size)
+    redis = open_redis(
+        settings.redis_url,
+        pool_size=settings.redis_pool_size,
+        pool_timeout=settings.redis_pool_timeout_seconds,
+    )
     try:
         yield Runtime(settings=settings, engine=engine, redis=redis, clock=system_clock)
     finally:

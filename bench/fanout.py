@@ -761,6 +761,14 @@ def parse_args() -> argparse.Namespace:
         metavar="SECONDS",
         help="experiment: gc.freeze() in each server process every SECONDS (implies --gc-log)",
     )
+    parser.add_argument(
+        "--redis-cluster",
+        type=int,
+        default=0,
+        metavar="MASTERS",
+        help="then each count again on a local Redis Cluster of MASTERS masters (the runs on "
+        "JIFEN_REDIS_URL are the baseline)",
+    )
     parser.add_argument("--out", type=Path, default=None, help="server logs, results.json")
     args = parser.parse_args()
     if not all(1 <= n <= 20_000 for n in args.subscribers):
@@ -772,6 +780,49 @@ def parse_args() -> argparse.Namespace:
     if args.connect_concurrency < 1 or not 1 <= args.drain <= 600 or args.gc_freeze < 0:
         parser.error("--connect-concurrency >= 1, --drain 1..600, --gc-freeze >= 0")
     return args
+
+
+def on_redis_cluster(
+    args: argparse.Namespace,
+    env: dict[str, str],
+    members: list[int],
+    tokens: dict[int, str],
+    staff_token: str,
+    out: Path,
+) -> list[dict[str, Any]]:
+    """The same runs with the server on a Redis Cluster started here (tests/redis_cluster.py:
+    ``--redis-cluster`` masters on loopback, no replicas): sharded pub/sub, RedisCluster client."""
+    from tests.redis_cluster import RedisClusterNodes
+
+    cluster = RedisClusterNodes(out / "redis-cluster", masters=args.redis_cluster, replicas=0)
+    cluster.start()
+    print(f"\nRedis Cluster {cluster.url}")
+    on_cluster = {**env, "JIFEN_REDIS_URL": cluster.url}
+    results = []
+    try:
+        for count in args.subscribers:
+            result = run_one(args, count, on_cluster, members, tokens, staff_token, out)
+            result["kind"] += "@cluster"
+            results.append(result)
+    finally:
+        cluster.stop()
+    return results
+
+
+def print_cluster_ratios(results: list[dict[str, Any]]) -> None:
+    single = {r["subscribers"]: r for r in results if not r["kind"].endswith("@cluster")}
+    print()
+    for r in results:
+        base = single.get(r["subscribers"])
+        if not r["kind"].endswith("@cluster") or base is None:
+            continue
+        print(
+            f"{r['subscribers']} subscribers, cluster / single Redis: p50 "
+            f"{r['p50_ms'] / max(base['p50_ms'], 0.001):.2f}, p99 "
+            f"{r['p99_ms'] / max(base['p99_ms'], 0.001):.2f}, worker CPU "
+            f"{r['worker_cpu_seconds'] / max(base['worker_cpu_seconds'], 0.001):.2f}; missing "
+            f"{r['missing']} (single {base['missing']})"
+        )
 
 
 def main() -> int:
@@ -800,7 +851,11 @@ def main() -> int:
     results = []
     for count in args.subscribers:
         results.append(run_one(args, count, env, members, tokens, staff_token, out))
+    if args.redis_cluster:
+        results += on_redis_cluster(args, env, members, tokens, staff_token, out)
     print_summary(results)
+    if args.redis_cluster:
+        print_cluster_ratios(results)
     (out / "results.json").write_text(
         json.dumps(
             {"results": results, "args": {k: str(v) for k, v in vars(args).items()}}, indent=2

@@ -250,6 +250,20 @@ class RedisClusterNodes:
         new = self.master_of(key)
         return old, new
 
+    def move_slot(self, key: str, to: Node) -> None:
+        """Migrate ``key``'s slot to the master ``to``, as resharding does (the slot must hold no
+        keys: nothing is copied)."""
+        source = self.master_of(key)
+        slot = int(source.client().execute_command("CLUSTER KEYSLOT", key))
+        source_id = source.client().execute_command("CLUSTER MYID")
+        target_id = to.client().execute_command("CLUSTER MYID")
+        to.client().execute_command("CLUSTER SETSLOT", slot, "IMPORTING", source_id)
+        source.client().execute_command("CLUSTER SETSLOT", slot, "MIGRATING", target_id)
+        for node in (to, source):
+            node.client().execute_command("CLUSTER SETSLOT", slot, "NODE", target_id)
+        _wait(lambda: self.master_of(key).port == to.port, f"slot {slot} did not move")
+        self.wait_healthy()
+
     def restart(self, node: Node) -> None:
         """Start a killed node again: it rejoins (as a replica of whoever took its slots)."""
         node.start()

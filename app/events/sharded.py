@@ -48,6 +48,7 @@ class _Shard:
         self.name = name
         self.channels: set[str] = set()
         self.pubsub: PubSub | None = None
+        self.closed = False
         # No silent retries on the pub/sub connection: the router must know when it dropped.
         self.client = Redis(
             host=host,
@@ -86,6 +87,8 @@ class _Shard:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            if self.closed:  # closed under its reader (no channel left here): not a failure
+                return
             metrics.redis_errors.labels("pubsub").inc()
             log.warning("pubsub.shard_lost", node=self.name, error=repr(exc))
             await self.backend.shard_failed(self)
@@ -94,7 +97,7 @@ class _Shard:
         loop = asyncio.get_running_loop()
         interval = self.backend.ping_interval
         last_traffic = loop.time()
-        while True:
+        while not self.closed:
             message = await pubsub.get_message(timeout=min(1.0, interval / 2))
             now = loop.time()
             if message is None:
@@ -115,6 +118,7 @@ class _Shard:
                 await self.backend.channel_moved(self, channel)
 
     async def close(self) -> None:
+        self.closed = True
         task = self.task
         if task is not asyncio.current_task():
             while not task.done():
@@ -272,7 +276,12 @@ class ShardedPubSubBackend(HubBackend):
             if self._owner.get(channel) is shard:
                 shard.channels.discard(channel)
                 self._hand_back(channel)
+            idle = not shard.channels and self._shards.get(shard.name) is shard
+            if idle:  # its master owns none of our channels now
+                del self._shards[shard.name]
         self._wake.set()
+        if idle:
+            await shard.close()  # ends this very task (its reader called us): last thing it does
 
     # -- the router -----------------------------------------------------------------------------
 

@@ -110,3 +110,24 @@ async def test_a_subscriber_of_a_dead_master_is_told_to_resync(
             assert (await asyncio.wait_for(subscriber.get(), 5)).message == "after"
         finally:
             redis_cluster.restart(killed)
+
+
+async def test_a_slot_moved_to_another_master_is_followed_with_a_resync(
+    hub: EventHub, redis_cluster: RedisClusterNodes
+) -> None:
+    topic = "member:12"
+    channel = hub.channel(topic)
+    async with hub.subscribe(topic) as subscriber:
+        await hub.publish(topic, "before")
+        assert (await asyncio.wait_for(subscriber.get(), 5)).message == "before"
+        source = redis_cluster.master_of(channel)
+        others = [p for p in redis_cluster.master_ports() if p != source.port]
+        target = redis_cluster.node(others[0])
+        # Resharding: the source drops the slot's shard channels (SUNSUBSCRIBE, pushed).
+        await asyncio.to_thread(redis_cluster.move_slot, channel, target)
+        try:
+            assert (await asyncio.wait_for(subscriber.get(), 30)).message == RESYNC
+            await hub.publish(topic, "after")
+            assert (await asyncio.wait_for(subscriber.get(), 5)).message == "after"
+        finally:
+            await asyncio.to_thread(redis_cluster.move_slot, channel, source)
