@@ -59,6 +59,8 @@ export_cli = typer.Typer(help="CSV exports, streamed to standard output.", no_ar
 analytics_cli.add_typer(export_cli, name="export")
 report_cli = typer.Typer(help="Reports for operators.", no_args_is_help=True)
 cli.add_typer(report_cli, name="report")
+segments_cli = typer.Typer(help="RFM segments of members.", no_args_is_help=True)
+cli.add_typer(segments_cli, name="segments")
 cli.add_typer(leaderboards_cli, name="leaderboards")
 jobs_cli = typer.Typer(help="Scheduled jobs: list them, run one now.", no_args_is_help=True)
 cli.add_typer(jobs_cli, name="jobs")
@@ -630,6 +632,20 @@ def analytics_rebuild() -> None:
         async with open_runtime(settings) as runtime:
             done = await rebuild(runtime)
         return f"rebuilt the rollups up to event {done.horizon}: {done.flows} rows"
+
+    with resolved_settings(load_settings()) as settings:
+        typer.echo(asyncio.run(run(settings)))
+
+
+@segments_cli.command("compute")
+def segments_compute() -> None:
+    """Recompute every member's RFM scores and segment now (the daily job does the same)."""
+    from app.segments.usecases import recompute_segments
+
+    async def run(settings: Settings) -> str:
+        async with open_runtime(settings) as runtime:
+            done = await recompute_segments(runtime)
+        return f"placed {done.members} members, {done.changed} changed segment"
 
     with resolved_settings(load_settings()) as settings:
         typer.echo(asyncio.run(run(settings)))

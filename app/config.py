@@ -72,6 +72,10 @@ class Settings(BaseSettings):
     # Gifting between members: the most one gift may move, and one sender may give in a day.
     gift_max_points: int = Field(default=5_000, ge=1)
     gift_daily_limit: int = Field(default=20_000, ge=1)
+    # RFM segments (docs/ANALYTICS.md, "Segments"): the activity window scored, and how recent a
+    # registration makes a member "new".
+    segment_window_days: int = Field(default=365, ge=1, le=3_650)
+    segment_new_days: int = Field(default=30, ge=0, le=3_650)
 
     # Earning and tiers (docs/EARNING.md, docs/TIERS.md).
     earning_return_window_days: int = Field(default=7, ge=0)  # purchase points pending this long

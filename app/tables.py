@@ -65,6 +65,12 @@ from app.mall.tables import (
     mall_orders,
 )
 from app.members.tables import member_channel_refs, member_status_changes, members
+from app.segments.tables import (
+    member_segment_changes,
+    member_segments,
+    segment_counts,
+    segment_runs,
+)
 from app.tiers.tables import (
     member_tiers,
     tier_changes,
@@ -118,6 +124,8 @@ __all__ = [
     "mall_orders",
     "member_badges",
     "member_channel_refs",
+    "member_segment_changes",
+    "member_segments",
     "member_status_changes",
     "member_tiers",
     "members",
@@ -128,6 +136,8 @@ __all__ = [
     "purchases",
     "referrals",
     "refunds",
+    "segment_counts",
+    "segment_runs",
     "sign_ins",
     "signin_schedules",
     "staff",

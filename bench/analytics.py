@@ -14,7 +14,9 @@ What it does, in one run:
    those days (earns of every source, spends of every use, expiries, reversals, adjustments),
    a lot for each earn (half of it left, expiring over the next 13 months), and the balances.
 2. ``jifen analytics rebuild``: the rollups from the ledger (its time is printed).
-3. Each KPI query ``--runs`` times: p50 and p99 in ms.
+3. Each KPI query ``--runs`` times: p50 and p99 in ms. Then the RFM segmentation job twice
+   (every member placed the first time; the second run finds few changes): its time in s.
+   ``--segments-only`` (with ``--reuse``) stops after it.
 4. earnPoints throughput through the use case (``--writers`` concurrent writers, ``--seconds``
    each phase): without the rollup projector, with it running in another process (polling
    every 0.5 s, as in the worker), without again — the same run, the same database.
@@ -180,6 +182,7 @@ async def main(args: argparse.Namespace) -> None:
     from app.cli import open_runtime
     from app.config import Settings
     from app.migrate import upgrade
+    from app.segments.usecases import recompute_segments
 
     database_url = os.environ.get("JIFEN_DATABASE_URL") or DEFAULT_DATABASE_URL
     redis_url = os.environ.get("JIFEN_REDIS_URL") or DEFAULT_REDIS_URL
@@ -200,8 +203,19 @@ async def main(args: argparse.Namespace) -> None:
         started = time.perf_counter()
         done = await rebuild(rt)
         print(f"rebuild: {done.flows} rollup rows in {time.perf_counter() - started:.1f} s")
-        print(f"KPI queries, {args.runs} runs each:", flush=True)
-        await kpi_queries(rt, args.runs)
+        if not args.segments_only:
+            print(f"KPI queries, {args.runs} runs each:", flush=True)
+            await kpi_queries(rt, args.runs)
+        for label in ("first", "again"):
+            started = time.perf_counter()
+            run = await recompute_segments(rt)
+            print(
+                f"RFM segments ({label}): {run.members} members, {run.changed} changed, "
+                f"in {time.perf_counter() - started:.1f} s",
+                flush=True,
+            )
+        if args.segments_only:
+            return
         print(f"earnPoints, {args.writers} writers, {args.seconds:g} s a phase:", flush=True)
         # Without, with (the child started and warmed up first), without again: the mean of
         # the two phases without is the baseline, so a drift of the box's load shows.
@@ -277,6 +291,7 @@ if __name__ == "__main__":
     parser.add_argument("--writers", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--reuse", action="store_true", help="keep the generated database")
+    parser.add_argument("--segments-only", action="store_true", help="stop after the RFM job")
     parser.add_argument("--project", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--export", choices=["balances", "transactions"], help=argparse.SUPPRESS)
     options = parser.parse_args()

@@ -36,6 +36,7 @@ from app.analytics.policy import (
 )
 from app.clock import business_date, business_midnight
 from app.ledger.reporting import expiring_by_month, pending_points
+from app.segments.queries import counts as segment_counts
 
 GIFT = "gift"  # members giving points to each other: in both breakdowns, in neither total
 
@@ -165,6 +166,9 @@ class Kpis:
     member_sales: Decimal
     points_cost: Decimal
     points_roi: Decimal | None
+    # Members per RFM segment as of the last segmentation run (not of the period: segments
+    # are recomputed, not kept per day).
+    members_by_segment: dict[str, int] = field(default_factory=dict)
 
 
 def day_end(day: date, tz: str) -> datetime:
@@ -238,6 +242,9 @@ async def kpis(
         member_sales=sales,
         points_cost=cost,
         points_roi=rate(sales, cost),
+        members_by_segment={
+            segment.value: n for segment, n in (await segment_counts(conn, channel)).items()
+        },
     )
 
 

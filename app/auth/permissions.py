@@ -212,6 +212,7 @@ PERMISSIONS: Mapping[str, Rule] = {
     "setPointValue": Rule(
         frozenset({Role.ADMIN}), False, None, "change the point value (liability)"
     ),
+    "memberSegment": Rule(ALL_STAFF, False, None, "a member's RFM segment and its history"),
     "exportMemberBalances": Rule(ALL_STAFF, False, None, "GET /exports/balances.csv"),
     "exportTransactions": Rule(ALL_STAFF, False, None, "GET /exports/transactions.csv"),
     # Partner webhooks (docs/WEBHOOKS.md): a partner, its own channel's endpoints only

@@ -54,6 +54,7 @@ from app.graphql.members.queries import MemberQueries
 from app.graphql.members.subscriptions import MemberSubscriptions
 from app.graphql.referrals.mutations import ReferralMutations
 from app.graphql.referrals.queries import ReferralQueries
+from app.graphql.segments.queries import SegmentQueries
 from app.graphql.tasks.mutations import TaskMutations
 from app.graphql.tasks.queries import TaskQueries
 from app.graphql.tasks.subscriptions import TaskSubscriptions
@@ -76,6 +77,7 @@ class Query(
     ReferralQueries,
     MallQueries,
     AnalyticsQueries,
+    SegmentQueries,
     WebhookQueries,
 ):
     pass

@@ -14,6 +14,7 @@ def all_jobs() -> dict[str, Job]:
     from app.lifecycle.reminders import send_expiry_reminders
     from app.lifecycle.retention import purge_notifications
     from app.mall.jobs import redemption_timeouts
+    from app.segments.jobs import SEGMENTS_CRON, compute_segments_job
     from app.webhooks.retention import purge_settled
 
     return registry(
@@ -57,6 +58,13 @@ def all_jobs() -> dict[str, Job]:
                 "against the week before, kept for staff (docs/ANALYTICS.md).",
                 make_weekly_report,
                 cron=WEEKLY_REPORT_CRON,
+            ),
+            Job(
+                "segments",
+                "Every member's RFM scores and segment (champions, loyal, potential, at risk, "
+                "hibernating, new) over JIFEN_SEGMENT_WINDOW_DAYS (docs/ANALYTICS.md).",
+                compute_segments_job,
+                cron=SEGMENTS_CRON,
             ),
         ]
     )

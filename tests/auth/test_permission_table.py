@@ -124,6 +124,7 @@ def test_analysts_only_read_and_anonymous_nothing() -> None:
         "pointsOutlook",
         "weeklyReport",
         "pointValues",
+        "memberSegment",
         "exportMemberBalances",
         "exportTransactions",
         "webhookEndpoints",

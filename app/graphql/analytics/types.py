@@ -105,6 +105,10 @@ class ProgrammeKpis:
     member_sales: Decimal
     points_cost: Decimal
     points_roi: Decimal | None
+    members_by_segment: list[PointsByName] = strawberry.field(
+        description="Members per RFM segment as of the last segmentation run (not of the "
+        "period); points is the count."
+    )
 
     @classmethod
     def of(cls, kpis: Kpis) -> ProgrammeKpis:
@@ -126,6 +130,7 @@ class ProgrammeKpis:
             member_sales=kpis.member_sales,
             points_cost=kpis.points_cost,
             points_roi=kpis.points_roi,
+            members_by_segment=_named(kpis.members_by_segment),
         )
 
 

@@ -17,6 +17,8 @@ from app.graphql.core.fields import described_field
 from app.graphql.core.pagination import Connection, Page
 from app.graphql.ledger.types import BalanceNode, EntryNode, HoldNode, LotNode
 from app.graphql.members.enums import MemberStatus
+from app.graphql.segments.resolvers import member_segment, member_segment_history
+from app.graphql.segments.types import MemberSegmentNode, SegmentChangeNode
 from app.graphql.tiers.resolvers import member_tier, member_tier_history
 from app.graphql.tiers.types import MemberTierNode, TierChangeNode
 from app.ledger import usecases as ledger_usecases
@@ -157,6 +159,14 @@ class MemberNode:
     async def tier_history(self, info: Info) -> list[TierChangeNode]:
         await info.context.require_on_member(READ, self.model.id)
         return await member_tier_history(info, self.model.id)
+
+    @described_field("Its RFM segment as of the last segmentation run (staff); none before.")
+    async def segment(self, info: Info) -> MemberSegmentNode | None:
+        return await member_segment(info, self.model.id)
+
+    @described_field("Its changes of segment, newest first (staff).")
+    async def segment_history(self, info: Info) -> list[SegmentChangeNode]:
+        return await member_segment_history(info, self.model.id)
 
     @described_field("Freezes, unfreezes and closures, newest first, with their reasons.")
     async def status_history(self, info: Info) -> list[StatusChangeNode]:

@@ -1,0 +1,84 @@
+"""Segments through the API: staff read a member's segment and history and the KPIs' counts;
+members may not; segmentHistory reads in a fixed number of statements."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from app.clock import FrozenClock, business_date
+from app.ledger.models import MemberStatus
+from app.members import usecases as members
+from app.segments.usecases import recompute_segments
+from tests.graphql.conftest import Api
+from tests.graphql.statements import assert_same_statements
+
+SEGMENT = """query($m: ID!) {
+  member(id: $m) { segment { segment recencyScore frequencyScore monetaryScore frequency
+                             monetary lastActiveOn }
+                   segmentHistory { fromSegment toSegment } }
+  memberSegment(memberId: $m) { segment } }"""
+HISTORY = """query($m: ID!) { member(id: $m) { segmentHistory { fromSegment toSegment changedAt } } }"""
+KPIS = """query($d: Date!) { kpis(from: $d, to: $d) { membersBySegment { name points } } }"""
+
+
+async def test_staff_read_a_members_segment_and_the_counts(api: Api, clock: FrozenClock) -> None:
+    member = await api.register("pos", "s-1")
+    clock.advance(timedelta(days=40))  # no longer new
+    await api.earn(member, 300, "s-k1")
+    await recompute_segments(api.runtime)
+    body = await api.call(SEGMENT, {"m": member}, api.staff_headers("analyst"))
+    assert body["data"] == {
+        "member": {
+            "segment": {
+                "segment": "CHAMPIONS",
+                "recencyScore": 5,
+                "frequencyScore": 5,
+                "monetaryScore": 5,
+                "frequency": 1,
+                "monetary": 300,
+                "lastActiveOn": business_date(clock.now(), api.settings.timezone).isoformat(),
+            },
+            "segmentHistory": [{"fromSegment": None, "toSegment": "CHAMPIONS"}],
+        },
+        "memberSegment": {"segment": "CHAMPIONS"},
+    }
+    day = business_date(clock.now(), api.settings.timezone).isoformat()
+    kpis = (await api.call(KPIS, {"d": day}, api.staff_headers("operator")))["data"]["kpis"]
+    assert {"name": "champions", "points": 1} in kpis["membersBySegment"]
+    assert {"name": "at_risk", "points": 0} in kpis["membersBySegment"]
+
+
+async def test_members_may_not_read_segments(api: Api) -> None:
+    member = await api.register("pos", "s-2")
+    await recompute_segments(api.runtime)
+    own = await api.call(
+        "query($m: ID!) { memberSegment(memberId: $m) { segment } }",
+        {"m": member},
+        api.member_headers(member),
+    )
+    assert own["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    me = await api.call("{ me { segment { segment } } }", headers=api.member_headers(member))
+    assert me["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    staff = await api.call(SEGMENT, {"m": member}, api.staff_headers("operator"))
+    assert staff["data"]["memberSegment"] == {"segment": "NEW"}
+    bad = await api.call(
+        "{ memberSegment(memberId: \"x\") { segment } }", headers=api.staff_headers()
+    )
+    assert bad["errors"][0]["extensions"]["code"] == "INVALID_INPUT"
+
+
+async def test_segment_history_takes_the_same_statements_for_one_change_or_three(
+    api: Api, clock: FrozenClock
+) -> None:
+    few = await api.register("pos", "few")
+    many = await api.register("pos", "many")
+    await recompute_segments(api.runtime)  # both new
+    clock.advance(timedelta(days=40))
+    await recompute_segments(api.runtime)  # many: hibernating
+    await members.set_status(
+        api.runtime, member_id=int(many), status=MemberStatus.CLOSED, reason="t", actor="staff:t"
+    )
+    await recompute_segments(api.runtime)  # many: left out
+    await assert_same_statements(
+        api, HISTORY, {"m": few}, {"m": many}, api.staff_headers("analyst")
+    )
