@@ -17,7 +17,8 @@ SEGMENT = """query($m: ID!) {
                              monetary lastActiveOn }
                    segmentHistory { fromSegment toSegment } }
   memberSegment(memberId: $m) { segment } }"""
-HISTORY = """query($m: ID!) { member(id: $m) { segmentHistory { fromSegment toSegment changedAt } } }"""
+HISTORY = """query($m: ID!) {
+  member(id: $m) { segmentHistory { fromSegment toSegment changedAt } } }"""
 KPIS = """query($d: Date!) { kpis(from: $d, to: $d) { membersBySegment { name points } } }"""
 
 
@@ -62,7 +63,7 @@ async def test_members_may_not_read_segments(api: Api) -> None:
     staff = await api.call(SEGMENT, {"m": member}, api.staff_headers("operator"))
     assert staff["data"]["memberSegment"] == {"segment": "NEW"}
     bad = await api.call(
-        "{ memberSegment(memberId: \"x\") { segment } }", headers=api.staff_headers()
+        '{ memberSegment(memberId: "x") { segment } }', headers=api.staff_headers()
     )
     assert bad["errors"][0]["extensions"]["code"] == "INVALID_INPUT"
 
