@@ -651,6 +651,28 @@ def segments_compute() -> None:
         typer.echo(asyncio.run(run(settings)))
 
 
+@segments_cli.command("campaign-run")
+def segments_campaign_run(
+    code: str,
+    chunk: int = typer.Option(200, "--chunk", min=1, help="members credited per transaction"),
+) -> None:
+    """Credit a segment campaign's pending members now, a chunk at a time (the
+    segment-campaigns job does the same; safe after a crash and alongside it)."""
+    from app.segments.campaigns import campaign_by_code, run_campaign
+
+    async def run(settings: Settings) -> str:
+        async with open_runtime(settings) as runtime:
+            found = await campaign_by_code(runtime, code)
+            done = await run_campaign(runtime, found.id, chunk=chunk)
+        return (
+            f"{done.code}: {done.status}, {done.granted_members} credited "
+            f"({done.granted_points} points), {done.skipped_members} skipped"
+        )
+
+    with resolved_settings(load_settings()) as settings:
+        typer.echo(asyncio.run(run(settings)))
+
+
 def parse_day(value: str, option: str) -> date:
     try:
         return date.fromisoformat(value)

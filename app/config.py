@@ -76,6 +76,16 @@ class Settings(BaseSettings):
     # registration makes a member "new".
     segment_window_days: int = Field(default=365, ge=1, le=3_650)
     segment_new_days: int = Field(default=30, ge=0, le=3_650)
+    # Anomaly alerts (docs/ANALYTICS.md, "Anomaly alerts"): the detector's thresholds.
+    alert_window_minutes: int = Field(default=60, ge=5, le=1_440)  # "the last hour"
+    alert_baseline_days: int = Field(default=7, ge=1, le=90)  # an item's own baseline
+    alert_redemption_surge_factor: float = Field(default=5.0, gt=1)
+    alert_redemption_surge_min: int = Field(default=20, ge=1)  # units in the window, at least
+    alert_earning_factor: float = Field(default=10.0, gt=1)  # times its tier's median earner
+    alert_earning_min_points: int = Field(default=5_000, ge=1)  # in the last 24 hours
+    alert_earning_min_peers: int = Field(default=5, ge=1)  # earners of its tier to compare with
+    alert_credential_failures: int = Field(default=300, ge=1)  # refused credentials, window
+    alert_budget_share: float = Field(default=0.9, gt=0, le=1)  # a budget this much spent
 
     # Earning and tiers (docs/EARNING.md, docs/TIERS.md).
     earning_return_window_days: int = Field(default=7, ge=0)  # purchase points pending this long

@@ -1,5 +1,6 @@
 """Imports every table so that ``metadata`` knows the whole schema (Alembic, tests)."""
 
+from app.analytics.alert_tables import analytics_alerts
 from app.analytics.tables import (
     analytics_active,
     analytics_activity,
@@ -65,6 +66,7 @@ from app.mall.tables import (
     mall_orders,
 )
 from app.members.tables import member_channel_refs, member_status_changes, members
+from app.segments.campaign_tables import segment_campaign_members, segment_campaigns
 from app.segments.tables import (
     member_segment_changes,
     member_segments,
@@ -90,6 +92,7 @@ __all__ = [
     "allocations",
     "analytics_active",
     "analytics_activity",
+    "analytics_alerts",
     "analytics_cursor",
     "analytics_flows",
     "analytics_members",
@@ -136,6 +139,8 @@ __all__ = [
     "purchases",
     "referrals",
     "refunds",
+    "segment_campaign_members",
+    "segment_campaigns",
     "segment_counts",
     "segment_runs",
     "sign_ins",

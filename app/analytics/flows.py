@@ -5,8 +5,9 @@ write them) and, for a reversal, from the entry it reverses; so the projector an
 classify with the same SQL and agree by construction. Flows (docs/ANALYTICS.md):
 
 - ``issued:<source>``: points given to members — purchase, behaviour, sign_in, task, referral,
-  win_back, lottery_prize, exchange_in, gift (received from another member), adjustment
-  (positive staff correction), other (points awarded through the API by staff or a partner);
+  win_back, campaign (a segment bonus campaign), lottery_prize, exchange_in, gift (received
+  from another member), adjustment (positive staff correction), other (points awarded through
+  the API by staff or a partner);
 - ``redeemed:<use>``: points members used — mall, checkout, donation, lottery, gift (sent),
   exchange_out, other;
 - ``expired``; ``reversed:clawback`` (a credit taken back, e.g. a refund) and
@@ -41,6 +42,7 @@ ISSUED_SOURCES = (
     "task",
     "referral",
     "win_back",
+    "campaign",
     "lottery_prize",
     "exchange_in",
     "gift",
@@ -65,6 +67,7 @@ CASE
     WHEN e.details ? 'engagement' THEN CASE e.details ->> 'engagement'
       WHEN 'checkin' THEN 'sign_in' WHEN 'task' THEN 'task' WHEN 'team' THEN 'task'
       WHEN 'referral' THEN 'referral' WHEN 'winback' THEN 'win_back' ELSE 'other' END
+    WHEN e.details ? 'segment_campaign' THEN 'campaign'
     WHEN e.details ? 'event_id' THEN 'behaviour'
     WHEN e.details ? 'rules' THEN 'purchase'
     WHEN e.reference LIKE 'lottery-draw:%' THEN 'lottery_prize'

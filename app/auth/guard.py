@@ -20,6 +20,7 @@ import time
 
 from limits import RateLimitItem, parse
 
+from app.analytics.alerts import note_credential_failure
 from app.auth.apikeys import UnknownApiKey, split_api_key
 from app.auth.credentials import ConsoleSession, authenticate
 from app.auth.principal import Principal
@@ -102,6 +103,7 @@ class CredentialGuard:
                 key_prefix=prefix,
                 reason=error.message,
             )
+            await self._note_surge(rt)
             wait = await self._count_failure(client, prefix)
             if wait is not None:
                 raise Throttled(wait) from error
@@ -124,10 +126,18 @@ class CredentialGuard:
                 staff=name[:64],
                 reason=error.reason,
             )
+            await self._note_surge(rt)
             wait = await self._count_failure(client, counted)
             if wait is not None:
                 raise Throttled(wait) from error
             raise
+
+    async def _note_surge(self, rt: Runtime) -> None:
+        """The programme-wide count the failed-credential alert watches (app/analytics)."""
+        try:
+            await note_credential_failure(rt.redis, rt.clock.now())
+        except Exception:
+            log.warning("credential failures not counted: Redis unavailable", exc_info=True)
 
     async def _refuse_when_throttled(self, client: str, prefix: str | None, kind: str) -> None:
         for item, namespace, who in self._counters(client, prefix):

@@ -212,7 +212,10 @@ PERMISSIONS: Mapping[str, Rule] = {
     "setPointValue": Rule(
         frozenset({Role.ADMIN}), False, None, "change the point value (liability)"
     ),
+    "programmeAlerts": Rule(ALL_STAFF, False, None, "anomaly alerts, live (a subscription)"),
     "memberSegment": Rule(ALL_STAFF, False, None, "a member's RFM segment and its history"),
+    "segmentCampaign": Rule(ALL_STAFF, False, None, "a segment bonus campaign's progress"),
+    "startSegmentCampaign": Rule(WRITERS, False, None, "N points to every member of a segment"),
     "exportMemberBalances": Rule(ALL_STAFF, False, None, "GET /exports/balances.csv"),
     "exportTransactions": Rule(ALL_STAFF, False, None, "GET /exports/transactions.csv"),
     # Partner webhooks (docs/WEBHOOKS.md): a partner, its own channel's endpoints only

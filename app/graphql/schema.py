@@ -28,6 +28,7 @@ from strawberry.types import ExecutionContext
 from app.config import Settings, get_settings
 from app.graphql.analytics.mutations import AnalyticsMutations
 from app.graphql.analytics.queries import AnalyticsQueries
+from app.graphql.analytics.subscriptions import AnalyticsSubscriptions
 from app.graphql.core.boundary import AwareDateTime, BoundedDecimal, RefuseUnstorableStrings
 from app.graphql.core.context import Context
 from app.graphql.core.cost import max_cost_rule
@@ -54,6 +55,7 @@ from app.graphql.members.queries import MemberQueries
 from app.graphql.members.subscriptions import MemberSubscriptions
 from app.graphql.referrals.mutations import ReferralMutations
 from app.graphql.referrals.queries import ReferralQueries
+from app.graphql.segments.mutations import SegmentMutations
 from app.graphql.segments.queries import SegmentQueries
 from app.graphql.tasks.mutations import TaskMutations
 from app.graphql.tasks.queries import TaskQueries
@@ -96,6 +98,7 @@ class Mutation(
     ReferralMutations,
     MallMutations,
     AnalyticsMutations,
+    SegmentMutations,
     WebhookMutations,
 ):
     pass
@@ -108,6 +111,7 @@ class Subscription(
     EngagementSubscriptions,
     LifecycleSubscriptions,
     TaskSubscriptions,
+    AnalyticsSubscriptions,
 ):
     pass
 

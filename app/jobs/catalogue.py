@@ -8,13 +8,18 @@ from app.jobs.registry import Job, registry
 
 
 def all_jobs() -> dict[str, Job]:
-    from app.analytics.jobs import WEEKLY_REPORT_CRON, make_weekly_report
+    from app.analytics.jobs import (
+        ANOMALY_CHECK_SECONDS,
+        WEEKLY_REPORT_CRON,
+        check_anomalies,
+        make_weekly_report,
+    )
     from app.jobs.core import CORE_JOBS
     from app.ledger.retention import purge_idempotency_keys
     from app.lifecycle.reminders import send_expiry_reminders
     from app.lifecycle.retention import purge_notifications
     from app.mall.jobs import redemption_timeouts
-    from app.segments.jobs import SEGMENTS_CRON, compute_segments_job
+    from app.segments.jobs import SEGMENTS_CRON, compute_segments_job, run_segment_campaigns
     from app.webhooks.retention import purge_settled
 
     return registry(
@@ -65,6 +70,20 @@ def all_jobs() -> dict[str, Job]:
                 "hibernating, new) over JIFEN_SEGMENT_WINDOW_DAYS (docs/ANALYTICS.md).",
                 compute_segments_job,
                 cron=SEGMENTS_CRON,
+            ),
+            Job(
+                "anomaly-alerts",
+                "Look for redemption surges, members over-earning, failed-credential surges and "
+                "budgets nearly spent; fire each once as an alert event (docs/ANALYTICS.md).",
+                check_anomalies,
+                every_seconds=ANOMALY_CHECK_SECONDS,
+            ),
+            Job(
+                "segment-campaigns",
+                "Credit the members of running segment bonus campaigns, in chunks, within "
+                "their budgets; resumes a run cut off by a crash (docs/ANALYTICS.md).",
+                run_segment_campaigns,
+                every_seconds=30,
             ),
         ]
     )

@@ -7,6 +7,7 @@ member: staff endpoints only.
 
 from __future__ import annotations
 
+from app.analytics.alerts import ALERT_EVENTS
 from app.errors import echo, invalid
 
 MEMBER_EVENTS: frozenset[str] = frozenset(
@@ -53,6 +54,7 @@ MEMBER_EVENTS: frozenset[str] = frozenset(
 ENDPOINT_DISABLED = "webhook.endpoint_disabled"
 PROGRAMME_EVENTS: frozenset[str] = frozenset(
     {"leaderboard.period_closed", "team.created", "team.joined", ENDPOINT_DISABLED}
+    | ALERT_EVENTS  # anomaly alerts (docs/ANALYTICS.md): programme-wide, staff endpoints
 )
 
 MAX_TYPES = len(MEMBER_EVENTS) + len(PROGRAMME_EVENTS)

@@ -14,8 +14,10 @@ from broadcaster import Event
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from app.analytics.alerts import Alert, fire
 from app.auth.permissions import PARTNER_SCOPES, Subject, allows
 from app.auth.principal import ANONYMOUS, Principal, Role
+from app.db import unit_of_work
 from app.events.relay import event_message
 from app.graphql.schema import schema
 from app.jobs import usecases as jobs
@@ -180,6 +182,10 @@ async def test_every_subscription_refuses_exactly_whom_the_table_says(live: Live
     await jobs.run_now(live.runtime, "expiry-reminders")
     queries["challengeBoard"] = CHALLENGE_BOARD
     await create_walk_board(live.runtime)
+    queries["programmeAlerts"] = "subscription { programmeAlerts { id type } }"
+    async with unit_of_work(live.runtime.engine) as conn:  # an alert to replay to staff
+        walk = Alert("alert.credential_failures", "programme", "walk", {"failures": 1})
+        await fire(conn, [walk], live.runtime.clock.now())
     assert sorted(queries) == SUBSCRIPTIONS
     subject = Subject(int(a), frozenset({"pos"}))
     for name, principal, headers in callers:

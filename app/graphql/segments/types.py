@@ -7,6 +7,7 @@ from datetime import date, datetime
 import strawberry
 
 from app.graphql.segments.enums import Segment
+from app.segments.campaigns import Campaign
 from app.segments.queries import MemberSegment, SegmentChange
 
 
@@ -56,3 +57,47 @@ class SegmentChangeNode:
 class SegmentCount:
     segment: Segment
     members: int
+
+
+@strawberry.type(name="SegmentCampaign", description="A segment bonus campaign and its progress.")
+class SegmentCampaignNode:
+    code: str
+    segment: Segment
+    points: int
+    budget: int
+    reason: str
+    status: str = strawberry.field(description="running, or done (nothing left pending).")
+    members: int = strawberry.field(description="Members targeted when it started.")
+    granted_members: int
+    granted_points: int
+    skipped_members: int = strawberry.field(
+        description="Closed since it started, or left when the budget was spent."
+    )
+    pending_members: int
+    created_by: str
+    created_at: datetime
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, campaign: Campaign) -> SegmentCampaignNode:
+        return cls(
+            code=campaign.code,
+            segment=campaign.segment,
+            points=campaign.points,
+            budget=campaign.budget,
+            reason=campaign.reason,
+            status=campaign.status,
+            members=campaign.members,
+            granted_members=campaign.granted_members,
+            granted_points=campaign.granted_points,
+            skipped_members=campaign.skipped_members,
+            pending_members=campaign.pending_members,
+            created_by=campaign.created_by,
+            created_at=campaign.created_at,
+            finished_at=campaign.finished_at,
+        )
+
+
+@strawberry.type
+class SegmentCampaignStarted:
+    campaign: SegmentCampaignNode

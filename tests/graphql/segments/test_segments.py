@@ -8,6 +8,7 @@ from datetime import timedelta
 from app.clock import FrozenClock, business_date
 from app.ledger.models import MemberStatus
 from app.members import usecases as members
+from app.segments.jobs import run_segment_campaigns
 from app.segments.usecases import recompute_segments
 from tests.graphql.conftest import Api
 from tests.graphql.statements import assert_same_statements
@@ -83,3 +84,43 @@ async def test_segment_history_takes_the_same_statements_for_one_change_or_three
     await assert_same_statements(
         api, HISTORY, {"m": few}, {"m": many}, api.staff_headers("analyst")
     )
+
+
+START = """mutation($c: String!, $p: Int!, $b: Int!) {
+  startSegmentCampaign(input: {code: $c, segment: NEW, points: $p, budget: $b,
+                               reason: "welcome"}) {
+    __typename
+    ... on SegmentCampaignStarted { campaign { code segment members pendingMembers status } }
+    ... on MutationError { code field } } }"""
+
+
+async def test_operators_start_a_campaign_and_staff_follow_it(api: Api) -> None:
+    member = await api.register("pos", "s-3")
+    await recompute_segments(api.runtime)
+    denied = await api.call(START, {"c": "w", "p": 10, "b": 100}, api.staff_headers("analyst"))
+    assert denied["data"]["startSegmentCampaign"]["code"] == "FORBIDDEN"
+    bad = await api.admin(START, {"c": "w", "p": 10, "b": 5})
+    assert bad["startSegmentCampaign"] == {
+        "__typename": "MutationError",
+        "code": "INVALID_INPUT",
+        "field": "budget",
+    }
+    started = await api.call(START, {"c": "w", "p": 10, "b": 100}, api.staff_headers("operator"))
+    assert started["data"]["startSegmentCampaign"]["campaign"] == {
+        "code": "w",
+        "segment": "NEW",
+        "members": 1,
+        "pendingMembers": 1,
+        "status": "running",
+    }
+    await run_segment_campaigns(api.runtime)
+    body = await api.call(
+        '{ segmentCampaign(code: "w") { status grantedMembers grantedPoints } }',
+        headers=api.staff_headers("analyst"),
+    )
+    assert body["data"]["segmentCampaign"] == {
+        "status": "done",
+        "grantedMembers": 1,
+        "grantedPoints": 10,
+    }
+    assert (await api.ledger_state(member))["balance"]["available"] == 10
