@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.clock import business_date
 from app.config import Settings
 from app.db import unit_of_work
-from app.ledger.queries import ACTIVITY_BY_MEMBER_SQL
+from app.ledger.reporting import ACTIVITY_BY_MEMBER_SQL
 from app.runtime import Runtime
 
 TOPIC = "alerts"

@@ -14,6 +14,8 @@ from datetime import date, datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.ledger.models import EntryKind
+
 # Every entry with what a reader needs to classify it; for a reversal, ``reversed_entry_amount``
 # is the amount of the entry it reverses (positive: a credit taken back), else NULL.
 JOURNAL = """(
@@ -30,6 +32,28 @@ MEMBER_ACCOUNTS = """(
     FROM accounts
     WHERE kind = 'member'
 )"""
+
+# What a member did itself (not what the system or staff did to it): these kinds of entries.
+OWN_ACTIVITY_KINDS = (
+    EntryKind.EARN,
+    EntryKind.SPEND,
+    EntryKind.GIFT_SENT,
+    EntryKind.EXCHANGE_IN,
+    EntryKind.EXCHANGE_OUT,
+)
+_OWN_KINDS_SQL = ", ".join(f"'{kind.value}'" for kind in OWN_ACTIVITY_KINDS)
+
+# Per member with activity in (:since, :until], for a caller's set-based statement (a million
+# members in one pass): ``last_at`` (its last activity), ``acts`` (how many activities) and
+# ``earned`` (points earned, less what was reversed of them).
+ACTIVITY_BY_MEMBER_SQL = f"""
+    SELECT member_id, max(created_at) AS last_at, count(*) AS acts,
+           coalesce(sum(amount - reversed_amount) FILTER (WHERE kind = 'earn'), 0) AS earned
+    FROM entries
+    WHERE created_at > :since AND created_at <= :until AND kind IN ({_OWN_KINDS_SQL})
+    GROUP BY member_id
+"""
+
 
 _PENDING = text(
     "SELECT coalesce(sum(remaining), 0) FROM lots"

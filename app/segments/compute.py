@@ -3,7 +3,7 @@ whatever the number of members (a million in well under a minute: bench/analytic
 
 In one transaction, under an advisory lock (two runs at once would both write the history):
 1. ``segment_scores``, a temporary table: each member not closed, its channel, its activity in
-   the window (app/ledger/queries.py), its quintile scores and its segment
+   the window (app/ledger/reporting.py), its quintile scores and its segment
    (app/segments/policy.py as SQL);
 2. a history row for each member whose segment changed (placed the first time, or left out
    because it was closed);
@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.ledger.queries import ACTIVITY_BY_MEMBER_SQL
+from app.ledger.reporting import ACTIVITY_BY_MEMBER_SQL
 from app.segments.policy import QUINTILES, classify_sql
 
 # The advisory lock of segmentation runs: "JFSG".
@@ -65,6 +65,7 @@ _SCORES = text(
 _INDEX = text("CREATE UNIQUE INDEX ON segment_scores (member_id)")
 _ANALYZE = text("ANALYZE segment_scores")
 _LOCK = text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=LOCK_KEY)
+_WORK_MEM = text("SET LOCAL work_mem = '256MB'")
 
 _HISTORY = text(
     """
@@ -131,6 +132,9 @@ async def compute_segments(
     activity window is the ``window_days`` days before ``now``; members registered in the last
     ``new_days`` days are new."""
     await conn.execute(_LOCK)
+    # Room for the per-member aggregate and the three sorts to stay in memory (this
+    # transaction only: a million members take a few hundred MB at most).
+    await conn.execute(_WORK_MEM)
     params = {
         "now": now,
         "tz": tz,

@@ -27,6 +27,8 @@ from tests.graphql.core.walk_analytics import analytics_request_for
 from tests.graphql.core.walk_engagement import PROGRAMME_WIDE, engagement_request_for
 from tests.graphql.core.walk_mall import PROGRAMME_WIDE as MALL_PROGRAMME_WIDE
 from tests.graphql.core.walk_mall import mall_request_for
+from tests.graphql.core.walk_segments import PROGRAMME_WIDE as SEGMENTS_PROGRAMME_WIDE
+from tests.graphql.core.walk_segments import segments_request_for
 from tests.graphql.core.walk_webhooks import OWN_CHANNEL as WEBHOOKS_OWN_CHANNEL
 from tests.graphql.core.walk_webhooks import webhook_request_for
 
@@ -156,6 +158,9 @@ async def request_for(operation: str, world: World) -> tuple[str, dict[str, Any]
     analytics = analytics_request_for(operation)
     if analytics is not None:
         return analytics
+    segments = await segments_request_for(operation, world, key)
+    if segments is not None:
+        return segments
     webhooks = await webhook_request_for(operation, world)
     if webhooks is not None:
         return webhooks
@@ -292,6 +297,7 @@ def subject_for(operation: str, caller: Caller, world: World) -> Subject:
     if (
         operation in {"tiers", "lifecyclePolicy"}
         or operation in PROGRAMME_WIDE | MALL_PROGRAMME_WIDE | ANALYTICS_PROGRAMME_WIDE
+        or operation in SEGMENTS_PROGRAMME_WIDE
         or operation in WEBHOOKS_OWN_CHANNEL
     ):
         channel = caller.principal.channel
