@@ -53,6 +53,8 @@ def _calendar_unmet(c: Conditions, day: date) -> str | None:
 def _member_unmet(c: Conditions, day: date, member: MemberFacts) -> str | None:
     if c.tiers is not None and member.tier not in c.tiers:
         return "tier"
+    if c.segments is not None and member.segment not in c.segments:
+        return "segment"
     if c.first_purchase is not None and c.first_purchase != member.first_purchase:
         return "first purchase"
     if c.birthday is not None and c.birthday != is_birthday(member.birthday, day):

@@ -213,6 +213,7 @@ def member_facts(
         first_purchase=first,
         birthday=birthday_on_file(snapshot, at, tz),
         known_categories=snapshot.known_categories if purchase and not first else frozenset(),
+        segment=snapshot.segment,
     )
 
 

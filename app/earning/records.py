@@ -86,6 +86,7 @@ class MemberSnapshot:
     known_categories: frozenset[str] = frozenset()
     counters: dict[str, int] = field(default_factory=dict)
     recorded_purchase_id: int | None = None
+    segment: str | None = None  # the member's RFM segment, as of the last segmentation run
     rules_generation: str | None = None
     counter_keys: frozenset[str] = frozenset()  # the counters asked for
     # The account locked before this read, for the one ledger write that follows.

@@ -80,6 +80,7 @@ class Conditions:
     first_purchase: bool | None = None  # True: only a first purchase; False: never the first
     birthday: bool | None = None  # True: only on the member's birthday
     new_category: bool | None = None  # True: only lines of a category the member never bought
+    segments: tuple[str, ...] | None = None  # the member's RFM segment (app/segments) is one
 
     @property
     def line_level(self) -> bool:
@@ -160,6 +161,7 @@ class MemberFacts:
     first_purchase: bool = False  # this purchase would be the member's first
     birthday: date | None = None
     known_categories: frozenset[str] = frozenset()
+    segment: str | None = None  # as of the last segmentation run (None: never placed)
 
 
 # ------------------------------------------------------------------------------------ results

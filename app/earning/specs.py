@@ -35,6 +35,7 @@ from app.earning.rules import (
 )
 from app.errors import invalid
 from app.ledger.expiry import parse_policy_value
+from app.segments.policy import check_segments
 
 
 def money(value: Any, field_name: str, *, allow_zero: bool = True) -> Decimal:
@@ -140,6 +141,7 @@ CONDITION_KEYS = {
     "first_purchase",
     "birthday",
     "new_category",
+    "segments",
 }
 EFFECT_KEYS = {"kind", "rate", "points", "factor", "percent", "stacking"}
 CAP_KEYS = {"day", "week", "month", "lifetime"}
@@ -182,6 +184,9 @@ def parse_conditions(spec: Mapping[str, Any]) -> Conditions:
         first_purchase=_flag(spec.get("first_purchase"), "conditions.first_purchase"),
         birthday=_flag(spec.get("birthday"), "conditions.birthday"),
         new_category=_flag(spec.get("new_category"), "conditions.new_category"),
+        segments=check_segments(
+            _texts(spec.get("segments"), "conditions.segments"), "conditions.segments"
+        ),
     )
     if c.date_from and c.date_to and c.date_from > c.date_to:
         raise invalid("the date window ends before it starts", "conditions.date_to")

@@ -41,6 +41,7 @@ from app.ledger.expiry import ExpiryPolicy
 from app.ledger.service import Ledger, LedgerPolicy
 from app.members.models import MemberStatus
 from app.members.tables import members
+from app.segments.tables import member_segments
 from app.tiers.policy import MemberTier, TierPolicy
 from app.tiers.service import TierService
 from app.tiers.tables import member_tiers, tier_definitions
@@ -72,6 +73,7 @@ def _snapshot_query() -> Any:
             member_tiers.c.since,
             member_tiers.c.review_at,
             member_tiers.c.last_activity_at,
+            member_segments.c.segment,
             select(purchases.c.id)
             .where(purchases.c.member_id == member_id)
             .exists()
@@ -82,7 +84,11 @@ def _snapshot_query() -> Any:
             generation_of(earning_rules).label("rules_generation"),
             generation_of(tier_definitions).label("tiers_generation"),
         )
-        .select_from(members.outerjoin(member_tiers, member_tiers.c.member_id == members.c.id))
+        .select_from(
+            members.outerjoin(member_tiers, member_tiers.c.member_id == members.c.id).outerjoin(
+                member_segments, member_segments.c.member_id == members.c.id
+            )
+        )
         .where(members.c.id == member_id)
     )
 
@@ -151,6 +157,7 @@ class EarningStore:
             known_categories=frozenset(row.known_categories or ()),
             counters=dict(row.counters or {}),
             recorded_purchase_id=row.recorded_purchase_id,
+            segment=row.segment,
             rules_generation=row.rules_generation,
             counter_keys=frozenset(counter_keys),
         )

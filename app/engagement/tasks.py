@@ -21,6 +21,7 @@ from enum import StrEnum
 from typing import Any
 
 from app.errors import invalid
+from app.segments.policy import check_segments
 
 MAX_TARGET = Decimal("100000000")
 MAX_REWARD_POINTS = 1_000_000
@@ -95,6 +96,10 @@ class Task:
     description: str = ""
     leaderboard: bool = False
     team_size: int | None = None  # a team challenge: members join teams of at most this many
+    segments: tuple[str, ...] | None = None  # only members in one of these RFM segments
+
+    def for_segment(self, segment: str | None) -> bool:
+        return self.segments is None or segment in self.segments
 
     def open_on(self, day: date) -> bool:
         return (self.starts_on is None or self.starts_on <= day) and (
@@ -131,6 +136,7 @@ class Task:
             "reward": self.reward.as_dict(),
             "leaderboard": self.leaderboard,
             "team_size": self.team_size,
+            "segments": None if self.segments is None else list(self.segments),
         }
 
 
@@ -248,6 +254,14 @@ def check_code(code: str) -> str:
     return code
 
 
+def _names(raw: Any, name: str) -> tuple[str, ...] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, list | tuple) or not all(isinstance(item, str) for item in raw):
+        raise invalid(f"{name} must be a list of names", name)
+    return tuple(sorted(set(raw)))
+
+
 def parse_task(task_id: int, code: str, spec: Mapping[str, Any]) -> Task:
     """A task from its stored or submitted spec; INVALID_INPUT with the field when wrong."""
     check_code(code)
@@ -276,6 +290,7 @@ def parse_task(task_id: int, code: str, spec: Mapping[str, Any]) -> Task:
         reward=_reward(spec.get("reward") or {}),
         leaderboard=bool(spec.get("leaderboard", False)),
         team_size=None if team is None else _int(team, "teamSize", 2, MAX_TEAM_SIZE),
+        segments=check_segments(_names(spec.get("segments"), "segments"), "segments"),
     )
     _check_shape(task)
     return task
@@ -285,6 +300,8 @@ def parse_task(task_id: int, code: str, spec: Mapping[str, Any]) -> Task:
 
 
 def matches(task: Task, occurrence: Occurrence) -> bool:
+    """The occurrence feeds the task, whoever the member (its segment is checked apart:
+    :meth:`Task.for_segment`)."""
     return (
         task.trigger is occurrence.trigger
         and (task.event is None or task.event == occurrence.event)

@@ -39,6 +39,8 @@ from app.errors import DomainError, ErrorCode, invalid, not_found
 from app.events.outbox import SIGNAL_PREFIX, member_topic
 from app.events.tables import events
 from app.ledger.models import Actor
+from app.segments.queries import segment_of
+from app.segments.tables import member_segments
 
 PROGRESSED = "task.progressed"
 COMPLETED = "task.completed"
@@ -62,14 +64,21 @@ def _progress_query(*, note_activity: bool) -> Any:
     keys: one row with the generation alone when there are none. With ``note_activity``, the
     same statement notes the member's activity and reads the one before it (``last_active``,
     app/engagement/activity.py). Built once per shape; parameters bound at each execution."""
-    generation = select(generation_of(tasks).label("generation")).subquery("g")
+    segment = (
+        select(member_segments.c.segment)
+        .where(member_segments.c.member_id == bindparam("member_id", type_=BigInteger))
+        .scalar_subquery()
+    )
+    generation = select(
+        generation_of(tasks).label("generation"), segment.label("segment")
+    ).subquery("g")
     wanted = and_(
         task_progress.c.member_id == bindparam("member_id", type_=BigInteger),
         tuple_(task_progress.c.task_id, task_progress.c.period).in_(
             bindparam("keys", expanding=True)
         ),
     )
-    query = select(generation.c.generation, task_progress).select_from(
+    query = select(generation.c.generation, generation.c.segment, task_progress).select_from(
         generation.outerjoin(task_progress, wanted)
     )
     if not note_activity:
@@ -87,11 +96,20 @@ class Fed:
     last_active: datetime | None = None
 
 
+ANY: Any = object()  # a member of any segment: its segment is not read yet
+
+
 def _fed(
-    enabled: Sequence[Task], occurrences: Sequence[Occurrence]
+    enabled: Sequence[Task], occurrences: Sequence[Occurrence], segment: Any = ANY
 ) -> list[tuple[Task, Occurrence]]:
-    """Each (task, occurrence) where the occurrence feeds the task, in the occurrences' order."""
-    return [(task, o) for o in occurrences for task in enabled if matches(task, o)]
+    """Each (task, occurrence) where the occurrence feeds the task, in the occurrences' order,
+    for a member of ``segment`` (ANY: before the member's segment is read)."""
+    return [
+        (task, o)
+        for o in occurrences
+        for task in enabled
+        if matches(task, o) and (segment is ANY or task.for_segment(segment))
+    ]
 
 
 def _keys(fed: Sequence[tuple[Task, Occurrence]]) -> list[tuple[int, str]]:
@@ -288,7 +306,7 @@ class TaskTracker:
         keys = _keys(_fed(guess, occurrences))
         first, states = await self._load_many(member_id, keys, active_at=active_at)
         enabled = await self.enabled_tasks(first.generation)
-        fed = _fed(enabled, occurrences)
+        fed = _fed(enabled, occurrences, first.segment)
         missing = [key for key in _keys(fed) if key not in states]
         if enabled is not guess and missing:  # the tasks changed: read what the guess missed
             states.update((await self._load_many(member_id, missing))[1])
@@ -333,7 +351,8 @@ class TaskTracker:
         fed = _fed(candidates, [occurrence])
         if not fed:
             return []
-        _, states = await self._load_many(member_id, _keys(fed))
+        first, states = await self._load_many(member_id, _keys(fed))
+        fed = _fed(candidates, [occurrence], first.segment)
         return await self._advance(member_id, fed, states, actor)
 
     async def _advance(
@@ -469,6 +488,9 @@ class TaskTracker:
         today = self.today()
         if not task.open_on(today):
             raise invalid(f"task {code} is not open on {today.isoformat()}", "task")
+        if not task.for_segment(await segment_of(self.conn, member_id)):
+            segments = ", ".join(task.segments or ())
+            raise invalid(f"task {code} is for members in the segments {segments}", "task")
         done = await self.record(
             member_id, Occurrence(TaskTrigger.MANUAL, today), [task], actor=actor
         )

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from app.errors import invalid
+
 QUINTILES = 5
 
 
@@ -90,3 +92,19 @@ def classify_sql(*, is_new: str, recency: str, frequency: str, monetary: str) ->
         for r in RULES
     )
     return f"CASE WHEN {is_new} THEN '{Segment.NEW.value}' {whens} ELSE '{OTHERWISE.value}' END"
+
+
+def check_segments(names: tuple[str, ...] | None, field: str) -> tuple[str, ...] | None:
+    """A condition's segments (earning rules, tasks), each a known segment; INVALID_INPUT
+    naming the field otherwise."""
+    if names is None:
+        return None
+    known = {segment.value for segment in Segment}
+    unknown = sorted(set(names) - known)
+    if unknown or not names:
+        raise invalid(
+            f"segments are some of {', '.join(sorted(known))}"
+            + (f"; unknown: {', '.join(n[:32] for n in unknown[:5])}" if unknown else ""),
+            field,
+        )
+    return names

@@ -12,6 +12,7 @@ import strawberry
 
 from app.earning.commands import PurchaseLineInput
 from app.graphql.earning.enums import Combination, EffectKind, Stacking, Trigger
+from app.graphql.segments.enums import Segment
 
 
 @strawberry.input(description="Leave a condition out to match anything.")
@@ -31,6 +32,9 @@ class RuleConditionsInput:
     birthday: bool | None = None
     new_category: bool | None = strawberry.field(
         default=None, description="Line-level: a category the member never bought."
+    )
+    segments: list[Segment] | None = strawberry.field(
+        default=None, description="The member's RFM segment, as of the last segmentation run."
     )
 
 

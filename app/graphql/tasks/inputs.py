@@ -10,6 +10,7 @@ from typing import Any
 
 import strawberry
 
+from app.graphql.segments.enums import Segment
 from app.graphql.tasks.enums import Metric, TaskKind, TaskPeriod, TaskTrigger
 
 
@@ -38,6 +39,11 @@ class TaskSpecInput:
     max_completions: int = 1
     leaderboard: bool = False
     team_size: int | None = None
+    segments: list[Segment] | None = strawberry.field(
+        default=None,
+        description="Only members in one of these RFM segments (as of the last segmentation "
+        "run) make progress; leave it out for everyone.",
+    )
 
     def spec(self) -> dict[str, Any]:
         """The stored spec's shape (the same snake_case keys): validated by parse_task."""
@@ -48,6 +54,8 @@ class TaskSpecInput:
 def _json(value: Any) -> Any:
     if isinstance(value, dict):
         return {key: _json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_json(item) for item in value]
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, Decimal):
