@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -33,6 +32,7 @@ from app.clock import business_date
 from app.config import Settings
 from app.db import unit_of_work
 from app.ledger.reporting import ACTIVITY_BY_MEMBER_SQL
+from app.redisclient import RedisClient
 from app.runtime import Runtime
 
 TOPIC = "alerts"
@@ -47,7 +47,8 @@ EARNING_HOURS = 24
 
 # Refused credentials per minute, programme-wide (kept two hours: the longest window is one day
 # only for earning, which does not use them; the credential window is at most a day).
-FAILURES_KEY = "jifen:alerts:credential-failures:"
+# One hash tag: on a Redis cluster every minute's key is in one slot, so one MGET reads them.
+FAILURES_KEY = "jifen:alerts:{credential-failures}:"
 FAILURES_KEPT_SECONDS = 25 * 3600
 
 
@@ -55,7 +56,7 @@ def _minute(at: datetime) -> int:
     return int(at.timestamp()) // 60
 
 
-async def note_credential_failure(redis: Redis, at: datetime) -> None:
+async def note_credential_failure(redis: RedisClient, at: datetime) -> None:
     """Count one refused credential (the credential guard calls it on every refusal)."""
     key = f"{FAILURES_KEY}{_minute(at)}"
     async with redis.pipeline(transaction=False) as pipe:
@@ -64,7 +65,7 @@ async def note_credential_failure(redis: Redis, at: datetime) -> None:
         await pipe.execute()
 
 
-async def credential_failures(redis: Redis, now: datetime, minutes: int) -> int:
+async def credential_failures(redis: RedisClient, now: datetime, minutes: int) -> int:
     """Refused credentials in the ``minutes`` up to ``now`` (whole minutes)."""
     last = _minute(now)
     values = await redis.mget([f"{FAILURES_KEY}{m}" for m in range(last - minutes + 1, last + 1)])
