@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import unit_of_work
 from app.errors import DomainError, ErrorCode, invalid, not_found
+from app.ledger.commands import Earn
 from app.ledger.models import Actor
 from app.ledger.service import Ledger, LedgerPolicy
 from app.runtime import Runtime
@@ -225,14 +226,14 @@ async def grant_chunk(
     marks: list[tuple[int, str, int | None, str | None]] = []
     for member_id in members:
         try:
-            entry = await ledger.earn(
+            credit = Earn(
                 member_id,
                 campaign.points,
-                reason=campaign.reason,
-                actor=actor,
+                campaign.reason,
                 reference=(REFERENCE + campaign.code)[:128],
                 details={"segment_campaign": campaign.code, "segment": campaign.segment.value},
             )
+            entry = await ledger.earn(credit, actor)
         except DomainError as refused:  # closed since it was targeted: refused before writing
             marks.append((member_id, "skipped", None, refused.message))
         else:

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from app.analytics.alerts import check_anomalies, note_credential_failure
 from app.clock import FrozenClock
 from app.ledger import usecases as ledger
+from app.ledger.commands import Earn
 from app.ledger.models import Actor
 from app.mall import usecases as mall
 from app.mall.catalogue import ItemSpec, create_item
@@ -36,9 +37,7 @@ async def member_with(rt: Runtime, points: int) -> int:
         await ledger.earn_points(
             rt,
             STAFF,
-            member_id=done.member.id,
-            amount=points,
-            reason="t",
+            Earn(member_id=done.member.id, amount=points, reason="t"),
             idempotency_key=uuid4().hex,
         )
     return done.member.id

@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from app.clock import FrozenClock
 from app.ledger import usecases as ledger
+from app.ledger.commands import Earn, Spend
 from app.ledger.models import Actor, MemberStatus
 from app.members import usecases as members
 from app.runtime import Runtime
@@ -31,7 +32,10 @@ async def earn(rt: Runtime, clock: FrozenClock, member: int, days_ago: int, *amo
     clock.set(NOON - timedelta(days=days_ago))
     for amount in amounts:
         await ledger.earn_points(
-            rt, STAFF, member_id=member, amount=amount, reason="t", idempotency_key=uuid4().hex
+            rt,
+            STAFF,
+            Earn(member_id=member, amount=amount, reason="t"),
+            idempotency_key=uuid4().hex,
         )
 
 
@@ -52,7 +56,7 @@ async def test_scores_and_segments_of_a_population_worked_out_by_hand(
     await earn(runtime, clock, asleep, 400, 10_000)  # before the 365-day window
     clock.set(NOON - timedelta(days=1))
     await ledger.spend_points(
-        runtime, STAFF, member_id=closed, amount=10_000, reason="t", idempotency_key="x"
+        runtime, STAFF, Spend(member_id=closed, amount=10_000, reason="t"), idempotency_key="x"
     )
     await members.set_status(
         runtime, member_id=closed, status=MemberStatus.CLOSED, reason="left", actor="staff:t"
