@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 
 from app.members.service import channels_of_members
@@ -24,7 +23,9 @@ async def test_a_commit_wakes_the_sender_long_before_its_poll(
     receiver.secrets = [(await create_endpoint(rt, receiver.url, ["points.earned"])).secret]
     member_id = await member(rt)
     async with webhooks_running(rt, channels_of_members):
-        await asyncio.sleep(1.0)  # its first round (at start) is behind it
+        # The sender's first round (at start, or when its listener connects) may deliver the
+        # first earn; each later one waits for delivery after the one before, so by the last
+        # the listener is up and only a commit's notification can wake the sender in time.
         for n in range(1, 4):
             await earn(rt, member_id, 10, f"k-{n}")
             await eventually(delivered(receiver, n), within=30)
