@@ -46,15 +46,21 @@ outdated: venv
 schema: venv
 	$(BIN)/jifen export-schema --output schema.graphql
 
-# The console's chart library, vendored as one file from the npm registry at the version
-# app/console/static/vendor/package-lock.json pins (Node is needed for this, never to run Jifen).
+# The console's chart library and GraphiQL's files (with React), vendored from the npm registry
+# at the versions app/console/static/vendor/package-lock.json pins (Node is needed for this,
+# never to run Jifen).
 VENDOR := app/console/static/vendor
+NPM := .jifen/vendor/node_modules
 vendor:
-	rm -rf .jifen/vendor && mkdir -p .jifen/vendor
+	rm -rf .jifen/vendor && mkdir -p .jifen/vendor $(VENDOR)/graphiql
 	cp $(VENDOR)/package.json $(VENDOR)/package-lock.json .jifen/vendor/
 	cd .jifen/vendor && npm ci --no-audit --no-fund --loglevel=error
-	cp .jifen/vendor/node_modules/echarts/dist/echarts.min.js $(VENDOR)/
-	cp .jifen/vendor/node_modules/echarts/LICENSE $(VENDOR)/LICENSE.echarts
+	cp $(NPM)/echarts/dist/echarts.min.js $(VENDOR)/
+	cp $(NPM)/echarts/LICENSE $(VENDOR)/LICENSE.echarts
+	cp $(NPM)/graphiql/graphiql.min.js $(NPM)/graphiql/graphiql.min.css $(VENDOR)/graphiql/
+	cp $(NPM)/react/umd/react.production.min.js $(NPM)/react-dom/umd/react-dom.production.min.js $(VENDOR)/graphiql/
+	cp $(NPM)/graphiql/LICENSE $(VENDOR)/graphiql/LICENSE.graphiql
+	cp $(NPM)/react/LICENSE $(VENDOR)/graphiql/LICENSE.react
 
 # The pictures in README and docs/CONSOLE.md, taken by the browser tests.
 screenshots: venv

@@ -44,7 +44,7 @@ from app.auth.permissions import require
 from app.auth.principal import ANONYMOUS, Principal
 from app.clock import Clock, system_clock
 from app.config import Settings, get_settings
-from app.console.routes import console_routes
+from app.console.routes import console_routes, graphiql_page
 from app.console.session import CSRF_HEADER, console_session
 from app.db import create_engine
 from app.errors import DomainError, ErrorCode, invalid
@@ -125,6 +125,10 @@ class JifenGraphQL(GraphQL[Context, None]):
         except json.JSONDecodeError:
             raise RefusedRequest("The request body is not valid JSON") from None
 
+    async def render_graphql_ide(self, request: Request) -> Response:
+        # Strawberry's page loads GraphiQL from a CDN; ours from Jifen's own vendored files.
+        return await graphiql_page(request)
+
     # Sockets are closed when their credential stops being valid (app/graphql/core/sockets.py).
     graphql_transport_ws_handler_class = WatchedTransportWS
     graphql_ws_handler_class = WatchedLegacyWS
@@ -138,6 +142,14 @@ class JifenGraphQL(GraphQL[Context, None]):
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             request = Request(scope, receive)
+            if self.graphql_ide and self.should_render_graphql_ide(
+                self.request_adapter_class(request)
+            ):
+                # A static page, for anyone: decided before the credentials, so a browser that
+                # holds the console's cookie (and no CSRF header on a navigation) gets it too.
+                page = await self.render_graphql_ide(request)
+                await page(scope, receive, send)
+                return
             try:
                 runtime = _runtime(request)
                 scope[PRINCIPAL_KEY] = await credential_guard(runtime).authenticate(

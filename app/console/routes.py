@@ -1,7 +1,8 @@
 """The console's and the widgets' routes: the session endpoint and the static front end.
 
 The front end is plain ES modules and CSS under ``static/`` (no build step, nothing fetched from
-a CDN); the chart library is vendored there, pinned by ``static/vendor/package-lock.json``.
+a CDN); the chart library and GraphiQL's files are vendored there, pinned by
+``static/vendor/package-lock.json``.
 Widget files are served with ``Access-Control-Allow-Origin: *``: a brand's page on another origin
 loads them as module scripts (docs/WIDGETS.md).
 """
@@ -34,6 +35,21 @@ async def console_page(request: Request) -> Response:
             "X-Frame-Options": "DENY",
             "Cache-Control": "no-cache",
         },
+    )
+
+
+# GraphiQL's page (at /graphql in a browser) loads only Jifen's own copies of its files.
+GRAPHIQL_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; connect-src 'self' ws: wss:; "
+    "frame-ancestors 'none'"
+)
+
+
+async def graphiql_page(request: Request) -> Response:
+    return FileResponse(
+        STATIC / "graphiql" / "index.html",
+        headers={"Content-Security-Policy": GRAPHIQL_CSP, "Cache-Control": "no-cache"},
     )
 
 

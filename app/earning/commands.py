@@ -5,10 +5,11 @@ decision's (app/earning/decisions.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -61,10 +62,21 @@ class RecordEvent:
 
 
 @dataclass(frozen=True)
+class RuleDraft:
+    """An unsaved rule definition, for a preview: it stands in for the rule ``rule_id`` (an
+    edit, enabled or not), or joins the enabled rules as a new one (``rule_id`` None)."""
+
+    spec: Mapping[str, Any]
+    rule_id: int | None = None
+
+
+@dataclass(frozen=True)
 class PreviewPoints:
-    """What a basket would earn at ``at`` (None: now); nothing is written."""
+    """What a basket would earn at ``at`` (None: now), with ``draft`` as if saved; nothing is
+    written."""
 
     member_id: int
     channel: str
     lines: Sequence[PurchaseLineInput]
     at: datetime | None = None
+    draft: RuleDraft | None = None

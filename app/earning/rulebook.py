@@ -4,7 +4,7 @@ new version with an audit row), listed, and the enabled ones cached per process.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.clock import Clock
 from app.configcache import GenerationCache
+from app.earning.commands import RuleDraft
 from app.earning.rules import Rule, Trigger, select_rules
 from app.earning.specs import parse_rule, rule_spec
 from app.earning.tables import earning_budgets, earning_rule_versions, earning_rules
@@ -249,3 +250,12 @@ class Rulebook:
 
     async def active_rules(self, trigger: Trigger, event: str | None = None) -> list[Rule]:
         return select_rules(await self.enabled_rules(), trigger, event)
+
+    async def rules_with_draft(self, trigger: Trigger, draft: RuleDraft) -> list[Rule]:
+        """The rules ``trigger`` would run with ``draft`` saved (checked as a save checks it):
+        in place of the rule it edits, or as a new rule (id 0: no counters, its whole budget)."""
+        rule = await self._check_rule(draft.spec)
+        if draft.rule_id is not None:
+            await self.get_rule(draft.rule_id)  # NOT_FOUND for a rule that does not exist
+        others = [r for r in await self.enabled_rules() if r.id != draft.rule_id]
+        return select_rules([*others, replace(rule, id=draft.rule_id or 0)], trigger, None)

@@ -219,7 +219,8 @@ async def record_event(rt: Runtime, actor: Actor, command: RecordEvent) -> Event
 
 @retry_on_lost_connection
 async def preview_points(rt: Runtime, command: PreviewPoints) -> Outcome:
-    """What a basket would earn now (no lock, nothing written; caps as of this moment)."""
+    """What a basket would earn now (no lock, nothing written; caps as of this moment), with the
+    command's draft rule as if saved."""
     basket, at = decisions.check_preview(command, rt.clock.now())
     async with rt.engine.connect() as conn:
         store = _store(rt, conn)
@@ -227,7 +228,11 @@ async def preview_points(rt: Runtime, command: PreviewPoints) -> Outcome:
         snapshot = await store.snapshot(command.member_id, categories=categories)
         if snapshot is None:
             raise not_found("member", command.member_id, "memberId")
-        rules = await store.rulebook.active_rules(Trigger.PURCHASE)
+        rules = (
+            await store.rulebook.active_rules(Trigger.PURCHASE)
+            if command.draft is None
+            else await store.rulebook.rules_with_draft(Trigger.PURCHASE, command.draft)
+        )
         standing = await store.preview_standing(command.member_id, snapshot, rules, at)
         return _evaluate(rt, rules, basket, standing, at)
 

@@ -117,7 +117,8 @@ class LiveServer:
 
 @pytest.fixture
 def live_server(settings: Settings, clean_state: None) -> Iterator[LiveServer]:
-    server = LiveServer(settings)
+    # A revoked widget key closes its sockets within the re-check interval (docs/WIDGETS.md).
+    server = LiveServer(settings.model_copy(update={"ws_credential_recheck_seconds": 0.5}))
     server.start()
     try:
         yield server

@@ -4,6 +4,7 @@ an analyst may not do is refused."""
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from pathlib import Path
@@ -142,6 +143,10 @@ async def test_a_signed_out_visitor_and_an_analyst_are_refused(
     await page.goto(f"{live_server.base}/console#/members?id={member_id}")
     await expect(page.locator("#balance-available")).to_be_visible()
     await expect(page.locator("#adjust-form")).to_have_count(0)  # the console offers no writes
+    await page.click("#nav-rules")
+    await expect(page.locator("#rules tr", has_text="1 point per CNY")).to_have_count(1)
+    await expect(page.locator("#rule-new")).to_have_count(0)
+    await expect(page.locator(".rule-edit")).to_have_count(0)
     # And the API refuses the write even when the page is bypassed with the session's token.
     answer = await page.evaluate(
         """async (query) => {
@@ -168,6 +173,7 @@ async def test_edit_a_rule_preview_a_basket_and_save(
     await page.click("#preview-form button")
     before = page.locator("#preview-result tr", has_text="1 point per CNY")
     await expect(before.locator("td.num")).to_have_text("100")
+    await expect(page.locator("#preview-kind")).to_have_text("已保存的规则")
 
     await base.locator(".rule-edit").click()
     spec = page.locator("#rule-spec")
@@ -177,6 +183,15 @@ async def test_edit_a_rule_preview_a_basket_and_save(
         await spec.input_value(),
     )
     await spec.fill(edited)
+    # The draft previewed before saving: the edited rule in place of the saved one.
+    await page.click("#preview-form button")
+    await expect(page.locator("#preview-kind")).to_have_text("草稿预览 · 未保存")
+    draft = page.locator("#preview-result tr", has_text="2 points per CNY")
+    await expect(draft.locator("td.num")).to_have_text("200")
+    await expect(page.locator("#preview-result tr", has_text="1 point per CNY")).to_have_count(0)
+    await expect(base.locator(".rule-version")).to_have_text("1")  # nothing saved yet
+    await screenshot(page, "console-rules", tmp_path)
+
     await page.click("#rule-save")
     await expect(page.locator("#rules-message")).to_contain_text("已保存")
     saved = page.locator("#rules tr", has_text="2 points per CNY")
@@ -185,7 +200,42 @@ async def test_edit_a_rule_preview_a_basket_and_save(
     await page.click("#preview-form button")
     after = page.locator("#preview-result tr", has_text="2 points per CNY")
     await expect(after.locator("td.num")).to_have_text("200")
-    await screenshot(page, "console-rules", tmp_path)
+    await expect(page.locator("#preview-kind")).to_have_text("已保存的规则")
     await saved.locator(".rule-edit").click()
-    await expect(page.locator("#rule-editor tbody tr")).to_have_count(2)  # the version history
+    await expect(page.locator("#rule-versions tbody tr")).to_have_count(2)  # the version history
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+async def test_create_a_rule_from_the_console_after_previewing_its_draft(
+    live_server: LiveServer, page: Page
+) -> None:
+    await live_server.call(seed_demo)
+    await live_server.add_staff("wang.fang", Role.OPERATOR)
+    await sign_in(page, live_server, "wang.fang")
+    await page.click("#nav-rules")
+    await expect(page.locator("#rules tr", has_text="1 point per CNY")).to_have_count(1)
+    rows = await page.locator("#rules tbody tr").count()
+
+    await page.click("#rule-new")
+    new_rule = {
+        "name": "乳品加赠 15 分",
+        "trigger": "PURCHASE",
+        "effect": {"kind": "FIXED", "points": 15},
+        "conditions": {"categories": ["dairy"]},
+    }
+    await page.fill("#rule-spec", json.dumps(new_rule, ensure_ascii=False))
+    await page.click("#preview-form button")  # the basket is dairy
+    drafted = page.locator("#preview-result tr", has_text="乳品加赠 15 分")
+    await expect(drafted.locator("td.num")).to_have_text("15")
+    await expect(page.locator("#rules tr", has_text="乳品加赠")).to_have_count(0)
+
+    await page.fill("#rule-spec", json.dumps({**new_rule, "effect": {"kind": "FIXED"}}))
+    await page.click("#rule-save")  # a bad rule: the API's typed error, nothing saved
+    await expect(page.locator("#rule-message")).to_contain_text("INVALID_INPUT")
+    await page.fill("#rule-spec", json.dumps(new_rule, ensure_ascii=False))
+    await page.click("#rule-save")
+    await expect(page.locator("#rules-message")).to_contain_text("乳品加赠 15 分 v1")
+    await expect(page.locator("#rules tbody tr")).to_have_count(rows + 1)
+    created = page.locator("#rules tr", has_text="乳品加赠 15 分")
+    await expect(created.locator(".rule-version")).to_have_text("1")
     assert page.errors == []  # type: ignore[attr-defined]

@@ -11,6 +11,7 @@ from websockets.exceptions import ConnectionClosed
 
 from app.auth.apikeys import create_api_key, revoke_api_key
 from app.auth.tokens import mint_token
+from app.auth.widgetkeys import create_widget_key, revoke_widget_key
 from app.clock import FrozenClock
 from app.config import Settings
 from tests.events.conftest import LiveApp, serve_app
@@ -62,6 +63,26 @@ async def test_a_subscription_ends_when_its_key_is_revoked(watchful: LiveApp) ->
         async with watchful.runtime.engine.begin() as conn:
             assert await revoke_api_key(conn, key.split("_")[1])
         assert await closed_with(ws) == (4403, "the API key was revoked")
+
+
+async def test_a_widgets_socket_ends_when_its_widget_key_is_revoked(watchful: LiveApp) -> None:
+    board = """subscription { leaderboard(board: "points-earned", period: "monthly", top: 3) {
+      size } }"""
+    async with watchful.runtime.engine.begin() as conn:
+        key = await create_widget_key(conn, "points-earned")
+        other = await create_widget_key(conn, "points-earned")
+    async with graphql_ws(watchful.ws_url) as ws, graphql_ws(watchful.ws_url) as kept:
+        for socket, credential in ((ws, key), (kept, other)):
+            ack = await socket.init(apiKey=credential)
+            assert ack["type"] == "connection_ack", ack
+            await socket.subscribe("1", board, {})
+            assert (await socket.next_data("1"))["leaderboard"]["size"] == 0
+        async with watchful.runtime.engine.begin() as conn:
+            assert await revoke_widget_key(conn, key.split("_")[1])
+        assert await closed_with(ws) == (4403, "the widget key was revoked")
+        # The other key's socket stays open and answers.
+        await kept.subscribe("2", board, {})
+        assert (await kept.next_data("2"))["leaderboard"]["size"] == 0
 
 
 async def test_a_subscription_ends_when_its_member_is_closed(watchful: LiveApp) -> None:

@@ -2,7 +2,7 @@
 what it signed in with stops being valid.
 
 * a token: at its ``exp`` (a timer per socket) — closed with **4401** (Unauthorized: sign in again);
-* an API key revoked, or the member closed: found by a re-check every
+* an API key or a widget key revoked, or the member closed: found by a re-check every
   ``JIFEN_WS_CREDENTIAL_RECHECK_SECONDS`` — closed with **4403** (Forbidden).
 
 The re-check is one query per kind for every watched socket of the process (not one per socket),
@@ -20,7 +20,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from graphql import GraphQLError
-from sqlalchemy import select
+from sqlalchemy import Table, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
@@ -34,7 +35,7 @@ from strawberry.subscriptions.protocols.graphql_ws.types import (
 )
 
 from app.auth.principal import Principal, PrincipalKind
-from app.auth.tables import api_keys
+from app.auth.tables import api_keys, widget_keys
 from app.errors import ErrorCode
 from app.graphql.core.context import Context
 from app.logging import get_logger
@@ -45,6 +46,8 @@ log = get_logger(__name__)
 
 TOKEN_EXPIRED = 4401  # graphql-transport-ws: Unauthorized (Strawberry: subscribe before ack)
 FORBIDDEN = 4403  # graphql-transport-ws: Forbidden (Strawberry: connection_init refused)
+PARTNER = PrincipalKind.PARTNER
+WIDGET = PrincipalKind.WIDGET
 
 Close = Callable[[int, str], Coroutine[Any, Any, None]]
 
@@ -80,7 +83,7 @@ class CredentialWatch:
         expires_at = socket.principal.expires_at
         if expires_at is not None:
             socket.expiry = asyncio.create_task(socket.expire_at(expires_at))
-        if socket.principal.kind in {PrincipalKind.PARTNER, PrincipalKind.MEMBER}:
+        if socket.principal.kind in {PARTNER, PrincipalKind.MEMBER, WIDGET}:
             self.sockets.add(socket)
             if self.recheck is None or self.recheck.done():
                 self.recheck = asyncio.create_task(self._recheck_while_watched())
@@ -104,17 +107,10 @@ class CredentialWatch:
 
     async def recheck_now(self) -> None:
         watched = list(self.sockets)
-        prefixes = {s.principal.key_prefix for s in watched if s.principal.key_prefix}
         member_ids = {s.principal.member_id for s in watched if s.principal.member_id}
         async with self.runtime.engine.connect() as conn:
-            active_keys: set[str] = set()
-            if prefixes:
-                rows = await conn.execute(
-                    select(api_keys.c.prefix).where(
-                        api_keys.c.prefix.in_(prefixes), api_keys.c.revoked_at.is_(None)
-                    )
-                )
-                active_keys = {row.prefix for row in rows}
+            active_keys = await _active_prefixes(conn, api_keys, _prefixes(watched, PARTNER))
+            active_widgets = await _active_prefixes(conn, widget_keys, _prefixes(watched, WIDGET))
             closed: set[int] = set()
             if member_ids:
                 rows = await conn.execute(
@@ -125,10 +121,30 @@ class CredentialWatch:
                 closed = {row.id for row in rows}
         for socket in watched:
             principal = socket.principal
-            if principal.key_prefix and principal.key_prefix not in active_keys:
+            if principal.kind is WIDGET and principal.key_prefix not in active_widgets:
+                socket.end(FORBIDDEN, "the widget key was revoked")
+            elif principal.kind is PARTNER and principal.key_prefix not in active_keys:
                 socket.end(FORBIDDEN, "the API key was revoked")
             elif principal.member_id in closed:
                 socket.end(FORBIDDEN, "the member is closed")
+
+
+def _prefixes(sockets: list[WatchedSocket], kind: PrincipalKind) -> set[str]:
+    return {
+        s.principal.key_prefix
+        for s in sockets
+        if s.principal.kind is kind and s.principal.key_prefix
+    }
+
+
+async def _active_prefixes(conn: AsyncConnection, keys: Table, prefixes: set[str]) -> set[str]:
+    """Which of ``prefixes`` are keys of ``keys`` (API keys, widget keys) not revoked."""
+    if not prefixes:
+        return set()
+    rows = await conn.execute(
+        select(keys.c.prefix).where(keys.c.prefix.in_(prefixes), keys.c.revoked_at.is_(None))
+    )
+    return {row.prefix for row in rows}
 
 
 def credential_watch(runtime: Runtime) -> CredentialWatch:

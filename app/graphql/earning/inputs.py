@@ -137,6 +137,14 @@ class SetEarningRuleEnabledInput:
     expected_version: int | None = None
 
 
+@strawberry.input(description="An unsaved earning rule, for previewPoints.")
+class RuleDraftInput:
+    id: strawberry.ID | None = strawberry.field(
+        default=None, description="The rule it edits (in its place); none: a new rule."
+    )
+    rule: EarningRuleInput
+
+
 @strawberry.input
 class PurchaseLine:
     sku: str
@@ -193,3 +201,7 @@ class PreviewPointsInput:
     channel: str
     lines: list[PurchaseLine]
     at: datetime | None = strawberry.field(default=None, description="Defaults to now.")
+    draft: RuleDraftInput | None = strawberry.field(
+        default=None,
+        description="An unsaved rule to preview as if saved (staff who may read the rules).",
+    )

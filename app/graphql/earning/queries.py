@@ -5,13 +5,13 @@ from __future__ import annotations
 import strawberry
 
 from app.earning import usecases
-from app.earning.commands import PreviewPoints
+from app.earning.commands import PreviewPoints, RuleDraft
 from app.graphql.core.context import Info
 from app.graphql.core.fields import described_field
 from app.graphql.core.inputs import aware, parse_id
 from app.graphql.core.pagination import Page
 from app.graphql.earning.breakdown import PointsBreakdown
-from app.graphql.earning.inputs import PreviewPointsInput, purchase_lines
+from app.graphql.earning.inputs import PreviewPointsInput, purchase_lines, rule_spec_of
 from app.graphql.earning.types import EarningRuleConnection, EarningRuleNode
 
 
@@ -44,6 +44,14 @@ class EarningQueries:
         ctx.require("previewPoints")
         member_id = parse_id(input.member_id, "memberId")
         await ctx.require_on_member("previewPoints", member_id)
+        draft = None
+        if input.draft is not None:
+            ctx.require("earningRules")  # a draft is staff's: whoever may read the rules
+            rule_id = input.draft.id
+            draft = RuleDraft(
+                spec=rule_spec_of(input.draft.rule),
+                rule_id=None if rule_id is None else parse_id(rule_id, "draft.id"),
+            )
         outcome = await usecases.preview_points(
             ctx.runtime,
             PreviewPoints(
@@ -51,6 +59,7 @@ class EarningQueries:
                 channel=input.channel,
                 lines=purchase_lines(input.lines),
                 at=aware(input.at, "at"),
+                draft=draft,
             ),
         )
         return PointsBreakdown.of_outcome(outcome)

@@ -21,6 +21,8 @@ const WORDS = {
     spec: "规则定义 (JSON)", versions: "版本历史", previewResult: "预览结果", saved: "已保存",
     forbidden: "当前角色无此权限", role: "角色", readOnly: "只读（分析员）", sku: "商品", category: "品类",
     quantity: "数量", lineAmount: "金额", noRules: "无规则", balanceAfter: "余额",
+    previewDraft: "草稿预览 · 未保存", previewSaved: "已保存的规则",
+    draftHint: "编辑时“预览”按此草稿计算（不保存）；保存后生成新版本。",
   },
   en: {
     title: "Console", signIn: "Sign in", name: "Name", password: "Password", signOut: "Sign out",
@@ -43,6 +45,8 @@ const WORDS = {
     previewResult: "Preview", saved: "Saved", forbidden: "Your role may not do this", role: "Role",
     readOnly: "Read only (analyst)", sku: "SKU", category: "Category", quantity: "Qty",
     lineAmount: "Amount", noRules: "No rules", balanceAfter: "Balance after",
+    previewDraft: "Draft (unsaved)", previewSaved: "Rules as saved",
+    draftHint: "While editing, Preview runs this draft (nothing saved); Save makes a new version.",
   },
 };
 

@@ -5,9 +5,8 @@
 //   </jifen-leaderboard>
 // With member-token (a member's JWT) instead of widget-key and member-id, it also shows the
 // viewer's own rank. Themable with CSS custom properties; reconnects and resumes by itself.
-import { LiveClient, socketUrl } from "./live.js";
+import { JifenWidget } from "./widget.js";
 
-const SERVER = new URL(".", import.meta.url).origin;
 const QUERY = `subscription($board: String!, $period: String!, $top: Int!, $member: ID) {
   leaderboard(board: $board, period: $period, top: $top, memberId: $member) {
     periodId size top { rank memberId displayName points } member { rank points } } }`;
@@ -16,53 +15,31 @@ const WORDS = {
   en: { title: "Leaderboard", points: "pts", you: "Your rank", offline: "Reconnecting…", empty: "No one yet" },
 };
 const STYLE = `
-  :host { display: block; font-family: var(--jifen-font, system-ui, "PingFang SC", sans-serif);
-    color: var(--jifen-text, #1f2933); background: var(--jifen-background, #fff);
-    border: 1px solid var(--jifen-border, #e4e7eb); border-radius: var(--jifen-radius, 8px);
-    padding: 12px 16px; max-width: var(--jifen-width, 360px); }
-  h3 { margin: 0 0 8px; font-size: 16px; color: var(--jifen-accent, #c8102e); }
   ol { list-style: none; margin: 0; padding: 0; }
   li { display: flex; gap: 8px; padding: 6px 0; border-bottom: 1px dashed var(--jifen-border, #e4e7eb);
     transition: background-color .6s; }
   li.up { background: var(--jifen-highlight, #fff3c4); }
   .rank { width: 2em; font-weight: 700; color: var(--jifen-accent, #c8102e); }
   .name { flex: 1; } .points { font-variant-numeric: tabular-nums; }
-  .status, .you { font-size: 12px; color: var(--jifen-muted, #7b8794); margin-top: 6px; }`;
+  .you { font-size: 12px; color: var(--jifen-muted, #7b8794); margin-top: 6px; }`;
 
-class JifenLeaderboard extends HTMLElement {
+class JifenLeaderboard extends JifenWidget {
   connectedCallback() {
-    this.root = this.attachShadow({ mode: "open" });
-    const lang = (this.getAttribute("lang") || navigator.language || "zh").startsWith("en") ? "en" : "zh";
-    this.words = WORDS[lang];
-    this.root.innerHTML = `<style>${STYLE}</style><h3 part="title"></h3><ol part="list"></ol>
-      <div class="you" part="you"></div><div class="status" part="status"></div>`;
-    this.root.querySelector("h3").textContent = this.getAttribute("title") || this.words.title;
+    this.mount(WORDS, STYLE, `<ol part="list"></ol><div class="you" part="you"></div>`);
     this.ranks = new Map();
     const token = this.getAttribute("member-token");
-    const params = token ? { token } : { apiKey: this.getAttribute("widget-key") || "" };
-    const server = this.getAttribute("server") || SERVER;
-    this.client = new LiveClient(socketUrl(server), params, {
-      onStatus: (status) => {
-        this.root.querySelector(".status").textContent = status === "live" ? "" : this.words.offline;
-        this.dataset.status = status;
-      },
-    });
+    const client = this.connect(token ? { token } : { apiKey: this.getAttribute("widget-key") || "" });
     const variables = {
       board: this.getAttribute("board") || "points-earned",
       period: this.getAttribute("period") || "monthly",
       top: Number(this.getAttribute("top") || 10),
       member: token ? this.getAttribute("member-id") : null,
     };
-    this.client.subscribe(QUERY, variables, (data) => this.render(data.leaderboard),
-      (errors) => { this.root.querySelector(".status").textContent = errors[0]?.message || "error"; });
-  }
-
-  disconnectedCallback() {
-    if (this.client) this.client.close();
+    client.subscribe(QUERY, variables, (data) => this.render(data.leaderboard), (errors) => this.showErrors(errors));
   }
 
   render(board) {
-    const list = this.root.querySelector("ol");
+    const list = this.part("ol");
     const rows = board.top.map((standing) => {
       const item = document.createElement("li");
       item.dataset.member = standing.memberId;
@@ -81,8 +58,9 @@ class JifenLeaderboard extends HTMLElement {
     this.ranks = new Map(board.top.map((s) => [s.memberId, s.rank]));
     if (rows.length) list.replaceChildren(...rows);
     else list.replaceChildren(Object.assign(document.createElement("li"), { textContent: this.words.empty }));
-    const you = this.root.querySelector(".you");
+    const you = this.part(".you");
     you.textContent = board.member ? `${this.words.you}: ${board.member.rank} · ${board.member.points.toLocaleString()}` : "";
+    if (board.member) you.dataset.rank = board.member.rank;
     this.dispatchEvent(new CustomEvent("jifen-update", { detail: board }));
   }
 }
