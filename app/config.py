@@ -166,6 +166,8 @@ class Settings(BaseSettings):
     # A socket's revoked key or closed member is noticed within this (app/graphql/core/sockets.py).
     ws_credential_recheck_seconds: float = Field(default=30, gt=0)
     ws_max_operations: int = Field(default=50, ge=1)  # running at once on one socket
+    # How often a programmeEvents subscription (the console's live feed) looks for new events.
+    feed_poll_seconds: float = Field(default=0.5, gt=0)
 
     # Leaderboards (docs/LEADERBOARDS.md).
     leaderboard_batch_size: int = Field(default=1_000, ge=1)  # events per Lua call

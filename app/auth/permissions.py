@@ -88,9 +88,11 @@ PERMISSIONS: Mapping[str, Rule] = {
     "me": Rule(frozenset(), True, None, "the calling member, with balance, lots, history"),
     "member": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "a member by id"),
     "memberByRef": Rule(ALL_STAFF, False, Scope.MEMBERS_READ, "a member by (channel, ref)"),
+    "membersByPhone": Rule(ALL_STAFF, False, None, "members by phone (the console's search)"),
     # Subscriptions (checked once, at subscribe time)
     "memberEvents": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "a member's events, resumable"),
     "balance": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "a member's live balance"),
+    "programmeEvents": Rule(ALL_STAFF, False, None, "every member's events, live (the feed)"),
     # Leaderboards (a query and a subscription of the same name); with memberId, as reading it
     "leaderboard": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "a board's top N and own rank, live"),
     # Members

@@ -209,6 +209,13 @@ class MemberService:
         ).first()
         return None if row is None else _member(row)
 
+    async def find_by_phone(self, phone: str, limit: int) -> list[Member]:
+        """Members whose phone is ``phone`` as stored (not unique), at most ``limit``, by id."""
+        rows = await self.conn.execute(
+            select(members).where(members.c.phone == phone).order_by(members.c.id).limit(limit)
+        )
+        return [_member(row) for row in rows]
+
     async def get_by_ref(self, channel: str, external_ref: str) -> Member:
         member = await self.find_by_ref(channel, external_ref)
         if member is None:

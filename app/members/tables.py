@@ -6,6 +6,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Identity,
+    Index,
     String,
     Table,
     Text,
@@ -34,6 +35,8 @@ members = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     CheckConstraint("status IN ('active', 'frozen', 'closed')", name="status"),
     CheckConstraint("birthday IS NULL OR birthday_set_at IS NOT NULL", name="birthday_set_at"),
+    # The console finds members by phone (not unique: a family may share one).
+    Index("ix_members_phone", "phone"),
 )
 
 member_channel_refs = Table(

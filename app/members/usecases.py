@@ -5,8 +5,15 @@ from __future__ import annotations
 from datetime import date
 
 from app.db import unit_of_work
+from app.errors import invalid
 from app.members.models import ChannelRef, Member, MemberStatus, Registration, StatusChange
-from app.members.service import MemberService, ProfileChanges, ProfileEditor, RegistrationRace
+from app.members.service import (
+    MAX_PHONE_LENGTH,
+    MemberService,
+    ProfileChanges,
+    ProfileEditor,
+    RegistrationRace,
+)
 from app.runtime import Runtime
 
 
@@ -69,6 +76,14 @@ async def get_member(rt: Runtime, member_id: int) -> Member:
 async def find_member_by_ref(rt: Runtime, channel: str, external_ref: str) -> Member:
     async with rt.engine.connect() as conn:
         return await MemberService(conn, rt.clock).get_by_ref(channel, external_ref)
+
+
+async def find_members_by_phone(rt: Runtime, phone: str, limit: int) -> list[Member]:
+    phone = phone.strip()
+    if not phone or len(phone) > MAX_PHONE_LENGTH:
+        raise invalid(f"give a phone number of 1..{MAX_PHONE_LENGTH} characters", "phone")
+    async with rt.engine.connect() as conn:
+        return await MemberService(conn, rt.clock).find_by_phone(phone, limit)
 
 
 async def list_channel_refs(rt: Runtime, member_id: int) -> list[ChannelRef]:

@@ -90,7 +90,9 @@ def test_analysts_only_read_and_anonymous_nothing() -> None:
     assert {op for op in PERMISSIONS if allows(analyst, op)} == {
         "member",
         "memberByRef",
+        "membersByPhone",
         "memberEvents",
+        "programmeEvents",
         "balance",
         "leaderboard",
         "earningRules",

@@ -73,6 +73,12 @@ async def test_sign_in_then_the_overview_shows_the_apis_kpis(
         1
     )  # ECharts drew, from local files
     await expect(page.locator("#live-board tbody tr").first).to_be_visible()
+    # The programme's live feed: an earn made elsewhere shows at the top, without a reload.
+    feed = page.locator("#live-feed li")
+    await expect(feed.first).to_be_visible()  # the latest events, at once
+    member = (await live_server.graphql(DEMO_MEMBER))["memberByRef"]["id"]
+    await live_server.graphql(EARN, {"m": member, "k": f"feed-{uuid.uuid4()}"})
+    await expect(feed.first).to_contain_text(f"#{member} 获得积分 +300 · elsewhere")
     await screenshot(page, "console-overview", tmp_path)
 
     await page.click("#language")
@@ -114,6 +120,36 @@ async def test_a_member_found_by_ref_shows_balance_changes_at_once(
     await expect(page.locator("#member-status")).to_have_text("FROZEN")
     await page.click("#status-toggle")
     await expect(page.locator("#member-status")).to_have_text("ACTIVE")
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+async def test_members_are_found_by_phone(live_server: LiveServer, page: Page) -> None:
+    await live_server.call(seed_demo)
+    await live_server.add_staff("zhao.analyst", Role.ANALYST)
+    ids = await live_server.graphql(
+        """{ a: memberByRef(channel: "pos", externalRef: "pos-card-8800") { id }
+             b: memberByRef(channel: "app", externalRef: "app-user-42") { id }
+             c: memberByRef(channel: "e-commerce", externalRef: "tmall-777") { id } }"""
+    )
+    a, b, c = (ids[k]["id"] for k in "abc")
+    for member, phone in ((a, "13800138000"), (b, "13800138000"), (c, "13900139000")):
+        await live_server.graphql(
+            """mutation($m: ID!, $p: String!) { updateMemberProfile(input: {memberId: $m,
+                 phone: $p}) { __typename } }""",
+            {"m": member, "p": phone},
+        )
+    await sign_in(page, live_server, "zhao.analyst")  # reading: an analyst may search
+    await page.click("#nav-members")
+    await page.fill("#search-phone", "13900139000")
+    await page.click("#member-search button")
+    await expect(page.locator("#member-name")).to_have_text("陈伟")
+
+    await page.fill("#search-phone", "13800138000")  # shared by two: both listed
+    await page.click("#member-search button")
+    matches = page.locator("#phone-matches tbody tr")
+    await expect(matches).to_have_count(2)
+    await page.locator(".phone-match", has_text=f"#{b}").click()
+    await expect(page.locator("#member-name")).to_have_text("王芳")
     assert page.errors == []  # type: ignore[attr-defined]
 
 

@@ -1,4 +1,4 @@
-"""The look-ups ``member``, ``memberByRef`` and ``me``."""
+"""The look-ups ``member``, ``memberByRef``, ``membersByPhone`` and ``me``."""
 
 from __future__ import annotations
 
@@ -24,6 +24,13 @@ class MemberQueries:
         info.context.require_on_channel("memberByRef", channel)
         member = await usecases.find_member_by_ref(info.context.runtime, channel, external_ref)
         return MemberNode(model=member)
+
+    @described_field("Members whose phone is this one, as stored (staff; a phone is not unique).")
+    async def members_by_phone(self, info: Info, phone: str, first: int = 20) -> list[MemberNode]:
+        info.context.require("membersByPhone")
+        limit = min(max(first, 1), info.context.runtime.settings.page_size_cap)
+        found = await usecases.find_members_by_phone(info.context.runtime, phone, limit)
+        return [MemberNode(model=member) for member in found]
 
     @described_field("The calling member (member tokens only).")
     async def me(self, info: Info) -> MemberNode | None:

@@ -8,6 +8,8 @@ them (outbox → relay → Redis → this process's hub) is in docs/EVENTS.md.
 * ``memberEvents(memberId, after)`` replays the member's events with an id above ``after`` from the
   outbox table, then goes live; duplicates are dropped by id and nothing is skipped. A client keeps
   the last ``id`` it received and, after any disconnection, subscribes again with ``after: id``.
+* ``programmeEvents(after, recent)`` (staff) is every member's events, for the console's live
+  feed: read from the outbox table (app/events/feed.py), resumable by id like ``memberEvents``.
 * ``balance(memberId)`` sends the current balance at once, then again after every burst of events
   that changed it (re-read from the database, so it never goes backwards).
 
@@ -25,6 +27,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from app.events.broadcast import SlowSubscriber
+from app.events.feed import programme_events
 from app.events.outbox import member_topic
 from app.events.stream import StoredEvent, follow
 from app.graphql.core.context import Info
@@ -43,6 +46,7 @@ MEMBER_EVENTS = "memberEvents"
 
 
 BALANCE = "balance"
+PROGRAMME_EVENTS = "programmeEvents"
 
 
 @strawberry.type(name="MemberEvent", description="Something that happened to a member's points.")
@@ -81,6 +85,15 @@ class MemberEventNode:
         )
 
 
+@strawberry.type(
+    name="ProgrammeEvent", description="Something that happened to a member, in the programme feed."
+)
+class ProgrammeEventNode(MemberEventNode):
+    @described_field("The member it happened to.")
+    def member_id(self) -> strawberry.ID:
+        return strawberry.ID(self.event.topic.partition(":")[2])
+
+
 @strawberry.type
 class MemberSubscriptions:
     @described_subscription("A member's events: those after `after` from history first, then live.")
@@ -98,6 +111,25 @@ class MemberSubscriptions:
                 yield MemberEventNode(event=event)
         except SlowSubscriber:
             raise SlowConsumerError(last) from None
+
+    @described_subscription(
+        "Every member's events (staff): those after `after`, or the `recent` latest, then live."
+    )
+    async def programme_events(
+        self, info: Info, after: strawberry.ID | None = None, recent: int = 20
+    ) -> AsyncGenerator[ProgrammeEventNode, None]:
+        ctx = info.context
+        ctx.require(PROGRAMME_EVENTS)
+        last = None if after is None else parse_after(after)
+        settings = ctx.runtime.settings
+        feed = programme_events(
+            ctx.runtime.engine,
+            last,
+            recent=min(max(recent, 0), settings.page_size_cap),
+            poll_seconds=settings.feed_poll_seconds,
+        )
+        async for event in feed:
+            yield ProgrammeEventNode(event=event)
 
     @described_subscription("The member's balance now, then whenever it changes.")
     async def balance(

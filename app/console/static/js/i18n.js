@@ -19,6 +19,12 @@ const WORDS = {
     ruleName: "规则名称", trigger: "触发", effect: "计算方式", priority: "优先级", enabled: "启用",
     version: "版本", edit: "编辑", save: "保存", preview: "预览", basket: "购物篮", newRule: "新建规则",
     spec: "规则定义 (JSON)", versions: "版本历史", previewResult: "预览结果", saved: "已保存",
+    "event.points.earned": "获得积分", "event.points.spent": "使用积分", "event.points.adjusted": "积分调整",
+    "event.points.expired": "积分过期", "event.points.reversed": "积分冲正", "event.member.registered": "新会员注册",
+    "event.member.status_changed": "账户状态变更", "event.hold.created": "积分冻结", "event.hold.committed": "冻结扣减",
+    "event.hold.voided": "冻结释放", "event.tier.changed": "等级变化", "event.signin.checked_in": "签到",
+    "event.redemption.placed": "积分兑换下单", "event.redemption.fulfilled": "兑换完成", "event.lottery.drawn": "抽奖",
+    "event.task.completed": "完成任务", "event.points.gift_sent": "转赠积分", "event.points.available": "积分生效",
     forbidden: "当前角色无此权限", role: "角色", readOnly: "只读（分析员）", sku: "商品", category: "品类",
     quantity: "数量", lineAmount: "金额", noRules: "无规则", balanceAfter: "余额",
     previewDraft: "草稿预览 · 未保存", previewSaved: "已保存的规则",
@@ -46,14 +52,22 @@ const WORDS = {
     readOnly: "Read only (analyst)", sku: "SKU", category: "Category", quantity: "Qty",
     lineAmount: "Amount", noRules: "No rules", balanceAfter: "Balance after",
     previewDraft: "Draft (unsaved)", previewSaved: "Rules as saved",
+    "event.points.earned": "earned", "event.points.spent": "spent", "event.points.adjusted": "adjusted",
+    "event.points.expired": "expired", "event.points.reversed": "reversed", "event.member.registered": "registered",
+    "event.member.status_changed": "status changed", "event.hold.created": "hold", "event.hold.committed": "hold committed",
+    "event.hold.voided": "hold voided", "event.tier.changed": "tier changed", "event.signin.checked_in": "signed in",
+    "event.redemption.placed": "redemption placed", "event.redemption.fulfilled": "redemption fulfilled",
+    "event.lottery.drawn": "lottery draw", "event.task.completed": "task completed", "event.points.gift_sent": "gift sent",
+    "event.points.available": "points available",
     draftHint: "While editing, Preview runs this draft (nothing saved); Save makes a new version.",
   },
 };
 
 let lang = localStorage.getItem("jifen.lang") === "en" ? "en" : "zh";
 
-export function t(key) {
-  return WORDS[lang][key] ?? `⟦${key}⟧`;
+// `fallback`: for keys made from data (an event's type) that may have no words yet.
+export function t(key, fallback) {
+  return WORDS[lang][key] ?? fallback ?? `⟦${key}⟧`;
 }
 
 export function language() {

@@ -1,4 +1,4 @@
-// Members: search by id or channel reference; profile, live balance, lots, history with each
+// Members: search by id, phone or channel reference; profile, live balance, lots, history with each
 // entry's rule breakdown, holds, tier history; adjust points, freeze and unfreeze.
 import { gql, live, mayWrite } from "./api.js";
 import { fmt, h, table, when } from "./dom.js";
@@ -16,6 +16,7 @@ const MEMBER_FIELDS = `id status statusReason name phone tags createdAt
 
 const BY_ID = `query($id: ID!) { member(id: $id) { ${MEMBER_FIELDS} } }`;
 const BY_REF = `query($c: String!, $r: String!) { memberByRef(channel: $c, externalRef: $r) { ${MEMBER_FIELDS} } }`;
+const BY_PHONE = `query($p: String!) { membersByPhone(phone: $p) { id name status channelRefs { channel externalRef } } }`;
 const HISTORY = `query($id: ID!) { member(id: $id) { history(first: 20) { edges { node {
   id kind amount balanceAfter reason actor createdAt breakdown { points rules { name kind points } } } } } } }`;
 const BALANCE = `subscription($m: ID!) { balance(memberId: $m) { available pending held total } }`;
@@ -46,6 +47,7 @@ function historyTable(history) {
 
 export async function members(root, onCleanup, params) {
   const idInput = h("input", { id: "search-id", placeholder: t("memberId"), value: params.get("id") || "" });
+  const phone = h("input", { id: "search-phone", placeholder: t("phone"), type: "tel" });
   const channel = h("input", { id: "search-channel", placeholder: t("channel") });
   const ref = h("input", { id: "search-ref", placeholder: t("externalRef") });
   const result = h("div", { id: "member" });
@@ -128,14 +130,30 @@ export async function members(root, onCleanup, params) {
       note);
   }
 
+  // A phone may be shared (a family): one match opens, several are listed to choose from.
+  async function byPhone(number) {
+    stop();
+    message.replaceChildren();
+    const found = (await gql(BY_PHONE, { p: number })).membersByPhone;
+    if (found.length === 1) return show(BY_ID, { id: found[0].id });
+    result.replaceChildren();
+    if (!found.length) return message.replaceChildren(h("p", { class: "error" }, t("notFound")));
+    message.replaceChildren(h("div", { class: "card" }, table([[t("memberId")], [t("name")], [t("status")], [t("channel")]],
+      found.map((m) => h("tr", {}, h("td", {}, h("a", { href: `#/members?id=${m.id}`, class: "phone-match" }, `#${m.id}`)),
+        h("td", {}, m.name || "—"), h("td", {}, m.status),
+        h("td", {}, m.channelRefs.map((c) => `${c.channel}:${c.externalRef}`).join(" · ")))), { id: "phone-matches" })));
+  }
+
   const search = async (event) => {
     event.preventDefault();
     if (idInput.value.trim()) await show(BY_ID, { id: idInput.value.trim() });
+    else if (phone.value.trim()) await byPhone(phone.value.trim());
     else await show(BY_REF, { c: channel.value.trim(), r: ref.value.trim() });
   };
   root.replaceChildren(
     h("form", { class: "row card", id: "member-search", onsubmit: search },
-      idInput, h("span", { class: "muted" }, "/"), channel, ref, h("button", { type: "submit" }, t("search"))),
+      idInput, h("span", { class: "muted" }, "/"), phone, h("span", { class: "muted" }, "/"), channel, ref,
+      h("button", { type: "submit" }, t("search"))),
     message, result);
   if (idInput.value) await show(BY_ID, { id: idInput.value });
 }

@@ -1,5 +1,5 @@
-// Overview: the analytics KPIs of the last 30 business days as cards and charts, and the live
-// board as a feed (docs/CONSOLE.md).
+// Overview: the analytics KPIs of the last 30 business days as cards and charts, the live board,
+// and the programme's live feed of members' events (programmeEvents) (docs/CONSOLE.md).
 import { gql, live } from "./api.js";
 import { fmt, h, table } from "./dom.js";
 import { t } from "./i18n.js";
@@ -15,6 +15,19 @@ const KPIS = `query($from: Date!, $to: Date!) {
 
 const BOARD = `subscription { leaderboard(board: "points-earned", period: "monthly", top: 10) {
   periodId size top { rank memberId points } } }`;
+const FEED = `subscription { programmeEvents(recent: 15) { id type memberId createdAt payload } }`;
+const FEED_LENGTH = 50;
+
+// One line of the feed: when, who, what, how many points.
+function feedLine(event) {
+  const entry = event.payload.entry;
+  const amount = entry ? ` ${entry.amount > 0 ? "+" : ""}${fmt(entry.amount)}` : "";
+  const reason = entry?.reason ? ` · ${entry.reason}` : "";
+  return h("li", { dataset: { event: event.id, member: event.memberId, type: event.type } },
+    h("span", { class: "muted" }, new Date(event.createdAt).toLocaleTimeString("zh-CN", { hour12: false })),
+    " ", h("a", { href: `#/members?id=${event.memberId}` }, `#${event.memberId}`),
+    ` ${t(`event.${event.type}`, event.type)}${amount}${reason}`);
+}
 
 export function businessDay(offsetDays = 0) {
   const day = new Date(Date.now() + offsetDays * 86400000);
@@ -84,23 +97,16 @@ export async function overview(root, onCleanup) {
     yAxis: { type: "value" },
     series: [{ type: "bar", data: k.totals.issuedBySource.map((x) => x.points) }],
   });
-  let previous = new Map();
-  const stop = live((status) => dot.classList.toggle("on", status === "live")).subscribe(
-    BOARD, {}, (frame) => {
-      dot.classList.add("on");
-      const board = frame.leaderboard;
-      boardBody.replaceChildren(...board.top.map((s) =>
-        h("tr", { dataset: { member: s.memberId } }, h("td", {}, s.rank), h("td", {}, s.memberId),
-          h("td", { class: "num" }, fmt(s.points)))));
-      const now = new Map(board.top.map((s) => [s.memberId, s]));
-      for (const [member, standing] of now) {
-        const before = previous.get(member);
-        if (previous.size && (!before || before.points !== standing.points)) {
-          const gained = standing.points - (before ? before.points : 0);
-          feed.prepend(h("li", {}, `${new Date().toLocaleTimeString("zh-CN", { hour12: false })} · #${member} +${fmt(gained)} → ${t("rank")} ${standing.rank}`));
-        }
-      }
-      previous = now;
-    });
-  onCleanup(stop);
+  const socket = live((status) => dot.classList.toggle("on", status === "live"));
+  const stopBoard = socket.subscribe(BOARD, {}, (frame) => {
+    dot.classList.add("on");
+    boardBody.replaceChildren(...frame.leaderboard.top.map((s) =>
+      h("tr", { dataset: { member: s.memberId } }, h("td", {}, s.rank), h("td", {}, s.memberId),
+        h("td", { class: "num" }, fmt(s.points)))));
+  });
+  const stopFeed = socket.subscribe(FEED, {}, (frame) => {
+    feed.prepend(feedLine(frame.programmeEvents));
+    while (feed.children.length > FEED_LENGTH) feed.lastChild.remove();
+  });
+  onCleanup(() => { stopBoard(); stopFeed(); });
 }
