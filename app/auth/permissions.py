@@ -198,6 +198,7 @@ PERMISSIONS: Mapping[str, Rule] = {
         WRITERS, False, Scope.POINTS_SPEND, "release the checkout hold", "checkout payment"
     ),
     "lotteryPool": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "a pool's prizes and odds"),
+    "lotteryPools": Rule(ALL_STAFF, False, None, "every pool with its prizes and odds"),
     "lotteryDraws": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "a member's draws (audit trail)"),
     "drawTickets": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "a member's free-draw tickets"),
     "createLotteryPool": Rule(WRITERS, False, None, "create a lottery, blind box or wheel"),

@@ -91,6 +91,7 @@ def test_analysts_only_read_and_anonymous_nothing() -> None:
         "member",
         "memberByRef",
         "membersByPhone",
+        "lotteryPools",
         "memberEvents",
         "programmeEvents",
         "balance",

@@ -115,15 +115,31 @@ class LiveServer:
         return data
 
 
-@pytest.fixture
-def live_server(settings: Settings, clean_state: None) -> Iterator[LiveServer]:
+def serving(settings: Settings, **changes: object) -> Iterator[LiveServer]:
     # A revoked widget key closes its sockets within the re-check interval (docs/WIDGETS.md).
-    server = LiveServer(settings.model_copy(update={"ws_credential_recheck_seconds": 0.5}))
+    changed = {"ws_credential_recheck_seconds": 0.5, **changes}
+    server = LiveServer(settings.model_copy(update=changed))
     server.start()
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def live_server(settings: Settings, clean_state: None) -> Iterator[LiveServer]:
+    yield from serving(settings)
+
+
+@pytest.fixture
+def webhook_server(settings: Settings, clean_state: None) -> Iterator[LiveServer]:
+    """A server that also sends webhooks, to receivers on loopback (tests/webhooks)."""
+    yield from serving(
+        settings,
+        webhooks_in_serve=True,
+        webhook_allowed_networks=["127.0.0.1/32"],
+        webhook_connect_timeout_seconds=5.0,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -106,6 +106,11 @@ class MallQueries:
         pools = [p for p in await lottery.list_pools(ctx.runtime) if p.code == code]
         return PoolNode.of(pools[0]) if pools else None
 
+    @described_field("Every lottery pool with its prizes and odds (staff).")
+    async def lottery_pools(self, info: Info) -> list[PoolNode]:
+        info.context.require("lotteryPools")
+        return [PoolNode.of(pool) for pool in await lottery.list_pools(info.context.runtime)]
+
     @described_field("A member's draws (newest first) and free-draw tickets: the audit trail.")
     async def lottery_draws(
         self, info: Info, member_id: strawberry.ID, first: int | None = None

@@ -97,6 +97,8 @@ async def request_for(operation: str, world: World) -> tuple[str, dict[str, Any]
         return '{ memberByRef(channel: "pos", externalRef: "a") { id } }', {}
     if operation == "membersByPhone":
         return '{ membersByPhone(phone: "13800138000") { id } }', {}
+    if operation == "lotteryPools":
+        return "{ lotteryPools { code prizes { code probability } } }", {}
     if operation == "registerMember":
         return (
             f"""mutation($r: String!) {{ registerMember(input: {{channel: "pos",

@@ -1,13 +1,20 @@
 // The console's shell: sign-in, the navigation, the language switch, and a view per page
-// (hash routes: #/overview, #/members, #/rules). docs/CONSOLE.md.
+// (hash routes: #/overview, #/members, #/rules, #/tiers, …). docs/CONSOLE.md.
 import { ApiError, mayWrite, restore, session, signIn, signOut } from "./api.js";
 import { h } from "./dom.js";
 import { t, toggleLanguage } from "./i18n.js";
+import { alerts } from "./alerts.js";
+import { engagement } from "./engagement.js";
+import { jobs } from "./jobs.js";
+import { mall } from "./mall.js";
 import { members } from "./members.js";
 import { overview } from "./overview.js";
 import { rules } from "./rules.js";
+import { tiers } from "./tiers.js";
+import { webhooks } from "./webhooks.js";
 
-const VIEWS = { overview, members, rules };
+// The pages, in the navigation's order.
+const VIEWS = { overview, members, rules, tiers, engagement, mall, jobs, webhooks, alerts };
 const app = document.getElementById("app");
 let cleanups = [];
 
@@ -40,7 +47,7 @@ function shell(page) {
   app.replaceChildren(
     h("header", {},
       h("span", { class: "brand" }, `Jifen 积分 · ${t("title")}`),
-      h("nav", {}, link("overview"), link("members"), link("rules")),
+      h("nav", {}, Object.keys(VIEWS).map(link)),
       h("span", { class: "who" },
         h("span", { id: "who" }, `${session.name} · ${t("role")}: ${session.role}`),
         mayWrite() ? null : h("span", { class: "badge" }, t("readOnly")),

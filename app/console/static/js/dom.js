@@ -33,3 +33,15 @@ export function table(headers, rows, attrs = {}) {
     h("tbody", {}, rows),
   );
 }
+
+// A titled card around its content (a page's section).
+export function section(title, ...content) {
+  return h("div", { class: "card section" }, h("h2", {}, title), ...content);
+}
+
+// A mutation's answer shown where it was asked: the typed error, or "done".
+export function outcome(note, answer, done) {
+  note.replaceChildren(answer.__typename === "MutationError"
+    ? h("span", { class: "error" }, `${answer.code}: ${answer.message}`)
+    : h("span", { class: "notice" }, done));
+}

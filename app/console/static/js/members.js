@@ -1,7 +1,7 @@
 // Members: search by id, phone or channel reference; profile, live balance, lots, history with each
 // entry's rule breakdown, holds, tier history; adjust points, freeze and unfreeze.
 import { gql, live, mayWrite } from "./api.js";
-import { fmt, h, table, when } from "./dom.js";
+import { fmt, h, outcome, table, when } from "./dom.js";
 import { t } from "./i18n.js";
 
 const MEMBER_FIELDS = `id status statusReason name phone tags createdAt
@@ -107,9 +107,7 @@ export async function members(root, onCleanup, params) {
     const amount = h("input", { id: "adjust-amount", type: "number", placeholder: t("adjustAmount") });
     const reason = h("input", { id: "adjust-reason", placeholder: t("reason") });
     const note = h("div", { id: "action-message" });
-    const report = (answer) => note.replaceChildren(answer.__typename === "MutationError"
-      ? h("span", { class: "error" }, `${answer.code}: ${answer.message}`)
-      : h("span", { class: "notice" }, t("done")));
+    const report = (answer) => outcome(note, answer, t("done"));
     const adjust = async (event) => {
       event.preventDefault();
       const input = { memberId: member.id, amount: Number(amount.value), reason: reason.value,
@@ -138,7 +136,7 @@ export async function members(root, onCleanup, params) {
     if (found.length === 1) return show(BY_ID, { id: found[0].id });
     result.replaceChildren();
     if (!found.length) return message.replaceChildren(h("p", { class: "error" }, t("notFound")));
-    message.replaceChildren(h("div", { class: "card" }, table([[t("memberId")], [t("name")], [t("status")], [t("channel")]],
+    message.replaceChildren(h("div", { class: "card" }, table([[t("memberId")], [t("label")], [t("status")], [t("channel")]],
       found.map((m) => h("tr", {}, h("td", {}, h("a", { href: `#/members?id=${m.id}`, class: "phone-match" }, `#${m.id}`)),
         h("td", {}, m.name || "—"), h("td", {}, m.status),
         h("td", {}, m.channelRefs.map((c) => `${c.channel}:${c.externalRef}`).join(" · ")))), { id: "phone-matches" })));
