@@ -7,7 +7,7 @@ from app.analytics.tables import (
     analytics_cursor,
     analytics_flows,
     analytics_members,
-    point_values,
+    analytics_outlook,
     weekly_reports,
 )
 from app.auth.tables import api_keys, staff, staff_sessions, widget_keys
@@ -80,6 +80,7 @@ from app.tiers.tables import (
     tier_definitions,
     tier_task_counters,
 )
+from app.valuation.tables import point_values
 from app.webhooks.tables import (
     webhook_attempts,
     webhook_cursor,
@@ -96,6 +97,7 @@ __all__ = [
     "analytics_cursor",
     "analytics_flows",
     "analytics_members",
+    "analytics_outlook",
     "api_keys",
     "badges",
     "charities",

@@ -5,8 +5,10 @@ from sqlalchemy import (
     Column,
     DateTime,
     Identity,
+    Index,
     String,
     Table,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -24,5 +26,10 @@ analytics_alerts = Table(
     Column("window_key", String(64), nullable=False),  # the hour, day or budget it is of
     Column("details", JSONB, nullable=False),
     Column("fired_at", DateTime(timezone=True), nullable=False),
+    # Set once, when a staff member says it was looked into (open until then).
+    Column("acknowledged_at", DateTime(timezone=True)),
+    Column("acknowledged_by", String(96)),
+    Column("acknowledge_note", Text),
     UniqueConstraint("kind", "subject", "window_key"),
+    Index("ix_analytics_alerts_kind_id", "kind", "id"),
 )

@@ -14,7 +14,8 @@ and fires each as an event on the ``alerts`` topic of the outbox — staff follo
 
 Each alert fires once per (kind, subject, window): the row in ``analytics_alerts`` and its
 event are one statement, and the row is unique, so running the detector again, or in two
-processes, fires nothing twice. Thresholds are settings (``JIFEN_ALERT_*``).
+processes, fires nothing twice. Thresholds are settings (``JIFEN_ALERT_*``). Staff list the
+alerts fired (``anomalyAlerts``) and acknowledge one when it was looked into.
 """
 
 from __future__ import annotations
@@ -23,14 +24,18 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Row, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.analytics.alert_tables import analytics_alerts
 from app.clock import business_date
 from app.config import Settings
 from app.db import unit_of_work
+from app.errors import invalid, not_found
+from app.ledger.models import Actor
 from app.ledger.reporting import ACTIVITY_BY_MEMBER_SQL
 from app.redisclient import RedisClient
 from app.runtime import Runtime
@@ -268,3 +273,83 @@ async def check_anomalies(rt: Runtime) -> Mapping[str, Any]:
         found = await detect(conn, rt.settings, now, failures)
         fired = await fire(conn, found, now)
     return {"anomalies": len(found), "fired": fired}
+
+
+MAX_LISTED = 100
+
+
+class AlertStatus(StrEnum):
+    OPEN = "open"  # nobody said it was looked into
+    ACKNOWLEDGED = "acknowledged"
+
+
+@dataclass(frozen=True)
+class FiredAlert:
+    """An alert as staff list it: open until a staff member acknowledges it."""
+
+    id: int
+    kind: str
+    subject: str
+    details: dict[str, Any]
+    fired_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    acknowledge_note: str | None
+
+    @property
+    def status(self) -> AlertStatus:
+        return AlertStatus.OPEN if self.acknowledged_at is None else AlertStatus.ACKNOWLEDGED
+
+
+def _fired(row: Row[Any]) -> FiredAlert:
+    return FiredAlert(**{k: v for k, v in row._asdict().items() if k != "window_key"})
+
+
+async def list_alerts(
+    rt: Runtime,
+    *,
+    kind: str | None = None,
+    status: AlertStatus | None = None,
+    before: int | None = None,
+    first: int = 50,
+) -> list[FiredAlert]:
+    """The alerts fired, newest first: of one kind, open or acknowledged, older than the alert
+    ``before`` (the next page), at most ``first``."""
+    if not 1 <= first <= MAX_LISTED:
+        raise invalid(f"first must be 1 to {MAX_LISTED}", "first")
+    if kind is not None and kind not in ALERT_EVENTS:
+        raise invalid(f"unknown alert kind {kind[:40]!r}", "kind")
+    query = select(analytics_alerts).order_by(analytics_alerts.c.id.desc()).limit(first)
+    if kind is not None:
+        query = query.where(analytics_alerts.c.kind == kind)
+    if status is not None:
+        ack = analytics_alerts.c.acknowledged_at
+        query = query.where(ack.is_(None) if status is AlertStatus.OPEN else ack.is_not(None))
+    if before is not None:
+        query = query.where(analytics_alerts.c.id < before)
+    async with rt.engine.connect() as conn:
+        return [_fired(row) for row in await conn.execute(query)]
+
+
+async def acknowledge_alert(
+    rt: Runtime, actor: Actor, alert_id: int, note: str | None = None
+) -> FiredAlert:
+    """Mark the alert as looked into; acknowledging it again answers with the first
+    acknowledgement (who and when stay)."""
+    if note is not None and len(note) > 500:
+        raise invalid("a note is at most 500 characters", "note")
+    table = analytics_alerts
+    async with unit_of_work(rt.engine) as conn:
+        await conn.execute(
+            update(table)
+            .where(table.c.id == alert_id, table.c.acknowledged_at.is_(None))
+            .values(
+                acknowledged_at=rt.clock.now(),
+                acknowledged_by=actor.principal,
+                acknowledge_note=note,
+            )
+        )
+        row = (await conn.execute(select(table).where(table.c.id == alert_id))).one_or_none()
+    if row is None:
+        raise not_found("alert", alert_id, "id")
+    return _fired(row)

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -24,19 +25,11 @@ from app.analytics.flows import (
     RETURNED,
     SIGNINS,
 )
-from app.analytics.policy import (
-    Bucket,
-    Granularity,
-    PointValue,
-    buckets,
-    next_bucket,
-    plain,
-    rate,
-    value_at,
-)
-from app.clock import business_date, business_midnight
-from app.ledger.reporting import expiring_by_month, pending_points
+from app.analytics.policy import Bucket, Granularity, buckets, rate
+from app.clock import business_midnight
 from app.segments.queries import counts as segment_counts
+from app.valuation.policy import PointValue, value_at
+from app.valuation.queries import point_value_history
 
 GIFT = "gift"  # members giving points to each other: in both breakdowns, in neither total
 
@@ -71,7 +64,6 @@ _SALES = text(
           AND am.channel = :channel))
     """
 )
-_POINT_VALUES = text("SELECT value, effective_from FROM point_values ORDER BY effective_from, id")
 
 
 @dataclass
@@ -183,11 +175,6 @@ def _sum_flows(rows: Iterable[tuple[str, int, int]]) -> Flows:
     return flows
 
 
-async def point_value_history(conn: AsyncConnection) -> list[PointValue]:
-    rows = await conn.execute(_POINT_VALUES)
-    return [PointValue(plain(Decimal(r.value)), r.effective_from) for r in rows]
-
-
 async def kpis(
     conn: AsyncConnection,
     start: date,
@@ -223,7 +210,7 @@ async def kpis(
         or 0
     )
     last = figures[-1]
-    cost = Decimal(totals.issued) * last.point_value
+    cost = await _points_cost(conn, window, totals.issued, history, tz, default_point_value)
     return Kpis(
         start=start,
         end=end,
@@ -246,6 +233,42 @@ async def kpis(
             segment.value: n for segment, n in (await segment_counts(conn, channel)).items()
         },
     )
+
+
+_ISSUED_BY_DAY = text(
+    f"""
+    SELECT day, sum(points) AS points FROM analytics_flows
+    WHERE day BETWEEN :start AND :end AND (CAST(:channel AS text) IS NULL OR channel = :channel)
+      AND flow LIKE 'issued:%' AND flow <> 'issued:{GIFT}'
+    GROUP BY day
+    """
+)
+
+
+async def _points_cost(
+    conn: AsyncConnection,
+    window: dict[str, Any],
+    issued: int,
+    history: list[PointValue],
+    tz: str,
+    default_point_value: Decimal,
+) -> Decimal:
+    """The points issued in the window, each business day's at the point value in force when
+    the day began (a change during a day counts from the next)."""
+    first, last = window["start"], window["end"]
+
+    def value_on(day: date) -> Decimal:
+        return value_at(history, business_midnight(day, tz), default_point_value)
+
+    changed = any(
+        c.effective_from is not None
+        and business_midnight(first, tz) < c.effective_from <= business_midnight(last, tz)
+        for c in history
+    )
+    if not changed:  # one value over the whole window: no need to read it day by day
+        return Decimal(issued) * value_on(first)
+    rows = await conn.execute(_ISSUED_BY_DAY, window)
+    return sum((Decimal(int(r.points)) * value_on(r.day) for r in rows), Decimal(0))
 
 
 def _bucket_figures(
@@ -310,43 +333,3 @@ async def top_redeemed_items(
         {"since": business_midnight(start, tz), "until": day_end(end, tz), "limit": limit},
     )
     return [RedeemedItem(r.code, r.name, int(r.quantity), int(r.points)) for r in rows]
-
-
-@dataclass(frozen=True)
-class ExpiringMonth:
-    month: date  # its first business day
-    points: int
-
-
-@dataclass(frozen=True)
-class Outlook:
-    """The programme as it stands now: what is pending, the tiers, what will expire."""
-
-    pending: int  # points earned and still inside their return window
-    members_by_tier: dict[str, int]
-    expiring: list[ExpiringMonth]  # this month (from now) and the 11 after it
-    point_value: Decimal  # in force now
-
-
-_BY_TIER = text("SELECT tier_code, count(*) AS members FROM member_tiers GROUP BY tier_code")
-EXPIRY_MONTHS = 12
-
-
-async def outlook(
-    conn: AsyncConnection, now: datetime, *, tz: str, default_point_value: Decimal
-) -> Outlook:
-    first = business_date(now, tz).replace(day=1)
-    months = [first]
-    for _ in range(EXPIRY_MONTHS):
-        months.append(next_bucket(months[-1], Granularity.MONTH))
-    until = business_midnight(months[-1], tz)
-    found = await expiring_by_month(conn, now=now, until=until, timezone=tz)
-    tiers = {r.tier_code: int(r.members) for r in await conn.execute(_BY_TIER)}
-    pending = await pending_points(conn, now)
-    value = value_at(await point_value_history(conn), now, default_point_value)
-    return Outlook(
-        pending=pending,
-        members_by_tier=tiers,
-        expiring=[ExpiringMonth(m, found.get(m, 0)) for m in months[:-1]],
-        point_value=value,
-    )

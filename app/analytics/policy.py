@@ -3,9 +3,8 @@ force. No I/O and no clock: the time is passed in."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
@@ -87,24 +86,3 @@ def rate(part: int | Decimal, whole: int | Decimal) -> Decimal | None:
     if whole == 0:
         return None
     return (Decimal(part) / Decimal(whole)).quantize(Decimal("0.000001"))
-
-
-def plain(value: Decimal) -> Decimal:
-    """``value`` without trailing zeros (0.200000 is 0.2), never in exponent form."""
-    return Decimal(format(value.normalize(), "f"))
-
-
-@dataclass(frozen=True)
-class PointValue:
-    value: Decimal  # CNY per point
-    effective_from: datetime | None  # None: the configured default, before any change
-
-
-def value_at(history: Sequence[PointValue], at: datetime, default: Decimal) -> Decimal:
-    """The point value in force at ``at``: the latest change effective at or before it, else
-    the configured default. ``history`` is ordered by ``effective_from``."""
-    found = default
-    for change in history:
-        if change.effective_from is not None and change.effective_from <= at:
-            found = change.value
-    return found

@@ -6,17 +6,18 @@ batch of events and moves its cursor in one transaction, so each event counts ex
 
 from sqlalchemy import (
     BigInteger,
+    CheckConstraint,
     Column,
     Date,
     DateTime,
-    Identity,
-    Index,
     Numeric,
     PrimaryKeyConstraint,
+    SmallInteger,
     String,
     Table,
     Text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 
 from app.db import metadata
 
@@ -72,18 +73,18 @@ analytics_activity = Table(
     PrimaryKeyConstraint("grain", "bucket", "channel"),
 )
 
-# The programme's point value in CNY over time: each row is in force from ``effective_from``
-# until the next row's; before the first row the setting JIFEN_POINT_VALUE_CNY applies.
-point_values = Table(
-    "point_values",
+# The outlook as the ``analytics-outlook`` job last computed it (one row, id 1): pending points,
+# members by tier, points expiring per business month (ISO first day → points).
+analytics_outlook = Table(
+    "analytics_outlook",
     metadata,
-    Column("id", BigInteger, Identity(), primary_key=True),
-    Column("value", Numeric(18, 6), nullable=False),
-    Column("effective_from", DateTime(timezone=True), nullable=False),
-    Column("reason", Text, nullable=False),
-    Column("actor", String(96), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Index("ix_point_values_effective_from", "effective_from"),
+    Column("id", SmallInteger, primary_key=True),
+    Column("as_of", DateTime(timezone=True), nullable=False),
+    Column("pending", BigInteger, nullable=False),
+    Column("members_by_tier", JSONB, nullable=False),
+    Column("expiring", JSONB, nullable=False),
+    Column("point_value", Numeric(18, 6), nullable=False),
+    CheckConstraint("id = 1", name="one_row"),
 )
 
 # The weekly report (积分运营周报) as the Monday job made it, per business week.

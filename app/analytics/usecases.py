@@ -2,30 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from datetime import date, timedelta
+from decimal import Decimal
 
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.analytics.kpis import (
-    Kpis,
-    Outlook,
-    kpis,
-    outlook,
-    point_value_history,
-    top_redeemed_items,
-)
-from app.analytics.policy import Granularity, PointValue, plain
+from app.analytics import outlook
+from app.analytics.kpis import Kpis, kpis, top_redeemed_items
+from app.analytics.outlook import Outlook
+from app.analytics.policy import Granularity
 from app.analytics.report import TOP_ITEMS, WeeklyReport, build, previous_week
-from app.analytics.tables import point_values, weekly_reports
+from app.analytics.tables import weekly_reports
 from app.clock import business_date
 from app.db import unit_of_work
 from app.errors import invalid
-from app.ledger.models import Actor
 from app.runtime import Runtime
 
-MAX_POINT_VALUE = Decimal("1000")
 WEEK, DAY = Granularity.WEEK, Granularity.DAY
 
 
@@ -58,50 +51,6 @@ async def programme_kpis(
 ) -> Kpis:
     async with rt.engine.connect() as conn:
         return await _kpis(rt, conn, start, end, granularity, channel)
-
-
-def _check_point_value(value: Decimal) -> Decimal:
-    try:
-        exact = value.quantize(Decimal("0.000001"))
-    except InvalidOperation:
-        raise invalid("the point value must be a number", "value") from None
-    if not exact.is_finite() or exact <= 0 or exact > MAX_POINT_VALUE or exact != value:
-        raise invalid(
-            f"the point value is a positive amount of CNY up to {MAX_POINT_VALUE}, "
-            "with at most six decimal places",
-            "value",
-        )
-    return exact
-
-
-async def set_point_value(
-    rt: Runtime, actor: Actor, value: Decimal, *, effective_from: datetime | None, reason: str
-) -> PointValue:
-    """Record a change of the programme's point value, in force from ``effective_from`` (now
-    when not given). Earlier figures keep the value in force at their time."""
-    checked = _check_point_value(value)
-    if not reason.strip() or len(reason) > 500:
-        raise invalid("a reason of 1 to 500 characters is required", "reason")
-    now = rt.clock.now()
-    at = effective_from or now
-    if at.tzinfo is None:
-        raise invalid("effectiveFrom needs a time zone", "effectiveFrom")
-    async with unit_of_work(rt.engine) as conn:
-        await conn.execute(
-            point_values.insert().values(
-                value=checked,
-                effective_from=at,
-                reason=reason,
-                actor=actor.principal,
-                created_at=now,
-            )
-        )
-    return PointValue(plain(checked), at)
-
-
-async def point_value_changes(rt: Runtime) -> list[PointValue]:
-    async with rt.engine.connect() as conn:
-        return await point_value_history(conn)
 
 
 async def weekly_report(rt: Runtime, week_start: date | None = None) -> WeeklyReport:
@@ -138,11 +87,20 @@ async def store_weekly_report(rt: Runtime) -> WeeklyReport:
 
 async def programme_outlook(rt: Runtime) -> Outlook:
     """Pending points, members by tier and the points due to expire in each of the next 12
-    months, as of now."""
+    months, as the ``analytics-outlook`` job last computed them (now, before its first run)."""
     async with rt.engine.connect() as conn:
-        return await outlook(
+        found = await outlook.stored(conn)
+    return found or await refresh_outlook(rt)
+
+
+async def refresh_outlook(rt: Runtime) -> Outlook:
+    """Compute the outlook now, from the lots, and keep it (the ``analytics-outlook`` job)."""
+    async with unit_of_work(rt.engine) as conn:
+        found = await outlook.compute(
             conn,
             rt.clock.now(),
             tz=rt.settings.timezone,
             default_point_value=Decimal(rt.settings.point_value_cny),
         )
+        await outlook.store(conn, found)
+    return found

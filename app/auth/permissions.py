@@ -216,9 +216,12 @@ PERMISSIONS: Mapping[str, Rule] = {
         frozenset({Role.ADMIN}), False, None, "change the point value (liability)"
     ),
     "programmeAlerts": Rule(ALL_STAFF, False, None, "anomaly alerts, live (a subscription)"),
+    "anomalyAlerts": Rule(ALL_STAFF, False, None, "the alerts fired, newest first"),
+    "acknowledgeAlert": Rule(WRITERS, False, None, "mark an alert as looked into"),
     "memberSegment": Rule(ALL_STAFF, False, None, "a member's RFM segment and its history"),
     "segmentCampaign": Rule(ALL_STAFF, False, None, "a segment bonus campaign's progress"),
     "startSegmentCampaign": Rule(WRITERS, False, None, "N points to every member of a segment"),
+    "cancelSegmentCampaign": Rule(WRITERS, False, None, "stop a running segment campaign"),
     "exportMemberBalances": Rule(ALL_STAFF, False, None, "GET /exports/balances.csv"),
     "exportTransactions": Rule(ALL_STAFF, False, None, "GET /exports/transactions.csv"),
     # Partner webhooks (docs/WEBHOOKS.md): a partner, its own channel's endpoints only

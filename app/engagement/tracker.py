@@ -500,10 +500,16 @@ class TaskTracker:
 
     # --------------------------------------------------------------------------- reads
 
+    async def all_for(self, member_id: int, *, enabled: bool | None = None) -> list[TaskRecord]:
+        """The tasks the member may take part in: a segment's task is not shown to members the
+        last segmentation run placed elsewhere."""
+        segment = await segment_of(self.conn, member_id)
+        return [r for r in await self.all(enabled=enabled) if r.task.for_segment(segment)]
+
     async def centre(self, member_id: int) -> list[TaskStatus]:
-        """Every enabled task with the member's progress in its current period."""
+        """Every enabled task open to the member with its progress in its current period."""
         today = self.today()
-        records = await self.all(enabled=True)
+        records = await self.all_for(member_id, enabled=True)
         rows = await self.conn.execute(
             select(task_progress).where(task_progress.c.member_id == member_id)
         )

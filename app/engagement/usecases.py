@@ -127,9 +127,15 @@ async def update_task(
         )
 
 
-async def list_tasks(rt: Runtime, *, enabled: bool | None = None) -> list[TaskRecord]:
+async def list_tasks(
+    rt: Runtime, *, enabled: bool | None = None, for_member: int | None = None
+) -> list[TaskRecord]:
+    """The programme's tasks; for a member (``for_member``), only those open to its segment."""
     async with rt.engine.connect() as conn:
-        return await _tracker(rt, conn).all(enabled=enabled)
+        tracker = _tracker(rt, conn)
+        if for_member is None:
+            return await tracker.all(enabled=enabled)
+        return await tracker.all_for(for_member, enabled=enabled)
 
 
 async def complete_task(rt: Runtime, actor: Actor, member_id: int, code: str) -> TaskUpdate:

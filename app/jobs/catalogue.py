@@ -10,8 +10,10 @@ from app.jobs.registry import Job, registry
 def all_jobs() -> dict[str, Job]:
     from app.analytics.jobs import (
         ANOMALY_CHECK_SECONDS,
+        OUTLOOK_SECONDS,
         WEEKLY_REPORT_CRON,
         check_anomalies,
+        make_outlook,
         make_weekly_report,
     )
     from app.jobs.core import CORE_JOBS
@@ -63,6 +65,13 @@ def all_jobs() -> dict[str, Job]:
                 "against the week before, kept for staff (docs/ANALYTICS.md).",
                 make_weekly_report,
                 cron=WEEKLY_REPORT_CRON,
+            ),
+            Job(
+                "analytics-outlook",
+                "The outlook (pointsOutlook): pending points, members by tier and the points "
+                "due to expire in each of the next 12 months, from every open lot.",
+                make_outlook,
+                every_seconds=OUTLOOK_SECONDS,
             ),
             Job(
                 "segments",

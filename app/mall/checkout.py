@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Row, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import unit_of_work
 from app.errors import DomainError, ErrorCode, invalid, not_found
@@ -32,6 +33,7 @@ from app.mall.policy import (
 )
 from app.mall.tables import checkout_payments
 from app.runtime import Runtime
+from app.valuation.queries import point_value_at
 
 
 @dataclass(frozen=True)
@@ -55,10 +57,12 @@ def _payment(row: Row[Any]) -> CheckoutPayment:
     return CheckoutPayment(**{k: m[k] for k in CheckoutPayment.__dataclass_fields__})
 
 
-def policy_of(rt: Runtime) -> CheckoutPolicy:
+async def policy_of(rt: Runtime, conn: AsyncConnection) -> CheckoutPolicy:
+    """Checkout's terms now: a point pays the point value in force now (its history:
+    docs/ANALYTICS.md, "Liability"), so a repricing moves checkout and the figures together."""
     s = rt.settings
     return CheckoutPolicy(
-        point_value=Decimal(s.point_value_cny),
+        point_value=await point_value_at(conn, rt.clock.now(), Decimal(s.point_value_cny)),
         max_share=Decimal(s.checkout_max_share),
         min_points=s.checkout_min_points,
         step=1,
@@ -73,7 +77,8 @@ async def quote(rt: Runtime, member_id: int, basket: Decimal) -> CheckoutQuote:
     check_basket(basket)
     async with rt.engine.connect() as conn:
         balance = await _ledger(rt, conn).balance(member_id)
-    return checkout_quote(policy_of(rt), basket, balance.available)
+        policy = await policy_of(rt, conn)
+    return checkout_quote(policy, basket, balance.available)
 
 
 async def hold_for_checkout(
@@ -112,7 +117,7 @@ async def hold_for_checkout(
                 )
             return _payment(existing), True
         ledger = _ledger(rt, conn)
-        policy = policy_of(rt)
+        policy = await policy_of(rt, conn)
         offer = checkout_quote(policy, basket, (await ledger.balance(member_id)).available)
         check_checkout_points(policy, offer, points)
         hold = await ledger.hold(

@@ -30,7 +30,7 @@ segment_campaigns = Table(
     Column("points", Integer, nullable=False),
     Column("budget", BigInteger, nullable=False),
     Column("reason", Text, nullable=False),
-    Column("status", String(16), nullable=False),  # running | done
+    Column("status", String(16), nullable=False),  # running | done | cancelled
     Column("members", BigInteger, nullable=False),  # targeted
     Column("granted_members", BigInteger, nullable=False, server_default="0"),
     Column("granted_points", BigInteger, nullable=False, server_default="0"),
@@ -38,9 +38,11 @@ segment_campaigns = Table(
     Column("created_by", String(96), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True)),
+    Column("cancelled_by", String(96)),
+    Column("cancel_reason", Text),
     CheckConstraint("points > 0 AND budget >= points", name="points_budget"),
     CheckConstraint("granted_points <= budget", name="within_budget"),
-    CheckConstraint("status IN ('running', 'done')", name="status"),
+    CheckConstraint("status IN ('running', 'done', 'cancelled')", name="status"),
 )
 
 # Each targeted member: pending until a chunk grants it (``entry_id``: its earn) or skips it

@@ -12,6 +12,9 @@
   row's lock, and a CHECK holds ``granted_points <= budget`` in the database besides; when the
   budget is spent the members left are ``skipped``. Starting the same code again with the same
   terms answers with the campaign (idempotent); with other terms it is refused.
+- **Cancellable**: staff stop a running campaign; what it credited stays (points are never
+  taken back by a cancellation), its pending members are skipped. The cancel locks the campaign
+  row as a chunk does, so it waits for a chunk in flight and no chunk starts after it.
 """
 
 from __future__ import annotations
@@ -37,8 +40,9 @@ DEFAULT_CHUNK = 200
 MAX_BUDGET = 10**12
 CODE_LENGTH = 64
 REFERENCE = "segment-campaign:"  # the earn's reference: segment-campaign:<code>
-RUNNING, DONE = "running", "done"
+RUNNING, DONE, CANCELLED = "running", "done", "cancelled"
 BUDGET_SPENT = "the campaign's budget is spent"
+CANCELLED_BY = "the campaign was cancelled"
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,8 @@ class Campaign:
     created_by: str
     created_at: datetime
     finished_at: datetime | None
+    cancelled_by: str | None
+    cancel_reason: str | None
 
     @property
     def pending_members(self) -> int:
@@ -179,6 +185,14 @@ _SKIP_REST = text(
     WHERE campaign_id = :campaign_id AND status = 'pending'
     """
 )
+_CANCEL = text(
+    """
+    UPDATE segment_campaigns SET status = 'cancelled', finished_at = :now,
+        cancelled_by = :actor, cancel_reason = :reason,
+        skipped_members = skipped_members + :skipped
+    WHERE id = :campaign_id
+    """
+)
 _COUNT = text(
     """
     UPDATE segment_campaigns SET granted_members = granted_members + :granted,
@@ -210,7 +224,7 @@ async def grant_chunk(
     if row is None:
         raise not_found("segment campaign", campaign_id, "id")
     campaign = _campaign(row)
-    if campaign.status == DONE:
+    if campaign.status != RUNNING:  # done, or cancelled
         return Chunk(0, 0, True)
     affordable = (campaign.budget - campaign.granted_points) // campaign.points
     params = {"campaign_id": campaign_id, "now": now}
@@ -289,6 +303,41 @@ async def start_campaign(
             budget=budget,
             reason=reason,
         )
+
+
+async def cancel_campaign(rt: Runtime, actor: Actor, *, code: str, reason: str) -> Campaign:
+    """Stop a running campaign: its pending members are skipped, what it credited stays.
+    Cancelling a cancelled campaign answers with it; a finished one cannot be cancelled."""
+    if not reason.strip() or len(reason) > 500:
+        raise invalid("a reason of 1 to 500 characters is required", "reason")
+    async with unit_of_work(rt.engine) as conn:
+        row = (
+            await conn.execute(
+                select(segment_campaigns)
+                .where(segment_campaigns.c.code == code)
+                .with_for_update()  # waits for a chunk in flight; none starts meanwhile
+            )
+        ).one_or_none()
+        if row is None:
+            raise not_found("segment campaign", code, "code")
+        campaign = _campaign(row)
+        if campaign.status == CANCELLED:
+            return campaign
+        if campaign.status == DONE:
+            raise DomainError(
+                ErrorCode.INVALID_STATE,
+                f"campaign {code[:32]!r} has finished: nothing is left to cancel",
+                "code",
+            )
+        params = {"campaign_id": campaign.id, "now": rt.clock.now()}
+        why = f"{CANCELLED_BY}: {reason}"
+        skipped = (await conn.execute(_SKIP_REST, {**params, "why": why})).rowcount
+        await conn.execute(
+            _CANCEL, {**params, "actor": actor.principal, "reason": reason, "skipped": skipped}
+        )
+        found = await _by_code(conn, code)
+    assert found is not None  # locked above
+    return found
 
 
 async def run_campaign(rt: Runtime, campaign_id: int, *, chunk: int = DEFAULT_CHUNK) -> Campaign:

@@ -8,10 +8,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
+import pytest
 from sqlalchemy import text
 
-from app.analytics.alerts import check_anomalies, note_credential_failure
+from app.analytics.alerts import (
+    AlertStatus,
+    acknowledge_alert,
+    check_anomalies,
+    list_alerts,
+    note_credential_failure,
+)
 from app.clock import FrozenClock
+from app.errors import DomainError, ErrorCode
 from app.ledger import usecases as ledger
 from app.ledger.commands import Earn
 from app.ledger.models import Actor
@@ -170,3 +178,53 @@ async def test_refused_credentials_past_the_threshold_fire(
     assert (await check_anomalies(rt))["fired"] == 1
     [alert] = await alerts(rt)
     assert (alert["type"], alert["failures"]) == ("alert.credential_failures", 5)
+
+
+async def test_staff_list_alerts_by_kind_and_status_and_acknowledge_them(
+    runtime: Runtime, clock: FrozenClock
+) -> None:
+    rt = tuned(runtime, alert_credential_failures=1, alert_budget_share=0.9)
+    clock.set(NOON - timedelta(days=40))
+    await member_with(rt, 0)
+    clock.set(NOON)
+    await recompute_segments(rt)
+    started = await start_campaign(
+        rt, STAFF, code="wake", segment="hibernating", points=10, budget=10, reason="wake"
+    )
+    await run_campaign(rt, started.id)
+    await note_credential_failure(rt.redis, NOON)
+    assert (await check_anomalies(rt))["fired"] == 2
+    listed = await list_alerts(rt)  # newest first: fired in the detector's order
+    assert [a.kind for a in listed] == ["alert.budget_nearly_spent", "alert.credential_failures"]
+    assert listed[0].id > listed[1].id
+    [only] = await list_alerts(rt, kind="alert.budget_nearly_spent")
+    assert (only.subject, only.status, only.details["used"]) == (
+        "segment-campaign:wake",
+        AlertStatus.OPEN,
+        10,
+    )
+    clock.advance(timedelta(minutes=5))
+    done = await acknowledge_alert(rt, STAFF, only.id, "budget raised")
+    assert (done.status, done.acknowledged_by, done.acknowledge_note) == (
+        AlertStatus.ACKNOWLEDGED,
+        "staff:tester",
+        "budget raised",
+    )
+    assert done.acknowledged_at == clock.now()
+    again = await acknowledge_alert(rt, Actor("staff:other", "test", kind="staff"), only.id)
+    assert again == done  # the first acknowledgement stays
+    assert [a.id for a in await list_alerts(rt, status=AlertStatus.ACKNOWLEDGED)] == [only.id]
+    [still_open] = await list_alerts(rt, status=AlertStatus.OPEN)
+    assert still_open.kind == "alert.credential_failures"
+    assert [a.id for a in await list_alerts(rt, before=listed[0].id)] == [listed[1].id]
+    assert [a.id for a in await list_alerts(rt, first=1)] == [listed[0].id]
+    for call, field in (
+        (list_alerts(rt, kind="alert.nope"), "kind"),
+        (list_alerts(rt, first=101), "first"),
+        (acknowledge_alert(rt, STAFF, 10**9), "id"),
+        (acknowledge_alert(rt, STAFF, only.id, "x" * 501), "note"),
+    ):
+        with pytest.raises(DomainError) as refused:
+            await call
+        assert refused.value.field == field
+        assert refused.value.code in {ErrorCode.INVALID_INPUT, ErrorCode.NOT_FOUND}

@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 
 import pytest
 
-from app.analytics.policy import (
-    Bucket,
-    Granularity,
-    PointValue,
-    buckets,
-    choose_granularity,
-    rate,
-    value_at,
-)
+from app.analytics.policy import Bucket, Granularity, buckets, choose_granularity, rate
 from app.errors import DomainError
 
 
@@ -60,14 +52,3 @@ def test_bad_periods_are_refused(start: date, end: date, grain: Granularity | No
 def test_rates_have_six_places_and_none_without_a_whole() -> None:
     assert rate(1, 3) == Decimal("0.333333")
     assert rate(5, 0) is None
-
-
-def test_the_point_value_in_force_is_the_latest_effective_change() -> None:
-    history = [
-        PointValue(Decimal("0.2"), datetime(2026, 6, 1, tzinfo=UTC)),
-        PointValue(Decimal("0.05"), datetime(2026, 9, 1, tzinfo=UTC)),
-    ]
-    default = Decimal("0.1")
-    assert value_at(history, datetime(2026, 5, 31, tzinfo=UTC), default) == default
-    assert value_at(history, datetime(2026, 6, 1, tzinfo=UTC), default) == Decimal("0.2")
-    assert value_at(history, datetime(2027, 1, 1, tzinfo=UTC), default) == Decimal("0.05")

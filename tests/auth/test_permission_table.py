@@ -128,6 +128,7 @@ def test_analysts_only_read_and_anonymous_nothing() -> None:
         "weeklyReport",
         "pointValues",
         "programmeAlerts",
+        "anomalyAlerts",
         "memberSegment",
         "segmentCampaign",
         "exportMemberBalances",

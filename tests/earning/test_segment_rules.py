@@ -3,18 +3,16 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 
 from app.clock import FrozenClock
 from app.earning import usecases
 from app.earning.commands import RecordEvent, RecordPurchase
 from app.errors import DomainError, ErrorCode
-from app.members import usecases as members
 from app.runtime import Runtime
 from app.segments.usecases import recompute_segments
 from tests.earning.conftest import BASE, POS, AddRules, lines
+from tests.segments.population import sleeper_and_newcomer
 
 DOUBLE = {
     "name": "hibernating members earn double",
@@ -34,11 +32,7 @@ WELCOME_BACK = {
 async def test_a_segment_conditioned_rule_pays_only_that_segment(
     runtime: Runtime, clock: FrozenClock, add_rules: AddRules
 ) -> None:
-    now = clock.now()
-    clock.set(now - timedelta(days=40))
-    sleeper = (await members.register_member(runtime, channel="pos", external_ref="s")).member.id
-    clock.set(now)
-    newcomer = (await members.register_member(runtime, channel="pos", external_ref="n")).member.id
+    sleeper, newcomer = await sleeper_and_newcomer(runtime, clock)
     await add_rules(BASE, DOUBLE, WELCOME_BACK)
     await recompute_segments(runtime)  # sleeper: hibernating; newcomer: new
 

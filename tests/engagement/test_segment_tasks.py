@@ -3,7 +3,7 @@ in one of the task's segments make progress; a manual task says so to the others
 
 from __future__ import annotations
 
-from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -13,11 +13,11 @@ from app.earning.commands import RecordEvent
 from app.engagement import usecases
 from app.errors import DomainError, ErrorCode
 from app.ledger import usecases as ledger
-from app.members import usecases as members
 from app.runtime import Runtime
 from app.segments.usecases import recompute_segments
 from tests.engagement.conftest import STAFF, actor_of
 from tests.engagement.test_tracker import POS
+from tests.segments.population import sleeper_and_newcomer
 
 COME_BACK = {
     "name": "Come back three times",
@@ -40,11 +40,7 @@ CHECK_IN = {
 async def test_only_the_tasks_segment_makes_progress(
     runtime: Runtime, clock: FrozenClock, programme: None
 ) -> None:
-    now = clock.now()
-    clock.set(now - timedelta(days=40))
-    sleeper = (await members.register_member(runtime, channel="pos", external_ref="s")).member.id
-    clock.set(now)
-    newcomer = (await members.register_member(runtime, channel="pos", external_ref="n")).member.id
+    sleeper, newcomer = await sleeper_and_newcomer(runtime, clock)
     await usecases.create_task(runtime, STAFF, "come-back", COME_BACK)
     await usecases.create_task(runtime, STAFF, "check-in", CHECK_IN)
     await recompute_segments(runtime)  # sleeper: hibernating; newcomer: new
@@ -70,3 +66,20 @@ async def test_a_task_with_an_unknown_segment_is_refused(runtime: Runtime, progr
     with pytest.raises(DomainError) as refused:
         await usecases.create_task(runtime, STAFF, "bad", {**COME_BACK, "segments": ["vip"]})
     assert (refused.value.code, refused.value.field) == (ErrorCode.INVALID_INPUT, "segments")
+
+
+async def test_a_segments_tasks_are_listed_only_to_its_members(
+    runtime: Runtime, clock: FrozenClock, programme: None
+) -> None:
+    sleeper, newcomer = await sleeper_and_newcomer(runtime, clock)
+    await usecases.create_task(runtime, STAFF, "come-back", COME_BACK)
+    await usecases.create_task(runtime, STAFF, "for-all", {**CHECK_IN, "segments": None})
+    await recompute_segments(runtime)  # sleeper: hibernating; newcomer: new
+
+    def codes(found: list[Any]) -> set[str]:
+        return {item.task.code for item in found}
+
+    assert codes(await usecases.task_centre(runtime, sleeper)) == {"come-back", "for-all"}
+    assert codes(await usecases.task_centre(runtime, newcomer)) == {"for-all"}
+    assert codes(await usecases.list_tasks(runtime, for_member=newcomer)) == {"for-all"}
+    assert codes(await usecases.list_tasks(runtime)) == {"come-back", "for-all"}

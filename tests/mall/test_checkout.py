@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -10,6 +11,7 @@ from app.errors import DomainError, ErrorCode
 from app.ledger import usecases as ledger
 from app.mall import checkout
 from app.runtime import Runtime
+from app.valuation import usecases as valuation
 from tests.mall.conftest import STAFF, MakeMember, assert_audit_clean
 
 POS = STAFF
@@ -81,3 +83,23 @@ async def test_over_the_limit_or_reused_order_changes_nothing(
     assert reused.value.code is ErrorCode.IDEMPOTENCY_KEY_REUSED
     assert (await ledger.get_balance(runtime, member)).held == 100
     await assert_audit_clean(runtime)
+
+
+async def test_a_point_pays_the_value_in_force_when_the_payment_is_held(
+    runtime: Runtime, make_member: MakeMember
+) -> None:
+    member = await make_member(points=1_000)
+    before = await hold(runtime, member, "till-v1", 100)
+    assert before.cash_value == Decimal("10.00")  # the default, 0.1
+    now = runtime.clock.now()
+    await valuation.set_point_value(
+        runtime, STAFF, Decimal("0.2"), effective_from=now, reason="repricing"
+    )
+    await valuation.set_point_value(
+        runtime, STAFF, Decimal("0.5"), effective_from=now + timedelta(days=1), reason="later"
+    )
+    quote = await checkout.quote(runtime, member, Decimal("100.00"))
+    # half the basket at most: 250 points at 0.2 (500 at the default 0.1, 100 at 0.5 later)
+    assert (quote.max_points, quote.cash_value) == (250, Decimal("50.00"))
+    after = await hold(runtime, member, "till-v2", 100)
+    assert after.cash_value == Decimal("20.00")

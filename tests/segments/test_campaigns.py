@@ -18,9 +18,16 @@ from app.clock import FrozenClock
 from app.config import Settings
 from app.errors import DomainError, ErrorCode
 from app.ledger.models import Actor, MemberStatus
+from app.ledger.service import Ledger, LedgerPolicy
 from app.members import usecases as members
 from app.runtime import Runtime
-from app.segments.campaigns import get_campaign, run_campaign, start_campaign
+from app.segments.campaigns import (
+    cancel_campaign,
+    get_campaign,
+    grant_chunk,
+    run_campaign,
+    start_campaign,
+)
 from app.segments.usecases import recompute_segments
 from tests.eventually import eventually
 
@@ -185,3 +192,64 @@ async def test_a_run_killed_mid_way_resumes_and_credits_each_member_once(
     done = await run_campaign(runtime, campaign_id)
     assert (done.status, done.granted_members, done.granted_points) == ("done", 6, 600)
     assert await credits(runtime, "wake-6") == dict.fromkeys(ids, 1)
+
+
+async def test_a_cancelled_campaign_keeps_what_it_credited_and_credits_no_more(
+    runtime: Runtime, clock: FrozenClock
+) -> None:
+    ids = await hibernating(runtime, clock, 5)
+    campaign_id = await start(runtime, "wake-cancel")
+    async with runtime.engine.begin() as conn:  # one chunk of two, as the job would
+        ledger = Ledger(conn, runtime.clock, LedgerPolicy.from_settings(runtime.settings))
+        await grant_chunk(conn, ledger, campaign_id, clock.now(), 2)
+    cancelled = await cancel_campaign(runtime, STAFF, code="wake-cancel", reason="wrong segment")
+    assert (cancelled.status, cancelled.granted_members, cancelled.skipped_members) == (
+        "cancelled",
+        2,
+        3,
+    )
+    assert (cancelled.cancelled_by, cancelled.cancel_reason) == ("staff:tester", "wrong segment")
+    assert cancelled.pending_members == 0
+    after = await run_campaign(runtime, campaign_id)  # the job again: nothing more
+    assert (after.status, after.granted_points) == ("cancelled", 200)
+    assert await credits(runtime, "wake-cancel") == dict.fromkeys(ids[:2], 1)
+    again = await cancel_campaign(runtime, STAFF, code="wake-cancel", reason="other")
+    assert again == cancelled  # cancelled already: the same answer, the first reason kept
+
+
+async def test_cancelling_is_refused_for_a_finished_or_unknown_campaign_or_without_reason(
+    runtime: Runtime, clock: FrozenClock
+) -> None:
+    await hibernating(runtime, clock, 2)
+    campaign_id = await start(runtime, "wake-done")
+    await run_campaign(runtime, campaign_id)
+    cases = [
+        ("wake-done", "late", ErrorCode.INVALID_STATE, "code"),
+        ("nope", "why", ErrorCode.NOT_FOUND, "code"),
+        ("wake-done", " ", ErrorCode.INVALID_INPUT, "reason"),
+    ]
+    for code, reason, error, field in cases:
+        with pytest.raises(DomainError) as refused:
+            await cancel_campaign(runtime, STAFF, code=code, reason=reason)
+        assert (refused.value.code, refused.value.field) == (error, field)
+    done = await get_campaign(runtime, campaign_id)
+    assert (done.status, done.granted_members, done.cancelled_by) == ("done", 2, None)
+
+
+async def test_a_cancel_racing_runners_leaves_every_member_credited_once_or_skipped(
+    runtime: Runtime, clock: FrozenClock
+) -> None:
+    ids = await hibernating(runtime, clock, 12)
+    campaign_id = await start(runtime, "wake-race")
+    await asyncio.gather(
+        run_campaign(runtime, campaign_id, chunk=1),
+        run_campaign(runtime, campaign_id, chunk=1),
+        cancel_campaign(runtime, STAFF, code="wake-race", reason="stop"),
+    )
+    done = await get_campaign(runtime, campaign_id)
+    credited = await credits(runtime, "wake-race")
+    assert done.status == "cancelled"
+    assert set(credited.values()) <= {1} and set(credited) <= set(ids)
+    assert done.granted_members == len(credited)
+    assert done.granted_points == 100 * len(credited)
+    assert done.granted_members + done.skipped_members == 12

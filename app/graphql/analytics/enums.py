@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import strawberry
 
+from app.analytics.alerts import AlertStatus
 from app.analytics.policy import Granularity
 
-__all__ = ["Granularity"]
+__all__ = ["AlertStatus", "Granularity"]
 
 strawberry.enum(Granularity, name="KpiGranularity")
+strawberry.enum(AlertStatus, name="AlertStatus")

@@ -6,6 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 
 import strawberry
+from strawberry import ID
 
 
 @strawberry.input
@@ -15,3 +16,9 @@ class SetPointValueInput:
     effective_from: datetime | None = strawberry.field(
         default=None, description="When it takes effect (default now)."
     )
+
+
+@strawberry.input
+class AcknowledgeAlertInput:
+    id: ID = strawberry.field(description="The alert (anomalyAlerts' id).")
+    note: str | None = strawberry.field(default=None, description="What was found (≤ 500).")

@@ -7,9 +7,10 @@ from typing import Annotated
 
 import strawberry
 
-from app.analytics import usecases
-from app.graphql.analytics.enums import Granularity
+from app.analytics import alerts, usecases
+from app.graphql.analytics.enums import AlertStatus, Granularity
 from app.graphql.analytics.types import (
+    AnomalyAlertNode,
     PointsOutlook,
     PointValueNode,
     ProgrammeKpis,
@@ -17,6 +18,8 @@ from app.graphql.analytics.types import (
 )
 from app.graphql.core.context import Info
 from app.graphql.core.fields import described_field
+from app.graphql.core.inputs import parse_id
+from app.valuation import usecases as valuation
 
 
 @strawberry.type
@@ -55,5 +58,27 @@ class AnalyticsQueries:
     @described_field("Every change of the point value, oldest first.")
     async def point_values(self, info: Info) -> list[PointValueNode]:
         info.context.require("pointValues")
-        changes = await usecases.point_value_changes(info.context.runtime)
+        changes = await valuation.point_value_changes(info.context.runtime)
         return [PointValueNode.of(c) for c in changes]
+
+    @described_field(
+        "The anomaly alerts fired, newest first: of one kind (e.g. alert.redemption_surge), "
+        "open or acknowledged, older than the alert `before` (the next page); first ≤ 100."
+    )
+    async def anomaly_alerts(
+        self,
+        info: Info,
+        kind: str | None = None,
+        status: AlertStatus | None = None,
+        before: strawberry.ID | None = None,
+        first: int = 50,
+    ) -> list[AnomalyAlertNode]:
+        info.context.require("anomalyAlerts")
+        found = await alerts.list_alerts(
+            info.context.runtime,
+            kind=kind,
+            status=status,
+            before=None if before is None else parse_id(str(before), "before"),
+            first=first,
+        )
+        return [AnomalyAlertNode.of(a) for a in found]

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import cast
 
 import strawberry
+from strawberry.scalars import JSON
 
-from app.analytics.kpis import BucketFigures, Flows, Kpis, Outlook, RedeemedItem
-from app.analytics.policy import PointValue
+from app.analytics.alerts import FiredAlert
+from app.analytics.kpis import BucketFigures, Flows, Kpis, RedeemedItem
+from app.analytics.outlook import Outlook
 from app.analytics.report import WeeklyReport
-from app.graphql.analytics.enums import Granularity
+from app.graphql.analytics.enums import AlertStatus, Granularity
+from app.valuation.policy import PointValue
 
 
 @strawberry.type(description="Points of one source (issued) or one use (redeemed).")
@@ -140,20 +144,24 @@ class ExpiringPoints:
     points: int
 
 
-@strawberry.type(description="The programme as it stands now.")
+@strawberry.type(
+    description="The programme as it stood at asOf (the analytics-outlook job's last run)."
+)
 class PointsOutlook:
+    as_of: datetime = strawberry.field(description="When these figures were computed.")
     pending: int = strawberry.field(description="Points inside their return window.")
     members_by_tier: list[PointsByName] = strawberry.field(
         description="Members per tier code; points is the count."
     )
     expiring: list[ExpiringPoints] = strawberry.field(
-        description="This month (from now) and the 11 after it."
+        description="asOf's month (from asOf) and the 11 after it."
     )
-    point_value: Decimal
+    point_value: Decimal = strawberry.field(description="CNY per point in force at asOf.")
 
     @classmethod
     def of(cls, outlook: Outlook) -> PointsOutlook:
         return cls(
+            as_of=outlook.as_of,
             pending=outlook.pending,
             members_by_tier=_named(outlook.members_by_tier),
             expiring=[ExpiringPoints(month=m.month, points=m.points) for m in outlook.expiring],
@@ -203,3 +211,38 @@ class PointValueNode:
 @strawberry.type
 class PointValueSet:
     point_value: PointValueNode
+
+
+@strawberry.type(name="AnomalyAlert", description="An alert fired, open until acknowledged.")
+class AnomalyAlertNode:
+    id: strawberry.ID
+    kind: str = strawberry.field(
+        description="alert.redemption_surge, alert.member_over_earning, "
+        "alert.credential_failures or alert.budget_nearly_spent."
+    )
+    subject: str = strawberry.field(description="What it is about: item:<code>, member:<id>…")
+    payload: JSON = strawberry.field(description="The figures behind it (keys in snake_case).")
+    fired_at: datetime
+    status: AlertStatus
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    acknowledge_note: str | None
+
+    @classmethod
+    def of(cls, alert: FiredAlert) -> AnomalyAlertNode:
+        return cls(
+            id=strawberry.ID(str(alert.id)),
+            kind=alert.kind,
+            subject=alert.subject,
+            payload=cast(JSON, alert.details),
+            fired_at=alert.fired_at,
+            status=alert.status,
+            acknowledged_at=alert.acknowledged_at,
+            acknowledged_by=alert.acknowledged_by,
+            acknowledge_note=alert.acknowledge_note,
+        )
+
+
+@strawberry.type
+class AlertAcknowledged:
+    alert: AnomalyAlertNode

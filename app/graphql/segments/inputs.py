@@ -22,3 +22,9 @@ class StartSegmentCampaignInput:
         "spent are skipped."
     )
     reason: str
+
+
+@strawberry.input
+class CancelSegmentCampaignInput:
+    code: str = strawberry.field(description="The campaign to stop.")
+    reason: str = strawberry.field(description="Why (1 to 500 characters), kept with it.")

@@ -66,7 +66,10 @@ class SegmentCampaignNode:
     points: int
     budget: int
     reason: str
-    status: str = strawberry.field(description="running, or done (nothing left pending).")
+    status: str = strawberry.field(
+        description="running, done (nothing left pending) or cancelled (by staff: what it "
+        "credited stays, its pending members were skipped)."
+    )
     members: int = strawberry.field(description="Members targeted when it started.")
     granted_members: int
     granted_points: int
@@ -77,6 +80,8 @@ class SegmentCampaignNode:
     created_by: str
     created_at: datetime
     finished_at: datetime | None
+    cancelled_by: str | None
+    cancel_reason: str | None
 
     @classmethod
     def of(cls, campaign: Campaign) -> SegmentCampaignNode:
@@ -95,9 +100,16 @@ class SegmentCampaignNode:
             created_by=campaign.created_by,
             created_at=campaign.created_at,
             finished_at=campaign.finished_at,
+            cancelled_by=campaign.cancelled_by,
+            cancel_reason=campaign.cancel_reason,
         )
 
 
 @strawberry.type
 class SegmentCampaignStarted:
+    campaign: SegmentCampaignNode
+
+
+@strawberry.type
+class SegmentCampaignCancelled:
     campaign: SegmentCampaignNode

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
+from app.auth.principal import PrincipalKind
 from app.engagement import usecases
 from app.graphql.core.context import Info
 from app.graphql.core.fields import described_field
@@ -22,12 +23,15 @@ from app.graphql.tasks.types import (
 
 @strawberry.type
 class TaskQueries:
-    @described_field("The programme's tasks and challenges.")
+    @described_field(
+        "The programme's tasks and challenges (a member sees only those open to its segment)."
+    )
     async def tasks(self, info: Info, enabled: bool | None = None) -> list[TaskNode]:
-        info.context.require("tasks")
-        return [
-            TaskNode.of(r) for r in await usecases.list_tasks(info.context.runtime, enabled=enabled)
-        ]
+        ctx = info.context
+        ctx.require("tasks")
+        member = ctx.principal.member_id if ctx.principal.kind is PrincipalKind.MEMBER else None
+        found = await usecases.list_tasks(ctx.runtime, enabled=enabled, for_member=member)
+        return [TaskNode.of(r) for r in found]
 
     @described_field("Every open task with the member's progress in its current period.")
     async def task_centre(self, info: Info, member_id: strawberry.ID) -> list[TaskStatusNode]:

@@ -7,6 +7,7 @@ import csv
 import io
 from datetime import date
 
+from app.analytics.alerts import Alert, fire
 from app.analytics.projector import apply_pending
 from app.clock import FrozenClock, business_date
 from tests.graphql.conftest import Api
@@ -95,3 +96,49 @@ async def test_csv_exports_need_a_staff_token(api: Api, clock: FrozenClock) -> N
     assert [r["total"] for r in csv.DictReader(io.StringIO(balances.text))] == ["40"]
     bad = await api.client.get("/exports/transactions.csv?from=x", headers=api.staff_headers())
     assert bad.status_code == 400
+
+
+ALERTS = """query($k: String, $s: AlertStatus) {
+  anomalyAlerts(kind: $k, status: $s) { id kind subject status acknowledgedBy payload } }"""
+ACKNOWLEDGE = """mutation($id: ID!) { acknowledgeAlert(input: {id: $id, note: "looked"}) {
+  __typename ... on AlertAcknowledged { alert { status acknowledgedBy acknowledgeNote } }
+  ... on MutationError { code field } } }"""
+
+
+async def test_staff_list_alerts_and_operators_acknowledge_them(
+    api: Api, clock: FrozenClock
+) -> None:
+    async with api.runtime.engine.begin() as conn:
+        await fire(
+            conn,
+            [Alert("alert.credential_failures", "programme", "h", {"failures": 400})],
+            clock.now(),
+        )
+    listed = await api.call(
+        ALERTS, {"k": "alert.credential_failures"}, api.staff_headers("analyst")
+    )
+    [alert] = listed["data"]["anomalyAlerts"]
+    assert (alert["subject"], alert["status"], alert["payload"]) == (
+        "programme",
+        "OPEN",
+        {"failures": 400},
+    )
+    denied = await api.call(ACKNOWLEDGE, {"id": alert["id"]}, api.staff_headers("analyst"))
+    assert denied["data"]["acknowledgeAlert"]["code"] == "FORBIDDEN"
+    bad = await api.admin(ACKNOWLEDGE, {"id": "x"})
+    assert bad["acknowledgeAlert"] == {
+        "__typename": "MutationError",
+        "code": "INVALID_INPUT",
+        "field": "id",
+    }
+    done = await api.call(ACKNOWLEDGE, {"id": alert["id"]}, api.staff_headers("operator", "olga"))
+    assert done["data"]["acknowledgeAlert"]["alert"] == {
+        "status": "ACKNOWLEDGED",
+        "acknowledgedBy": "staff:olga",
+        "acknowledgeNote": "looked",
+    }
+    still_open = await api.call(ALERTS, {"s": "OPEN"}, api.staff_headers("analyst"))
+    assert still_open["data"]["anomalyAlerts"] == []
+    member = await api.register("pos", "m-alerts")
+    refused = await api.call(ALERTS, {}, api.member_headers(member))
+    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"

@@ -124,3 +124,31 @@ async def test_operators_start_a_campaign_and_staff_follow_it(api: Api) -> None:
         "grantedPoints": 10,
     }
     assert (await api.ledger_state(member))["balance"]["available"] == 10
+
+
+CANCEL = """mutation($c: String!) {
+  cancelSegmentCampaign(input: {code: $c, reason: "wrong segment"}) {
+    __typename
+    ... on SegmentCampaignCancelled { campaign { status pendingMembers skippedMembers
+                                                  cancelledBy cancelReason } }
+    ... on MutationError { code field } } }"""
+
+
+async def test_operators_cancel_a_running_campaign_and_analysts_may_not(api: Api) -> None:
+    member = await api.register("pos", "s-4")
+    await recompute_segments(api.runtime)
+    await api.admin(START, {"c": "c", "p": 10, "b": 100})
+    denied = await api.call(CANCEL, {"c": "c"}, api.staff_headers("analyst"))
+    assert denied["data"]["cancelSegmentCampaign"]["code"] == "FORBIDDEN"
+    missing = await api.admin(CANCEL, {"c": "nope"})
+    assert missing["cancelSegmentCampaign"]["code"] == "NOT_FOUND"
+    done = await api.call(CANCEL, {"c": "c"}, api.staff_headers("operator", "olga"))
+    assert done["data"]["cancelSegmentCampaign"]["campaign"] == {
+        "status": "cancelled",
+        "pendingMembers": 0,
+        "skippedMembers": 1,
+        "cancelledBy": "staff:olga",
+        "cancelReason": "wrong segment",
+    }
+    await run_segment_campaigns(api.runtime)
+    assert (await api.ledger_state(member))["balance"]["available"] == 0

@@ -6,8 +6,10 @@ from typing import Any
 
 import pytest
 
+from app.engagement import usecases as engagement
 from app.engagement.demo import seed_engagement
 from app.ledger.models import Actor
+from app.segments.usecases import recompute_segments
 from app.tiers.policy import DEMO_TIERS
 from app.tiers.usecases import install_tiers
 from tests.graphql.conftest import Api
@@ -150,3 +152,27 @@ async def test_teams_join_by_code_and_refuse_full_teams_and_unknown_codes(
     assert forged["code"] == "FORBIDDEN"
     team = (await api.admin(f'{{ team(code: "{code}") {{ size memberIds }} }}'))["team"]
     assert team == {"size": 5, "memberIds": members[:5]}
+
+
+async def test_a_member_is_not_shown_another_segments_task(api: Api) -> None:
+    await engagement.create_task(
+        api.runtime,
+        Actor("staff:ops"),
+        "come-back",
+        {
+            "name": "Come back",
+            "kind": "one_off",
+            "trigger": "manual",
+            "segments": ["hibernating"],
+            "reward": {"points": 10},
+        },
+    )
+    member = await api.register("pos", "new-one")
+    await recompute_segments(api.runtime)  # the member is new, not hibernating
+    listed = "{ tasks { code } }"
+    own = (await api.call(listed, headers=api.member_headers(member)))["data"]["tasks"]
+    assert own == []
+    staff = (await api.call(listed, headers=api.staff_headers("analyst")))["data"]["tasks"]
+    assert staff == [{"code": "come-back"}]
+    centre = (await api.call(CENTRE, {"m": member}, api.member_headers(member)))["data"]
+    assert centre["taskCentre"] == []

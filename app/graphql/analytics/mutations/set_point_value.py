@@ -3,10 +3,10 @@ force at each time)."""
 
 from __future__ import annotations
 
-from app.analytics import usecases
 from app.graphql.analytics.inputs import SetPointValueInput
 from app.graphql.analytics.types import PointValueNode, PointValueSet
 from app.graphql.core.mutations import Call, mutation
+from app.valuation import usecases
 
 
 @mutation("Change the point value (CNY per point) from effectiveFrom on (admin).")
