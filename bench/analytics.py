@@ -4,7 +4,9 @@ export's memory.
     python bench/analytics.py                          # 1,000,000 members, 10,000,000 entries
     python bench/analytics.py --members 100000 --entries 1000000     # a tenth
 
-What it does, in one run:
+What it does, in one run (``--generate-only`` stops after step 1; ``--reuse`` skips it and
+works on the database already there; ``--steps`` picks among rebuild, kpis, segments,
+throughput and exports):
 
 1. Takes PostgreSQL from ``JIFEN_DATABASE_URL``; by default it (re)creates the database
    ``jifen_bench_analytics`` on the local PostgreSQL (Redis: ``JIFEN_REDIS_URL`` or database 6,
@@ -13,18 +15,18 @@ What it does, in one run:
    ``--members`` members over 400 days in 4 channels, their tiers, ``--entries`` entries over
    those days (earns of every source, spends of every use, expiries, reversals, adjustments),
    a lot for each earn (half of it left, expiring over the next 13 months), and the balances.
-2. ``jifen analytics rebuild``: the rollups from the ledger (its time is printed).
-3. Each KPI query ``--runs`` times: p50 and p99 in ms (the outlook as ``pointsOutlook`` reads
-   it, then the ``analytics-outlook`` job that computes it, 5 times). Then the RFM
-   segmentation job twice (every member placed the first time; the second run finds few
-   changes): its time in s.
-   ``--segments-only`` (with ``--reuse``) stops after it; ``--generate-only`` stops after
-   step 1 (then run again with ``--reuse``).
-4. earnPoints throughput through the use case (``--writers`` concurrent writers, ``--seconds``
-   each phase): without the rollup projector, with it running in another process (polling
-   every 0.5 s, as in the worker), without again — the same run, the same database.
-5. The balances export (every member) and a 30-day transactions export in a child process:
-   rows, bytes, seconds and the child's peak RSS against its RSS before the export.
+2. ``rebuild``: ``jifen analytics rebuild``, the rollups from the ledger (its time printed).
+3. ``kpis``: each KPI query ``--runs`` times, p50 and p99 in ms (the outlook as
+   ``pointsOutlook`` reads it, then the ``analytics-outlook`` job that computes it, 5 times).
+   ``segments``: the RFM segmentation job twice (every member placed the first time; the
+   second run finds few changes), its time in s.
+4. ``throughput``: earnPoints through the use case (``--writers`` concurrent writers,
+   ``--seconds`` a phase), without the rollup projector, then with it running in another
+   process (polling as in the worker; paused with SIGSTOP for the phases without),
+   ``--rounds`` times in turn; each round's cost against its own phase without, and the
+   median.
+5. ``exports``: the balances export (every member) and a 30-day transactions export in a
+   child process: rows, bytes, seconds and the child's peak RSS against its RSS before.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import argparse
 import asyncio
 import os
 import resource
+import signal
 import statistics
 import subprocess
 import sys
@@ -54,8 +57,9 @@ if str(ROOT) not in sys.path:
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/jifen_bench_analytics"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/6"
 DAYS = 400
-PROJECTOR_WARM_UP_SECONDS = 5.0
+PROJECTOR_WARM_UP_SECONDS = 20.0  # its start-up (imports, connections) on a loaded box
 OUTLOOK_RUNS = 5
+STEPS = ("rebuild", "kpis", "segments", "throughput", "exports")
 
 MEMBERS_SQL = """
 INSERT INTO members (name, created_at, updated_at)
@@ -209,51 +213,73 @@ async def main(args: argparse.Namespace) -> None:
         return
     settings = Settings(database_url=database_url, redis_url=redis_url)
     child_env = os.environ | {"JIFEN_DATABASE_URL": database_url, "JIFEN_REDIS_URL": redis_url}
+    steps = set(args.steps.split(","))
     async with open_runtime(settings, pool_size=args.writers + 2) as rt:
-        started = time.perf_counter()
-        done = await rebuild(rt)
-        print(f"rebuild: {done.flows} rollup rows in {time.perf_counter() - started:.1f} s")
-        if not args.segments_only:
+        if "rebuild" in steps:
+            started = time.perf_counter()
+            done = await rebuild(rt)
+            print(f"rebuild: {done.flows} rollup rows in {time.perf_counter() - started:.1f} s")
+        if "kpis" in steps:
             print(f"KPI queries, {args.runs} runs each:", flush=True)
             await kpi_queries(rt, args.runs)
-        for label in ("first", "again"):
-            started = time.perf_counter()
-            run = await recompute_segments(rt)
+        if "segments" in steps:
+            for label in ("first", "again"):
+                started = time.perf_counter()
+                run = await recompute_segments(rt)
+                print(
+                    f"RFM segments ({label}): {run.members} members, {run.changed} changed, "
+                    f"in {time.perf_counter() - started:.1f} s",
+                    flush=True,
+                )
+        if "throughput" in steps:
+            await rollup_cost(rt, args, child_env)
+    if "exports" in steps:
+        for kind in ("balances", "transactions"):
+            subprocess.run(  # noqa: ASYNC221 (nothing else runs meanwhile)
+                [sys.executable, __file__, "--export", kind],
+                check=True,
+                env=child_env,
+            )
+
+
+async def rollup_cost(rt: Any, args: argparse.Namespace, child_env: dict[str, str]) -> None:
+    """earnPoints without the rollup projector, then with it, ``--rounds`` times in turn: each
+    round's ratio is against its own phase without, so a drift of the shared box's load over
+    the run does not read as the projector's cost. The projector is one child process for the
+    whole step (started and warmed up first, as in a running worker), paused (SIGSTOP) for the
+    phases without and resumed for the phases with: its start-up is not counted, its catching
+    up on the phase before is."""
+    print(
+        f"earnPoints, {args.writers} writers, {args.seconds:g} s a phase, {args.rounds} rounds:",
+        flush=True,
+    )
+    # Bring the rollups up to date first (rebuilding them if the outbox cannot tell what they
+    # missed), so the child measures the projector's steady state, not a rebuild.
+    from app.analytics.runner import rollup_round
+
+    await rollup_round(rt)
+    projector = subprocess.Popen(  # noqa: ASYNC220 (a child for the whole step)
+        [sys.executable, __file__, "--project"], env=child_env
+    )
+    costs = []
+    try:
+        await asyncio.sleep(PROJECTOR_WARM_UP_SECONDS)
+        for n in range(args.rounds):
+            projector.send_signal(signal.SIGSTOP)
+            without = await earn_throughput(rt, args.writers, args.seconds, args.members)
+            projector.send_signal(signal.SIGCONT)
+            with_rollups = await earn_throughput(rt, args.writers, args.seconds, args.members)
+            costs.append((without - with_rollups) / without * 100)
             print(
-                f"RFM segments ({label}): {run.members} members, {run.changed} changed, "
-                f"in {time.perf_counter() - started:.1f} s",
+                f"  round {n + 1}: without the projector {without:8.1f}/s   with it "
+                f"{with_rollups:8.1f}/s   cost {costs[-1]:+.1f}%",
                 flush=True,
             )
-        if args.segments_only:
-            return
-        print(f"earnPoints, {args.writers} writers, {args.seconds:g} s a phase:", flush=True)
-        # Without, with (the child started and warmed up first), without again: the mean of
-        # the two phases without is the baseline, so a drift of the box's load shows.
-        first = await earn_throughput(rt, args.writers, args.seconds, args.members)
-        projector = subprocess.Popen(  # noqa: ASYNC220 (a child for the whole phase)
-            [sys.executable, __file__, "--project"], env=child_env
-        )
-        try:
-            await asyncio.sleep(PROJECTOR_WARM_UP_SECONDS)
-            with_rollups = await earn_throughput(rt, args.writers, args.seconds, args.members)
-        finally:
-            projector.terminate()
-            projector.wait()
-        second = await earn_throughput(rt, args.writers, args.seconds, args.members)
-        without = (first + second) / 2
-        print(f"  without the projector {first:.1f}/s and {second:.1f}/s", flush=True)
-        cost = (without - with_rollups) / without * 100
-        print(
-            f"  without the projector {without:8.1f}/s   with it {with_rollups:8.1f}/s"
-            f"   cost {cost:+.1f}%",
-            flush=True,
-        )
-    for kind in ("balances", "transactions"):
-        subprocess.run(  # noqa: ASYNC221 (nothing else runs meanwhile)
-            [sys.executable, __file__, "--export", kind],
-            check=True,
-            env=child_env,
-        )
+    finally:
+        projector.send_signal(signal.SIGCONT)
+        projector.terminate()
+        projector.wait()
+    print(f"  median cost {statistics.median(costs):+.1f}%", flush=True)
 
 
 async def project_forever() -> None:
@@ -301,7 +327,12 @@ if __name__ == "__main__":
     parser.add_argument("--writers", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--reuse", action="store_true", help="keep the generated database")
-    parser.add_argument("--segments-only", action="store_true", help="stop after the RFM job")
+    parser.add_argument(
+        "--steps",
+        default=",".join(STEPS),
+        help=f"which of {','.join(STEPS)} to run (default: all)",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="without/with rounds of step 4")
     parser.add_argument(
         "--generate-only", action="store_true", help="stop after writing the data (then --reuse)"
     )

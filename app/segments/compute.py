@@ -2,9 +2,11 @@
 whatever the number of members (a million in well under a minute: bench/analytics.py).
 
 In one transaction, under an advisory lock (two runs at once would both write the history):
-1. ``segment_scores``, a temporary table: each member not closed, its channel, its activity in
-   the window (app/ledger/reporting.py), its quintile scores and its segment
-   (app/segments/policy.py as SQL);
+1. ``segment_scores``, a temporary table: each member not closed, its channel (its first
+   reference's: one sort of every reference joined by hash — a look-up per member cost a
+   third of the run at a million members), its activity in the window
+   (app/ledger/reporting.py), its quintile scores and its segment (app/segments/policy.py as
+   SQL);
 2. a history row for each member whose segment changed (placed the first time, or left out
    because it was closed);
 3. the members' rows rewritten where anything changed, and removed for closed members;
@@ -55,10 +57,10 @@ _SCORES = text(
            s.recency_score, s.frequency_score, s.monetary_score, {_SEGMENT} AS segment
     FROM members m
     LEFT JOIN scored s ON s.member_id = m.id
-    LEFT JOIN LATERAL (
-        SELECT r.channel FROM member_channel_refs r WHERE r.member_id = m.id
-        ORDER BY r.created_at, r.channel LIMIT 1
-    ) ch ON true
+    LEFT JOIN (
+        SELECT DISTINCT ON (r.member_id) r.member_id, r.channel FROM member_channel_refs r
+        ORDER BY r.member_id, r.created_at, r.channel
+    ) ch ON ch.member_id = m.id
     WHERE m.status <> 'closed'
     """
 )
@@ -81,16 +83,27 @@ _LEFT_OUT = text(
     WHERE NOT EXISTS (SELECT 1 FROM segment_scores s WHERE s.member_id = ms.member_id)
     """
 )
-_FIGURES = ("last_active_on", "frequency", "monetary", "recency_score", "frequency_score")
-_CHANGED = ", ".join(f"member_segments.{c}" for c in ("segment", *_FIGURES, "monetary_score"))
-_NEW = ", ".join(f"excluded.{c}" for c in ("segment", *_FIGURES, "monetary_score"))
+_COLUMNS = (
+    "segment",
+    "last_active_on",
+    "frequency",
+    "monetary",
+    "recency_score",
+    "frequency_score",
+    "monetary_score",
+)
+_WAS = ", ".join(f"ms.{c}" for c in _COLUMNS)
+_IS = ", ".join(f"s.{c}" for c in _COLUMNS)
+# Only the rows that are new or changed reach the insert: one hash join finds them, where an
+# upsert of every member would probe and lock a million rows to change a few hundred.
 _UPSERT = text(
     f"""
     INSERT INTO member_segments (member_id, segment, since, last_active_on, frequency, monetary,
                                  recency_score, frequency_score, monetary_score)
-    SELECT member_id, segment, :now, last_active_on, frequency, monetary, recency_score,
-           frequency_score, monetary_score
-    FROM segment_scores
+    SELECT s.member_id, s.segment, :now, s.last_active_on, s.frequency, s.monetary,
+           s.recency_score, s.frequency_score, s.monetary_score
+    FROM segment_scores s LEFT JOIN member_segments ms ON ms.member_id = s.member_id
+    WHERE ms.member_id IS NULL OR ({_WAS}) IS DISTINCT FROM ({_IS})
     ON CONFLICT (member_id) DO UPDATE SET
         segment = excluded.segment,
         since = CASE WHEN member_segments.segment = excluded.segment
@@ -98,7 +111,6 @@ _UPSERT = text(
         last_active_on = excluded.last_active_on, frequency = excluded.frequency,
         monetary = excluded.monetary, recency_score = excluded.recency_score,
         frequency_score = excluded.frequency_score, monetary_score = excluded.monetary_score
-    WHERE ({_CHANGED}) IS DISTINCT FROM ({_NEW})
     """
 )
 _CLEAR_COUNTS = text("DELETE FROM segment_counts")
