@@ -7,7 +7,15 @@ from typing import Any
 
 PAYLOAD = "{ __typename ... on MutationError { code message } }"
 PROGRAMME_WIDE = frozenset(
-    {"kpis", "pointsOutlook", "weeklyReport", "pointValues", "setPointValue"}
+    {
+        "kpis",
+        "pointsOutlook",
+        "weeklyReport",
+        "pointValues",
+        "setPointValue",
+        "anomalyAlerts",
+        "acknowledgeAlert",
+    }
 )
 
 
@@ -26,4 +34,8 @@ def analytics_request_for(operation: str) -> tuple[str, dict[str, Any]] | None:
                  {PAYLOAD} }}""",
             {},
         )
+    if operation == "anomalyAlerts":
+        return "{ anomalyAlerts { id status } }", {}
+    if operation == "acknowledgeAlert":  # allowed: NOT_FOUND (no alert fired), not a refusal
+        return f'mutation {{ acknowledgeAlert(input: {{id: "1"}}) {PAYLOAD} }}', {}
     return None

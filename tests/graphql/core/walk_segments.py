@@ -9,7 +9,9 @@ from app.ledger.models import Actor
 from app.segments.campaigns import start_campaign
 
 PAYLOAD = "{ __typename ... on MutationError { code message } }"
-PROGRAMME_WIDE = frozenset({"memberSegment", "segmentCampaign", "startSegmentCampaign"})
+PROGRAMME_WIDE = frozenset(
+    {"memberSegment", "segmentCampaign", "startSegmentCampaign", "cancelSegmentCampaign"}
+)
 WALK = Actor("staff:walk", "test", kind="staff")
 
 
@@ -29,6 +31,12 @@ async def segments_request_for(
         return (
             f"""mutation($k: String!) {{ startSegmentCampaign(input: {{code: $k, segment: NEW,
                  points: 1, budget: 10, reason: "walk"}}) {PAYLOAD} }}""",
+            {"k": key},
+        )
+    if operation == "cancelSegmentCampaign":  # allowed: NOT_FOUND (no such campaign)
+        return (
+            f"""mutation($k: String!) {{ cancelSegmentCampaign(input: {{code: $k,
+                 reason: "walk"}}) {PAYLOAD} }}""",
             {"k": key},
         )
     return None
