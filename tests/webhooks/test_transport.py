@@ -56,3 +56,18 @@ async def test_an_answer_is_read_only_up_to_the_cap(
         await sender.aclose()
     assert answer.status == 200
     assert answer.excerpt == "y" * 100
+
+
+async def test_a_literal_address_the_policy_refuses_is_not_connected_to(
+    wh_runtime: Runtime, receiver: Receiver
+) -> None:
+    # Registered while allowed, then the operator's list no longer allows it: the URL's literal
+    # 127.0.0.1 is not resolved, so it is checked before the request.
+    sender = Sender(tuned(wh_runtime, webhook_allowed_networks=[]).settings)
+    try:
+        answer = await sender.post(receiver.url, SIGNED, b"{}")
+    finally:
+        await sender.aclose()
+    assert answer.status is None
+    assert answer.error is not None and answer.error.startswith("address refused")
+    assert receiver.received == []
