@@ -182,8 +182,8 @@ class Settings(BaseSettings):
     webhook_allowed_networks: list[str] = Field(default_factory=list)
     webhook_poll_seconds: float = Field(default=0.25, gt=0)  # outbox and due-message polling
     webhook_dispatch_batch: int = Field(default=500, ge=1)  # events read per transaction
-    webhook_concurrency: int = Field(default=32, ge=1)  # attempts in flight per process
-    webhook_endpoint_concurrency: int = Field(default=4, ge=1)  # per endpoint, all processes
+    webhook_concurrency: int = Field(default=64, ge=1)  # attempts in flight per process
+    webhook_endpoint_concurrency: int = Field(default=16, ge=1)  # per endpoint, all processes
     webhook_connect_timeout_seconds: float = Field(default=5.0, gt=0)
     webhook_timeout_seconds: float = Field(default=15.0, gt=0)  # a whole attempt
     # A sender's claim on a message; another sender may attempt it once this has passed (the

@@ -4,6 +4,7 @@ slow and a failing endpoint, and the drain of a backlog after a receiver outage.
 
     python bench/webhooks.py                                  # 50 earns/s for 30 s, 10 endpoints
     python bench/webhooks.py --rate 100 --duration 30 --outage 300
+    python bench/webhooks.py --direct --rate 1000 --outage 0  # events straight to the outbox
 
 In one run:
 
@@ -17,7 +18,7 @@ In one run:
    tells it (200, 500, 503, or 200 after a delay). Starts ``jifen serve --workers 1`` (the API,
    no delivery) and one ``jifen worker`` (delivery; jobs off).
 3. **Baseline** — the receiver hit directly: the bench signs (standardwebhooks) and POSTs
-   ``--baseline-messages`` bodies with httpx at the worker's concurrency (32): the cost of
+   ``--baseline-messages`` bodies with httpx at the worker's concurrency (64): the cost of
    signing + POST + receiving on this machine, without Jifen.
 4. Phases, each open-loop: ``earnPoints`` sent at ``--rate`` per second for ``--duration`` s
    (a request starts on schedule whether or not the earlier ones were answered):
@@ -27,6 +28,9 @@ In one run:
    - ``outage``: every endpoint answers 503 for ``--outage`` s while events keep coming; then
      the receiver is back, staff re-enable the endpoints (``updateWebhookEndpoint``: a fresh
      start, their pending messages due at once) and the backlog drains.
+   With ``--direct`` the events are not sent through the API: the bench commits them to the
+   outbox itself, ``--batch`` per transaction, at ``--rate`` events a second (open loop), to
+   measure the delivery pipeline past what the API can post on this machine.
    Commit → receipt is measured on the machine's one clock: arrival - the API's answer (the
    commit happened before the answer: a lower bound) and arrival - the request's send (an upper
    bound). Deliveries are matched to requests by entry id (``data.entry.id``).
@@ -281,6 +285,9 @@ class Bench:
 
     async def drive(self, client: Any, phase: Phase, seconds: float) -> None:
         """Open loop: request i starts at t0 + i / rate, whatever became of the others."""
+        if self.args.direct:
+            await self.commit_directly(phase, seconds)
+            return
         rate = self.args.rate
         count = int(rate * seconds)
         start = time.perf_counter()
@@ -320,6 +327,58 @@ class Bench:
                 await asyncio.sleep(delay)
             tasks.append(asyncio.create_task(one(i)))
         await asyncio.gather(*tasks)
+
+    async def commit_directly(self, phase: Phase, seconds: float) -> None:
+        """``--direct``: the delivery pipeline's own capacity, without the API in front of it.
+        Open loop: transaction i starts at t0 + i * batch / rate whatever became of the others,
+        and appends ``--batch`` ``points.earned`` events to the outbox (the ledger's payload,
+        one member's topic each), as the ledger's commands append theirs. Sent = the
+        transaction's start, answered = its commit returned."""
+        from app.db import create_engine
+        from app.events.outbox import member_topic
+        from app.events.tables import events
+
+        batch, rate = self.args.batch, self.args.rate
+        count = int(rate * seconds / batch)
+        engine = create_engine(self.database_url, pool_size=10)
+
+        async def one(i: int) -> None:
+            records = [Sent(time.time(), entry=f"{phase.name}-{i}-{k}") for k in range(batch)]
+            phase.sent.extend(records)
+            rows = []
+            for k, record in enumerate(records):
+                member = self.members[(i * batch + k) % len(self.members)]
+                rows.append(
+                    {
+                        "topic": member_topic(member),
+                        "type": "points.earned",
+                        "payload": {
+                            "entry": {"id": record.entry, "kind": "earn", "amount": 1},
+                            "balance": {"total": 1, "available": 1},
+                            "member_id": member,
+                        },
+                    }
+                )
+            try:
+                async with engine.begin() as conn:
+                    await conn.execute(events.insert(), rows)
+            except Exception as error:  # counted, not fatal
+                for record in records:
+                    record.entry, record.error = None, type(error).__name__
+            for record in records:
+                record.answered = time.time()
+
+        start = time.perf_counter()
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            for i in range(count):
+                delay = start + i * batch / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                tasks.append(asyncio.create_task(one(i)))
+            await asyncio.gather(*tasks)
+        finally:
+            await engine.dispose()
 
     async def make_endpoints(self, client: Any, phase: Phase, names: list[str]) -> None:
         for name in names:
@@ -601,8 +660,13 @@ def report(
     out: Path,
 ) -> None:
     reference = phases[0].api()[1]
+    what = (
+        f"events committed directly ({args.batch} a transaction; 'API' = the commit)"
+        if args.direct
+        else "earnPoints"
+    )
     print(
-        f"\n{args.rate}/s earnPoints for {args.duration} s per phase, {args.endpoints} endpoints,"
+        f"\n{args.rate}/s {what} for {args.duration} s per phase, {args.endpoints} endpoints,"
         f" worker poll {args.poll} s, concurrency {args.concurrency} per process and"
         f" {args.endpoint_concurrency} per endpoint\n"
     )
@@ -686,13 +750,19 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--receiver", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--rate", type=float, default=50.0, help="earnPoints per second")
     parser.add_argument("--duration", type=float, default=30.0, help="seconds per phase")
+    parser.add_argument(
+        "--direct",
+        action="store_true",
+        help="commit the events straight to the outbox, not through the API",
+    )
+    parser.add_argument("--batch", type=int, default=10, help="--direct: events a transaction")
     parser.add_argument("--endpoints", type=int, default=10)
     parser.add_argument("--members", type=int, default=1_000)
     parser.add_argument("--workers", type=int, default=1, help="jifen serve workers")
     parser.add_argument("--poll", type=float, default=0.25, help="JIFEN_WEBHOOK_POLL_SECONDS")
-    parser.add_argument("--concurrency", type=int, default=32, help="JIFEN_WEBHOOK_CONCURRENCY")
+    parser.add_argument("--concurrency", type=int, default=64, help="JIFEN_WEBHOOK_CONCURRENCY")
     parser.add_argument(
-        "--endpoint-concurrency", type=int, default=4, help="JIFEN_WEBHOOK_ENDPOINT_CONCURRENCY"
+        "--endpoint-concurrency", type=int, default=16, help="JIFEN_WEBHOOK_ENDPOINT_CONCURRENCY"
     )
     parser.add_argument("--slow-ms", type=int, default=2_000)
     parser.add_argument("--outage", type=float, default=60.0, help="seconds; 0: none")

@@ -15,7 +15,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.runtime import Runtime
 from app.webhooks.tables import webhook_endpoints, webhook_messages
@@ -66,59 +67,64 @@ def signing_secrets(
 
 
 async def lease_due(rt: Runtime, limit: int) -> list[Lease]:
-    """Claim up to ``limit`` due messages for this sender."""
+    """Claim up to ``limit`` due messages for this sender, in a transaction of their own."""
+    if limit <= 0:
+        return []
+    async with rt.engine.begin() as conn:
+        return await lease_on(conn, rt, limit)
+
+
+async def lease_on(conn: AsyncConnection, rt: Runtime, limit: int) -> list[Lease]:
+    """Claim up to ``limit`` due messages for this sender in ``conn``'s transaction (which
+    should end soon: it holds the leasing lock until it does)."""
     if limit <= 0:
         return []
     now = rt.clock.now()
     token = uuid.uuid4()
-    async with rt.engine.begin() as conn:
-        await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LEASE_LOCK})
-        ids = list(
-            await conn.scalars(
-                _DUE,
-                {
-                    "now": now,
-                    "per_endpoint": rt.settings.webhook_endpoint_concurrency,
-                    "limit": limit,
-                },
-            )
+    await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LEASE_LOCK})
+    ids = list(
+        await conn.scalars(
+            _DUE,
+            {
+                "now": now,
+                "per_endpoint": rt.settings.webhook_endpoint_concurrency,
+                "limit": limit,
+            },
         )
-        if not ids:
-            return []
-        until = now + timedelta(seconds=rt.settings.webhook_lease_seconds)
-        await conn.execute(
-            webhook_messages.update()
-            .where(webhook_messages.c.id == func.any(ids))
-            .values(lease_token=token, lease_until=until)
+    )
+    if not ids:
+        return []
+    until = now + timedelta(seconds=rt.settings.webhook_lease_seconds)
+    rows = await conn.execute(
+        webhook_messages.update()
+        .where(
+            webhook_messages.c.id == func.any(ids),
+            webhook_endpoints.c.id == webhook_messages.c.endpoint_id,
         )
-        rows = await conn.execute(
-            select(
-                webhook_messages.c.id,
-                webhook_messages.c.endpoint_id,
-                webhook_messages.c.event_id,
-                webhook_messages.c.body,
-                webhook_messages.c.attempts,
-                webhook_endpoints.c.url,
-                webhook_endpoints.c.secret,
-                webhook_endpoints.c.previous_secret,
-                webhook_endpoints.c.previous_secret_expires_at,
-            )
-            .join(webhook_endpoints, webhook_endpoints.c.id == webhook_messages.c.endpoint_id)
-            .where(webhook_messages.c.id == func.any(ids))
-            .order_by(webhook_messages.c.next_attempt_at, webhook_messages.c.id)
+        .values(lease_token=token, lease_until=until)
+        .returning(
+            webhook_messages.c.id,
+            webhook_messages.c.endpoint_id,
+            webhook_messages.c.event_id,
+            webhook_messages.c.body,
+            webhook_messages.c.attempts,
+            webhook_messages.c.next_attempt_at,
+            webhook_endpoints.c.url,
+            webhook_endpoints.c.secret,
+            webhook_endpoints.c.previous_secret,
+            webhook_endpoints.c.previous_secret_expires_at,
         )
-        return [
-            Lease(
-                token=token,
-                message_id=r.id,
-                endpoint_id=r.endpoint_id,
-                event_id=r.event_id,
-                url=r.url,
-                body=bytes(r.body),
-                secrets=signing_secrets(
-                    r.secret, r.previous_secret, r.previous_secret_expires_at, now
-                ),
-                attempts=r.attempts,
-            )
-            for r in rows
-        ]
+    )
+    return [
+        Lease(
+            token=token,
+            message_id=r.id,
+            endpoint_id=r.endpoint_id,
+            event_id=r.event_id,
+            url=r.url,
+            body=bytes(r.body),
+            secrets=signing_secrets(r.secret, r.previous_secret, r.previous_secret_expires_at, now),
+            attempts=r.attempts,
+        )
+        for r in sorted(rows, key=lambda r: (r.next_attempt_at, r.id))  # oldest due first
+    ]

@@ -1,25 +1,19 @@
-"""Recording attempts: the outcomes of many attempts written in one transaction, through one
-connection at a time (a group commit).
+"""Recording attempts: the outcomes of many attempts written in one transaction (a group
+commit), by the process's pump (app/webhooks/pump.py), in the same transaction as its next lease.
 
 Each attempt used to open a transaction of its own to record itself, so a sender with
 ``webhook_concurrency`` attempts finishing together held as many connections — from the pool
 the API shares in ``jifen serve`` — and a few busy senders could take every connection
-PostgreSQL allows. Now an attempt hands its outcome to its process's :class:`Recorder` and waits:
-the first waiter that finds no write under way writes everything waiting (up to ``max_batch``
-attempts) in one transaction while the next outcomes queue behind it. A sender therefore records
-through at most one connection, however many attempts are in flight, and with fewer, larger
-statements: one INSERT of the attempts, one UPDATE of their messages (executemany), one or two of
-the endpoints touched.
+PostgreSQL allows. Now the outcomes wait in the pump, which writes up to ``MAX_BATCH`` at a time
+through its one connection, with few statements: one INSERT of the attempts, one UPDATE of their
+messages (executemany), one or two of the endpoints touched.
 
-An attempt's slot stays taken until its outcome is written (its lease is cleared then), so a
-slow database slows the sender down instead of letting outcomes pile up in memory. A batch that
-fails to write fails each of its attempts: their leases run out and they are attempted again
-(at least once; the ``webhook-id`` is unchanged).
+A batch that fails to write is dropped: its messages' leases run out and they are attempted
+again (at least once; the ``webhook-id`` is unchanged).
 """
 
 from __future__ import annotations
 
-import asyncio
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -186,55 +180,3 @@ async def disable(conn: AsyncConnection, endpoint_id: int, reason: str, now: dat
         ENDPOINT_DISABLED,
         {"endpoint_id": endpoint_id, "channel": row.channel, "reason": reason},
     )
-
-
-class Recorder:
-    """One process's (or one round's) writer of attempt outcomes: one connection at a time."""
-
-    def __init__(self, rt: Runtime, max_batch: int = MAX_BATCH) -> None:
-        self._rt = rt
-        self._max_batch = max_batch
-        self._waiting: list[tuple[Settled, asyncio.Future[None]]] = []
-        self._writing = asyncio.Lock()
-        self.batches = 0  # transactions written (for tests and the bench)
-
-    async def record(self, lease: Lease, answer: Answer, verdict: Verdict) -> Outcome:
-        """Write the attempt (with the others waiting) and return the outcome recorded."""
-        settled = settle(lease, answer, verdict, self._rt.clock.now())
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        item = (settled, done)
-        self._waiting.append(item)
-        try:
-            async with self._writing:
-                # Earlier holders may have written it already; else write, oldest first, until
-                # it is written (each waiter does the same, so no outcome is left behind).
-                while not done.done():
-                    await self._write_next()
-        except BaseException:
-            if item in self._waiting:  # cancelled while queued: nobody writes it now
-                self._waiting.remove(item)
-            raise
-        await done  # raises when its batch failed
-        return settled.outcome
-
-    async def _write_next(self) -> None:
-        batch = self._waiting[: self._max_batch]
-        del self._waiting[: self._max_batch]
-        try:
-            async with self._rt.engine.begin() as conn:
-                await write(conn, self._rt, [settled for settled, _ in batch])
-        except asyncio.CancelledError:
-            for _, done in batch:
-                if not done.done():
-                    done.cancel()
-            raise
-        except Exception as error:
-            log.exception("webhooks.record_failed", attempts=len(batch))
-            for _, done in batch:
-                if not done.done():
-                    done.set_exception(error)
-            return
-        self.batches += 1
-        for _, done in batch:
-            if not done.done():
-                done.set_result(None)

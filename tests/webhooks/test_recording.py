@@ -18,10 +18,8 @@ from app.db import create_engine, unit_of_work
 from app.events.outbox import append_event, member_topic
 from app.members.service import channels_of_members
 from app.runtime import Runtime
-from app.webhooks.delivery import attempt
 from app.webhooks.dispatch import dispatch_pending
-from app.webhooks.leases import lease_due
-from app.webhooks.recording import Recorder
+from app.webhooks.pump import Pump
 from app.webhooks.schedule import Outcome
 from app.webhooks.tables import webhook_attempts, webhook_endpoints, webhook_messages
 from app.webhooks.transport import Sender
@@ -70,6 +68,21 @@ def peak_connections(engine: AsyncEngine) -> Iterator[list[int]]:
     finally:
         event.remove(pool, "checkout", out)
         event.remove(pool, "checkin", back)
+
+
+@contextmanager
+def transactions(engine: AsyncEngine) -> Iterator[list[int]]:
+    """[the transactions begun on the engine] while inside."""
+    begun = [0]
+
+    def count(*_: Any) -> None:
+        begun[0] += 1
+
+    event.listen(engine.sync_engine, "begin", count)
+    try:
+        yield begun
+    finally:
+        event.remove(engine.sync_engine, "begin", count)
 
 
 def all_at_once(receiver: Receiver, count: int) -> threading.Event:
@@ -141,23 +154,23 @@ async def test_outcomes_beyond_a_batch_are_written_in_several_and_none_is_left(
     # Every other answer a 500: failures and deliveries of one endpoint in the same batches.
     release = threading.Event()
     receiver.script = lambda n, h: Reply(status=200 if n % 2 else 500, hold=release)
-    leases = await lease_due(rt, 30)
-    assert len(leases) == 30
-    recorder = Recorder(rt, max_batch=7)
     sender = Sender(rt.settings)
+    pump = Pump(rt, sender, max_batch=7)
     try:
         with peak_connections(rt.engine) as peak:
-            running = [asyncio.create_task(attempt(sender, recorder, lease)) for lease in leases]
+            outcomes = await pump.step()  # leases the 30
             await asyncio.to_thread(arrived, receiver, 30)
             release.set()
-            outcomes = await asyncio.gather(*running)
+            await pump.answers()
+            while pump.busy:
+                outcomes += await pump.step()
     finally:
         release.set()
         await sender.aclose()
 
     assert sorted(outcomes) == sorted([Outcome.DELIVERED] * 15 + [Outcome.RETRY] * 15)
     assert peak[0] == 1
-    assert 30 / 7 <= recorder.batches < 30
+    assert pump.batches == 5  # 7 + 7 + 7 + 7 + 2
     async with rt.engine.connect() as conn:
         statuses: dict[str, int] = dict(
             (
@@ -178,3 +191,29 @@ async def test_outcomes_beyond_a_batch_are_written_in_several_and_none_is_left(
             select(webhook_attempts.c.outcome).order_by(webhook_attempts.c.id.desc()).limit(1)
         )
     assert (failing is None) == (last == "delivered")
+
+
+async def test_a_step_records_the_answers_and_fills_their_slots_in_one_transaction(
+    small_pool: Runtime, receiver: Receiver
+) -> None:
+    rt = tuned(small_pool, webhook_endpoint_concurrency=2)
+    receiver.secrets = [(await create_endpoint(rt, receiver.url, ["points.earned"])).secret]
+    await owed(rt, 4)
+    sender = Sender(rt.settings)
+    pump = Pump(rt, sender)
+    try:
+        assert await pump.step() == []  # leases the endpoint's 2
+        await pump.answers()
+        with peak_connections(rt.engine) as peak, transactions(rt.engine) as begun:
+            # Recorded, their leases cleared, then the next 2 leased in the same transaction:
+            # the answered ones do not count against the endpoint's bound any more.
+            assert await pump.step() == [Outcome.DELIVERED] * 2
+            assert begun[0] == 1
+            assert pump.busy
+            await pump.answers()
+            assert await pump.step() == [Outcome.DELIVERED] * 2
+    finally:
+        await sender.aclose()
+    assert peak[0] == 1
+    assert not pump.busy
+    assert sorted(r.payload["data"]["n"] for r in receiver.delivered()) == [0, 1, 2, 3]
