@@ -18,7 +18,7 @@ In one run:
    tells it (200, 500, 503, or 200 after a delay). Starts ``jifen serve --workers 1`` (the API,
    no delivery) and one ``jifen worker`` (delivery; jobs off).
 3. **Baseline** — the receiver hit directly: the bench signs (standardwebhooks) and POSTs
-   ``--baseline-messages`` bodies with httpx at the worker's concurrency (64): the cost of
+   ``--baseline-messages`` bodies with aiohttp at the worker's concurrency (64): the cost of
    signing + POST + receiving on this machine, without Jifen.
 4. Phases, each open-loop: ``earnPoints`` sent at ``--rate`` per second for ``--duration`` s
    (a request starts on schedule whether or not the earlier ones were answered):
@@ -476,7 +476,9 @@ class Bench:
     # -------------------------------------------------------------------------- phases
 
     async def baseline(self, client: Any) -> float:
-        """Sign and POST straight to the receiver at the worker's concurrency: messages/s."""
+        """Sign and POST straight to the receiver at the worker's concurrency, with the
+        worker's HTTP client (aiohttp): messages/s."""
+        import aiohttp
         from standardwebhooks.webhooks import Webhook
 
         secret = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -490,7 +492,7 @@ class Bench:
         for i in range(total):
             queue.put_nowait(i)
 
-        async def sender() -> None:
+        async def sender(session: aiohttp.ClientSession) -> None:
             from datetime import UTC, datetime
 
             while not queue.empty():
@@ -503,11 +505,15 @@ class Bench:
                     "webhook-signature": signature,
                     "content-type": "application/json",
                 }
-                await client.post(f"{self.receiver.url}/ep/baseline", content=body, headers=headers)
+                url = f"{self.receiver.url}/ep/baseline"
+                async with session.post(url, data=body, headers=headers) as answer:
+                    await answer.read()
 
-        began = time.perf_counter()
-        await asyncio.gather(*(sender() for _ in range(self.args.concurrency)))
-        return float(total) / (time.perf_counter() - began)
+        connector = aiohttp.TCPConnector(limit=self.args.concurrency)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            began = time.perf_counter()
+            await asyncio.gather(*(sender(session) for _ in range(self.args.concurrency)))
+            return float(total) / (time.perf_counter() - began)
 
     async def run_phase(
         self,
@@ -711,7 +717,7 @@ def report(
         if phase.figures.get("bad_signatures"):
             print(f"{phase.name}: {phase.figures['bad_signatures']} bad signatures")
     print(
-        f"baseline (sign + POST with httpx, {args.concurrency} at once):"
+        f"baseline (sign + POST with aiohttp, {args.concurrency} at once):"
         f" {baseline:,.0f} messages/s, {baseline_cpu_ms:.2f} ms CPU a message in the sender"
     )
     for phase in phases:
