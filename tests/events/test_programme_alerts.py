@@ -32,7 +32,11 @@ async def test_staff_receive_a_failed_credential_surge_live(live: LiveApp) -> No
             )
             assert refused.status_code == 401
         assert (await check_anomalies(tuned))["fired"] == 1
-        alert = (await ws.next_data("1", within=1.0))["programmeAlerts"]
+        alert = (
+            await ws.next_data(
+                "1",
+            )
+        )["programmeAlerts"]
         assert (alert["type"], alert["subject"]) == ("alert.credential_failures", "programme")
         assert alert["payload"]["failures"] == 3
         assert (await check_anomalies(tuned))["fired"] == 0
