@@ -62,7 +62,7 @@ class Settings(BaseSettings):
     # Scheduled jobs (docs/LIFECYCLE.md): run them in this process (`jifen worker`, and
     # `jifen serve` unless turned off: API replicas next to a worker may leave them to it).
     jobs_enabled: bool = True
-    expiry_sweep_batch: int = Field(default=100, ge=1)  # accounts settled per transaction
+    expiry_sweep_batch: int = Field(default=1000, ge=1)  # accounts settled per transaction
     # Expiry reminders: days before expiry a member is told (one alert per threshold per date).
     expiry_reminder_days: list[int] = Field(default_factory=lambda: [30, 7])
     # Retention (docs/OPERATIONS.md, "Retention"): idempotency keys must outlive any client's

@@ -10,16 +10,19 @@ way (:class:`CommitInDoubt`): then the caller is told to send the request again 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from functools import wraps
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import asyncpg
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, column, func, literal
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.sql.selectable import TableValuedAlias
+from sqlalchemy.types import TypeEngine
 from tenacity import (
     AsyncRetrying,
     retry_if_exception,
@@ -52,6 +55,16 @@ BACKOFF_MAX = 1.0
 # SQLSTATEs that mean "this session is gone": connection exceptions (class 08) and the server
 # shutting the session down (admin shutdown, crash shutdown, cannot connect now).
 _SESSION_GONE = ("08", "57P01", "57P02", "57P03")
+
+
+def unnest_rows(**columns: tuple[TypeEngine[Any], Sequence[Any]]) -> TableValuedAlias:
+    """Many rows sent as one array parameter per column and read back as a table,
+    ``unnest($1, $2, …) AS rows(name, …)``: a set-based statement for a whole batch keeps one
+    shape (one prepared statement) and one round trip whatever the number of rows, where an
+    executemany runs the statement once a row."""
+    arrays = [literal(list(values), ARRAY(type_)) for type_, values in columns.values()]
+    names = [column(name, type_) for name, (type_, _) in columns.items()]
+    return func.unnest(*arrays).table_valued(*names).render_derived()
 
 
 def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:

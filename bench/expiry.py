@@ -16,11 +16,20 @@ What it does, in one run:
    points).
 2. Starts ``jifen serve --workers 2`` (scheduled jobs off, so nothing sweeps behind our back).
 3. Baseline: ``wrk`` with ``me { balance { available } }`` for ``--duration`` seconds (no sweep).
-4. The sweep (``settle_due_accounts``, batches of ``--batch`` accounts) in its own process,
+4. The floor, in the same run: the rows a sweep must write at all (lots emptied; an entry, a
+   transfer and an event per member; an allocation per lot; the accounts' balances) by plain
+   statements in one transaction, rolled back (then ``VACUUM``): what this machine, loaded as
+   it is now, needs for the writes themselves.
+5. The sweep (``settle_due_accounts``, batches of ``--batch`` accounts) in its own process,
    with the same ``wrk`` load during its first ``--duration`` seconds; the sweep's wall time
    and lots per second are its own, measured in that process.
-5. Checks: every due lot expired exactly once, the audit passes with nothing left to note.
-   Prints the table and the ratio of the two p99 latencies.
+6. Checks: every due lot expired exactly once, the audit passes with nothing left to note.
+   Prints the table, the ratio of the two p99 latencies and the sweep's time over the floor's.
+
+The year-end clearing (年底清零: every member's last-year points expire at one instant) is the
+same run with one due lot among two per member on 1,000,000 members::
+
+    python bench/expiry.py --members 1000000 --lots 2000000 --due 1000000
 
 Needs ``wrk`` (Debian: ``apt-get install wrk``). Everything talks to loopback only.
 """
@@ -56,6 +65,7 @@ from ledger import (  # noqa: E402  (bench/ledger.py: shared set-up, server, wrk
     mint_tokens,
     prepare_stage,
     register_members,
+    rolled_back_seconds,
     run_wrk,
     server_env,
     wrk_result,
@@ -109,6 +119,48 @@ async def generate_lots(url: str, per_member: int, due_per_member: int) -> None:
         await conn.execute("ANALYZE")
     finally:
         await conn.close()
+
+
+# The floor: what the sweep writes, by plain set-based statements in one transaction (rolled
+# back by the caller). Every due lot emptied and allocated to its member's one expiry entry,
+# each entry with its transfer to breakage and its outbox event, each account saved.
+FLOOR_SQL = """
+WITH due AS (
+    UPDATE lots SET remaining = 0 WHERE remaining > 0 AND expires_at <= now()
+    RETURNING id, account_id, member_id, amount
+), posted AS (
+    INSERT INTO entries (member_id, kind, amount, balance_after, reason, source, actor,
+                         created_by_kind, details, created_at)
+    SELECT member_id, 'expiry', -sum(amount), 0, 'floor', 'jobs', 'system', 'system',
+           '{}'::jsonb, now()
+    FROM due GROUP BY member_id
+    RETURNING id, member_id, amount
+), moved AS (
+    INSERT INTO transfers (entry_id, debit_account_id, credit_account_id, amount, created_at)
+    SELECT p.id, a.id, (SELECT id FROM accounts WHERE code = 'breakage'), -p.amount, now()
+    FROM posted p JOIN accounts a ON a.member_id = p.member_id
+), allocated AS (
+    INSERT INTO allocations (lot_id, amount, entry_id)
+    SELECT due.id, due.amount, p.id FROM due JOIN posted p ON p.member_id = due.member_id
+), announced AS (
+    INSERT INTO events (topic, type, payload)
+    SELECT 'member:' || member_id, 'points.expired', jsonb_build_object('entry_id', id)
+    FROM posted
+)
+UPDATE accounts SET version = version + 1, next_due_at = NULL
+WHERE id IN (SELECT account_id FROM due)
+"""
+
+
+async def floor(url: str) -> float:
+    """Seconds the floor's writes take (rolled back, then vacuumed away)."""
+    seconds = await rolled_back_seconds(url, FLOOR_SQL)
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        await conn.execute("VACUUM ANALYZE lots, entries, transfers, allocations, events, accounts")
+    finally:
+        await conn.close()
+    return seconds
 
 
 async def lot_facts(url: str) -> dict[str, int]:
@@ -177,7 +229,9 @@ def start_sweep(database_url: str, redis_url: str, batch: int, out: Path) -> sub
 # ------------------------------------------------------------------------------------ main
 
 
-def print_table(baseline: Result, during: Result, swept: dict[str, Any]) -> float:
+def print_table(
+    baseline: Result, during: Result, swept: dict[str, Any], floor_seconds: float
+) -> float:
     ratio = during.p99_ms / baseline.p99_ms if baseline.p99_ms else float("inf")
     print("\n| measure | requests/s | p50 ms | p99 ms | errors |")
     print("|---|---|---|---|---|")
@@ -189,6 +243,11 @@ def print_table(baseline: Result, during: Result, swept: dict[str, Any]) -> floa
         f"{swept['accounts']} accounts in {swept['seconds']:.1f}s = {lots_per_second:.0f} lots/s, "
         f"{swept['accounts'] / swept['seconds']:.0f} accounts/s, {swept['batches']} batches"
     )
+    print(
+        f"floor (the same rows by plain statements, one transaction): {floor_seconds:.1f}s = "
+        f"{swept['expired_lots'] / floor_seconds:.0f} lots/s; the sweep's time / the floor's: "
+        f"{swept['seconds'] / floor_seconds:.2f}"
+    )
     print(f"p99 during the sweep / p99 without it: {ratio:.2f}")
     return ratio
 
@@ -198,7 +257,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--lots", type=int, default=1_000_000)
     parser.add_argument("--due", type=int, default=200_000)
     parser.add_argument("--members", type=int, default=20_000, help="50 lots each by default")
-    parser.add_argument("--batch", type=int, default=100, help="accounts per sweep transaction")
+    parser.add_argument("--batch", type=int, default=1000, help="accounts per sweep transaction")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of wrk per phase")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
@@ -239,6 +298,9 @@ def main() -> int:
         f"generated {before['lots']} lots ({before['due']} due) for {len(member_ids)} members "
         f"in {time.perf_counter() - started:.1f}s"
     )
+
+    floor_seconds = asyncio.run(floor(database_url))
+    print(f"floor: {floor_seconds:.1f}s for the sweep's writes (rolled back)", flush=True)
 
     _, tokens = mint_tokens(member_ids, args.tokens)
     tokens_file = out / "tokens.txt"
@@ -283,7 +345,7 @@ def main() -> int:
         print("note: the sweep finished before the measured load did (p99 covers some idle time)")
     after = asyncio.run(lot_facts(database_url))
     ok, report = asyncio.run(audit(database_url))
-    ratio = print_table(baseline, during, swept)
+    ratio = print_table(baseline, during, swept, floor_seconds)
     exact = after["lots_expired"] == before["due"] == after["expiry_allocations"]
     print(
         f"\nchecks: due lots {before['due']}, expired {after['lots_expired']} (each once: "
@@ -302,6 +364,7 @@ def main() -> int:
                 "during": {**asdict(during), "rps": during.rps},
                 "sweep": swept,
                 "ratio": ratio,
+                "floor_seconds": floor_seconds,
                 "lots": before,
                 "after": after,
                 "audit_ok": ok,

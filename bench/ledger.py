@@ -163,6 +163,21 @@ def prepare_stage(
     return Stage(database_url, redis_url, out, f"{name}{int(time.time())}")
 
 
+async def rolled_back_seconds(url: str, sql: str) -> float:
+    """Seconds ``sql`` takes in a transaction that is then rolled back: a floor's writes."""
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        transaction = conn.transaction()
+        await transaction.start()
+        started = time.perf_counter()
+        await conn.execute(sql)
+        seconds = time.perf_counter() - started
+        await transaction.rollback()
+    finally:
+        await conn.close()
+    return seconds
+
+
 async def register_members(url: str, count: int, run_id: str) -> list[int]:
 
     conn = await asyncpg.connect(asyncpg_dsn(url))

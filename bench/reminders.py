@@ -42,6 +42,7 @@ from ledger import (  # noqa: E402  (bench/ledger.py: shared set-up and audit he
     load_average,
     prepare_stage,
     register_members,
+    rolled_back_seconds,
 )
 
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/jifen_bench_reminders"
@@ -106,17 +107,7 @@ async def generate(url: str) -> None:
 
 
 async def floor(url: str) -> float:
-    conn = await asyncpg.connect(asyncpg_dsn(url))
-    try:
-        transaction = conn.transaction()
-        await transaction.start()
-        started = time.perf_counter()
-        await conn.execute(FLOOR_SQL)
-        seconds = time.perf_counter() - started
-        await transaction.rollback()
-    finally:
-        await conn.close()
-    return seconds
+    return await rolled_back_seconds(url, FLOOR_SQL)
 
 
 async def run_job(database_url: str, redis_url: str) -> tuple[dict[str, int], float]:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import FromClause, Insert, literal, select
+from sqlalchemy import FromClause, Insert, String, literal, select
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db import unnest_rows
 from app.events.tables import events
 
 # Topics that only signal a change (their subscribers re-read state, never resume by id) start
@@ -23,6 +26,24 @@ async def append_event(
     conn: AsyncConnection, topic: str, event_type: str, payload: dict[str, Any]
 ) -> None:
     await conn.execute(events.insert().values(topic=topic, type=event_type, payload=payload))
+
+
+async def append_events(
+    conn: AsyncConnection, appended: Sequence[tuple[str, str, dict[str, Any]]]
+) -> None:
+    """Many ``(topic, type, payload)`` events in one statement (a batch's, the expiry sweep's),
+    in the order given: each topic's events keep their order."""
+    if not appended:
+        return
+    topics, types, payloads = zip(*appended, strict=True)
+    rows = unnest_rows(
+        topic=(String(), topics), type=(String(), types), payload=(JSONB(), payloads)
+    )
+    await conn.execute(
+        events.insert().from_select(
+            ["topic", "type", "payload"], select(rows.c.topic, rows.c.type, rows.c.payload)
+        )
+    )
 
 
 def event_for_each(

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Row, String, column, select, table
+from sqlalchemy import BigInteger, DateTime, Row, String, column, select, table
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db import unnest_rows
 from app.errors import not_found
 from app.ledger.models import Balance, MemberStatus
 from app.ledger.tables import accounts
@@ -144,17 +145,34 @@ async def lock_for_write(conn: AsyncConnection, member_id: int) -> Account:
 
 async def save(conn: AsyncConnection, account: Account) -> None:
     """Write the account's balances back (its row is still locked)."""
+    await save_all(conn, [account])
+
+
+async def save_all(conn: AsyncConnection, saved: Sequence[Account]) -> None:
+    """Write the accounts' balances back (their rows are still locked), in one statement
+    whatever their number (the expiry sweep saves a whole batch)."""
+    number = BigInteger()
+    rows = unnest_rows(
+        id=(number, [a.id for a in saved]),
+        available=(number, [a.available for a in saved]),
+        pending=(number, [a.pending for a in saved]),
+        held=(number, [a.held for a in saved]),
+        debt=(number, [a.debt for a in saved]),
+        lifetime_earned=(number, [a.lifetime_earned for a in saved]),
+        lifetime_spent=(number, [a.lifetime_spent for a in saved]),
+        next_due_at=(DateTime(timezone=True), [a.next_due_at for a in saved]),
+    )
     await conn.execute(
         accounts.update()
-        .where(accounts.c.id == account.id)
+        .where(accounts.c.id == rows.c.id)
         .values(
-            available=account.available,
-            pending=account.pending,
-            held=account.held,
-            debt=account.debt,
-            lifetime_earned=account.lifetime_earned,
-            lifetime_spent=account.lifetime_spent,
-            next_due_at=account.next_due_at,
+            available=rows.c.available,
+            pending=rows.c.pending,
+            held=rows.c.held,
+            debt=rows.c.debt,
+            lifetime_earned=rows.c.lifetime_earned,
+            lifetime_spent=rows.c.lifetime_spent,
+            next_due_at=rows.c.next_due_at,
             version=accounts.c.version + 1,
         )
     )

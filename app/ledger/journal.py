@@ -95,7 +95,7 @@ async def post(
         )
         statement = statement.add_cte(moved.cte("moved"))
     entry = entry_of((await conn.execute(statement)).one())
-    after_commit(lambda: _count_posting(kind, amount))
+    after_commit(lambda: count_postings(kind, [amount]))
     return entry
 
 
@@ -139,6 +139,7 @@ async def finish(
         await append_event(conn, member_topic(account.member_id), event_type, payload)
 
 
-def _count_posting(kind: EntryKind, amount: int) -> None:
-    metrics.ledger_postings.labels(kind.value).inc()
-    metrics.ledger_points.labels(kind.value).inc(abs(amount))
+def count_postings(kind: EntryKind, amounts: list[int]) -> None:
+    """The postings metrics, once committed (the sweep posts a batch of entries at once)."""
+    metrics.ledger_postings.labels(kind.value).inc(len(amounts))
+    metrics.ledger_points.labels(kind.value).inc(sum(abs(amount) for amount in amounts))

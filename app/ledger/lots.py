@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import BigInteger, bindparam, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db import unnest_rows
 from app.errors import DomainError, ErrorCode
 from app.ledger.accounts import Account
 from app.ledger.allocation import Take, take_in_order, total
@@ -97,20 +98,25 @@ async def record_allocations(
     entry_id: int | None = None,
     hold_id: int | None = None,
 ) -> None:
-    """Which lots a debit, a hold or an expiry took: what a void or a reversal gives back."""
-    if takes:
-        await conn.execute(
-            allocations.insert(),
-            [
-                {
-                    "lot_id": t.source_id,
-                    "amount": t.amount,
-                    "entry_id": entry_id,
-                    "hold_id": hold_id,
-                }
-                for t in takes
-            ],
+    """Which lots a debit, a hold or an expiry took: what a void or a reversal gives back (one
+    statement for any number of lots)."""
+    if not takes:
+        return
+    rows = unnest_rows(
+        lot_id=(BigInteger(), [take.source_id for take in takes]),
+        amount=(BigInteger(), [take.amount for take in takes]),
+    )
+    await conn.execute(
+        allocations.insert().from_select(
+            ["lot_id", "amount", "entry_id", "hold_id"],
+            select(
+                rows.c.lot_id,
+                rows.c.amount,
+                literal(entry_id, BigInteger()),
+                literal(hold_id, BigInteger()),
+            ),
         )
+    )
 
 
 async def give_back(conn: AsyncConnection, account: Account, owner: Any, amount: int) -> None:

@@ -23,7 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.clock import Clock
 from app.errors import DomainError, ErrorCode, invalid
 from app.ledger import queries
-from app.ledger.accounts import Account, AccountLock, lock_for_write, programme_account
+from app.ledger.accounts import (
+    Account,
+    AccountLock,
+    lock_for_write,
+    programme_account,
+    save_all,
+)
 from app.ledger.commands import (
     Adjust,
     CommitHold,
@@ -50,7 +56,7 @@ from app.ledger.models import (
 )
 from app.ledger.movements import Movements
 from app.ledger.policy import LedgerPolicy as LedgerPolicy  # what a Ledger is built with
-from app.ledger.settlement import Settlement, lock_due_accounts, settle
+from app.ledger.settlement import Settlement, lock_due_accounts, settle, settle_accounts
 from app.ledger.tables import allocations, holds
 
 MAX_TEXT = 500
@@ -409,14 +415,15 @@ class Ledger:
 
     async def settle_due_batch(self, limit: int) -> list[Settlement]:
         """The sweep's step: lock up to ``limit`` member accounts with something due, skipping
-        those another transaction holds (see :func:`lock_due_accounts`), and settle each."""
-        done = []
-        for account in await lock_due_accounts(self.conn, self.clock.now(), limit):
-            settled = await self._settle(account)
-            if settled is not None:
-                await finish(self.conn, account, None)
-                done.append(settled)
-        return done
+        those another transaction holds (see :func:`lock_due_accounts`), settle them together
+        (set-based: :func:`settle_accounts`) and save them in one statement."""
+        now = self.clock.now()
+        due = await lock_due_accounts(self.conn, now, limit)
+        if not due:
+            return []
+        settled = await settle_accounts(self.conn, due, now)
+        await save_all(self.conn, due)
+        return settled
 
     # ---------------------------------------------- reads a write's caller needs in its transaction
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -17,11 +18,15 @@ from app.clock import FrozenClock
 from app.errors import ErrorCode
 from app.ledger import usecases as ledger
 from app.ledger.audit import audit_ledger
+from app.ledger.commands import CommitHold, VoidHold
 from app.ledger.models import Balance, EntryKind
 from app.runtime import Runtime
 from tests.ledger.test_service import (
     DAY,
+    STAFF,
     earn,
+    hold,
+    key,
     lots_of,
     new_member,
     programme_balance,
@@ -175,3 +180,80 @@ async def test_two_sweeps_and_fifty_spends_at_once_expire_each_lot_once(
     assert spent == 400
     for m in members:
         assert await ledger.get_balance(runtime, m) == Balance(10, 0, 0, 0)
+
+
+async def _rows(rt: Runtime, sql: str) -> list[Any]:
+    async with rt.engine.connect() as conn:
+        return list((await conn.execute(text(sql))).all())
+
+
+async def test_set_based_sweeps_racing_spends_and_holds_on_the_same_members(
+    runtime: Runtime, clock: FrozenClock
+) -> None:
+    """Two sweeps settle whole batches at once while every member spends, places and commits
+    a hold and voids an older hold whose lot expired meanwhile: each due point expires exactly
+    once (the voided points return into their expired lot and expire then), matured pending
+    points become available once, and every expiry entry has its event."""
+    with_policy(runtime, "rolling:1")
+    members = [await new_member(runtime, f"batch-race-{n}") for n in range(24)]
+    old_holds = {}
+    for m in members:
+        await earn(runtime, m, 100)  # expires in a month
+        old_holds[m] = await hold(runtime, m, 40, expires_at=clock.now() + 90 * DAY)
+    clock.advance(20 * DAY)
+    for m in members:
+        await earn(runtime, m, 50)  # still valid after the first expires
+        await earn(runtime, m, 30, available_at=clock.now() + 10 * DAY)  # pending
+    clock.advance(15 * DAY)  # the first lots are due, the pending ones matured
+
+    async def spend_20(m: int) -> None:
+        await spend(runtime, m, 20)
+
+    async def hold_and_commit_10(m: int) -> None:
+        placed = await hold(runtime, m, 10)
+        await ledger.commit_hold(runtime, STAFF, CommitHold(placed.id), idempotency_key=key())
+
+    async def void_old_hold(m: int) -> None:
+        await ledger.void_hold(
+            runtime, STAFF, VoidHold(old_holds[m].id, "released"), idempotency_key=key()
+        )
+
+    results = await asyncio.gather(
+        ledger.settle_due_accounts(runtime, batch=7),
+        ledger.settle_due_accounts(runtime, batch=7),
+        *(write(m) for m in members for write in (spend_20, hold_and_commit_10, void_old_hold)),
+    )
+    sweeps = results[:2]
+
+    # Nothing of the first lots is left anywhere: 60 expired while held, the 40 returned by
+    # the void expired after it, 100 a member in all, to breakage.
+    assert await programme_balance(runtime, "breakage") == 100 * len(members)
+    assert sum(s.expired for s in sweeps) <= 100 * len(members)
+    for m in members:
+        assert await ledger.get_balance(runtime, m) == Balance(50, 0, 0, 0)  # 50 + 30 - 30
+    per_lot = await _rows(
+        runtime,
+        "SELECT al.lot_id, sum(al.amount) AS points FROM allocations al "
+        "JOIN entries e ON e.id = al.entry_id WHERE e.kind = 'expiry' GROUP BY al.lot_id",
+    )
+    expiry_entries = {
+        row.id for row in await _rows(runtime, "SELECT id FROM entries WHERE kind = 'expiry'")
+    }
+    expired_events = await _rows(
+        runtime,
+        "SELECT (payload -> 'entry' ->> 'id')::bigint AS entry_id, payload -> 'balance' AS balance "
+        "FROM events WHERE type = 'points.expired'",
+    )
+    available_events = await _rows(
+        runtime,
+        "SELECT topic, (payload ->> 'points')::int AS points FROM events "
+        "WHERE type = 'points.available'",
+    )
+    assert len(per_lot) == len(members) and all(row.points == 100 for row in per_lot)
+    assert sorted(row.entry_id for row in expired_events) == sorted(expiry_entries)
+    assert all(
+        set(row.balance) == {"available", "pending", "held", "debt", "total"}
+        for row in expired_events
+    )
+    assert sorted(row.topic for row in available_events) == sorted(f"member:{m}" for m in members)
+    assert all(row.points == 30 for row in available_events)
