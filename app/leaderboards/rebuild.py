@@ -20,8 +20,9 @@ No event is counted twice or missed, and readers see the old set or the new one,
 
 from __future__ import annotations
 
+import asyncio
 import secrets
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -50,13 +51,14 @@ from app.leaderboards.projector import (
     load_entries,
     read_cursor,
 )
-from app.ledger.queries import points_by_member
+from app.ledger.queries import stream_points_by_member
 from app.logging import get_logger
 from app.runtime import Runtime
 
 log = get_logger("app.leaderboards.rebuild")
 
-WRITE_CHUNK = 5_000
+READ_CHUNK = 20_000  # members per chunk read from the ledger and pipelined to Redis
+AGGREGATE_WORK_MEM = "256MB"
 INSTALL_ATTEMPTS = 20
 REBUILD_HORIZON_TIMEOUT = 60.0
 
@@ -87,28 +89,46 @@ class RebuildReport:
     skipped: list[str] = field(default_factory=list)  # retired periods (past their keep time)
 
 
-async def ledger_standings(
-    rt: Runtime, board: Board, periods: Sequence[Period], horizon: int
-) -> dict[Period, list[Total]]:
-    """Each period set's members from the ledger, counting the events up to ``horizon``.
+async def stream_standings(
+    rt: Runtime, board: Board, periods: Sequence[Period], horizon: int, *, chunk: int = READ_CHUNK
+) -> AsyncIterator[dict[Period, list[Total]]]:
+    """Each period set's members from the ledger, counting the events up to ``horizon``, a
+    chunk of members at a time.
 
-    All periods are read in one REPEATABLE READ snapshot.
-    """
-    found: dict[Period, list[Total]] = {}
+    All periods are read in one REPEATABLE READ snapshot, by one scan of the entries streamed
+    from a server-side cursor (:func:`app.ledger.queries.stream_points_by_member`)."""
     async with rt.engine.connect() as conn:
         conn = await conn.execution_options(isolation_level="REPEATABLE READ")
         async with conn.begin():
+            # The per-member aggregate of a whole board: in memory, not spilled to disk.
+            await conn.execute(text(f"SET LOCAL work_mem = '{AGGREGATE_WORK_MEM}'"))
             types = sorted(board.event_types)
             excluded = await conn.scalar(_ABOVE_HORIZON, {"horizon": horizon, "types": types})
-            for period in periods:
-                rows = await points_by_member(
-                    conn,
-                    kinds=sorted(board.counted_kinds),
-                    start=period.start,
-                    end=period.end,
-                    excluded=excluded,
-                )
-                found[period] = [Total(r.member_id, int(r.points), r.reached_at) for r in rows]
+            async for rows in stream_points_by_member(
+                conn,
+                kinds=sorted(board.counted_kinds),
+                spans=[(period.start, period.end) for period in periods],
+                excluded=excluded,
+                chunk=chunk,
+            ):
+                yield {
+                    period: [
+                        Total(member_id, *counted)
+                        for member_id, spans in rows
+                        if (counted := spans[i]) is not None
+                    ]
+                    for i, period in enumerate(periods)
+                }
+
+
+async def ledger_standings(
+    rt: Runtime, board: Board, periods: Sequence[Period], horizon: int
+) -> dict[Period, list[Total]]:
+    """Each period set's members from the ledger, counting the events up to ``horizon``."""
+    found: dict[Period, list[Total]] = {period: [] for period in periods}
+    async for chunk in stream_standings(rt, board, periods, horizon):
+        for period, totals in chunk.items():
+            found[period] += totals
     return found
 
 
@@ -147,12 +167,11 @@ async def rebuild(
     if not targets:
         return report
 
-    standings = await ledger_standings(rt, board, targets, horizon)
     prefix = temp_prefix(board.name, secrets.token_hex(6))
     temp = {p: (f"{prefix}:{p.field}", f"{prefix}:{p.field}:members") for p in targets}
     temp_cursor, temp_markers = f"{prefix}:applied", f"{prefix}:markers"
     try:
-        await _write_temp(rt, standings, temp)
+        report.periods = await _write_temp(rt, board, horizon, temp)
         caught_up = horizon
         for _attempt in range(INSTALL_ATTEMPTS):
             cursor = await read_cursor(rt.redis, board.name)
@@ -173,7 +192,6 @@ async def rebuild(
     finally:
         leftovers = [temp_cursor, temp_markers, *(k for pair in temp.values() for k in pair)]
         await rt.redis.delete(*leftovers)
-    report.periods = {p.field: len(standings[p]) for p in targets}
     # A rebuilt board may differ from what live widgets last saw: tell them to re-read (a
     # rebuild that absorbed new events would otherwise push nothing for them).
     await announce(rt, board, list(targets), caught_up)
@@ -182,17 +200,28 @@ async def rebuild(
 
 
 async def _write_temp(
-    rt: Runtime, standings: dict[Period, list[Total]], temp: dict[Period, tuple[str, str]]
-) -> None:
-    for period, rows in standings.items():
-        zset, index = temp[period]
-        for start in range(0, len(rows), WRITE_CHUNK):
-            chunk = rows[start : start + WRITE_CHUNK]
-            elements = {s.member_id: encode_element(s.member_id, s.reached_at) for s in chunk}
-            async with rt.redis.pipeline(transaction=False) as pipe:
-                pipe.zadd(zset, {elements[s.member_id]: s.points for s in chunk})
-                pipe.hset(index, mapping={str(m): e for m, e in elements.items()})
-                await pipe.execute()
+    rt: Runtime, board: Board, horizon: int, temp: dict[Period, tuple[str, str]]
+) -> dict[str, int]:
+    """Stream the ledger's standings into the temporary sets: each chunk of members read is one
+    pipeline (ZADD, HSET per set), sent while the next chunk is read. The members per set."""
+    counts = dict.fromkeys((period.field for period in temp), 0)
+    sending: asyncio.Task[Any] | None = None
+    async for chunk in stream_standings(rt, board, list(temp), horizon):
+        pipe = rt.redis.pipeline(transaction=False)
+        for period, totals in chunk.items():
+            if not totals:
+                continue
+            zset, index = temp[period]
+            elements = [(t.member_id, encode_element(t.member_id, t.reached_at)) for t in totals]
+            pipe.zadd(zset, {e: t.points for (_, e), t in zip(elements, totals, strict=True)})
+            pipe.hset(index, mapping=dict(elements))
+            counts[period.field] += len(totals)
+        if sending is not None:
+            await sending
+        sending = asyncio.ensure_future(pipe.execute())
+    if sending is not None:
+        await sending
+    return counts
 
 
 async def _catch_up(

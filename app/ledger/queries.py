@@ -6,11 +6,12 @@ ledger's to change. None of these writes or locks anything.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, func, literal_column, or_, select, text, true, tuple_
+from sqlalchemy import Row, TextClause, func, literal_column, or_, select, text, true, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.errors import not_found
@@ -181,38 +182,63 @@ ACCOUNT_BALANCES = """(
 )"""
 
 
-_POINTS_BY_MEMBER = text(
-    f"""
-    SELECT e.member_id, sum(e.amount) AS points, max(e.created_at) AS reached_at
+def _points_by_member(spans: int) -> TextClause:
+    """Per member, for each of ``spans`` spans ``[start_i, end_i)``: its points and the instant
+    of its last counted entry, in one scan of the entries for all spans."""
+    at = "coalesce(e.reversed_created_at, e.created_at)"
+    inside = []
+    for i in range(spans):
+        start, end = f"CAST(:start_{i} AS timestamptz)", f"CAST(:end_{i} AS timestamptz)"
+        inside.append(f"(({start} IS NULL OR {at} >= {start}) AND ({end} IS NULL OR {at} < {end}))")
+    sums = ",\n".join(
+        f"sum(e.amount) FILTER (WHERE {where}) AS points_{i}, "
+        f"max(e.created_at) FILTER (WHERE {where}) AS reached_{i}"
+        for i, where in enumerate(inside)
+    )
+    return text(
+        f"""
+    SELECT e.member_id, {sums}
     FROM {ENTRIES_WITH_REVERSED} e
     WHERE e.amount <> 0
       AND (e.kind = ANY(:kinds) OR (e.kind = 'reversal' AND e.reversed_kind = ANY(:kinds)))
-      AND (CAST(:start AS timestamptz) IS NULL
-           OR coalesce(e.reversed_created_at, e.created_at) >= CAST(:start AS timestamptz))
-      AND (CAST(:end AS timestamptz) IS NULL
-           OR coalesce(e.reversed_created_at, e.created_at) < CAST(:end AS timestamptz))
+      AND ({" OR ".join(inside)})
       AND e.id <> ALL(CAST(:excluded AS bigint[]))
     GROUP BY e.member_id
-    HAVING sum(e.amount) > 0
     """
-)
+    )
 
 
-async def points_by_member(
+async def stream_points_by_member(
     conn: AsyncConnection,
     *,
     kinds: list[str],
-    start: datetime | None,
-    end: datetime | None,
+    spans: Sequence[tuple[datetime | None, datetime | None]],
     excluded: list[int],
-) -> list[Row[Any]]:
-    """Per member with a positive net: the points of its entries of ``kinds`` in [start, end)
-    (a reversal counts with the entry it reverses, at that entry's instant), and the instant of
-    the last one (``reached_at``); the entries ``excluded`` left out."""
-    rows = await conn.execute(
-        _POINTS_BY_MEMBER, {"kinds": kinds, "start": start, "end": end, "excluded": excluded}
-    )
-    return list(rows.all())
+    chunk: int,
+) -> AsyncIterator[list[tuple[int, list[tuple[int, datetime] | None]]]]:
+    """Per member, for each span ``[start, end)`` (None: unbounded): the points of its entries
+    of ``kinds`` in it (a reversal counts with the entry it reverses, at that entry's instant)
+    and the instant of the last one, or None when the net is not positive; the entries
+    ``excluded`` left out. One scan of the entries for every span, streamed from a server-side
+    cursor ``chunk`` members at a time (the caller's transaction): a million members are never
+    all in memory."""
+    params: dict[str, Any] = {"kinds": kinds, "excluded": excluded}
+    for i, (start, end) in enumerate(spans):
+        params |= {f"start_{i}": start, f"end_{i}": end}
+    result = await conn.stream(_points_by_member(len(spans)), params)
+    async for rows in result.partitions(chunk):
+        yield [
+            (
+                row[0],
+                [
+                    (int(row[1 + 2 * i]), row[2 + 2 * i])
+                    if row[1 + 2 * i] is not None and row[1 + 2 * i] > 0
+                    else None
+                    for i in range(len(spans))
+                ],
+            )
+            for row in rows
+        ]
 
 
 # Open lots due after ``now`` and by ``until``, by member and business-local last valid day.
