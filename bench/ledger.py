@@ -163,14 +163,14 @@ def prepare_stage(
     return Stage(database_url, redis_url, out, f"{name}{int(time.time())}")
 
 
-async def rolled_back_seconds(url: str, sql: str) -> float:
+async def rolled_back_seconds(url: str, sql: str, *args: Any) -> float:
     """Seconds ``sql`` takes in a transaction that is then rolled back: a floor's writes."""
     conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
         transaction = conn.transaction()
         await transaction.start()
         started = time.perf_counter()
-        await conn.execute(sql)
+        await conn.execute(sql, *args)
         seconds = time.perf_counter() - started
         await transaction.rollback()
     finally:

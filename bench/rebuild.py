@@ -128,7 +128,7 @@ async def run(args: argparse.Namespace, database_url: str, redis_url: str) -> bo
 
     settings = Settings(database_url=database_url, redis_url=redis_url, _env_file=None)  # type: ignore[call-arg]
     engine = create_engine(database_url, pool_size=2)
-    redis = open_redis(redis_url)
+    redis = open_redis(redis_url, socket_timeout=None)  # reads back sets of a million
     rt = Runtime(settings, engine, redis, system_clock)
     board = get_board("points-earned")
     try:
@@ -162,6 +162,7 @@ async def run(args: argparse.Namespace, database_url: str, redis_url: str) -> bo
         started = time.perf_counter()
         rebuilt_report = await rebuild(rt, board.name)
         seconds = time.perf_counter() - started
+        print(f"rebuild: {seconds:.1f}s", flush=True)
         rebuilt = await read_sets()
         members = max(rebuilt_report.periods.values(), default=0)
         print(
@@ -198,6 +199,9 @@ def parse_args() -> argparse.Namespace:
         "--live-max", type=int, default=200_000, help="most members to build a live board for"
     )
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--reuse", action="store_true", help="keep the database of the last run (no generation)"
+    )
     return parser.parse_args()
 
 
@@ -207,13 +211,14 @@ def main() -> int:
         "rebuild", DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, args.out
     )
     print(f"load average before the run: {load_average()} (other work skews the figures)")
-    started = time.perf_counter()
-    asyncio.run(generate(database_url, args.members, args.earns, args.days))
-    print(
-        f"generated {args.members} members with {args.earns} earns each in "
-        f"{time.perf_counter() - started:.1f}s",
-        flush=True,
-    )
+    if not args.reuse:
+        started = time.perf_counter()
+        asyncio.run(generate(database_url, args.members, args.earns, args.days))
+        print(
+            f"generated {args.members} members with {args.earns} earns each in "
+            f"{time.perf_counter() - started:.1f}s",
+            flush=True,
+        )
     same = asyncio.run(run(args, database_url, redis_url))
     ok, report = asyncio.run(audit(database_url))
     print(f"machine: load average after the run {load_average()}")
