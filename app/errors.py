@@ -28,6 +28,10 @@ class ErrorCode(StrEnum):
     PAYMENT_REQUIRED = "PAYMENT_REQUIRED"  # mall: points + cash waits for the channel's payment
     INVALID_STATE = "INVALID_STATE"  # mall: the order (or payment) is not in a state for this
     UNAVAILABLE = "UNAVAILABLE"  # a database fault: send the same request again (same key)
+    NOT_STARTED = "NOT_STARTED"  # games: the auction (campaign, duel) has not begun yet
+    ENDED = "ENDED"  # games: past its end (or closed): no more bids, pledges or moves
+    BID_TOO_LOW = "BID_TOO_LOW"  # auctions: below the starting price or leader + increment
+    ALREADY_LEADING = "ALREADY_LEADING"  # auctions: a bid on one's own leading bid
 
 
 class DomainError(Exception):

@@ -13,6 +13,7 @@ from datetime import timedelta
 from app.earning import usecases as earning
 from app.earning.demo import DEMO_RULES
 from app.engagement.demo import seed_engagement
+from app.games.demo import seed_games
 from app.ledger import usecases as ledger
 from app.ledger.commands import Earn
 from app.ledger.models import Actor
@@ -108,4 +109,5 @@ async def seed_demo(rt: Runtime) -> DemoSummary:
                 idempotency_key=f"seed:pending:{demo.channel}:{demo.external_ref}",
             )
     await seed_lifecycle(rt, SEED_ACTOR, ids[1])  # 李娜: points about to expire
+    await seed_games(rt, SEED_ACTOR, ids[2])  # 王芳 leads the demo auction and pledges
     return DemoSummary(demo_member_id=ids[0], member_ids=tuple(ids))

@@ -36,6 +36,7 @@ from app.engagement.tables import (
     teams,
 )
 from app.events.tables import events
+from app.games.tables import auction_bids, auctions, campaigns, pledges
 from app.jobs.tables import job_runs
 from app.ledger.tables import (
     accounts,
@@ -99,7 +100,10 @@ __all__ = [
     "analytics_members",
     "analytics_outlook",
     "api_keys",
+    "auction_bids",
+    "auctions",
     "badges",
+    "campaigns",
     "charities",
     "checkout_payments",
     "donations",
@@ -136,6 +140,7 @@ __all__ = [
     "members",
     "metadata",
     "notifications",
+    "pledges",
     "point_values",
     "purchase_lines",
     "purchases",

@@ -207,6 +207,20 @@ PERMISSIONS: Mapping[str, Rule] = {
     "charities": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "charities and running totals"),
     "createCharity": Rule(WRITERS, False, None, "register a charity account"),
     "donatePoints": Rule(WRITERS, True, Scope.POINTS_SPEND, "donate points to a charity"),
+    # Games (docs/GAMES.md): auctions, crowdfunding
+    "auctions": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "open (or all) auctions"),
+    "auction": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "an auction: leading bid, end, bidders"),
+    "liveAuction": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "an auction, live (a subscription)"),
+    "auctionBids": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "a member's bids and their state"),
+    "createAuction": Rule(WRITERS, False, None, "put a mall item up for auction"),
+    "placeBid": Rule(WRITERS, True, Scope.POINTS_SPEND, "bid points (held while it leads)"),
+    "campaigns": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "open (or all) crowdfunding campaigns"),
+    "campaign": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "a campaign: goal, pledged, backers"),
+    "liveCampaign": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "a campaign's progress, live"),
+    "campaignPledges": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "a member's pledges"),
+    "createCampaign": Rule(WRITERS, False, None, "start a crowdfunding campaign"),
+    "pledgePoints": Rule(WRITERS, True, Scope.POINTS_SPEND, "pledge or raise (points held)"),
+    "withdrawPledge": Rule(WRITERS, True, Scope.POINTS_SPEND, "take a pledge back (if allowed)"),
     # Analytics (docs/ANALYTICS.md): KPIs, liability, the weekly report, exports (HTTP)
     "kpis": Rule(ALL_STAFF, False, None, "programme KPIs for a period, by day/week/month"),
     "pointsOutlook": Rule(ALL_STAFF, False, None, "pending, tiers, points expiring by month"),
@@ -263,6 +277,9 @@ MEMBER_MOVES_POINTS = (
     "cancelRedemption",
     "drawLottery",
     "donatePoints",
+    "placeBid",
+    "pledgePoints",
+    "withdrawPledge",
 )
 
 

@@ -40,6 +40,9 @@ from app.graphql.earning.queries import EarningQueries
 from app.graphql.engagement.mutations import EngagementMutations
 from app.graphql.engagement.queries import EngagementQueries
 from app.graphql.engagement.subscriptions import EngagementSubscriptions
+from app.graphql.games.mutations import GameMutations
+from app.graphql.games.queries import GameQueries
+from app.graphql.games.subscriptions import GameSubscriptions
 from app.graphql.jobs.mutations import JobMutations
 from app.graphql.jobs.queries import JobQueries
 from app.graphql.leaderboards.queries import LeaderboardQueries
@@ -78,6 +81,7 @@ class Query(
     TaskQueries,
     ReferralQueries,
     MallQueries,
+    GameQueries,
     AnalyticsQueries,
     SegmentQueries,
     WebhookQueries,
@@ -97,6 +101,7 @@ class Mutation(
     TaskMutations,
     ReferralMutations,
     MallMutations,
+    GameMutations,
     AnalyticsMutations,
     SegmentMutations,
     WebhookMutations,
@@ -112,6 +117,7 @@ class Subscription(
     LifecycleSubscriptions,
     TaskSubscriptions,
     AnalyticsSubscriptions,
+    GameSubscriptions,
 ):
     pass
 

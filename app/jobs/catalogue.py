@@ -16,6 +16,7 @@ def all_jobs() -> dict[str, Job]:
         make_outlook,
         make_weekly_report,
     )
+    from app.games.jobs import close_games
     from app.jobs.core import CORE_JOBS
     from app.ledger.retention import purge_idempotency_keys
     from app.lifecycle.reminders import send_expiry_reminders
@@ -39,6 +40,14 @@ def all_jobs() -> dict[str, Job]:
                 "Close redemption orders not confirmed in time: hold voided, stock back.",
                 redemption_timeouts,
                 every_seconds=30,
+            ),
+            Job(
+                "games-close",
+                "Close the points games whose end has come by the clock: an auction's winning "
+                "hold committed into a redemption order, every other hold voided; a campaign's "
+                "pledges all committed (goal reached) or all voided (docs/GAMES.md).",
+                close_games,
+                every_seconds=5,
             ),
             Job(
                 "webhook-retention",

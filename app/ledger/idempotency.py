@@ -91,6 +91,42 @@ async def idempotent(
     return result
 
 
+async def idempotent_replayed(
+    conn: AsyncConnection,
+    *,
+    now: datetime,
+    caller: str,
+    key: str,
+    operation: str,
+    request: Mapping[str, Any],
+    run: Callable[[], Awaitable[R]],
+    dump: Callable[[R], dict[str, Any]],
+    load: Callable[[dict[str, Any]], Awaitable[R]],
+) -> tuple[R, bool]:
+    """:func:`idempotent`, also telling whether the answer is a replay (for payloads that say
+    ``replayed``)."""
+    ran = False
+
+    async def first() -> R:
+        nonlocal ran
+        result = await run()
+        ran = True
+        return result
+
+    result = await idempotent(
+        conn,
+        now=now,
+        caller=caller,
+        key=key,
+        operation=operation,
+        request=request,
+        run=first,
+        dump=dump,
+        load=load,
+    )
+    return result, not ran
+
+
 async def _replay(
     conn: AsyncConnection,
     caller: str,

@@ -127,11 +127,7 @@ class Redemptions:
         if item.stock_left is not None and item.stock_left < quantity:
             raise out_of_stock(item.name)  # a cheap early answer; the update below decides
         unit = unit_price(item, now)
-        order_id = int(
-            await self.conn.scalar(
-                text("SELECT nextval(pg_get_serial_sequence('mall_orders', 'id'))")
-            )
-        )
+        order_id = await self._next_id()
         expires_at = now + timedelta(seconds=self.rt.settings.mall_order_timeout_seconds)
         hold = await self.ledger.hold(
             PlaceHold(
@@ -144,6 +140,46 @@ class Redemptions:
             actor,
         )
         await self._take_stock(item, quantity)
+        return await self._insert(
+            actor, order_id, member_id, item, quantity, unit, item.cash_price, hold.id, expires_at
+        )
+
+    async def place_won(
+        self, actor: Actor, member_id: int, item_id: int, points: int, hold_id: int
+    ) -> Order:
+        """One unit of ``item_id`` for a hold placed elsewhere (an auction's winning bid, held
+        under the caller's account lock): the stock is taken first (OUT_OF_STOCK before any
+        write), then the order is placed with that hold and confirmed at once (the hold
+        committed; an INSTANT item fulfilled). Points only: no cash part."""
+        item = await self.catalogue.get(item_id)
+        await self._take_stock(item, 1)
+        now = self.clock.now()
+        order_id = await self._next_id()
+        expires_at = now + timedelta(seconds=self.rt.settings.mall_order_timeout_seconds)
+        order = await self._insert(
+            actor, order_id, member_id, item, 1, points, Decimal(0), hold_id, expires_at
+        )
+        return await self._commit(order, actor)
+
+    async def _next_id(self) -> int:
+        return int(
+            await self.conn.scalar(
+                text("SELECT nextval(pg_get_serial_sequence('mall_orders', 'id'))")
+            )
+        )
+
+    async def _insert(
+        self,
+        actor: Actor,
+        order_id: int,
+        member_id: int,
+        item: Item,
+        quantity: int,
+        unit: int,
+        unit_cash: Decimal,
+        hold_id: int,
+        expires_at: datetime,
+    ) -> Order:
         row = (
             await self.conn.execute(
                 mall_orders.insert()
@@ -154,13 +190,13 @@ class Redemptions:
                     quantity=quantity,
                     unit_points=unit,
                     points=unit * quantity,
-                    cash_amount=item.cash_price * quantity,
+                    cash_amount=unit_cash * quantity,
                     status=OrderStatus.PLACED.value,
-                    hold_id=hold.id,
+                    hold_id=hold_id,
                     source=actor.source,
                     actor=actor.principal,
                     expires_at=expires_at,
-                    created_at=now,
+                    created_at=self.clock.now(),
                 )
                 .returning(*mall_orders.c)
             )

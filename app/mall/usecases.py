@@ -10,7 +10,7 @@ from typing import TypeVar
 
 from app.db import unit_of_work
 from app.errors import DomainError, ErrorCode
-from app.ledger.idempotency import idempotent, stored_response
+from app.ledger.idempotency import idempotent_replayed, stored_response
 from app.ledger.models import Actor
 from app.mall.flash import FlashGate, Ticket, Verdict, arm_from_database, item_cache, period_key
 from app.mall.policy import Item, OrderStatus, check_on_sale, check_quantity, out_of_stock
@@ -85,28 +85,20 @@ async def _place_in_database(
     rt: Runtime, actor: Actor, member_id: int, item_id: int, quantity: int, key: str
 ) -> Placed:
     request = {"member_id": member_id, "item_id": item_id, "quantity": quantity}
-    created = False
     async with unit_of_work(rt.engine) as conn:
         service = Redemptions(conn, rt)
-
-        async def run() -> Order:
-            nonlocal created
-            order = await service.place(actor, member_id, item_id, quantity)
-            created = True
-            return order
-
-        order = await idempotent(
+        order, replayed = await idempotent_replayed(
             conn,
             now=rt.clock.now(),
             caller=actor.principal,
             key=key,
             operation="mall.place",
             request=request,
-            run=run,
+            run=lambda: service.place(actor, member_id, item_id, quantity),
             dump=lambda o: {"order_id": o.id},
             load=lambda stored: service.get(int(stored["order_id"])),
         )
-    return Placed(order, replayed=not created)
+    return Placed(order, replayed=replayed)
 
 
 async def _replay(rt: Runtime, actor: Actor, key: str) -> Placed | None:

@@ -82,6 +82,18 @@ def test_members_act_only_on_themselves_and_write_only_their_profile() -> None:
         "drawLottery",
         "charities",
         "donatePoints",
+        # games: watch auctions, bid, follow one's bids
+        "auctions",
+        "auction",
+        "liveAuction",
+        "auctionBids",
+        "placeBid",
+        "campaigns",
+        "campaign",
+        "liveCampaign",
+        "campaignPledges",
+        "pledgePoints",
+        "withdrawPledge",
     }
 
 
@@ -123,6 +135,14 @@ def test_analysts_only_read_and_anonymous_nothing() -> None:
         "lotteryDraws",
         "drawTickets",
         "charities",
+        "auctions",
+        "auction",
+        "liveAuction",
+        "auctionBids",
+        "campaigns",
+        "campaign",
+        "liveCampaign",
+        "campaignPledges",
         "kpis",
         "pointsOutlook",
         "weeklyReport",

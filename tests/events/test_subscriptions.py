@@ -24,6 +24,13 @@ from app.jobs import usecases as jobs
 from tests.events.conftest import LiveApp
 from tests.events.test_expiry_alerts import EXPIRY_ALERTS, earn_expiring
 from tests.graphql.core.walk_engagement import CHALLENGE_BOARD, create_walk_board
+from tests.graphql.core.walk_games import (
+    LIVE_AUCTION,
+    LIVE_CAMPAIGN,
+    PROGRAMME_WIDE,
+    make_walk_auction,
+    make_walk_campaign,
+)
 from tests.wsclient import BALANCE, LEGACY_WS, MEMBER_EVENTS, graphql_ws
 
 LEADERBOARD = """subscription($m: ID!) {
@@ -138,7 +145,8 @@ async def refusal(ws: Any, op_id: str) -> str | None:
 async def first_response(
     live: LiveApp, headers: dict[str, str], query: str, member: str
 ) -> dict[str, Any]:
-    """Subscribe with the credential in ``headers`` and return the first message about it."""
+    """Subscribe with the credential in ``headers`` and return the first message about it
+    (``$m``: the member, or the thing a programme-wide subscription follows)."""
     async with graphql_ws(live.ws_url) as ws:
         ack = await ws.init(**headers)
         if ack["type"] != "connection_ack":
@@ -188,13 +196,22 @@ async def test_every_subscription_refuses_exactly_whom_the_table_says(live: Live
         await fire(conn, [walk], live.runtime.clock.now())
     # The registrations above are events: the feed answers at once with the latest.
     queries["programmeEvents"] = "subscription { programmeEvents(recent: 1) { id type } }"
+    queries["liveAuction"] = LIVE_AUCTION
+    queries["liveCampaign"] = LIVE_CAMPAIGN
+    games = {
+        "liveAuction": await make_walk_auction(live),
+        "liveCampaign": await make_walk_campaign(live),
+    }
     assert sorted(queries) == SUBSCRIPTIONS
     subject = Subject(int(a), frozenset({"pos"}))
     for name, principal, headers in callers:
         for operation, query in queries.items():
-            message = await first_response(live, headers, query, a)
+            target = games.get(operation, a)
+            message = await first_response(live, headers, query, target)
             where = f"{name} → {operation}: {message}"
-            if allows(principal, operation, subject):
+            channel = principal.channel
+            own = Subject(principal.member_id, frozenset({channel} if channel else ()))
+            if allows(principal, operation, own if operation in PROGRAMME_WIDE else subject):
                 assert message["type"] == "next" and error_code(message) is None, where
             else:
                 assert error_code(message) == "FORBIDDEN", where

@@ -25,6 +25,8 @@ from tests.graphql.conftest import Api
 from tests.graphql.core.walk_analytics import PROGRAMME_WIDE as ANALYTICS_PROGRAMME_WIDE
 from tests.graphql.core.walk_analytics import analytics_request_for
 from tests.graphql.core.walk_engagement import PROGRAMME_WIDE, engagement_request_for
+from tests.graphql.core.walk_games import PROGRAMME_WIDE as GAMES_PROGRAMME_WIDE
+from tests.graphql.core.walk_games import games_request_for
 from tests.graphql.core.walk_mall import PROGRAMME_WIDE as MALL_PROGRAMME_WIDE
 from tests.graphql.core.walk_mall import mall_request_for
 from tests.graphql.core.walk_segments import PROGRAMME_WIDE as SEGMENTS_PROGRAMME_WIDE
@@ -168,6 +170,9 @@ async def request_for(operation: str, world: World) -> tuple[str, dict[str, Any]
     webhooks = await webhook_request_for(operation, world)
     if webhooks is not None:
         return webhooks
+    games = await games_request_for(operation, world, key)
+    if games is not None:
+        return games
     raise AssertionError(f"the walk has no request for {operation}: add one")
 
 
@@ -301,7 +306,7 @@ def subject_for(operation: str, caller: Caller, world: World) -> Subject:
     if (
         operation in {"tiers", "lifecyclePolicy"}
         or operation in PROGRAMME_WIDE | MALL_PROGRAMME_WIDE | ANALYTICS_PROGRAMME_WIDE
-        or operation in SEGMENTS_PROGRAMME_WIDE
+        or operation in SEGMENTS_PROGRAMME_WIDE | GAMES_PROGRAMME_WIDE
         or operation in WEBHOOKS_OWN_CHANNEL
     ):
         channel = caller.principal.channel

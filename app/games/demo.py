@@ -1,0 +1,93 @@
+"""The demo programme's games (docs/GAMES.md): an auction of an item sold only by auction, with
+an opening bid so the live view has a leader, and a crowdfunding campaign with a first pledge."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from app.errors import DomainError, ErrorCode
+from app.games.auctions import ensure_auction, place_bid
+from app.games.crowdfunding import ensure_campaign, pledge_points
+from app.games.policy import AuctionSpec, CampaignSpec
+from app.ledger.models import Actor
+from app.mall.catalogue import ItemSpec, ensure_item
+from app.mall.policy import Fulfilment, ItemKind
+from app.runtime import Runtime
+
+# Withdrawn from direct sale (active: false): the auction is the only way to get it.
+DEMO_AUCTION_ITEM = ItemSpec(
+    code="auction-headphones",
+    name="Wireless headphones (auction only)",
+    kind=ItemKind.GOODS,
+    points_price=3_000,
+    description="One pair, sold to the highest bidder of the demo auction.",
+    fulfilment=Fulfilment.SHIPPED,
+    active=False,
+)
+DEMO_AUCTION_DAYS = 7
+DEMO_CAMPAIGN_DAYS = 14
+# Seeded again once the keys were forgotten: outbid, leading, raised or closed is fine.
+LATER = {
+    ErrorCode.BID_TOO_LOW,
+    ErrorCode.ALREADY_LEADING,
+    ErrorCode.ENDED,
+    ErrorCode.INVALID_INPUT,
+}
+
+
+async def seed_games(rt: Runtime, actor: Actor, player_id: int) -> None:
+    item = await ensure_item(rt, actor, DEMO_AUCTION_ITEM, 1)
+    now = rt.clock.now()
+    auction = await ensure_auction(
+        rt,
+        actor,
+        AuctionSpec(
+            code="demo-headphones",
+            name="积分竞拍: wireless headphones",
+            item_id=item.id,
+            starts_at=now,
+            ends_at=now + timedelta(days=DEMO_AUCTION_DAYS),
+            starting_price=500,
+            min_increment=50,
+            reserve_price=800,
+            extend_seconds=60,
+        ),
+    )
+    player = Actor(f"member:{player_id}", "seed")
+    try:
+        await place_bid(
+            rt,
+            player,
+            member_id=player_id,
+            auction_id=auction.id,
+            amount=auction.starting_price,
+            idempotency_key="seed:games:opening-bid",
+        )
+    except DomainError as error:
+        if error.code not in LATER:
+            raise
+    campaign = await ensure_campaign(
+        rt,
+        actor,
+        CampaignSpec(
+            code="demo-trees",
+            name="积分众筹: 100 trees",
+            purpose="The programme plants 100 trees if members pledge 5,000 points in 14 days.",
+            goal=5_000,
+            starts_at=now,
+            ends_at=now + timedelta(days=DEMO_CAMPAIGN_DAYS),
+            min_pledge=10,
+        ),
+    )
+    try:
+        await pledge_points(
+            rt,
+            player,
+            member_id=player_id,
+            campaign_id=campaign.id,
+            amount=300,
+            idempotency_key="seed:games:first-pledge",
+        )
+    except DomainError as error:
+        if error.code not in LATER:
+            raise

@@ -1,0 +1,33 @@
+"""The games' scheduled work (scheduled in app/jobs/catalogue.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from app.games.auctions import CloseOutcome, close_due_auctions
+from app.games.crowdfunding import close_due_campaigns
+from app.runtime import Runtime
+
+PAGE = 200
+
+
+async def _all_due(rt: Runtime, step: Callable[..., Awaitable[CloseOutcome]]) -> tuple[int, int]:
+    """Page until nothing is due (after a downtime)."""
+    closed = skipped = 0
+    while True:
+        outcome = await step(rt, limit=PAGE)
+        closed, skipped = closed + outcome.closed, skipped + outcome.skipped
+        if outcome.closed + outcome.skipped < PAGE:
+            return closed, skipped
+
+
+async def close_games(rt: Runtime) -> Mapping[str, Any]:
+    """Close what ended by the clock's time: auctions, then crowdfunding campaigns."""
+    auctions, skipped_auctions = await _all_due(rt, close_due_auctions)
+    campaigns, skipped_campaigns = await _all_due(rt, close_due_campaigns)
+    return {
+        "auctions_closed": auctions,
+        "campaigns_closed": campaigns,
+        "skipped": skipped_auctions + skipped_campaigns,
+    }
