@@ -173,6 +173,7 @@ PERMISSIONS: Mapping[str, Rule] = {
     "updateMallItem": Rule(WRITERS, False, None, "change, restock or withdraw an item"),
     "addCouponCodes": Rule(WRITERS, False, None, "upload voucher codes to a pool item"),
     "redemptions": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "a member's redemption orders"),
+    "mallOrders": Rule(ALL_STAFF, False, None, "every member's redemption orders, newest first"),
     "placeRedemption": Rule(WRITERS, True, Scope.POINTS_SPEND, "order an item (points held)"),
     "confirmRedemption": Rule(
         WRITERS, True, Scope.POINTS_SPEND, "confirm a points-only order", "order"

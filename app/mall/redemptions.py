@@ -333,9 +333,17 @@ class Redemptions:
         return _order(row, tuple(codes.all()))
 
     async def list_for(
-        self, member_id: int, *, first: int, before_id: int | None, status: OrderStatus | None
+        self,
+        member_id: int | None,
+        *,
+        first: int,
+        before_id: int | None,
+        status: OrderStatus | None,
     ) -> list[Order]:
-        query = select(mall_orders).where(mall_orders.c.member_id == member_id)
+        """One member's orders, or every member's when ``member_id`` is None; newest first."""
+        query = select(mall_orders)
+        if member_id is not None:
+            query = query.where(mall_orders.c.member_id == member_id)
         if before_id is not None:
             query = query.where(mall_orders.c.id < before_id)
         if status is not None:

@@ -186,7 +186,7 @@ async def get_order(rt: Runtime, order_id: int) -> Order:
 
 async def list_orders(
     rt: Runtime,
-    member_id: int,
+    member_id: int | None,
     *,
     first: int,
     before_id: int | None = None,

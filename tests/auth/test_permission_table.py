@@ -130,6 +130,7 @@ def test_analysts_only_read_and_anonymous_nothing() -> None:
         "lifecyclePolicy",
         "mallItems",
         "redemptions",
+        "mallOrders",
         "checkoutQuote",
         "lotteryPool",
         "lotteryDraws",

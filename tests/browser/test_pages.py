@@ -74,6 +74,15 @@ async def test_the_programme_pages_show_what_the_api_says(
     challenges = [x for x in api["tasks"] if x["leaderboard"]]
     await expect(page.locator("#challenges [data-challenge]")).to_have_count(len(challenges))
 
+    # Every member's orders, newest first, then by state; then one member's.
+    await page.goto(f"{live_server.base}/console#/mall")
+    listed = page.locator(f"#orders [data-order='{order['id']}']")
+    await expect(listed.locator(".order-member")).to_have_text(member)
+    await page.select_option("#orders-status", "CANCELLED")
+    await expect(listed).to_have_count(0)
+    await page.select_option("#orders-status", order["status"])
+    await expect(listed).to_contain_text(order["status"])
+
     await page.goto(f"{live_server.base}/console#/mall?member={member}")
     await expect(page.locator("#mall-items tbody tr")).to_have_count(
         len([x for x in items if not x["flash"]])

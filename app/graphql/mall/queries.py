@@ -93,11 +93,18 @@ class MallQueries:
         ctx.require("redemptions")
         member = parse_id(member_id, "memberId")
         await ctx.readable_member("redemptions", member)
-        page = Page.of("redemption", first, after, ctx.runtime.settings.page_size_cap)
-        orders = await redemptions.list_orders(
-            ctx.runtime, member, first=page.fetch, before_id=page.after, status=status
-        )
-        return page.connection(RedemptionConnection, orders, RedemptionNode.of)
+        return await _orders_page(info, member, first, after, status)
+
+    @described_field("Every member's redemption orders, newest first (staff).")
+    async def mall_orders(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        status: OrderStatus | None = None,
+    ) -> RedemptionConnection:
+        info.context.require("mallOrders")
+        return await _orders_page(info, None, first, after, status)
 
     @described_field("A lottery pool with its published odds (null for an unknown code).")
     async def lottery_pool(self, info: Info, code: str) -> PoolNode | None:
@@ -150,3 +157,19 @@ class MallQueries:
         return CheckoutQuoteNode(
             max_points=q.max_points, cash_value=q.cash_value, rest_to_pay=q.rest_to_pay
         )
+
+
+async def _orders_page(
+    info: Info,
+    member_id: int | None,
+    first: int | None,
+    after: str | None,
+    status: OrderStatus | None,
+) -> RedemptionConnection:
+    """A page of one member's orders, or every member's (``member_id`` None), newest first."""
+    ctx = info.context
+    page = Page.of("redemption", first, after, ctx.runtime.settings.page_size_cap)
+    orders = await redemptions.list_orders(
+        ctx.runtime, member_id, first=page.fetch, before_id=page.after, status=status
+    )
+    return page.connection(RedemptionConnection, orders, RedemptionNode.of)

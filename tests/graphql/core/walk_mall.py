@@ -93,6 +93,7 @@ async def mall_request_for(
             "query($m: ID!) { redemptions(memberId: $m) { edges { node { id } } } }",
             {"m": a},
         ),
+        "mallOrders": ("{ mallOrders(first: 5) { edges { node { id } } } }", {}),
         "lotteryDraws": ("query($m: ID!) { lotteryDraws(memberId: $m) { id } }", {"m": a}),
         "drawTickets": ("query($m: ID!) { drawTickets(memberId: $m) { id } }", {"m": a}),
         "charities": ("{ charities { code totalDonated } }", {}),
