@@ -12,6 +12,7 @@ bound.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Iterator
@@ -59,7 +60,10 @@ class OperationMetrics(SchemaExtension):
         try:
             yield
         finally:
-            refusals.reset(token)
+            # A subscription ended by its socket's close is finalised by the garbage collector in
+            # another context, where the token cannot be reset (and its own context is gone).
+            with contextlib.suppress(ValueError):
+                refusals.reset(token)
             self._record(time.perf_counter() - started, refused)
 
     def on_execute(self) -> Iterator[None]:
