@@ -99,6 +99,14 @@ class Settings(BaseSettings):
     checkout_max_share: str = "0.5"  # points may pay at most this share of a basket
     checkout_min_points: int = Field(default=10, ge=1)  # fewer points are not offered
 
+    # The point's value policy (docs/ANALYTICS.md, "Point value"): off by default. Points whose
+    # lot expires within ``value_expiring_days`` days redeem at ``value_expiring_fraction`` of
+    # their value (积分限时贬值); a tier in ``value_tier_premiums`` redeems at that multiple
+    # (高活跃用户积分价值提升), e.g. {"gold": "1.2"}.
+    value_expiring_days: int | None = Field(default=None, ge=1, le=366)
+    value_expiring_fraction: str = "1"
+    value_tier_premiums: dict[str, str] = Field(default_factory=dict)
+
     max_query_depth: int = 12
     max_query_aliases: int = 30
     max_query_tokens: int = 2_000

@@ -32,6 +32,7 @@ class ErrorCode(StrEnum):
     ENDED = "ENDED"  # games: past its end (or closed): no more bids, pledges or moves
     BID_TOO_LOW = "BID_TOO_LOW"  # auctions: below the starting price or leader + increment
     ALREADY_LEADING = "ALREADY_LEADING"  # auctions: a bid on one's own leading bid
+    QUOTE_CHANGED = "QUOTE_CHANGED"  # a redemption's quoted price is no longer the price
 
 
 class DomainError(Exception):

@@ -191,6 +191,9 @@ PERMISSIONS: Mapping[str, Rule] = {
         WRITERS, False, Scope.POINTS_REVERSE, "return: points back to lots", "order"
     ),
     "checkoutQuote": Rule(ALL_STAFF, True, Scope.POINTS_SPEND, "points a basket may use (抵现)"),
+    "redemptionQuote": Rule(
+        ALL_STAFF, True, Scope.POINTS_SPEND, "an item's price for a member, lot by lot"
+    ),
     "holdCheckoutPoints": Rule(WRITERS, False, Scope.POINTS_SPEND, "hold points at checkout"),
     "commitCheckout": Rule(
         WRITERS, False, Scope.POINTS_SPEND, "spend the checkout hold", "checkout payment"

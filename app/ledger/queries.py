@@ -130,6 +130,22 @@ async def open_lots(
     return [lot_of(row) for row in rows]
 
 
+async def spendable_lots(
+    conn: AsyncConnection, member_id: int, now: datetime
+) -> list[tuple[int, int, datetime | None]]:
+    """``(lot id, remaining, expires_at)`` of the lots a spend at ``now`` could take, in
+    spending order: available (or matured, which the spend's settle activates) and not expired.
+    Read under the member's account lock, they are the lots the next hold or spend takes."""
+    matured = or_(~lots.c.pending, lots.c.available_at <= now)
+    not_due = or_(lots.c.expires_at.is_(None), lots.c.expires_at > now)
+    rows = await conn.execute(
+        select(lots.c.id, lots.c.remaining, lots.c.expires_at)
+        .where(lots.c.member_id == member_id, lots.c.remaining > 0, matured, not_due)
+        .order_by(*spending_order())
+    )
+    return [(row.id, row.remaining, row.expires_at) for row in rows]
+
+
 async def member_holds(
     conn: AsyncConnection, member_id: int, *, active_only: bool = True
 ) -> list[Hold]:

@@ -7,7 +7,7 @@ first payment (so a till that retries after a time-out does not hold twice).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -31,9 +31,11 @@ from app.mall.policy import (
     checkout_quote,
     cny,
 )
+from app.mall.pricing import check_quoted, member_pricing
 from app.mall.tables import checkout_payments
 from app.runtime import Runtime
 from app.valuation.queries import point_value_at
+from app.valuation.value_policy import LotPayment
 
 
 @dataclass(frozen=True)
@@ -73,12 +75,58 @@ def _ledger(rt: Runtime, conn: Any) -> Ledger:
     return Ledger(conn, rt.clock, LedgerPolicy.from_settings(rt.settings))
 
 
-async def quote(rt: Runtime, member_id: int, basket: Decimal) -> CheckoutQuote:
+@dataclass(frozen=True)
+class CheckoutOffer:
+    """What points may pay of a basket, and what ``points`` of them are worth: under the value
+    policy each point counts what its lot is worth (docs/ANALYTICS.md, "Point value")."""
+
+    quote: CheckoutQuote  # the most points may pay, and their value
+    points: int  # the points this offer prices (the most, unless the caller named a number)
+    value: Decimal  # what ``points`` pay, in CNY
+    lots: tuple[LotPayment, ...]  # which lots pay them, at which factor
+
+    @property
+    def max_points(self) -> int:
+        return self.quote.max_points
+
+    @property
+    def cash_value(self) -> Decimal:
+        return self.quote.cash_value
+
+    @property
+    def rest_to_pay(self) -> Decimal:
+        return self.quote.rest_to_pay
+
+
+async def _offer(
+    rt: Runtime, conn: AsyncConnection, member_id: int, basket: Decimal, points: int | None
+) -> tuple[CheckoutPolicy, CheckoutOffer]:
+    policy = await policy_of(rt, conn)
+    pricing = await member_pricing(conn, rt, member_id)
+    cap = basket * policy.max_share / policy.point_value  # in standard points
+    available = sum(lot.remaining for lot in pricing.lots)
+    offered = checkout_quote(policy, basket, available)
+    if pricing.policy.active:  # the most points are worth their lots' value, not face value
+        offered = checkout_quote(policy, basket, available, pricing.most_within(cap))
+        paid = cny(pricing.worth(offered.max_points).value * policy.point_value)
+        offered = replace(offered, cash_value=paid, rest_to_pay=basket - paid)
+    chosen = offered.max_points if points is None else points
+    payment = pricing.worth(chosen)
+    return policy, CheckoutOffer(
+        offered, chosen, cny(payment.value * policy.point_value), payment.lots
+    )
+
+
+async def quote(
+    rt: Runtime, member_id: int, basket: Decimal, points: int | None = None
+) -> CheckoutOffer:
+    """The most points may pay of the basket; with ``points``, what those points pay."""
     check_basket(basket)
+    if points is not None and not 0 < points <= rt.settings.max_points_per_operation:
+        raise invalid("points must be a positive number of points", "points")
     async with rt.engine.connect() as conn:
-        balance = await _ledger(rt, conn).balance(member_id)
-        policy = await policy_of(rt, conn)
-    return checkout_quote(policy, basket, balance.available)
+        await _ledger(rt, conn).balance(member_id)  # NOT_FOUND for an unknown member
+        return (await _offer(rt, conn, member_id, basket, points))[1]
 
 
 async def hold_for_checkout(
@@ -90,8 +138,11 @@ async def hold_for_checkout(
     order_ref: str,
     basket: Decimal,
     points: int,
+    quoted_value: Decimal | None = None,
 ) -> tuple[CheckoutPayment, bool]:
-    """Hold ``points`` toward the basket; returns the payment and whether it was a replay."""
+    """Hold ``points`` toward the basket; returns the payment and whether it was a replay.
+    ``quoted_value``: the CNY the member was shown for these points (``checkoutQuote``); a
+    value that changed since is refused (QUOTE_CHANGED)."""
     if not order_ref.strip() or len(order_ref) > 128:
         raise invalid("orderRef must be 1..128 characters", "orderRef")
     check_basket(basket)
@@ -117,9 +168,9 @@ async def hold_for_checkout(
                 )
             return _payment(existing), True
         ledger = _ledger(rt, conn)
-        policy = await policy_of(rt, conn)
-        offer = checkout_quote(policy, basket, (await ledger.balance(member_id)).available)
-        check_checkout_points(policy, offer, points)
+        policy, offer = await _offer(rt, conn, member_id, basket, points)
+        check_checkout_points(policy, offer.quote, points)
+        check_quoted(quoted_value, offer.value, "quotedValue")
         hold = await ledger.hold(
             PlaceHold(
                 member_id=member_id,
@@ -138,7 +189,7 @@ async def hold_for_checkout(
                     order_ref=order_ref,
                     basket_amount=basket,
                     points=points,
-                    cash_value=cny(points * policy.point_value),
+                    cash_value=offer.value,
                     hold_id=hold.id,
                     status="held",
                     created_at=rt.clock.now(),

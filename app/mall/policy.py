@@ -257,10 +257,15 @@ def check_basket(amount: Decimal) -> None:
         raise invalid("the basket amount must be positive CNY with at most 2 decimals", "amount")
 
 
-def checkout_quote(policy: CheckoutPolicy, basket: Decimal, available: int) -> CheckoutQuote:
-    """The most points may pay of ``basket`` (CNY) under the programme's limits."""
+def checkout_quote(
+    policy: CheckoutPolicy, basket: Decimal, available: int, by_share: int | None = None
+) -> CheckoutQuote:
+    """The most points may pay of ``basket`` (CNY) under the programme's limits. ``by_share``:
+    the most points worth the basket's share when points are not worth their face value (the
+    value policy); the value is then the caller's to work out from the lots."""
     check_basket(basket)
-    by_share = int(basket * policy.max_share / policy.point_value)
+    if by_share is None:
+        by_share = int(basket * policy.max_share / policy.point_value)
     points = min(by_share, available)
     points -= points % policy.step
     if points < policy.min_points:

@@ -9,7 +9,7 @@ conditional stock update, done last so a hot item's row is locked as briefly as 
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -36,8 +36,10 @@ from app.mall.policy import (
     out_of_stock,
     unit_price,
 )
+from app.mall.pricing import check_quoted, member_pricing, value_policy
 from app.mall.tables import mall_coupon_codes, mall_items, mall_orders
 from app.runtime import Runtime
+from app.valuation.value_policy import Payment, ValuePolicy
 
 # A hold outlives its order by this much, so the order's own time-out (which also gives the
 # stock back) normally voids it, not the ledger's generic hold time-out.
@@ -86,6 +88,18 @@ class Order:
         }
 
 
+@dataclass(frozen=True)
+class RedemptionQuote:
+    """The points an item costs the member now, and which lots pay them at which value."""
+
+    item_id: int
+    quantity: int
+    price: int  # in standard points (the item's points price, times the quantity)
+    payment: Payment  # the points the member gives up, lot by lot
+    tier: str | None  # the tier whose premium applied (when the policy has premiums)
+    quoted_at: datetime
+
+
 def _order(row: Row[Any], codes: tuple[str, ...] = ()) -> Order:
     m = row._mapping
     return Order(
@@ -110,7 +124,17 @@ class Redemptions:
 
     # ------------------------------------------------------------------------------ writes
 
-    async def place(self, actor: Actor, member_id: int, item_id: int, quantity: int) -> Order:
+    async def place(
+        self,
+        actor: Actor,
+        member_id: int,
+        item_id: int,
+        quantity: int,
+        quoted_points: int | None = None,
+    ) -> Order:
+        """Hold the points the item costs now — under the value policy, the points that pay its
+        price from the member's lots (docs/ANALYTICS.md, "Point value") — refusing with
+        QUOTE_CHANGED when ``quoted_points``, the figure the member was shown, differs."""
         check_quantity(quantity)
         await lock_account(self.conn, member_id)  # first: per-member limits count under it
         item = await self.catalogue.get(item_id)
@@ -127,12 +151,14 @@ class Redemptions:
         if item.stock_left is not None and item.stock_left < quantity:
             raise out_of_stock(item.name)  # a cheap early answer; the update below decides
         unit = unit_price(item, now)
+        points = await self.points_for(member_id, unit * quantity)
+        check_quoted(quoted_points, points, "quotedPoints")
         order_id = await self._next_id()
         expires_at = now + timedelta(seconds=self.rt.settings.mall_order_timeout_seconds)
         hold = await self.ledger.hold(
             PlaceHold(
                 member_id=member_id,
-                amount=unit * quantity,
+                amount=points,
                 reason=f"mall: {item.name}",
                 reference=f"mall-order:{order_id}",
                 expires_at=expires_at + HOLD_GRACE,
@@ -141,8 +167,36 @@ class Redemptions:
         )
         await self._take_stock(item, quantity)
         return await self._insert(
-            actor, order_id, member_id, item, quantity, unit, item.cash_price, hold.id, expires_at
+            actor,
+            order_id,
+            member_id,
+            item,
+            quantity,
+            unit,
+            item.cash_price,
+            hold.id,
+            expires_at,
+            points=points,
         )
+
+    async def quote(self, member_id: int, item_id: int, quantity: int) -> RedemptionQuote:
+        """What the member would pay for ``quantity`` of the item now, lot by lot: the figure
+        ``place`` applies (``quotedPoints``) unless the price or the member's lots change."""
+        check_quantity(quantity)
+        item = await self.catalogue.get(item_id)
+        check_on_sale(item, self.clock.now())
+        price = unit_price(item, self.clock.now()) * quantity
+        pricing = await member_pricing(self.conn, self.rt, member_id)
+        if not pricing.policy.active:
+            pricing = replace(pricing, policy=ValuePolicy())
+        payment = pricing.paying(price)
+        return RedemptionQuote(item.id, quantity, price, payment, pricing.tier, pricing.now)
+
+    async def points_for(self, member_id: int, price: int) -> int:
+        """The points that pay ``price`` now: the price itself without a value policy."""
+        if not value_policy(self.rt).active:
+            return price
+        return (await member_pricing(self.conn, self.rt, member_id)).paying(price).points
 
     async def place_won(
         self, actor: Actor, member_id: int, item_id: int, points: int, hold_id: int
@@ -179,6 +233,8 @@ class Redemptions:
         unit_cash: Decimal,
         hold_id: int,
         expires_at: datetime,
+        *,
+        points: int | None = None,
     ) -> Order:
         row = (
             await self.conn.execute(
@@ -189,7 +245,7 @@ class Redemptions:
                     item_id=item.id,
                     quantity=quantity,
                     unit_points=unit,
-                    points=unit * quantity,
+                    points=unit * quantity if points is None else points,
                     cash_amount=unit_cash * quantity,
                     status=OrderStatus.PLACED.value,
                     hold_id=hold_id,

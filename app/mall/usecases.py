@@ -12,9 +12,10 @@ from app.db import unit_of_work
 from app.errors import DomainError, ErrorCode
 from app.ledger.idempotency import idempotent_replayed, stored_response
 from app.ledger.models import Actor
+from app.ledger.queries import balance
 from app.mall.flash import FlashGate, Ticket, Verdict, arm_from_database, item_cache, period_key
 from app.mall.policy import Item, OrderStatus, check_on_sale, check_quantity, out_of_stock
-from app.mall.redemptions import Order, Redemptions
+from app.mall.redemptions import Order, RedemptionQuote, Redemptions
 from app.runtime import Runtime
 
 SYSTEM = Actor("system", "jobs")
@@ -35,12 +36,16 @@ async def place_redemption(
     item_id: int,
     quantity: int,
     idempotency_key: str,
+    quoted_points: int | None = None,
 ) -> Placed:
-    """Place an order (idempotent per caller and key). Flash items pass the Redis gate first."""
+    """Place an order (idempotent per caller and key). Flash items pass the Redis gate first.
+    ``quoted_points``: the points the member was shown (``redemptionQuote``); a price that
+    changed since is refused (QUOTE_CHANGED)."""
     check_quantity(quantity)
     item = await item_cache(rt).get(rt, item_id)
+    order = _Order(member_id, item_id, quantity, quoted_points)
     if not item.flash:
-        return await _place_in_database(rt, actor, member_id, item_id, quantity, idempotency_key)
+        return await _place_in_database(rt, actor, order, idempotency_key)
     check_on_sale(item, rt.clock.now())
     ticket = Ticket(
         item_id,
@@ -61,7 +66,7 @@ async def place_redemption(
         raise _refusal(verdict, item, quantity)
     passed = verdict is Verdict.TAKEN
     try:
-        placed = await _place_in_database(rt, actor, member_id, item_id, quantity, idempotency_key)
+        placed = await _place_in_database(rt, actor, order, idempotency_key)
     except BaseException:
         if passed:
             await gate.give_back(ticket)
@@ -69,6 +74,15 @@ async def place_redemption(
     if passed and placed.replayed:
         await gate.give_back(ticket)
     return placed
+
+
+async def quote_redemption(
+    rt: Runtime, member_id: int, item_id: int, quantity: int
+) -> RedemptionQuote:
+    """The points ``quantity`` of the item would cost the member now (no lock, nothing held)."""
+    async with rt.engine.connect() as conn:
+        await balance(conn, member_id, rt.clock.now())  # NOT_FOUND for an unknown member
+        return await Redemptions(conn, rt).quote(member_id, item_id, quantity)
 
 
 def _refusal(verdict: Verdict, item: Item, quantity: int) -> DomainError:
@@ -81,10 +95,19 @@ def _refusal(verdict: Verdict, item: Item, quantity: int) -> DomainError:
     )
 
 
-async def _place_in_database(
-    rt: Runtime, actor: Actor, member_id: int, item_id: int, quantity: int, key: str
-) -> Placed:
-    request = {"member_id": member_id, "item_id": item_id, "quantity": quantity}
+@dataclass(frozen=True)
+class _Order:
+    member_id: int
+    item_id: int
+    quantity: int
+    quoted_points: int | None
+
+
+async def _place_in_database(rt: Runtime, actor: Actor, wanted: _Order, key: str) -> Placed:
+    member_id, item_id, quantity = wanted.member_id, wanted.item_id, wanted.quantity
+    request: dict[str, object] = {"member_id": member_id, "item_id": item_id, "quantity": quantity}
+    if wanted.quoted_points is not None:  # absent from older keys' fingerprints: they replay
+        request["quoted_points"] = wanted.quoted_points
     async with unit_of_work(rt.engine) as conn:
         service = Redemptions(conn, rt)
         order, replayed = await idempotent_replayed(
@@ -94,7 +117,7 @@ async def _place_in_database(
             key=key,
             operation="mall.place",
             request=request,
-            run=lambda: service.place(actor, member_id, item_id, quantity),
+            run=lambda: service.place(actor, member_id, item_id, quantity, wanted.quoted_points),
             dump=lambda o: {"order_id": o.id},
             load=lambda stored: service.get(int(stored["order_id"])),
         )

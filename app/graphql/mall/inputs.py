@@ -116,6 +116,18 @@ class PlaceRedemptionInput:
     item_id: strawberry.ID
     idempotency_key: str
     quantity: int = 1
+    quoted_points: int | None = strawberry.field(
+        default=None,
+        description="The points redemptionQuote showed: placed at exactly this or refused "
+        "(QUOTE_CHANGED).",
+    )
+
+
+@strawberry.input
+class RedemptionQuoteInput:
+    member_id: strawberry.ID
+    item_id: strawberry.ID
+    quantity: int = 1
 
 
 @strawberry.input
@@ -147,6 +159,9 @@ class CheckoutQuoteInput:
     member_id: strawberry.ID
     channel: str
     amount: Decimal = strawberry.field(description="The basket in CNY.")
+    points: int | None = strawberry.field(
+        default=None, description="Price this many points (default: the most allowed)."
+    )
 
 
 @strawberry.input(description="Idempotent on (channel, orderRef).")
@@ -156,6 +171,11 @@ class HoldCheckoutPointsInput:
     order_ref: str
     amount: Decimal = strawberry.field(description="The basket in CNY.")
     points: int
+    quoted_value: Decimal | None = strawberry.field(
+        default=None,
+        description="The CNY checkoutQuote showed for these points: held at exactly this or "
+        "refused (QUOTE_CHANGED).",
+    )
 
 
 @strawberry.input

@@ -12,7 +12,7 @@ from app.graphql.core.fields import described_field
 from app.graphql.core.inputs import parse_id
 from app.graphql.core.pagination import Page, page_size
 from app.graphql.mall.enums import OrderStatus
-from app.graphql.mall.inputs import CheckoutQuoteInput, MallItemFilter
+from app.graphql.mall.inputs import CheckoutQuoteInput, MallItemFilter, RedemptionQuoteInput
 from app.graphql.mall.types import (
     CharityNode,
     CheckoutQuoteNode,
@@ -21,8 +21,10 @@ from app.graphql.mall.types import (
     MallItemNode,
     OfferNode,
     PoolNode,
+    QuotedLotNode,
     RedemptionConnection,
     RedemptionNode,
+    RedemptionQuoteNode,
     TicketNode,
 )
 from app.mall import catalogue, checkout, donations, lottery
@@ -153,10 +155,31 @@ class MallQueries:
         if ctx.principal.kind is PrincipalKind.PARTNER:
             ctx.require_on_channel("checkoutQuote", input.channel, member)
         await ctx.readable_member("checkoutQuote", member)
-        q = await checkout.quote(ctx.runtime, member, input.amount)
+        q = await checkout.quote(ctx.runtime, member, input.amount, input.points)
         return CheckoutQuoteNode(
-            max_points=q.max_points, cash_value=q.cash_value, rest_to_pay=q.rest_to_pay
+            max_points=q.max_points,
+            cash_value=q.cash_value,
+            rest_to_pay=q.rest_to_pay,
+            points=q.points,
+            value=q.value,
+            lots=[QuotedLotNode.of(lot) for lot in q.lots],
         )
+
+    @described_field(
+        "What an item costs the member now under the point's value policy, lot by lot "
+        '(docs/ANALYTICS.md, "Point value").'
+    )
+    async def redemption_quote(
+        self, info: Info, input: RedemptionQuoteInput
+    ) -> RedemptionQuoteNode:
+        ctx = info.context
+        ctx.require("redemptionQuote")
+        member = parse_id(input.member_id, "memberId")
+        await ctx.readable_member("redemptionQuote", member)
+        q = await redemptions.quote_redemption(
+            ctx.runtime, member, parse_id(input.item_id, "itemId"), input.quantity
+        )
+        return RedemptionQuoteNode.of(q)
 
 
 async def _orders_page(

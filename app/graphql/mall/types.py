@@ -27,7 +27,9 @@ from app.mall.checkout import CheckoutPayment
 from app.mall.donations import Charity, Donation
 from app.mall.lottery import Draw, DrawTicket, Pool
 from app.mall.policy import Item, Offer, Prize, total_weight, unit_price
-from app.mall.redemptions import Order
+from app.mall.redemptions import Order, RedemptionQuote
+from app.valuation.policy import plain
+from app.valuation.value_policy import LotPayment
 
 
 @strawberry.type(name="PriceRule", description="Cheaper near the goods' own best-before date.")
@@ -247,6 +249,66 @@ class CheckoutQuoteNode:
     max_points: int
     cash_value: Decimal = strawberry.field(description="What max_points are worth, in CNY.")
     rest_to_pay: Decimal
+    points: int = strawberry.field(
+        description="The points priced: the input's `points`, else max_points."
+    )
+    value: Decimal = strawberry.field(
+        description="What `points` pay, in CNY: pass it as holdCheckoutPoints' quotedValue."
+    )
+    lots: list[QuotedLotNode] = strawberry.field(description="The lots that pay `points`.")
+
+
+@strawberry.type(
+    name="QuotedLot", description="One lot that pays, at what it is worth under the value policy."
+)
+class QuotedLotNode:
+    lot_id: strawberry.ID
+    points: int = strawberry.field(description="Points taken from the lot.")
+    expires_at: datetime | None
+    factor: Decimal = strawberry.field(
+        description="What one of its points counts (0.5: devalued near expiry; 1.2: a premium)."
+    )
+    value: Decimal = strawberry.field(description="points times factor, in standard points.")
+
+    @classmethod
+    def of(cls, lot: LotPayment) -> QuotedLotNode:
+        return cls(
+            lot_id=node_id(lot.lot_id),
+            points=lot.points,
+            expires_at=lot.expires_at,
+            factor=plain(lot.factor),
+            value=plain(lot.value),
+        )
+
+
+@strawberry.type(
+    name="RedemptionQuote",
+    description="What an item costs the member now, lot by lot. Pass `points` as "
+    "`placeRedemption`'s `quotedPoints`: the order is placed at exactly this figure or refused "
+    "with QUOTE_CHANGED.",
+)
+class RedemptionQuoteNode:
+    item_id: strawberry.ID
+    quantity: int
+    price: int = strawberry.field(description="The price in standard points.")
+    points: int = strawberry.field(description="The points the member gives up.")
+    value: Decimal = strawberry.field(description="What those points count, standard points.")
+    tier: str | None
+    lots: list[QuotedLotNode]
+    quoted_at: datetime
+
+    @classmethod
+    def of(cls, q: RedemptionQuote) -> RedemptionQuoteNode:
+        return cls(
+            item_id=node_id(q.item_id),
+            quantity=q.quantity,
+            price=q.price,
+            points=q.payment.points,
+            value=plain(q.payment.value),
+            tier=q.tier,
+            lots=[QuotedLotNode.of(lot) for lot in q.payment.lots],
+            quoted_at=q.quoted_at,
+        )
 
 
 @strawberry.type(name="CheckoutPayment", description="Points held toward a channel's order.")

@@ -102,6 +102,11 @@ async def mall_request_for(
                  amount: "100"}) { maxPoints } }""",
             {"m": a},
         ),
+        "redemptionQuote": (
+            """query($m: ID!, $i: ID!) { redemptionQuote(input: {memberId: $m, itemId: $i}) {
+                 points } }""",
+            {"m": a, "i": await make_item(world)},
+        ),
         "createMallItem": (
             f"mutation {{ createMallItem(input: {{item: {ITEM % fresh('c')}}}) {PAYLOAD} }}",
             {},

@@ -30,5 +30,6 @@ async def hold_checkout_points(
         order_ref=input.order_ref,
         basket=input.amount,
         points=input.points,
+        quoted_value=input.quoted_value,
     )
     return await payment_payload(call.ctx, payment, replayed=replayed)

@@ -22,5 +22,6 @@ async def place_redemption(call: Call, input: PlaceRedemptionInput) -> Redemptio
         item_id=parse_id(input.item_id, "itemId"),
         quantity=input.quantity,
         idempotency_key=input.idempotency_key,
+        quoted_points=input.quoted_points,
     )
     return await redemption_payload(call.ctx, placed.order, replayed=placed.replayed)
