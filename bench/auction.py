@@ -109,7 +109,7 @@ async def rush(rt: Runtime, ids: list[int], round_: str) -> tuple[float, int, in
         ItemSpec(code=f"{round_}-item", name="bench", kind=ItemKind.GOODS, points_price=1),
         1,
     )
-    auction = await auctions.create_auction(
+    auction = await auctions.AUCTIONS.create(
         rt,
         STAFF,
         AuctionSpec(
@@ -128,7 +128,7 @@ async def rush(rt: Runtime, ids: list[int], round_: str) -> tuple[float, int, in
     async def bidder(member: int) -> None:
         nonlocal accepted, refused
         for attempt in range(2):
-            least = (await auctions.get_auction(rt, auction.id)).minimum_bid
+            least = (await auctions.AUCTIONS.get(rt, auction.id)).minimum_bid
             try:
                 await auctions.place_bid(
                     rt,

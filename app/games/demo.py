@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from app.errors import DomainError, ErrorCode
-from app.games.auctions import ensure_auction, place_bid
-from app.games.crowdfunding import ensure_campaign, pledge_points
+from app.games.auctions import AUCTIONS, place_bid
+from app.games.crowdfunding import CAMPAIGNS, pledge_points
 from app.games.policy import AuctionSpec, CampaignSpec
 from app.ledger.models import Actor
 from app.mall.catalogue import ItemSpec, ensure_item
@@ -38,7 +38,7 @@ LATER = {
 async def seed_games(rt: Runtime, actor: Actor, player_id: int) -> None:
     item = await ensure_item(rt, actor, DEMO_AUCTION_ITEM, 1)
     now = rt.clock.now()
-    auction = await ensure_auction(
+    auction = await AUCTIONS.ensure(
         rt,
         actor,
         AuctionSpec(
@@ -66,7 +66,7 @@ async def seed_games(rt: Runtime, actor: Actor, player_id: int) -> None:
     except DomainError as error:
         if error.code not in LATER:
             raise
-    campaign = await ensure_campaign(
+    campaign = await CAMPAIGNS.ensure(
         rt,
         actor,
         CampaignSpec(

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from app.games.auctions import CloseOutcome, close_due_auctions
-from app.games.crowdfunding import close_due_campaigns
+from app.games.auctions import AUCTIONS
+from app.games.crowdfunding import CAMPAIGNS
+from app.games.lifecycle import CloseOutcome
 from app.runtime import Runtime
 
 PAGE = 200
@@ -24,8 +25,8 @@ async def _all_due(rt: Runtime, step: Callable[..., Awaitable[CloseOutcome]]) ->
 
 async def close_games(rt: Runtime) -> Mapping[str, Any]:
     """Close what ended by the clock's time: auctions, then crowdfunding campaigns."""
-    auctions, skipped_auctions = await _all_due(rt, close_due_auctions)
-    campaigns, skipped_campaigns = await _all_due(rt, close_due_campaigns)
+    auctions, skipped_auctions = await _all_due(rt, AUCTIONS.close_due)
+    campaigns, skipped_campaigns = await _all_due(rt, CAMPAIGNS.close_due)
     return {
         "auctions_closed": auctions,
         "campaigns_closed": campaigns,

@@ -5,6 +5,8 @@ close take first (``SELECT … FOR UPDATE``), so bids on one auction are applied
 the database, whatever Redis or the replicas do.
 """
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -23,12 +25,55 @@ from sqlalchemy import (
 
 from app.db import metadata
 
-auctions = Table(
+
+def _closing(name: str, outcome_width: int) -> list[Any]:
+    """A game's closing columns: open until its end, then closed with an outcome; the close
+    job finds the open ones by their end."""
+    return [
+        Column("status", String(8), nullable=False),  # open | closed
+        Column("outcome", String(outcome_width)),
+        Column("created_by", String(96), nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("closed_at", DateTime(timezone=True)),
+        CheckConstraint("status IN ('open', 'closed')", name="status"),
+        CheckConstraint("(status = 'closed') = (outcome IS NOT NULL)", name="outcome"),
+        Index(f"ix_{name}_open_end", "ends_at", postgresql_where=text("status = 'open'")),
+    ]
+
+
+def _stakes(name: str, game: str, width: int, statuses: str, *indexes: Index) -> Table:
+    """A game's stakes (bids, pledges): each holds its member's points (``hold_id``)."""
+    return Table(
+        name,
+        metadata,
+        Column("id", BigInteger, Identity(), primary_key=True),
+        Column(f"{game}_id", BigInteger, ForeignKey(f"{game}s.id"), nullable=False),
+        Column("member_id", BigInteger, ForeignKey("members.id"), nullable=False),
+        Column("amount", BigInteger, nullable=False),
+        Column("hold_id", BigInteger, ForeignKey("holds.id"), nullable=False, unique=True),
+        Column("status", String(width), nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        CheckConstraint("amount > 0", name="amount"),
+        CheckConstraint(f"status IN ({statuses})", name="status"),
+        *indexes,
+        Index(f"ix_{name}_member", "member_id", "id"),
+    )
+
+
+def _game(name: str, *columns: Any) -> Table:
+    """A game's table: its id, its code (unique: the seed finds it again by it), its name."""
+    return Table(
+        name,
+        metadata,
+        Column("id", BigInteger, Identity(), primary_key=True),
+        Column("code", String(64), nullable=False, unique=True),
+        Column("name", String(200), nullable=False),
+        *columns,
+    )
+
+
+auctions = _game(
     "auctions",
-    metadata,
-    Column("id", BigInteger, Identity(), primary_key=True),
-    Column("code", String(64), nullable=False, unique=True),
-    Column("name", String(200), nullable=False),
     Column("item_id", BigInteger, ForeignKey("mall_items.id"), nullable=False),
     Column("starts_at", DateTime(timezone=True), nullable=False),
     Column("ends_at", DateTime(timezone=True), nullable=False),  # moved by anti-sniping
@@ -37,8 +82,8 @@ auctions = Table(
     Column("min_increment", BigInteger, nullable=False),
     Column("reserve_price", BigInteger),
     Column("extend_seconds", Integer, nullable=False),
-    Column("status", String(8), nullable=False),  # open | closed
-    Column("outcome", String(16)),  # won | no_bids | reserve_not_met | out_of_stock
+    # outcome: won | no_bids | reserve_not_met | out_of_stock | winner_inactive
+    *_closing("auctions", 16),
     Column("leading_bid_id", BigInteger),
     Column("leading_member_id", BigInteger),
     Column("leading_amount", BigInteger),
@@ -46,39 +91,22 @@ auctions = Table(
     Column("bidders", Integer, nullable=False, server_default="0"),
     Column("extensions", Integer, nullable=False, server_default="0"),
     Column("order_id", BigInteger, ForeignKey("mall_orders.id")),
-    Column("created_by", String(96), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("closed_at", DateTime(timezone=True)),
-    CheckConstraint("status IN ('open', 'closed')", name="status"),
     CheckConstraint(
         "starting_price > 0 AND min_increment > 0 AND extend_seconds >= 0", name="amounts"
     ),
-    CheckConstraint("(status = 'closed') = (outcome IS NOT NULL)", name="outcome"),
-    Index("ix_auctions_open_end", "ends_at", postgresql_where=text("status = 'open'")),
 )
 
-auction_bids = Table(
+# leading | outbid | won | lost
+auction_bids = _stakes(
     "auction_bids",
-    metadata,
-    Column("id", BigInteger, Identity(), primary_key=True),
-    Column("auction_id", BigInteger, ForeignKey("auctions.id"), nullable=False),
-    Column("member_id", BigInteger, ForeignKey("members.id"), nullable=False),
-    Column("amount", BigInteger, nullable=False),
-    Column("hold_id", BigInteger, ForeignKey("holds.id"), nullable=False, unique=True),
-    Column("status", String(8), nullable=False),  # leading | outbid | won | lost
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    CheckConstraint("amount > 0", name="amount"),
-    CheckConstraint("status IN ('leading', 'outbid', 'won', 'lost')", name="status"),
+    "auction",
+    8,
+    "'leading', 'outbid', 'won', 'lost'",
     Index("ix_auction_bids_auction_member", "auction_id", "member_id"),
-    Index("ix_auction_bids_member", "member_id", "id"),
 )
 
-campaigns = Table(
+campaigns = _game(
     "campaigns",
-    metadata,
-    Column("id", BigInteger, Identity(), primary_key=True),
-    Column("code", String(64), nullable=False, unique=True),
-    Column("name", String(200), nullable=False),
     Column("purpose", Text, nullable=False, server_default=""),
     Column("goal", BigInteger, nullable=False),
     Column("starts_at", DateTime(timezone=True), nullable=False),
@@ -86,36 +114,20 @@ campaigns = Table(
     Column("min_pledge", BigInteger, nullable=False),
     Column("allow_raise", Boolean, nullable=False),
     Column("allow_withdraw", Boolean, nullable=False),
-    Column("status", String(8), nullable=False),  # open | closed
-    Column("outcome", String(8)),  # reached | missed
+    *_closing("campaigns", 8),  # outcome: reached | missed
     # The pledges that count: active, and once closed the committed or released ones.
     Column("pledged", BigInteger, nullable=False, server_default="0"),
     Column("backers", Integer, nullable=False, server_default="0"),
-    Column("created_by", String(96), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("closed_at", DateTime(timezone=True)),
-    CheckConstraint("status IN ('open', 'closed')", name="status"),
     CheckConstraint("goal > 0 AND min_pledge > 0 AND pledged >= 0", name="amounts"),
-    CheckConstraint("(status = 'closed') = (outcome IS NOT NULL)", name="outcome"),
-    Index("ix_campaigns_open_end", "ends_at", postgresql_where=text("status = 'open'")),
 )
 
-pledges = Table(
+# active | raised | withdrawn | committed | released; one standing pledge per member and
+# campaign (the row lock keeps it so; the partial unique index says it).
+pledges = _stakes(
     "pledges",
-    metadata,
-    Column("id", BigInteger, Identity(), primary_key=True),
-    Column("campaign_id", BigInteger, ForeignKey("campaigns.id"), nullable=False),
-    Column("member_id", BigInteger, ForeignKey("members.id"), nullable=False),
-    Column("amount", BigInteger, nullable=False),
-    Column("hold_id", BigInteger, ForeignKey("holds.id"), nullable=False, unique=True),
-    # active | raised | withdrawn | committed | released
-    Column("status", String(10), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    CheckConstraint("amount > 0", name="amount"),
-    CheckConstraint(
-        "status IN ('active', 'raised', 'withdrawn', 'committed', 'released')", name="status"
-    ),
-    # One standing pledge per member and campaign (the row lock keeps it so; this says it).
+    "campaign",
+    10,
+    "'active', 'raised', 'withdrawn', 'committed', 'released'",
     Index(
         "ix_pledges_one_active",
         "campaign_id",
@@ -123,5 +135,4 @@ pledges = Table(
         unique=True,
         postgresql_where=text("status = 'active'"),
     ),
-    Index("ix_pledges_member", "member_id", "id"),
 )

@@ -35,6 +35,6 @@ def make_auction(runtime: Runtime, make_item: MakeItem) -> MakeAuction:
             "extend_seconds": 30,
         }
         values.update(changes)
-        return await auctions.create_auction(runtime, STAFF, AuctionSpec(**values))
+        return await auctions.AUCTIONS.create(runtime, STAFF, AuctionSpec(**values))
 
     return make

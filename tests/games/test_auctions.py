@@ -14,6 +14,7 @@ from app.events.outbox import member_topic
 from app.events.stream import read_events
 from app.games import auctions
 from app.games.jobs import close_games
+from app.games.lifecycle import SYSTEM, Taken
 from app.games.policy import AuctionOutcome, AuctionStatus, BidStatus
 from app.ledger import usecases as ledger
 from app.ledger.models import HoldStatus
@@ -32,7 +33,7 @@ BIDDERS = 200
 
 async def bid(
     runtime: Runtime, member: int, auction_id: int, amount: int, key: str
-) -> auctions.Placed | DomainError:
+) -> Taken | DomainError:
     try:
         return await auctions.place_bid(
             runtime,
@@ -69,14 +70,14 @@ async def test_200_members_bidding_in_the_last_seconds_leave_one_winner_at_the_t
     budgets = {await make_member(f"b{n}", 300 + 40 * n): 300 + 40 * n for n in range(BIDDERS)}
     runtime.clock.set(auction.ends_at - timedelta(seconds=3))  # type: ignore[attr-defined]
     rng = random.Random(19)
-    accepted: list[auctions.Placed] = []
+    accepted: list[Taken] = []
     refused: list[DomainError] = []
     violations: list[object] = []
     racing = True
 
     async def bidder(member: int) -> None:
         for attempt in range(4):
-            current = await auctions.get_auction(runtime, auction.id)
+            current = await auctions.AUCTIONS.get(runtime, auction.id)
             amount = current.minimum_bid + 10 * rng.randrange(3)
             if amount > budgets[member]:
                 amount = budgets[member]  # a last try with everything: may be too low
@@ -107,11 +108,11 @@ async def test_200_members_bidding_in_the_last_seconds_leave_one_winner_at_the_t
         ErrorCode.ALREADY_LEADING,
         ErrorCode.INSUFFICIENT_POINTS,
     }
-    top = max(p.bid.amount for p in accepted)
-    after = await auctions.get_auction(runtime, auction.id)
+    top = max(p.stake.amount for p in accepted)
+    after = await auctions.AUCTIONS.get(runtime, auction.id)
     assert after.leading_amount == top
     assert after.bids == len(accepted)
-    assert after.bidders == len({p.bid.member_id for p in accepted})
+    assert after.bidders == len({p.stake.member_id for p in accepted})
     # Anti-sniping: every bid came 3 s before the end, so the end is 30 s after the clock.
     assert after.ends_at == runtime.clock.now() + timedelta(seconds=30)
     assert after.extensions >= 1 and after.scheduled_end == auction.ends_at
@@ -137,7 +138,7 @@ async def test_200_members_bidding_in_the_last_seconds_leave_one_winner_at_the_t
     assert (await close_games(runtime))["auctions_closed"] == 0
     runtime.clock.advance(timedelta(seconds=1))  # type: ignore[attr-defined]
     assert (await close_games(runtime))["auctions_closed"] == 1
-    closed = await auctions.get_auction(runtime, auction.id)
+    closed = await auctions.AUCTIONS.get(runtime, auction.id)
     assert closed.status is AuctionStatus.CLOSED and closed.outcome is AuctionOutcome.WON
     assert closed.order_id is not None
     order = await mall.get_order(runtime, closed.order_id)
@@ -152,7 +153,7 @@ async def test_200_members_bidding_in_the_last_seconds_leave_one_winner_at_the_t
     await assert_audit_clean(runtime)
     # Each outbid bidder was told, once per bid of theirs that was beaten.
     told = 0
-    for member in {p.bid.member_id for p in accepted}:
+    for member in {p.stake.member_id for p in accepted}:
         events = await read_events(runtime.engine, member_topic(member), 0, limit=1000)
         told += sum(e.type == "auction.outbid" for e in events)
     assert told == len(accepted) - 1
@@ -165,8 +166,8 @@ async def test_refused_bids_change_nothing(
     rich = await make_member("rich", 1_000)
     poor = await make_member("poor", 150)
     first = await bid(runtime, rich, auction.id, 120, "r1")
-    assert isinstance(first, auctions.Placed)
-    before = await auctions.get_auction(runtime, auction.id)
+    assert isinstance(first, Taken)
+    before = await auctions.AUCTIONS.get(runtime, auction.id)
     balances = await ledger.get_balances(runtime, [rich, poor])
 
     cases = [
@@ -181,9 +182,9 @@ async def test_refused_bids_change_nothing(
     late = await bid(runtime, poor, auction.id, 130, "late")
     assert isinstance(late, DomainError) and late.code is ErrorCode.ENDED
 
-    assert await auctions.get_auction(runtime, auction.id) == before
+    assert await auctions.AUCTIONS.get(runtime, auction.id) == before
     assert await ledger.get_balances(runtime, [rich, poor]) == balances
-    assert len(await auctions.list_bids(runtime, poor, first=10)) == 0
+    assert len(await auctions.AUCTIONS.stakes_of(runtime, poor, first=10)) == 0
     await assert_audit_clean(runtime)
 
 
@@ -193,8 +194,8 @@ async def test_the_same_key_returns_the_same_bid(
     auction = await make_auction()
     member = await make_member("m", 1_000)
     results = await asyncio.gather(*(bid(runtime, member, auction.id, 150, "k") for _ in range(5)))
-    placed = [r for r in results if isinstance(r, auctions.Placed)]
-    assert len(placed) == 5 and len({p.bid.id for p in placed}) == 1
+    placed = [r for r in results if isinstance(r, Taken)]
+    assert len(placed) == 5 and len({p.stake.id for p in placed}) == 1
     assert sum(not p.replayed for p in placed) == 1
     assert (await ledger.get_balance(runtime, member)).held == 150
     other = await bid(runtime, member, auction.id, 160, "k")
@@ -208,15 +209,15 @@ async def test_outbid_releases_the_hold_and_a_member_may_bid_again(
     a = await make_member("a", 1_000)
     b = await make_member("b", 1_000)
     for n, (member, amount) in enumerate([(a, 100), (b, 110), (a, 200)]):
-        assert isinstance(await bid(runtime, member, auction.id, amount, f"k{n}"), auctions.Placed)
+        assert isinstance(await bid(runtime, member, auction.id, amount, f"k{n}"), Taken)
     assert (await ledger.get_balance(runtime, a)).held == 200
     assert (await ledger.get_balance(runtime, b)).held == 0
-    bids = await auctions.list_bids(runtime, a, first=10)
+    bids = await auctions.AUCTIONS.stakes_of(runtime, a, first=10)
     assert [(x.amount, x.status) for x in bids] == [
         (200, BidStatus.LEADING),
         (100, BidStatus.OUTBID),
     ]
-    after = await auctions.get_auction(runtime, auction.id)
+    after = await auctions.AUCTIONS.get(runtime, auction.id)
     assert (after.bids, after.bidders, after.extensions) == (3, 2, 0)
     assert after.ends_at == auction.ends_at  # no anti-sniping configured
     events = await read_events(runtime.engine, member_topic(b), 0)
@@ -229,20 +230,22 @@ async def test_an_auction_without_bids_closes_empty_and_one_below_reserve_releas
     empty = await make_auction("empty")
     reserved = await make_auction("reserved", reserve_price=500)
     member = await make_member("m", 1_000)
-    assert isinstance(await bid(runtime, member, reserved.id, 300, "k"), auctions.Placed)
+    assert isinstance(await bid(runtime, member, reserved.id, 300, "k"), Taken)
     early = await bid(runtime, member, empty.id, 100, "early")
-    assert isinstance(early, auctions.Placed)
+    assert isinstance(early, Taken)
 
     # Closing before the end is refused and changes nothing.
     try:
-        await auctions.close_auction(runtime, auctions.SYSTEM, empty.id)
+        await auctions.AUCTIONS.close(runtime, SYSTEM, empty.id)
         raise AssertionError("closed before its end")
     except DomainError as refused:
         assert refused.code is ErrorCode.INVALID_STATE
 
     runtime.clock.advance(timedelta(minutes=11))  # type: ignore[attr-defined]
     assert (await close_games(runtime))["auctions_closed"] == 2
-    closed = {a.code: a for a in await auctions.list_auctions(runtime, open_only=False, first=10)}
+    closed = {
+        a.code: a for a in await auctions.AUCTIONS.listing(runtime, open_only=False, first=10)
+    }
     assert closed["reserved"].outcome is AuctionOutcome.RESERVE_NOT_MET
     assert closed["empty"].outcome is AuctionOutcome.WON  # the early bid won it
     balance = await ledger.get_balance(runtime, member)
@@ -251,7 +254,7 @@ async def test_an_auction_without_bids_closes_empty_and_one_below_reserve_releas
     none = await make_auction("none", ends_at=runtime.clock.now() + timedelta(minutes=1))
     runtime.clock.advance(timedelta(minutes=1))  # type: ignore[attr-defined]
     assert (await close_games(runtime))["auctions_closed"] == 1
-    nobody = await auctions.get_auction(runtime, none.id)
+    nobody = await auctions.AUCTIONS.get(runtime, none.id)
     assert nobody.outcome is AuctionOutcome.NO_BIDS and nobody.order_id is None
     await assert_audit_clean(runtime)
 
@@ -262,7 +265,7 @@ async def test_an_item_sold_out_before_the_close_voids_the_winning_hold(
     auction = await make_auction(stock=1)
     member = await make_member("m", 1_000)
     other = await make_member("o", 1_000)
-    assert isinstance(await bid(runtime, member, auction.id, 100, "k"), auctions.Placed)
+    assert isinstance(await bid(runtime, member, auction.id, 100, "k"), Taken)
     await mall.place_redemption(
         runtime,
         member_actor(other),
@@ -272,7 +275,7 @@ async def test_an_item_sold_out_before_the_close_voids_the_winning_hold(
         idempotency_key="buy",
     )
     runtime.clock.advance(timedelta(minutes=11))  # type: ignore[attr-defined]
-    closed = await auctions.close_auction(runtime, auctions.SYSTEM, auction.id)
+    closed = await auctions.AUCTIONS.close(runtime, SYSTEM, auction.id)
     assert closed.outcome is AuctionOutcome.OUT_OF_STOCK and closed.order_id is None
     assert (await ledger.get_balance(runtime, member)).held == 0
     holds = await ledger.list_holds(runtime, member, active_only=False)
@@ -308,13 +311,13 @@ async def test_a_winner_frozen_before_the_close_gets_no_sale_and_its_points_back
 ) -> None:
     auction = await make_auction()
     member = await make_member("m", 1_000)
-    assert isinstance(await bid(runtime, member, auction.id, 100, "k"), auctions.Placed)
+    assert isinstance(await bid(runtime, member, auction.id, 100, "k"), Taken)
     await members.set_status(
         runtime, member_id=member, status=MemberStatus.FROZEN, reason="check", actor="staff:x"
     )
     runtime.clock.advance(timedelta(minutes=11))  # type: ignore[attr-defined]
     assert (await close_games(runtime))["auctions_closed"] == 1
-    closed = await auctions.get_auction(runtime, auction.id)
+    closed = await auctions.AUCTIONS.get(runtime, auction.id)
     assert closed.outcome is AuctionOutcome.WINNER_INACTIVE and closed.order_id is None
     balance = await ledger.get_balance(runtime, member)
     assert (balance.available, balance.held) == (1_000, 0)

@@ -15,6 +15,7 @@ from app.events.outbox import member_topic
 from app.events.stream import read_events
 from app.games import crowdfunding
 from app.games.jobs import close_games
+from app.games.lifecycle import Taken
 from app.games.policy import CampaignOutcome, CampaignSpec, PledgeStatus
 from app.ledger import usecases as ledger
 from app.members import usecases as members
@@ -36,13 +37,13 @@ async def campaign(runtime: Runtime, code: str, goal: int, **changes: object) ->
         "ends_at": now + timedelta(days=1),
     }
     values.update(changes)
-    made = await crowdfunding.create_campaign(runtime, STAFF, CampaignSpec(**values))  # type: ignore[arg-type]
+    made = await crowdfunding.CAMPAIGNS.create(runtime, STAFF, CampaignSpec(**values))  # type: ignore[arg-type]
     return made.id
 
 
 async def pledge(
     runtime: Runtime, member: int, campaign_id: int, amount: int, key: str
-) -> crowdfunding.Pledged | DomainError:
+) -> Taken | DomainError:
     try:
         return await crowdfunding.pledge_points(
             runtime,
@@ -58,7 +59,7 @@ async def pledge(
 
 async def withdraw(
     runtime: Runtime, member: int, campaign_id: int, key: str
-) -> crowdfunding.Pledged | DomainError:
+) -> Taken | DomainError:
     try:
         return await crowdfunding.withdraw_pledge(
             runtime,
@@ -123,7 +124,7 @@ async def test_a_campaign_under_concurrent_pledges_and_withdrawals_ends_every_ho
     await crowd(runtime, members, campaign_id, seed=goal)
 
     pledged = await standing(runtime, campaign_id)
-    live = await crowdfunding.get_campaign(runtime, campaign_id)
+    live = await crowdfunding.CAMPAIGNS.get(runtime, campaign_id)
     assert live.pledged == sum(pledged.values()) and live.backers == len(pledged)
     balances = await ledger.get_balances(runtime, members)
     for member in members:
@@ -134,7 +135,7 @@ async def test_a_campaign_under_concurrent_pledges_and_withdrawals_ends_every_ho
     late = await pledge(runtime, members[0], campaign_id, 999, "late")
     assert isinstance(late, DomainError) and late.code is ErrorCode.ENDED
     assert (await close_games(runtime))["campaigns_closed"] == 1
-    closed = await crowdfunding.get_campaign(runtime, campaign_id)
+    closed = await crowdfunding.CAMPAIGNS.get(runtime, campaign_id)
     assert closed.outcome is CampaignOutcome(outcome)
     assert closed.pledged == sum(pledged.values())
     states = await hold_states(runtime, campaign_id)
@@ -155,8 +156,8 @@ async def test_refusals_change_nothing(runtime: Runtime, make_member: MakeMember
         runtime, "fixed", 500, min_pledge=20, allow_raise=False, allow_withdraw=False
     )
     member = await make_member("m", 100)
-    assert isinstance(await pledge(runtime, member, fixed, 30, "k1"), crowdfunding.Pledged)
-    before = await crowdfunding.get_campaign(runtime, fixed)
+    assert isinstance(await pledge(runtime, member, fixed, 30, "k1"), Taken)
+    before = await crowdfunding.CAMPAIGNS.get(runtime, fixed)
     balance = await ledger.get_balance(runtime, member)
     other = await make_member("o", 10)
     cases = [
@@ -171,19 +172,19 @@ async def test_refusals_change_nothing(runtime: Runtime, make_member: MakeMember
         else:
             result = await withdraw(runtime, who, fixed, f"x{n}")
         assert isinstance(result, DomainError) and result.code is code, (step, result)
-    assert await crowdfunding.get_campaign(runtime, fixed) == before
+    assert await crowdfunding.CAMPAIGNS.get(runtime, fixed) == before
     assert await ledger.get_balance(runtime, member) == balance
 
     flexible = await campaign(runtime, "flex", 500)
     nothing = await withdraw(runtime, other, flexible, "none")
     assert isinstance(nothing, DomainError) and nothing.code is ErrorCode.NOT_FOUND
-    assert isinstance(await pledge(runtime, other, flexible, 5, "f1"), crowdfunding.Pledged)
+    assert isinstance(await pledge(runtime, other, flexible, 5, "f1"), Taken)
     lower = await pledge(runtime, other, flexible, 5, "f2")
     assert isinstance(lower, DomainError) and lower.code is ErrorCode.INVALID_INPUT
     raised = await pledge(runtime, other, flexible, 8, "f3")
-    assert isinstance(raised, crowdfunding.Pledged)
-    assert (raised.campaign.pledged, raised.campaign.backers) == (8, 1)
-    statuses = [p.status for p in await crowdfunding.list_pledges(runtime, other, first=10)]
+    assert isinstance(raised, Taken)
+    assert (raised.game.pledged, raised.game.backers) == (8, 1)
+    statuses = [p.status for p in await crowdfunding.CAMPAIGNS.stakes_of(runtime, other, first=10)]
     assert statuses == [PledgeStatus.ACTIVE, PledgeStatus.RAISED]
     assert (await ledger.get_balance(runtime, other)).held == 8
     await assert_audit_clean(runtime)
@@ -195,13 +196,13 @@ async def test_a_backer_frozen_before_the_close_is_taken_out_before_the_goal_is_
     campaign_id = await campaign(runtime, "judged", 100)
     keen = await make_member("keen", 1_000)
     frozen = await make_member("frozen", 1_000)
-    assert isinstance(await pledge(runtime, keen, campaign_id, 60, "a"), crowdfunding.Pledged)
-    assert isinstance(await pledge(runtime, frozen, campaign_id, 60, "b"), crowdfunding.Pledged)
+    assert isinstance(await pledge(runtime, keen, campaign_id, 60, "a"), Taken)
+    assert isinstance(await pledge(runtime, frozen, campaign_id, 60, "b"), Taken)
     await members.set_status(
         runtime, member_id=frozen, status=MemberStatus.FROZEN, reason="check", actor="staff:x"
     )
     runtime.clock.advance(timedelta(days=1))  # type: ignore[attr-defined]
-    closed = await crowdfunding.close_campaign(runtime, STAFF, campaign_id)
+    closed = await crowdfunding.CAMPAIGNS.close(runtime, STAFF, campaign_id)
     assert closed.outcome is CampaignOutcome.MISSED  # 60 of 100 without the frozen backer
     assert (closed.pledged, closed.backers) == (60, 1)
     for member in (keen, frozen):

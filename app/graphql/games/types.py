@@ -3,36 +3,48 @@ campaigns and pledges, and the games mutations' payloads."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Any, ClassVar, Self
 
 import strawberry
 
-from app.games.auctions import Auction, Bid
-from app.games.crowdfunding import Campaign, Pledge
+from app.games.auctions import Auction
+from app.games.crowdfunding import Campaign
+from app.games.lifecycle import Stake
 from app.graphql.core.context import Info
 from app.graphql.core.fields import described_field, node_id, optional_id
-from app.graphql.games.enums import (
-    AuctionOutcome,
-    AuctionStatus,
-    BidStatus,
-    CampaignOutcome,
-    CampaignStatus,
-    PledgeStatus,
-)
+from app.graphql.core.mutations import Call
+from app.graphql.games import enums
+from app.graphql.games.resolvers import take_part
 from app.graphql.ledger.types import BalanceNode
 from app.leaderboards.masking import NameMask, masked_name
+
+
+def copied(node: type, value: Any, **computed: Any) -> dict[str, Any]:
+    """A node's fields from the domain value's attributes of the same names; ``computed``:
+    the others (ids as GraphQL ids, figures the value does not have as such)."""
+    names = [f.name for f in dataclasses.fields(node) if f.init]  # not the resolvers
+    return {name: getattr(value, name) for name in names if name not in computed} | computed
+
+
+@strawberry.type
+class GameFields:
+    """What every game shows (each game's type adds its own)."""
+
+    id: strawberry.ID
+    code: str
+    name: str
+    starts_at: datetime
 
 
 @strawberry.type(
     name="Auction",
     description="A points auction (积分竞拍) of a mall item: its leading bid, end and bidders.",
 )
-class AuctionNode:
-    id: strawberry.ID
-    code: str
-    name: str
+class AuctionNode(GameFields):
     item_id: strawberry.ID
-    starts_at: datetime
     ends_at: datetime = strawberry.field(description="The end now: anti-sniping may move it.")
     scheduled_end: datetime = strawberry.field(description="The end as the auction was created.")
     starting_price: int
@@ -41,8 +53,8 @@ class AuctionNode:
     extend_seconds: int = strawberry.field(
         description="A bid this close to the end moves the end this far after the bid (0: off)."
     )
-    status: AuctionStatus
-    outcome: AuctionOutcome | None
+    status: enums.AuctionStatus
+    outcome: enums.AuctionOutcome | None
     leading_bid: int | None = strawberry.field(description="The leading bid's points.")
     minimum_bid: int = strawberry.field(description="The least the next bid may offer.")
     bids: int
@@ -67,52 +79,51 @@ class AuctionNode:
     @classmethod
     def of(cls, a: Auction) -> AuctionNode:
         return cls(
-            id=node_id(a.id),
-            code=a.code,
-            name=a.name,
-            item_id=node_id(a.item_id),
-            starts_at=a.starts_at,
-            ends_at=a.ends_at,
-            scheduled_end=a.scheduled_end,
-            starting_price=a.starting_price,
-            min_increment=a.min_increment,
-            reserve_price=a.reserve_price,
-            extend_seconds=a.extend_seconds,
-            status=a.status,
-            outcome=a.outcome,
-            leading_bid=a.leading_amount,
-            minimum_bid=a.minimum_bid,
-            bids=a.bids,
-            bidders=a.bidders,
-            extensions=a.extensions,
-            order_id=optional_id(a.order_id),
-            leader_id=a.leading_member_id,
+            **copied(
+                cls,
+                a,
+                id=node_id(a.id),
+                item_id=node_id(a.item_id),
+                leading_bid=a.leading_amount,
+                order_id=optional_id(a.order_id),
+                leader_id=a.leading_member_id,
+            )
         )
+
+
+@strawberry.type
+class StakeFields:
+    """What every stake shows (each game's type adds its game and its state)."""
+
+    id: strawberry.ID
+    member_id: strawberry.ID
+    amount: int
+    hold_id: strawberry.ID
+    created_at: datetime
+
+    game_field: ClassVar[str]  # the game it is a stake of: "auction_id"
+
+    @classmethod
+    def of(cls, s: Stake) -> Self:
+        values: dict[str, Any] = {
+            "id": node_id(s.id),
+            "member_id": node_id(s.member_id),
+            "amount": s.amount,
+            "hold_id": node_id(s.hold_id),
+            "created_at": s.created_at,
+            "status": getattr(s, "status"),  # noqa: B009 (each game's own enum)
+            cls.game_field: node_id(getattr(s, cls.game_field)),
+        }
+        return cls(**values)
 
 
 @strawberry.type(
     name="AuctionBid", description="A member's bid: its points are held while it leads."
 )
-class BidNode:
-    id: strawberry.ID
+class BidNode(StakeFields):
     auction_id: strawberry.ID
-    member_id: strawberry.ID
-    amount: int
-    hold_id: strawberry.ID
-    status: BidStatus
-    created_at: datetime
-
-    @classmethod
-    def of(cls, b: Bid) -> BidNode:
-        return cls(
-            id=node_id(b.id),
-            auction_id=node_id(b.auction_id),
-            member_id=node_id(b.member_id),
-            amount=b.amount,
-            hold_id=node_id(b.hold_id),
-            status=b.status,
-            created_at=b.created_at,
-        )
+    status: enums.BidStatus
+    game_field = "auction_id"
 
 
 @strawberry.type
@@ -120,77 +131,33 @@ class AuctionPayload:
     auction: AuctionNode
 
 
-@strawberry.type
-class BidPayload:
-    bid: BidNode
-    auction: AuctionNode
-    replayed: bool
-    balance: BalanceNode
-
-
 @strawberry.type(
     name="Campaign",
     description="A crowdfunding campaign (积分众筹): a goal of points by a deadline.",
 )
-class CampaignNode:
-    id: strawberry.ID
-    code: str
-    name: str
+class CampaignNode(GameFields):
     purpose: str
     goal: int
     pledged: int = strawberry.field(description="Points pledged now (spent, once reached).")
     backers: int
     progress: float = strawberry.field(description="pledged / goal (1.0 and more: reached).")
-    starts_at: datetime
     ends_at: datetime
     min_pledge: int
     allow_raise: bool
     allow_withdraw: bool
-    status: CampaignStatus
-    outcome: CampaignOutcome | None
+    status: enums.CampaignStatus
+    outcome: enums.CampaignOutcome | None
 
     @classmethod
     def of(cls, c: Campaign) -> CampaignNode:
-        return cls(
-            id=node_id(c.id),
-            code=c.code,
-            name=c.name,
-            purpose=c.purpose,
-            goal=c.goal,
-            pledged=c.pledged,
-            backers=c.backers,
-            progress=c.pledged / c.goal,
-            starts_at=c.starts_at,
-            ends_at=c.ends_at,
-            min_pledge=c.min_pledge,
-            allow_raise=c.allow_raise,
-            allow_withdraw=c.allow_withdraw,
-            status=c.status,
-            outcome=c.outcome,
-        )
+        return cls(**copied(cls, c, id=node_id(c.id), progress=c.pledged / c.goal))
 
 
 @strawberry.type(name="Pledge", description="A member's pledge: its points held until the end.")
-class PledgeNode:
-    id: strawberry.ID
+class PledgeNode(StakeFields):
     campaign_id: strawberry.ID
-    member_id: strawberry.ID
-    amount: int
-    hold_id: strawberry.ID
-    status: PledgeStatus
-    created_at: datetime
-
-    @classmethod
-    def of(cls, p: Pledge) -> PledgeNode:
-        return cls(
-            id=node_id(p.id),
-            campaign_id=node_id(p.campaign_id),
-            member_id=node_id(p.member_id),
-            amount=p.amount,
-            hold_id=node_id(p.hold_id),
-            status=p.status,
-            created_at=p.created_at,
-        )
+    status: enums.PledgeStatus
+    game_field = "campaign_id"
 
 
 @strawberry.type
@@ -202,5 +169,26 @@ class CampaignPayload:
 class PledgePayload:
     pledge: PledgeNode
     campaign: CampaignNode
+    replayed: bool
+    balance: BalanceNode
+
+    @classmethod
+    async def of(
+        cls, call: Call, input: Any, take: Callable[..., Awaitable[Any]], **request: int
+    ) -> PledgePayload:
+        """A pledge or a withdrawal for the member the input names, and its answer."""
+        pledged, balance = await take_part(call, input, "campaign", take, **request)
+        return cls(
+            pledge=PledgeNode.of(pledged.stake),
+            campaign=CampaignNode.of(pledged.game),
+            replayed=pledged.replayed,
+            balance=balance,
+        )
+
+
+@strawberry.type
+class BidPayload:
+    bid: BidNode
+    auction: AuctionNode
     replayed: bool
     balance: BalanceNode
