@@ -36,6 +36,12 @@ from app.engagement.tables import (
     teams,
 )
 from app.events.tables import events
+from app.experiments.tables import (
+    experiment_assignments,
+    experiment_variant_rules,
+    experiment_variants,
+    experiments,
+)
 from app.games.tables import auction_bids, auctions, campaigns, pledges
 from app.jobs.tables import job_runs
 from app.ledger.tables import (
@@ -118,6 +124,10 @@ __all__ = [
     "events",
     "exchange_partners",
     "exchanges",
+    "experiment_assignments",
+    "experiment_variant_rules",
+    "experiment_variants",
+    "experiments",
     "expiry_reminders",
     "gifts",
     "holds",

@@ -8,12 +8,14 @@ when their package is imported (app/hooks.py); earning imports none of them.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.earning.rules import Rule
 from app.hooks import Hook
 from app.ledger.models import Actor
 from app.runtime import Runtime
@@ -44,3 +46,43 @@ PURCHASE_RECORDED: Hook[[Runtime, AsyncConnection, Actor, PurchaseRecorded]] = H
 EVENT_RECORDED: Hook[[Runtime, AsyncConnection, Actor, EventRecorded]] = Hook(
     "earning.event_recorded"
 )
+
+
+@dataclass(frozen=True)
+class RuleChoice:
+    """Whose rules are being chosen: the member, its RFM segment as the snapshot read it, the
+    rules table's ``generation`` read in this transaction (a chooser may cache by it; None: do
+    not trust a cache), the write's time, and whether it may write (False for a preview)."""
+
+    member_id: int
+    generation: str | None
+    segment: str | None
+    now: datetime
+    assign: bool
+
+
+RuleChooser = Callable[[AsyncConnection, RuleChoice, list[Rule]], Awaitable[list[Rule]]]
+
+
+class RuleChoosers:
+    """Who narrows the enabled rules down to the rules one member earns by (experiments give
+    each variant's members their variant's rules: app/experiments/chooser.py). Called under the
+    member's lock, after the rules are read and before the pure engine runs, so the engine
+    never knows of experiments. With no chooser registered, every member earns by every rule."""
+
+    def __init__(self) -> None:
+        self._choosers: list[RuleChooser] = []
+
+    def register(self, chooser: RuleChooser) -> None:
+        if chooser not in self._choosers:
+            self._choosers.append(chooser)
+
+    async def __call__(
+        self, conn: AsyncConnection, choice: RuleChoice, rules: list[Rule]
+    ) -> list[Rule]:
+        for chooser in self._choosers:
+            rules = await chooser(conn, choice, rules)
+        return rules
+
+
+RULE_CHOOSERS = RuleChoosers()

@@ -25,6 +25,7 @@ from app.configcache import generation_of
 from app.earning import counters, engine
 from app.earning.decisions import Standing, member_facts
 from app.earning.engine import expiry_override
+from app.earning.hooks import RULE_CHOOSERS, RuleChoice
 from app.earning.records import MemberSnapshot
 from app.earning.rulebook import ENABLED_RULES, Rulebook
 from app.earning.rules import Outcome, Rule, Trigger, select_rules
@@ -186,6 +187,10 @@ class EarningStore:
         rules = select_rules(
             await self.rulebook.enabled_rules(snapshot.rules_generation), trigger, event
         )
+        choice = RuleChoice(  # experiments: the member's variant's rules only
+            member_id, snapshot.rules_generation, snapshot.segment, self.clock.now(), assign=True
+        )
+        rules = await RULE_CHOOSERS(self.conn, choice, rules)
         return snapshot, rules
 
     async def lock_and_read_member(

@@ -19,7 +19,14 @@ from app.db import retry_on_lost_connection, unit_of_work
 from app.earning import decisions, orders
 from app.earning.commands import PreviewPoints, RecordEvent, RecordPurchase, RecordRefund
 from app.earning.decisions import Standing
-from app.earning.hooks import EVENT_RECORDED, PURCHASE_RECORDED, EventRecorded, PurchaseRecorded
+from app.earning.hooks import (
+    EVENT_RECORDED,
+    PURCHASE_RECORDED,
+    RULE_CHOOSERS,
+    EventRecorded,
+    PurchaseRecorded,
+    RuleChoice,
+)
 from app.earning.records import EventResult, PurchaseRecord, PurchaseResult, RefundResult
 from app.earning.rulebook import Rulebook, RuleRecord, RuleVersion
 from app.earning.rules import Occurrence, Outcome, Purchase, Rule, Trigger
@@ -233,6 +240,10 @@ async def preview_points(rt: Runtime, command: PreviewPoints) -> Outcome:
             if command.draft is None
             else await store.rulebook.rules_with_draft(Trigger.PURCHASE, command.draft)
         )
+        choice = RuleChoice(  # the member's variant's rules, assigning no one
+            command.member_id, None, snapshot.segment, rt.clock.now(), assign=False
+        )
+        rules = await RULE_CHOOSERS(conn, choice, rules)
         standing = await store.preview_standing(command.member_id, snapshot, rules, at)
         return _evaluate(rt, rules, basket, standing, at)
 

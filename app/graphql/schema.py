@@ -40,6 +40,8 @@ from app.graphql.earning.queries import EarningQueries
 from app.graphql.engagement.mutations import EngagementMutations
 from app.graphql.engagement.queries import EngagementQueries
 from app.graphql.engagement.subscriptions import EngagementSubscriptions
+from app.graphql.experiments.mutations import ExperimentMutations
+from app.graphql.experiments.queries import ExperimentQueries
 from app.graphql.games.mutations import GameMutations
 from app.graphql.games.queries import GameQueries
 from app.graphql.games.subscriptions import GameSubscriptions
@@ -84,6 +86,7 @@ class Query(
     GameQueries,
     AnalyticsQueries,
     SegmentQueries,
+    ExperimentQueries,
     WebhookQueries,
 ):
     pass
@@ -104,6 +107,7 @@ class Mutation(
     GameMutations,
     AnalyticsMutations,
     SegmentMutations,
+    ExperimentMutations,
     WebhookMutations,
 ):
     pass

@@ -25,6 +25,8 @@ from tests.graphql.conftest import Api
 from tests.graphql.core.walk_analytics import PROGRAMME_WIDE as ANALYTICS_PROGRAMME_WIDE
 from tests.graphql.core.walk_analytics import analytics_request_for
 from tests.graphql.core.walk_engagement import PROGRAMME_WIDE, engagement_request_for
+from tests.graphql.core.walk_experiments import PROGRAMME_WIDE as EXPERIMENTS_PROGRAMME_WIDE
+from tests.graphql.core.walk_experiments import experiments_request_for
 from tests.graphql.core.walk_games import PROGRAMME_WIDE as GAMES_PROGRAMME_WIDE
 from tests.graphql.core.walk_games import games_request_for
 from tests.graphql.core.walk_mall import PROGRAMME_WIDE as MALL_PROGRAMME_WIDE
@@ -170,6 +172,9 @@ async def request_for(operation: str, world: World) -> tuple[str, dict[str, Any]
     webhooks = await webhook_request_for(operation, world)
     if webhooks is not None:
         return webhooks
+    experiments = experiments_request_for(operation, key)
+    if experiments is not None:
+        return experiments
     games = await games_request_for(operation, world, key)
     if games is not None:
         return games
@@ -307,6 +312,7 @@ def subject_for(operation: str, caller: Caller, world: World) -> Subject:
         operation in {"tiers", "lifecyclePolicy"}
         or operation in PROGRAMME_WIDE | MALL_PROGRAMME_WIDE | ANALYTICS_PROGRAMME_WIDE
         or operation in SEGMENTS_PROGRAMME_WIDE | GAMES_PROGRAMME_WIDE
+        or operation in EXPERIMENTS_PROGRAMME_WIDE
         or operation in WEBHOOKS_OWN_CHANNEL
     ):
         channel = caller.principal.channel

@@ -1,0 +1,11 @@
+"""A/B experiments on the earning rules (docs/EXPERIMENTS.md).
+
+Importing the package registers its rule chooser with earning (app/earning/hooks.py), so every
+process that has the schema (app/tables.py imports every domain) assigns members and gives each
+the rules of its variant.
+"""
+
+from app.earning.hooks import RULE_CHOOSERS
+from app.experiments.chooser import choose_rules
+
+RULE_CHOOSERS.register(choose_rules)
