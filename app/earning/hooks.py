@@ -47,6 +47,11 @@ EVENT_RECORDED: Hook[[Runtime, AsyncConnection, Actor, EventRecorded]] = Hook(
     "earning.event_recorded"
 )
 
+# Staff are about to change (update, enable or disable) an earning rule through earning's use
+# cases: a listener refuses with a DomainError when the rule is not the programme's to change
+# (an experiment's variant rule while it runs). The experiments' own switches do not pass here.
+RULE_CHANGING: Hook[[AsyncConnection, int]] = Hook("earning.rule_changing")
+
 
 @dataclass(frozen=True)
 class RuleChoice:

@@ -22,6 +22,7 @@ from app.earning.decisions import Standing
 from app.earning.hooks import (
     EVENT_RECORDED,
     PURCHASE_RECORDED,
+    RULE_CHANGING,
     RULE_CHOOSERS,
     EventRecorded,
     PurchaseRecorded,
@@ -79,6 +80,7 @@ async def update_rule(
     expected_version: int | None = None,
 ) -> RuleRecord:
     async with unit_of_work(rt.engine) as conn:
+        await RULE_CHANGING(conn, rule_id)
         return await _rulebook(rt, conn).update_rule(
             rule_id, spec, actor=actor, expected_version=expected_version
         )
@@ -93,6 +95,7 @@ async def set_rule_enabled(
     expected_version: int | None = None,
 ) -> RuleRecord:
     async with unit_of_work(rt.engine) as conn:
+        await RULE_CHANGING(conn, rule_id)
         return await _rulebook(rt, conn).set_enabled(
             rule_id, enabled, actor=actor, expected_version=expected_version
         )

@@ -5,7 +5,8 @@ process that has the schema (app/tables.py imports every domain) assigns members
 the rules of its variant.
 """
 
-from app.earning.hooks import RULE_CHOOSERS
-from app.experiments.chooser import choose_rules
+from app.earning.hooks import RULE_CHANGING, RULE_CHOOSERS
+from app.experiments.chooser import choose_rules, guard_rule_change
 
 RULE_CHOOSERS.register(choose_rules)
+RULE_CHANGING.register(guard_rule_change)

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.configcache import GenerationCache
 from app.earning.hooks import RuleChoice
 from app.earning.rules import Rule
+from app.errors import DomainError, ErrorCode
 from app.experiments.policy import ExperimentPlan, Plans, Status, VariantPlan, member_rules
 from app.experiments.tables import (
     experiment_assignments,
@@ -167,3 +168,36 @@ async def choose_rules(conn: AsyncConnection, choice: RuleChoice, rules: list[Ru
         conn, choice.member_id, plans, segment=choice.segment, now=choice.now, assign=choice.assign
     )
     return member_rules(rules, plans, assigned)
+
+
+_OWNER = (
+    select(
+        experiments.c.code,
+        experiments.c.status,
+        experiments.c.winner_variant_id,
+        experiment_variant_rules.c.variant_id,
+    )
+    .select_from(
+        experiment_variant_rules.join(
+            experiment_variants, experiment_variants.c.id == experiment_variant_rules.c.variant_id
+        ).join(experiments, experiments.c.id == experiment_variants.c.experiment_id)
+    )
+    .where(experiment_variant_rules.c.rule_id == bindparam("rule_id", type_=BigInteger))
+)
+
+
+async def guard_rule_change(conn: AsyncConnection, rule_id: int) -> None:
+    """Staff may not change a variant's rule through the rule book once its experiment started
+    (its variants never change while it runs; a loser of a rollout stays off); a draft's, or a
+    rolled-out winner's (a programme rule now), they may."""
+    owner = (await conn.execute(_OWNER, {"rule_id": rule_id})).first()
+    if owner is None or owner.status == Status.DRAFT.value:
+        return
+    if owner.status == Status.ROLLED_OUT.value and owner.winner_variant_id == owner.variant_id:
+        return
+    raise DomainError(
+        ErrorCode.INVALID_STATE,
+        f"earning rule {rule_id} is a variant's rule in experiment {owner.code!r} "
+        f"({owner.status}): it cannot change",
+        "id",
+    )

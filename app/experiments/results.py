@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from scipy import stats
@@ -99,6 +100,16 @@ class Interval:
 
 
 @dataclass(frozen=True)
+class Comparison:
+    """A variant against the control (the first variant): two-sided p-values (None: nothing
+    to test, e.g. no spread in either variant)."""
+
+    issued_p_value: float | None  # Welch's t-test, points issued per member
+    sales_p_value: float | None  # Welch's t-test, sales per member
+    retention_p_value: float | None  # Fisher's exact test, retained or not
+
+
+@dataclass(frozen=True)
 class VariantResult:
     code: str
     name: str
@@ -114,6 +125,7 @@ class VariantResult:
     issued_per_member: Interval  # mean, t interval
     sales_per_member: Interval  # mean, t interval
     retention: Interval  # Wilson score interval
+    versus_control: Comparison | None  # None for the control itself
 
 
 def mean_interval(n: int, mean: float | None, sd: float | None) -> Interval:
@@ -171,12 +183,12 @@ async def variant_results(
     by_day: dict[int, dict[date, int]] = {}
     for row in await conn.execute(_ISSUED_BY_DAY, params):
         by_day.setdefault(row.variant_id, {})[row.day] = int(row.points)
+    rows = list(await conn.execute(_BY_VARIANT, params))
     results = []
-    for r in await conn.execute(_BY_VARIANT, params):
+    for r in rows:
         members = int(r.members)
         issued = int(r.issued)
         redeemed = int(r.redeemed)
-        sales = Decimal(r.sales).quantize(CENT)
         results.append(
             VariantResult(
                 code=r.code,
@@ -187,7 +199,7 @@ async def variant_results(
                 points_redeemed=redeemed,
                 redemption_rate=_rate(redeemed, issued),
                 purchases=int(r.purchases),
-                sales=sales,
+                sales=Decimal(r.sales).quantize(CENT),
                 retained=int(r.retained),
                 retention_rate=_rate(int(r.retained), members),
                 issued_per_member=mean_interval(
@@ -195,9 +207,42 @@ async def variant_results(
                 ),
                 sales_per_member=mean_interval(members, _float(r.sales_mean), _float(r.sales_sd)),
                 retention=proportion_interval(int(r.retained), members),
+                versus_control=None if r is rows[0] else compare(rows[0], r),
             )
         )
     return results
+
+
+def compare(control: Any, variant: Any) -> Comparison:
+    """SciPy's tests of ``variant`` against ``control`` (rows of the per-variant statement)."""
+    return Comparison(
+        issued_p_value=welch_p(control, variant, "issued"),
+        sales_p_value=welch_p(control, variant, "sales"),
+        retention_p_value=fisher_p(
+            int(control.retained), int(control.members), int(variant.retained), int(variant.members)
+        ),
+    )
+
+
+def welch_p(control: Any, variant: Any, measure: str) -> float | None:
+    n1, n2 = int(control.members), int(variant.members)
+    sd1, sd2 = _float(getattr(control, f"{measure}_sd")), _float(getattr(variant, f"{measure}_sd"))
+    if n1 < 2 or n2 < 2 or sd1 is None or sd2 is None or sd1 == sd2 == 0:
+        return None
+    mean1 = _float(getattr(control, f"{measure}_mean"))
+    mean2 = _float(getattr(variant, f"{measure}_mean"))
+    tested = stats.ttest_ind_from_stats(mean1, sd1, n1, mean2, sd2, n2, equal_var=False)
+    return _finite(float(tested.pvalue))
+
+
+def fisher_p(k1: int, n1: int, k2: int, n2: int) -> float | None:
+    if n1 == 0 or n2 == 0:
+        return None
+    return _finite(float(stats.fisher_exact([[k1, n1 - k1], [k2, n2 - k2]]).pvalue))
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
 
 
 def _float(value: Decimal | float | None) -> float | None:

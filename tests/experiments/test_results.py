@@ -207,6 +207,24 @@ async def test_results_equal_the_from_scratch_sql(api: Api, clock: FrozenClock) 
         assert (result.retention.low, result.retention.high) == pytest.approx(
             (wilson.low, wilson.high)
         )
+    # B against the control, as SciPy tests the per-member values.
+    assert found.variants[0].versus_control is None
+    versus = found.variants[1].versus_control
+    assert versus is not None
+    a_rows, b_rows = by_variant["a"], by_variant["b"]
+    for measure, p_value in (("issued", versus.issued_p_value), ("sales", versus.sales_p_value)):
+        welch = stats.ttest_ind(
+            [float(getattr(r, measure)) for r in a_rows],
+            [float(getattr(r, measure)) for r in b_rows],
+            equal_var=False,
+        )
+        assert p_value == pytest.approx(float(welch.pvalue))
+    kept = [sum(1 for r in rows if r.retained) for rows in (a_rows, b_rows)]
+    fisher = stats.fisher_exact(
+        [[kept[0], len(a_rows) - kept[0]], [kept[1], len(b_rows) - kept[1]]]
+    )
+    assert versus.retention_p_value == pytest.approx(float(fisher.pvalue))
+    assert versus.issued_p_value is not None and versus.issued_p_value < 0.05  # B pays double
     # The variants differ as they should: B's rule pays double.
     a, b = found.variants
     assert b.points_issued / b.purchases > a.points_issued / a.purchases
@@ -217,7 +235,8 @@ async def test_results_equal_the_from_scratch_sql(api: Api, clock: FrozenClock) 
     body = await api.call(
         """{ experimentResults(code: "econ") { until variants { code members pointsIssued
              pointsCost pointsRedeemed redemptionRate purchases sales retained retentionRate
-             issuedPerMember { estimate low high confidence } retention { low high } } } }""",
+             issuedPerMember { estimate low high confidence } retention { low high }
+             versusControl { issuedPValue salesPValue retentionPValue } } } }""",
         headers=api.staff_headers("analyst"),
     )
     read = body["data"]["experimentResults"]["variants"]
@@ -225,6 +244,8 @@ async def test_results_equal_the_from_scratch_sql(api: Api, clock: FrozenClock) 
         (r.code, r.members, r.points_issued, str(r.points_cost)) for r in found.variants
     ]
     assert read[0]["issuedPerMember"]["confidence"] == 0.95
+    assert read[0]["versusControl"] is None
+    assert read[1]["versusControl"]["issuedPValue"] == pytest.approx(versus.issued_p_value)
     await assert_audit_clean(api)
 
 

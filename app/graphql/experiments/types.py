@@ -83,6 +83,19 @@ class IntervalNode:
         )
 
 
+@strawberry.type(name="ExperimentComparison")
+class ComparisonNode:
+    issued_p_value: float | None = strawberry.field(
+        description="Welch's t-test on points issued per member (two-sided)."
+    )
+    sales_p_value: float | None = strawberry.field(
+        description="Welch's t-test on sales per member (two-sided)."
+    )
+    retention_p_value: float | None = strawberry.field(
+        description="Fisher's exact test on members retained (two-sided)."
+    )
+
+
 @strawberry.type(name="ExperimentVariantResult")
 class VariantResultNode:
     code: str
@@ -103,6 +116,9 @@ class VariantResultNode:
     issued_per_member: IntervalNode = strawberry.field(description="Mean, Student's t interval.")
     sales_per_member: IntervalNode = strawberry.field(description="Mean, Student's t interval.")
     retention: IntervalNode = strawberry.field(description="Wilson score interval.")
+    versus_control: ComparisonNode | None = strawberry.field(
+        description="Against the first variant (none for the control itself)."
+    )
 
     @classmethod
     def of(cls, result: VariantResult) -> VariantResultNode:
@@ -121,6 +137,13 @@ class VariantResultNode:
             issued_per_member=IntervalNode.of(result.issued_per_member),
             sales_per_member=IntervalNode.of(result.sales_per_member),
             retention=IntervalNode.of(result.retention),
+            versus_control=None
+            if result.versus_control is None
+            else ComparisonNode(
+                issued_p_value=result.versus_control.issued_p_value,
+                sales_p_value=result.versus_control.sales_p_value,
+                retention_p_value=result.versus_control.retention_p_value,
+            ),
         )
 
 

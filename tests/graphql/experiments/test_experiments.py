@@ -3,6 +3,7 @@ every point earned, a rollout makes the winner the programme's, bad input change
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from sqlalchemy import func, select
@@ -280,3 +281,62 @@ async def test_bad_input_is_refused_with_a_typed_error_and_changes_nothing(api: 
         '{ experiment(code: "double") { variants { weight } } }', headers=api.staff_headers()
     )
     assert [v["weight"] for v in read["data"]["experiment"]["variants"]] == ["1", "3"]
+
+
+SWITCH = """mutation($id: ID!, $on: Boolean!) {
+  setEarningRuleEnabled(input: {id: $id, enabled: $on}) {
+    __typename ... on MutationError { code field } } }"""
+EDIT = """mutation($id: ID!, $r: EarningRuleInput!) {
+  updateEarningRule(input: {id: $id, rule: $r}) {
+    __typename ... on MutationError { code field } } }"""
+
+
+async def test_a_running_experiments_rules_cannot_be_changed_through_the_rule_book(
+    api: Api,
+) -> None:
+    base, _ = await running(api)
+    read = await api.admin('{ experiment(code: "double") { variants { code ruleIds } } }')
+    a_rule, b_rule = (v["ruleIds"][0] for v in read["experiment"]["variants"])
+    for rule in (a_rule, b_rule):
+        off = await api.call(SWITCH, {"id": rule, "on": False}, api.staff_headers())
+        assert off["data"]["setEarningRuleEnabled"] == {
+            "__typename": "MutationError",
+            "code": "INVALID_STATE",
+            "field": "id",
+        }
+        edit = await api.call(EDIT, {"id": rule, "r": per_unit("x", "9")}, api.staff_headers())
+        assert edit["data"]["updateEarningRule"]["code"] == "INVALID_STATE"
+    programme = await api.call(EDIT, {"id": base, "r": per_unit("base", "1")}, api.staff_headers())
+    assert programme["data"]["updateEarningRule"]["__typename"] == "EarningRulePayload"
+    await state(api, "stopExperiment", "double")
+    on = await api.call(SWITCH, {"id": b_rule, "on": True}, api.staff_headers())
+    assert on["data"]["setEarningRuleEnabled"]["code"] == "INVALID_STATE"
+    await api.call(ROLL_OUT, {"c": "double", "v": "b"}, api.staff_headers())
+    winner = await api.call(EDIT, {"id": b_rule, "r": per_unit("b", "3")}, api.staff_headers())
+    assert winner["data"]["updateEarningRule"]["__typename"] == "EarningRulePayload"
+    loser = await api.call(SWITCH, {"id": a_rule, "on": True}, api.staff_headers())
+    assert loser["data"]["setEarningRuleEnabled"]["code"] == "INVALID_STATE"
+
+
+async def test_racing_purchases_assign_each_member_once(api: Api) -> None:
+    """Two purchases of each of twelve new members at once, on real connections: one
+    assignment each, and both purchases paid by that variant's rules."""
+    _, members = await running(api)
+    people = members[:12]
+    results = await asyncio.gather(
+        *(buy(api, m, f"race-{m}-{n}") for m in people for n in range(2))
+    )
+    async with api.runtime.engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(experiment_assignments.c.member_id, func.count()).group_by(
+                    experiment_assignments.c.member_id
+                )
+            )
+        ).all()
+    assert sorted(int(m) for m, _ in rows) == sorted(int(m) for m in people)
+    assert all(count == 1 for _, count in rows)
+    for i, member in enumerate(people):
+        expected = 205 if await variant_of(api, member) == "b" else 105
+        assert [results[2 * i]["points"], results[2 * i + 1]["points"]] == [expected, expected]
+    await assert_audit_clean(api)
