@@ -6,6 +6,8 @@ import json
 import signal
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,15 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from app.embedded import STATE_FILE, EmbeddedServices, pid_is_alive, wait_for_exit
+
+
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    """A data directory outside pytest's temporary root: as root, pgserver opens the folders
+    above its data to its own system user, and another pytest session starting on the machine
+    closes pytest's root again (mode 0700) — initdb then fails half-way."""
+    with tempfile.TemporaryDirectory(prefix="jifen-embedded-") as top:
+        yield Path(top) / "data"
 
 
 async def select_one(database_url: str) -> int:
@@ -44,8 +55,8 @@ async def redis_bind(redis_url: str) -> str:
         await client.aclose()
 
 
-async def test_embedded_services_answer_then_stop_by_pid(tmp_path: Path) -> None:
-    services = EmbeddedServices(tmp_path / "data")
+async def test_embedded_services_answer_then_stop_by_pid(data_dir: Path) -> None:
+    services = EmbeddedServices(data_dir)
     with services:
         assert services.postgres is not None and services.redis is not None
         postgres_pid, redis_pid = services.postgres.pid, services.redis.pid
@@ -59,15 +70,15 @@ async def test_embedded_services_answer_then_stop_by_pid(tmp_path: Path) -> None
 
     assert not pid_is_alive(postgres_pid)
     assert not pid_is_alive(redis_pid)
-    assert not (tmp_path / "data" / STATE_FILE).exists()
+    assert not (data_dir / STATE_FILE).exists()
 
 
-async def test_a_second_process_attaches_and_leaves_the_servers_running(tmp_path: Path) -> None:
+async def test_a_second_process_attaches_and_leaves_the_servers_running(data_dir: Path) -> None:
     # The owner runs in a subprocess: ownership is per process, as with two `jifen` commands.
-    owner = start_owner(tmp_path / "data")
+    owner = start_owner(data_dir)
     try:
         pids = read_owner_pids(owner)
-        with EmbeddedServices(tmp_path / "data") as guest:
+        with EmbeddedServices(data_dir) as guest:
             assert guest.postgres is not None and guest.redis is not None
             assert (guest.postgres.pid, guest.redis.pid) == pids
             assert await select_one(guest.database_url) == 1
@@ -114,9 +125,9 @@ def read_owner_pids(owner: subprocess.Popen[str]) -> tuple[int, int]:
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "term"])
 def test_a_signal_stops_everything_that_was_started(
-    tmp_path: Path, stop_signal: signal.Signals
+    data_dir: Path, stop_signal: signal.Signals
 ) -> None:
-    owner = start_owner(tmp_path / "data")
+    owner = start_owner(data_dir)
     try:
         pids = read_owner_pids(owner)
         assert all(pid_is_alive(pid) for pid in pids)
