@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.selectable import TableValuedAlias
 from sqlalchemy.types import TypeEngine
+from sqlalchemy.util import greenlet_spawn
 from tenacity import (
     AsyncRetrying,
     retry_if_exception,
@@ -79,6 +80,44 @@ def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
         # Prepared-statement caching is per connection; keep it, it is a large share of the speed.
         connect_args={"server_settings": {"application_name": "jifen"}},
     )
+
+
+class NotSent(ConnectionError):
+    """The connection was found unusable before a statement went out (nothing was sent): the
+    same work on a new connection is safe (:func:`connection_lost` says so)."""
+
+
+async def autocommit_fetch(conn: AsyncConnection, sql: str, *args: Any) -> list[asyncpg.Record]:
+    """Run ``sql`` as its own transaction on the connection's asyncpg connection: prepared once
+    per connection (asyncpg's statement cache), without SQLAlchemy's compiling and result
+    machinery, for a hot statement where they cost more than they give (docs/PERFORMANCE.md).
+    The engine's ``before_cursor_execute`` listeners still see it (statement counts, fault
+    tests). JSON parameters are sent as JSON text; JSON columns come back decoded.
+
+    The statement is its own COMMIT: a connection lost while it is out raises
+    :class:`CommitInDoubt` (never retried); one found unusable before it went out,
+    :class:`NotSent` (retried by :func:`retry_on_lost_connection`)."""
+    sync = conn.sync_connection
+    if sync is not None and sync.dispatch.before_cursor_execute:
+        await greenlet_spawn(
+            sync.dispatch.before_cursor_execute, sync, None, sql, args, None, False
+        )
+    raw = await conn.get_raw_connection()
+    driver = raw.driver_connection
+    try:
+        rows: list[asyncpg.Record] = await driver.fetch(sql, *args)
+    except Exception as error:
+        unusable = isinstance(error, asyncpg.InternalClientError) or (
+            isinstance(error, asyncpg.InterfaceError) and driver.is_closed()
+        )
+        if unusable:  # asyncpg refused before sending anything
+            await conn.invalidate()
+            raise NotSent(str(error)) from error
+        if connection_lost(error):
+            await conn.invalidate()
+            raise CommitInDoubt("connection lost while the statement was out") from error
+        raise
+    return rows
 
 
 class CommitInDoubt(Exception):

@@ -22,6 +22,7 @@ from contextlib import asynccontextmanager, suppress
 from datetime import date, timedelta
 from typing import Any
 
+import orjson
 import strawberry
 from sqlalchemy import text
 from starlette.applications import Starlette
@@ -116,6 +117,11 @@ class JifenGraphQL(GraphQL[Context, None]):
         return decode_request_json(
             data, self.settings.max_json_depth, self.settings.max_request_bytes
         )
+
+    def encode_json(self, data: object) -> bytes:
+        # Every answer, HTTP and WebSocket: orjson writes the same compact JSON as json.dumps
+        # (non-ASCII as UTF-8 rather than escaped), several times faster (docs/PERFORMANCE.md).
+        return orjson.dumps(data)
 
     def parse_json(self, data: str | bytes) -> Any:
         try:

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import shutil
@@ -55,7 +54,9 @@ from ledger import (  # noqa: E402  (bench/ledger.py: shared set-up, server, wrk
     Result,
     Server,
     audit,
+    backend_pids,
     count_rows,
+    cpu_seconds,
     load_average,
     measure_phase,
     mint_tokens,
@@ -158,34 +159,6 @@ def switch_tasks(url: str, token: str, codes: list[str], enabled: bool) -> None:
         reply = graphql(url, token, SET_TASK_ENABLED, {"input": {"code": code, "enabled": enabled}})
         if reply["setTaskEnabled"]["__typename"] != "TaskSaved":
             raise SystemExit(f"setTaskEnabled refused: {reply}")
-
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU of these processes so far (a process gone meanwhile counts 0)."""
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
-    return total / CLOCK_TICKS
-
-
-def backend_pids(database: str) -> list[int]:
-    """The PostgreSQL backends serving ``database`` (titled "postgres: [cluster:] user db …");
-    other databases' sessions on the same server are not ours to count."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                title = (entry / "cmdline").read_bytes().split(b"\0")[0].split()
-                if title[:1] == [b"postgres:"] and database.encode() in title[1:5]:
-                    pids.append(int(entry.name))
-    return pids
 
 
 def combine(rounds: list[Result]) -> Result:

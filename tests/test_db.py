@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -16,8 +17,9 @@ from sqlalchemy.util import await_only
 from app.db import create_engine, unit_of_work
 from app.errors import DomainError, ErrorCode
 from app.ledger import usecases as ledger
-from app.ledger.commands import Earn
+from app.ledger.commands import Adjust, Earn
 from app.ledger.models import Actor
+from app.ledger.onetrip import POST_CREDIT
 from app.members import usecases as members
 from app.runtime import Runtime
 from tests.ledger.test_service import _audit_after  # noqa: F401  (the ledger audit after each test)
@@ -81,6 +83,14 @@ async def earn(rt: Runtime, member_id: int, key: str, amount: int = 100) -> int:
     return entry.id
 
 
+async def adjust(rt: Runtime, member_id: int, key: str, amount: int = 100) -> int:
+    """A write on the ledger's path (BEGIN, statements, COMMIT): an earn is one statement."""
+    entry = await ledger.adjust_points(
+        rt, STAFF, Adjust(member_id=member_id, amount=amount, reason="fault"), idempotency_key=key
+    )
+    return entry.id
+
+
 async def test_a_pooled_connection_postgres_closed_is_replaced_before_use(
     runtime: Runtime, killer: asyncpg.Connection
 ) -> None:
@@ -102,7 +112,7 @@ async def test_a_write_whose_connection_is_lost_before_commit_runs_again_once(
 ) -> None:
     member_id = await new_member(runtime)
     with terminated_once(runtime.engine, killer, "before_cursor_execute", "INSERT INTO entries"):
-        await earn(runtime, member_id, "retried")
+        await adjust(runtime, member_id, "retried")
     assert (await ledger.get_balance(runtime, member_id)).available == 100
     history = await ledger.list_history(runtime, member_id, first=10)
     assert [entry.amount for entry in history] == [100]
@@ -116,11 +126,61 @@ async def test_a_write_cut_off_during_commit_is_not_retried_and_its_key_resends_
         terminated_once(runtime.engine, killer, "commit") as killed,
         pytest.raises(DomainError) as refused,
     ):
-        await earn(runtime, member_id, "in-doubt")
+        await adjust(runtime, member_id, "in-doubt")
     assert refused.value.code is ErrorCode.UNAVAILABLE
     assert len(killed) == 1  # one attempt: a retry after a COMMIT was sent could double it
 
     # The client re-sends with the same key: applied once, whichever way the COMMIT went.
+    first = await adjust(runtime, member_id, "in-doubt")
+    again = await adjust(runtime, member_id, "in-doubt")
+    assert first == again
+    assert (await ledger.get_balance(runtime, member_id)).available == 100
+
+
+async def test_an_earn_whose_connection_died_before_its_one_statement_runs_again_once(
+    runtime: Runtime, killer: asyncpg.Connection
+) -> None:
+    """The earn's posting is one statement (app/ledger/onetrip.py): a connection found dead
+    before it went out is replaced and the statement sent again."""
+    member_id = await new_member(runtime)
+    with terminated_once(runtime.engine, killer, "before_cursor_execute", POST_CREDIT) as killed:
+        await earn(runtime, member_id, "retried")
+    assert len(killed) == 1
+    assert (await ledger.get_balance(runtime, member_id)).available == 100
+
+
+async def test_an_earn_cut_off_while_its_one_statement_is_out_is_in_doubt_and_resends_once(
+    runtime: Runtime, killer: asyncpg.Connection
+) -> None:
+    """The statement is its own COMMIT: a connection lost while it is out (here: while it waits
+    for the member's account lock, which the killer holds) is in doubt, never retried."""
+    member_id = await new_member(runtime)
+    holder = await asyncpg.connect(
+        str(runtime.settings.database_url).replace("postgresql+asyncpg://", "postgresql://")
+    )
+    try:
+        async with holder.transaction():
+            await holder.execute(
+                "SELECT 1 FROM accounts WHERE member_id = $1 FOR UPDATE", member_id
+            )
+            posting = asyncio.create_task(earn(runtime, member_id, "in-doubt"))
+            waiting = None
+            for _ in range(200):
+                waiting = await killer.fetchval(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND wait_event_type = 'Lock' AND query LIKE '%ledger_post_credit%'"
+                )
+                if waiting is not None:
+                    break
+                await asyncio.sleep(0.01)
+            assert waiting is not None, "the earn never waited for the account lock"
+            await terminate(killer, waiting)
+            with pytest.raises(DomainError) as refused:
+                await posting
+    finally:
+        await holder.close()
+    assert refused.value.code is ErrorCode.UNAVAILABLE
+
     first = await earn(runtime, member_id, "in-doubt")
     again = await earn(runtime, member_id, "in-doubt")
     assert first == again

@@ -30,6 +30,24 @@ from app.ledger.policy import LedgerPolicy
 from app.ledger.tables import allocations, entries, transfers
 
 
+def credit_dates(
+    policy: LedgerPolicy,
+    now: datetime,
+    available_at: datetime | None,
+    expires_at: datetime | None,
+    expiry: ExpiryPolicy | None,
+) -> tuple[datetime, datetime | None]:
+    """When a credit's points become available (never before now) and when they expire (the
+    credit's own date, else ``expiry``, else the programme's policy); refused when they would
+    expire before they are available."""
+    available_at = max(available_at or now, now)
+    if expires_at is None:
+        expires_at = policy.expires_at(now, expiry)
+    if expires_at is not None and expires_at <= available_at:
+        raise invalid("points must expire after they become available", "expiresAt")
+    return available_at, expires_at
+
+
 class Movements:
     """The movements of one write, on its connection, under its account lock."""
 
@@ -55,11 +73,7 @@ class Movements:
         the rest makes a lot, pending until ``available_at`` when that is later than now, and
         expiring at ``expires_at``, else by ``expiry``, else by the programme's policy."""
         now = self.clock.now()
-        available_at = max(available_at or now, now)
-        if expires_at is None:
-            expires_at = self.policy.expires_at(now, expiry)
-        if expires_at is not None and expires_at <= available_at:
-            raise invalid("points must expire after they become available", "expiresAt")
+        available_at, expires_at = credit_dates(self.policy, now, available_at, expires_at, expiry)
         paid_off = min(account.debt, amount)
         account.debt -= paid_off
         lot_amount = amount - paid_off

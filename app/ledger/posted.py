@@ -19,10 +19,12 @@ _posted: ContextVar[dict[int, Balance] | None] = ContextVar("posted_balances", d
 
 def record(member_id: int, balance: Balance) -> None:
     """The member's balance as this transaction leaves it; kept if and when it commits."""
-    after_commit(lambda: _keep(member_id, balance))
+    after_commit(lambda: keep(member_id, balance))
 
 
-def _keep(member_id: int, balance: Balance) -> None:
+def keep(member_id: int, balance: Balance) -> None:
+    """The balance a committed write left (a write committed by its one statement records it
+    itself)."""
     posted = _posted.get()
     if posted is None:
         posted = {}

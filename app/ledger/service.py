@@ -80,6 +80,23 @@ def _check_note(note: Note) -> None:
         raise invalid(f"reference is longer than {MAX_REFERENCE} characters", "reference")
 
 
+def check_amount(policy: LedgerPolicy, amount: int) -> None:
+    if amount <= 0:
+        raise invalid("amount must be a positive whole number of points", "amount")
+    if amount > policy.max_amount:
+        raise invalid(f"amount must not exceed {policy.max_amount} points", "amount")
+
+
+def checked_note(
+    policy: LedgerPolicy, amount: int, reason: str, actor: Actor, reference: str | None
+) -> Note:
+    """The checked amount and note of a write that moves ``amount`` points."""
+    note = Note(reason, actor, reference)
+    check_amount(policy, amount)
+    _check_note(note)
+    return note
+
+
 # Who may do what, by member status (docs/LEDGER.md "Member status"): checked under the lock.
 
 
@@ -322,7 +339,7 @@ class Ledger:
         member_id, amount, reason = adjust.member_id, adjust.amount, adjust.reason
         if amount == 0:
             raise invalid("an adjustment must not be zero", "amount")
-        self._check_amount(abs(amount))
+        check_amount(self.policy, abs(amount))
         _check_text(reason, "reason")
         note = Note(reason, actor)
 
@@ -439,17 +456,7 @@ class Ledger:
     # -------------------------------------------------------------------- the mechanics
 
     def _note(self, amount: int, reason: str, actor: Actor, reference: str | None) -> Note:
-        """The checked amount and note of a write that moves ``amount`` points."""
-        note = Note(reason, actor, reference)
-        self._check_amount(amount)
-        _check_note(note)
-        return note
-
-    def _check_amount(self, amount: int) -> None:
-        if amount <= 0:
-            raise invalid("amount must be a positive whole number of points", "amount")
-        if amount > self.policy.max_amount:
-            raise invalid(f"amount must not exceed {self.policy.max_amount} points", "amount")
+        return checked_note(self.policy, amount, reason, actor, reference)
 
     async def _active_hold(self, hold_id: int) -> Hold:
         """The hold re-read under its member's account lock; refused unless still active."""

@@ -28,6 +28,7 @@ from app.ledger.commands import (
 )
 from app.ledger.idempotency import idempotent
 from app.ledger.models import Actor, Balance, Entry, Hold, Lot
+from app.ledger.onetrip import earn_in_one_trip
 from app.ledger.service import Ledger, LedgerPolicy
 from app.runtime import Runtime
 
@@ -71,7 +72,16 @@ async def _write(
         )
 
 
+# The earn's common case in one statement (app/ledger/onetrip.py); a lost connection before it
+# is sent is retried, one while it is out is in doubt (UNAVAILABLE, re-send with the key).
+_earn_in_one_trip = retry_on_lost_connection(earn_in_one_trip)
+
+
 async def earn_points(rt: Runtime, actor: Actor, earn: Earn, *, idempotency_key: str) -> Entry:
+    policy = LedgerPolicy.from_settings(rt.settings)
+    entry = await _earn_in_one_trip(rt, policy, actor, earn, idempotency_key, "earn")
+    if entry is not None:
+        return entry
     return await _write(rt, actor, idempotency_key, "earn", earn, Ledger.earn)
 
 

@@ -1,0 +1,114 @@
+"""An earn posted in one round trip: the common case of ``earnPoints`` as one statement.
+
+The ledger's path (:mod:`app.ledger.usecases`, :class:`app.ledger.service.Ledger`) runs an earn
+as ten round trips. Here the same statements run inside PostgreSQL, in ``ledger_post_credit()``
+(migration 0029): the key claimed first, then the member's account locked, its status read
+after the lock, the entry, its transfer, the lot, the account, the event and the key's answer —
+one statement, sent in autocommit, so the statement is the transaction.
+
+It takes only the common case. When the request would be refused here (a bad amount, a blank
+reason, dates out of order, a malformed key) or the function declines it (a replay or a reused
+key, an unknown or closed member, an account with something to settle first), nothing has been
+written and :func:`earn_in_one_trip` answers None: the caller runs the ledger's path, which
+answers exactly as it always did. A connection lost while the statement is out may have
+committed it: :class:`app.db.CommitInDoubt` (the client re-sends with its key); one found
+unusable before it went out is retried (:class:`app.db.NotSent`).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from app.db import autocommit_fetch
+from app.errors import DomainError
+from app.ledger import posted
+from app.ledger.commands import Earn, request_of
+from app.ledger.idempotency import check_key, fingerprint
+from app.ledger.journal import count_postings
+from app.ledger.models import Actor, Balance, Entry, EntryKind
+from app.ledger.movements import credit_dates
+from app.ledger.policy import LedgerPolicy
+from app.ledger.service import checked_note
+from app.runtime import Runtime
+
+POST_CREDIT = (
+    "SELECT * FROM ledger_post_credit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
+    " $14, $15, $16, $17, $18, $19, $20)"
+)
+
+
+async def earn_in_one_trip(
+    rt: Runtime, policy: LedgerPolicy, actor: Actor, earn: Earn, key: str, operation: str
+) -> Entry | None:
+    """The earn posted and committed by one statement, or None: nothing written, run the
+    ledger's path (see the module's docstring)."""
+    now = rt.clock.now()
+    try:
+        check_key(key)
+        note = checked_note(policy, earn.amount, earn.reason, actor, earn.reference)
+        available_at, expires_at = credit_dates(
+            policy, now, earn.available_at, earn.expires_at, earn.expiry
+        )
+    except DomainError:
+        return None  # the ledger's path refuses it, in its own order
+    kind = EntryKind.EARN
+    details: dict[str, Any] = earn.details or {}
+    entry_event = {
+        "kind": kind.value,
+        "amount": earn.amount,
+        "reason": note.reason,
+        "source": actor.source,
+        "reference": note.reference,
+        "reverses_entry_id": None,
+        "created_at": now.isoformat(),
+    }
+    async with rt.engine.connect() as conn:
+        rows = await autocommit_fetch(
+            conn,
+            POST_CREDIT,
+            actor.principal,
+            key,
+            operation,
+            fingerprint([operation, request_of(earn)]),
+            earn.member_id,
+            kind.value,
+            earn.amount,
+            earn.counter_account,
+            note.reason,
+            actor.source,
+            note.reference,
+            actor.principal,
+            actor.kind,
+            actor.partner_channel,
+            json.dumps(details),
+            now,
+            available_at,
+            expires_at,
+            "points.earned",
+            json.dumps(entry_event),
+        )
+    if not rows:
+        return None
+    row = rows[0]
+    balance = Balance(row["out_available"], row["out_pending"], row["out_held"], row["out_debt"])
+    posted.keep(earn.member_id, balance)
+    count_postings(kind, [earn.amount])
+    return Entry(
+        id=row["out_entry_id"],
+        member_id=earn.member_id,
+        kind=kind,
+        amount=earn.amount,
+        balance_after=balance.total,
+        reason=note.reason,
+        source=actor.source,
+        reference=note.reference,
+        actor=actor.principal,
+        created_by_kind=actor.kind,
+        created_by_channel=actor.partner_channel,
+        reverses_entry_id=None,
+        reversed_amount=0,
+        hold_id=None,
+        details=row["out_details"],
+        created_at=now,
+    )
