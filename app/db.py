@@ -102,8 +102,9 @@ async def autocommit_fetch(conn: AsyncConnection, sql: str, *args: Any) -> list[
         await greenlet_spawn(
             sync.dispatch.before_cursor_execute, sync, None, sql, args, None, False
         )
-    raw = await conn.get_raw_connection()
-    driver = raw.driver_connection
+    driver = (await conn.get_raw_connection()).driver_connection
+    if driver is None:
+        raise NotSent("the pooled connection has no driver connection")
     try:
         rows: list[asyncpg.Record] = await driver.fetch(sql, *args)
     except Exception as error:
