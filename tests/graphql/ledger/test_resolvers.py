@@ -10,13 +10,15 @@ from typing import Any
 
 from sqlalchemy import event
 
+from app.ledger.onetrip import POST_CREDIT
 from tests.graphql.conftest import Api
 
 
 @contextmanager
 def checkouts_and_commits(api: Api) -> Iterator[list[str]]:
     """The engine's connection checkouts and COMMITs for requests, in order: the app's own
-    background tasks (named jifen-…: the events relay, the leaderboards) are left out."""
+    background tasks (named jifen-…: the events relay, the leaderboards) are left out. An earn
+    posted in one statement (app/ledger/onetrip.py) is its own COMMIT."""
     happened: list[str] = []
     engine = api.runtime.engine.sync_engine
 
@@ -32,13 +34,19 @@ def checkouts_and_commits(api: Api) -> Iterator[list[str]]:
         if for_a_request():
             happened.append("commit")
 
+    def autocommit(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if statement == POST_CREDIT:
+            commit()
+
     event.listen(engine.pool, "checkout", checkout)
     event.listen(engine, "commit", commit)
+    event.listen(engine, "before_cursor_execute", autocommit)
     try:
         yield happened
     finally:
         event.remove(engine.pool, "checkout", checkout)
         event.remove(engine, "commit", commit)
+        event.remove(engine, "before_cursor_execute", autocommit)
 
 
 def after_last_commit(happened: list[str]) -> list[str]:
