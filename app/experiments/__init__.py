@@ -6,7 +6,10 @@ the rules of its variant.
 """
 
 from app.earning.hooks import RULE_CHANGING, RULE_CHOOSERS
+from app.experiments.audit import EXPERIMENT_CHECKS
 from app.experiments.chooser import choose_rules, guard_rule_change
+from app.ledger.audit import register_checks
 
 RULE_CHOOSERS.register(choose_rules)
 RULE_CHANGING.register(guard_rule_change)
+register_checks(EXPERIMENT_CHECKS)

@@ -26,6 +26,7 @@ from app.experiments import chooser
 from app.experiments import usecases as experiments
 from app.experiments.models import ExperimentDraft, VariantDraft
 from app.ledger import usecases as ledger
+from app.ledger.audit import audit_ledger
 from app.ledger.commands import Earn, Spend
 from app.ledger.models import Actor
 from app.members import usecases as members
@@ -315,3 +316,24 @@ async def test_assignment_is_stable_across_a_restart_and_another_process(
     assert process.returncode == 0
     assert {int(k): v for k, v in json.loads(out).items()} == after
     await assert_audit_clean(api)
+
+
+async def test_the_audit_sees_a_variant_rule_switched_behind_the_experiments_back(
+    api: Api,
+) -> None:
+    rt = api.runtime
+    await start(rt, "audited")
+    member = (await members.register_member(rt, channel="pos", external_ref="x")).member.id
+    await buy(rt, member, "o-1", "10")
+    await assert_audit_clean(api)
+    async with rt.engine.begin() as conn:  # what no use case does: a running variant's rule off
+        await conn.execute(text("UPDATE earning_rules SET enabled = false WHERE name = 'b-double'"))
+        await conn.execute(
+            text("UPDATE experiment_assignments SET assigned_at = assigned_at - interval '1 day'")
+        )
+    report = await audit_ledger(rt.engine, rt.clock.now())
+    failed = {check.name for check in report.checks if not check.ok}
+    assert failed == {
+        "a variant's earning rules are on only while its experiment runs",
+        "no member was assigned before its experiment started",
+    }
