@@ -1,0 +1,66 @@
+"""The rule chooser's cost on the hot path, and what a preview shows: with no experiment a
+purchase runs the statements it ran before (tests/test_statements.py); with one running, one
+more (the member's channel and assignments), and at the member's first exposure the insert of
+its assignment too. A preview shows the member its variant's rules and assigns no one."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlalchemy import func, select
+
+from app.earning import usecases as earning
+from app.earning.commands import PreviewPoints, PurchaseLineInput
+from app.experiments import usecases as experiments
+from app.experiments.tables import experiment_assignments
+from app.members import usecases as members
+from app.runtime import Runtime
+from tests.experiments.test_results import STAFF, buy, start
+from tests.statements import counting
+
+
+async def _purchase_statements(rt: Runtime, member: int, order: str) -> int:
+    with counting(rt) as statements:
+        await buy(rt, member, order, "10")
+    return len(statements)
+
+
+async def test_a_running_experiment_costs_a_purchase_one_statement(runtime: Runtime) -> None:
+    old = (await members.register_member(runtime, channel="pos", external_ref="old")).member.id
+    await earning.create_rule(
+        runtime,
+        STAFF,
+        {"name": "p", "trigger": "purchase", "effect": {"kind": "per_unit", "rate": "1"}},
+    )
+    await buy(runtime, old, "warm-up", "10")  # caches filled, first purchase behind
+    before = await _purchase_statements(runtime, old, "plain")
+    await start(runtime, "costed")
+    newcomer = (await members.register_member(runtime, channel="pos", external_ref="n")).member.id
+    await buy(runtime, newcomer, "warm-up-2", "10")  # caches refilled, first purchase behind
+    steady = await _purchase_statements(runtime, newcomer, "steady")
+    first = await _purchase_statements(runtime, old, "exposed")  # old's first since the start
+    assert (steady, first) == (before + 1, before + 2)
+    await experiments.stop_experiment(runtime, STAFF, "costed")
+    await buy(runtime, old, "refill", "10")
+    assert await _purchase_statements(runtime, old, "after") == before
+
+
+async def test_a_preview_shows_the_variant_and_assigns_no_one(runtime: Runtime) -> None:
+    await start(runtime, "preview")
+    member = (await members.register_member(runtime, channel="pos", external_ref="p")).member.id
+    lines = [PurchaseLineInput("s", "grocery", 1, Decimal("100"))]
+    outcome = await earning.preview_points(runtime, PreviewPoints(member, "pos", lines))
+    async with runtime.engine.connect() as conn:
+        assigned = await conn.scalar(select(func.count()).select_from(experiment_assignments))
+    assert assigned == 0
+    await buy(runtime, member, "o-1", "100")
+    async with runtime.engine.connect() as conn:
+        variant = await conn.scalar(
+            select(experiment_assignments.c.variant_id).where(
+                experiment_assignments.c.member_id == member
+            )
+        )
+    found = await experiments.get_experiment(runtime, "preview")
+    code = next(v.code for v in found.variants if v.id == variant)
+    assert {s.name for s in outcome.shares} == {"a": {"a-base"}, "b": {"b-double"}}[code]
+    assert outcome.points == {"a": 100, "b": 200}[code]
