@@ -123,6 +123,18 @@ class Rulebook:
         change = "enabled" if enabled else "disabled"
         return self._record(await self._new_version(rule_id, change, actor, enabled=enabled))
 
+    async def touch(self, rule_ids: list[int]) -> None:
+        """Rewrite these rules' rows unchanged: no new version, but the rules table's
+        generation moves (app/configcache.py), so every process reads again, at its next
+        purchase, what it cached with the rules (an experiment's state:
+        app/experiments/chooser.py)."""
+        if rule_ids:
+            await self.conn.execute(
+                earning_rules.update()
+                .where(earning_rules.c.id.in_(rule_ids))
+                .values(enabled=earning_rules.c.enabled)
+            )
+
     async def _new_version(
         self, rule_id: int, change: str, actor: Actor, **values: Any
     ) -> Row[Any]:

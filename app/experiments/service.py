@@ -160,6 +160,7 @@ class ExperimentBook:
             .where(experiments.c.id == row.id)
             .values(status=Status.RUNNING.value, started_at=self.rulebook.clock.now())
         )
+        await self._announce(row.id)
         return await self.get(code)
 
     async def stop(self, code: str, actor: Actor) -> Experiment:
@@ -173,6 +174,7 @@ class ExperimentBook:
             )
         await self._set_rules(await self._rule_ids(row.id), False, actor)
         await self._end(row.id, Status.STOPPED, actor)
+        await self._announce(row.id)
         return await self.get(code)
 
     async def roll_out(self, code: str, variant_code: str, actor: Actor) -> Experiment:
@@ -209,6 +211,7 @@ class ExperimentBook:
             .values(winner_variant_id=winner.id)
         )
         await self._end(row.id, Status.ROLLED_OUT, actor, keep_end=row.ended_at is not None)
+        await self._announce(row.id)
         return await self.get(code)
 
     async def _end(
@@ -220,6 +223,12 @@ class ExperimentBook:
         await self.conn.execute(
             experiments.update().where(experiments.c.id == experiment_id).values(**values)
         )
+
+    async def _announce(self, experiment_id: int) -> None:
+        # A state change must move the rules' generation even when no switch above changed a
+        # rule (a winner that already had every rule): that is what refreshes every replica's
+        # cached plan of the experiments (app/experiments/chooser.py).
+        await self.rulebook.touch(await self._rule_ids(experiment_id))
 
     async def _set_rules(self, rule_ids: Sequence[int], enabled: bool, actor: Actor) -> None:
         # Through the rule book: each switch is a version of the rule with its audit row, and

@@ -10,12 +10,13 @@ from decimal import Decimal
 from sqlalchemy import func, select
 
 from app.earning import usecases as earning
-from app.earning.commands import PreviewPoints, PurchaseLineInput
+from app.earning.commands import PreviewPoints, PurchaseLineInput, RecordPurchase
 from app.experiments import usecases as experiments
+from app.experiments.models import ExperimentDraft, VariantDraft
 from app.experiments.tables import experiment_assignments
 from app.members import usecases as members
 from app.runtime import Runtime
-from tests.experiments.test_results import STAFF, buy, start
+from tests.experiments.test_results import POS, STAFF, buy, start
 from tests.statements import counting
 
 
@@ -64,3 +65,50 @@ async def test_a_preview_shows_the_variant_and_assigns_no_one(runtime: Runtime) 
     code = next(v.code for v in found.variants if v.id == variant)
     assert {s.name for s in outcome.shares} == {"a": {"a-base"}, "b": {"b-double"}}[code]
     assert outcome.points == {"a": 100, "b": 200}[code]
+
+
+async def test_a_rollout_that_switches_no_rule_still_reaches_every_process(
+    runtime: Runtime,
+) -> None:
+    """B has the only rule and nothing is replaced: rolling B out switches no rule, yet the
+    next purchase of a member of A (cached plan: B's rule for B's members only) earns by it."""
+    draft = ExperimentDraft(
+        code="bonus",
+        name="a bonus",
+        variants=[
+            VariantDraft("a", "control", Decimal(1)),
+            VariantDraft(
+                "b",
+                "bonus",
+                Decimal(1),
+                [
+                    {
+                        "name": "b-bonus",
+                        "trigger": "purchase",
+                        "effect": {"kind": "fixed", "points": 7},
+                    }
+                ],
+            ),
+        ],
+    )
+    await experiments.create_experiment(runtime, STAFF, draft)
+    await experiments.start_experiment(runtime, STAFF, "bonus")
+    in_a = None
+    for i in range(20):
+        member = (
+            await members.register_member(runtime, channel="pos", external_ref=f"m{i}")
+        ).member.id
+        await buy(runtime, member, f"o-{member}", "10")
+        found = await experiments.get_experiment(runtime, "bonus")
+        if found.variants[0].members and in_a is None:
+            in_a = member
+            break
+    assert in_a is not None
+    await buy(runtime, in_a, "before", "10")  # the plan cached at this generation
+    await experiments.roll_out_experiment(runtime, STAFF, "bonus", "b")
+    outcome = await earning.record_purchase(
+        runtime,
+        POS,
+        RecordPurchase(in_a, "pos", "after", [PurchaseLineInput("s", "g", 1, Decimal("10"))]),
+    )
+    assert outcome.purchase.points == 7
