@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.configcache import GenerationCache
 from app.earning.hooks import RuleChoice
+from app.earning.rulebook import ENABLED_RULES
 from app.earning.rules import Rule
 from app.errors import DomainError, ErrorCode
 from app.experiments.policy import ExperimentPlan, Plans, Status, VariantPlan, member_rules
@@ -102,6 +103,11 @@ async def load_plans(conn: AsyncConnection, generation: str | None) -> Plans:
                 row.variant_id, row.variant_code, Decimal(row.weight), frozenset(row.rule_ids)
             )
         )
+    started = frozenset(
+        head.id
+        for head in heads.values()
+        if head.status in (Status.RUNNING.value, Status.STOPPED.value)
+    )
     plans = Plans(
         tuple(
             ExperimentPlan(
@@ -116,7 +122,10 @@ async def load_plans(conn: AsyncConnection, generation: str | None) -> Plans:
             for head in heads.values()
         )
     )
-    return plans if generation is None else PLANS.put(generation, plans)
+    enabled = ENABLED_RULES.get(generation)  # the rules this transaction read, if cached
+    if generation is None or enabled is None:
+        return plans  # a preview: the rows as they are now
+    return PLANS.put(generation, plans.as_of(started, frozenset(r.id for r in enabled)))
 
 
 async def assignments_of(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import TypeVar
@@ -124,6 +124,19 @@ class Plans:
     """Every experiment not rolled out, as of one generation of the earning rules."""
 
     experiments: tuple[ExperimentPlan, ...]
+
+    def as_of(self, started: frozenset[int], enabled: frozenset[int]) -> Plans:
+        """The plans as the rules of one generation see them: of the experiments ``started``
+        (running or stopped, by their row), those whose rules are ``enabled`` in it run. The
+        rules and the experiments' rows are read by two statements; a start or stop committed
+        between them would otherwise pair the old rules with the new state (a member withheld
+        the replaced rules without its variant's yet, for that one purchase)."""
+        return Plans(
+            tuple(
+                replace(e, running=e.id in started and bool(e.rule_ids & enabled))
+                for e in self.experiments
+            )
+        )
 
     @property
     def running(self) -> tuple[ExperimentPlan, ...]:

@@ -165,3 +165,15 @@ def test_admission_by_channel_and_segment() -> None:
     assert not plan.admits("pos", "new")
     assert not plan.admits("app", "loyal")
     assert not plan.admits(None, None)
+
+
+def test_the_plans_run_as_the_rules_of_their_generation_say() -> None:
+    """A start committed after the rules were read: not running yet for that purchase; a stop
+    committed after: still running for it; a draft never, whatever its rules."""
+    started = frozenset({1, 2})
+    as_read = PLANS.as_of(started, frozenset({1, 2, 101, 102, 103, 201}))
+    assert [e.running for e in as_read.experiments] == [True, True]
+    before_start = PLANS.as_of(started, frozenset({1, 2}))
+    assert [e.running for e in before_start.experiments] == [False, False]
+    draft = PLANS.as_of(frozenset(), frozenset({101, 201}))
+    assert [e.running for e in draft.experiments] == [False, False]
