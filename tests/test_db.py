@@ -111,11 +111,34 @@ async def adjust(rt: Runtime, member_id: int, key: str, amount: int = 100) -> in
 async def test_a_pooled_connection_postgres_closed_is_replaced_before_use(
     runtime: Runtime, killer: asyncpg.Connection
 ) -> None:
+    """Pinged at checkout: here every checkout, as if the connection had sat idle (app/pool.py
+    pings one idle for a second or more)."""
     engine = create_engine(str(runtime.settings.database_url), pool_size=1)
+    engine.pool.ping_after_idle = 0  # type: ignore[attr-defined]
     try:
         async with engine.connect() as conn:
             pid = await conn.scalar(text("SELECT pg_backend_pid()"))
         await terminate(killer, pid)  # the pool still holds this connection, now closed
+
+        async with unit_of_work(engine) as conn:
+            replacement = await conn.scalar(text("SELECT pg_backend_pid()"))
+        assert replacement != pid
+    finally:
+        await engine.dispose()
+
+
+async def test_a_pooled_connection_seen_closed_is_replaced_without_a_ping(
+    runtime: Runtime, killer: asyncpg.Connection
+) -> None:
+    """A connection back in the pool a moment ago is not pinged; one whose close the client has
+    seen (the server's goodbye read) is replaced all the same."""
+    engine = create_engine(str(runtime.settings.database_url), pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            pid = await conn.scalar(text("SELECT pg_backend_pid()"))
+            driver = (await conn.get_raw_connection()).driver_connection
+        await terminate(killer, pid)
+        await noticed_closed(driver)
 
         async with unit_of_work(engine) as conn:
             replacement = await conn.scalar(text("SELECT pg_backend_pid()"))
