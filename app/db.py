@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
-from functools import wraps
+from functools import lru_cache, wraps
 from typing import Any, ParamSpec, TypeVar
 
 import asyncpg
@@ -80,6 +80,18 @@ def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
         # Prepared-statement caching is per connection; keep it, it is a large share of the speed.
         connect_args={"server_settings": {"application_name": "jifen"}},
     )
+
+
+def one_statement_read(engine: AsyncEngine) -> Any:
+    """A connection for a read of one statement, in autocommit: no BEGIN before it, no ROLLBACK
+    after it (two round trips of three; one statement sees one snapshot either way). The
+    connection comes from the engine's pool; ``async with one_statement_read(engine) as conn``."""
+    return _autocommit(engine).connect()
+
+
+@lru_cache(maxsize=16)  # one per engine (an option engine shares the engine's pool)
+def _autocommit(engine: AsyncEngine) -> AsyncEngine:
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
 class NotSent(ConnectionError):

@@ -48,12 +48,12 @@ class MeasuredPool(AsyncAdaptedQueuePool):
         returned = record.info.get(_RETURNED)
         if driver is not None and driver.is_closed():
             raise DisconnectionError("the server closed this pooled connection")
-        if driver is not None and returned is not None:
-            if time.monotonic() - returned >= self.ping_after_idle:
-                try:
-                    await_only(driver.fetchrow(";"))
-                except Exception as error:
-                    raise DisconnectionError(f"the pooled connection failed its ping: {error}")
+        idle = time.monotonic() - returned if returned is not None else 0.0
+        if driver is not None and idle >= self.ping_after_idle:
+            try:
+                await_only(driver.fetchrow(";"))
+            except Exception as error:
+                raise DisconnectionError(f"the pooled connection failed a ping: {error}") from error
         metrics.db_pool_in_use.inc()
 
     def _do_get(self) -> ConnectionPoolEntry:

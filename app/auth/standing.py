@@ -17,6 +17,7 @@ from dataclasses import replace
 from sqlalchemy import select
 
 from app.auth.principal import Principal, PrincipalKind
+from app.db import one_statement_read
 from app.errors import DomainError, ErrorCode
 from app.members.models import MemberStatus
 from app.members.tables import members
@@ -27,7 +28,7 @@ async def in_standing(rt: Runtime, principal: Principal) -> Principal:
     """The principal as its account stands now; staff and partners pass unchanged."""
     if principal.kind is not PrincipalKind.MEMBER:
         return principal
-    async with rt.engine.connect() as conn:
+    async with one_statement_read(rt.engine) as conn:
         status = (
             await conn.execute(select(members.c.status).where(members.c.id == principal.member_id))
         ).scalar_one_or_none()

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.db import retry_on_lost_connection, unit_of_work
+from app.db import one_statement_read, retry_on_lost_connection, unit_of_work
 from app.errors import DomainError
 from app.ledger import queries
 from app.ledger.commands import (
@@ -177,7 +177,7 @@ async def get_balance(rt: Runtime, member_id: int) -> Balance:
 @retry_on_lost_connection
 async def get_balances(rt: Runtime, member_ids: list[int]) -> dict[int, Balance]:
     """Many balances at once (DataLoaders); unknown members are absent."""
-    async with rt.engine.connect() as conn:
+    async with one_statement_read(rt.engine) as conn:
         return await queries.balances(conn, member_ids, rt.clock.now())
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from app.db import unit_of_work
+from app.db import one_statement_read, unit_of_work
 from app.errors import invalid
 from app.members.models import ChannelRef, Member, MemberStatus, Registration, StatusChange
 from app.members.service import (
@@ -93,7 +93,7 @@ async def list_channel_refs(rt: Runtime, member_id: int) -> list[ChannelRef]:
 
 async def get_members(rt: Runtime, member_ids: list[int]) -> dict[int, Member]:
     """Many members in one statement (DataLoaders); unknown ids are simply absent."""
-    async with rt.engine.connect() as conn:
+    async with one_statement_read(rt.engine) as conn:
         return await MemberService(conn, rt.clock).get_many(member_ids)
 
 
