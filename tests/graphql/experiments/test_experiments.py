@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from app.earning.tables import earning_rules
 from app.experiments.tables import experiment_assignments, experiment_variants, experiments
 from tests.graphql.conftest import Api, assert_audit_clean
+from tests.graphql.statements import statements_of
 
 RULE = """mutation($r: EarningRuleInput!) { createEarningRule(input: {rule: $r}) {
   __typename ... on EarningRulePayload { rule { id } } ... on MutationError { code message } } }"""
@@ -340,3 +341,22 @@ async def test_racing_purchases_assign_each_member_once(api: Api) -> None:
         expected = 205 if await variant_of(api, member) == "b" else 105
         assert [results[2 * i]["points"], results[2 * i + 1]["points"]] == [expected, expected]
     await assert_audit_clean(api)
+
+
+async def test_the_experiments_list_reads_in_a_fixed_number_of_statements(api: Api) -> None:
+    base = await programme(api)
+    query = f"{{ experiments {{ {EXPERIMENT_FIELDS} }} }}"
+    await api.call(CREATE, {"i": definition("one", base)}, api.staff_headers())
+    few = await statements_of(api, query, {}, api.staff_headers("analyst"))
+    for code in ("two", "three", "four"):
+        await api.call(CREATE, {"i": definition(code, base)}, api.staff_headers())
+    await state(api, "startExperiment", "two")
+    many = await statements_of(api, query, {}, api.staff_headers("analyst"))
+    assert len(many) == len(few), "\n\n".join(many)
+    listed = await api.admin("{ experiments { code status } }")
+    assert listed["experiments"] == [
+        {"code": "four", "status": "draft"},
+        {"code": "three", "status": "draft"},
+        {"code": "two", "status": "running"},
+        {"code": "one", "status": "draft"},
+    ]
