@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class NegativeBalancePolicy(StrEnum):
@@ -39,6 +40,13 @@ class Settings(BaseSettings):
     database_url: str | None = None
     redis_url: str | None = None
     data_dir: Path = Path(".jifen")
+    # Read replicas (docs/SCALING.md, "Read replicas"): streaming standbys of database_url,
+    # comma-separated (or a JSON list). GraphQL queries and subscription replays read there
+    # when a replica has replayed the caller's last write; everything else stays on the primary.
+    database_replica_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # A replica further behind than this is skipped (the primary takes its reads).
+    replica_max_lag_seconds: float = Field(default=5.0, gt=0)
+    replica_check_seconds: float = Field(default=1.0, gt=0)  # replay position polled this often
 
     host: str = "127.0.0.1"
     port: int = 8000
@@ -218,6 +226,15 @@ class Settings(BaseSettings):
     @property
     def graphiql_enabled(self) -> bool:
         return self.graphiql if self.graphiql is not None else not self.is_production
+
+    @field_validator("database_replica_urls", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            if value.strip().startswith("["):
+                return json.loads(value)
+            return [url.strip() for url in value.split(",") if url.strip()]
+        return value
 
     @model_validator(mode="after")
     def _webhook_lease_outlasts_an_attempt(self) -> Settings:

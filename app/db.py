@@ -68,7 +68,7 @@ def unnest_rows(**columns: tuple[TypeEngine[Any], Sequence[Any]]) -> TableValued
     return func.unnest(*arrays).table_valued(*names).render_derived()
 
 
-def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
+def create_engine(url: str, pool_size: int = 10, application_name: str = "jifen") -> AsyncEngine:
     return create_async_engine(
         url,
         pool_size=pool_size,
@@ -78,7 +78,8 @@ def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
         # SQLAlchemy's pre-ping and its three round trips per checkout.
         poolclass=MeasuredPool,  # connections in use and requests waiting (app/metrics.py)
         # Prepared-statement caching is per connection; keep it, it is a large share of the speed.
-        connect_args={"server_settings": {"application_name": "jifen"}},
+        # Read replicas' pools name themselves "jifen-replica" (app/replicas.py).
+        connect_args={"server_settings": {"application_name": application_name}},
     )
 
 

@@ -138,6 +138,27 @@ db_pool_waiting = Gauge(
     "Requests waiting for a PostgreSQL connection (the pool and its overflow are all in use).",
     multiprocess_mode="livesum",
 )
+db_reads = Counter(
+    "jifen_db_reads",
+    "Reads that could go to a read replica (JIFEN_DATABASE_REPLICA_URLS), by where they went "
+    "(replica, primary) and why: fresh (a replica had replayed what the caller must see), "
+    "behind_write (no replica had replayed the caller's last write yet), lagging (every live "
+    "replica was past JIFEN_REPLICA_MAX_LAG_SECONDS), down (none answered), marks_unreadable.",
+    ["target", "reason"],
+)
+db_replica_up = Gauge(
+    "jifen_db_replica_up",
+    "1 while a read replica answers as a streaming standby, 0 while it is skipped.",
+    ["replica"],
+    multiprocess_mode="liveall",
+)
+db_replica_lag = Gauge(
+    "jifen_db_replica_lag_seconds",
+    "How long ago the primary was at the oldest position a replica has not replayed "
+    "(0: caught up; -1: further back than the samples kept).",
+    ["replica"],
+    multiprocess_mode="liveall",
+)
 redis_errors = Counter(
     "jifen_redis_errors",
     "Redis commands that failed, by the component that noticed (rate_limit, relay, pubsub, "

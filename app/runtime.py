@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.clock import Clock
 from app.config import Settings
+from app.db import one_statement_read
 from app.redisclient import RedisClient
+from app.replicas import ReadReplicas
 
 if TYPE_CHECKING:
     from app.events.broadcast import EventHub
@@ -23,5 +26,18 @@ class Runtime:
     clock: Clock
     # The process's event fan-out (subscriptions); None where nothing subscribes (CLI commands).
     hub: EventHub | None = None
+    # Read replicas (JIFEN_DATABASE_REPLICA_URLS); None: every read goes to the primary.
+    replicas: ReadReplicas | None = None
     # Per-process caches a domain keeps for this runtime (e.g. the mall's flash items).
     caches: dict[str, Any] = field(default_factory=dict)
+
+    def read(
+        self, *members: int, one_statement: bool = False
+    ) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A connection for a read that decides nothing. On a read replica when the caller
+        opted in (a GraphQL query: app/replicas.py) and one has replayed the last writes of the
+        caller and of ``members``; else, and always without replicas, on the primary.
+        ``one_statement``: the read is one statement, run in autocommit (app/db.py)."""
+        if self.replicas is None:
+            return one_statement_read(self.engine) if one_statement else self.engine.connect()
+        return self.replicas.connect(members, one_statement=one_statement)

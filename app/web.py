@@ -68,6 +68,7 @@ from app.members.service import channels_of_members
 from app.metrics import process_exited
 from app.monitoring import CountedWebSockets, metrics_endpoint
 from app.redisclient import open_redis
+from app.replicas import replicas_running
 from app.runtime import Runtime
 from app.webhooks.backlog import backlog_gauges
 from app.webhooks.runner import webhooks_running
@@ -380,8 +381,18 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         try:
             # The hub fans events out to this process's subscriptions; the relay (one leader
             # among all processes) publishes the outbox to Redis.
-            async with event_gateway(settings) as hub:
-                runtime = Runtime(settings, engine, redis, clock or system_clock, hub)
+            async with (
+                event_gateway(settings) as hub,
+                replicas_running(
+                    engine,
+                    settings.database_replica_urls,
+                    redis,
+                    pool_size=settings.db_pool_size,
+                    max_lag_seconds=settings.replica_max_lag_seconds,
+                    check_seconds=settings.replica_check_seconds,
+                ) as replicas,
+            ):
+                runtime = Runtime(settings, engine, redis, clock or system_clock, hub, replicas)
                 app.state.runtime = runtime
                 async with (
                     projector_running(runtime),

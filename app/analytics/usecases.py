@@ -49,7 +49,7 @@ async def programme_kpis(
     granularity: Granularity | None = None,
     channel: str | None = None,
 ) -> Kpis:
-    async with rt.engine.connect() as conn:
+    async with rt.read() as conn:
         return await _kpis(rt, conn, start, end, granularity, channel)
 
 
@@ -62,7 +62,7 @@ async def weekly_report(rt: Runtime, week_start: date | None = None) -> WeeklyRe
         raise invalid("a report's week starts on a Monday", "weekStart")
     end = start + timedelta(days=6)
     last_start, last_end = start - timedelta(days=7), start - timedelta(days=1)
-    async with rt.engine.connect() as conn:
+    async with rt.read() as conn:
         this = await _kpis(rt, conn, start, end, WEEK)
         before = await _kpis(rt, conn, last_start, last_end, WEEK)
         this_days = await _kpis(rt, conn, start, end, DAY)

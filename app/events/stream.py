@@ -6,21 +6,30 @@ are in commit order (migration 0002), so "the last id seen" is a complete resume
 replay reads ``id > last``, a live event with ``id <= last`` is a duplicate. When the hub says it
 may have lost messages (:data:`RESYNC`, after a Redis reconnection), the replay runs again from the
 last id.
+
+With read replicas (app/replicas.py), the replay reads a replica that has replayed at least
+what the primary had committed once the subscription was confirmed (waiting a moment for it to get
+there): every event published before then is in it, and every later one arrives live. No such
+replica: the primary.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.events.broadcast import RESYNC, EventHub
 from app.events.tables import events
+from app.replicas import REPLAY_WAIT_SECONDS, ReadReplicas
+
+Connect = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
 
 REPLAY_PAGE = 200
 
@@ -49,13 +58,17 @@ async def read_events(
     engine: AsyncEngine, topic: str, after: int, limit: int = REPLAY_PAGE
 ) -> list[StoredEvent]:
     """Events of ``topic`` with ``id > after``, oldest first, at most ``limit``."""
+    return await _read_events(engine.connect, topic, after, limit)
+
+
+async def _read_events(connect: Connect, topic: str, after: int, limit: int) -> list[StoredEvent]:
     query = (
         select(events.c.id, events.c.topic, events.c.type, events.c.payload, events.c.created_at)
         .where(events.c.topic == topic, events.c.id > after)
         .order_by(events.c.id)
         .limit(limit)
     )
-    async with engine.connect() as conn:
+    async with connect() as conn:
         rows = (await conn.execute(query)).all()
     return [StoredEvent(r.id, r.topic, r.type, r.payload, r.created_at) for r in rows]
 
@@ -67,9 +80,20 @@ async def latest_event_id(engine: AsyncEngine, topic: str) -> int:
     return int(found or 0)
 
 
-async def _replay(engine: AsyncEngine, topic: str, after: int) -> AsyncIterator[StoredEvent]:
+async def _replay(
+    engine: AsyncEngine, replicas: ReadReplicas | None, topic: str, after: int
+) -> AsyncIterator[StoredEvent]:
+    connect: Connect = engine.connect
+    if replicas is not None:
+        # Taken after the subscription was confirmed: a replica at or past it has every event
+        # published before then.
+        committed = await replicas.primary_lsn()
+
+        def connect() -> AbstractAsyncContextManager[AsyncConnection]:
+            return replicas.connect(at_least=committed, force=True, wait=REPLAY_WAIT_SECONDS)
+
     while True:
-        page = await read_events(engine, topic, after)
+        page = await _read_events(connect, topic, after, REPLAY_PAGE)
         for event in page:
             yield event
         if len(page) < REPLAY_PAGE:
@@ -78,21 +102,26 @@ async def _replay(engine: AsyncEngine, topic: str, after: int) -> AsyncIterator[
 
 
 async def follow(
-    engine: AsyncEngine, hub: EventHub, topic: str, after: int = 0
+    engine: AsyncEngine,
+    hub: EventHub,
+    topic: str,
+    after: int = 0,
+    replicas: ReadReplicas | None = None,
 ) -> AsyncIterator[StoredEvent]:
-    """Every event of ``topic`` after ``after``, then each new one as it is published.
+    """Every event of ``topic`` after ``after``, then each new one as it is published; the
+    replays from the table on ``replicas`` when one is fresh enough.
 
     Raises :class:`app.events.broadcast.SlowSubscriber` when the consumer falls too far behind.
     """
     async with hub.subscribe(topic) as subscriber:
         last = after
-        async for event in _replay(engine, topic, last):
+        async for event in _replay(engine, replicas, topic, last):
             yield event
             last = event.id
         while True:
             message = (await subscriber.get()).message
             if message == RESYNC:
-                async for event in _replay(engine, topic, last):
+                async for event in _replay(engine, replicas, topic, last):
                     yield event
                     last = event.id
                 continue

@@ -35,6 +35,7 @@ from app.graphql.core.cost import max_cost_rule
 from app.graphql.core.errors import JifenMaskErrors
 from app.graphql.core.instrumentation import OperationMetrics
 from app.graphql.core.ratelimit import PrincipalBudgets, RateLimit
+from app.graphql.core.replicas import ReplicaReads
 from app.graphql.earning.mutations import EarningMutations
 from app.graphql.earning.queries import EarningQueries
 from app.graphql.engagement.mutations import EngagementMutations
@@ -168,6 +169,8 @@ def _extensions(settings: Settings) -> list[type[SchemaExtension] | Callable[[],
         ValidationCache,
         JifenMaskErrors,
     ]
+    if settings.database_replica_urls:  # queries' reads may go to a replica (app/replicas.py)
+        extensions.append(ReplicaReads)
     if not settings.introspection_anonymous:
         extensions.insert(0, AnonymousIntrospection)
     if settings.redis_url:  # a schema built only to be printed has nothing to count with

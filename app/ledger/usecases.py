@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.db import one_statement_read, retry_on_lost_connection, unit_of_work
+from app.db import retry_on_lost_connection, unit_of_work
 from app.errors import DomainError
 from app.ledger import queries
 from app.ledger.commands import (
@@ -170,26 +170,26 @@ async def settle_due_accounts(
 
 @retry_on_lost_connection
 async def get_balance(rt: Runtime, member_id: int) -> Balance:
-    async with rt.engine.connect() as conn:
+    async with rt.read(member_id) as conn:
         return await queries.balance(conn, member_id, rt.clock.now())
 
 
 @retry_on_lost_connection
 async def get_balances(rt: Runtime, member_ids: list[int]) -> dict[int, Balance]:
     """Many balances at once (DataLoaders); unknown members are absent."""
-    async with one_statement_read(rt.engine) as conn:
+    async with rt.read(*member_ids, one_statement=True) as conn:
         return await queries.balances(conn, member_ids, rt.clock.now())
 
 
 @retry_on_lost_connection
 async def get_entry(rt: Runtime, entry_id: int) -> Entry:
-    async with rt.engine.connect() as conn:
+    async with rt.read() as conn:
         return await queries.get_entry(conn, entry_id)
 
 
 @retry_on_lost_connection
 async def get_hold(rt: Runtime, hold_id: int) -> Hold:
-    async with rt.engine.connect() as conn:
+    async with rt.read() as conn:
         return await queries.get_hold(conn, hold_id)
 
 
@@ -198,7 +198,7 @@ async def list_history(
     rt: Runtime, member_id: int, *, first: int, before_id: int | None = None
 ) -> list[Entry]:
     """Newest first; ``before_id`` is the cursor (the last entry id of the previous page)."""
-    async with rt.engine.connect() as conn:
+    async with rt.read(member_id) as conn:
         return await queries.history(conn, member_id, first=first, before_id=before_id)
 
 
@@ -207,11 +207,11 @@ async def list_lots(
     rt: Runtime, member_id: int, *, first: int, after_id: int | None = None
 ) -> list[Lot]:
     """Open lots (points left) in spending order; ``after_id`` is the cursor."""
-    async with rt.engine.connect() as conn:
+    async with rt.read(member_id) as conn:
         return await queries.open_lots(conn, member_id, first=first, after_id=after_id)
 
 
 @retry_on_lost_connection
 async def list_holds(rt: Runtime, member_id: int, *, active_only: bool = True) -> list[Hold]:
-    async with rt.engine.connect() as conn:
+    async with rt.read(member_id) as conn:
         return await queries.member_holds(conn, member_id, active_only=active_only)

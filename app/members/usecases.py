@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from app.db import one_statement_read, unit_of_work
+from app.db import unit_of_work
 from app.errors import invalid
 from app.members.models import ChannelRef, Member, MemberStatus, Registration, StatusChange
 from app.members.service import (
@@ -64,17 +64,17 @@ async def set_status(
 
 
 async def status_history(rt: Runtime, member_id: int) -> list[StatusChange]:
-    async with rt.engine.connect() as conn:
+    async with rt.read(member_id) as conn:
         return await MemberService(conn, rt.clock).status_history(member_id)
 
 
 async def get_member(rt: Runtime, member_id: int) -> Member:
-    async with rt.engine.connect() as conn:
+    async with rt.read(member_id) as conn:
         return await MemberService(conn, rt.clock).get(member_id)
 
 
 async def find_member_by_ref(rt: Runtime, channel: str, external_ref: str) -> Member:
-    async with rt.engine.connect() as conn:
+    async with rt.read() as conn:
         return await MemberService(conn, rt.clock).get_by_ref(channel, external_ref)
 
 
@@ -82,7 +82,7 @@ async def find_members_by_phone(rt: Runtime, phone: str, limit: int) -> list[Mem
     phone = phone.strip()
     if not phone or len(phone) > MAX_PHONE_LENGTH:
         raise invalid(f"give a phone number of 1..{MAX_PHONE_LENGTH} characters", "phone")
-    async with rt.engine.connect() as conn:
+    async with rt.read() as conn:
         return await MemberService(conn, rt.clock).find_by_phone(phone, limit)
 
 
@@ -93,7 +93,7 @@ async def list_channel_refs(rt: Runtime, member_id: int) -> list[ChannelRef]:
 
 async def get_members(rt: Runtime, member_ids: list[int]) -> dict[int, Member]:
     """Many members in one statement (DataLoaders); unknown ids are simply absent."""
-    async with one_statement_read(rt.engine) as conn:
+    async with rt.read(*member_ids, one_statement=True) as conn:
         return await MemberService(conn, rt.clock).get_many(member_ids)
 
 

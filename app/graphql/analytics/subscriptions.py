@@ -58,7 +58,9 @@ class AnalyticsSubscriptions:
         ctx.require(PROGRAMME_ALERTS)
         last = parse_after(after)
         try:
-            async for event in follow(ctx.runtime.engine, hub_of(ctx), TOPIC, last):
+            async for event in follow(
+                ctx.runtime.engine, hub_of(ctx), TOPIC, last, ctx.runtime.replicas
+            ):
                 last = event.id
                 yield ProgrammeAlertNode(event=event)
         except SlowSubscriber:

@@ -15,7 +15,7 @@ PointsPosted`` under :func:`mutation`. The helper gives it what every mutation s
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar, get_type_hints
 
 import strawberry
@@ -26,6 +26,7 @@ from app.auth.permissions import Subject
 from app.graphql.core.context import Context, Info
 from app.graphql.core.errors import MutationError, refusal_as_payload
 from app.graphql.core.inputs import parse_id
+from app.graphql.core.replicas import remember_write
 from app.ledger.models import Actor
 from app.members.models import Member
 from app.runtime import Runtime
@@ -45,6 +46,8 @@ class Call:
 
     info: Info
     operation: str
+    # The members the input named (checked): their next reads must see this call's writes.
+    members: set[int] = field(default_factory=set)
 
     @property
     def ctx(self) -> Context:
@@ -62,11 +65,15 @@ class Call:
         """The member id the input names, once the caller may act on that member."""
         member_id = parse_id(str(raw_id), field)
         await self.ctx.require_on_member(self.operation, member_id)
+        self.members.add(member_id)
         return member_id
 
     async def readable_member(self, raw_id: str, field: str = "memberId") -> Member:
         """The member itself (NOT_FOUND after the check when there is none)."""
-        return await self.ctx.readable_member(self.operation, parse_id(str(raw_id), field))
+        member_id = parse_id(str(raw_id), field)
+        member = await self.ctx.readable_member(self.operation, member_id)
+        self.members.add(member_id)
+        return member
 
     async def channel_member(self, raw_id: str, channel: str) -> int:
         """The member id the input names, once the caller may act in ``channel`` (a partner in
@@ -74,6 +81,7 @@ class Call:
         member_id = parse_id(str(raw_id), "memberId")
         self.on_channel(channel)
         await self.ctx.require_on_member(self.operation, member_id)
+        self.members.add(member_id)
         return member_id
 
     def on_channel(self, channel: str, member_id: int | None = None) -> None:
@@ -105,7 +113,9 @@ def mutation(
 
             async def run() -> Payload:
                 call.ctx.require(operation)
-                return await body(call, input)
+                done = await body(call, input)
+                await remember_write(call.runtime, call.ctx.principal, call.members)
+                return done
 
             return await refusal_as_payload(run)
 

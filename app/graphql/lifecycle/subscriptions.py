@@ -33,7 +33,9 @@ class LifecycleSubscriptions:
         ctx.renew_loaders()
         await ctx.readable_member(EXPIRY_ALERTS, member)
         try:
-            async for event in follow(ctx.runtime.engine, hub_of(ctx), member_topic(member), last):
+            async for event in follow(
+                ctx.runtime.engine, hub_of(ctx), member_topic(member), last, ctx.runtime.replicas
+            ):
                 last = event.id
                 if event.type == EXPIRING:
                     yield ExpiryAlertNode(event=event)

@@ -106,7 +106,9 @@ class MemberSubscriptions:
         ctx.renew_loaders()
         await ctx.readable_member(MEMBER_EVENTS, member)
         try:
-            async for event in follow(ctx.runtime.engine, hub_of(ctx), member_topic(member), last):
+            async for event in follow(
+                ctx.runtime.engine, hub_of(ctx), member_topic(member), last, ctx.runtime.replicas
+            ):
                 last = event.id
                 yield MemberEventNode(event=event)
         except SlowSubscriber:
