@@ -28,6 +28,9 @@ class Loaders:
     def __init__(self, rt: Runtime) -> None:
         self.runtime = rt
         self._domain: dict[Any, DataLoader[Any, Any]] = {}
+        # Members this request wrote to (forget_member): their next reads, from any process,
+        # must see the writes (read replicas, app/graphql/core/replicas.py).
+        self.written_members: set[int] = set()
 
         async def members_batch(ids: list[int]) -> list[Member | None]:
             found = await members.get_members(rt, ids)
@@ -55,6 +58,7 @@ class Loaders:
 
     def forget_member(self, member_id: int) -> None:
         """After a write to a member: later reads in the same request see the new state."""
+        self.written_members.add(member_id)
         # DataLoader.clear raises KeyError for a key it never loaded.
         with suppress(KeyError):
             self.member.clear(member_id)

@@ -114,7 +114,8 @@ def mutation(
             async def run() -> Payload:
                 call.ctx.require(operation)
                 done = await body(call, input)
-                await remember_write(call.runtime, call.ctx.principal, call.members)
+                written = call.members | call.ctx.loaders.written_members
+                await remember_write(call.runtime, call.ctx.principal, written)
                 return done
 
             return await refusal_as_payload(run)
