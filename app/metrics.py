@@ -155,7 +155,7 @@ db_replica_up = Gauge(
 db_replica_lag = Gauge(
     "jifen_db_replica_lag_seconds",
     "How long ago the primary was at the oldest position a replica has not replayed "
-    "(0: caught up; -1: further back than the samples kept).",
+    "(0: caught up).",
     ["replica"],
     multiprocess_mode="liveall",
 )

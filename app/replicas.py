@@ -30,7 +30,7 @@ import math
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -235,7 +235,17 @@ class ReadReplicas:
             except Exception as error:
                 self._lost(replica, error)
                 continue
-            if replica.replay_lsn >= needed or await self._caught_up(replica, conn, needed, wait):
+            try:
+                fresh = replica.replay_lsn >= needed or await self._caught_up(
+                    replica, conn, needed, wait
+                )
+            except Exception as error:  # it went away between checkout and the question
+                with suppress(Exception):
+                    await conn.invalidate()
+                    await conn.close()
+                self._lost(replica, error)
+                continue
+            if fresh:
                 metrics.db_reads.labels("replica", "fresh").inc()
                 return conn
             await conn.close()
@@ -303,9 +313,7 @@ class ReadReplicas:
         replica.checked_at = time.monotonic()
         replica.up = True
         metrics.db_replica_up.labels(replica.name).set(1)
-        metrics.db_replica_lag.labels(replica.name).set(
-            replica.lag_seconds if math.isfinite(replica.lag_seconds) else -1
-        )
+        metrics.db_replica_lag.labels(replica.name).set(replica.lag_seconds)
 
     def _lag(self, replayed: int) -> float:
         """Seconds since the primary was at the oldest position the replica has not replayed
