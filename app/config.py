@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from decimal import Decimal
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -112,8 +113,10 @@ class Settings(BaseSettings):
     # their value (积分限时贬值); a tier in ``value_tier_premiums`` redeems at that multiple
     # (高活跃用户积分价值提升), e.g. {"gold": "1.2"}.
     value_expiring_days: int | None = Field(default=None, ge=1, le=366)
-    value_expiring_fraction: str = "1"
-    value_tier_premiums: dict[str, str] = Field(default_factory=dict)
+    value_expiring_fraction: Decimal = Field(default=Decimal(1), gt=0, le=1)
+    value_tier_premiums: dict[str, Annotated[Decimal, Field(ge=1, le=10)]] = Field(
+        default_factory=dict
+    )
 
     max_query_depth: int = 12
     max_query_aliases: int = 30

@@ -54,6 +54,8 @@ from app.ledger.tables import (
     transfers,
 )
 from app.lifecycle.tables import (
+    bank_moves,
+    bank_spends,
     exchange_partners,
     exchanges,
     expiry_reminders,
@@ -109,6 +111,8 @@ __all__ = [
     "auction_bids",
     "auctions",
     "badges",
+    "bank_moves",
+    "bank_spends",
     "campaigns",
     "charities",
     "checkout_payments",

@@ -123,7 +123,7 @@ async def generate_lots(url: str, per_member: int, due_per_member: int) -> None:
 
 # The floor: what the sweep writes for a batch of members ($1), by plain set-based statements in
 # one transaction (rolled back by the caller). Every due lot emptied and allocated to its
-# member's one expiry entry, each entry with its transfer to breakage and its outbox event, each
+# member's one expiry entry, each entry with its transfer to the bank and its outbox event, each
 # account saved. (In batches as the sweep: each event takes its topic's lock until the end of
 # its transaction, and a million locks do not fit PostgreSQL's lock table.)
 FLOOR_SQL = """
@@ -140,7 +140,7 @@ WITH due AS (
     RETURNING id, member_id, amount
 ), moved AS (
     INSERT INTO transfers (entry_id, debit_account_id, credit_account_id, amount, created_at)
-    SELECT p.id, a.id, (SELECT id FROM accounts WHERE code = 'breakage'), -p.amount, now()
+    SELECT p.id, a.id, (SELECT id FROM accounts WHERE code = 'bank'), -p.amount, now()
     FROM posted p JOIN accounts a ON a.member_id = p.member_id
 ), allocated AS (
     INSERT INTO allocations (lot_id, amount, entry_id)

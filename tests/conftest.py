@@ -37,7 +37,7 @@ FROZEN_AT = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 PROGRAMME_ACCOUNTS_SQL = (
     "INSERT INTO accounts (kind, code) VALUES "
     "('issuance', 'issuance'), ('redemption', 'redemption'), "
-    "('breakage', 'breakage'), ('adjustment', 'adjustment')"
+    "('breakage', 'breakage'), ('adjustment', 'adjustment'), ('bank', 'bank')"
 )
 
 

@@ -5,11 +5,12 @@ write them) and, for a reversal, from the entry it reverses; so the projector an
 classify with the same SQL and agree by construction. Flows (docs/ANALYTICS.md):
 
 - ``issued:<source>``: points given to members — purchase, behaviour, sign_in, task, referral,
-  win_back, campaign (a segment bonus campaign), lottery_prize, exchange_in, gift (received
-  from another member), adjustment (positive staff correction), other (points awarded through
-  the API by staff or a partner);
-- ``redeemed:<use>``: points members used — mall, checkout, donation, lottery, gift (sent),
-  exchange_out, other;
+  win_back, campaign (a segment bonus campaign), lottery_prize, bank_prize (a prize paid from
+  the points bank's pool of expired points, docs/BANK.md), exchange_in, gift (received from
+  another member), adjustment (positive staff correction), other (points awarded through the
+  API by staff or a partner);
+- ``redeemed:<use>``: points members used — mall, checkout, donation, lottery (draws, and
+  tickets bought with expiring points), gift (sent), exchange_out, other;
 - ``expired``; ``reversed:clawback`` (a credit taken back, e.g. a refund) and
   ``reversed:return`` (a debit given back, e.g. a returned order); ``adjusted:out`` (negative
   staff correction);
@@ -71,6 +72,7 @@ CASE
     WHEN e.details ? 'event_id' THEN 'behaviour'
     WHEN e.details ? 'rules' THEN 'purchase'
     WHEN e.reference LIKE 'lottery-draw:%' THEN 'lottery_prize'
+    WHEN e.reference = 'bank:prize' THEN 'bank_prize'
     ELSE 'other' END
   WHEN e.kind = 'exchange_in' THEN 'issued:exchange_in'
   WHEN e.kind = 'gift_received' THEN 'issued:gift'
@@ -81,6 +83,7 @@ CASE
     WHEN e.reference LIKE 'checkout:%' THEN 'checkout'
     WHEN e.reference LIKE 'charity:%' THEN 'donation'
     WHEN e.reference LIKE 'lottery-draw:%' THEN 'lottery'
+    WHEN e.reference LIKE 'bank:lottery:%' THEN 'lottery'
     ELSE 'other' END
   WHEN e.kind = 'gift_sent' THEN 'redeemed:gift'
   WHEN e.kind = 'exchange_out' THEN 'redeemed:exchange_out'

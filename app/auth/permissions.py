@@ -141,6 +141,12 @@ PERMISSIONS: Mapping[str, Rule] = {
     "markNotificationsRead": Rule(WRITERS, True, None, "mark a member's notifications read"),
     "giftPoints": Rule(WRITERS, True, None, "give points to another member (as the giver)"),
     "lifecyclePolicy": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "expiry policy, gift limits"),
+    "moveExpiringPoints": Rule(
+        WRITERS, True, None, "expiring points into a donation or lottery tickets"
+    ),
+    "bankMoves": Rule(ALL_STAFF, True, None, "a member's moves of expiring points"),
+    "pointsBank": Rule(ALL_STAFF, False, None, "the pool of expired points"),
+    "spendBankPool": Rule(WRITERS, False, None, "spend the pool: charity matching, prizes"),
     # Engagement: tasks and challenges, boards (a query and a subscription), teams, badges
     "tasks": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "the programme's tasks and challenges"),
     "taskCentre": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "a member's tasks and progress"),
@@ -289,6 +295,7 @@ MEMBER_MOVES_POINTS = (
     "cancelRedemption",
     "drawLottery",
     "donatePoints",
+    "moveExpiringPoints",
     "placeBid",
     "pledgePoints",
     "withdrawPledge",

@@ -101,7 +101,7 @@ TIER_REVIEW = Job(
 )
 EXPIRY_SWEEP = Job(
     "expiry-sweep",
-    "Settle every account with something due: expire due lots into breakage and make matured "
+    "Settle every account with something due: expire due lots into the points bank, make matured "
     "pending points available (a 'points.available' event each).",
     _settle_due,
     every_seconds=60,

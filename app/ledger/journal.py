@@ -14,7 +14,7 @@ from app import metrics
 from app.db import after_commit
 from app.events.outbox import append_event, member_topic
 from app.ledger import posted
-from app.ledger.accounts import Account, save
+from app.ledger.accounts import Account, programme_account, save
 from app.ledger.models import Actor, Entry, EntryKind, Hold, HoldStatus
 from app.ledger.payloads import posting_payload
 from app.ledger.queries import entry_of, hold_of
@@ -143,3 +143,23 @@ def count_postings(kind: EntryKind, amounts: list[int]) -> None:
     """The postings metrics, once committed (the sweep posts a batch of entries at once)."""
     metrics.ledger_postings.labels(kind.value).inc(len(amounts))
     metrics.ledger_points.labels(kind.value).inc(sum(abs(amount) for amount in amounts))
+
+
+async def programme_transfer(
+    conn: AsyncConnection, now: datetime, *, debit: str, credit: str, amount: int
+) -> int:
+    """Move ``amount`` points between two programme accounts (by code), with no member and so
+    no journal entry: the caller's own row names the transfer (docs/BANK.md). Its id."""
+    if amount <= 0:
+        raise ValueError("a transfer moves a positive amount")
+    moved = await conn.scalar(
+        transfers.insert()
+        .values(
+            debit_account_id=programme_account(debit),
+            credit_account_id=programme_account(credit),
+            amount=amount,
+            created_at=now,
+        )
+        .returning(transfers.c.id)
+    )
+    return int(moved)

@@ -188,6 +188,15 @@ HOLDS = """(
     SELECT id, member_id, amount, status, commit_entry_id FROM holds
 )"""
 
+# Transfers with their accounts' codes (the points bank's checks: docs/BANK.md). ``entry_id``
+# is null only for a move between two programme accounts.
+TRANSFERS = """(
+    SELECT t.id, t.entry_id, t.amount, t.debit_account_id, t.credit_account_id,
+           d.code AS debit_code, c.code AS credit_code
+    FROM transfers t JOIN accounts d ON d.id = t.debit_account_id
+    JOIN accounts c ON c.id = t.credit_account_id
+)"""
+
 # Each account's posted balance: what its transfers credited less what they debited.
 ACCOUNT_BALANCES = """(
     SELECT a.id AS account_id,
@@ -292,4 +301,30 @@ def earned_since(member_id: Any, since: Any) -> Any:
             entries.c.created_at > since,
         )
         .scalar_subquery()
+    )
+
+
+async def programme_balance(conn: AsyncConnection, code: str) -> int:
+    """A programme account's balance: what it was credited less what it was debited."""
+    found = await conn.scalar(_PROGRAMME_BALANCE, {"code": code})
+    return int(found or 0)
+
+
+_PROGRAMME_BALANCE = text(
+    """
+    SELECT COALESCE(sum(CASE WHEN t.credit_account_id = a.id THEN t.amount
+                             ELSE -t.amount END), 0)
+    FROM accounts a JOIN transfers t ON a.id IN (t.credit_account_id, t.debit_account_id)
+    WHERE a.code = :code
+    """
+)
+
+
+async def transfer_of_entry(conn: AsyncConnection, entry_id: int) -> int:
+    """The id of the transfer an entry posted."""
+    return int(
+        await conn.scalar(
+            text("SELECT id FROM transfers WHERE entry_id = :e ORDER BY id LIMIT 1"),
+            {"e": entry_id},
+        )
     )

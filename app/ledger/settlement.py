@@ -1,7 +1,7 @@
-"""Settling accounts: pending lots whose time came become available, due lots expire to
-breakage. Every write settles its account first; the expiry sweep settles the rest in batches.
-The account remembers when anything is next due (``next_due_at``), so settling costs nothing
-before then.
+"""Settling accounts: pending lots whose time came become available, due lots expire into
+the points bank (the programme account ``bank``, docs/BANK.md). Every write settles its account
+first; the expiry sweep settles the rest in batches. The account remembers when anything is next
+due (``next_due_at``), so settling costs nothing before then.
 
 Settling is set-based: one statement per step for all the accounts settled together (a write
 settles one, the sweep a whole batch), never statements per account or per lot — the sweep's
@@ -54,7 +54,7 @@ async def settle_accounts(
     conn: AsyncConnection, due: Sequence[Account], now: datetime
 ) -> list[Settlement]:
     """Settle locked accounts whose ``next_due_at`` has come, all at once: activate their
-    matured pending lots, expire their due lots (one expiry entry, its transfer to breakage and
+    matured pending lots, expire their due lots (one expiry entry, its transfer to the bank and
     a ``points.expired`` event per member, an allocation per lot), then a ``points.available``
     event per member whose points matured, and their next due moments. The in-memory accounts
     follow; saving them is the caller's."""
@@ -164,8 +164,9 @@ class _Expired:
 
 # The expiry of a whole batch in one statement, row work done where the rows are: the due lots
 # of the accounts settled are emptied, and per member one expiry entry (its details list the
-# lots), its transfer to breakage, and one allocation per lot are written. ``total`` is each
-# account's posted balance before (the caller's, which may not be saved yet).
+# lots), its transfer into the bank (the pool of expired points), and one allocation per lot are
+# written. ``total`` is each account's posted balance before (the caller's, which may not be
+# saved yet).
 _EXPIRE = text(
     """
 WITH settling AS (
@@ -193,7 +194,7 @@ WITH settling AS (
     RETURNING *
 ), moved AS (
     INSERT INTO transfers (entry_id, debit_account_id, credit_account_id, amount, created_at)
-    SELECT posted.id, p.account_id, (SELECT id FROM accounts WHERE code = 'breakage'),
+    SELECT posted.id, p.account_id, (SELECT id FROM accounts WHERE code = 'bank'),
            p.points, :now
     FROM posted JOIN per_account p USING (member_id)
 ), allocated AS (
@@ -213,7 +214,7 @@ FROM posted JOIN per_account p USING (member_id)
 async def _expire_due_lots(
     conn: AsyncConnection, due: Sequence[Account], now: datetime
 ) -> list[_Expired]:
-    """Expire the accounts' due lots to breakage (:data:`_EXPIRE`); per account that had any,
+    """Expire the accounts' due lots into the bank (:data:`_EXPIRE`); per account that had any,
     its expiry."""
     rows = await conn.execute(
         _EXPIRE,

@@ -48,7 +48,7 @@ accounts = Table(
     "accounts",
     metadata,
     Column("id", BigInteger, Identity(), primary_key=True),
-    # member | issuance | redemption | breakage | adjustment | partner | charity
+    # member | issuance | redemption | breakage | adjustment | partner | charity | bank
     Column("kind", String(16), nullable=False),
     Column("code", String(96), nullable=False, unique=True),
     Column("member_id", BigInteger, ForeignKey("members.id"), unique=True),
@@ -102,7 +102,9 @@ transfers = Table(
     "transfers",
     metadata,
     Column("id", BigInteger, Identity(), primary_key=True),
-    Column("entry_id", BigInteger, ForeignKey("entries.id"), nullable=False, index=True),
+    # Null only for a move between two programme accounts (the points bank's charity
+    # matching: docs/BANK.md), which its domain row names; a member's transfer has its entry.
+    Column("entry_id", BigInteger, ForeignKey("entries.id"), index=True),
     Column("debit_account_id", BigInteger, ForeignKey("accounts.id"), nullable=False),
     Column("credit_account_id", BigInteger, ForeignKey("accounts.id"), nullable=False),
     Column("amount", BigInteger, nullable=False),

@@ -136,7 +136,7 @@ async def void_expired_holds(rt: Runtime, *, limit: int = 500) -> int:
 class SweepResult:
     accounts: int  # accounts settled
     activated: int  # pending points that became available
-    expired: int  # points moved to breakage
+    expired: int  # points that expired (into the points bank)
     expired_lots: int
     batches: int
 

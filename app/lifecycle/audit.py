@@ -1,11 +1,13 @@
-"""Gifts and exchanges against the ledger, added to `jifen audit` (see app/ledger/audit.py).
+"""Gifts, exchanges and the points bank against the ledger, added to `jifen audit` (see
+app/ledger/audit.py).
 
-Neither is reversible (docs/DECISIONS.md), so each entry of one must stand as it was written.
+None is reversible (docs/DECISIONS.md, docs/BANK.md), so each entry of one must stand as it was
+written; the bank's pool must be exactly what expired into it less what staff spent of it.
 """
 
 from __future__ import annotations
 
-from app.ledger.queries import ENTRIES
+from app.ledger.queries import ENTRIES, TRANSFERS
 
 LIFECYCLE_CHECKS: dict[str, str] = {
     "a gift is its sender's debit and its recipient's credit of its amount, both standing": f"""
@@ -25,5 +27,50 @@ LIFECYCLE_CHECKS: dict[str, str] = {
         FROM exchanges x JOIN {ENTRIES} e ON e.id = x.entry_id
         WHERE e.member_id <> x.member_id OR e.reversed_amount <> 0
            OR e.amount <> CASE x.direction WHEN 'in' THEN x.points ELSE -x.points END
+    """,
+    "the bank's pool is what expired into it less what was spent of it": f"""
+        SELECT pool, expired_in, spent FROM (
+            SELECT
+                (SELECT COALESCE(sum(CASE WHEN t.credit_code = 'bank' THEN t.amount
+                                          ELSE -t.amount END), 0)
+                 FROM {TRANSFERS} t WHERE 'bank' IN (t.credit_code, t.debit_code)) AS pool,
+                (SELECT COALESCE(sum(t.amount), 0)
+                 FROM {TRANSFERS} t JOIN {ENTRIES} e ON e.id = t.entry_id
+                 WHERE t.credit_code = 'bank' AND e.kind = 'expiry') AS expired_in,
+                (SELECT COALESCE(sum(points), 0) FROM bank_spends) AS spent
+        ) x
+        WHERE pool <> expired_in - spent OR pool < 0
+    """,
+    "only expiries credit the bank, and only its spends debit it": f"""
+        SELECT t.id AS transfer_id, t.entry_id, t.amount, e.kind
+        FROM {TRANSFERS} t LEFT JOIN {ENTRIES} e ON e.id = t.entry_id
+        WHERE (t.credit_code = 'bank' AND e.kind IS DISTINCT FROM 'expiry')
+           OR (t.debit_code = 'bank'
+               AND NOT EXISTS (SELECT 1 FROM bank_spends s WHERE s.transfer_id = t.id))
+    """,
+    "a transfer with no entry is a bank spend's charity matching": f"""
+        SELECT t.id AS transfer_id, t.amount, t.debit_code, t.credit_code
+        FROM {TRANSFERS} t
+        WHERE t.entry_id IS NULL AND NOT EXISTS (
+            SELECT 1 FROM bank_spends s
+            WHERE s.transfer_id = t.id AND s.kind = 'charity_match' AND s.points = t.amount
+              AND t.debit_code = 'bank' AND t.credit_code = 'charity:' || s.charity_code)
+    """,
+    "a bank prize is its member's earn of its points from the bank, standing": f"""
+        SELECT s.id AS spend_id, s.member_id, s.points, e.member_id AS entry_member_id,
+               e.amount, e.reversed_amount, t.id AS transfer_id
+        FROM bank_spends s JOIN {ENTRIES} e ON e.id = s.entry_id
+        LEFT JOIN {TRANSFERS} t ON t.id = s.transfer_id AND t.entry_id = e.id
+            AND t.debit_code = 'bank'
+        WHERE s.kind = 'prize' AND (e.member_id <> s.member_id OR e.amount <> s.points
+              OR e.reversed_amount <> 0 OR t.id IS NULL)
+    """,
+    "a move to the bank's choices is its member's spend of its points, standing": f"""
+        SELECT m.id AS move_id, m.kind, m.member_id, m.points, m.tickets,
+               e.member_id AS entry_member_id, e.amount, e.reversed_amount
+        FROM bank_moves m JOIN {ENTRIES} e ON e.id = m.entry_id
+        WHERE e.member_id <> m.member_id OR e.amount <> -m.points OR e.reversed_amount <> 0
+           OR m.tickets <> (SELECT count(*) FROM lottery_tickets lt
+                            WHERE lt.source_ref LIKE 'bank-move:' || m.id || ':%')
     """,
 }

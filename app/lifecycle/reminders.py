@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import unit_of_work
 from app.ledger.queries import expiring_points
+from app.lifecycle.bank import reminder_actions
 from app.runtime import Runtime
 
 KIND = "points.expiring"
@@ -126,6 +127,8 @@ async def _remind_all(
                 "expires_at": item.expires_at.isoformat(),
                 "threshold_days": threshold,
                 "days_left": left,
+                # Give the points a second life before they go (docs/BANK.md).
+                "actions": reminder_actions(item.expires_on),
             }
         )
         for item, threshold, left in batch

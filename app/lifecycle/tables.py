@@ -125,3 +125,47 @@ exchanges = Table(
     UniqueConstraint("partner_id", "partner_ref", name="uq_exchanges_partner_ref"),
     Index("ix_exchanges_member_id_business_day", "member_id", "business_day"),
 )
+
+# The points bank (docs/BANK.md). A member's move of its expiring points, before they expire,
+# into a donation or lottery tickets: its entry is the member's spend of ``points``.
+bank_moves = Table(
+    "bank_moves",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("member_id", BigInteger, ForeignKey("members.id"), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),  # donation | lottery
+    Column("expires_on", Date, nullable=False),  # the last valid day of the points moved
+    Column("points", BigInteger, nullable=False),
+    Column("target", String(64), nullable=False),  # the charity's or the lottery pool's code
+    Column("tickets", Integer, nullable=False, server_default="0"),
+    Column("entry_id", BigInteger, ForeignKey("entries.id"), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("kind IN ('donation', 'lottery')", name="kind"),
+    CheckConstraint("points > 0", name="positive"),
+)
+
+# Staff's spends of the pool: charity matching (bank → the charity's account, no member) or a
+# prize (bank → a member, an earn). Each names its transfer; the audit sums them.
+bank_spends = Table(
+    "bank_spends",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("kind", String(16), nullable=False),  # charity_match | prize
+    Column("points", BigInteger, nullable=False),
+    Column("charity_code", String(64)),
+    Column("member_id", BigInteger, ForeignKey("members.id")),
+    Column("transfer_id", BigInteger, ForeignKey("transfers.id"), nullable=False),
+    Column("entry_id", BigInteger, ForeignKey("entries.id")),
+    Column("reason", Text, nullable=False),
+    Column("actor", String(96), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("kind IN ('charity_match', 'prize')", name="kind"),
+    CheckConstraint("points > 0", name="positive"),
+    CheckConstraint(
+        "(kind = 'charity_match') = (charity_code IS NOT NULL AND entry_id IS NULL)",
+        name="charity_match",
+    ),
+    CheckConstraint(
+        "(kind = 'prize') = (member_id IS NOT NULL AND entry_id IS NOT NULL)", name="prize"
+    ),
+)

@@ -109,6 +109,58 @@ async def list_charities(rt: Runtime) -> list[Charity]:
         return await _charities(conn)
 
 
+async def donate_in(
+    conn: AsyncConnection,
+    rt: Runtime,
+    actor: Actor,
+    member_id: int,
+    charity_code: str,
+    points: int,
+) -> Donation:
+    """Spend ``points`` of the member into the charity's account, in the caller's transaction
+    (the points bank moves expiring points this way: docs/BANK.md)."""
+    charity = await conn.scalar(select(charities.c.id).where(charities.c.code == charity_code))
+    if charity is None:
+        raise not_found("charity", charity_code, "charityCode")
+    ledger = Ledger(conn, rt.clock, LedgerPolicy.from_settings(rt.settings))
+    entry = await ledger.spend(
+        Spend(
+            member_id=member_id,
+            amount=points,
+            reason=f"donation to {charity_code}",
+            reference=f"charity:{charity_code}",
+            counter_account=f"charity:{charity_code}",
+        ),
+        actor,
+    )
+    row = (
+        await conn.execute(
+            donations.insert()
+            .values(
+                member_id=member_id,
+                charity_id=charity,
+                points=points,
+                entry_id=entry.id,
+                created_at=rt.clock.now(),
+            )
+            .returning(donations.c.id, donations.c.created_at)
+        )
+    ).one()
+    donation = Donation(row.id, member_id, charity_code, points, entry.id, row.created_at)
+    await append_event(
+        conn,
+        member_topic(member_id),
+        "donation.made",
+        {
+            "member_id": member_id,
+            "charity": charity_code,
+            "points": points,
+            "donation_id": donation.id,
+        },
+    )
+    return donation
+
+
 async def donate(
     rt: Runtime,
     actor: Actor,
@@ -123,48 +175,7 @@ async def donate(
     async with unit_of_work(rt.engine) as conn:
 
         async def run() -> Donation:
-            charity = await conn.scalar(
-                select(charities.c.id).where(charities.c.code == charity_code)
-            )
-            if charity is None:
-                raise not_found("charity", charity_code, "charityCode")
-            ledger = Ledger(conn, rt.clock, LedgerPolicy.from_settings(rt.settings))
-            entry = await ledger.spend(
-                Spend(
-                    member_id=member_id,
-                    amount=points,
-                    reason=f"donation to {charity_code}",
-                    reference=f"charity:{charity_code}",
-                    counter_account=f"charity:{charity_code}",
-                ),
-                actor,
-            )
-            row = (
-                await conn.execute(
-                    donations.insert()
-                    .values(
-                        member_id=member_id,
-                        charity_id=charity,
-                        points=points,
-                        entry_id=entry.id,
-                        created_at=rt.clock.now(),
-                    )
-                    .returning(donations.c.id, donations.c.created_at)
-                )
-            ).one()
-            donation = Donation(row.id, member_id, charity_code, points, entry.id, row.created_at)
-            await append_event(
-                conn,
-                member_topic(member_id),
-                "donation.made",
-                {
-                    "member_id": member_id,
-                    "charity": charity_code,
-                    "points": points,
-                    "donation_id": donation.id,
-                },
-            )
-            return donation
+            return await donate_in(conn, rt, actor, member_id, charity_code, points)
 
         async def load(stored: dict[str, Any]) -> Donation:
             row = (

@@ -38,7 +38,7 @@ class NotEnoughValue(ValueError):
         self.worth = worth
 
 
-def _decimal(text: str, what: str) -> Decimal:
+def _decimal(text: Decimal | str, what: str) -> Decimal:
     try:
         value = Decimal(text)
     except InvalidOperation:
@@ -56,7 +56,10 @@ class ValuePolicy:
 
     @classmethod
     def parse(
-        cls, expiring_days: int | None, expiring_fraction: str, tier_premiums: Mapping[str, str]
+        cls,
+        expiring_days: int | None,
+        expiring_fraction: Decimal | str,
+        tier_premiums: Mapping[str, Decimal | str],
     ) -> ValuePolicy:
         """The policy from its settings, checked: a fraction in (0, 1], premiums in [1, 10]."""
         fraction = _decimal(expiring_fraction, "the expiring fraction")

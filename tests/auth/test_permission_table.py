@@ -56,6 +56,8 @@ def test_members_act_only_on_themselves_and_write_only_their_profile() -> None:
         "markNotificationsRead",
         "giftPoints",
         "lifecyclePolicy",
+        "moveExpiringPoints",
+        "bankMoves",
         # engagement: tasks, boards, teams, badges, referrals
         "tasks",
         "taskCentre",
@@ -129,6 +131,8 @@ def test_analysts_only_read_and_anonymous_nothing() -> None:
         "referrals",
         "exchangePartners",
         "lifecyclePolicy",
+        "bankMoves",
+        "pointsBank",
         "mallItems",
         "redemptions",
         "mallOrders",

@@ -121,7 +121,7 @@ async def test_the_expiry_sweep_job_settles_and_reports(
 
     assert run.status == "succeeded"
     assert run.result["expired"] == 30 and run.result["accounts"] == 1
-    assert await programme_balance(runtime, "breakage") == 30
+    assert await programme_balance(runtime, "bank") == 30
     statuses = {s.job.name: s.last_run for s in await usecases.list_jobs(runtime)}
     last = statuses["expiry-sweep"]
     assert last is not None and last.id == run.id

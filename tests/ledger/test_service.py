@@ -215,12 +215,12 @@ async def test_expiry_moves_the_remainder_to_breakage_at_the_right_moment(
     assert await ledger.get_balance(runtime, m) == Balance(0, 0, 0, 0)
     report = await audit_ledger(runtime.engine, clock.now())
     assert report.ok and any("past expiry" in note for note in report.notes)
-    assert await programme_balance(runtime, "breakage") == 0
+    assert await programme_balance(runtime, "bank") == 0
 
     await refused(ErrorCode.INSUFFICIENT_POINTS, spend(runtime, m, 1))  # settles, then refuses
-    assert await programme_balance(runtime, "breakage") == 0  # the refusal rolled back
+    assert await programme_balance(runtime, "bank") == 0  # the refusal rolled back
     await earn(runtime, m, 10)  # a write settles: the remainder goes to breakage
-    assert await programme_balance(runtime, "breakage") == 300
+    assert await programme_balance(runtime, "bank") == 300
     assert await ledger.get_balance(runtime, m) == Balance(10, 0, 0, 0)
     history = await ledger.list_history(runtime, m, first=10)
     expiry = next(e for e in history if e.kind is EntryKind.EXPIRY)
@@ -241,7 +241,7 @@ async def test_settle_job_expires_and_matures(runtime: Runtime, clock: FrozenClo
         ).settle_member(m)
     assert settled == Settlement(m, activated=60, expired=40, expired_lots=1)
     assert await ledger.get_balance(runtime, m) == Balance(60, 0, 0, 0)
-    assert await programme_balance(runtime, "breakage") == 40
+    assert await programme_balance(runtime, "bank") == 40
     report = await audit_ledger(runtime.engine, clock.now())
     assert report.ok and not report.notes
 
@@ -320,7 +320,7 @@ async def test_voided_points_return_expired_when_their_lot_expired_meanwhile(
         runtime, STAFF, VoidHold(hold_id=h.id, reason="x"), idempotency_key=key()
     )
     assert await ledger.get_balance(runtime, m) == Balance(0, 0, 0, 0)
-    assert await programme_balance(runtime, "breakage") == 100
+    assert await programme_balance(runtime, "bank") == 100
 
 
 async def test_an_expired_hold_cannot_be_committed_and_the_job_voids_it(
@@ -385,7 +385,7 @@ async def test_reversed_spend_into_an_expired_lot_expires_again(
     entry = await reverse(runtime, spent)
     assert entry.amount == 70
     assert await ledger.get_balance(runtime, m) == Balance(0, 0, 0, 0)
-    assert await programme_balance(runtime, "breakage") == 100
+    assert await programme_balance(runtime, "bank") == 100
     assert await programme_balance(runtime, "redemption") == 0
 
 

@@ -46,7 +46,7 @@ def with_policy(rt: Runtime, policy: str) -> None:
     rt.settings = rt.settings.model_copy(update={"expiry_policy": policy})
 
 
-async def test_twelve_months_spendable_on_the_eve_gone_after_and_swept_to_breakage(
+async def test_twelve_months_spendable_on_the_eve_gone_after_and_swept_into_the_bank(
     runtime: Runtime, clock: FrozenClock
 ) -> None:
     with_policy(runtime, "rolling:12")
@@ -65,7 +65,7 @@ async def test_twelve_months_spendable_on_the_eve_gone_after_and_swept_to_breaka
     assert await ledger.get_balance(runtime, m) == Balance(0, 0, 0, 0)  # gone on 2027-01-16
     result = await ledger.settle_due_accounts(runtime)
     assert (result.accounts, result.expired, result.expired_lots) == (1, 380, 1)
-    assert await programme_balance(runtime, "breakage") == 380
+    assert await programme_balance(runtime, "bank") == 380
     await refused(ErrorCode.INSUFFICIENT_POINTS, spend(runtime, m, 1))
     history = await ledger.list_history(runtime, m, first=5)
     assert [(e.kind, e.amount) for e in history][:1] == [(EntryKind.EXPIRY, -380)]
@@ -95,7 +95,7 @@ async def test_year_end_clears_last_years_points_at_business_local_midnight_of_d
     result = await ledger.settle_due_accounts(runtime)
     assert result.expired == 100
     assert await ledger.get_balance(runtime, m) == Balance(40, 0, 0, 0)
-    assert await programme_balance(runtime, "breakage") == 100
+    assert await programme_balance(runtime, "bank") == 100
 
 
 async def test_a_late_sweep_catches_up_in_batches(runtime: Runtime, clock: FrozenClock) -> None:
@@ -111,7 +111,7 @@ async def test_a_late_sweep_catches_up_in_batches(runtime: Runtime, clock: Froze
     result = await ledger.settle_due_accounts(runtime, batch=3)
 
     assert result.accounts == 7 and result.batches == 3
-    assert await programme_balance(runtime, "breakage") == 7 * 30 - 5
+    assert await programme_balance(runtime, "bank") == 7 * 30 - 5
     for m in members:
         assert await ledger.get_balance(runtime, m) == Balance(0, 0, 0, 0)
 
@@ -174,7 +174,7 @@ async def test_two_sweeps_and_fifty_spends_at_once_expire_each_lot_once(
         ).all()
     assert len(expired_per_lot) == 10
     assert all(row.times == 1 and row.points == 100 for row in expired_per_lot)
-    assert await programme_balance(runtime, "breakage") == 1_000
+    assert await programme_balance(runtime, "bank") == 1_000
     assert sum(s.expired for s in sweeps) <= 1_000  # the rest expired in the spends' settles
     # Only the 50 still-valid points of each member could be spent: two spends of 20 each.
     assert spent == 400
@@ -226,8 +226,8 @@ async def test_set_based_sweeps_racing_spends_and_holds_on_the_same_members(
     sweeps = results[:2]
 
     # Nothing of the first lots is left anywhere: 60 expired while held, the 40 returned by
-    # the void expired after it, 100 a member in all, to breakage.
-    assert await programme_balance(runtime, "breakage") == 100 * len(members)
+    # the void expired after it, 100 a member in all, into the bank.
+    assert await programme_balance(runtime, "bank") == 100 * len(members)
     assert sum(s.expired for s in sweeps) <= 100 * len(members)
     for m in members:
         assert await ledger.get_balance(runtime, m) == Balance(50, 0, 0, 0)  # 50 + 30 - 30

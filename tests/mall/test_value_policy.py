@@ -48,7 +48,7 @@ async def _hold(rt: Runtime, member: int, quoted: Decimal) -> checkout.CheckoutP
 def priced(runtime: Runtime) -> Runtime:
     """Points within 10 days of expiry count half."""
     settings = runtime.settings.model_copy(
-        update={"value_expiring_days": 10, "value_expiring_fraction": "0.5"}
+        update={"value_expiring_days": 10, "value_expiring_fraction": Decimal("0.5")}
     )
     return replace(runtime, settings=settings, caches={})
 

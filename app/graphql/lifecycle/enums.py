@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import strawberry
 
+from app.lifecycle.bank import MoveKind, SpendKind
 from app.lifecycle.exchange import Direction
 
-__all__ = ["Direction"]
+__all__ = ["Direction", "MoveKind", "SpendKind"]
 
 strawberry.enum(Direction, name="ExchangeDirection")
+strawberry.enum(MoveKind, name="BankMoveTo")
+strawberry.enum(SpendKind, name="BankSpendKind")

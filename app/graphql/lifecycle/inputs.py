@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 import strawberry
 
-from app.graphql.lifecycle.enums import Direction
+from app.graphql.lifecycle.enums import Direction, MoveKind, SpendKind
 
 KEY_HELP = "Unique per caller: a replay returns the first result and never gives twice."
 
@@ -51,3 +52,28 @@ class ExchangePointsInput:
     amount: int = strawberry.field(
         description="What is given up: partner points (IN) or our points (OUT)."
     )
+
+
+@strawberry.input(
+    description="Move the points that expire by validThrough (the expiry reminder's day) into a "
+    "donation or lottery tickets before they go (docs/BANK.md)."
+)
+class MoveExpiringPointsInput:
+    member_id: strawberry.ID
+    valid_through: date
+    to: MoveKind
+    idempotency_key: str = strawberry.field(description=KEY_HELP)
+    charity_code: str | None = strawberry.field(default=None, description="For DONATION.")
+    pool_code: str | None = strawberry.field(default=None, description="For LOTTERY.")
+
+
+@strawberry.input(
+    description="Spend the points bank's pool: CHARITY_MATCH names a charity, PRIZE a member."
+)
+class SpendBankPoolInput:
+    kind: SpendKind
+    points: int
+    reason: str
+    idempotency_key: str = strawberry.field(description=KEY_HELP)
+    charity_code: str | None = None
+    member_id: strawberry.ID | None = None

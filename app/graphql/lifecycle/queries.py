@@ -9,13 +9,15 @@ from app.graphql.core.fields import described_field
 from app.graphql.core.inputs import parse_id
 from app.graphql.core.pagination import Page
 from app.graphql.lifecycle.types import (
+    BankMoveNode,
     ExchangePartnerNode,
     LifecyclePolicyNode,
     NotificationConnection,
     NotificationNode,
+    PointsBankNode,
 )
 from app.ledger.expiry import programme_policy
-from app.lifecycle import exchange
+from app.lifecycle import bank, exchange
 from app.lifecycle import notifications as notes
 
 NOTIFICATIONS = "notifications"
@@ -72,3 +74,15 @@ class LifecycleQueries:
             page_info=page_info,
             unread_count=await notes.unread_count(ctx.runtime, member),
         )
+
+    @described_field("The points bank: the pool of expired points and what was spent of it.")
+    async def points_bank(self, info: Info) -> PointsBankNode:
+        info.context.require("pointsBank")
+        return PointsBankNode.of(await bank.pool(info.context.runtime))
+
+    @described_field("A member's moves of expiring points into donations or tickets.")
+    async def bank_moves(self, info: Info, member_id: strawberry.ID) -> list[BankMoveNode]:
+        ctx = info.context
+        member = parse_id(str(member_id), "memberId")
+        await ctx.readable_member("bankMoves", member)
+        return [BankMoveNode.of(m) for m in await bank.list_moves(ctx.runtime, member)]

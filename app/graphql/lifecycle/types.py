@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 import strawberry
 
@@ -15,15 +16,45 @@ from app.events.stream import StoredEvent
 from app.graphql.core.fields import described_field
 from app.graphql.core.pagination import Connection
 from app.graphql.ledger.types import BalanceNode
-from app.graphql.lifecycle.enums import Direction
-from app.lifecycle import exchange
+from app.graphql.lifecycle.enums import Direction, MoveKind, SpendKind
+from app.lifecycle import bank, exchange
 from app.lifecycle import notifications as notes
 from app.lifecycle.gifting import Gift
+
+
+@strawberry.type(
+    name="ExpiryAction",
+    description="A second life for expiring points: moveExpiringPoints(input: {memberId, "
+    "validThrough, to, …}), or the app link that carries the same.",
+)
+class ExpiryActionNode:
+    action: str = strawberry.field(description="donation | lottery")
+    mutation: str
+    to: str = strawberry.field(description="moveExpiringPoints' `to`: DONATION | LOTTERY.")
+    valid_through: date
+    link: str
+
+    @classmethod
+    def all_of(cls, payload: dict[str, Any]) -> list[ExpiryActionNode]:
+        return [
+            cls(
+                action=a["action"],
+                mutation=a["mutation"],
+                to=a["to"],
+                valid_through=date.fromisoformat(a["valid_through"]),
+                link=a["link"],
+            )
+            for a in payload.get("actions", [])
+        ]
 
 
 @strawberry.type(name="ExpiryAlert", description="Points about to expire (a reminder, live).")
 class ExpiryAlertNode:
     event: strawberry.Private[StoredEvent]
+
+    @described_field("What the member may do with the points before they expire.")
+    def actions(self) -> list[ExpiryActionNode]:
+        return ExpiryActionNode.all_of(self.event.payload)
 
     @described_field("The event id: resume with `after: id`.")
     def id(self) -> strawberry.ID:
@@ -65,6 +96,10 @@ class ExpiryAlertNode:
 @strawberry.type(name="Notification", description="Something a member was told.")
 class NotificationNode:
     id: strawberry.ID
+    actions: list[ExpiryActionNode] = strawberry.field(
+        description="For expiry reminders: what the member may do with the points before they "
+        "expire (docs/BANK.md)."
+    )
     kind: str = strawberry.field(description="points.expiring, …")
     title: str
     body: str
@@ -85,6 +120,7 @@ class NotificationNode:
             read_at=n.read_at,
             points=n.payload.get("points"),
             valid_through=date.fromisoformat(expires_on) if expires_on else None,
+            actions=ExpiryActionNode.all_of(n.payload),
         )
 
 
@@ -209,3 +245,78 @@ class LifecyclePolicyNode:
     gift_max_points: int = strawberry.field(description="The most one gift may move.")
     gift_daily_limit: int = strawberry.field(description="The most one member may give a day.")
     timezone: str = strawberry.field(description="Business days end at its midnight.")
+
+
+@strawberry.type(name="BankMove", description="Expiring points a member moved before they went.")
+class BankMoveNode:
+    id: strawberry.ID
+    member_id: strawberry.ID
+    to: MoveKind
+    valid_through: date
+    points: int
+    target: str = strawberry.field(description="The charity's or the lottery pool's code.")
+    tickets: int
+    entry_id: strawberry.ID
+    created_at: datetime
+
+    @classmethod
+    def of(cls, m: bank.Move) -> BankMoveNode:
+        return cls(
+            id=strawberry.ID(str(m.id)),
+            member_id=strawberry.ID(str(m.member_id)),
+            to=m.kind,
+            valid_through=m.expires_on,
+            points=m.points,
+            target=m.target,
+            tickets=m.tickets,
+            entry_id=strawberry.ID(str(m.entry_id)),
+            created_at=m.created_at,
+        )
+
+
+@strawberry.type
+class BankMovePayload:
+    move: BankMoveNode
+    balance: BalanceNode = strawberry.field(description="The member's balance after the move.")
+
+
+@strawberry.type(name="PointsBank", description="The programme's pool of expired points.")
+class PointsBankNode:
+    balance: int = strawberry.field(description="Points in the pool now.")
+    expired_in: int = strawberry.field(description="Every point that expired into it.")
+    spent: int = strawberry.field(description="Every point staff spent of it.")
+
+    @classmethod
+    def of(cls, p: bank.Pool) -> PointsBankNode:
+        return cls(balance=p.balance, expired_in=p.expired_in, spent=p.spent)
+
+
+@strawberry.type(name="BankSpend", description="Staff's spend of the pool.")
+class BankSpendNode:
+    id: strawberry.ID
+    kind: SpendKind
+    points: int
+    charity_code: str | None
+    member_id: strawberry.ID | None
+    entry_id: strawberry.ID | None
+    reason: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, s: bank.BankSpend) -> BankSpendNode:
+        return cls(
+            id=strawberry.ID(str(s.id)),
+            kind=s.kind,
+            points=s.points,
+            charity_code=s.charity_code,
+            member_id=None if s.member_id is None else strawberry.ID(str(s.member_id)),
+            entry_id=None if s.entry_id is None else strawberry.ID(str(s.entry_id)),
+            reason=s.reason,
+            created_at=s.created_at,
+        )
+
+
+@strawberry.type
+class BankSpendPayload:
+    spend: BankSpendNode
+    bank: PointsBankNode

@@ -281,6 +281,23 @@ def lifecycle_request_for(
         )
     if operation == "lifecyclePolicy":
         return "{ lifecyclePolicy { expiryPolicy reminderDays } }", {}
+    if operation == "pointsBank":
+        return "{ pointsBank { balance expiredIn spent } }", {}
+    if operation == "bankMoves":
+        return "query($m: ID!) { bankMoves(memberId: $m) { id points } }", {"m": a}
+    if operation == "moveExpiringPoints":
+        return (
+            f"""mutation($m: ID!, $k: String!) {{ moveExpiringPoints(input: {{memberId: $m,
+                 validThrough: "2026-12-01", to: DONATION, charityCode: "walk",
+                 idempotencyKey: $k}}) {PAYLOAD} }}""",
+            {"m": a, "k": key},
+        )
+    if operation == "spendBankPool":
+        return (
+            f"""mutation($k: String!) {{ spendBankPool(input: {{kind: CHARITY_MATCH, points: 1,
+                 reason: "walk", charityCode: "walk", idempotencyKey: $k}}) {PAYLOAD} }}""",
+            {"k": key},
+        )
     if operation == "exchangePartners":
         return "{ exchangePartners { code rateIn } }", {}
     if operation == "saveExchangePartner":

@@ -7,7 +7,9 @@ import strawberry
 from app.graphql.lifecycle.mutations.exchange_points import exchange_points
 from app.graphql.lifecycle.mutations.gift_points import gift_points
 from app.graphql.lifecycle.mutations.mark_notifications_read import mark_notifications_read
+from app.graphql.lifecycle.mutations.move_expiring_points import move_expiring_points
 from app.graphql.lifecycle.mutations.save_exchange_partner import save_exchange_partner
+from app.graphql.lifecycle.mutations.spend_bank_pool import spend_bank_pool
 
 
 @strawberry.type
@@ -16,3 +18,5 @@ class LifecycleMutations:
     gift_points = gift_points
     save_exchange_partner = save_exchange_partner
     exchange_points = exchange_points
+    move_expiring_points = move_expiring_points
+    spend_bank_pool = spend_bank_pool
