@@ -194,7 +194,7 @@ async def test_pending_points_must_expire_after_they_become_available(
 # ------------------------------------------------------------------------------ expiry
 
 
-async def test_expiry_moves_the_remainder_to_breakage_at_the_right_moment(
+async def test_expiry_moves_the_remainder_into_the_bank_at_the_right_moment(
     runtime: Runtime, clock: FrozenClock
 ):
     clock.set(datetime(2026, 1, 15, 10, 0, tzinfo=UTC))
@@ -219,7 +219,7 @@ async def test_expiry_moves_the_remainder_to_breakage_at_the_right_moment(
 
     await refused(ErrorCode.INSUFFICIENT_POINTS, spend(runtime, m, 1))  # settles, then refuses
     assert await programme_balance(runtime, "bank") == 0  # the refusal rolled back
-    await earn(runtime, m, 10)  # a write settles: the remainder goes to breakage
+    await earn(runtime, m, 10)  # a write settles: the remainder goes into the bank
     assert await programme_balance(runtime, "bank") == 300
     assert await ledger.get_balance(runtime, m) == Balance(10, 0, 0, 0)
     history = await ledger.list_history(runtime, m, first=10)

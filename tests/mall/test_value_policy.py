@@ -15,6 +15,8 @@ from app.ledger import usecases as ledger
 from app.mall import checkout
 from app.mall import usecases as mall
 from app.runtime import Runtime
+from app.tiers.policy import DEMO_TIERS
+from app.tiers.usecases import install_tiers
 from tests.mall.conftest import MakeItem, MakeMember, assert_audit_clean, member_actor
 
 
@@ -133,3 +135,24 @@ async def test_a_bad_quote_is_refused_with_its_code(
     with pytest.raises(DomainError) as refused:
         await mall.quote_redemption(priced, member or real, item or real_item.id, quantity)
     assert refused.value.code is code
+
+
+async def test_a_tier_with_a_premium_pays_fewer_points_and_the_order_holds_them(
+    runtime: Runtime, make_member: MakeMember, make_item: MakeItem
+) -> None:
+    await install_tiers(runtime, DEMO_TIERS)  # a new member is in the base tier, "normal"
+    premium = replace(
+        runtime,
+        settings=runtime.settings.model_copy(
+            update={"value_tier_premiums": {"normal": Decimal("1.25")}}
+        ),
+        caches={},
+    )
+    member = await make_member("t", 300)
+    item = await make_item(points_price=200)
+    quote = await mall.quote_redemption(premium, member, item.id, 1)
+    assert (quote.tier, quote.payment.points, quote.payment.value) == ("normal", 160, 200)
+    placed = await _place(premium, member, item.id, "t1", 160)
+    assert placed.order.points == 160
+    assert (await ledger.get_balance(premium, member)).held == 160
+    await assert_audit_clean(premium)
