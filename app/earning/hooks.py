@@ -12,7 +12,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
+from sqlalchemy import null
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.earning.rules import Rule
@@ -91,3 +93,59 @@ class RuleChoosers:
 
 
 RULE_CHOOSERS = RuleChoosers()
+
+
+@dataclass(frozen=True)
+class PointsChoice:
+    """A number of points decided for one member that an experiment's variant may change: the
+    points a task pays (``kind`` "task_reward", ``code`` the task's) or a mall item's points
+    price ("item_price", the item's code). ``generation`` is :meth:`PointsOverrides.generation`
+    as read in this transaction (None: do not trust a cache); ``assign``: this decision is the
+    member's exposure (False: a preview, e.g. browsing the catalogue, writes nothing)."""
+
+    kind: str
+    code: str
+    programme: int  # the programme's points
+    member_id: int
+    segment: str | None
+    generation: str | None
+    now: datetime
+    assign: bool
+
+
+@dataclass(frozen=True)
+class PointsOverride:
+    points: int
+    variant: str | None = None  # "<experiment code>:<variant code>" when a variant decided it
+
+
+class PointsOverrides:
+    """Who may change a task's reward or an item's price for one member (experiments: the
+    member's variant's, app/experiments/overrides.py). Declared here, below engagement and the
+    mall, which both ask; provided by experiments when imported. Without a provider everyone
+    gets the programme's points."""
+
+    def __init__(self) -> None:
+        self._generation: Callable[[], Any] | None = None
+        self._choose: Callable[[AsyncConnection, PointsChoice], Awaitable[PointsOverride]] | None
+        self._choose = None
+
+    def provide(
+        self,
+        generation: Callable[[], Any],
+        choose: Callable[[AsyncConnection, PointsChoice], Awaitable[PointsOverride]],
+    ) -> None:
+        self._generation, self._choose = generation, choose
+
+    def generation(self) -> Any:
+        """A scalar subquery to fold into a statement the caller runs anyway (no round trip):
+        what the provider caches its plan by. NULL without a provider."""
+        return null() if self._generation is None else self._generation()
+
+    async def __call__(self, conn: AsyncConnection, choice: PointsChoice) -> PointsOverride:
+        if self._choose is None:
+            return PointsOverride(choice.programme)
+        return await self._choose(conn, choice)
+
+
+POINTS_OVERRIDES = PointsOverrides()

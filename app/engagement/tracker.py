@@ -10,7 +10,7 @@ replay can never pay one twice.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from functools import cache
 from typing import Any
@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.clock import Clock, business_date
 from app.config import Settings
 from app.configcache import GenerationCache, generation_of
+from app.earning.hooks import POINTS_OVERRIDES, PointsChoice
 from app.engagement.activity import noting_activity
 from app.engagement.rewards import Granted, RewardKind, Rewards
 from app.engagement.tables import badges, member_badges, task_progress, tasks, team_members
@@ -69,8 +70,12 @@ def _progress_query(*, note_activity: bool) -> Any:
         .where(member_segments.c.member_id == bindparam("member_id", type_=BigInteger))
         .scalar_subquery()
     )
+    # The experiments' generation rides along too: what a variant's task reward is cached by
+    # (app/earning/hooks.py, POINTS_OVERRIDES), read without a round trip of its own.
     generation = select(
-        generation_of(tasks).label("generation"), segment.label("segment")
+        generation_of(tasks).label("generation"),
+        segment.label("segment"),
+        POINTS_OVERRIDES.generation().label("variants"),
     ).subquery("g")
     wanted = and_(
         task_progress.c.member_id == bindparam("member_id", type_=BigInteger),
@@ -78,9 +83,9 @@ def _progress_query(*, note_activity: bool) -> Any:
             bindparam("keys", expanding=True)
         ),
     )
-    query = select(generation.c.generation, generation.c.segment, task_progress).select_from(
-        generation.outerjoin(task_progress, wanted)
-    )
+    query = select(
+        generation.c.generation, generation.c.segment, generation.c.variants, task_progress
+    ).select_from(generation.outerjoin(task_progress, wanted))
     if not note_activity:
         return query
     last_active, ctes = noting_activity()
@@ -310,7 +315,7 @@ class TaskTracker:
         missing = [key for key in _keys(fed) if key not in states]
         if enabled is not guess and missing:  # the tasks changed: read what the guess missed
             states.update((await self._load_many(member_id, missing))[1])
-        updates = await self._advance(member_id, fed, states, actor)
+        updates = await self._advance(member_id, fed, states, actor, first)
         return Fed(updates, first.last_active if active_at is not None else None)
 
     async def _save_many(self, member_id: int, changed: Sequence[TaskUpdate]) -> None:
@@ -353,7 +358,7 @@ class TaskTracker:
             return []
         first, states = await self._load_many(member_id, _keys(fed))
         fed = _fed(candidates, [occurrence], first.segment)
-        return await self._advance(member_id, fed, states, actor)
+        return await self._advance(member_id, fed, states, actor, first)
 
     async def _advance(
         self,
@@ -361,8 +366,11 @@ class TaskTracker:
         fed: Sequence[tuple[Task, Occurrence]],
         states: dict[tuple[int, str], Progress],
         actor: Actor,
+        first: Any,
     ) -> list[TaskUpdate]:
-        """Advance each fed task, pay what completed, save what changed and announce it."""
+        """Advance each fed task, pay what completed, save what changed and announce it
+        (``first``: the progress read's first row, with the member's segment and the
+        experiments' generation)."""
         changed: dict[tuple[int, str], TaskUpdate] = {}
         for task, occurrence in fed:
             key = (task.id, task.period_of(occurrence.day))
@@ -371,6 +379,8 @@ class TaskTracker:
             if after == before:
                 continue
             granted: list[Granted] = []
+            if completed:
+                task = await self._variant_of(member_id, task, first)
             for n in range(before.completions + 1, before.completions + completed + 1):
                 granted += await self._reward(member_id, task, key[1], n, actor)
             states[key] = after
@@ -380,6 +390,26 @@ class TaskTracker:
             await self._save_many(member_id, updates)
             await self._announce(member_id, updates)
         return updates
+
+    async def _variant_of(self, member_id: int, task: Task, first: Any) -> Task:
+        """The task as it pays this member: its reward points may be its experiment variant's
+        (deciding them is the member's exposure: it is assigned now if it was not)."""
+        chosen = await POINTS_OVERRIDES(
+            self.conn,
+            PointsChoice(
+                kind="task_reward",
+                code=task.code,
+                programme=task.reward.points,
+                member_id=member_id,
+                segment=first.segment,
+                generation=first.variants,
+                now=self.clock.now(),
+                assign=True,
+            ),
+        )
+        if chosen.points == task.reward.points:
+            return task
+        return replace(task, reward=replace(task.reward, points=chosen.points))
 
     async def _team_of(self, member_id: int, task: Task) -> int | None:
         if task.team_size is None:

@@ -36,25 +36,32 @@ from app.members.tables import member_channel_refs
 
 PLANS: GenerationCache[Plans] = GenerationCache()
 
+# What assigning a member needs of an experiment and its variants (also read by the task
+# rewards' and prices' plans, app/experiments/overrides.py).
+ASSIGNMENT_COLUMNS = (
+    experiments.c.id,
+    experiments.c.code,
+    experiments.c.status,
+    experiments.c.channels,
+    experiments.c.segments,
+    experiment_variants.c.id.label("variant_id"),
+    experiment_variants.c.code.label("variant_code"),
+    experiment_variants.c.weight,
+)
+WITH_VARIANTS = experiments.join(
+    experiment_variants, experiment_variants.c.experiment_id == experiments.c.id
+)
+
 _PLANS = (
     select(
-        experiments.c.id,
-        experiments.c.code,
-        experiments.c.status,
+        *ASSIGNMENT_COLUMNS,
         experiments.c.replaces,
-        experiments.c.channels,
-        experiments.c.segments,
-        experiment_variants.c.id.label("variant_id"),
-        experiment_variants.c.code.label("variant_code"),
-        experiment_variants.c.weight,
         func.array_remove(func.array_agg(experiment_variant_rules.c.rule_id), None).label(
             "rule_ids"
         ),
     )
     .select_from(
-        experiments.join(
-            experiment_variants, experiment_variants.c.experiment_id == experiments.c.id
-        ).outerjoin(
+        WITH_VARIANTS.outerjoin(
             experiment_variant_rules,
             experiment_variant_rules.c.variant_id == experiment_variants.c.id,
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -17,6 +17,10 @@ class VariantDraft:
     name: str
     weight: Decimal
     rules: Sequence[Mapping[str, Any]] = ()  # earning rule specs (docs/EARNING.md)
+    # The points a named task pays (by task code) and the points price of a named mall item
+    # (by item code) for this variant's members (docs/EXPERIMENTS.md).
+    task_rewards: Sequence[tuple[str, Decimal]] = ()
+    item_prices: Sequence[tuple[str, Decimal]] = ()
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,8 @@ class Variant:
     weight: Decimal
     rule_ids: tuple[int, ...]
     members: int
+    task_rewards: Mapping[str, int] = field(default_factory=dict)
+    item_prices: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,31 @@ def check_weight(weight: Decimal, field: str) -> Decimal:
     return exact
 
 
+class OverrideKind(StrEnum):
+    TASK_REWARD = "task_reward"  # the points a task pays on completion
+    ITEM_PRICE = "item_price"  # a mall item's points price
+
+
+MAX_OVERRIDES_PER_VARIANT = 50
+MAX_OVERRIDE_POINTS = 100_000_000
+
+
+def check_override(kind: OverrideKind, points: Decimal, field: str) -> int:
+    """A variant's task reward (0 or more: a variant may test "no reward") or item price
+    (1 or more): a whole, finite number of points up to 100,000,000."""
+    low = 1 if kind is OverrideKind.ITEM_PRICE else 0
+    what = "an item price" if kind is OverrideKind.ITEM_PRICE else "a task reward"
+    if (
+        not points.is_finite()
+        or points != points.to_integral_value()
+        or not low <= points <= MAX_OVERRIDE_POINTS
+    ):
+        raise invalid(
+            f"{what} is a whole number of points from {low} to {MAX_OVERRIDE_POINTS}", field
+        )
+    return int(points)
+
+
 def point_of(experiment_code: str, member_id: int) -> int:
     """The member's stable point in [0, 2**64) for this experiment: SHA-256 of the experiment's
     code and the member id. Another experiment's code gives an independent point, so being in

@@ -3,6 +3,7 @@ changes (start, stop, roll out) with their variants' rules switched on and off i
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
@@ -12,22 +13,28 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.earning.rulebook import Rulebook
 from app.earning.tables import earning_rules
+from app.engagement.tables import tasks
 from app.errors import DomainError, ErrorCode, invalid, not_found
-from app.experiments.models import Experiment, ExperimentDraft, Variant
+from app.experiments.models import Experiment, ExperimentDraft, Variant, VariantDraft
 from app.experiments.policy import (
+    MAX_OVERRIDES_PER_VARIANT,
     MAX_RULES_PER_VARIANT,
     MAX_VARIANTS,
+    OverrideKind,
     Status,
     check_code,
+    check_override,
     check_weight,
 )
 from app.experiments.tables import (
     experiment_assignments,
+    experiment_variant_overrides,
     experiment_variant_rules,
     experiment_variants,
     experiments,
 )
 from app.ledger.models import Actor
+from app.mall.tables import mall_items
 from app.segments.policy import Segment
 from app.valuation.policy import plain
 
@@ -39,6 +46,35 @@ def _check_name(name: str, field: str) -> str:
     if not name.strip() or len(name) > MAX_NAME:
         raise invalid(f"a name of 1 to {MAX_NAME} characters is required", field)
     return name
+
+
+_FIELD = {OverrideKind.TASK_REWARD: "taskRewards", OverrideKind.ITEM_PRICE: "itemPrices"}
+_NOUN = {OverrideKind.TASK_REWARD: ("task", "task"), OverrideKind.ITEM_PRICE: ("mall item", "item")}
+
+
+def _overrides_of(
+    variant: VariantDraft,
+) -> tuple[tuple[OverrideKind, Sequence[tuple[str, Decimal]]], ...]:
+    return (
+        (OverrideKind.TASK_REWARD, variant.task_rewards),
+        (OverrideKind.ITEM_PRICE, variant.item_prices),
+    )
+
+
+def _check_overrides(
+    kind: OverrideKind, overrides: Sequence[tuple[str, Decimal]], field: str
+) -> None:
+    if len(overrides) > MAX_OVERRIDES_PER_VARIANT:
+        raise invalid(f"a variant has at most {MAX_OVERRIDES_PER_VARIANT} of these", field)
+    seen: set[str] = set()
+    for j, (code, points) in enumerate(overrides):
+        noun, key = _NOUN[kind]
+        if not code or len(code) > 64:
+            raise invalid(f"a {noun} code is 1 to 64 characters", f"{field}[{j}].{key}")
+        if code in seen:
+            raise invalid(f"{noun} {code!r} is given twice", f"{field}[{j}].{key}")
+        seen.add(code)
+        check_override(kind, points, f"{field}[{j}].points")
 
 
 def check_draft(draft: ExperimentDraft) -> None:
@@ -59,8 +95,13 @@ def check_draft(draft: ExperimentDraft) -> None:
             raise invalid(
                 f"a variant has at most {MAX_RULES_PER_VARIANT} rules", f"variants[{i}].rules"
             )
-    if not any(v.rules for v in draft.variants):
-        raise invalid("at least one variant needs an earning rule of its own", "variants")
+        for kind, overrides in _overrides_of(variant):
+            _check_overrides(kind, overrides, f"variants[{i}].{_FIELD[kind]}")
+    if not any(v.rules or v.task_rewards or v.item_prices for v in draft.variants):
+        raise invalid(
+            "at least one variant needs an earning rule, a task reward or an item price of its own",
+            "variants",
+        )
     if draft.channels is not None:
         if not draft.channels or len(draft.channels) > MAX_CHANNELS:
             raise invalid(f"1 to {MAX_CHANNELS} channels, or leave it out", "channels")
@@ -123,6 +164,11 @@ class ExperimentBook:
         await self._check_replaces(draft.replaces)
         variant_ids = select(experiment_variants.c.id).where(
             experiment_variants.c.experiment_id == row.id
+        )
+        await self.conn.execute(
+            experiment_variant_overrides.delete().where(
+                experiment_variant_overrides.c.variant_id.in_(variant_ids)
+            )
         )
         # The old variants' rules stay in the rule book, disabled (their versions are audit).
         await self.conn.execute(
@@ -251,6 +297,7 @@ class ExperimentBook:
                 )
                 .returning(experiment_variants.c.id)
             )
+            await self._write_overrides(int(variant_id), position, variant)
             for n, spec in enumerate(variant.rules):
                 try:
                     record = await self.rulebook.create_rule(spec, actor=actor, enabled=False)
@@ -263,6 +310,35 @@ class ExperimentBook:
                         variant_id=variant_id, rule_id=record.rule.id
                     )
                 )
+
+    async def _write_overrides(self, variant_id: int, position: int, variant: VariantDraft) -> None:
+        """The variant's task rewards and item prices, each naming a task or item that exists
+        (by code: what staff and the seed call them)."""
+        catalogues = {OverrideKind.TASK_REWARD: tasks, OverrideKind.ITEM_PRICE: mall_items}
+        rows = []
+        for kind, overrides in _overrides_of(variant):
+            if not overrides:
+                continue
+            table = catalogues[kind]
+            codes = [code for code, _ in overrides]
+            known = set(
+                await self.conn.scalars(select(table.c.code).where(table.c.code.in_(codes)))
+            )
+            for j, (code, points) in enumerate(overrides):
+                noun, key = _NOUN[kind]
+                if code not in known:
+                    raise not_found(noun, code, f"variants[{position}].{_FIELD[kind]}[{j}].{key}")
+                where = f"variants[{position}].{_FIELD[kind]}[{j}].points"
+                rows.append(
+                    {
+                        "variant_id": variant_id,
+                        "kind": kind.value,
+                        "code": code,
+                        "points": check_override(kind, points, where),
+                    }
+                )
+        if rows:
+            await self.conn.execute(experiment_variant_overrides.insert(), rows)
 
     async def _check_replaces(self, rule_ids: Sequence[int]) -> None:
         if not rule_ids:
@@ -343,6 +419,19 @@ class ExperimentBook:
             .where(experiment_variants.c.experiment_id.in_(ids))
             .order_by(experiment_variants.c.experiment_id, experiment_variants.c.position)
         )
+        overrides: dict[int, dict[str, dict[str, int]]] = defaultdict(
+            lambda: {kind.value: {} for kind in OverrideKind}
+        )
+        for o in await self.conn.execute(
+            select(experiment_variant_overrides)
+            .join(
+                experiment_variants,
+                experiment_variants.c.id == experiment_variant_overrides.c.variant_id,
+            )
+            .where(experiment_variants.c.experiment_id.in_(ids))
+            .order_by(experiment_variant_overrides.c.code)
+        ):
+            overrides[o.variant_id][o.kind][o.code] = int(o.points)
         variants: dict[int, list[Variant]] = {i: [] for i in ids}
         codes_by_id: dict[int, str] = {}
         for v in rows:
@@ -355,6 +444,8 @@ class ExperimentBook:
                     plain(Decimal(v.weight)),
                     tuple(sorted(v.rule_ids or ())),
                     int(v.members),
+                    task_rewards=overrides[v.id][OverrideKind.TASK_REWARD.value],
+                    item_prices=overrides[v.id][OverrideKind.ITEM_PRICE.value],
                 )
             )
         return [

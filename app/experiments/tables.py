@@ -79,3 +79,18 @@ experiment_assignments = Table(
     PrimaryKeyConstraint("experiment_id", "member_id"),
     Index("ix_experiment_assignments_member", "member_id"),
 )
+
+# What a variant changes besides earning rules: a task's reward points (``task_reward``, by the
+# task's code) or a mall item's points price (``item_price``, by the item's code), for its own
+# members while the experiment runs (app/experiments/overrides.py).
+experiment_variant_overrides = Table(
+    "experiment_variant_overrides",
+    metadata,
+    Column("variant_id", BigInteger, ForeignKey("experiment_variants.id"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("code", String(64), nullable=False),
+    Column("points", BigInteger, nullable=False),
+    PrimaryKeyConstraint("variant_id", "kind", "code"),
+    CheckConstraint("kind IN ('task_reward', 'item_price')", name="kind"),
+    CheckConstraint("points >= 0 AND (kind <> 'item_price' OR points > 0)", name="points"),
+)

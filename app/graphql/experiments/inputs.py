@@ -12,7 +12,22 @@ from app.graphql.earning.inputs import EarningRuleInput, rule_spec_of
 from app.graphql.segments.enums import Segment
 
 
-@strawberry.input(description="A variant: its share of the members and its own earning rules.")
+@strawberry.input(description="A task's reward points for one variant's members.")
+class VariantTaskRewardInput:
+    task: str = strawberry.field(description="The task's code.")
+    points: Decimal = strawberry.field(description="A whole number of points, 0 or more.")
+
+
+@strawberry.input(description="A mall item's points price for one variant's members.")
+class VariantItemPriceInput:
+    item: str = strawberry.field(description="The item's code.")
+    points: Decimal = strawberry.field(description="A whole number of points, 1 or more.")
+
+
+@strawberry.input(
+    description="A variant: its share of the members and its own earning rules, task rewards "
+    "and mall prices."
+)
 class ExperimentVariantInput:
     code: str = strawberry.field(
         description="Unique within the experiment; the first variant is the control."
@@ -25,6 +40,15 @@ class ExperimentVariantInput:
     rules: list[EarningRuleInput] = strawberry.field(
         default_factory=list,
         description="Earning rules only this variant's members earn by (e.g. a multiplier).",
+    )
+    task_rewards: list[VariantTaskRewardInput] = strawberry.field(
+        default_factory=list,
+        description="The points these tasks pay this variant's members (instead of the "
+        "programme's).",
+    )
+    item_prices: list[VariantItemPriceInput] = strawberry.field(
+        default_factory=list,
+        description="The points prices this variant's members see and pay for these mall items.",
     )
 
 
@@ -50,7 +74,14 @@ class ExperimentInput:
             code=self.code,
             name=self.name,
             variants=[
-                VariantDraft(v.code, v.name, v.weight, [rule_spec_of(r) for r in v.rules])
+                VariantDraft(
+                    v.code,
+                    v.name,
+                    v.weight,
+                    [rule_spec_of(r) for r in v.rules],
+                    task_rewards=[(t.task, t.points) for t in v.task_rewards],
+                    item_prices=[(i.item, i.points) for i in v.item_prices],
+                )
                 for v in self.variants
             ],
             replaces=[parse_id(str(r), "replaces") for r in self.replaces],

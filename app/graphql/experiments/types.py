@@ -12,6 +12,12 @@ from app.experiments.results import Interval, VariantResult
 from app.graphql.core.fields import node_id
 
 
+@strawberry.type(description="A task's reward or an item's price for one variant's members.")
+class VariantPoints:
+    code: str = strawberry.field(description="The task's or the item's code.")
+    points: int
+
+
 @strawberry.type(name="ExperimentVariant")
 class ExperimentVariantNode:
     code: str
@@ -19,6 +25,12 @@ class ExperimentVariantNode:
     weight: Decimal
     rule_ids: list[strawberry.ID] = strawberry.field(description="Its earning rules.")
     members: int = strawberry.field(description="Members assigned to it so far.")
+    task_rewards: list[VariantPoints] = strawberry.field(
+        description="The points tasks pay its members, by task code."
+    )
+    item_prices: list[VariantPoints] = strawberry.field(
+        description="The points prices its members pay for mall items, by item code."
+    )
 
     @classmethod
     def of(cls, variant: Variant) -> ExperimentVariantNode:
@@ -28,6 +40,12 @@ class ExperimentVariantNode:
             weight=variant.weight,
             rule_ids=[node_id(r) for r in variant.rule_ids],
             members=variant.members,
+            task_rewards=[
+                VariantPoints(code=c, points=p) for c, p in sorted(variant.task_rewards.items())
+            ],
+            item_prices=[
+                VariantPoints(code=c, points=p) for c, p in sorted(variant.item_prices.items())
+            ],
         )
 
 
