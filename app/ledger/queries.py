@@ -320,6 +320,22 @@ _PROGRAMME_BALANCE = text(
 )
 
 
+async def expired_into(conn: AsyncConnection, code: str) -> int:
+    """Every point that expired into the programme account ``code`` (the points bank)."""
+    found = await conn.scalar(_EXPIRED_INTO, {"code": code, "kind": EntryKind.EXPIRY.value})
+    return int(found or 0)
+
+
+_EXPIRED_INTO = text(
+    """
+    SELECT COALESCE(sum(t.amount), 0)
+    FROM accounts a JOIN transfers t ON t.credit_account_id = a.id
+    JOIN entries e ON e.id = t.entry_id
+    WHERE a.code = :code AND e.kind = :kind
+    """
+)
+
+
 async def transfer_of_entry(conn: AsyncConnection, entry_id: int) -> int:
     """The id of the transfer an entry posted."""
     return int(

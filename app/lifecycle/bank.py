@@ -28,7 +28,12 @@ from app.ledger.commands import Earn, Spend
 from app.ledger.idempotency import idempotent
 from app.ledger.journal import programme_transfer
 from app.ledger.models import Actor
-from app.ledger.queries import programme_balance, spendable_lots, transfer_of_entry
+from app.ledger.queries import (
+    expired_into,
+    programme_balance,
+    spendable_lots,
+    transfer_of_entry,
+)
 from app.ledger.service import Ledger, LedgerPolicy
 from app.lifecycle.tables import bank_moves, bank_spends
 from app.mall.donations import donate_in
@@ -386,10 +391,11 @@ async def pool(rt: Runtime) -> Pool:
     """The pool now: its balance, what expired into it, what was spent of it."""
     async with rt.engine.connect() as conn:
         balance = await programme_balance(conn, BANK)
+        expired_in = await expired_into(conn, BANK)
         spent = int(
             await conn.scalar(select(func.coalesce(func.sum(bank_spends.c.points), 0))) or 0
         )
-    return Pool(balance, balance + spent, spent)
+    return Pool(balance, expired_in, spent)
 
 
 async def list_moves(rt: Runtime, member_id: int) -> list[Move]:
