@@ -1,7 +1,7 @@
 """experiment_variant_overrides: a variant's task rewards and mall prices
 
 Revision ID: 0031
-Revises: 0029
+Revises: 0028
 Create Date: 2026-12-05 01:20:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0031"
-down_revision: str | None = "0029"
+down_revision: str | None = "0028"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
