@@ -2,7 +2,7 @@
 expiring points into donations or lottery tickets, and staff's spends of the pool
 
 Revision ID: 0028
-Revises: 0031
+Revises: 0029
 Create Date: 2026-12-05 01:15:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0028"
-down_revision: str | None = "0031"
+down_revision: str | None = "0029"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
