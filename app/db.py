@@ -100,15 +100,18 @@ class NotSent(ConnectionError):
     same work on a new connection is safe (:func:`connection_lost` says so)."""
 
 
-async def autocommit_fetch(conn: AsyncConnection, sql: str, *args: Any) -> list[asyncpg.Record]:
+async def autocommit_fetch(
+    conn: AsyncConnection, sql: str, *args: Any, writes: bool = True
+) -> list[asyncpg.Record]:
     """Run ``sql`` as its own transaction on the connection's asyncpg connection: prepared once
     per connection (asyncpg's statement cache), without SQLAlchemy's compiling and result
     machinery, for a hot statement where they cost more than they give (docs/PERFORMANCE.md).
     The engine's ``before_cursor_execute`` listeners still see it (statement counts, fault
     tests). JSON parameters are sent as JSON text; JSON columns come back decoded.
 
-    The statement is its own COMMIT: a connection lost while it is out raises
-    :class:`CommitInDoubt` (never retried); one found unusable before it went out,
+    A statement that ``writes`` is its own COMMIT: a connection lost while it is out raises
+    :class:`CommitInDoubt` (never retried); a read's lost connection is retried like any other
+    (its error goes up as it is). One found unusable before anything went out raises
     :class:`NotSent` (retried by :func:`retry_on_lost_connection`)."""
     sync = conn.sync_connection
     if sync is not None and sync.dispatch.before_cursor_execute:
@@ -129,7 +132,8 @@ async def autocommit_fetch(conn: AsyncConnection, sql: str, *args: Any) -> list[
             raise NotSent(str(error)) from error
         if connection_lost(error):
             await conn.invalidate()
-            raise CommitInDoubt("connection lost while the statement was out") from error
+            if writes:
+                raise CommitInDoubt("connection lost while the statement was out") from error
         raise
     return rows
 

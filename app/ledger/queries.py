@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Row, TextClause, func, literal_column, or_, select, text, true, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db import autocommit_fetch
 from app.errors import not_found
 from app.ledger.models import Balance, Entry, EntryKind, Hold, HoldStatus, Lot
 from app.ledger.tables import accounts, entries, holds, lots
@@ -82,6 +83,45 @@ async def balances(
             pending=row.pending - row.matured - row.expired_pending,
             held=row.held,
             debt=row.debt,
+        )
+        for row in rows
+    }
+
+
+# balances() as one prepared statement, for the balance read of every request that shows one
+# (``me { balance }``): building and compiling the Core statement cost about 0.9 ms of CPU a
+# read, this statement's whole read about 0.2 ms (docs/PERFORMANCE.md). Same columns, same rules.
+BALANCES_NOW = """
+SELECT a.member_id, a.available, a.pending, a.held, a.debt,
+       s.matured, s.expired, s.expired_pending
+FROM accounts AS a
+JOIN LATERAL (
+    SELECT coalesce(sum(l.remaining) FILTER (
+               WHERE l.pending AND l.available_at <= $1
+                 AND (l.expires_at IS NULL OR l.expires_at > $1)), 0)::bigint AS matured,
+           coalesce(sum(l.remaining) FILTER (
+               WHERE l.expires_at <= $1 AND NOT l.pending), 0)::bigint AS expired,
+           coalesce(sum(l.remaining) FILTER (
+               WHERE l.expires_at <= $1 AND l.pending), 0)::bigint AS expired_pending
+    FROM lots AS l
+    WHERE l.account_id = a.id AND l.remaining > 0 AND a.next_due_at <= $1
+) AS s ON true
+WHERE a.member_id = ANY($2::bigint[])
+"""
+
+
+async def balances_now(
+    conn: AsyncConnection, member_ids: list[int], now: datetime
+) -> dict[int, Balance]:
+    """:func:`balances` on a connection of :func:`app.db.one_statement_read` (autocommit: the
+    statement goes to the driver as it is, outside any transaction)."""
+    rows = await autocommit_fetch(conn, BALANCES_NOW, now, member_ids, writes=False)
+    return {
+        row["member_id"]: Balance(
+            available=row["available"] + row["matured"] - row["expired"],
+            pending=row["pending"] - row["matured"] - row["expired_pending"],
+            held=row["held"],
+            debt=row["debt"],
         )
         for row in rows
     }

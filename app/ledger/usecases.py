@@ -178,7 +178,7 @@ async def get_balance(rt: Runtime, member_id: int) -> Balance:
 async def get_balances(rt: Runtime, member_ids: list[int]) -> dict[int, Balance]:
     """Many balances at once (DataLoaders); unknown members are absent."""
     async with rt.read(*member_ids, one_statement=True) as conn:
-        return await queries.balances(conn, member_ids, rt.clock.now())
+        return await queries.balances_now(conn, member_ids, rt.clock.now())
 
 
 @retry_on_lost_connection

@@ -701,3 +701,28 @@ async def test_postings_count_when_their_transaction_commits(runtime: Runtime) -
             idempotency_key=uuid4().hex,
         )
     assert (postings(), points()) == (2, 35)
+
+
+async def test_many_balances_read_as_one_balance_reads_them_through_maturing_and_expiry(
+    runtime: Runtime, clock: FrozenClock
+) -> None:
+    """get_balances (the DataLoaders': one prepared statement) answers as get_balance (the Core
+    query) while lots mature and expire unsettled, and for an unknown member (absent)."""
+    maturing = await new_member(runtime, "m-mature")
+    expiring = await new_member(runtime, "m-expire")
+    plain = await new_member(runtime, "m-plain")
+    await earn(runtime, maturing, 100, available_at=clock.now() + 2 * DAY)
+    await earn(
+        runtime, maturing, 30, available_at=clock.now() + DAY, expires_at=clock.now() + 3 * DAY
+    )
+    await earn(runtime, expiring, 70, expires_at=clock.now() + DAY)
+    await earn(runtime, expiring, 5)
+    await earn(runtime, plain, 40)
+    await spend(runtime, plain, 15)
+    members_ = [maturing, expiring, plain]
+    for step in range(5):
+        many = await ledger.get_balances(runtime, [*members_, 10**12])
+        one = {m: await ledger.get_balance(runtime, m) for m in members_}
+        assert many == one, step
+        clock.advance(DAY)
+    assert (await ledger.get_balances(runtime, [maturing]))[maturing] == Balance(100, 0, 0, 0)
