@@ -109,5 +109,6 @@ async def seed_demo(rt: Runtime) -> DemoSummary:
                 idempotency_key=f"seed:pending:{demo.channel}:{demo.external_ref}",
             )
     await seed_lifecycle(rt, SEED_ACTOR, ids[1])  # 李娜: points about to expire
-    await seed_games(rt, SEED_ACTOR, ids[2])  # 王芳 leads the demo auction and pledges
+    # 王芳 leads the demo auction, pledges, and challenges the demo member to a PK duel
+    await seed_games(rt, SEED_ACTOR, ids[2], ids[0])
     return DemoSummary(demo_member_id=ids[0], member_ids=tuple(ids))

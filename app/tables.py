@@ -42,7 +42,17 @@ from app.experiments.tables import (
     experiment_variants,
     experiments,
 )
-from app.games.tables import auction_bids, auctions, campaigns, pledges
+from app.games.tables import (
+    auction_bids,
+    auctions,
+    campaigns,
+    duel_rules,
+    duels,
+    pledges,
+    quest_levels,
+    quest_progress,
+    quests,
+)
 from app.jobs.tables import job_runs
 from app.ledger.tables import (
     accounts,
@@ -117,6 +127,8 @@ __all__ = [
     "charities",
     "checkout_payments",
     "donations",
+    "duel_rules",
+    "duels",
     "earning_budgets",
     "earning_counters",
     "earning_events",
@@ -158,6 +170,9 @@ __all__ = [
     "point_values",
     "purchase_lines",
     "purchases",
+    "quest_levels",
+    "quest_progress",
+    "quests",
     "referrals",
     "refunds",
     "segment_campaign_members",

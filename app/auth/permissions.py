@@ -217,7 +217,7 @@ PERMISSIONS: Mapping[str, Rule] = {
     "charities": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "charities and running totals"),
     "createCharity": Rule(WRITERS, False, None, "register a charity account"),
     "donatePoints": Rule(WRITERS, True, Scope.POINTS_SPEND, "donate points to a charity"),
-    # Games (docs/GAMES.md): auctions, crowdfunding
+    # Games (docs/GAMES.md): auctions, crowdfunding, PK duels, quest levels
     "auctions": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "open (or all) auctions"),
     "auction": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "an auction: leading bid, end, bidders"),
     "liveAuction": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "an auction, live (a subscription)"),
@@ -231,6 +231,19 @@ PERMISSIONS: Mapping[str, Rule] = {
     "createCampaign": Rule(WRITERS, False, None, "start a crowdfunding campaign"),
     "pledgePoints": Rule(WRITERS, True, Scope.POINTS_SPEND, "pledge or raise (points held)"),
     "withdrawPledge": Rule(WRITERS, True, Scope.POINTS_SPEND, "take a pledge back (if allowed)"),
+    "duelRules": Rule(
+        ALL_STAFF, True, Scope.MEMBERS_READ, "PK duel rules: metrics, stakes, timeouts"
+    ),
+    "saveDuelRules": Rule(WRITERS, False, None, "create or change PK duel rules"),
+    "duels": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "a member's PK duels, with their scores"),
+    "liveDuel": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "a member's PK duel, live scores"),
+    "challengeDuel": Rule(WRITERS, True, Scope.POINTS_SPEND, "challenge a member (stake held)"),
+    "acceptDuel": Rule(WRITERS, True, Scope.POINTS_SPEND, "accept a challenge (stake held)"),
+    "declineDuel": Rule(WRITERS, True, Scope.POINTS_SPEND, "decline a challenge (its stake back)"),
+    "quests": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "quest levels and their rewards"),
+    "createQuest": Rule(WRITERS, False, None, "chain tasks into quest levels"),
+    "questProgress": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "a member's level in each quest"),
+    "liveQuest": Rule(ALL_STAFF, True, Scope.MEMBERS_READ, "a member's quest progress, live"),
     # Analytics (docs/ANALYTICS.md): KPIs, liability, the weekly report, exports (HTTP)
     "kpis": Rule(ALL_STAFF, False, None, "programme KPIs for a period, by day/week/month"),
     "pointsOutlook": Rule(ALL_STAFF, False, None, "pending, tiers, points expiring by month"),
@@ -299,6 +312,8 @@ MEMBER_MOVES_POINTS = (
     "placeBid",
     "pledgePoints",
     "withdrawPledge",
+    "challengeDuel",
+    "acceptDuel",
 )
 
 

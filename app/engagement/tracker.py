@@ -39,12 +39,18 @@ from app.engagement.tasks import (
 from app.errors import DomainError, ErrorCode, invalid, not_found
 from app.events.outbox import SIGNAL_PREFIX, member_topic
 from app.events.tables import events
+from app.hooks import Hook
 from app.ledger.models import Actor
 from app.segments.queries import segment_of
 from app.segments.tables import member_segments
 
 PROGRESSED = "task.progressed"
 COMPLETED = "task.completed"
+
+# Told of each task a member completed, in the transaction that completed it, under the
+# member's account lock (the games' quest levels listen: app/games/__init__.py). Called only
+# when something completed: the hot paths that merely progress pay nothing for it.
+TASK_COMPLETED: Hook[[TaskTracker, int, Task, Actor]] = Hook("engagement.task_completed")
 
 
 # The enabled tasks, per process, checked against the tasks table's generation in the
@@ -389,6 +395,9 @@ class TaskTracker:
         if updates:
             await self._save_many(member_id, updates)
             await self._announce(member_id, updates)
+        for update in updates:
+            if update.completed:
+                await TASK_COMPLETED(self, member_id, update.task, actor)
         return updates
 
     async def _variant_of(self, member_id: int, task: Task, first: Any) -> Task:

@@ -15,9 +15,10 @@ replica: the primary.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,7 +26,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.events.broadcast import RESYNC, EventHub
+from app.events.broadcast import RESYNC, BoundedSubscriber, EventHub
 from app.events.tables import events
 from app.replicas import REPLAY_WAIT_SECONDS, ReadReplicas
 
@@ -132,15 +133,33 @@ async def follow(
             last = event.id
 
 
-async def changes(hub: EventHub, topic: str) -> AsyncIterator[int]:
-    """Yields once per burst of activity on ``topic`` (events or a resync), for consumers that
+async def changes(hub: EventHub, topic: str, *more: str) -> AsyncIterator[int]:
+    """Yields once per burst of activity on ``topic`` (and the ``more`` topics: a state that
+    several topics change, such as a duel's scores) — events or a resync —, for consumers that
     re-read state rather than apply events; the first value is yielded at once (read now).
     The values are the number of notifications coalesced (0 for the first)."""
-    async with hub.subscribe(topic) as subscriber:
+    async with AsyncExitStack() as stack:
+        subscribers = [await stack.enter_async_context(hub.subscribe(t)) for t in (topic, *more)]
         yield 0
         while True:
-            await subscriber.get()
+            await _any(subscribers)
             count = 1
-            while subscriber.get_nowait() is not None:
-                count += 1
+            for subscriber in subscribers:
+                while subscriber.get_nowait() is not None:
+                    count += 1
             yield count
+
+
+async def _any(subscribers: list[BoundedSubscriber]) -> None:
+    """Until one of the subscribers has an event (taken from it)."""
+    if len(subscribers) == 1:
+        await subscribers[0].get()
+        return
+    waiting = [asyncio.ensure_future(s.get()) for s in subscribers]
+    try:
+        done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in waiting:
+            task.cancel()
+    for task in done:
+        task.result()  # a slow subscriber's cut-off is raised here

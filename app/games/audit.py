@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.ledger.queries import HOLDS
+from app.ledger.queries import ENTRIES, HOLDS
 
 GAMES_CHECKS: dict[str, str] = {
     "a bid's hold is its member's and of its amount": f"""
@@ -73,5 +73,60 @@ GAMES_CHECKS: dict[str, str] = {
                 OR count(p.id) FILTER (WHERE p.status <> 'committed') > 0))
             OR (c.outcome = 'missed' AND (c.pledged >= c.goal
                 OR count(p.id) FILTER (WHERE p.status <> 'released') > 0))
+    """,
+    "a duel's holds are its members', of its stake, and follow the duel": f"""
+        SELECT d.id AS duel_id, d.status, d.outcome, d.stake, d.winner_id,
+               c.member_id AS c_member, c.amount AS c_amount, c.status AS c_status,
+               o.member_id AS o_member, o.amount AS o_amount, o.status AS o_status
+        FROM duels d
+        LEFT JOIN {HOLDS} c ON c.id = d.challenger_hold_id
+        LEFT JOIN {HOLDS} o ON o.id = d.opponent_hold_id
+        WHERE (d.stake = 0 AND (d.challenger_hold_id IS NOT NULL
+                                OR d.opponent_hold_id IS NOT NULL))
+           OR (d.stake > 0 AND (c.id IS NULL OR c.member_id <> d.challenger_id
+                                OR c.amount <> d.stake))
+           OR (d.stake > 0 AND d.starts_at IS NOT NULL
+               AND (o.id IS NULL OR o.member_id <> d.opponent_id OR o.amount <> d.stake))
+           OR (d.stake > 0 AND d.starts_at IS NULL AND d.opponent_hold_id IS NOT NULL)
+           OR (d.status = 'pending' AND c.status <> 'active')
+           OR (d.status = 'open' AND (c.status <> 'active' OR o.status <> 'active'))
+           OR (d.outcome IN ('tied', 'declined', 'expired', 'void')
+               AND (c.status <> 'voided' OR o.status <> 'voided'))
+           OR (d.outcome = 'won' AND d.stake > 0 AND (
+                 (d.winner_id = d.challenger_id AND (c.status <> 'voided'
+                                                     OR o.status <> 'committed'))
+              OR (d.winner_id = d.opponent_id AND (o.status <> 'voided'
+                                                   OR c.status <> 'committed'))))
+    """,
+    "a won duel's winner earned the loser's stake, and each reward is its earn": f"""
+        SELECT d.id AS duel_id, d.outcome, d.stake, d.reward_points, d.tie_rule, d.winner_id,
+               w.member_id AS w_member, w.amount AS w_amount, w.kind AS w_kind,
+               l.amount AS loser_spent,
+               rc.member_id AS rc_member, rc.amount AS rc_amount,
+               ro.member_id AS ro_member, ro.amount AS ro_amount
+        FROM duels d
+        LEFT JOIN {ENTRIES} w ON w.id = d.winnings_entry_id
+        LEFT JOIN {HOLDS} lh ON lh.status = 'committed'
+              AND lh.id IN (d.challenger_hold_id, d.opponent_hold_id)
+        LEFT JOIN {ENTRIES} l ON l.id = lh.commit_entry_id
+        LEFT JOIN {ENTRIES} rc ON rc.id = d.challenger_reward_entry_id
+        LEFT JOIN {ENTRIES} ro ON ro.id = d.opponent_reward_entry_id
+        WHERE (d.outcome = 'won' AND d.stake > 0
+               AND (w.id IS NULL OR w.member_id <> d.winner_id OR w.kind <> 'earn'
+                    OR w.amount <> d.stake OR w.reversed_amount <> 0
+                    OR l.id IS NULL OR l.amount <> -d.stake OR l.reversed_amount <> 0))
+           OR ((d.outcome IS DISTINCT FROM 'won' OR d.stake = 0)
+               AND d.winnings_entry_id IS NOT NULL)
+           OR (rc.id IS NOT NULL AND (rc.member_id <> d.challenger_id OR rc.kind <> 'earn'))
+           OR (ro.id IS NOT NULL AND (ro.member_id <> d.opponent_id OR ro.kind <> 'earn'))
+           OR (d.outcome = 'won' AND d.reward_points > 0 AND COALESCE(
+                 CASE WHEN d.winner_id = d.challenger_id THEN rc.amount ELSE ro.amount END, 0)
+                 <> d.reward_points)
+           OR (d.outcome = 'tied' AND d.tie_rule = 'split' AND d.reward_points / 2 > 0
+               AND (COALESCE(rc.amount, 0) <> d.reward_points / 2
+                    OR COALESCE(ro.amount, 0) <> d.reward_points / 2))
+           OR ((d.outcome IS NULL OR d.outcome NOT IN ('won', 'tied')
+                OR (d.outcome = 'tied' AND d.tie_rule = 'refund'))
+               AND (rc.id IS NOT NULL OR ro.id IS NOT NULL))
     """,
 }

@@ -1,5 +1,6 @@
 """The demo programme's games (docs/GAMES.md): an auction of an item sold only by auction, with
-an opening bid so the live view has a leader, and a crowdfunding campaign with a first pledge."""
+an opening bid so the live view has a leader, a crowdfunding campaign with a first pledge, PK
+duel rules with a challenge waiting for the demo member's answer, and a quest of three levels."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ from datetime import timedelta
 from app.errors import DomainError, ErrorCode
 from app.games.auctions import AUCTIONS, place_bid
 from app.games.crowdfunding import CAMPAIGNS, pledge_points
+from app.games.duelrules import Challenge, DuelMetric, DuelRules, TieRule
+from app.games.duels import challenge_duel, list_duel_rules, save_duel_rules
 from app.games.policy import AuctionSpec, CampaignSpec
+from app.games.quests import LevelSpec, QuestSpec, ensure_quest
 from app.ledger.models import Actor
 from app.mall.catalogue import ItemSpec, ensure_item
 from app.mall.policy import Fulfilment, ItemKind
@@ -32,10 +36,44 @@ LATER = {
     ErrorCode.ALREADY_LEADING,
     ErrorCode.ENDED,
     ErrorCode.INVALID_INPUT,
+    ErrorCode.INSUFFICIENT_POINTS,  # the demo member spent its points meanwhile
 }
 
 
-async def seed_games(rt: Runtime, actor: Actor, player_id: int) -> None:
+DEMO_DUEL_RULES = DuelRules(
+    code="demo-pk",
+    name="积分PK赛: who earns more",
+    metrics=(DuelMetric.POINTS, DuelMetric.PURCHASES, DuelMetric.SIGN_IN_STREAK),
+    max_stake=500,
+    reward_points=50,
+    tie_rule=TieRule.SPLIT,
+    accept_hours=72,
+    max_hours=168,
+)
+
+
+async def seed_duel(rt: Runtime, actor: Actor, challenger: int, opponent: int) -> None:
+    """The rules (kept as an operator changed them) and a challenge to the demo member."""
+    if not any(r.rules.code == DEMO_DUEL_RULES.code for r in await list_duel_rules(rt)):
+        await save_duel_rules(rt, actor, DEMO_DUEL_RULES)
+    asked = Challenge(challenger, opponent, DuelMetric.POINTS, 100, 72)
+    player = Actor(f"member:{challenger}", "seed")
+    try:
+        await challenge_duel(rt, player, DEMO_DUEL_RULES.code, asked, "seed:games:duel")
+    except DomainError as error:
+        if error.code not in LATER:
+            raise
+
+
+# The quest's levels are the demo's own tasks (app/engagement/demo.py), played in order.
+DEMO_QUEST_LEVELS = (
+    LevelSpec("complete-profile", 20),
+    LevelSpec("share-daily", 30),
+    LevelSpec("buy-3-days", 100, "new-product-explorer"),
+)
+
+
+async def seed_games(rt: Runtime, actor: Actor, player_id: int, opponent_id: int) -> None:
     item = await ensure_item(rt, actor, DEMO_AUCTION_ITEM, 1)
     now = rt.clock.now()
     auction = await AUCTIONS.ensure(
@@ -91,3 +129,15 @@ async def seed_games(rt: Runtime, actor: Actor, player_id: int) -> None:
     except DomainError as error:
         if error.code not in LATER:
             raise
+    await seed_duel(rt, actor, player_id, opponent_id)
+    await ensure_quest(
+        rt,
+        actor,
+        QuestSpec(
+            code="demo-quest",
+            name="积分任务闯关: profile, share, buy",
+            starts_at=now,
+            levels=DEMO_QUEST_LEVELS,
+            description="Complete your profile, then share, then buy on 3 days in a row.",
+        ),
+    )

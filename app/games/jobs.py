@@ -7,6 +7,7 @@ from typing import Any
 
 from app.games.auctions import AUCTIONS
 from app.games.crowdfunding import CAMPAIGNS
+from app.games.duels import close_due_duels
 from app.games.lifecycle import CloseOutcome
 from app.runtime import Runtime
 
@@ -24,11 +25,20 @@ async def _all_due(rt: Runtime, step: Callable[..., Awaitable[CloseOutcome]]) ->
 
 
 async def close_games(rt: Runtime) -> Mapping[str, Any]:
-    """Close what ended by the clock's time: auctions, then crowdfunding campaigns."""
+    """Close what ended by the clock's time: auctions, crowdfunding campaigns, then duels
+    (challenges not accepted in time expire; duels past their window are decided)."""
     auctions, skipped_auctions = await _all_due(rt, AUCTIONS.close_due)
     campaigns, skipped_campaigns = await _all_due(rt, CAMPAIGNS.close_due)
+    duels = {"duels_expired": 0, "duels_closed": 0, "skipped": 0}
+    while True:
+        step = await close_due_duels(rt, limit=PAGE)
+        duels = {name: duels[name] + step[name] for name in duels}
+        if max(step["duels_expired"], step["duels_closed"]) + step["skipped"] < PAGE:
+            break
     return {
         "auctions_closed": auctions,
         "campaigns_closed": campaigns,
-        "skipped": skipped_auctions + skipped_campaigns,
+        "duels_expired": duels["duels_expired"],
+        "duels_closed": duels["duels_closed"],
+        "skipped": skipped_auctions + skipped_campaigns + duels["skipped"],
     }

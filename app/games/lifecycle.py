@@ -350,13 +350,22 @@ class GameApi(Generic[G, S]):
 
     async def close_due(self, rt: Runtime, *, limit: int = 200) -> CloseOutcome:
         """The closing job's step for this kind of game: every open one whose end (by the
-        clock) has passed, each in its own transaction. Safe to run concurrently: the row lock
-        and the state check decide."""
-        due = await reading(rt, self.service, lambda s: s.due_ids(limit))
+        clock) has passed, each in its own transaction."""
+        return await self.sweep(rt, lambda s: s.due_ids(limit), lambda s, i: s.close(i, SYSTEM))
+
+    async def sweep(
+        self,
+        rt: Runtime,
+        due: Callable[[Any], Awaitable[list[int]]],
+        close: Callable[[Any, int], Awaitable[object]],
+    ) -> CloseOutcome:
+        """``close`` each game ``due`` finds, each in its own transaction. Safe to run
+        concurrently: the row lock and the state check decide."""
+        found = await reading(rt, self.service, due)
         closed = skipped = 0
-        for game_id in due:
+        for game_id in found:
             try:
-                await self.close(rt, SYSTEM, game_id)
+                await writing(rt, self.service, lambda s: close(s, game_id))  # noqa: B023
             except DomainError:
                 skipped += 1  # closed by another run, or extended by a last bid meanwhile
                 continue
@@ -384,24 +393,45 @@ class GameApi(Generic[G, S]):
         (``member_id``, ``<game>_id``, …). Idempotent per caller and ``idempotency_key``: the
         same key again returns the same stake; the request is what the key is checked
         against."""
-        service, game_field = self.service, f"{self.service.game.noun}_id"
+        game_field = f"{self.service.game.noun}_id"
 
         async def take_part(
             rt: Runtime, actor: Actor, *, idempotency_key: str, **request: int
         ) -> Taken[S, G]:
             async with unit_of_work(rt.engine) as conn:
-                svc = service(conn, rt)
-                stake, replayed = await idempotent_replayed(
-                    conn,
-                    key=idempotency_key,
-                    operation=operation,
-                    request=request,
-                    caller=actor.principal,
-                    now=rt.clock.now(),
-                    run=lambda: step(svc, actor, **request),
-                    dump=lambda s: {svc.stake.key: getattr(s, "id")},  # noqa: B009
-                    load=lambda stored: svc.get_stake(int(stored[svc.stake.key])),
+                svc = self.service(conn, rt)
+                stake, replayed = await once(
+                    svc,
+                    actor,
+                    (operation, idempotency_key, request),
+                    lambda: step(svc, actor, **request),
+                    svc.stake.key,
+                    svc.get_stake,
                 )
                 return Taken(stake, await svc.get(request[game_field]), replayed)
 
         return take_part
+
+
+async def once(
+    svc: GameService[Any, Any],
+    actor: Actor,
+    asked: tuple[str, str, dict[str, Any]],
+    run: Callable[[], Awaitable[T]],
+    name: str,
+    load: Callable[[int], Awaitable[T]],
+) -> tuple[T, bool]:
+    """``run`` once per caller and idempotency key: ``asked`` is (operation, key, request);
+    the answer is stored as its id under ``name`` and loaded again by ``load`` on a replay."""
+    operation, key, request = asked
+    return await idempotent_replayed(
+        svc.conn,
+        key=key,
+        operation=operation,
+        request=request,
+        caller=actor.principal,
+        now=svc.clock.now(),
+        run=run,
+        dump=lambda answer: {name: getattr(answer, "id")},  # noqa: B009
+        load=lambda stored: load(int(stored[name])),
+    )

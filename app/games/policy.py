@@ -15,6 +15,14 @@ MAX_POINTS = 1_000_000_000  # a bid, a price: a guard against typos, not a busin
 MAX_EXTEND_SECONDS = 3600
 
 
+def check_named(code: str, name: str) -> None:
+    """A game's (or its rules') code and name: what staff and the seed find it by."""
+    if not code.strip() or len(code) > 64:
+        raise invalid("code must be 1..64 characters", "code")
+    if not name.strip() or len(name) > 200:
+        raise invalid("name must be 1..200 characters", "name")
+
+
 class AuctionStatus(StrEnum):
     OPEN = "open"  # taking bids between its start and its (possibly extended) end
     CLOSED = "closed"
@@ -48,10 +56,7 @@ class AuctionSpec:
     extend_seconds: int = 0  # anti-sniping: a bid this close to the end pushes the end this far
 
     def check(self, now: datetime) -> None:
-        if not self.code.strip() or len(self.code) > 64:
-            raise invalid("code must be 1..64 characters", "code")
-        if not self.name.strip() or len(self.name) > 200:
-            raise invalid("name must be 1..200 characters", "name")
+        check_named(self.code, self.name)
         if self.ends_at <= self.starts_at:
             raise invalid("an auction must end after it starts", "endsAt")
         if self.ends_at <= now:
@@ -181,10 +186,7 @@ class CampaignSpec:
     allow_withdraw: bool = True
 
     def check(self, now: datetime) -> None:
-        if not self.code.strip() or len(self.code) > 64:
-            raise invalid("code must be 1..64 characters", "code")
-        if not self.name.strip() or len(self.name) > 200:
-            raise invalid("name must be 1..200 characters", "name")
+        check_named(self.code, self.name)
         if len(self.purpose) > 2000:
             raise invalid("purpose is longer than 2000 characters", "purpose")
         if self.ends_at <= self.starts_at or self.ends_at <= now:

@@ -8,6 +8,7 @@ the database, whatever Redis or the replicas do.
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     text,
 )
 
@@ -135,4 +137,99 @@ pledges = _stakes(
         unique=True,
         postgresql_where=text("status = 'active'"),
     ),
+)
+
+# PK duels (积分PK赛): the rules staff set, and the duels members play under them.
+duel_rules = _game(
+    "duel_rules",
+    Column("metrics", ARRAY(String(16)), nullable=False),  # points | purchases | sign_in_streak
+    Column("max_stake", BigInteger, nullable=False),  # 0: no stakes
+    Column("reward_points", BigInteger, nullable=False),  # paid by the programme to the winner
+    Column("tie_rule", String(8), nullable=False),  # split | refund
+    Column("accept_hours", Integer, nullable=False),  # a challenge not accepted by then expires
+    Column("max_hours", Integer, nullable=False),  # the longest window a challenge may ask
+    Column("enabled", Boolean, nullable=False),
+    Column("updated_by", String(96), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("max_stake >= 0 AND reward_points >= 0", name="amounts"),
+    CheckConstraint("accept_hours > 0 AND max_hours > 0", name="hours"),
+    CheckConstraint("tie_rule IN ('split', 'refund')", name="tie_rule"),
+)
+
+duels = Table(
+    "duels",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("rules_id", BigInteger, ForeignKey("duel_rules.id"), nullable=False),
+    Column("challenger_id", BigInteger, ForeignKey("members.id"), nullable=False),
+    Column("opponent_id", BigInteger, ForeignKey("members.id"), nullable=False),
+    # The terms, copied from the rules when challenged: a change of rules binds new duels only.
+    Column("metric", String(16), nullable=False),
+    Column("stake", BigInteger, nullable=False),
+    Column("reward_points", BigInteger, nullable=False),
+    Column("tie_rule", String(8), nullable=False),
+    Column("window_hours", Integer, nullable=False),
+    Column("accept_by", DateTime(timezone=True), nullable=False),
+    # pending (challenged) | open (accepted: the window runs) | closed
+    Column("status", String(8), nullable=False),
+    # won | tied | declined | expired | void
+    Column("outcome", String(8)),
+    Column("starts_at", DateTime(timezone=True)),  # the acceptance
+    Column("ends_at", DateTime(timezone=True)),  # the acceptance + the window
+    Column("challenger_hold_id", BigInteger, ForeignKey("holds.id"), unique=True),
+    Column("opponent_hold_id", BigInteger, ForeignKey("holds.id"), unique=True),
+    Column("challenger_score", BigInteger),  # frozen at the close
+    Column("opponent_score", BigInteger),
+    Column("winner_id", BigInteger),
+    Column("winnings_entry_id", BigInteger, ForeignKey("entries.id")),  # the stake won
+    Column("challenger_reward_entry_id", BigInteger, ForeignKey("entries.id")),
+    Column("opponent_reward_entry_id", BigInteger, ForeignKey("entries.id")),
+    Column("created_by", String(96), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("closed_at", DateTime(timezone=True)),
+    CheckConstraint("status IN ('pending', 'open', 'closed')", name="status"),
+    CheckConstraint("(status = 'closed') = (outcome IS NOT NULL)", name="outcome"),
+    CheckConstraint("challenger_id <> opponent_id", name="two_members"),
+    CheckConstraint("stake >= 0 AND reward_points >= 0 AND window_hours > 0", name="amounts"),
+    Index("ix_duels_pending_accept_by", "accept_by", postgresql_where=text("status = 'pending'")),
+    Index("ix_duels_open_end", "ends_at", postgresql_where=text("status = 'open'")),
+    Index("ix_duels_challenger", "challenger_id", "id"),
+    Index("ix_duels_opponent", "opponent_id", "id"),
+)
+
+# Quest levels (积分任务闯关): an ordered chain of engagement tasks; finishing level N (its task
+# completed while N is the member's current level) pays N's reward and unlocks N + 1.
+quests = _game(
+    "quests",
+    Column("description", Text, nullable=False, server_default=""),
+    Column("starts_at", DateTime(timezone=True), nullable=False),
+    Column("ends_at", DateTime(timezone=True)),  # none: open-ended
+    Column("enabled", Boolean, nullable=False),
+    Column("created_by", String(96), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+quest_levels = Table(
+    "quest_levels",
+    metadata,
+    Column("quest_id", BigInteger, ForeignKey("quests.id"), primary_key=True),
+    Column("position", Integer, primary_key=True),  # 1, 2, …
+    Column("task_id", BigInteger, ForeignKey("tasks.id"), nullable=False),
+    Column("reward_points", BigInteger, nullable=False),
+    Column("badge", String(48)),
+    CheckConstraint("position > 0 AND reward_points >= 0", name="level"),
+    UniqueConstraint("quest_id", "task_id", name="uq_quest_levels_quest_task"),
+    Index("ix_quest_levels_task", "task_id"),
+)
+
+quest_progress = Table(
+    "quest_progress",
+    metadata,
+    Column("member_id", BigInteger, ForeignKey("members.id"), primary_key=True),
+    Column("quest_id", BigInteger, ForeignKey("quests.id"), primary_key=True),
+    Column("finished", Integer, nullable=False),  # levels finished: the current is finished + 1
+    Column("unlocked_at", DateTime(timezone=True), nullable=False),  # the current level's
+    Column("completed_at", DateTime(timezone=True)),  # the last level finished
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("finished >= 0", name="finished"),
 )

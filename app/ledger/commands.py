@@ -63,9 +63,11 @@ class PlaceHold:
 
 @dataclass(frozen=True)
 class CommitHold:
-    """Phase two: the held points leave the member for good."""
+    """Phase two: the held points leave the member for good, to ``counter_account`` (the
+    redemption account; a game's clearing account when they go on to another member)."""
 
     hold_id: int
+    counter_account: str = field(default="redemption", metadata=DOMAIN)
 
 
 @dataclass(frozen=True)

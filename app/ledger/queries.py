@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.db import autocommit_fetch
 from app.errors import not_found
 from app.ledger.models import Balance, Entry, EntryKind, Hold, HoldStatus, Lot
-from app.ledger.tables import accounts, entries, holds, lots
+from app.ledger.tables import accounts, entries, holds, lots, transfers
 
 
 def _columns(model: type[Any], row: Row[Any]) -> dict[str, Any]:
@@ -384,3 +384,34 @@ async def transfer_of_entry(conn: AsyncConnection, entry_id: int) -> int:
             {"e": entry_id},
         )
     )
+
+
+async def earned_between(
+    conn: AsyncConnection,
+    member_ids: Sequence[int],
+    start: datetime,
+    end: datetime,
+    *,
+    excluding: str,
+) -> dict[int, int]:
+    """Per member, the points earned in ``[start, end)`` less what was reversed of them, not
+    counting the earns credited from the programme account ``excluding`` (a game's clearing
+    account: points won from another member are not points the programme gave)."""
+    moved_from = (
+        select(transfers.c.id)
+        .join(accounts, accounts.c.id == transfers.c.debit_account_id)
+        .where(transfers.c.entry_id == entries.c.id, accounts.c.code == excluding)
+        .exists()
+    )
+    rows = await conn.execute(
+        select(entries.c.member_id, func.sum(entries.c.amount - entries.c.reversed_amount))
+        .where(
+            entries.c.member_id.in_(list(member_ids)),
+            entries.c.kind == EntryKind.EARN.value,
+            entries.c.created_at >= start,
+            entries.c.created_at < end,
+            ~moved_from,
+        )
+        .group_by(entries.c.member_id)
+    )
+    return {member_id: int(points) for member_id, points in rows}

@@ -259,7 +259,7 @@ class Ledger:
                 EntryKind.SPEND,
                 -hold.amount,
                 debit=account.id,
-                credit=programme_account("redemption"),
+                credit=programme_account(command.counter_account),
                 note=Note(hold.reason, actor, hold.reference),
                 hold_id=hold.id,
             )

@@ -97,6 +97,17 @@ def test_members_act_only_on_themselves_and_write_only_their_profile() -> None:
         "campaignPledges",
         "pledgePoints",
         "withdrawPledge",
+        # games: PK duels
+        "duelRules",
+        "duels",
+        "liveDuel",
+        "challengeDuel",
+        "acceptDuel",
+        "declineDuel",
+        # games: quest levels
+        "quests",
+        "questProgress",
+        "liveQuest",
     }
 
 
@@ -150,6 +161,12 @@ def test_analysts_only_read_and_anonymous_nothing() -> None:
         "campaign",
         "liveCampaign",
         "campaignPledges",
+        "duelRules",
+        "duels",
+        "liveDuel",
+        "quests",
+        "questProgress",
+        "liveQuest",
         "kpis",
         "pointsOutlook",
         "weeklyReport",

@@ -4,6 +4,7 @@ one sees the bids and pledges placed through the other, and the outbid member is
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
 
@@ -11,7 +12,7 @@ from app.clock import FrozenClock
 from app.config import Settings
 from app.ledger import usecases as ledger
 from tests.events.conftest import LiveApp, serve_app
-from tests.graphql.core.walk_games import make_walk_auction, make_walk_campaign
+from tests.graphql.core.walk_games import make_walk_auction, make_walk_campaign, make_walk_duel
 from tests.wsclient import MEMBER_EVENTS, graphql_ws
 
 LIVE = """subscription($a: ID!) { liveAuction(id: $a) {
@@ -103,3 +104,31 @@ async def test_a_campaigns_progress_reaches_a_watcher_on_another_replica(
         assert body["data"]["pledgePoints"]["__typename"] == "PledgePayload", body
         frame = (await watcher.next_data("c"))["liveCampaign"]
         assert frame == {"pledged": 40, "backers": 1, "progress": 0.4, "status": "OPEN"}
+
+
+LIVE_DUEL = """subscription($m: ID!, $d: ID!) { liveDuel(memberId: $m, id: $d) {
+  status challengerScore opponentScore } }"""
+ACCEPT = """mutation($m: ID!, $d: ID!, $k: String!) { acceptDuel(input: {memberId: $m, duelId: $d,
+  idempotencyKey: $k}) { __typename } }"""
+
+
+async def test_a_duel_watcher_on_another_replica_sees_the_accept_and_each_score_change(
+    replicas: tuple[LiveApp, LiveApp], clock: FrozenClock
+) -> None:
+    front, back = replicas
+    ann = await front.api.register("pos", "ann")
+    bob = await front.api.register("pos", "bob")
+    duel = await make_walk_duel(front.api, ann, bob)
+    async with graphql_ws(back.ws_url, token=back.member_token(ann)) as watcher:
+        await watcher.subscribe("d", LIVE_DUEL, {"m": ann, "d": duel})
+        first = (await watcher.next_data("d"))["liveDuel"]
+        assert (first["status"], first["challengerScore"]) == ("PENDING", 0)
+        body = await front.api.call(
+            ACCEPT, {"m": bob, "d": duel, "k": "ok"}, front.api.member_headers(bob)
+        )
+        assert body["data"]["acceptDuel"]["__typename"] == "DuelPayload", body
+        assert (await watcher.next_data("d"))["liveDuel"]["status"] == "OPEN"
+        clock.advance(timedelta(minutes=1))
+        await front.api.earn(bob, 30, "bob-buys")  # bob's topic: the scores are re-read
+        frame = (await watcher.next_data("d"))["liveDuel"]
+        assert (frame["challengerScore"], frame["opponentScore"]) == (0, 30)

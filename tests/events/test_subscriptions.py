@@ -28,8 +28,12 @@ from tests.graphql.core.walk_games import (
     LIVE_AUCTION,
     LIVE_CAMPAIGN,
     PROGRAMME_WIDE,
+    live_duel,
+    live_quest,
     make_walk_auction,
     make_walk_campaign,
+    make_walk_duel,
+    make_walk_quest,
 )
 from tests.wsclient import BALANCE, LEGACY_WS, MEMBER_EVENTS, graphql_ws
 
@@ -202,6 +206,8 @@ async def test_every_subscription_refuses_exactly_whom_the_table_says(live: Live
         "liveAuction": await make_walk_auction(live),
         "liveCampaign": await make_walk_campaign(live),
     }
+    queries["liveDuel"] = live_duel(await make_walk_duel(live.api, b, a))
+    queries["liveQuest"] = live_quest(await make_walk_quest(live.api))
     assert sorted(queries) == SUBSCRIPTIONS
     subject = Subject(int(a), frozenset({"pos"}))
     for name, principal, headers in callers:

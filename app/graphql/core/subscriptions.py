@@ -42,14 +42,15 @@ State = TypeVar("State")
 
 
 async def state_on_change(
-    ctx: Context, topic: str, read: Callable[[], Awaitable[State]]
+    ctx: Context, topic: str, read: Callable[[], Awaitable[State]], *more: str
 ) -> AsyncIterator[State]:
-    """``read()`` now, then again after every burst of events on ``topic``; only what differs
+    """``read()`` now, then again after every burst of events on ``topic`` (or the ``more``
+    topics); only what differs
     from the last value sent is yielded (re-read from the database: it never goes backwards,
     and a lost message is healed by the next read, changes() resyncs after reconnects)."""
     sent: State | None = None
     try:
-        async for _ in changes(hub_of(ctx), topic):
+        async for _ in changes(hub_of(ctx), topic, *more):
             current = await read()
             if current != sent:
                 sent = current

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import strawberry
 
+from app.games.duelrules import DuelMetric, DuelOutcome, DuelStatus, TieRule
 from app.games.policy import (
     AuctionOutcome,
     AuctionStatus,
@@ -20,7 +21,11 @@ __all__ = [
     "BidStatus",
     "CampaignOutcome",
     "CampaignStatus",
+    "DuelMetric",
+    "DuelOutcome",
+    "DuelStatus",
     "PledgeStatus",
+    "TieRule",
 ]
 
 strawberry.enum(AuctionStatus, name="AuctionStatus")
@@ -29,3 +34,7 @@ strawberry.enum(BidStatus, name="BidStatus")
 strawberry.enum(CampaignStatus, name="CampaignStatus")
 strawberry.enum(CampaignOutcome, name="CampaignOutcome")
 strawberry.enum(PledgeStatus, name="PledgeStatus")
+strawberry.enum(DuelMetric, name="DuelMetric")
+strawberry.enum(TieRule, name="DuelTieRule")
+strawberry.enum(DuelStatus, name="DuelStatus")
+strawberry.enum(DuelOutcome, name="DuelOutcome")

@@ -10,14 +10,19 @@ from typing import Any, ClassVar, Self
 
 import strawberry
 
+from app.games import duels
 from app.games.auctions import Auction
 from app.games.crowdfunding import Campaign
+from app.games.duels import Answered, RulesRecord, Scored
 from app.games.lifecycle import Stake
+from app.games.quests import Level, Quest, Standing
 from app.graphql.core.context import Info
 from app.graphql.core.fields import described_field, node_id, optional_id
+from app.graphql.core.inputs import parse_id
 from app.graphql.core.mutations import Call
 from app.graphql.games import enums
 from app.graphql.games.resolvers import take_part
+from app.graphql.ledger.resolvers import balance_after_write
 from app.graphql.ledger.types import BalanceNode
 from app.leaderboards.masking import NameMask, masked_name
 
@@ -192,3 +197,157 @@ class BidPayload:
     auction: AuctionNode
     replayed: bool
     balance: BalanceNode
+
+
+@strawberry.type(name="DuelRules", description="What PK duels (积分PK赛) under these rules allow.")
+class DuelRulesNode:
+    id: strawberry.ID
+    code: str
+    name: str
+    metrics: list[enums.DuelMetric]
+    max_stake: int
+    reward_points: int
+    tie_rule: enums.TieRule
+    accept_hours: int
+    max_hours: int
+    enabled: bool
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, r: RulesRecord) -> DuelRulesNode:
+        rules = r.rules
+        computed = {"id": node_id(r.id), "metrics": list(rules.metrics), "updated_at": r.updated_at}
+        return cls(**copied(cls, rules, **computed))
+
+
+@strawberry.type(
+    name="Duel",
+    description="A PK duel (积分PK赛): two members, a metric, a window, stakes held from both.",
+)
+class DuelNode:
+    id: strawberry.ID
+    challenger_id: strawberry.ID
+    opponent_id: strawberry.ID
+    metric: enums.DuelMetric
+    stake: int = strawberry.field(description="Held from each side; the winner takes both.")
+    reward_points: int
+    tie_rule: enums.TieRule
+    window_hours: int
+    accept_by: datetime = strawberry.field(description="Not accepted by then, it expires.")
+    status: enums.DuelStatus
+    outcome: enums.DuelOutcome | None
+    starts_at: datetime | None = strawberry.field(description="The accept: the window starts.")
+    ends_at: datetime | None
+    challenger_score: int = strawberry.field(description="So far while open; final once closed.")
+    opponent_score: int
+    winner_id: strawberry.ID | None
+    created_at: datetime
+    closed_at: datetime | None
+
+    @classmethod
+    def of(cls, s: Scored) -> DuelNode:
+        d = s.duel
+        return cls(
+            **copied(
+                cls,
+                d,
+                id=node_id(d.id),
+                challenger_id=node_id(d.challenger_id),
+                opponent_id=node_id(d.opponent_id),
+                winner_id=optional_id(d.winner_id),
+                challenger_score=s.challenger_score,
+                opponent_score=s.opponent_score,
+            )
+        )
+
+
+@strawberry.type
+class DuelRulesPayload:
+    rules: DuelRulesNode
+
+
+@strawberry.type
+class DuelPayload:
+    duel: DuelNode
+    replayed: bool
+    balance: BalanceNode = strawberry.field(description="The member the input named, after.")
+
+    @classmethod
+    async def of(cls, call: Call, member: int, answered: Answered) -> DuelPayload:
+        scored = await duels.scored_duel(call.runtime, answered.duel.id)
+        balance = await balance_after_write(call.ctx, member)
+        return cls(duel=DuelNode.of(scored), replayed=answered.replayed, balance=balance)
+
+    @classmethod
+    async def answer(cls, call: Call, input: Any, *, accept: bool) -> DuelPayload:
+        """An accept or a decline by the member the input names."""
+        member = await call.member(input.member_id)
+        duel_id = parse_id(str(input.duel_id), "duelId")
+        answered = await duels.answer_duel(
+            call.runtime, call.actor, member, duel_id, accept, input.idempotency_key
+        )
+        return await cls.of(call, member, answered)
+
+
+@strawberry.type(name="QuestLevel", description="A level: a task, and what finishing it pays.")
+class QuestLevelNode:
+    position: int
+    task_id: strawberry.ID
+    task: str = strawberry.field(description="The task's code.")
+    task_name: str
+    target: str = strawberry.field(description="What the task counts to complete.")
+    reward_points: int
+    badge: str | None
+
+    @classmethod
+    def of(cls, lv: Level) -> QuestLevelNode:
+        return cls(**copied(cls, lv, task_id=node_id(lv.task_id), task=lv.task_code))
+
+
+@strawberry.type(name="Quest", description="Quest levels (积分任务闯关): tasks played in order.")
+class QuestNode:
+    id: strawberry.ID
+    code: str
+    name: str
+    description: str
+    starts_at: datetime
+    ends_at: datetime | None
+    enabled: bool
+    levels: list[QuestLevelNode]
+
+    @classmethod
+    def of(cls, q: Quest) -> QuestNode:
+        levels = [QuestLevelNode.of(lv) for lv in q.levels]
+        return cls(**copied(cls, q, id=node_id(q.id), levels=levels))
+
+
+@strawberry.type(name="QuestStanding", description="A member in a quest: its level, live.")
+class QuestStandingNode:
+    quest: QuestNode
+    finished: int = strawberry.field(description="Levels finished.")
+    current_level: QuestLevelNode | None = strawberry.field(
+        description="The level being played (null once all are finished)."
+    )
+    current_progress: str = strawberry.field(
+        description="The current level's task progress in its current period."
+    )
+    completed: bool
+    unlocked_at: datetime | None = strawberry.field(description="When the current level opened.")
+    completed_at: datetime | None = strawberry.field(description="The last level finished at.")
+
+    @classmethod
+    def of(cls, s: Standing) -> QuestStandingNode:
+        return cls(
+            quest=QuestNode.of(s.quest),
+            finished=s.finished,
+            current_level=None if s.current is None else QuestLevelNode.of(s.current),
+            current_progress=s.current_progress,
+            completed=s.current is None,
+            unlocked_at=s.unlocked_at,
+            completed_at=s.completed_at,
+        )
+
+
+@strawberry.type
+class QuestPayload:
+    quest: QuestNode

@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from tests.graphql.conftest import Api
+from tests.graphql.core.walk_engagement import TASK
 
 if TYPE_CHECKING:
     from tests.graphql.core.test_permissions import World
@@ -19,7 +20,16 @@ if TYPE_CHECKING:
 PAYLOAD = "{ __typename ... on MutationError { code message } }"
 # Programme-wide: an auction is anyone's to watch (like `tiers`); its leader's name is masked.
 PROGRAMME_WIDE = frozenset(
-    {"auctions", "auction", "liveAuction", "campaigns", "campaign", "liveCampaign"}
+    {
+        "auctions",
+        "auction",
+        "liveAuction",
+        "campaigns",
+        "campaign",
+        "liveCampaign",
+        "duelRules",
+        "quests",
+    }
 )
 LIVE_AUCTION = "subscription($m: ID!) { liveAuction(id: $m) { code leadingBid } }"
 LIVE_CAMPAIGN = "subscription($m: ID!) { liveCampaign(id: $m) { code pledged } }"
@@ -148,4 +158,95 @@ async def games_request_for(
                  campaignId: $c, idempotencyKey: $k}}) {PAYLOAD} }}""",
             {"m": a, "c": await make_pledge(world), "k": key},
         )
+    return await duel_request_for(operation, world, key)
+
+
+DUEL_RULES = """{code: "walk-pk", name: "walk", metrics: [POINTS], maxStake: 10}"""
+
+
+def live_duel(duel_id: str) -> str:
+    return f"""subscription($m: ID!) {{ liveDuel(memberId: $m, id: "{duel_id}") {{
+        status challengerScore opponentScore }} }}"""
+
+
+async def make_walk_duel(api: Api, challenger: str, opponent: str) -> str:
+    """A pending duel: ``challenger`` (through staff) challenged ``opponent``, no stake."""
+    await api.admin(f"mutation {{ saveDuelRules(input: {DUEL_RULES}) {PAYLOAD} }}")
+    data = await api.admin(
+        """mutation($a: ID!, $b: ID!, $k: String!) { challengeDuel(input: {memberId: $a,
+             opponentId: $b, rules: "walk-pk", metric: POINTS, hours: 1,
+             idempotencyKey: $k}) { ... on DuelPayload { duel { id } } } }""",
+        {"a": challenger, "b": opponent, "k": fresh("duel")},
+    )
+    duel_id: str = data["challengeDuel"]["duel"]["id"]
+    return duel_id
+
+
+async def duel_request_for(
+    operation: str, world: World, key: str
+) -> tuple[str, dict[str, Any]] | None:
+    a, b = world.member_a, world.member_b
+    if operation == "duelRules":
+        return "{ duelRules { code metrics } }", {}
+    if operation == "saveDuelRules":
+        return f"mutation {{ saveDuelRules(input: {DUEL_RULES}) {PAYLOAD} }}", {}
+    if operation == "duels":
+        return "query($m: ID!) { duels(memberId: $m) { id status challengerScore } }", {"m": a}
+    if operation == "challengeDuel":
+        await make_walk_duel(world.api, b, a)  # the rules exist
+        return (
+            f"""mutation($a: ID!, $b: ID!, $k: String!) {{ challengeDuel(input: {{memberId: $a,
+                 opponentId: $b, rules: "walk-pk", metric: POINTS, stake: 1, hours: 1,
+                 idempotencyKey: $k}}) {PAYLOAD} }}""",
+            {"a": a, "b": b, "k": key},
+        )
+    if operation == "quests":
+        return "{ quests { code levels { position task rewardPoints } } }", {}
+    if operation == "createQuest":
+        return (
+            f"""mutation($i: CreateQuestInput!) {{ createQuest(input: $i) {PAYLOAD} }}""",
+            {"i": await quest_input(world.api)},
+        )
+    if operation == "questProgress":
+        return (
+            """query($m: ID!) { questProgress(memberId: $m) { finished currentProgress
+                 currentLevel { task } } }""",
+            {"m": a},
+        )
+    if operation in {"acceptDuel", "declineDuel"}:
+        return (
+            f"""mutation($m: ID!, $d: ID!, $k: String!) {{ {operation}(input: {{memberId: $m,
+                 duelId: $d, idempotencyKey: $k}}) {PAYLOAD} }}""",
+            {"m": a, "d": await make_walk_duel(world.api, b, a), "k": key},
+        )
     return None
+
+
+def live_quest(quest_id: str) -> str:
+    return f"""subscription($m: ID!) {{ liveQuest(memberId: $m, id: "{quest_id}") {{
+        finished completed }} }}"""
+
+
+async def quest_input(api: Api) -> dict[str, Any]:
+    """A one-level quest of a fresh manual task."""
+    task = fresh("task")
+    await api.admin(
+        f"""mutation {{ createTask(input: {{code: "{task}", task: {TASK}}}) {PAYLOAD} }}"""
+    )
+    now = api.runtime.clock.now()
+    return {
+        "code": fresh("quest"),
+        "name": "walk",
+        "startsAt": (now - timedelta(hours=1)).isoformat(),
+        "levels": [{"task": task, "rewardPoints": 1}],
+    }
+
+
+async def make_walk_quest(api: Api) -> str:
+    data = await api.admin(
+        """mutation($i: CreateQuestInput!) { createQuest(input: $i) {
+             ... on QuestPayload { quest { id } } } }""",
+        {"i": await quest_input(api)},
+    )
+    quest_id: str = data["createQuest"]["quest"]["id"]
+    return quest_id

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import strawberry
 
+from app.graphql.games.mutations.accept_duel import accept_duel
+from app.graphql.games.mutations.challenge_duel import challenge_duel
 from app.graphql.games.mutations.create_auction import create_auction
 from app.graphql.games.mutations.create_campaign import create_campaign
+from app.graphql.games.mutations.create_quest import create_quest
+from app.graphql.games.mutations.decline_duel import decline_duel
 from app.graphql.games.mutations.place_bid import place_bid
 from app.graphql.games.mutations.pledge_points import pledge_points
+from app.graphql.games.mutations.save_duel_rules import save_duel_rules
 from app.graphql.games.mutations.withdraw_pledge import withdraw_pledge
 
 
@@ -18,3 +23,8 @@ class GameMutations:
     create_campaign = create_campaign
     pledge_points = pledge_points
     withdraw_pledge = withdraw_pledge
+    save_duel_rules = save_duel_rules
+    challenge_duel = challenge_duel
+    accept_duel = accept_duel
+    decline_duel = decline_duel
+    create_quest = create_quest
