@@ -21,6 +21,7 @@ from app.games.duelrules import Challenge, DuelMetric, DuelOutcome, DuelStatus, 
 from app.games.jobs import close_games
 from app.games.tables import duels as duels_table
 from app.ledger import usecases as ledger
+from app.ledger.audit import audit_ledger
 from app.ledger.commands import Earn
 from app.runtime import Runtime
 from tests.mall.conftest import STAFF, MakeMember, assert_audit_clean, member_actor
@@ -250,3 +251,25 @@ def test_the_sign_in_streak_is_the_longest_run_of_days() -> None:
     days = [d, d + timedelta(days=1), d + timedelta(days=3), d + timedelta(days=4)]
     assert longest_run([*days, d + timedelta(days=5), d + timedelta(days=4)]) == 3
     assert longest_run([]) == 0
+
+
+async def test_the_audit_catches_a_duel_that_no_longer_ties_to_the_ledger(
+    runtime: Runtime, make_member: MakeMember
+) -> None:
+    await rules(runtime)
+    a, b = await make_member("a", 1_000), await make_member("b", 1_000)
+    duel_id = await accepted_duel(runtime, a, b)
+    await earn(runtime, a, 10)
+    advance(runtime, timedelta(days=1))
+    assert (await close_games(runtime))["duels_closed"] == 1
+    await assert_audit_clean(runtime)
+    async with runtime.engine.begin() as conn:  # the row says the other member won
+        await conn.execute(
+            duels_table.update().where(duels_table.c.id == duel_id).values(winner_id=b)
+        )
+    report = await audit_ledger(runtime.engine, runtime.clock.now())
+    failed = {check.name for check in report.checks if not check.ok}
+    assert failed == {
+        "a duel's holds are its members', of its stake, and follow the duel",
+        "a won duel's winner earned the loser's stake, and each reward is its earn",
+    }
