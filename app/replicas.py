@@ -65,9 +65,20 @@ return 1
 REPLAY_WAIT_SECONDS = 0.5
 CATCH_UP_POLL = 0.01
 
-# Whose reads may go to a replica now: the keys whose marks they must see (the caller's), or
-# None — the default — for "this read may decide a write: the primary".
-_reading: ContextVar[tuple[str, ...] | None] = ContextVar("replica_reading", default=None)
+
+@dataclass
+class Reading:
+    """An operation whose reads may go to a replica: whose marks they must see (the caller's),
+    and the marks already read from Redis (an operation writes nothing: they hold for all of
+    its reads, so each key costs one look-up per operation)."""
+
+    keys: tuple[str, ...]
+    marks: dict[str, int] = field(default_factory=dict)
+
+
+# The operation reading now, or None — the default — for "this read may decide a write: the
+# primary".
+_reading: ContextVar[Reading | None] = ContextVar("replica_reading", default=None)
 
 
 def parse_lsn(value: str) -> int:
@@ -84,7 +95,7 @@ def member_key(member_id: int) -> str:
 async def replica_reads(keys: Iterable[str]) -> AsyncIterator[None]:
     """Within the block, :meth:`ReadReplicas.connect` may use a replica, provided it has seen
     the writes marked under ``keys`` (the caller's own)."""
-    token = _reading.set(tuple(keys))
+    token = _reading.set(Reading(tuple(keys)))
     try:
         yield
     finally:
@@ -94,7 +105,7 @@ async def replica_reads(keys: Iterable[str]) -> AsyncIterator[None]:
 def enter_replica_reads(keys: Iterable[str]) -> object:
     """The same as :func:`replica_reads` for a hook that cannot hold a block open (a GraphQL
     extension's); give the token back to :func:`leave_replica_reads`."""
-    return _reading.set(tuple(keys))
+    return _reading.set(Reading(tuple(keys)))
 
 
 def leave_replica_reads(token: object) -> None:
@@ -146,7 +157,7 @@ class ReadReplicas:
     # -- writes: remember where the primary was ------------------------------------------------
 
     async def primary_lsn(self) -> int:
-        async with self.primary.connect() as conn:
+        async with one_statement_read(self.primary) as conn:  # one round trip
             found = await conn.scalar(text("SELECT pg_current_wal_lsn()::text"))
         return parse_lsn(str(found))
 
@@ -159,26 +170,32 @@ class ReadReplicas:
             return
         try:
             position = f"{await self.primary_lsn():016x}"
-            keep = self.redis.register_script(KEEP_LARGEST)
             ttl_ms = int(self.mark_ttl * 1000)
-            await asyncio.gather(
-                *(keep(keys=[MARK_PREFIX + key], args=[position, ttl_ms]) for key in keys)
-            )
+            # One round trip (a node's, on a cluster). EVAL, not EVALSHA: a pipeline cannot
+            # load a script a node does not know yet, and this one is short.
+            pipe = self.redis.pipeline(transaction=False)
+            for key in keys:
+                pipe.eval(KEEP_LARGEST, 1, MARK_PREFIX + key, position, ttl_ms)
+            await pipe.execute()
         except Exception as error:
             metrics.redis_errors.labels("replica_marks").inc()
             log.warning("replicas.mark_failed", keys=keys, error=repr(error))
 
-    async def _marked(self, keys: Sequence[str]) -> int:
-        if not keys:
-            return 0
-        if len(keys) == 1:
-            found = [await self.redis.get(MARK_PREFIX + keys[0])]
-        else:  # a page of members: one round trip (per node, on a cluster)
+    async def _marked(self, keys: Sequence[str], known: dict[str, int]) -> int:
+        """The largest position marked for ``keys``; ``known`` holds those already read."""
+        missing = [key for key in dict.fromkeys(keys) if key not in known]
+        if len(missing) == 1:
+            found = [await self.redis.get(MARK_PREFIX + missing[0])]
+        elif missing:  # a page of members: one round trip (per node, on a cluster)
             pipe = self.redis.pipeline(transaction=False)
-            for key in keys:
+            for key in missing:
                 pipe.get(MARK_PREFIX + key)
             found = await pipe.execute()
-        return max((int(value, 16) for value in found if value is not None), default=0)
+        else:
+            found = []
+        for key, value in zip(missing, found, strict=True):
+            known[key] = 0 if value is None else int(value, 16)
+        return max((known[key] for key in keys), default=0)
 
     # -- reads -----------------------------------------------------------------------------------
 
@@ -199,8 +216,9 @@ class ReadReplicas:
         reading = _reading.get()
         conn: AsyncConnection | None = None
         if reading is not None or force:
-            keys = [*(reading or ()), *map(member_key, members)]
-            conn = await self._replica_connection(keys, at_least, wait)
+            reading = reading or Reading(())
+            keys = [*reading.keys, *map(member_key, members)]
+            conn = await self._replica_connection(keys, reading.marks, at_least, wait)
             if conn is not None and one_statement:
                 await conn.execution_options(isolation_level="AUTOCOMMIT")
         if conn is None:
@@ -212,10 +230,10 @@ class ReadReplicas:
             await conn.close()
 
     async def _replica_connection(
-        self, keys: Sequence[str], at_least: int, wait: float
+        self, keys: Sequence[str], known: dict[str, int], at_least: int, wait: float
     ) -> AsyncConnection | None:
         try:
-            needed = max(at_least, await self._marked(keys))
+            needed = max(at_least, await self._marked(keys, known))
         except Exception as error:  # no marks to go by: the primary is always fresh
             metrics.redis_errors.labels("replica_marks").inc()
             log.warning("replicas.marks_unreadable", error=repr(error))

@@ -31,7 +31,10 @@ from sqlalchemy.engine import make_url
 from app.embedded import free_local_port, stop_process
 
 PR_SET_PDEATHSIG = 1  # prctl(2)
-READY_TIMEOUT = 60.0
+# A shared, loaded machine's disk makes a checkpoint (base backup, restartpoint) and a
+# restart's replay slow: generous bounds, a failure only when something is really stuck.
+READY_TIMEOUT = 180.0
+STATEMENT_TIMEOUT = 300
 REPLICATION_HBA = "host replication all 127.0.0.1/32 trust"
 
 
@@ -60,7 +63,7 @@ class Primary:
             [shutil.which("psql") or "psql", target, "-XtAqc", query],
             capture_output=True,
             text=True,
-            timeout=30,
+            timeout=STATEMENT_TIMEOUT,
         )
         if done.returncode != 0:
             raise ReplicaError(f"psql on the primary failed: {query}: {done.stderr.strip()}")
@@ -213,7 +216,12 @@ class StreamingReplica:
     def _run(self, *command: str) -> None:
         user = self._os_user()
         done = subprocess.run(
-            command, capture_output=True, text=True, timeout=300, user=user, group=user
+            command,
+            capture_output=True,
+            text=True,
+            timeout=STATEMENT_TIMEOUT,
+            user=user,
+            group=user,
         )
         if done.returncode != 0:
             raise ReplicaError(f"{command[0]} failed: {done.stderr.strip()}")
@@ -263,7 +271,7 @@ class StreamingReplica:
             [shutil.which("psql") or "psql", target, "-XtAqc", query],
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=STATEMENT_TIMEOUT,
         )
 
     def _restartpoint(self) -> None:
