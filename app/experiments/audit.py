@@ -26,4 +26,23 @@ EXPERIMENT_CHECKS: dict[str, str] = {
            OR (x.status = 'stopped' AND er.enabled)
            OR (x.status = 'rolled_out' AND er.enabled AND v.id <> x.winner_variant_id)
     """,
+    # A redemption placed by an assigned member while its experiment ran was priced at its
+    # variant's price for that item (app/mall/variants.py), what the catalogue and the quote
+    # showed. Items with near-expiry discounts are left out: their unit price is the variant's
+    # price less the discount of the day.
+    "a redemption placed while an experiment ran paid the member's variant's price": """
+        SELECT o.id AS order_id, o.member_id, x.code, v.code AS variant, o.unit_points,
+               ov.points AS variant_price
+        FROM mall_orders o
+        JOIN mall_items i ON i.id = o.item_id
+        JOIN experiment_assignments a ON a.member_id = o.member_id
+        JOIN experiments x ON x.id = a.experiment_id
+        JOIN experiment_variants v ON v.id = a.variant_id
+        JOIN experiment_variant_overrides ov
+          ON ov.variant_id = v.id AND ov.kind = 'item_price' AND ov.code = i.code
+        WHERE o.created_at >= a.assigned_at
+          AND (x.ended_at IS NULL OR o.created_at < x.ended_at)
+          AND i.best_before IS NULL
+          AND o.unit_points <> ov.points
+    """,
 }

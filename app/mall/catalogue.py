@@ -29,6 +29,7 @@ from app.mall.policy import (
     period_start,
 )
 from app.mall.tables import mall_coupon_codes, mall_items, mall_orders
+from app.mall.variants import price_columns, priced, priced_for
 from app.runtime import Runtime
 from app.tiers.policy import TierPolicy
 from app.tiers.service import TierService
@@ -275,6 +276,19 @@ class Catalogue:
             raise not_found("item", item_id, "itemId")
         return item_of(row)
 
+    async def priced(self, item_id: int, member_id: int, *, assign: bool) -> Item:
+        """The item as ``member_id`` pays for it: its points price may be the member's
+        experiment variant's (app/mall/variants.py), read in the same statement as the item.
+        ``assign``: deciding this price is the member's exposure (a redemption, under the
+        member's account lock); False for a quote."""
+        query = select(mall_items, *price_columns()).where(mall_items.c.id == item_id)
+        row = (await self.conn.execute(query, {"member_id": member_id})).first()
+        if row is None:
+            raise not_found("item", item_id, "itemId")
+        return await priced(
+            self.conn, item_of(row), member_id, row, self.clock.now(), assign=assign
+        )
+
     async def by_code(self, code: str) -> Item:
         row = (await self.conn.execute(select(mall_items).where(mall_items.c.code == code))).first()
         if row is None:
@@ -411,6 +425,9 @@ async def member_offers(
     async with rt.engine.connect() as conn:
         rank, ranks = await tier_ranks(conn, rt.clock, rt, member_id)
         redeemed = await Catalogue(conn, rt.clock).redeemed(member_id, items, rt.settings.timezone)
+        # Each offer at the member's price: its experiment variant's, if any (a preview here:
+        # browsing assigns no one; app/mall/variants.py).
+        items = await priced_for(conn, items, member_id, now)
     return offers_for(items, MemberView(available, rank, redeemed), ranks, now)
 
 

@@ -137,8 +137,10 @@ class Redemptions:
         QUOTE_CHANGED when ``quoted_points``, the figure the member was shown, differs."""
         check_quantity(quantity)
         await lock_account(self.conn, member_id)  # first: per-member limits count under it
-        item = await self.catalogue.get(item_id)
         now = self.clock.now()
+        # Priced for the member (its experiment variant's price, if any); deciding the price it
+        # pays is its exposure, so an unassigned member is assigned here, under its lock.
+        item = await self.catalogue.priced(item_id, member_id, assign=True)
         check_on_sale(item, now)
         if item.min_tier is not None:
             rank, ranks = await tier_ranks(self.conn, self.clock, self.rt, member_id)
@@ -183,7 +185,7 @@ class Redemptions:
         """What the member would pay for ``quantity`` of the item now, lot by lot: the figure
         ``place`` applies (``quotedPoints``) unless the price or the member's lots change."""
         check_quantity(quantity)
-        item = await self.catalogue.get(item_id)
+        item = await self.catalogue.priced(item_id, member_id, assign=False)
         check_on_sale(item, self.clock.now())
         price = unit_price(item, self.clock.now()) * quantity
         pricing = await member_pricing(self.conn, self.rt, member_id)
