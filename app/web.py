@@ -287,12 +287,13 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
-async def _check(probe: Callable[[], Awaitable[object]]) -> str | None:
-    """None when the probe answers in time, else why not."""
+async def _check(probe: Callable[[], Awaitable[object]], where: str) -> str | None:
+    """None when the probe answers in time, else why not. A timeout names the address: the
+    client's own error would (refused, unknown host), but a loaded box may time out first."""
     try:
         await asyncio.wait_for(probe(), READY_TIMEOUT_SECONDS)
     except TimeoutError:
-        return "timed out"
+        return f"timed out reaching {where}"
     except Exception as exc:  # any failure means not ready; say which
         return f"{type(exc).__name__}: {exc}"[:200]
     return None
@@ -309,11 +310,16 @@ async def readyz(request: Request) -> Response:
     async def redis() -> None:
         await rt.redis.ping()
 
+    redis_at = getattr(rt.redis, "connection_pool", None)
+    redis_kwargs: dict[str, Any] = getattr(redis_at, "connection_kwargs", {})
     failures = {
         name: error
         for name, error in zip(
             ("postgres", "redis"),
-            await asyncio.gather(_check(postgres), _check(redis)),
+            await asyncio.gather(
+                _check(postgres, f"{rt.engine.url.host}:{rt.engine.url.port}"),
+                _check(redis, f"{redis_kwargs.get('host')}:{redis_kwargs.get('port')}"),
+            ),
             strict=True,
         )
         if error is not None
