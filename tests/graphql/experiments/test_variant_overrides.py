@@ -6,6 +6,7 @@ bad overrides are refused and change nothing (docs/EXPERIMENTS.md)."""
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select, text
@@ -210,7 +211,11 @@ async def test_a_quote_and_the_catalogue_assign_no_one_and_a_stale_quote_is_refu
     api: Api,
 ) -> None:
     members = await mall_running(api)
-    b_member = next(m for m in members if pick("coupon-price", int(m), [("a", 1), ("b", 1)]) == "b")
+    b_member = next(
+        m
+        for m in members
+        if pick("coupon-price", int(m), [("a", Decimal(1)), ("b", Decimal(1))]) == "b"
+    )
     me = api.member_headers(b_member)
     node = (await api.call(ITEM, {"m": b_member}, me))["data"]["mallItems"]["edges"][0]["node"]
     quote = (await api.call(QUOTE, {"m": b_member, "i": node["id"]}, me))["data"]
@@ -259,7 +264,11 @@ async def test_bad_item_prices_are_refused_and_change_nothing(api: Api) -> None:
 
 async def test_the_audit_sees_a_redemption_not_paid_at_the_variants_price(api: Api) -> None:
     members = await mall_running(api)
-    b_member = next(m for m in members if pick("coupon-price", int(m), [("a", 1), ("b", 1)]) == "b")
+    b_member = next(
+        m
+        for m in members
+        if pick("coupon-price", int(m), [("a", Decimal(1)), ("b", Decimal(1))]) == "b"
+    )
     await redeem(api, b_member, "audited")
     await assert_audit_clean(api)
     async with api.runtime.engine.begin() as conn:  # what no use case does: the list price
