@@ -19,6 +19,7 @@ import gc
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
+from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -197,6 +198,8 @@ class JifenGraphQL(GraphQL[Context, None]):
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         # WebSockets start anonymous: on_ws_connect decides at connection_init.
         principal: Principal = request.scope.get(PRINCIPAL_KEY, ANONYMOUS)
+        if isinstance(request, Request):
+            return Context.of_request(_runtime(request), principal, request)
         return Context(runtime=_runtime(request), principal=principal, request=request)
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
@@ -218,13 +221,15 @@ class JifenGraphQL(GraphQL[Context, None]):
                 if websocket is not None
                 else None
             )
-            context.principal = await credential_guard(context.runtime).authenticate(
+            principal = await credential_guard(context.runtime).authenticate(
                 context.runtime,
                 _client_address(websocket) if websocket else "unknown",
                 authorization=authorization,
                 api_key=api_key,
                 session=session,
             )
+            # The row read at authentication would go stale over the connection's life.
+            context.principal = replace(principal, member_row=None)
         except DomainError as error:
             raise ConnectionRejectionError(
                 {"message": error.message, "code": error.code.value}

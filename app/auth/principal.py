@@ -11,6 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from app.ledger.models import Actor
+from app.members.models import Member
 
 
 class PrincipalKind(StrEnum):
@@ -44,6 +45,10 @@ class Principal:
     # valid, and which key a partner used. Not part of who the principal is.
     expires_at: datetime | None = field(default=None, compare=False)
     key_prefix: str | None = field(default=None, compare=False)
+    # A member's row as read at authentication (app/auth/standing.py): an HTTP request primes
+    # its member loader with it, so ``me`` costs no second read. Only for that request — the
+    # GraphQL context drops it, so a WebSocket's long-lived principal never serves it stale.
+    member_row: Member | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def member(cls, member_id: int) -> Principal:

@@ -8,6 +8,10 @@ WebSocket ``connection_init``) the account's status is read, one primary-key loo
 - frozen: the member may still read (balance, history, notifications…) but not change anything,
   :func:`app.auth.permissions.require` refuses every write with ``MEMBER_NOT_ACTIVE``;
 - active: as issued.
+
+The look-up reads the whole row (the same primary-key read, a few columns more): the principal
+carries it, and an HTTP request's GraphQL context primes its member loader with it, so ``me``
+reads the member no second time (docs/PERFORMANCE.md).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from app.auth.principal import Principal, PrincipalKind
 from app.db import one_statement_read
 from app.errors import DomainError, ErrorCode
 from app.members.models import MemberStatus
+from app.members.service import member_of_row
 from app.members.tables import members
 from app.runtime import Runtime
 
@@ -29,11 +34,12 @@ async def in_standing(rt: Runtime, principal: Principal) -> Principal:
     if principal.kind is not PrincipalKind.MEMBER:
         return principal
     async with one_statement_read(rt.engine) as conn:
-        status = (
-            await conn.execute(select(members.c.status).where(members.c.id == principal.member_id))
-        ).scalar_one_or_none()
-    if status is None:
+        row = (
+            await conn.execute(select(members).where(members.c.id == principal.member_id))
+        ).first()
+    if row is None:
         raise DomainError(ErrorCode.UNAUTHENTICATED, "the token's member does not exist")
-    if status == MemberStatus.CLOSED.value:
+    member = member_of_row(row)
+    if member.status is MemberStatus.CLOSED:
         raise DomainError(ErrorCode.UNAUTHENTICATED, "the member's account is closed")
-    return replace(principal, read_only=status == MemberStatus.FROZEN.value)
+    return replace(principal, read_only=member.status is MemberStatus.FROZEN, member_row=member)

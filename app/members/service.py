@@ -86,7 +86,7 @@ class RegistrationRace(Exception):
     """Another transaction registered the same (channel, external ref) first."""
 
 
-def _member(row: Row[Any]) -> Member:
+def member_of_row(row: Row[Any]) -> Member:
     return Member(
         id=row.id,
         status=MemberStatus(row.status),
@@ -151,7 +151,7 @@ class MemberService:
         if claimed is None:
             raise RegistrationRace(channel, external_ref)  # rolls our member row back
         await open_account(self.conn, row.id)
-        member = _member(row)
+        member = member_of_row(row)
         await append_event(
             self.conn,
             member_topic(member.id),
@@ -184,7 +184,7 @@ class MemberService:
 
     async def find(self, member_id: int) -> Member | None:
         row = (await self.conn.execute(select(members).where(members.c.id == member_id))).first()
-        return None if row is None else _member(row)
+        return None if row is None else member_of_row(row)
 
     async def get(self, member_id: int) -> Member:
         member = await self.find(member_id)
@@ -194,7 +194,7 @@ class MemberService:
 
     async def get_many(self, member_ids: list[int]) -> dict[int, Member]:
         rows = await self.conn.execute(select(members).where(members.c.id.in_(member_ids)))
-        return {row.id: _member(row) for row in rows}
+        return {row.id: member_of_row(row) for row in rows}
 
     async def find_by_ref(self, channel: str, external_ref: str) -> Member | None:
         row = (
@@ -207,14 +207,14 @@ class MemberService:
                 )
             )
         ).first()
-        return None if row is None else _member(row)
+        return None if row is None else member_of_row(row)
 
     async def find_by_phone(self, phone: str, limit: int) -> list[Member]:
         """Members whose phone is ``phone`` as stored (not unique), at most ``limit``, by id."""
         rows = await self.conn.execute(
             select(members).where(members.c.phone == phone).order_by(members.c.id).limit(limit)
         )
-        return [_member(row) for row in rows]
+        return [member_of_row(row) for row in rows]
 
     async def get_by_ref(self, channel: str, external_ref: str) -> Member:
         member = await self.find_by_ref(channel, external_ref)
@@ -277,7 +277,7 @@ class MemberService:
                 "the birthday is already on file; staff may change it",
                 "birthday",
             )
-        return _member(row)
+        return member_of_row(row)
 
     async def set_status(
         self, member_id: int, status: MemberStatus, reason: str, actor: str
@@ -325,7 +325,7 @@ class MemberService:
                 "actor": actor,
             },
         )
-        return _member(row)
+        return member_of_row(row)
 
     async def status_history(self, member_id: int, limit: int = 50) -> list[StatusChange]:
         rows = await self.conn.execute(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeAlias
 
 import strawberry
@@ -29,6 +29,19 @@ class Context:
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.runtime)
+
+    @classmethod
+    def of_request(cls, runtime: Runtime, principal: Principal, request: Request) -> Context:
+        """An HTTP request's context: the member row read at authentication primes the member
+        loader (``me`` reads it no second time, from the primary, as fresh as any replica), then
+        leaves the principal so nothing holds it past this request."""
+        member = principal.member_row
+        if member is None:
+            return cls(runtime=runtime, principal=principal, request=request)
+        alone = replace(principal, member_row=None)
+        context = cls(runtime=runtime, principal=alone, request=request)
+        context.loaders.member.prime(member.id, member)
+        return context
 
     def renew_loaders(self) -> None:
         """A subscription lives long: give each event fresh loaders so it never reads stale."""

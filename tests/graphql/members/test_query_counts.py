@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.graphql.conftest import Api
-from tests.graphql.statements import assert_same_statements
+from tests.graphql.statements import assert_same_statements, counting_statements
 
 PAGES = """query($m: ID!, $n: Int!) { member(id: $m) {
   lots(first: $n) { edges { cursor node { id remaining } } pageInfo { hasNextPage } }
@@ -49,3 +49,35 @@ async def test_holds_refs_and_status_changes_take_the_same_statements_for_one_or
         await api.admin(HOLD, {"m": many, "k": f"hold-{n}"})
         await api.admin(LINK, {"m": many, "r": f"ref-{n}"})
     await assert_same_statements(api, LISTS, {"m": few}, {"m": many}, api.staff_headers("analyst"))
+
+
+ME = "query { me { id name status balance { available } } }"
+
+
+async def test_me_with_its_balance_reads_the_member_once_the_standing_row_primes_the_loader(
+    api: Api,
+) -> None:
+    member = await api.register("pos", "me")
+    await api.earn(member, 25, "me-earn")
+    with counting_statements(api) as statements:
+        body = await api.call(ME, {}, api.member_headers(member))
+    assert body["data"]["me"] == {
+        "id": member,
+        "name": None,
+        "status": "ACTIVE",
+        "balance": {"available": 25},
+    }, body
+    # The member's row at authentication (its standing), then the balance: no second member read.
+    member_reads = [s for s in statements if "FROM members" in s]
+    assert len(member_reads) == 1, "\n\n".join(statements)
+    assert len(statements) == 2, "\n\n".join(statements)
+
+
+async def test_me_answers_as_the_member_stands_after_a_change_between_requests(api: Api) -> None:
+    member = await api.register("pos", "me-frozen")
+    await api.admin(STATUS, {"m": member, "s": "FROZEN"})
+    body = await api.call(ME, {}, api.member_headers(member))
+    assert body["data"]["me"]["status"] == "FROZEN", body
+    await api.admin(STATUS, {"m": member, "s": "ACTIVE"})
+    body = await api.call(ME, {}, api.member_headers(member))
+    assert body["data"]["me"]["status"] == "ACTIVE", body
