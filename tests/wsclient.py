@@ -43,6 +43,8 @@ class GraphQLWs:
     async def receive(self, within: float = TIMEOUT) -> dict[str, Any]:
         while True:
             raw = await asyncio.wait_for(self.ws.recv(), within)
+            # Text frames only: browsers' graphql-ws cannot parse a binary one.
+            assert isinstance(raw, str), f"a binary frame: {raw!r}"
             message: dict[str, Any] = json.loads(raw)
             if message.get("type") in {"ping", "ka"}:
                 if message["type"] == "ping":
