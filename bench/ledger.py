@@ -639,7 +639,7 @@ async def earn_raw(conn: Any, member_id: int, amount: int, key: str) -> int:
     return int(entry["id"])
 
 
-# The same posting as one statement (migration 0029), as app/ledger/onetrip.py sends it: the
+# The same posting as one statement (migration 0026), as app/ledger/onetrip.py sends it: the
 # floor once the API posts an earn in one round trip.
 SQL_POST_CREDIT = (
     "SELECT * FROM ledger_post_credit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"

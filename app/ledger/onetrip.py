@@ -2,7 +2,7 @@
 
 The ledger's path (:mod:`app.ledger.usecases`, :class:`app.ledger.service.Ledger`) runs an earn
 as ten round trips. Here the same statements run inside PostgreSQL, in ``ledger_post_credit()``
-(migration 0029): the key claimed first, then the member's account locked, its status read
+(migration 0026): the key claimed first, then the member's account locked, its status read
 after the lock, the entry, its transfer, the lot, the account, the event and the key's answer —
 one statement, sent in autocommit, so the statement is the transaction.
 

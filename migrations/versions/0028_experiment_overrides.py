@@ -1,7 +1,7 @@
 """experiment_variant_overrides: a variant's task rewards and mall prices
 
-Revision ID: 0031
-Revises: 0028
+Revision ID: 0028
+Revises: 0027
 Create Date: 2026-12-05 01:20:00
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0031"
-down_revision: str | None = "0028"
+revision: str = "0028"
+down_revision: str | None = "0027"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

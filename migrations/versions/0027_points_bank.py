@@ -1,8 +1,8 @@
 """points bank: the programme's pool of expired points (account ``bank``), members' moves of
 expiring points into donations or lottery tickets, and staff's spends of the pool
 
-Revision ID: 0028
-Revises: 0029
+Revision ID: 0027
+Revises: 0026
 Create Date: 2026-12-05 01:15:00
 """
 
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0028"
-down_revision: str | None = "0029"
+revision: str = "0027"
+down_revision: str | None = "0026"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """duels: PK duels (积分PK赛) between two members on a metric over a window, and their rules
 
-Revision ID: 0025
-Revises: 0031
+Revision ID: 0029
+Revises: 0028
 Create Date: 2026-12-05 01:00:00
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0025"
-down_revision: str | None = "0031"
+revision: str = "0029"
+down_revision: str | None = "0028"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """ledger_post_credit(): an earn's whole posting in one statement (one round trip)
 
-Revision ID: 0029
-Revises: 0027
+Revision ID: 0026
+Revises: 0025
 Create Date: 2026-12-05 00:30:00
 
 ``earnPoints`` ran ten round trips (BEGIN, the key's claim, the account's lock, the member's
@@ -21,8 +21,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0029"
-down_revision: str | None = "0027"
+revision: str = "0026"
+down_revision: str | None = "0025"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
