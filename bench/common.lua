@@ -57,3 +57,26 @@ function done(summary, latency, requests)
     latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max,
     latency.mean, bad_status, bad_graphql, e.connect + e.read + e.write, e.timeout))
 end
+
+-- A script that posts one GraphQL query with a random member's token (BENCH_TOKENS: a file, one
+-- member JWT a line) and counts an answer as good when it contains ok_marker.
+function member_query(body, ok_marker)
+  local tokens
+
+  function init(args)
+    tokens = read_lines(os.getenv("BENCH_TOKENS"))
+    math.randomseed(os.time() * 1000 + tid * 7919)
+  end
+
+  function request()
+    local headers = {
+      ["Content-Type"] = "application/json",
+      ["Authorization"] = "Bearer " .. tokens[math.random(#tokens)],
+    }
+    return wrk.format("POST", nil, headers, body)
+  end
+
+  function response(status, headers, answer)
+    count_response(status, answer, ok_marker)
+  end
+end
