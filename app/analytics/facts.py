@@ -7,14 +7,13 @@ from __future__ import annotations
 
 from app.analytics.flows import (
     ACTIVE_KINDS,
-    ENTRY_EVENT_TYPES,
     FLOW_SQL,
     MEMBER_REGISTERED,
     NEW_MEMBERS,
     SIGNED_IN,
     SIGNINS,
 )
-from app.ledger.reporting import JOURNAL
+from app.ledger.reporting import ENTRY_EVENT_TYPES, JOURNAL
 
 _ACTIVE_KINDS = ", ".join(f"'{kind}'" for kind in ACTIVE_KINDS)
 _ENTRY_TYPES = ", ".join(f"'{t}'" for t in ENTRY_EVENT_TYPES)

@@ -20,19 +20,6 @@ classify with the same SQL and agree by construction. Flows (docs/ANALYTICS.md):
 
 from __future__ import annotations
 
-# The outbox event types that carry a ledger entry (``payload.entry.id``): one event per entry.
-ENTRY_EVENT_TYPES = (
-    "points.earned",
-    "points.spent",
-    "hold.committed",
-    "points.reversed",
-    "points.adjusted",
-    "points.exchanged_in",
-    "points.exchanged_out",
-    "points.gift_sent",
-    "points.gift_received",
-    "points.expired",
-)
 MEMBER_REGISTERED = "member.registered"
 SIGNED_IN = "signin.checked_in"
 

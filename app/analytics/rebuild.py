@@ -6,11 +6,14 @@
    statement sees its own snapshot, but the set it counts is the same in all of them: what
    commits meanwhile has its event above H, visible with it.
 3. Set the cursor to H, in the same transaction: the projector carries on from there.
+4. The members' activity (app/segments/activity.py) likewise, at the same H, in a transaction
+   of its own under its own lock.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import text
 
@@ -19,6 +22,7 @@ from app.analytics.projector import lock_rollups, set_cursor
 from app.errors import DomainError, ErrorCode
 from app.events.horizon import safe_horizon
 from app.runtime import Runtime
+from app.segments.activity import rebuild_activity
 
 REBUILD_HORIZON_TIMEOUT = 60.0
 
@@ -48,4 +52,13 @@ async def rebuild(rt: Runtime) -> Rebuilt:
         flows = (await conn.execute(_ADD_FLOWS, params)).rowcount
         await conn.execute(_ADD_ACTIVITY, params)
         await set_cursor(conn, horizon)
+    await rebuild_member_activity(rt, horizon)
     return Rebuilt(horizon, flows)
+
+
+async def rebuild_member_activity(rt: Runtime, horizon: int) -> None:
+    """The members' activity from the ledger up to ``horizon``, its window starting where the
+    segmentation window starts now."""
+    window_start = rt.clock.now() - timedelta(days=rt.settings.segment_window_days)
+    async with rt.engine.begin() as conn:
+        await rebuild_activity(conn, horizon, window_start)

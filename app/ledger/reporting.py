@@ -54,6 +54,61 @@ ACTIVITY_BY_MEMBER_SQL = f"""
     GROUP BY member_id
 """
 
+# The outbox event types that carry a ledger entry (``payload.entry.id``): one event per entry.
+ENTRY_EVENT_TYPES = (
+    "points.earned",
+    "points.spent",
+    "hold.committed",
+    "points.reversed",
+    "points.adjusted",
+    "points.exchanged_in",
+    "points.exchanged_out",
+    "points.gift_sent",
+    "points.gift_received",
+    "points.expired",
+)
+
+# Each entry's part in its member's activity, for a rollup kept per member: an activity of its
+# own counts once (``acts``, ``last_at``), at its own time (``at``); an earning adds its points
+# (``earned``); a reversal of an earning takes back what it reversed — the points asked, which
+# the original's ``reversed_amount`` grew by, written-off shortfall included — at the
+# earning's time, so that the points a window holds are its earnings less what was reversed of
+# them, whenever reversed (ACTIVITY_BY_MEMBER_SQL's figures, summed entry by entry).
+ACTIVITY_JOURNAL = f"""(
+    SELECT e.id, e.member_id, e.reverses_entry_id,
+           CASE WHEN e.kind = 'reversal' THEN o.created_at ELSE e.created_at END AS at,
+           CASE WHEN e.kind = 'reversal' THEN 0 ELSE 1 END AS acts,
+           CASE WHEN e.kind = 'earn' THEN e.amount
+                WHEN e.kind = 'reversal'
+                THEN e.amount - coalesce((e.details ->> 'written_off')::bigint, 0)
+                ELSE 0 END AS earned,
+           CASE WHEN e.kind = 'reversal' THEN NULL ELSE e.created_at END AS last_at
+    FROM entries e LEFT JOIN entries o ON o.id = e.reverses_entry_id
+    WHERE e.kind IN ({_OWN_KINDS_SQL}) OR (e.kind = 'reversal' AND o.kind = 'earn')
+)"""
+
+# Per member, its activities and net earned points of the entries made in (:after, :until]
+# (by the created_at index: a day of entries, not the journal), as ACTIVITY_JOURNAL counts them
+# once every event is applied, leaving out the entries with an id in ``{{pending}}`` (a caller's
+# subquery: entries whose events a projection has not applied yet; it applies them itself).
+# An earning's ``reversed_amount`` holds every reversal committed so far, the pending ones
+# too: their points are given back here (unless the earning is pending itself), since the
+# projection will take them back when it applies them.
+ACTIVITY_BETWEEN_SQL = f"""
+    SELECT member_id, sum(acts) AS acts, sum(earned) AS earned FROM (
+        SELECT member_id, 1 AS acts,
+               CASE WHEN kind = 'earn' THEN amount - reversed_amount ELSE 0 END AS earned
+        FROM entries
+        WHERE created_at > :after AND created_at <= :until AND kind IN ({_OWN_KINDS_SQL})
+          AND id NOT IN ({{pending}})
+        UNION ALL
+        SELECT j.member_id, 0, -j.earned FROM {ACTIVITY_JOURNAL} j
+        WHERE j.id IN ({{pending}}) AND j.reverses_entry_id NOT IN ({{pending}})
+          AND j.acts = 0 AND j.at > :after AND j.at <= :until
+    ) AS moved
+    GROUP BY member_id
+"""
+
 
 _PENDING = text(
     "SELECT coalesce(sum(remaining), 0) FROM lots"

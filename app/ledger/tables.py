@@ -96,6 +96,9 @@ entries = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     CheckConstraint("reversed_amount >= 0 AND reversed_amount <= abs(amount)", name="reversed"),
     Index("ix_entries_member_id_id", "member_id", "id"),
+    # Reading a period's entries (exports, the segments' window moving on by a day) without
+    # scanning the journal.
+    Index("ix_entries_created_at", "created_at"),
 )
 
 transfers = Table(

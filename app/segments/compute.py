@@ -4,9 +4,10 @@ whatever the number of members (a million in well under a minute: bench/analytic
 In one transaction, under an advisory lock (two runs at once would both write the history):
 1. ``segment_scores``, a temporary table: each member not closed, its channel (its first
    reference's: one sort of every reference joined by hash — a look-up per member cost a
-   third of the run at a million members), its activity in the window
-   (app/ledger/reporting.py), its quintile scores and its segment (app/segments/policy.py as
-   SQL);
+   third of the run at a million members), its activity in the window (a row per member of
+   app/segments/activity.py's rollup, moved on to the window first: the journal's entries
+   of the window were a 10,000,000-row scan at a million members), its quintile scores and
+   its segment (app/segments/policy.py as SQL);
 2. a history row for each member whose segment changed (placed the first time, or left out
    because it was closed);
 3. the members' rows rewritten where anything changed, and removed for closed members;
@@ -21,7 +22,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.ledger.reporting import ACTIVITY_BY_MEMBER_SQL
+from app.segments.activity import age_activity
 from app.segments.policy import QUINTILES, classify_sql
 
 # The advisory lock of segmentation runs: "JFSG".
@@ -41,7 +42,10 @@ _SEGMENT = classify_sql(
 _SCORES = text(
     f"""
     CREATE TEMPORARY TABLE segment_scores ON COMMIT DROP AS
-    WITH activity AS ({ACTIVITY_BY_MEMBER_SQL}),
+    WITH activity AS (
+        SELECT member_id, last_at, acts - aged_acts AS acts, earned - aged_earned AS earned
+        FROM member_activity WHERE acts > aged_acts
+    ),
     scored AS (
         SELECT a.member_id, (a.last_at AT TIME ZONE :tz)::date AS last_active_on,
                a.acts AS frequency, a.earned AS monetary,
@@ -144,14 +148,14 @@ async def compute_segments(
     activity window is the ``window_days`` days before ``now``; members registered in the last
     ``new_days`` days are new."""
     await conn.execute(_LOCK)
+    # The window's figures are each member's activity less what is older than the window.
+    await age_activity(conn, now - timedelta(days=window_days))
     # Room for the per-member aggregate and the three sorts to stay in memory (this
     # transaction only: a million members take a few hundred MB at most).
     await conn.execute(_WORK_MEM)
     params = {
         "now": now,
         "tz": tz,
-        "since": now - timedelta(days=window_days),
-        "until": now,
         "new_since": now - timedelta(days=new_days),
     }
     await conn.execute(_SCORES, params)

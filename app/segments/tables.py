@@ -3,6 +3,7 @@ scores, every change of segment, each run of the job and its counts."""
 
 from sqlalchemy import (
     BigInteger,
+    CheckConstraint,
     Column,
     Date,
     DateTime,
@@ -67,4 +68,31 @@ segment_counts = Table(
     Column("channel", String(64), nullable=False),
     Column("members", BigInteger, nullable=False),
     PrimaryKeyConstraint("segment", "channel"),
+)
+
+# Each member's own activity (docs/ANALYTICS.md, "Segments"), summed from the outbox's events
+# by the activity projection (app/segments/activity.py): every activity and net earned point
+# since the programme began (``acts``, ``earned``), the part of it at or before the window's
+# start (``aged_*``, up to member_activity_state.aged_until), and its last activity. The
+# window's figures are the difference: a run reads a million rows, not the journal.
+member_activity = Table(
+    "member_activity",
+    metadata,
+    Column("member_id", BigInteger, primary_key=True),
+    Column("acts", BigInteger, nullable=False),
+    Column("earned", BigInteger, nullable=False),
+    Column("aged_acts", BigInteger, nullable=False),
+    Column("aged_earned", BigInteger, nullable=False),
+    Column("last_at", DateTime(timezone=True)),
+)
+
+# The activity projection's state (one row, id 1): every event with id <= last_event_id is in
+# member_activity; what happened at or before aged_until is in its aged columns.
+member_activity_state = Table(
+    "member_activity_state",
+    metadata,
+    Column("id", SmallInteger, primary_key=True),
+    Column("last_event_id", BigInteger, nullable=False),
+    Column("aged_until", DateTime(timezone=True), nullable=False),
+    CheckConstraint("id = 1", name="one_row"),
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from app.db import unit_of_work
 from app.runtime import Runtime
 from app.segments import queries
+from app.segments.activity import catch_up
 from app.segments.compute import SegmentRun, compute_segments
 from app.segments.policy import Segment
 from app.segments.queries import MemberSegment, SegmentChange
@@ -12,6 +13,7 @@ from app.segments.queries import MemberSegment, SegmentChange
 
 async def recompute_segments(rt: Runtime) -> SegmentRun:
     """Every member's RFM scores and segment as of now (docs/ANALYTICS.md, "Segments")."""
+    await catch_up(rt)  # the events since the projection's last round
     async with unit_of_work(rt.engine) as conn:
         return await compute_segments(
             conn,

@@ -56,6 +56,19 @@ class Driver:
         self.holds: list[int] = []
         self.orders: list[tuple[int, str]] = []
 
+    @classmethod
+    async def started(cls, rt: Runtime, clock: FrozenClock, rng: random.Random) -> Driver:
+        """A programme with tiers, a purchase rule and sign-in schedules, four members, the
+        clock at START."""
+        await install_tiers(rt, DEMO_TIERS)
+        await earning.create_rule(rt, STAFF, BASE_RULE)
+        await engagement.seed_schedules(rt, STAFF)
+        clock.set(START)
+        driver = cls(rt, clock, rng)
+        for _ in range(4):
+            await driver.register()
+        return driver
+
     async def register(self) -> None:
         channel = self.rng.choice(["wechat", "pos", "app"])
         done = await members.register_member(self.rt, channel=channel, external_ref=key())
@@ -245,14 +258,8 @@ async def compare(rt: Runtime, start: date, end: date, grain: Granularity) -> No
 async def test_kpis_equal_the_ledger_across_days_months_and_a_year(
     runtime: Runtime, clock: FrozenClock
 ) -> None:
-    await install_tiers(runtime, DEMO_TIERS)
-    await earning.create_rule(runtime, STAFF, BASE_RULE)
-    await engagement.seed_schedules(runtime, STAFF)
-    clock.set(START)
     rng = random.Random(16)
-    driver = Driver(runtime, clock, rng)
-    for _ in range(4):
-        await driver.register()
+    driver = await Driver.started(runtime, clock, rng)
     first = business_date(clock.now(), TZ)
     for round_ in range(12):
         for _ in range(25):
