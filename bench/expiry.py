@@ -16,9 +16,10 @@ What it does, in one run:
    points).
 2. Starts ``jifen serve --workers 2`` (scheduled jobs off, so nothing sweeps behind our back).
 3. Baseline: ``wrk`` with ``me { balance { available } }`` for ``--duration`` seconds (no sweep).
-4. The floor, in the same run: the rows a sweep must write at all (lots emptied; an entry, a
-   transfer and an event per member; an allocation per lot; the accounts' balances) by plain
-   statements, ``--batch`` members a transaction, each rolled back (then ``VACUUM``): what this
+4. The floor, in the same run: the rows a sweep writes, with the same content (lots emptied;
+   an entry listing its lots, a transfer and an event with the entry and the balance per
+   member; an allocation per lot; the accounts' balances and next due moments) by one plain
+   statement a batch of ``--batch`` members, each rolled back (then ``VACUUM``): what this
    machine, loaded as it is now, needs for the writes themselves.
 5. The sweep (``settle_due_accounts``, batches of ``--batch`` accounts) in its own process,
    with the same ``wrk`` load during its first ``--duration`` seconds; the sweep's wall time
@@ -61,11 +62,12 @@ from ledger import (  # noqa: E402  (bench/ledger.py: shared set-up, server, wrk
     Server,
     asyncpg_dsn,
     audit,
+    cpu_seconds,
     load_average,
     mint_tokens,
     prepare_stage,
     register_members,
-    rolled_back_seconds,
+    rolled_back_cost,
     run_wrk,
     server_env,
     wrk_result,
@@ -74,6 +76,7 @@ from ledger import (  # noqa: E402  (bench/ledger.py: shared set-up, server, wrk
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/jifen_bench_h7_expiry"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/7"
 LOT_POINTS = 10
+SWEEP_APP = "jifen-bench-sweep"
 REGISTER_CHUNK = 1_000
 
 # Every member gets `per` lots of 10 points, earned 400 days ago; the first `due` of them expired
@@ -121,52 +124,74 @@ async def generate_lots(url: str, per_member: int, due_per_member: int) -> None:
         await conn.close()
 
 
-# The floor: what the sweep writes for a batch of members ($1), by plain set-based statements in
-# one transaction (rolled back by the caller). Every due lot emptied and allocated to its
-# member's one expiry entry, each entry with its transfer to the bank and its outbox event, each
-# account saved. (In batches as the sweep: each event takes its topic's lock until the end of
-# its transaction, and a million locks do not fit PostgreSQL's lock table.)
+# The floor: what the sweep writes for a batch of members ($1), by one plain set-based
+# statement in one transaction (rolled back by the caller), the same rows with the same content
+# as the sweep's: every due lot emptied and allocated to its member's one expiry entry (whose
+# details list the lots), each entry with its transfer to the bank and its outbox event (the
+# entry and the balance after, as the sweep's payload), each account saved with its balance and
+# its next due moment. What it leaves out is the sweep's bookkeeping: locking the accounts
+# (SKIP LOCKED), reading the members' statuses, and the round trips to the sweep's process.
+# (In batches as the sweep: each event takes its topic's lock until the end of its
+# transaction, and a million locks do not fit PostgreSQL's lock table.)
 FLOOR_SQL = """
 WITH due AS (
     UPDATE lots SET remaining = 0
-    WHERE remaining > 0 AND expires_at <= now() AND member_id = ANY($1::bigint[])
-    RETURNING id, account_id, member_id, amount
+    FROM (SELECT l.id, l.remaining FROM lots l JOIN accounts a ON a.id = l.account_id
+          WHERE a.member_id = ANY($1::bigint[]) AND l.remaining > 0 AND l.expires_at <= now())
+         AS d
+    WHERE lots.id = d.id
+    RETURNING lots.id, lots.account_id, lots.member_id, d.remaining
+), per_account AS (
+    SELECT account_id, member_id, sum(remaining)::bigint AS points,
+           jsonb_agg(jsonb_build_object('lot_id', id, 'amount', remaining) ORDER BY id) AS taken
+    FROM due GROUP BY account_id, member_id
 ), posted AS (
     INSERT INTO entries (member_id, kind, amount, balance_after, reason, source, actor,
                          created_by_kind, details, created_at)
-    SELECT member_id, 'expiry', -sum(amount), 0, 'floor', 'jobs', 'system', 'system',
-           '{}'::jsonb, now()
-    FROM due GROUP BY member_id
-    RETURNING id, member_id, amount
+    SELECT p.member_id, 'expiry', -p.points, a.available - p.points, 'points expired', 'jobs',
+           'system:jobs', 'system', jsonb_build_object('lots', p.taken), now()
+    FROM per_account p JOIN accounts a ON a.id = p.account_id
+    ORDER BY p.member_id
+    RETURNING *
 ), moved AS (
     INSERT INTO transfers (entry_id, debit_account_id, credit_account_id, amount, created_at)
     SELECT p.id, a.id, (SELECT id FROM accounts WHERE code = 'bank'), -p.amount, now()
     FROM posted p JOIN accounts a ON a.member_id = p.member_id
 ), allocated AS (
     INSERT INTO allocations (lot_id, amount, entry_id)
-    SELECT due.id, due.amount, p.id FROM due JOIN posted p ON p.member_id = due.member_id
+    SELECT due.id, due.remaining, p.id FROM due JOIN posted p ON p.member_id = due.member_id
 ), announced AS (
     INSERT INTO events (topic, type, payload)
-    SELECT 'member:' || member_id, 'points.expired', jsonb_build_object('entry_id', id)
+    SELECT 'member:' || member_id, 'points.expired', jsonb_build_object(
+        'entry', jsonb_build_object(
+            'id', id, 'kind', kind, 'amount', amount, 'balance_after', balance_after,
+            'reason', reason, 'source', source, 'reference', reference,
+            'reverses_entry_id', reverses_entry_id, 'created_at', created_at),
+        'balance', jsonb_build_object(
+            'available', balance_after, 'pending', 0, 'held', 0, 'debt', 0,
+            'total', balance_after))
     FROM posted
 )
-UPDATE accounts SET version = version + 1, next_due_at = NULL
-WHERE id IN (SELECT account_id FROM due)
+UPDATE accounts a SET available = a.available - p.points, version = a.version + 1,
+       next_due_at = (SELECT min(l.expires_at) FROM lots l
+                      WHERE l.account_id = a.id AND l.remaining > 0 AND l.expires_at > now())
+FROM per_account p WHERE a.id = p.account_id
 """
 
 
-async def floor(url: str, member_ids: list[int], batch: int) -> float:
-    """Seconds the floor's writes take, ``batch`` members a transaction (each rolled back, then
-    vacuumed away)."""
-    seconds = 0.0
+async def floor(url: str, member_ids: list[int], batch: int) -> tuple[float, float]:
+    """Wall and PostgreSQL CPU seconds the floor's writes take, ``batch`` members a transaction
+    (each rolled back, then vacuumed away)."""
+    seconds = cpu = 0.0
     for start in range(0, len(member_ids), batch):
-        seconds += await rolled_back_seconds(url, FLOOR_SQL, member_ids[start : start + batch])
+        wall, used = await rolled_back_cost(url, FLOOR_SQL, member_ids[start : start + batch])
+        seconds, cpu = seconds + wall, cpu + used
     conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
         await conn.execute("VACUUM ANALYZE lots, entries, transfers, allocations, events, accounts")
     finally:
         await conn.close()
-    return seconds
+    return seconds, cpu
 
 
 async def lot_facts(url: str) -> dict[str, int]:
@@ -193,6 +218,7 @@ async def lot_facts(url: str) -> dict[str, int]:
 
 async def sweep(database_url: str, redis_url: str, batch: int) -> dict[str, Any]:
     from redis.asyncio import Redis
+    from sqlalchemy import text
 
     from app.clock import system_clock
     from app.config import Settings
@@ -201,18 +227,22 @@ async def sweep(database_url: str, redis_url: str, batch: int) -> dict[str, Any]
     from app.runtime import Runtime
 
     settings = Settings(database_url=database_url, redis_url=redis_url, _env_file=None)  # type: ignore[call-arg]
-    engine = create_engine(database_url, pool_size=2)
+    engine = create_engine(database_url, pool_size=1, application_name=SWEEP_APP)
     redis = Redis.from_url(redis_url)
     try:
+        async with engine.connect() as conn:  # the sweep's one connection, opened ahead
+            pid = await conn.scalar(text("SELECT pg_backend_pid()"))
+        backend, process = cpu_seconds([pid]), time.process_time()
         started = time.perf_counter()
         result = await settle_due_accounts(
             Runtime(settings, engine, redis, system_clock), batch=batch
         )
         seconds = time.perf_counter() - started
+        backend, process = cpu_seconds([pid]) - backend, time.process_time() - process
     finally:
         await redis.aclose()
         await engine.dispose()
-    return {**asdict(result), "seconds": seconds}
+    return {**asdict(result), "seconds": seconds, "pg_cpu": backend, "python_cpu": process}
 
 
 def start_sweep(database_url: str, redis_url: str, batch: int, out: Path) -> subprocess.Popen[str]:
@@ -236,7 +266,7 @@ def start_sweep(database_url: str, redis_url: str, batch: int, out: Path) -> sub
 
 
 def print_table(
-    baseline: Result, during: Result, swept: dict[str, Any], floor_seconds: float
+    baseline: Result, during: Result, swept: dict[str, Any], floor_cost: tuple[float, float]
 ) -> float:
     ratio = during.p99_ms / baseline.p99_ms if baseline.p99_ms else float("inf")
     print("\n| measure | requests/s | p50 ms | p99 ms | errors |")
@@ -249,10 +279,19 @@ def print_table(
         f"{swept['accounts']} accounts in {swept['seconds']:.1f}s = {lots_per_second:.0f} lots/s, "
         f"{swept['accounts'] / swept['seconds']:.0f} accounts/s, {swept['batches']} batches"
     )
+    floor_seconds, floor_cpu = floor_cost
     print(
         f"floor (the same rows by plain statements, in the same batches): {floor_seconds:.1f}s = "
         f"{swept['expired_lots'] / floor_seconds:.0f} lots/s; the sweep's time / the floor's: "
         f"{swept['seconds'] / floor_seconds:.2f}"
+    )
+    print(
+        f"CPU seconds (steadier than wall time on a shared machine): the sweep's PostgreSQL "
+        f"backend {swept['pg_cpu']:.1f} + its Python process {swept['python_cpu']:.1f}; the "
+        f"floor's backend {floor_cpu:.1f}; sweep / floor: "
+        f"{(swept['pg_cpu'] + swept['python_cpu']) / floor_cpu:.2f} "
+        f"({1e6 * (swept['pg_cpu'] + swept['python_cpu']) / swept['expired_lots']:.0f} µs a lot, "
+        f"the floor {1e6 * floor_cpu / swept['expired_lots']:.0f})"
     )
     print(f"p99 during the sweep / p99 without it: {ratio:.2f}")
     return ratio
@@ -305,8 +344,12 @@ def main() -> int:
         f"in {time.perf_counter() - started:.1f}s"
     )
 
-    floor_seconds = asyncio.run(floor(database_url, member_ids, args.batch))
-    print(f"floor: {floor_seconds:.1f}s for the sweep's writes (rolled back)", flush=True)
+    floor_cost = asyncio.run(floor(database_url, member_ids, args.batch))
+    print(
+        f"floor: {floor_cost[0]:.1f}s ({floor_cost[1]:.1f}s of PostgreSQL CPU) for the sweep's "
+        "writes (rolled back)",
+        flush=True,
+    )
 
     _, tokens = mint_tokens(member_ids, args.tokens)
     tokens_file = out / "tokens.txt"
@@ -351,7 +394,7 @@ def main() -> int:
         print("note: the sweep finished before the measured load did (p99 covers some idle time)")
     after = asyncio.run(lot_facts(database_url))
     ok, report = asyncio.run(audit(database_url))
-    ratio = print_table(baseline, during, swept, floor_seconds)
+    ratio = print_table(baseline, during, swept, floor_cost)
     exact = after["lots_expired"] == before["due"] == after["expiry_allocations"]
     print(
         f"\nchecks: due lots {before['due']}, expired {after['lots_expired']} (each once: "
@@ -370,7 +413,8 @@ def main() -> int:
                 "during": {**asdict(during), "rps": during.rps},
                 "sweep": swept,
                 "ratio": ratio,
-                "floor_seconds": floor_seconds,
+                "floor_seconds": floor_cost[0],
+                "floor_pg_cpu": floor_cost[1],
                 "lots": before,
                 "after": after,
                 "audit_ok": ok,

@@ -168,17 +168,26 @@ def prepare_stage(
 
 async def rolled_back_seconds(url: str, sql: str, *args: Any) -> float:
     """Seconds ``sql`` takes in a transaction that is then rolled back: a floor's writes."""
+    seconds, _cpu = await rolled_back_cost(url, sql, *args)
+    return seconds
+
+
+async def rolled_back_cost(url: str, sql: str, *args: Any) -> tuple[float, float]:
+    """Wall seconds and the PostgreSQL backend's CPU seconds ``sql`` takes in a transaction
+    that is then rolled back. On a loaded machine the CPU seconds are the steadier figure: the
+    wall time also counts every moment the backend waited for a core."""
     conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
+        pid = conn.get_server_pid()
         transaction = conn.transaction()
         await transaction.start()
-        started = time.perf_counter()
+        cpu, started = cpu_seconds([pid]), time.perf_counter()
         await conn.execute(sql, *args)
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, cpu_seconds([pid]) - cpu
         await transaction.rollback()
     finally:
         await conn.close()
-    return seconds
+    return seconds, cpu
 
 
 async def register_members(url: str, count: int, run_id: str) -> list[int]:

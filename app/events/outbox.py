@@ -33,16 +33,19 @@ async def append_events(
 ) -> None:
     """Many ``(topic, type, payload)`` events in one statement (a batch's, the expiry sweep's),
     in the order given: each topic's events keep their order."""
-    if not appended:
-        return
+    if appended:
+        await conn.execute(events_insert(appended))
+
+
+def events_insert(appended: Sequence[tuple[str, str, dict[str, Any]]]) -> Insert:
+    """The INSERT of :func:`append_events` (at least one event), for a caller that sends it
+    with other work in one statement (as a data-modifying CTE)."""
     topics, types, payloads = zip(*appended, strict=True)
     rows = unnest_rows(
         topic=(String(), topics), type=(String(), types), payload=(JSONB(), payloads)
     )
-    await conn.execute(
-        events.insert().from_select(
-            ["topic", "type", "payload"], select(rows.c.topic, rows.c.type, rows.c.payload)
-        )
+    return events.insert().from_select(
+        ["topic", "type", "payload"], select(rows.c.topic, rows.c.type, rows.c.payload)
     )
 
 

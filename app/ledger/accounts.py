@@ -8,12 +8,12 @@ read, the member's status — takes it first, through :func:`lock_account`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Row, String, column, select, table
+from sqlalchemy import BigInteger, DateTime, Row, String, Update, column, select, table
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -150,7 +150,15 @@ async def save(conn: AsyncConnection, account: Account) -> None:
 
 async def save_all(conn: AsyncConnection, saved: Sequence[Account]) -> None:
     """Write the accounts' balances back (their rows are still locked), in one statement
-    whatever their number (the expiry sweep saves a whole batch)."""
+    whatever their number."""
+    await conn.execute(saving(saved))
+
+
+def saving(saved: Sequence[Account], next_due_at: Callable[[Any], Any] | None = None) -> Update:
+    """The UPDATE writing the accounts' balances back, one statement whatever their number.
+    ``next_due_at``, given the saved rows (``id``, the balances), is a SQL expression for the
+    accounts' next due moments, worked out by the statement itself (the expiry sweep's);
+    without it the in-memory ones are written."""
     number = BigInteger()
     rows = unnest_rows(
         id=(number, [a.id for a in saved]),
@@ -162,7 +170,7 @@ async def save_all(conn: AsyncConnection, saved: Sequence[Account]) -> None:
         lifetime_spent=(number, [a.lifetime_spent for a in saved]),
         next_due_at=(DateTime(timezone=True), [a.next_due_at for a in saved]),
     )
-    await conn.execute(
+    return (
         accounts.update()
         .where(accounts.c.id == rows.c.id)
         .values(
@@ -172,7 +180,7 @@ async def save_all(conn: AsyncConnection, saved: Sequence[Account]) -> None:
             debt=rows.c.debt,
             lifetime_earned=rows.c.lifetime_earned,
             lifetime_spent=rows.c.lifetime_spent,
-            next_due_at=rows.c.next_due_at,
+            next_due_at=rows.c.next_due_at if next_due_at is None else next_due_at(rows),
             version=accounts.c.version + 1,
         )
     )

@@ -28,7 +28,6 @@ from app.ledger.accounts import (
     AccountLock,
     lock_for_write,
     programme_account,
-    save_all,
 )
 from app.ledger.commands import (
     Adjust,
@@ -433,14 +432,12 @@ class Ledger:
     async def settle_due_batch(self, limit: int) -> list[Settlement]:
         """The sweep's step: lock up to ``limit`` member accounts with something due, skipping
         those another transaction holds (see :func:`lock_due_accounts`), settle them together
-        (set-based: :func:`settle_accounts`) and save them in one statement."""
+        (set-based: :func:`settle_accounts`), saving them with their events in one statement."""
         now = self.clock.now()
         due = await lock_due_accounts(self.conn, now, limit)
         if not due:
             return []
-        settled = await settle_accounts(self.conn, due, now)
-        await save_all(self.conn, due)
-        return settled
+        return await settle_accounts(self.conn, due, now, save=True)
 
     # ---------------------------------------------- reads a write's caller needs in its transaction
 

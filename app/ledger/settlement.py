@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, any_, bindparam, func, literal, select, text
+from sqlalchemy import BigInteger, DateTime, any_, bindparam, case, func, literal, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.db import after_commit
-from app.events.outbox import append_events, member_topic
-from app.ledger.accounts import Account, member_statuses
+from app.db import after_commit, unnest_rows
+from app.events.outbox import append_events, events_insert, member_topic
+from app.ledger.accounts import Account, member_statuses, saving
 from app.ledger.journal import Note, count_postings
 from app.ledger.models import Actor, Entry, EntryKind
 from app.ledger.payloads import balance_payload, entry_payload
@@ -51,45 +51,30 @@ async def settle(conn: AsyncConnection, account: Account, now: datetime) -> Sett
 
 
 async def settle_accounts(
-    conn: AsyncConnection, due: Sequence[Account], now: datetime
+    conn: AsyncConnection, due: Sequence[Account], now: datetime, *, save: bool = False
 ) -> list[Settlement]:
     """Settle locked accounts whose ``next_due_at`` has come, all at once: activate their
     matured pending lots, expire their due lots (one expiry entry, its transfer to the bank and
     a ``points.expired`` event per member, an allocation per lot), then a ``points.available``
     event per member whose points matured, and their next due moments. The in-memory accounts
-    follow; saving them is the caller's."""
+    follow; saving them is the caller's, or with ``save`` this function's: the events, the next
+    due moments and the accounts then go in one statement (the expiry sweep's batch)."""
     by_id = {account.id: account for account in due}
     activated = await _activate_matured_lots(conn, [a.id for a in due if a.pending], now)
     for account_id, points in activated.items():
         by_id[account_id].pending -= points
         by_id[account_id].available += points
     expired = await _expire_due_lots(conn, due, now)
-    events: list[tuple[str, str, dict[str, Any]]] = []
     for gone in expired:
         account = by_id[gone.account_id]
         account.pending -= gone.from_pending
         account.available -= -gone.entry.amount - gone.from_pending
-        events.append(
-            (
-                member_topic(account.member_id),
-                "points.expired",
-                {"entry": entry_payload(gone.entry), "balance": balance_payload(account.balance)},
-            )
-        )
-    events += [
-        (
-            member_topic(by_id[account_id].member_id),
-            "points.available",
-            {
-                "member_id": by_id[account_id].member_id,
-                "points": points,
-                "balance": balance_payload(by_id[account_id].balance),
-            },
-        )
-        for account_id, points in activated.items()
-    ]
-    await append_events(conn, events)
-    next_due = await _next_due(conn, list(by_id))
+    events = _settled_events(by_id, expired, activated)
+    if save:
+        next_due = await _announce_and_save(conn, due, events, now)
+    else:
+        await append_events(conn, events)
+        next_due = await _next_due(conn, due, now)
     for account in due:
         account.next_due_at = next_due.get(account.id)
     expired_of = {gone.account_id: gone for gone in expired}
@@ -101,6 +86,36 @@ async def settle_accounts(
             expired_of[account.id].lots if account.id in expired_of else 0,
         )
         for account in due
+    ]
+
+
+def _settled_events(
+    by_id: dict[int, Account], expired: Sequence[_Expired], activated: dict[int, int]
+) -> list[tuple[str, str, dict[str, Any]]]:
+    """A ``points.expired`` event per expiry, then a ``points.available`` one per account whose
+    pending points matured, with the balances after settling."""
+    events = [
+        (
+            member_topic(by_id[gone.account_id].member_id),
+            "points.expired",
+            {
+                "entry": entry_payload(gone.entry),
+                "balance": balance_payload(by_id[gone.account_id].balance),
+            },
+        )
+        for gone in expired
+    ]
+    return events + [
+        (
+            member_topic(by_id[account_id].member_id),
+            "points.available",
+            {
+                "member_id": by_id[account_id].member_id,
+                "points": points,
+                "balance": balance_payload(by_id[account_id].balance),
+            },
+        )
+        for account_id, points in activated.items()
     ]
 
 
@@ -232,17 +247,49 @@ async def _expire_due_lots(
     return expired
 
 
-async def _next_due(conn: AsyncConnection, account_ids: list[int]) -> dict[int, datetime]:
-    """When each account next has a lot to activate or expire (absent: nothing ever)."""
-    rows = await conn.execute(
-        select(
-            lots.c.account_id,
-            func.least(
-                func.min(lots.c.available_at).filter(lots.c.pending),
-                func.min(lots.c.expires_at),
-            ).label("due"),
-        )
-        .where(lots.c.account_id == _ids(account_ids), lots.c.remaining > 0)
-        .group_by(lots.c.account_id)
+def _next_due_of(account_id: Any, pending: Any, now: datetime) -> Any:
+    """When a just-settled account next has a lot to expire or to activate (NULL: nothing
+    ever), as a SQL expression of its id and its pending points after settling. Every lot due by
+    ``now`` is gone, so the next expiry is the first open lot's after ``now``: one probe of the
+    open lots' index (``ix_lots_open``), not a scan of the account's lots; the pending lots are
+    read only when the account has pending points (their sum)."""
+    next_expiry = (
+        select(func.min(lots.c.expires_at))
+        .where(lots.c.account_id == account_id, lots.c.remaining > 0, lots.c.expires_at > now)
+        .scalar_subquery()
     )
-    return {row.account_id: row.due for row in rows if row.due is not None}
+    next_maturity = (
+        select(func.min(lots.c.available_at))
+        .where(lots.c.account_id == account_id, lots.c.remaining > 0, lots.c.pending)
+        .scalar_subquery()
+    )
+    return func.least(next_expiry, case((pending > 0, next_maturity)))
+
+
+async def _next_due(
+    conn: AsyncConnection, settled: Sequence[Account], now: datetime
+) -> dict[int, datetime]:
+    """When each settled account next has a lot to activate or expire (absent: nothing ever)."""
+    number = BigInteger()
+    rows = unnest_rows(
+        id=(number, [a.id for a in settled]), pending=(number, [a.pending for a in settled])
+    )
+    found = await conn.execute(select(rows.c.id, _next_due_of(rows.c.id, rows.c.pending, now)))
+    return {account_id: due for account_id, due in found if due is not None}
+
+
+async def _announce_and_save(
+    conn: AsyncConnection,
+    settled: Sequence[Account],
+    events: Sequence[tuple[str, str, dict[str, Any]]],
+    now: datetime,
+) -> dict[int, datetime]:
+    """One statement: the events, and the accounts saved with their next due moments (worked
+    out by the statement); those moments, per account (absent: nothing ever)."""
+    statement = saving(
+        settled, next_due_at=lambda rows: _next_due_of(accounts.c.id, rows.c.pending, now)
+    ).returning(accounts.c.id, accounts.c.next_due_at)
+    if events:
+        statement = statement.add_cte(events_insert(events).cte("announced"))
+    found = await conn.execute(statement)
+    return {account_id: due for account_id, due in found if due is not None}
