@@ -13,6 +13,7 @@ from app.analytics.flows import (
     SIGNED_IN,
     SIGNINS,
 )
+from app.earning.orders import PURCHASE_RECORDED, PURCHASE_REFUNDED
 from app.ledger.reporting import ENTRY_EVENT_TYPES, JOURNAL
 
 _ACTIVE_KINDS = ", ".join(f"'{kind}'" for kind in ACTIVE_KINDS)
@@ -129,4 +130,40 @@ ADD_ACTIVITY = """
     GROUP BY 1, 2, 3
     ON CONFLICT (grain, bucket, channel) DO UPDATE
     SET members = analytics_activity.members + excluded.members
+"""
+
+# Member sales: a purchase adds its amount and a refund takes its own off, both on the
+# purchase's business day (docs/ANALYTICS.md, "Member sales"). From the events in (lo, hi]:
+EVENT_SALES = f"""
+    SELECT p.member_id, (p.created_at AT TIME ZONE :tz)::date AS day, p.amount, 1 AS purchases
+    FROM events ev JOIN purchases p ON p.id = (ev.payload ->> 'purchase_id')::bigint
+    WHERE {_IN_RANGE} AND ev.type = '{PURCHASE_RECORDED}'
+    UNION ALL
+    SELECT p.member_id, (p.created_at AT TIME ZONE :tz)::date, -r.amount, 0
+    FROM events ev JOIN refunds r ON r.id = (ev.payload ->> 'refund_id')::bigint
+    JOIN purchases p ON p.id = r.purchase_id
+    WHERE {_IN_RANGE} AND ev.type = '{PURCHASE_REFUNDED}'
+"""
+
+# … and from the tables up to the horizon :hi, leaving out what the events above it carry.
+_ABOVE_BY = "SELECT (ev.payload ->> '{key}')::bigint FROM events ev WHERE ev.id > :hi AND ev.type"
+TABLE_SALES = f"""
+    SELECT p.member_id, (p.created_at AT TIME ZONE :tz)::date AS day, p.amount, 1 AS purchases
+    FROM purchases p
+    WHERE p.id NOT IN ({_ABOVE_BY.format(key="purchase_id")} = '{PURCHASE_RECORDED}')
+    UNION ALL
+    SELECT p.member_id, (p.created_at AT TIME ZONE :tz)::date, -r.amount, 0
+    FROM refunds r JOIN purchases p ON p.id = r.purchase_id
+    WHERE r.id NOT IN ({_ABOVE_BY.format(key="refund_id")} = '{PURCHASE_REFUNDED}')
+"""
+
+ADD_SALES = """
+    WITH sales AS ({sales})
+    INSERT INTO analytics_sales (day, channel, amount, purchases)
+    SELECT s.day, coalesce(am.channel, 'unknown'), sum(s.amount), sum(s.purchases)
+    FROM sales s LEFT JOIN analytics_members am ON am.member_id = s.member_id
+    GROUP BY 1, 2
+    ON CONFLICT (day, channel) DO UPDATE
+    SET amount = analytics_sales.amount + excluded.amount,
+        purchases = analytics_sales.purchases + excluded.purchases
 """

@@ -57,11 +57,8 @@ _ACTIVE = text(
 )
 _SALES = text(
     """
-    SELECT coalesce(sum(p.amount - p.refunded_amount), 0) FROM purchases p
-    WHERE p.created_at >= :since AND p.created_at < :until
-      AND (CAST(:channel AS text) IS NULL OR EXISTS (
-        SELECT 1 FROM analytics_members am WHERE am.member_id = p.member_id
-          AND am.channel = :channel))
+    SELECT coalesce(sum(amount), 0) FROM analytics_sales
+    WHERE day BETWEEN :start AND :end AND (CAST(:channel AS text) IS NULL OR channel = :channel)
     """
 )
 
@@ -202,13 +199,7 @@ async def kpis(
     figures = _bucket_figures(spans, by_bucket, before, active, history, tz, default_point_value)
     totals = _sum_flows(during)
     lifetime = _sum_flows(earlier + during)
-    sales = Decimal(
-        await conn.scalar(
-            _SALES,
-            {"since": business_midnight(start, tz), "until": day_end(end, tz), "channel": channel},
-        )
-        or 0
-    )
+    sales = Decimal(await conn.scalar(_SALES, window) or 0)
     last = figures[-1]
     cost = await _points_cost(conn, window, totals.issued, history, tz, default_point_value)
     return Kpis(

@@ -14,7 +14,15 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.analytics.facts import ADD_ACTIVITY, ADD_FLOWS, ADD_MEMBERS, EVENT_FACTS, EVENT_MEMBERS
+from app.analytics.facts import (
+    ADD_ACTIVITY,
+    ADD_FLOWS,
+    ADD_MEMBERS,
+    ADD_SALES,
+    EVENT_FACTS,
+    EVENT_MEMBERS,
+    EVENT_SALES,
+)
 from app.events.horizon import safe_horizon
 from app.logging import get_logger
 from app.runtime import Runtime
@@ -38,6 +46,7 @@ _MOVE_CURSOR = text("UPDATE analytics_cursor SET last_event_id = :hi WHERE name 
 _ADD_MEMBERS = text(ADD_MEMBERS.format(members=EVENT_MEMBERS))
 _ADD_FLOWS = text(ADD_FLOWS.format(facts=EVENT_FACTS))
 _ADD_ACTIVITY = text(ADD_ACTIVITY.format(facts=EVENT_FACTS))
+_ADD_SALES = text(ADD_SALES.format(sales=EVENT_SALES))
 
 
 @dataclass(frozen=True)
@@ -67,6 +76,7 @@ async def add_events(conn: AsyncConnection, lo: int, hi: int, tz: str) -> None:
     await conn.execute(_ADD_MEMBERS, params)
     await conn.execute(_ADD_FLOWS, params)
     await conn.execute(_ADD_ACTIVITY, params)
+    await conn.execute(_ADD_SALES, params)
 
 
 async def apply_pending(rt: Runtime, *, batch_size: int = EVENTS_PER_BATCH) -> Projection:

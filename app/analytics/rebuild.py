@@ -17,7 +17,15 @@ from datetime import timedelta
 
 from sqlalchemy import text
 
-from app.analytics.facts import ADD_ACTIVITY, ADD_FLOWS, ADD_MEMBERS, TABLE_FACTS, TABLE_MEMBERS
+from app.analytics.facts import (
+    ADD_ACTIVITY,
+    ADD_FLOWS,
+    ADD_MEMBERS,
+    ADD_SALES,
+    TABLE_FACTS,
+    TABLE_MEMBERS,
+    TABLE_SALES,
+)
 from app.analytics.projector import lock_rollups, set_cursor
 from app.errors import DomainError, ErrorCode
 from app.events.horizon import safe_horizon
@@ -26,10 +34,14 @@ from app.segments.activity import rebuild_activity
 
 REBUILD_HORIZON_TIMEOUT = 60.0
 
-_EMPTY = text("TRUNCATE analytics_members, analytics_flows, analytics_active, analytics_activity")
+_EMPTY = text(
+    "TRUNCATE analytics_members, analytics_flows, analytics_active, analytics_activity,"
+    " analytics_sales"
+)
 _ADD_MEMBERS = text(ADD_MEMBERS.format(members=TABLE_MEMBERS))
 _ADD_FLOWS = text(ADD_FLOWS.format(facts=TABLE_FACTS))
 _ADD_ACTIVITY = text(ADD_ACTIVITY.format(facts=TABLE_FACTS))
+_ADD_SALES = text(ADD_SALES.format(sales=TABLE_SALES))
 
 
 @dataclass(frozen=True)
@@ -51,6 +63,7 @@ async def rebuild(rt: Runtime) -> Rebuilt:
         await conn.execute(_ADD_MEMBERS, params)
         flows = (await conn.execute(_ADD_FLOWS, params)).rowcount
         await conn.execute(_ADD_ACTIVITY, params)
+        await conn.execute(_ADD_SALES, params)
         await set_cursor(conn, horizon)
     await rebuild_member_activity(rt, horizon)
     return Rebuilt(horizon, flows)

@@ -51,6 +51,18 @@ analytics_flows = Table(
     PrimaryKeyConstraint("day", "channel", "flow"),
 )
 
+# Member sales per business day of the purchase and the member's channel: the amount of the
+# purchases recorded that day less what was refunded on them since, and how many purchases.
+analytics_sales = Table(
+    "analytics_sales",
+    metadata,
+    Column("day", Date, nullable=False),
+    Column("channel", String(64), nullable=False),
+    Column("amount", Numeric(18, 2), nullable=False),
+    Column("purchases", BigInteger, nullable=False),
+    PrimaryKeyConstraint("day", "channel"),
+)
+
 # A member active in a bucket (grain day, week or month, by its first day): one row, so the
 # bucket's count of active members is exact however often the member acted.
 analytics_active = Table(

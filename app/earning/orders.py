@@ -31,9 +31,16 @@ from app.earning.rules import Outcome, Rule
 from app.earning.store import EarningStore
 from app.earning.tables import earning_events, purchase_lines, purchases, refunds
 from app.errors import not_found
+from app.events.outbox import SIGNAL_PREFIX, append_event, event_for_each
 from app.ledger.commands import Earn, Reverse
 from app.ledger.idempotency import reused, same_request
 from app.ledger.models import Actor, Entry
+
+# Member sales' events (docs/ANALYTICS.md, "Member sales"): a purchase recorded, a refund on
+# one. Their topic is a signal topic: no topic lock queues the purchases of every member.
+SALES_TOPIC = f"{SIGNAL_PREFIX}sales"
+PURCHASE_RECORDED = "purchase.recorded"
+PURCHASE_REFUNDED = "purchase.refunded"
 
 _LINE_COLUMNS = ("line_no", "sku", "category", "quantity", "amount", "points")
 
@@ -64,7 +71,14 @@ def _place_purchase_statement() -> Any:
             literal(0, purchase_lines.c.refunded_amount.type),
         ).select_from(placed.join(line, true())),
     )
-    return select(placed).add_cte(lines.cte("lines"))
+    # Announced in the same statement (analytics sums member sales from the outbox).
+    recorded = event_for_each(
+        placed,
+        SALES_TOPIC,
+        PURCHASE_RECORDED,
+        func.jsonb_build_object("purchase_id", placed.c.id, "member_id", placed.c.member_id),
+    )
+    return select(placed).add_cte(lines.cte("lines")).add_cte(recorded.cte("recorded"))
 
 
 _PLACE_PURCHASE = _place_purchase_statement()
@@ -341,6 +355,12 @@ async def write_refund(
             .returning(refunds.c.id)
         )
     ).scalar_one()
+    await append_event(
+        store.conn,
+        SALES_TOPIC,
+        PURCHASE_REFUNDED,
+        {"refund_id": refund_id, "purchase_id": purchase.id, "member_id": purchase.member_id},
+    )
     return RefundResult(
         refund_id, PurchaseRecord.of(updated), decision.total, points, entry, replayed=False
     )

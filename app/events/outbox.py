@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import FromClause, Insert, String, literal, select
+from sqlalchemy import ColumnElement, FromClause, Insert, String, literal, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -50,13 +50,20 @@ def events_insert(appended: Sequence[tuple[str, str, dict[str, Any]]]) -> Insert
 
 
 def event_for_each(
-    source: FromClause, topic: str, event_type: str, payload: dict[str, Any]
+    source: FromClause,
+    topic: str,
+    event_type: str,
+    payload: dict[str, Any] | ColumnElement[Any],
 ) -> Insert:
     """The event's INSERT, one row per row of ``source`` (a data-modifying CTE, say): for an
-    event written in the same statement as the row it announces, and only if that row was."""
+    event written in the same statement as the row it announces, and only if that row was.
+    ``payload`` is the same for every row, or a JSONB expression over ``source``'s columns."""
+    body = (
+        payload if isinstance(payload, ColumnElement) else literal(payload, events.c.payload.type)
+    )
     values = select(
         literal(topic, events.c.topic.type),
         literal(event_type, events.c.type.type),
-        literal(payload, events.c.payload.type),
+        body,
     ).select_from(source)
     return events.insert().from_select(["topic", "type", "payload"], values)

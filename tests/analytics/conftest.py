@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 
 from sqlalchemy import text
 
@@ -66,3 +67,25 @@ async def oracle(rt: Runtime, start: date, end: date) -> Truth:
             )
         ).one()
     return Truth(*(int(v) for v in row))
+
+
+# Member sales from scratch: purchases of the business days less what was refunded on them,
+# the member's channel being its first reference's.
+_SALES_ORACLE = text(
+    """
+    SELECT coalesce(sum(p.amount - p.refunded_amount), 0) FROM purchases p
+    WHERE to_char(p.created_at AT TIME ZONE :tz, 'YYYY-MM-DD') BETWEEN :start AND :end
+      AND (CAST(:channel AS text) IS NULL OR :channel = (
+          SELECT r.channel FROM member_channel_refs r WHERE r.member_id = p.member_id
+          ORDER BY r.created_at, r.channel LIMIT 1))
+    """
+)
+
+
+async def sales_oracle(rt: Runtime, start: date, end: date, channel: str | None = None) -> Decimal:
+    async with rt.engine.connect() as conn:
+        found = await conn.scalar(
+            _SALES_ORACLE,
+            {"tz": TZ, "start": start.isoformat(), "end": end.isoformat(), "channel": channel},
+        )
+    return Decimal(found)

@@ -9,6 +9,8 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from uuid import uuid4
 
+from sqlalchemy import text
+
 from app.analytics import usecases as analytics
 from app.analytics.kpis import Kpis
 from app.analytics.policy import Granularity
@@ -27,7 +29,7 @@ from app.members import usecases as members
 from app.runtime import Runtime
 from app.tiers.policy import DEMO_TIERS
 from app.tiers.usecases import install_tiers
-from tests.analytics.conftest import TZ, Truth, oracle
+from tests.analytics.conftest import TZ, Truth, oracle, sales_oracle
 
 STAFF = Actor("staff:tester", "test", frozenset({"admin"}), kind="staff")
 POS = Actor("partner:shop", "pos")
@@ -253,6 +255,14 @@ async def compare(rt: Runtime, start: date, end: date, grain: Granularity) -> No
         whole.redeemed,
         whole.outstanding,
     )
+    # Member sales: the period's, overall and for a channel, and each day's.
+    assert found.member_sales == await sales_oracle(rt, found.start, found.end)
+    pos = await analytics.programme_kpis(rt, start, end, granularity=grain, channel="pos")
+    assert pos.member_sales == await sales_oracle(rt, found.start, found.end, "pos")
+    if grain is Granularity.DAY:
+        for bucket in found.buckets:
+            day = await analytics.programme_kpis(rt, bucket.start, bucket.end, granularity=grain)
+            assert day.member_sales == await sales_oracle(rt, bucket.start, bucket.end), bucket
 
 
 async def test_kpis_equal_the_ledger_across_days_months_and_a_year(
@@ -289,3 +299,15 @@ async def test_kpis_equal_the_ledger_across_days_months_and_a_year(
         > 0
     )
     assert min(totals.redeemed_by_use[u] for u in ("mall", "checkout", "donation", "lottery")) > 0
+    # Purchases on several days, some refunded.
+    assert after.member_sales > 0
+    async with runtime.engine.connect() as conn:
+        days, refunded = (
+            await conn.execute(
+                text(
+                    "SELECT count(DISTINCT (created_at AT TIME ZONE 'Asia/Shanghai')::date),"
+                    " count(*) FILTER (WHERE refunded_amount > 0) FROM purchases"
+                )
+            )
+        ).one()
+    assert days > 3 and refunded > 0
