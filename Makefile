@@ -10,6 +10,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Extra arguments for `jifen serve`, e.g. make run SERVE_ARGS="--port 9000 --workers 2"
 SERVE_ARGS ?=
+# The suite runs on this many processes, each with a database and a Redis database of its own
+# (tests/conftest.py); TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 2
 # uv uses the machine's Python (never downloads one) and builds .venv here.
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
@@ -32,7 +35,7 @@ test: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy app
 	$(BIN)/lint-imports
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
 
 # After editing dependencies in pyproject.toml: re-resolve what changed and keep the rest.
 # `make lock UPGRADE=1` moves every pin to the newest release the ranges allow.

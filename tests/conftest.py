@@ -11,15 +11,18 @@ Redis database; pure tests touch nothing.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 from redis.asyncio import Redis
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.clock import FrozenClock
@@ -30,6 +33,8 @@ from app.migrate import upgrade
 from app.runtime import Runtime
 from app.tables import metadata
 
+REDIS_DATABASES = 16  # Redis' default `databases`
+SERVER_GROUPS = frozenset({"cluster", "replicas", "browser"})
 TEST_JWT_SECRET = "test-secret-0123456789abcdef0123456789abcdef"
 FROZEN_AT = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 
@@ -77,8 +82,8 @@ def _logging_configured() -> None:
 @pytest.fixture(scope="session")
 def service_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceUrls]:
     """PostgreSQL and Redis for the session, migrated to the newest schema."""
-    database_url = os.environ.get("JIFEN_DATABASE_URL")
-    redis_url = os.environ.get("JIFEN_REDIS_URL")
+    database_url = worker_database_url(os.environ.get("JIFEN_DATABASE_URL"))
+    redis_url = worker_redis_url(os.environ.get("JIFEN_REDIS_URL"))
     if database_url and redis_url:
         yield _migrated(ServiceUrls(database_url, redis_url))
         return
@@ -89,6 +94,53 @@ def service_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceUr
     with EmbeddedServices(data_dir, postgres=not database_url, redis=not redis_url) as services:
         urls = ServiceUrls(database_url or services.database_url, redis_url or services.redis_url)
         yield _migrated(urls)
+
+
+def xdist_worker_number() -> int | None:
+    """0, 1, … under pytest-xdist (``make test`` runs the suite on several processes), else None."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return int(worker.removeprefix("gw")) if worker.startswith("gw") else None
+
+
+def worker_database_url(url: str | None) -> str | None:
+    """Each xdist worker gets a database of its own beside the given one (``jifen_ci_gw1``):
+    every test empties every table, so two workers may never share one. Made afresh each run."""
+    number = xdist_worker_number()
+    if url is None or number is None:
+        return url
+    parsed = make_url(url)
+    name = f"{parsed.database}_gw{number}"
+    asyncio.run(_recreate_database(parsed.set(drivername="postgresql", database="postgres"), name))
+    return parsed.set(database=name).render_as_string(hide_password=False)
+
+
+async def _recreate_database(admin_url: URL, name: str) -> None:
+    conn = await asyncpg.connect(admin_url.render_as_string(hide_password=False))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+def worker_redis_url(url: str | None) -> str | None:
+    """Each xdist worker flushes a Redis database of its own: the given number plus the worker's
+    (CI's db 9 → 9 and 10), wrapping within Redis' 16 databases."""
+    number = xdist_worker_number()
+    if url is None or number is None:
+        return url
+    parts = urlsplit(url)
+    first = int(parts.path.strip("/") or 0)
+    return urlunsplit(parts._replace(path=f"/{(first + number) % REDIS_DATABASES}"))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that start servers of their own (a Redis Cluster, a PostgreSQL replica, Chromium)
+    stay on one xdist worker each (``--dist loadgroup``): one set of servers, not one a worker."""
+    for item in items:
+        folder = item.path.parent.name
+        if folder in SERVER_GROUPS:
+            item.add_marker(pytest.mark.xdist_group(folder))
 
 
 def _migrated(urls: ServiceUrls) -> ServiceUrls:
