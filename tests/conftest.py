@@ -34,7 +34,7 @@ from app.runtime import Runtime
 from app.tables import metadata
 
 REDIS_DATABASES = 16  # Redis' default `databases`
-SERVER_GROUPS = frozenset({"cluster", "replicas", "browser"})
+SERVER_GROUPS = frozenset({"cluster", "replicas", "browser", "e2e"})
 TEST_JWT_SECRET = "test-secret-0123456789abcdef0123456789abcdef"
 FROZEN_AT = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 
@@ -135,7 +135,8 @@ def worker_redis_url(url: str | None) -> str | None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests that start servers of their own (a Redis Cluster, a PostgreSQL replica, Chromium)
+    """Tests that start servers of their own (a Redis Cluster, a PostgreSQL replica, Chromium,
+    Jifen processes)
     stay on one xdist worker each (``--dist loadgroup``): one set of servers, not one a worker."""
     for item in items:
         folder = item.path.parent.name
