@@ -136,8 +136,8 @@ def worker_redis_url(url: str | None) -> str | None:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests that start servers of their own (a Redis Cluster, a PostgreSQL replica, Chromium,
-    Jifen processes)
-    stay on one xdist worker each (``--dist loadgroup``): one set of servers, not one a worker."""
+    Jifen processes) stay on one xdist worker a folder (``--dist loadgroup``): one set of servers
+    at a time, not one a worker, and timing-bound tests not raced by their twins."""
     for item in items:
         folder = item.path.parent.name
         if folder in SERVER_GROUPS:
