@@ -22,9 +22,12 @@ What it does, in one run (the set-up, server, wrk and audit helpers are bench/le
    member and a unique idempotency key. After one warm-up, (a), (b) and (c) alternate in
    ``--rounds`` (4) short rounds, so that other load on the machine falls on all alike; each
    round's ratios are printed, the figures sum the rounds.
-4. Stops the server, runs the ledger audit and prints the three and the ratios (a)/(c) — the
-   issue's goal: the rules cost under 30% of throughput, i.e. recordPurchase / earnPoints >= 0.7
-   — and (b)/(c), what the whole programme costs a purchase.
+4. Stops the server, runs the ledger audit and prints the three, the ratio (b)/(c) — issue
+   21's goal: ``recordPurchase`` with the whole demo programme on keeps at least half of
+   ``earnPoints``' throughput, (b)/(c) >= 0.5 — the same ratio in CPU per request (what a
+   CPU-bound machine would show), and (a)/(c), what the rules alone cost (issue 4 asked 0.7
+   of the earn of its day, before the earn became one statement; printed for comparison, no
+   longer a goal).
 
 Needs ``wrk`` (Debian: ``apt-get install wrk``). Everything listens on and talks to loopback only.
 """
@@ -68,7 +71,9 @@ from ledger import (  # noqa: E402  (bench/ledger.py: shared set-up, server, wrk
 
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/jifen_earning"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/9"
-GOAL_RATIO = 0.7  # the rules may cost at most 30% of throughput
+# Issue 21: recordPurchase (5 lines, 10 rules, the whole demo programme's tasks on) keeps at
+# least half of earnPoints' throughput.
+GOAL_RATIO = 0.5
 
 # Five lines, 388.00 CNY: one fresh line (the "fresh produce +50%" rule applies), under the
 # 500 CNY of the big-order rule.
@@ -189,18 +194,18 @@ def print_table(rules_only: Result, programme: Result, earn: Result, rules: int)
         )
     for r in (rules_only, programme, earn):
         print(f"  {r.name}: {r.detail}")
-    ratio = rules_only.rps / earn.rps if earn.rps else 0.0
-    print(
-        f"\nrecordPurchase (rules only) / earnPoints = {ratio:.2f} (goal >= {GOAL_RATIO:.2f}: the "
-        f"{rules} rules cost {100 * (1 - ratio):.0f}% of throughput, goal < 30%): "
-        f"{'GOAL MET' if ratio >= GOAL_RATIO else 'goal not met'}"
-    )
     whole = programme.rps / earn.rps if earn.rps else 0.0
     print(
-        f"recordPurchase (whole demo programme) / earnPoints = {whole:.2f} (the rules and what "
-        f"engagement does on every purchase: {100 * (1 - whole):.0f}% of throughput)"
+        f"\nissue 21's goal: recordPurchase (5 lines, {rules} rules, whole demo programme) / "
+        f"earnPoints >= {GOAL_RATIO:.2f} in throughput: {whole:.2f}, "
+        f"{'GOAL MET' if whole >= GOAL_RATIO else 'goal not met'}"
     )
-    return ratio
+    ratio = rules_only.rps / earn.rps if earn.rps else 0.0
+    print(
+        f"recordPurchase (rules only, tasks off) / earnPoints = {ratio:.2f} (what the {rules} "
+        f"rules alone cost: {100 * (1 - ratio):.0f}% of throughput; no goal of its own)"
+    )
+    return whole
 
 
 def parse_args() -> argparse.Namespace:
@@ -355,12 +360,13 @@ def main() -> int:
     facts = asyncio.run(count_rows(database_url, member_ids))
     rules_only, programme, earn = results
     ratio = print_table(rules_only, programme, earn, rules)
-    cpu_ratio = cpu_ms[2] / cpu_ms[0] if cpu_ms[0] else 0.0
+    cpu_ratio = cpu_ms[2] / cpu_ms[1] if cpu_ms[1] else 0.0
     print(
         f"CPU per request (API workers + PostgreSQL): recordPurchase {cpu_ms[0]:.1f} ms rules "
         f"only, {cpu_ms[1]:.1f} ms whole programme; earnPoints {cpu_ms[2]:.1f} ms; "
-        f"earnPoints / recordPurchase (rules only) = {cpu_ratio:.2f} (the throughput ratio a "
-        f"CPU-bound machine with nothing else running would show): "
+        f"issue 21's goal in CPU: earnPoints / recordPurchase (whole programme) = "
+        f"{cpu_ratio:.2f} >= {GOAL_RATIO:.2f} (the throughput ratio a CPU-bound machine with "
+        f"nothing else running would show): "
         f"{'GOAL MET' if cpu_ratio >= GOAL_RATIO else 'goal not met'}"
     )
     print(
@@ -377,7 +383,8 @@ def main() -> int:
         json.dumps(
             {
                 "results": [{**asdict(r), "rps": r.rps} for r in results],
-                "ratio": ratio,
+                "ratio": ratio,  # issue 21's: whole programme / earnPoints
+                "ratio_rules_only": rules_only.rps / earn.rps if earn.rps else 0.0,
                 "cpu_ms_per_request": cpu_ms,
                 "cpu_ratio": cpu_ratio,
                 "rules": rules,

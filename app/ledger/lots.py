@@ -149,7 +149,7 @@ async def give_back(conn: AsyncConnection, account: Account, owner: Any, amount:
         account.due_no_later_than(r.expires_at)
 
 
-def _new_lot(
+def new_lot(
     account: Account,
     entry_id: int,
     amount: int,
@@ -188,7 +188,7 @@ async def add_lot(
     pending = available_at > now
     await conn.execute(
         lots.insert().values(
-            _new_lot(
+            new_lot(
                 account,
                 entry_id,
                 amount,
@@ -222,7 +222,7 @@ async def copy_lots(
         debt_paid -= paid
         if take.amount - paid:
             new_lots.append(
-                _new_lot(
+                new_lot(
                     account,
                     entry_id,
                     take.amount - paid,

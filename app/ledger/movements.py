@@ -15,12 +15,14 @@ from app.config import NegativeBalancePolicy
 from app.errors import invalid
 from app.ledger.accounts import Account, ensure_programme_account, programme_account
 from app.ledger.allocation import Take, total
+from app.ledger.credits import unsaved_entry, write_credit
 from app.ledger.expiry import ExpiryPolicy
 from app.ledger.journal import Note, post
 from app.ledger.lots import (
     add_lot,
     copy_lots,
     give_back,
+    new_lot,
     record_allocations,
     take_available,
     take_for_claw_back,
@@ -68,25 +70,48 @@ class Movements:
         available_at: datetime | None = None,
         expires_at: datetime | None = None,
         expiry: ExpiryPolicy | None = None,
+        finish_as: str | None = None,
     ) -> Entry:
         """Credit ``amount``: what the member owes from an earlier claw-back is paid off first,
         the rest makes a lot, pending until ``available_at`` when that is later than now, and
-        expiring at ``expires_at``, else by ``expiry``, else by the programme's policy."""
+        expiring at ``expires_at``, else by ``expiry``, else by the programme's policy.
+
+        With ``finish_as`` (an event type) the credit also saves the account and appends that
+        event — the posting frame's finish — and all of it is one statement
+        (app/ledger/credits.py)."""
         now = self.clock.now()
         available_at, expires_at = credit_dates(self.policy, now, available_at, expires_at, expiry)
         paid_off = min(account.debt, amount)
         account.debt -= paid_off
         lot_amount = amount - paid_off
-        account.add_to_lot_bucket(available_at > now, lot_amount)
+        pending = available_at > now
+        account.add_to_lot_bucket(pending, lot_amount)
         account.lifetime_earned += amount
         details = details or {}
+        details = {**details, "debt_paid": paid_off} if paid_off else details
+        if finish_as is not None:
+            lot = None
+            if lot_amount:
+                lot = new_lot(
+                    account,
+                    0,  # the entry's id: the statement's own
+                    lot_amount,
+                    pending=pending,
+                    available_at=available_at,
+                    expires_at=expires_at,
+                    now=now,
+                )
+            entry = unsaved_entry(now, account, kind, amount, note, details)
+            return await write_credit(
+                self.conn, now, account, entry, counter_account, lot, finish_as
+            )
         entry = await self.post(
             account,
             kind,
             amount,
             (programme_account(counter_account), account.id),
             note,
-            details={**details, "debt_paid": paid_off} if paid_off else details,
+            details=details,
         )
         if lot_amount:
             await add_lot(

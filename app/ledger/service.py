@@ -145,11 +145,14 @@ class Ledger:
         settle_first: bool = True,
         settle_last: bool = False,
         extra: dict[str, Any] | None = None,
+        finishes: bool = False,
     ) -> Written:
         """The frame of every write: lock the account (or adopt the caller's ``lock``), admit
         the write under the lock (what it returns is the operation's subject), settle, operate,
         settle again where the operation returned points into lots that may have expired
-        meanwhile, save the account and append the event with the entry and/or hold written."""
+        meanwhile, save the account and append the event with the entry and/or hold written
+        (unless the operation ``finishes`` by itself: a credit saves and appends in its own
+        statement)."""
         account = (
             await lock_for_write(self.conn, member_id)
             if lock is None
@@ -161,8 +164,9 @@ class Ledger:
         written = await operate(account, subject)
         if settle_last:
             await self._settle(account)
-        entry, hold = _entry_and_hold(written)
-        await finish(self.conn, account, event_type, entry=entry, hold=hold, extra=extra)
+        if not finishes:
+            entry, hold = _entry_and_hold(written)
+            await finish(self.conn, account, event_type, entry=entry, hold=hold, extra=extra)
         return written
 
     # ----------------------------------------------------------------------------- writes
@@ -184,10 +188,11 @@ class Ledger:
                 available_at=earn.available_at,
                 expires_at=earn.expires_at,
                 expiry=earn.expiry,
+                finish_as="points.earned",  # one statement (app/ledger/credits.py)
             )
 
         return await self._posting(
-            earn.member_id, "points.earned", _not_closed(), credit, lock=lock
+            earn.member_id, "points.earned", _not_closed(), credit, lock=lock, finishes=True
         )
 
     async def spend(self, spend: Spend, actor: Actor) -> Entry:
