@@ -47,6 +47,12 @@ class GenerationCache(Generic[T]):
         self._generation, self._value = generation, value
         return value
 
+    def kept(self) -> tuple[str, T] | None:
+        """The generation and the value kept at it (None before the first ``put``)."""
+        if self._generation is None or self._value is None:
+            return None
+        return self._generation, self._value
+
     def latest(self) -> T | None:
         """The last value kept, whatever its generation (to be checked before it is trusted)."""
         return self._value

@@ -92,6 +92,16 @@ def _sign_in(row: Any) -> SignIn:
     )
 
 
+def checkin_key(day: date) -> str:
+    """What a day's sign-in rewards are keyed by (``…:points`` its points)."""
+    return f"checkin:{day.isoformat()}"
+
+
+def checkin_reason(streak: int) -> str:
+    """The points' entry reason (migration 0037 writes the same words)."""
+    return f"daily sign-in, day {streak} of the streak"
+
+
 def already_signed_in(day: date) -> DomainError:
     return DomainError(ErrorCode.ALREADY_EXISTS, f"already signed in on {day.isoformat()}", "day")
 
@@ -174,12 +184,12 @@ class SignIns:
             raise already_signed_in(day)
         streak = streak_on(day, member.last_day, member.last_streak or 0)
         reward = schedule.reward_for(streak)
-        key = f"checkin:{day.isoformat()}"
+        key = checkin_key(day)
         points = PointsReward(
             f"{key}:points",
             reward.points,
             "checkin",
-            f"daily sign-in, day {streak} of the streak",
+            checkin_reason(streak),
             {"day": day.isoformat(), "streak": streak},
         )
         entry, granted = None, []

@@ -9,10 +9,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.db import unit_of_work
+from app.db import retry_on_lost_connection, unit_of_work
 from app.engagement import hooks
 from app.engagement import teams as teams_module
 from app.engagement.checkins import CheckInResult, SignIn, SignIns, StreakState
+from app.engagement.onetrip import check_in_in_one_trip
 from app.engagement.referrals import Referral, Referrals, ReferralSummary
 from app.engagement.rewards import Granted, RewardKind, lock_member
 from app.engagement.streaks import DEMO_ACTIVE_SCHEDULE, DEMO_SCHEDULES, Schedule, parse_schedule
@@ -31,7 +32,15 @@ def _signins(rt: Runtime, conn: AsyncConnection) -> SignIns:
     return SignIns(conn, rt.clock, rt.settings)
 
 
+# The check-in's common case in one statement (app/engagement/onetrip.py): a lost connection
+# before it is sent is retried (a check-in is once a day: a retry that finds it done is refused).
+_check_in_in_one_trip = retry_on_lost_connection(check_in_in_one_trip)
+
+
 async def check_in(rt: Runtime, actor: Actor, member_id: int) -> CheckInResult:
+    done = await _check_in_in_one_trip(rt, actor, member_id)
+    if done is not None:
+        return done
     async with unit_of_work(rt.engine) as conn:
         result = await _signins(rt, conn).check_in(member_id, actor=actor)
         await hooks.signed_in(rt, conn, actor, member_id=member_id, points=result.sign_in.points)

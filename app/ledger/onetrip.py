@@ -18,6 +18,7 @@ unusable before it went out is retried (:class:`app.db.NotSent`).
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from app.db import autocommit_fetch
@@ -90,19 +91,36 @@ async def earn_in_one_trip(
         )
     if not rows:
         return None
-    row = rows[0]
+    return credited_entry(
+        rows[0], earn.member_id, earn.amount, note.reason, note.reference, actor, now
+    )
+
+
+def credited_entry(
+    row: Any,
+    member_id: int,
+    amount: int,
+    reason: str,
+    reference: str | None,
+    actor: Actor,
+    now: datetime,
+) -> Entry:
+    """The earn a function's row answers (``out_entry_id``, the balance, ``out_details``) for
+    an earn it committed (also ``engagement_check_in()``'s): its balance kept for the answer,
+    the postings counted."""
+    kind = EntryKind.EARN
     balance = Balance(row["out_available"], row["out_pending"], row["out_held"], row["out_debt"])
-    posted.keep(earn.member_id, balance)
-    count_postings(kind, [earn.amount])
+    posted.keep(member_id, balance)
+    count_postings(kind, [amount])
     return Entry(
         id=row["out_entry_id"],
-        member_id=earn.member_id,
+        member_id=member_id,
         kind=kind,
-        amount=earn.amount,
+        amount=amount,
         balance_after=balance.total,
-        reason=note.reason,
+        reason=reason,
         source=actor.source,
-        reference=note.reference,
+        reference=reference,
         actor=actor.principal,
         created_by_kind=actor.kind,
         created_by_channel=actor.partner_channel,

@@ -1,0 +1,156 @@
+"""A check-in in one round trip: the common case of ``checkIn`` as one statement.
+
+The ordinary path (:meth:`app.engagement.checkins.SignIns.check_in` then the task hooks) runs a
+check-in as a transaction of ten statements, all under the member's account lock. Here the same
+writes run inside PostgreSQL, in ``engagement_check_in()`` (migration 0037), sent in autocommit:
+the account locked, the member's status, last sign-in and the schedules' generation read after
+the lock, the streak and its day's reward, the earn (the ledger's credit,
+``ledger_credit_locked()``, shared with ``earnPoints``), today's row, its event, the points'
+reward log row and the member's activity note.
+
+It is tried only when this process knows that nothing would follow the statement: the active
+schedule and the enabled tasks are cached (app/configcache.py) and no enabled task is fed by a
+sign-in or by its points today. The statement checks under the lock what the process could not
+know (the schedules' and the tasks' generations are still the cached ones, the day pays no gift
+or lottery draw, the member is not back from dormancy, the account has nothing to settle) and
+otherwise writes nothing and declines: the caller runs the ordinary path, which answers exactly
+as it always did. A member already signed in for the day is refused here, nothing written.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from app.clock import business_date
+from app.configcache import GenerationCache
+from app.db import autocommit_fetch
+from app.engagement.checkins import (
+    ACTIVE_SCHEDULE,
+    CheckInResult,
+    SignIn,
+    already_signed_in,
+    checkin_key,
+    checkin_reason,
+)
+from app.engagement.rewards import Granted, RewardKind
+from app.engagement.streaks import Schedule
+from app.engagement.tasks import Occurrence, TaskTrigger, matches
+from app.engagement.tracker import ENABLED_TASKS
+from app.ledger.models import Actor, EntryKind
+from app.ledger.movements import credit_dates
+from app.ledger.onetrip import credited_entry
+from app.ledger.policy import LedgerPolicy
+from app.runtime import Runtime
+
+CHECK_IN = (
+    "SELECT * FROM engagement_check_in($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
+    " $14, $15, $16)"
+)
+COUNTER_ACCOUNT = "issuance"  # where a sign-in's points come from (the ledger's Earn default)
+# Occurrences a check-in feeds to tasks: the sign-in, and its points (app/engagement/hooks.py).
+FED_BY_A_CHECK_IN = (TaskTrigger.SIGN_IN, TaskTrigger.POINTS)
+
+
+@dataclass(frozen=True)
+class _Rewards:
+    """A schedule as the statement takes it: each cycle position's reward (JSON, position 1
+    first) and the most points a day of it pays."""
+
+    schedule: Schedule
+    positions: str
+    most_points: int
+
+
+# The active schedule's rewards, per schedules generation (built once, not per check-in).
+_REWARDS: GenerationCache[_Rewards] = GenerationCache()
+
+
+def _rewards(generation: str, schedule: Schedule) -> _Rewards:
+    kept = _REWARDS.get(generation)
+    if kept is not None and kept.schedule is schedule:
+        return kept
+    days = [schedule.reward_for(n) for n in range(1, schedule.cycle_days + 1)]
+    positions = json.dumps([day.as_dict() for day in days])
+    return _REWARDS.put(generation, _Rewards(schedule, positions, max(d.points for d in days)))
+
+
+def _no_task_fed(day: date) -> str | None:
+    """The tasks' generation when this process has the enabled tasks cached and none of them is
+    fed by a check-in on ``day`` (whatever the member's segment); else None."""
+    kept = ENABLED_TASKS.kept()
+    if kept is None:
+        return None
+    generation, enabled = kept
+    fed = any(
+        matches(task, Occurrence(trigger, day)) for task in enabled for trigger in FED_BY_A_CHECK_IN
+    )
+    return None if fed else generation
+
+
+async def check_in_in_one_trip(rt: Runtime, actor: Actor, member_id: int) -> CheckInResult | None:
+    """The check-in made and committed by one statement, or None: nothing written, run the
+    ordinary path (see the module's docstring)."""
+    settings, now = rt.settings, rt.clock.now()
+    day = business_date(now, settings.timezone)
+    schedule = ACTIVE_SCHEDULE.kept()
+    tasks = _no_task_fed(day)
+    if schedule is None or not schedule[1] or tasks is None:
+        return None
+    generation, (active, *_) = schedule
+    rewards = _rewards(generation, active)
+    policy = LedgerPolicy.from_settings(settings)
+    if rewards.most_points > policy.max_amount:
+        return None  # the ledger's path refuses such a day in its own words
+    available_at, expires_at = credit_dates(policy, now, None, None, None)
+    entry_event: dict[str, Any] = {"kind": EntryKind.EARN.value, "source": actor.source}
+    entry_event |= {"reverses_entry_id": None, "created_at": now.isoformat()}
+    async with rt.engine.connect() as conn:
+        try:
+            rows = await autocommit_fetch(
+                conn,
+                CHECK_IN,
+                member_id,
+                day,
+                now,
+                generation,
+                active.code,
+                rewards.positions,
+                tasks,
+                now - timedelta(days=settings.engagement_winback_dormant_days),
+                COUNTER_ACCOUNT,
+                actor.source,
+                actor.principal,
+                actor.kind,
+                actor.partner_channel,
+                available_at,
+                expires_at,
+                json.dumps(entry_event),
+            )
+        except asyncpg.UniqueViolationError:  # a row of today's already there: nothing written
+            raise already_signed_in(day) from None
+    return _result(rows[0], active, member_id, day, actor, now)
+
+
+def _result(
+    row: Any, schedule: Schedule, member_id: int, day: date, actor: Actor, now: datetime
+) -> CheckInResult | None:
+    if row["out_outcome"] == "already":
+        raise already_signed_in(day)
+    if row["out_outcome"] != "signed":
+        return None
+    streak = row["out_streak"]
+    reward = schedule.reward_for(streak)
+    sign_in = SignIn(
+        member_id, day, streak, False, reward.points, reward.gifts, reward.lottery_draws
+    )
+    if row["out_entry_id"] is None:
+        return CheckInResult(sign_in, None, ())
+    key = f"{checkin_key(day)}:points"
+    entry = credited_entry(row, member_id, reward.points, checkin_reason(streak), key, actor, now)
+    granted = Granted(RewardKind.POINTS, key, reward.points, entry=entry)
+    return CheckInResult(sign_in, entry, (granted,))

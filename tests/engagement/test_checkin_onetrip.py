@@ -1,0 +1,179 @@
+"""The check-in in one statement (app/engagement/onetrip.py): it writes exactly what the ordinary
+path writes, and declines — nothing written — whenever something would have to follow it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from app.clock import FrozenClock
+from app.db import unit_of_work
+from app.engagement import hooks, onetrip, usecases
+from app.engagement.checkins import SignIns
+from app.engagement.tables import engagement_profiles, engagement_rewards, sign_ins, task_progress
+from app.errors import DomainError, ErrorCode
+from app.events.tables import events
+from app.ledger.audit import audit_ledger
+from app.ledger.tables import accounts, entries, lots
+from app.runtime import Runtime
+from tests.engagement.conftest import STAFF, NewMember, actor_of
+from tests.statements import counting
+
+MORNING = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
+SIGN_IN_TASK = {
+    "name": "Sign in 3 days this month",
+    "kind": "one_off",
+    "trigger": "sign_in",
+    "metric": "days",
+    "target": 3,
+    "reward": {"points": 10},
+}
+
+
+async def _ordinary(runtime: Runtime, member: int) -> None:
+    """The check-in as the ordinary path makes it (and the caches it fills)."""
+    async with unit_of_work(runtime.engine) as conn:
+        result = await SignIns(conn, runtime.clock, runtime.settings).check_in(
+            member, actor=actor_of(member)
+        )
+        await hooks.signed_in(
+            runtime, conn, actor_of(member), member_id=member, points=result.sign_in.points
+        )
+
+
+async def _after_an_ordinary_check_in(
+    runtime: Runtime, clock: FrozenClock, new_member: NewMember
+) -> tuple[int, int]:
+    """Two members, the first signed in by the ordinary path (the caches filled)."""
+    clock.set(MORNING)
+    a, b = await new_member("a"), await new_member("b")
+    await _ordinary(runtime, a)
+    return a, b
+
+
+def _plain(row: Any, member: int, *drop: str) -> dict[str, Any]:
+    """A row with the member's id spelled alike for every member and ids left out."""
+    text = repr({k: v for k, v in row._mapping.items() if k not in drop})
+    return {"row": text.replace(f"member:{member}", "member:M").replace(f"'{member}'", "'M'")}
+
+
+async def _written(runtime: Runtime, member: int) -> list[Any]:
+    async with runtime.engine.connect() as conn:
+        rows: list[Any] = []
+        for table, drop in (
+            (sign_ins, ("member_id", "entry_id")),
+            (entries, ("id", "member_id")),
+            (engagement_rewards, ("id", "member_id", "entry_id")),
+            (lots, ("id", "account_id", "member_id", "entry_id")),
+            (accounts, ("id", "member_id", "code", "created_at")),
+            (engagement_profiles, ("member_id", "invite_code")),
+        ):
+            found = await conn.execute(select(table).where(table.c.member_id == member))
+            rows += [(table.name, _plain(r, member, *drop)) for r in found]
+        found = await conn.execute(
+            select(events.c.type, events.c.payload)
+            .where(events.c.topic == f"member:{member}", events.c.type != "member.registered")
+            .order_by(events.c.id)
+        )
+        for r in found:
+            payload = {k: v for k, v in r.payload.items() if k != "member_id"}
+            payload.get("entry", {}).pop("id", None)
+            rows.append((r.type, repr(payload)))
+    return rows
+
+
+async def test_one_statement_writes_what_the_ordinary_path_writes(
+    runtime: Runtime, clock: FrozenClock, new_member: NewMember
+) -> None:
+    a, b = await _after_an_ordinary_check_in(runtime, clock, new_member)
+
+    with counting(runtime) as statements:
+        done = await onetrip.check_in_in_one_trip(runtime, actor_of(b), b)
+
+    assert done is not None and len(statements) == 1
+    assert (done.sign_in.streak, done.sign_in.points) == (1, 5)
+    assert done.entry is not None and done.entry.amount == 5
+    assert await _written(runtime, b) == await _written(runtime, a)
+    report = await audit_ledger(runtime.engine, runtime.clock.now())
+    assert report.ok, report.render()
+
+
+async def test_the_streak_continues_and_a_second_sign_in_is_refused_in_one_statement(
+    runtime: Runtime, clock: FrozenClock, member: int
+) -> None:
+    clock.set(MORNING)
+    await _ordinary(runtime, member)
+    paid = []
+    for _ in range(7):
+        clock.advance(timedelta(days=1))
+        done = await onetrip.check_in_in_one_trip(runtime, actor_of(member), member)
+        assert done is not None
+        paid.append((done.sign_in.streak, done.sign_in.points))
+
+    assert paid == [(2, 5), (3, 5), (4, 5), (5, 5), (6, 5), (7, 25), (8, 5)]
+    with counting(runtime) as statements, pytest.raises(DomainError) as refused:
+        await onetrip.check_in_in_one_trip(runtime, actor_of(member), member)
+    assert refused.value.code is ErrorCode.ALREADY_EXISTS and len(statements) == 1
+
+
+async def test_a_task_created_after_the_cache_was_filled_declines_and_is_fed(
+    runtime: Runtime, clock: FrozenClock, new_member: NewMember
+) -> None:
+    clock.set(MORNING)
+    a, b = await new_member("a"), await new_member("b")
+    await _ordinary(runtime, a)  # the caches: no task at all
+    await usecases.create_task(runtime, STAFF, "three-days", SIGN_IN_TASK)
+
+    assert await onetrip.check_in_in_one_trip(runtime, actor_of(b), b) is None
+    await usecases.check_in(runtime, actor_of(b), b)
+    async with runtime.engine.connect() as conn:
+        progress = await conn.scalar(
+            select(task_progress.c.progress).where(task_progress.c.member_id == b)
+        )
+    assert progress == 1
+    # The process knows of the task now: the one statement is not even tried.
+    clock.advance(timedelta(days=1))
+    with counting(runtime) as statements:
+        assert await onetrip.check_in_in_one_trip(runtime, actor_of(b), b) is None
+    assert statements == []
+
+
+async def test_a_member_back_from_dormancy_takes_the_ordinary_path_and_its_win_back(
+    runtime: Runtime, clock: FrozenClock, new_member: NewMember
+) -> None:
+    _, b = await _after_an_ordinary_check_in(runtime, clock, new_member)
+    clock.advance(timedelta(days=runtime.settings.engagement_winback_dormant_days))
+
+    assert await onetrip.check_in_in_one_trip(runtime, actor_of(b), b) is None
+    await usecases.check_in(runtime, actor_of(b), b)
+    async with runtime.engine.connect() as conn:
+        sources = (
+            await conn.scalars(
+                select(engagement_rewards.c.source)
+                .where(engagement_rewards.c.member_id == b)
+                .order_by(engagement_rewards.c.id)
+            )
+        ).all()
+    assert sources == ["checkin", "winback"]
+
+
+async def test_a_day_with_a_gift_declines_to_the_ordinary_path(
+    runtime: Runtime, clock: FrozenClock, member: int
+) -> None:
+    schedules = await usecases.list_schedules(runtime)
+    calendar = next(s for s, _ in schedules if s.code == "calendar")
+    await usecases.save_schedule(
+        runtime, STAFF, "calendar", calendar.name, calendar.as_spec(), activate=True
+    )
+    clock.set(MORNING)
+    await _ordinary(runtime, member)
+    clock.advance(timedelta(days=1))
+    assert await onetrip.check_in_in_one_trip(runtime, actor_of(member), member) is not None
+    clock.advance(timedelta(days=1))  # day 3 of the calendar: 10 points and a small gift
+
+    assert await onetrip.check_in_in_one_trip(runtime, actor_of(member), member) is None
+    result = await usecases.check_in(runtime, actor_of(member), member)
+    assert result.sign_in.gifts == ("small gift",)
