@@ -73,6 +73,7 @@ async def timed(
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--profile", action="store_true", help="pyinstrument the check-ins")
     args = parser.parse_args()
 
     from app.auth.tokens import mint_token
@@ -121,7 +122,16 @@ async def main() -> None:
 
         print(f"sequential, in-process, {args.requests} requests each (after {WARM} to warm):")
         await timed("{ __typename }", database, args.requests, typename)
-        await timed("checkIn", database, args.requests, check_in)
+        if not args.profile:
+            await timed("checkIn", database, args.requests, check_in)
+        else:
+            from pyinstrument import Profiler
+
+            profiler = Profiler(interval=0.0002, async_mode="enabled")
+            profiler.start()
+            await timed("checkIn (profiled)", database, args.requests, check_in)
+            profiler.stop()
+            print(profiler.output_text(unicode=True, color=False, show_all=False))
     print(f"load average after: {load_average()}")
     print(f"exactly one reward: {await verify(stage.database_url, members[:half])}")
     ok, report = await audit(stage.database_url)
