@@ -12,6 +12,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     ForeignKey,
+    ForeignKeyConstraint,
     Identity,
     Index,
     Integer,
@@ -84,7 +85,7 @@ purchases = Table(
     "purchases",
     metadata,
     Column("id", BigInteger, Identity(), primary_key=True),
-    Column("member_id", BigInteger, ForeignKey("members.id"), nullable=False),
+    Column("member_id", BigInteger, ForeignKey("members.id"), primary_key=True),
     Column("channel", String(64), nullable=False),
     Column("order_id", String(64), nullable=False),
     Column("fingerprint", String(64), nullable=False),
@@ -106,7 +107,7 @@ purchases = Table(
 purchase_lines = Table(
     "purchase_lines",
     metadata,
-    Column("purchase_id", BigInteger, ForeignKey("purchases.id"), nullable=False),
+    Column("purchase_id", BigInteger, nullable=False),
     Column("line_no", Integer, nullable=False),
     Column("member_id", BigInteger, nullable=False),
     Column("sku", String(64), nullable=False),
@@ -115,7 +116,8 @@ purchase_lines = Table(
     Column("amount", MONEY, nullable=False),
     Column("refunded_amount", MONEY, nullable=False),
     Column("points", POINTS_EXACT, nullable=False),  # before rounding and caps
-    PrimaryKeyConstraint("purchase_id", "line_no"),
+    PrimaryKeyConstraint("purchase_id", "line_no", "member_id"),
+    ForeignKeyConstraint(["purchase_id", "member_id"], ["purchases.id", "purchases.member_id"]),
     CheckConstraint("refunded_amount >= 0 AND refunded_amount <= amount", name="refunded"),
     Index("ix_purchase_lines_member_category", "member_id", "category"),
 )
@@ -124,8 +126,8 @@ refunds = Table(
     "refunds",
     metadata,
     Column("id", BigInteger, Identity(), primary_key=True),
-    Column("purchase_id", BigInteger, ForeignKey("purchases.id"), nullable=False, index=True),
-    Column("member_id", BigInteger, nullable=False),
+    Column("purchase_id", BigInteger, nullable=False, index=True),
+    Column("member_id", BigInteger, primary_key=True),
     Column("channel", String(64), nullable=False),
     Column("refund_id", String(64), nullable=False),
     Column("fingerprint", String(64), nullable=False),
@@ -134,13 +136,14 @@ refunds = Table(
     Column("entry_id", BigInteger, ForeignKey("entries.id")),
     Column("created_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("channel", "refund_id", name="uq_refunds_channel_refund"),
+    ForeignKeyConstraint(["purchase_id", "member_id"], ["purchases.id", "purchases.member_id"]),
 )
 
 earning_events = Table(
     "earning_events",
     metadata,
     Column("id", BigInteger, Identity(), primary_key=True),
-    Column("member_id", BigInteger, ForeignKey("members.id"), nullable=False, index=True),
+    Column("member_id", BigInteger, ForeignKey("members.id"), primary_key=True, index=True),
     Column("channel", String(64), nullable=False),
     Column("event_id", String(64), nullable=False),
     Column("name", String(64), nullable=False),

@@ -75,7 +75,7 @@ engagement_rewards = Table(
     "engagement_rewards",
     metadata,
     Column("id", BigInteger, Identity(), primary_key=True),
-    Column("member_id", BigInteger, ForeignKey("members.id"), nullable=False),
+    Column("member_id", BigInteger, ForeignKey("members.id"), primary_key=True),
     Column("key", String(160), nullable=False),
     Column(
         "kind", String(24), nullable=False

@@ -50,13 +50,15 @@ def _stakes(name: str, game: str, width: int, statuses: str, *indexes: Index) ->
         metadata,
         Column("id", BigInteger, Identity(), primary_key=True),
         Column(f"{game}_id", BigInteger, ForeignKey(f"{game}s.id"), nullable=False),
-        Column("member_id", BigInteger, ForeignKey("members.id"), nullable=False),
+        Column("member_id", BigInteger, ForeignKey("members.id"), primary_key=True),
         Column("amount", BigInteger, nullable=False),
-        Column("hold_id", BigInteger, ForeignKey("holds.id"), nullable=False, unique=True),
+        Column("hold_id", BigInteger, ForeignKey("holds.id"), nullable=False),
         Column("status", String(width), nullable=False),
         Column("created_at", DateTime(timezone=True), nullable=False),
         CheckConstraint("amount > 0", name="amount"),
         CheckConstraint(f"status IN ({statuses})", name="status"),
+        # A hold stakes one bid or pledge; member_id rides along for Citus (a hold is one member's).
+        UniqueConstraint("hold_id", "member_id"),
         *indexes,
         Index(f"ix_{name}_member", "member_id", "id"),
     )

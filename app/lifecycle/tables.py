@@ -14,6 +14,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    ForeignKeyConstraint,
     Identity,
     Index,
     Integer,
@@ -36,7 +37,7 @@ notifications = Table(
     "notifications",
     metadata,
     Column("id", BigInteger, Identity(), primary_key=True),
-    Column("member_id", BigInteger, ForeignKey("members.id"), nullable=False),
+    Column("member_id", BigInteger, ForeignKey("members.id"), primary_key=True),
     Column("kind", String(32), nullable=False),
     Column("title", Text, nullable=False),
     Column("body", Text, nullable=False),
@@ -55,9 +56,13 @@ expiry_reminders = Table(
     Column("expires_on", Date, nullable=False),  # business-local day the points expire
     Column("threshold_days", Integer, nullable=False),
     Column("points", BigInteger, nullable=False),
-    Column("notification_id", BigInteger, ForeignKey("notifications.id"), nullable=False),
+    Column("notification_id", BigInteger, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     PrimaryKeyConstraint("member_id", "expires_on", "threshold_days"),
+    # The member's own notification: the key pairs member_id, so the two rows share a shard.
+    ForeignKeyConstraint(
+        ["notification_id", "member_id"], ["notifications.id", "notifications.member_id"]
+    ),
     # The retention job's order, and its check that a notification is still named.
     Index("ix_expiry_reminders_expires_on", "expires_on"),
     Index("ix_expiry_reminders_notification_id", "notification_id"),
@@ -112,7 +117,7 @@ exchanges = Table(
     Column("partner_id", BigInteger, ForeignKey("exchange_partners.id"), nullable=False),
     Column("partner_ref", String(128), nullable=False),
     Column("direction", String(8), nullable=False),  # in | out
-    Column("member_id", BigInteger, ForeignKey("members.id"), nullable=False),
+    Column("member_id", BigInteger, ForeignKey("members.id"), primary_key=True),
     Column("partner_points", BigInteger, nullable=False),
     Column("points", BigInteger, nullable=False),  # ours
     Column("rate", RATE, nullable=False),
@@ -132,7 +137,7 @@ bank_moves = Table(
     "bank_moves",
     metadata,
     Column("id", BigInteger, Identity(), primary_key=True),
-    Column("member_id", BigInteger, ForeignKey("members.id"), nullable=False, index=True),
+    Column("member_id", BigInteger, ForeignKey("members.id"), primary_key=True, index=True),
     Column("kind", String(16), nullable=False),  # donation | lottery
     Column("expires_on", Date, nullable=False),  # the last valid day of the points moved
     Column("points", BigInteger, nullable=False),

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     ForeignKey,
+    ForeignKeyConstraint,
     Identity,
     Index,
     Integer,
@@ -151,7 +152,7 @@ lottery_tickets = Table(
     "lottery_tickets",
     metadata,
     Column("id", BigInteger, Identity(), primary_key=True),
-    Column("member_id", BigInteger, ForeignKey("members.id"), nullable=False, index=True),
+    Column("member_id", BigInteger, ForeignKey("members.id"), primary_key=True, index=True),
     Column("pool_id", BigInteger, ForeignKey("lottery_pools.id"), nullable=False),
     Column("source_ref", String(128), nullable=False, unique=True),
     Column("status", String(8), nullable=False),  # open | used
@@ -166,7 +167,7 @@ lottery_draws = Table(
     metadata,
     Column("id", BigInteger, Identity(), primary_key=True),
     Column("pool_id", BigInteger, ForeignKey("lottery_pools.id"), nullable=False),
-    Column("member_id", BigInteger, ForeignKey("members.id"), nullable=False),
+    Column("member_id", BigInteger, ForeignKey("members.id"), primary_key=True),
     # What the roll picked, and what was awarded (they differ when the pick was out of stock).
     Column("drawn_prize_id", BigInteger, ForeignKey("lottery_prizes.id"), nullable=False),
     Column("prize_id", BigInteger, ForeignKey("lottery_prizes.id"), nullable=False),
@@ -175,11 +176,14 @@ lottery_draws = Table(
     Column("total_weight", BigInteger, nullable=False),
     Column("odds", JSONB, nullable=False),  # the weights as they were at the draw
     Column("cost_points", BigInteger, nullable=False),
-    Column("ticket_id", BigInteger, ForeignKey("lottery_tickets.id")),
+    Column("ticket_id", BigInteger),
     Column("spend_entry_id", BigInteger, ForeignKey("entries.id")),
     Column("prize_entry_id", BigInteger, ForeignKey("entries.id")),
     Column("coupon_code", String(64)),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    ForeignKeyConstraint(
+        ["ticket_id", "member_id"], ["lottery_tickets.id", "lottery_tickets.member_id"]
+    ),
     Index("ix_lottery_draws_member", "member_id", "id"),
 )
 
@@ -197,7 +201,7 @@ donations = Table(
     "donations",
     metadata,
     Column("id", BigInteger, Identity(), primary_key=True),
-    Column("member_id", BigInteger, ForeignKey("members.id"), nullable=False, index=True),
+    Column("member_id", BigInteger, ForeignKey("members.id"), primary_key=True, index=True),
     Column("charity_id", BigInteger, ForeignKey("charities.id"), nullable=False, index=True),
     Column("points", BigInteger, nullable=False),
     Column("entry_id", BigInteger, ForeignKey("entries.id"), nullable=False),
@@ -209,7 +213,7 @@ checkout_payments = Table(
     "checkout_payments",
     metadata,
     Column("id", BigInteger, Identity(), primary_key=True),
-    Column("member_id", BigInteger, ForeignKey("members.id"), nullable=False, index=True),
+    Column("member_id", BigInteger, ForeignKey("members.id"), primary_key=True, index=True),
     Column("channel", String(64), nullable=False),
     Column("order_ref", String(128), nullable=False),
     Column("basket_amount", MONEY, nullable=False),

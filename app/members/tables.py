@@ -54,7 +54,7 @@ member_status_changes = Table(
     "member_status_changes",
     metadata,
     Column("id", BigInteger, Identity(), primary_key=True),
-    Column("member_id", BigInteger, ForeignKey("members.id"), nullable=False, index=True),
+    Column("member_id", BigInteger, ForeignKey("members.id"), primary_key=True, index=True),
     Column("from_status", String(16), nullable=False),
     Column("to_status", String(16), nullable=False),
     Column("reason", Text, nullable=False),

@@ -41,7 +41,7 @@ member_segment_changes = Table(
     "member_segment_changes",
     metadata,
     Column("id", BigInteger, Identity(), primary_key=True),
-    Column("member_id", BigInteger, ForeignKey("members.id"), nullable=False),
+    Column("member_id", BigInteger, ForeignKey("members.id"), primary_key=True),
     Column("from_segment", String(24)),
     Column("to_segment", String(24)),
     Column("changed_at", DateTime(timezone=True), nullable=False),

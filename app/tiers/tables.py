@@ -71,7 +71,7 @@ tier_changes = Table(
     "tier_changes",
     metadata,
     Column("id", BigInteger, Identity(), primary_key=True),
-    Column("member_id", BigInteger, ForeignKey("members.id"), nullable=False, index=True),
+    Column("member_id", BigInteger, ForeignKey("members.id"), primary_key=True, index=True),
     Column("from_tier", String(32)),
     Column("to_tier", String(32), nullable=False),
     Column("reason", String(32), nullable=False),  # upgrade | task | review | inactivity
