@@ -259,9 +259,13 @@ def from_micros(micros: int) -> datetime:
 
 def encode_element(member_id: int, reached_at: datetime) -> str:
     """The sorted-set element: an earlier ``reached_at``, then a smaller id, ranks higher."""
-    micros = to_micros(reached_at)
+    return encode_micros(member_id, to_micros(reached_at))
+
+
+def encode_micros(member_id: int, micros: int) -> str:
+    """:func:`encode_element` of an instant given in microseconds since 1970."""
     if not 0 <= micros <= TS_CEILING:
-        raise ValueError(f"instant out of range: {reached_at}")
+        raise ValueError(f"instant out of range: {micros} µs since 1970")
     if not 0 <= member_id <= ID_CEILING:
         raise ValueError(f"member id out of range: {member_id}")
     return f"{TS_CEILING - micros:0{TS_DIGITS}d}.{ID_CEILING - member_id:0{ID_DIGITS}d}"

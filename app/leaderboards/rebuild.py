@@ -25,7 +25,7 @@ import secrets
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import text
 
@@ -38,7 +38,7 @@ from app.leaderboards.boards import (
     board_key,
     changes_for,
     cursor_key,
-    encode_element,
+    encode_micros,
     get_board,
     index_key,
     markers_key,
@@ -74,11 +74,12 @@ _ABOVE_HORIZON = text(
 )
 
 
-@dataclass(frozen=True)
-class Total:
+class Total(NamedTuple):
+    """A member's points on a period set and when it reached them (microseconds since 1970)."""
+
     member_id: int
     points: int
-    reached_at: datetime
+    reached: int
 
 
 @dataclass
@@ -212,9 +213,11 @@ async def _write_temp(
             if not totals:
                 continue
             zset, index = temp[period]
-            elements = [(t.member_id, encode_element(t.member_id, t.reached_at)) for t in totals]
-            pipe.zadd(zset, {e: t.points for (_, e), t in zip(elements, totals, strict=True)})
-            pipe.hset(index, mapping=dict(elements))
+            elements = [encode_micros(t.member_id, t.reached) for t in totals]
+            pipe.zadd(zset, dict(zip(elements, (t.points for t in totals), strict=True)))
+            pipe.hset(
+                index, mapping=dict(zip((t.member_id for t in totals), elements, strict=True))
+            )
             counts[period.field] += len(totals)
         if sending is not None:
             await sending

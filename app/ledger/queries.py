@@ -11,7 +11,7 @@ from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, TextClause, func, literal_column, or_, select, text, true, tuple_
+from sqlalchemy import Row, func, literal_column, or_, select, text, true, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import autocommit_fetch
@@ -224,6 +224,21 @@ ENTRIES_WITH_REVERSED = """(
     FROM entries e LEFT JOIN entries o ON o.id = e.reverses_entry_id
 )"""
 
+# The same relation for a scan of the whole journal, in two branches: the entries that reverse
+# nothing (nearly all) straight from the table, and the few reversals (by their partial index)
+# joined to what they reverse. The LEFT JOIN above, scanning every entry, would hash the whole
+# journal first (a million members' board rebuild: seconds and a hundred megabytes for a handful
+# of reversals); for a lookup of a few entries by id (the projector's) it is the right one.
+_ALL_ENTRIES_WITH_REVERSED = """(
+    SELECT id, member_id, kind, amount, created_at,
+           CAST(NULL AS varchar) AS reversed_kind, CAST(NULL AS timestamptz) AS reversed_created_at
+    FROM entries WHERE reverses_entry_id IS NULL
+    UNION ALL
+    SELECT e.id, e.member_id, e.kind, e.amount, e.created_at, o.kind, o.created_at
+    FROM entries e JOIN entries o ON o.id = e.reverses_entry_id
+    WHERE e.reverses_entry_id IS NOT NULL
+)"""
+
 HOLDS = """(
     SELECT id, member_id, amount, status, commit_entry_id FROM holds
 )"""
@@ -247,30 +262,29 @@ ACCOUNT_BALANCES = """(
 )"""
 
 
-def _points_by_member(spans: int) -> TextClause:
-    """Per member, for each of ``spans`` spans ``[start_i, end_i)``: its points and the instant
-    of its last counted entry, in one scan of the entries for all spans."""
+def _points_by_member(spans: int) -> str:
+    """Per member, for each of ``spans`` spans ``[start_i, end_i)`` (``$3``, ``$4``, … in
+    pairs; ``$1`` the kinds, ``$2`` the entries left out): its points and the instant of its
+    last counted entry in microseconds since 1970, in one scan of the entries for all spans."""
     at = "coalesce(e.reversed_created_at, e.created_at)"
     inside = []
     for i in range(spans):
-        start, end = f"CAST(:start_{i} AS timestamptz)", f"CAST(:end_{i} AS timestamptz)"
+        start, end = f"CAST(${3 + 2 * i} AS timestamptz)", f"CAST(${4 + 2 * i} AS timestamptz)"
         inside.append(f"(({start} IS NULL OR {at} >= {start}) AND ({end} IS NULL OR {at} < {end}))")
     sums = ",\n".join(
-        f"sum(e.amount) FILTER (WHERE {where}) AS points_{i}, "
-        f"max(e.created_at) FILTER (WHERE {where}) AS reached_{i}"
-        for i, where in enumerate(inside)
+        f"CAST(sum(e.amount) FILTER (WHERE {where}) AS bigint), "
+        f"CAST(extract(epoch FROM max(e.created_at) FILTER (WHERE {where})) * 1000000 AS bigint)"
+        for where in inside
     )
-    return text(
-        f"""
+    return f"""
     SELECT e.member_id, {sums}
-    FROM {ENTRIES_WITH_REVERSED} e
+    FROM {_ALL_ENTRIES_WITH_REVERSED} e
     WHERE e.amount <> 0
-      AND (e.kind = ANY(:kinds) OR (e.kind = 'reversal' AND e.reversed_kind = ANY(:kinds)))
+      AND (e.kind = ANY($1::text[]) OR (e.kind = 'reversal' AND e.reversed_kind = ANY($1::text[])))
       AND ({" OR ".join(inside)})
-      AND e.id <> ALL(CAST(:excluded AS bigint[]))
+      AND e.id <> ALL(CAST($2 AS bigint[]))
     GROUP BY e.member_id
     """
-    )
 
 
 async def stream_points_by_member(
@@ -280,26 +294,31 @@ async def stream_points_by_member(
     spans: Sequence[tuple[datetime | None, datetime | None]],
     excluded: list[int],
     chunk: int,
-) -> AsyncIterator[list[tuple[int, list[tuple[int, datetime] | None]]]]:
+) -> AsyncIterator[list[tuple[int, list[tuple[int, int] | None]]]]:
     """Per member, for each span ``[start, end)`` (None: unbounded): the points of its entries
     of ``kinds`` in it (a reversal counts with the entry it reverses, at that entry's instant)
-    and the instant of the last one, or None when the net is not positive; the entries
-    ``excluded`` left out. One scan of the entries for every span, streamed from a server-side
-    cursor ``chunk`` members at a time (the caller's transaction): a million members are never
-    all in memory."""
-    params: dict[str, Any] = {"kinds": kinds, "excluded": excluded}
-    for i, (start, end) in enumerate(spans):
-        params |= {f"start_{i}": start, f"end_{i}": end}
-    result = await conn.stream(_points_by_member(len(spans)), params)
-    async for rows in result.partitions(chunk):
+    and the instant of the last one in microseconds since 1970, or None when the net is not
+    positive; the entries ``excluded`` left out. One scan of the entries for every span,
+    streamed from a cursor ``chunk`` members at a time (the caller's transaction): a million
+    members are never all in memory.
+
+    Read through the driver's own cursor, not SQLAlchemy's rows: a million rows of nine
+    columns are most of a board rebuild's time in Python otherwise, and the instants come as
+    whole numbers, not datetimes to convert back."""
+    driver = (await conn.get_raw_connection()).driver_connection
+    assert driver is not None
+    args: list[Any] = [kinds, excluded]
+    for start, end in spans:
+        args += [start, end]
+    cursor = await driver.cursor(_points_by_member(len(spans)), *args)
+    columns = range(1, 1 + 2 * len(spans), 2)
+    while rows := await cursor.fetch(chunk):
         yield [
             (
                 row[0],
                 [
-                    (int(row[1 + 2 * i]), row[2 + 2 * i])
-                    if row[1 + 2 * i] is not None and row[1 + 2 * i] > 0
-                    else None
-                    for i in range(len(spans))
+                    (row[i], row[i + 1]) if row[i] is not None and row[i] > 0 else None
+                    for i in columns
                 ],
             )
             for row in rows

@@ -99,6 +99,13 @@ entries = Table(
     # Reading a period's entries (exports, the segments' window moving on by a day) without
     # scanning the journal.
     Index("ix_entries_created_at", "created_at"),
+    # Reversals only: a scan of the journal with the entries reversals reverse finds them
+    # without joining every entry (queries._ALL_ENTRIES_WITH_REVERSED).
+    Index(
+        "ix_entries_reverses_entry_id",
+        "reverses_entry_id",
+        postgresql_where=text("reverses_entry_id IS NOT NULL"),
+    ),
 )
 
 transfers = Table(
