@@ -3,7 +3,7 @@ the few reversals and the entries they reverse without joining every entry to th
 (the leaderboard rebuild's per-member sums, docs/PERFORMANCE.md "Leaderboard rebuild")
 
 Revision ID: 0041
-Revises: 0037
+Revises: 0031
 Create Date: 2026-12-05 04:05:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0041"
-down_revision: str | None = "0037"
+down_revision: str | None = "0031"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
