@@ -3,6 +3,7 @@ read's CPU goes (docs/PERFORMANCE.md "What limits it").
 
     python bench/profile_request.py                    # 300 of each, timings + pyinstrument
     python bench/profile_request.py --requests 1000 --html /tmp/profiles
+    python bench/profile_request.py --purchase          # recordPurchase with the demo programme
 
 The app runs in this process (``create_app`` behind ``httpx.ASGITransport``, lifespan entered),
 requests go one after another, so the time per request is this process's CPU plus the database's
@@ -11,12 +12,21 @@ round trips (PostgreSQL runs on the other core). Printed: microseconds per reque
 old ten statements and the posting function), then pyinstrument's tree of the earn and the
 balance read. Database and Redis from ``JIFEN_DATABASE_URL`` / ``JIFEN_REDIS_URL``, else those
 of ``bench/ledger.py`` (recreated).
+
+With ``--purchase`` it seeds the demo programme (as ``jifen serve`` does) and measures
+``recordPurchase`` instead (bench/earning.py's 5-line basket, 10 rules), with the demo's tasks on
+(the whole programme) and off (rules only), beside ``earnPoints`` of the basket's points: CPU
+and statements per request (counted on the engine; BEGIN and COMMIT are not statements there),
+the statements by kind, then pyinstrument's tree of the whole-programme purchase. Each purchase
+goes to a member who has not bought yet (so each completes the demo's first-purchase task);
+``--members`` must exceed the requests sent.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import os
 import sys
 import tempfile
@@ -64,21 +74,37 @@ async def timed(label: str, count: int, one: Callable[[int], Awaitable[Any]]) ->
     return cpu_us
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--requests", type=int, default=300)
-    parser.add_argument("--html", type=Path, default=None, help="also write HTML profiles here")
-    args = parser.parse_args()
-
+async def profiled(
+    name: str, count: int, one: Callable[[int], Awaitable[Any]], html: Path | None
+) -> None:
+    """pyinstrument's tree of ``count`` requests, printed (and written as HTML under ``html``)."""
     from pyinstrument import Profiler
 
+    profiler = Profiler(interval=0.0002, async_mode="enabled")
+    profiler.start()
+    for i in range(count):
+        await one(10**6 + i)
+    profiler.stop()
+    print(f"\n==== pyinstrument: {count} x {name} ====")
+    print(profiler.output_text(unicode=True, color=False, show_all=False))
+    if html:
+        _write_html(html / f"{name}.html", profiler.output_html())
+
+
+def _write_html(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+async def _stage(count: int) -> tuple[Any, Any, list[int], str, list[str]]:
+    """The bench's database and Redis (the stage), the app's settings for them (rate limits
+    lifted, no jobs), ``count`` members, a staff token and a member's."""
     from app.config import Settings
-    from app.web import create_app
 
     stage = await asyncio.to_thread(
         prepare_stage, "profile", DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, None
     )
-    members = await register_members(stage.database_url, 200, stage.run_id)
+    members = await register_members(stage.database_url, count, stage.run_id)
     staff, tokens = mint_tokens(members, 1)
     settings = Settings(
         database_url=stage.database_url,
@@ -91,6 +117,23 @@ async def main() -> None:
         rate_limit_member="10000000/minute",
         _env_file=None,  # type: ignore[call-arg]
     )
+    return stage, settings, members, staff, tokens
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--html", type=Path, default=None, help="also write HTML profiles here")
+    parser.add_argument("--purchase", action="store_true", help="recordPurchase (see above)")
+    parser.add_argument("--members", type=int, default=200)
+    args = parser.parse_args()
+    if args.purchase:
+        await purchases(args)
+        return
+
+    from app.web import create_app
+
+    stage, settings, members, staff, tokens = await _stage(200)
     app = create_app(settings)
     staff_headers = {"Authorization": f"Bearer {staff}"}
     member_headers = {"Authorization": f"Bearer {tokens[0]}"}
@@ -144,16 +187,83 @@ async def main() -> None:
         )
 
         for name, one in (("earn", earn), ("balance", balance)):
-            profiler = Profiler(interval=0.0002, async_mode="enabled")
-            profiler.start()
-            for i in range(args.requests):
-                await one(10**6 + i)
-            profiler.stop()
-            print(f"\n==== pyinstrument: {args.requests} x {name} ====")
-            print(profiler.output_text(unicode=True, color=False, show_all=False))
-            if args.html:
-                args.html.mkdir(parents=True, exist_ok=True)
-                (args.html / f"{name}.html").write_text(profiler.output_html())
+            await profiled(name, args.requests, one, args.html)
+
+
+PURCHASE = (
+    "mutation($input: RecordPurchaseInput!) { recordPurchase(input: $input) { __typename"
+    " ... on PurchaseRecorded { purchase { id points } balance { available } }"
+    " ... on MutationError { code message } } }"
+)
+SET_TASK = (
+    "mutation($input: SetTaskEnabledInput!) { setTaskEnabled(input: $input) {"
+    " __typename ... on MutationError { code message } } }"
+)
+
+
+async def purchases(args: argparse.Namespace) -> None:
+    """recordPurchase (whole programme, rules only) beside earnPoints, in-process."""
+    from collections import Counter
+
+    from app.cli import open_runtime
+    from app.seed import seed_demo
+    from app.web import create_app
+    from bench.earning import BASKET
+    from tests.statements import counting
+
+    _, settings, members, staff, _ = await _stage(max(args.members, 3 * args.requests + 200))
+    async with open_runtime(settings) as rt:
+        await seed_demo(rt)
+    app = create_app(settings)
+    headers = {"Authorization": f"Bearer {staff}"}
+    run = f"purchase-{os.getpid()}-{int(time.time())}"
+    fresh = iter(members)  # a member who has not bought yet, for each purchase
+    orders = itertools.count()
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://bench"
+        ) as client,
+    ):
+        runtime = app.state.runtime
+
+        async def post(query: str, variables: dict[str, Any]) -> dict[str, Any]:
+            reply = await client.post(
+                "/graphql", json={"query": query, "variables": variables}, headers=headers
+            )
+            body: dict[str, Any] = reply.json()
+            if reply.status_code != 200 or "errors" in body or "MutationError" in str(body):
+                raise SystemExit(f"unexpected answer: {reply.status_code} {body}")
+            return body["data"]
+
+        async def purchase(i: int) -> None:
+            lines = {"memberId": str(next(fresh)), "channel": "bench", "lines": BASKET}
+            await post(PURCHASE, {"input": {**lines, "orderId": f"{run}-{next(orders)}"}})
+
+        async def earn(i: int) -> None:
+            key = f"{run}-{next(orders)}"
+            variables = {"m": str(members[i % len(members)]), "a": 763, "k": key}
+            await post(EARN, variables)
+
+        async def measured(label: str, one: Callable[[int], Awaitable[Any]]) -> None:
+            with counting(runtime) as statements:
+                await timed(label, args.requests, one)
+            per = Counter(s.split("\n", 1)[0][:90] for s in statements)
+            sent = args.requests + min(50, args.requests)  # timed() warms up first
+            print(f"  {len(statements) / sent:.2f} statements per request:")
+            for text, n in per.most_common(20):
+                print(f"    {n / sent:5.2f}  {text}")
+
+        tasks = [t["code"] for t in (await post("{ tasks(enabled: true) { code } }", {}))["tasks"]]
+        print(f"sequential, in-process, {args.requests} requests each ({len(tasks)} tasks):")
+        await measured("earnPoints (763 points)", earn)
+        await measured("recordPurchase, whole programme", purchase)
+        for code in tasks:
+            await post(SET_TASK, {"input": {"code": code, "enabled": False}})
+        await measured("recordPurchase, rules only", purchase)
+        for code in tasks:
+            await post(SET_TASK, {"input": {"code": code, "enabled": True}})
+        await profiled("purchase", args.requests, purchase, args.html)
 
 
 if __name__ == "__main__":
