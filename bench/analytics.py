@@ -109,6 +109,40 @@ def percentile(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+async def cpu_seconds(dsn: str) -> float:
+    """CPU used so far by this process and by the PostgreSQL backends serving the bench
+    database (read from /proc: the server runs on this machine)."""
+    own = sum(os.times()[:2])
+    conn = await asyncpg.connect(dsn)
+    try:
+        pids = [
+            r["pid"]
+            for r in await conn.fetch(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid()"
+            )
+        ]
+    finally:
+        await conn.close()
+    return own + sum(map(backend_ticks, pids)) / CLOCK_TICKS
+
+
+def backend_ticks(pid: int) -> int:
+    """A process's user and system CPU, in clock ticks (0 when it ended meanwhile)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])
+
+
+def load() -> str:
+    return "load " + " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
 def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -124,15 +158,24 @@ async def generate(dsn: str, members: int, entries: int) -> None:
         await conn.close()
 
 
+DSN = ""  # the bench database's, for cpu_seconds (set by main)
+
+
 async def timed(label: str, runs: int, call: Callable[[], Awaitable[Any]]) -> None:
     await call()  # warm
     samples = []
+    cpu = await cpu_seconds(DSN)
     for _ in range(runs):
         started = time.perf_counter()
         await call()
         samples.append((time.perf_counter() - started) * 1000)
+    cpu = (await cpu_seconds(DSN) - cpu) / runs * 1000
     p50, p99 = statistics.median(samples), percentile(samples, 0.99)
-    print(f"  {label:<44} p50 {p50:8.1f} ms   p99 {p99:8.1f} ms", flush=True)
+    print(
+        f"  {label:<44} p50 {p50:8.1f} ms   p99 {p99:8.1f} ms   CPU {cpu:6.1f} ms a run"
+        f" (bench + PostgreSQL)   {load()}",
+        flush=True,
+    )
 
 
 async def kpi_queries(rt: Any, runs: int) -> None:
@@ -200,6 +243,8 @@ async def main(args: argparse.Namespace) -> None:
     redis_url = os.environ.get("JIFEN_REDIS_URL") or DEFAULT_REDIS_URL
     dsn = database_url.replace("postgresql+asyncpg://", "postgresql://")
     print(f"database {database_url}", flush=True)
+    global DSN
+    DSN = dsn
     if "JIFEN_DATABASE_URL" not in os.environ and not args.reuse:
         name = dsn.rsplit("/", 1)[1]
         admin = await asyncpg.connect(dsn.rsplit("/", 1)[0] + "/postgres")
@@ -216,19 +261,24 @@ async def main(args: argparse.Namespace) -> None:
     steps = set(args.steps.split(","))
     async with open_runtime(settings, pool_size=args.writers + 2) as rt:
         if "rebuild" in steps:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), await cpu_seconds(dsn)
             done = await rebuild(rt)
-            print(f"rebuild: {done.flows} rollup rows in {time.perf_counter() - started:.1f} s")
+            print(
+                f"rebuild: {done.flows} rollup rows in {time.perf_counter() - started:.1f} s,"
+                f" CPU {await cpu_seconds(dsn) - cpu:.1f} s   {load()}",
+                flush=True,
+            )
         if "kpis" in steps:
             print(f"KPI queries, {args.runs} runs each:", flush=True)
             await kpi_queries(rt, args.runs)
         if "segments" in steps:
-            for label in ("first", "again"):
-                started = time.perf_counter()
+            for label in ("first", "again", "again"):
+                started, cpu = time.perf_counter(), await cpu_seconds(dsn)
                 run = await recompute_segments(rt)
                 print(
                     f"RFM segments ({label}): {run.members} members, {run.changed} changed, "
-                    f"in {time.perf_counter() - started:.1f} s",
+                    f"in {time.perf_counter() - started:.1f} s, CPU"
+                    f" {await cpu_seconds(dsn) - cpu:.1f} s   {load()}",
                     flush=True,
                 )
         if "throughput" in steps:

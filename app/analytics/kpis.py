@@ -27,38 +27,52 @@ from app.analytics.flows import (
 )
 from app.analytics.policy import Bucket, Granularity, buckets, rate
 from app.clock import business_midnight
-from app.segments.queries import counts as segment_counts
-from app.valuation.policy import PointValue, value_at
-from app.valuation.queries import point_value_history
+from app.segments.policy import Segment
+from app.valuation.policy import PointValue, plain, value_at
 
 GIFT = "gift"  # members giving points to each other: in both breakdowns, in neither total
 
-_FLOWS = """
-    SELECT {bucket} AS bucket, flow, sum(points) AS points, sum(facts) AS facts
-    FROM analytics_flows
-    WHERE day BETWEEN :start AND :end AND (CAST(:channel AS text) IS NULL OR channel = :channel)
-    GROUP BY 1, 2
-"""
-_PERIOD_FLOWS = text(_FLOWS.format(bucket="date_trunc(:grain, day)::date"))
-_BEFORE = text(
-    """
-    SELECT flow, sum(points) AS points, sum(facts) AS facts FROM analytics_flows
-    WHERE day < :start AND (CAST(:channel AS text) IS NULL OR channel = :channel)
+_CHANNEL = "(CAST(:channel AS text) IS NULL OR channel = :channel)"
+# Everything a KPI read needs in one statement — one round trip, in autocommit, where a
+# statement each (and BEGIN, ROLLBACK) made nine: on a loaded box each waits for a core, and
+# the waits were the p99. Tagged rows (``part``):
+# - ``flow``: per bucket and flow, the points and facts of the period;
+# - ``before``: per flow, the points and facts before the period (outstanding, members);
+# - ``active``: active members per bucket;
+# - ``issued``: points issued per day of the period (the cost of points at each day's value);
+# - ``sales``: member sales of the period;
+# - ``value``: the point value's history (app/valuation's table);
+# - ``segment``: members per segment as of the last run (app/segments' table).
+_READ = text(
+    f"""
+    SELECT 'flow' AS part, date_trunc(:grain, day)::date AS day, flow AS name,
+           sum(points) AS n, sum(facts) AS m, NULL::numeric AS amount, NULL::timestamptz AS at
+    FROM analytics_flows WHERE day BETWEEN :start AND :end AND {_CHANNEL}
+    GROUP BY 2, 3
+    UNION ALL
+    SELECT 'before', NULL, flow, sum(points), sum(facts), NULL, NULL
+    FROM analytics_flows WHERE day < :start AND {_CHANNEL}
     GROUP BY flow
-    """
-)
-_ACTIVE = text(
-    """
-    SELECT bucket, sum(members) AS members FROM analytics_activity
-    WHERE grain = :grain AND bucket BETWEEN :start AND :end
-      AND (CAST(:channel AS text) IS NULL OR channel = :channel)
+    UNION ALL
+    SELECT 'active', bucket, NULL, sum(members), NULL, NULL, NULL
+    FROM analytics_activity
+    WHERE grain = :grain AND bucket BETWEEN :start AND :end AND {_CHANNEL}
     GROUP BY bucket
-    """
-)
-_SALES = text(
-    """
-    SELECT coalesce(sum(amount), 0) FROM analytics_sales
-    WHERE day BETWEEN :start AND :end AND (CAST(:channel AS text) IS NULL OR channel = :channel)
+    UNION ALL
+    SELECT 'issued', day, NULL, sum(points), NULL, NULL, NULL
+    FROM analytics_flows
+    WHERE day BETWEEN :start AND :end AND {_CHANNEL}
+      AND flow LIKE 'issued:%' AND flow <> 'issued:{GIFT}'
+    GROUP BY day
+    UNION ALL
+    SELECT 'sales', NULL, NULL, NULL, NULL, coalesce(sum(amount), 0), NULL
+    FROM analytics_sales WHERE day BETWEEN :start AND :end AND {_CHANNEL}
+    UNION ALL
+    SELECT 'value', NULL, NULL, id, NULL, value, effective_from FROM point_values
+    UNION ALL
+    SELECT 'segment', NULL, segment, sum(members), NULL, NULL, NULL
+    FROM segment_counts WHERE {_CHANNEL}
+    GROUP BY segment
     """
 )
 
@@ -172,6 +186,42 @@ def _sum_flows(rows: Iterable[tuple[str, int, int]]) -> Flows:
     return flows
 
 
+@dataclass
+class _Read:
+    """The one statement's rows, by part."""
+
+    by_bucket: dict[date, list[tuple[str, int, int]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    earlier: list[tuple[str, int, int]] = field(default_factory=list)
+    active: dict[date, int] = field(default_factory=dict)
+    issued_by_day: dict[date, int] = field(default_factory=dict)
+    sales: Decimal = Decimal(0)
+    values: list[tuple[datetime, int, PointValue]] = field(default_factory=list)
+    segments: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def history(self) -> list[PointValue]:
+        """The point value's changes, oldest first (by time, then as entered)."""
+        return [value for _, _, value in sorted(self.values, key=lambda v: (v[0], v[1]))]
+
+    def add(self, r: Any) -> None:
+        if r.part == "flow":
+            self.by_bucket[r.day].append((r.name, int(r.n), int(r.m)))
+        elif r.part == "before":
+            self.earlier.append((r.name, int(r.n), int(r.m)))
+        elif r.part == "active":
+            self.active[r.day] = int(r.n)
+        elif r.part == "issued":
+            self.issued_by_day[r.day] = int(r.n)
+        elif r.part == "sales":
+            self.sales = Decimal(r.amount)
+        elif r.part == "value":
+            self.values.append((r.at, int(r.n), PointValue(plain(Decimal(r.amount)), r.at)))
+        else:
+            self.segments[r.name] = int(r.n)
+
+
 async def kpis(
     conn: AsyncConnection,
     start: date,
@@ -184,24 +234,22 @@ async def kpis(
 ) -> Kpis:
     grain, spans = buckets(start, end, granularity)
     start, end = spans[0].start, spans[-1].end
-    window = {"start": start, "end": end, "channel": channel}
-    by_bucket: dict[date, list[tuple[str, int, int]]] = defaultdict(list)
-    for r in await conn.execute(_PERIOD_FLOWS, {**window, "grain": grain.value}):
-        by_bucket[r.bucket].append((r.flow, r.points, r.facts))
-    earlier = [(r.flow, r.points, r.facts) for r in await conn.execute(_BEFORE, window)]
-    during = [row for rows in by_bucket.values() for row in rows]
-    before = _sum_flows(earlier)
-    active = {
-        r.bucket: int(r.members)
-        for r in await conn.execute(_ACTIVE, {**window, "grain": grain.value})
-    }
-    history = await point_value_history(conn)
-    figures = _bucket_figures(spans, by_bucket, before, active, history, tz, default_point_value)
+    read = _Read()
+    params = {"start": start, "end": end, "channel": channel, "grain": grain.value}
+    for r in await conn.execute(_READ, params):
+        read.add(r)
+    during = [row for rows in read.by_bucket.values() for row in rows]
+    before = _sum_flows(read.earlier)
+    history = read.history
+    figures = _bucket_figures(
+        spans, read.by_bucket, before, read.active, history, tz, default_point_value
+    )
     totals = _sum_flows(during)
-    lifetime = _sum_flows(earlier + during)
-    sales = Decimal(await conn.scalar(_SALES, window) or 0)
+    lifetime = _sum_flows(read.earlier + during)
     last = figures[-1]
-    cost = await _points_cost(conn, window, totals.issued, history, tz, default_point_value)
+    cost = _points_cost(
+        (start, end), read.issued_by_day, totals.issued, history, tz, default_point_value
+    )
     return Kpis(
         start=start,
         end=end,
@@ -217,28 +265,16 @@ async def kpis(
         consumption_rate=rate(totals.redeemed, totals.issued),
         redemption_rate=rate(lifetime.redeemed, lifetime.issued),
         breakage_rate=rate(lifetime.expired, lifetime.issued),
-        member_sales=sales,
+        member_sales=read.sales,
         points_cost=cost,
-        points_roi=rate(sales, cost),
-        members_by_segment={
-            segment.value: n for segment, n in (await segment_counts(conn, channel)).items()
-        },
+        points_roi=rate(read.sales, cost),
+        members_by_segment={s.value: read.segments.get(s.value, 0) for s in Segment},
     )
 
 
-_ISSUED_BY_DAY = text(
-    f"""
-    SELECT day, sum(points) AS points FROM analytics_flows
-    WHERE day BETWEEN :start AND :end AND (CAST(:channel AS text) IS NULL OR channel = :channel)
-      AND flow LIKE 'issued:%' AND flow <> 'issued:{GIFT}'
-    GROUP BY day
-    """
-)
-
-
-async def _points_cost(
-    conn: AsyncConnection,
-    window: dict[str, Any],
+def _points_cost(
+    window: tuple[date, date],
+    issued_by_day: dict[date, int],
     issued: int,
     history: list[PointValue],
     tz: str,
@@ -246,7 +282,7 @@ async def _points_cost(
 ) -> Decimal:
     """The points issued in the window, each business day's at the point value in force when
     the day began (a change during a day counts from the next)."""
-    first, last = window["start"], window["end"]
+    first, last = window
 
     def value_on(day: date) -> Decimal:
         return value_at(history, business_midnight(day, tz), default_point_value)
@@ -256,10 +292,11 @@ async def _points_cost(
         and business_midnight(first, tz) < c.effective_from <= business_midnight(last, tz)
         for c in history
     )
-    if not changed:  # one value over the whole window: no need to read it day by day
+    if not changed:  # one value over the whole window
         return Decimal(issued) * value_on(first)
-    rows = await conn.execute(_ISSUED_BY_DAY, window)
-    return sum((Decimal(int(r.points)) * value_on(r.day) for r in rows), Decimal(0))
+    return sum(
+        (Decimal(points) * value_on(day) for day, points in issued_by_day.items()), Decimal(0)
+    )
 
 
 def _bucket_figures(

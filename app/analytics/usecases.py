@@ -49,7 +49,7 @@ async def programme_kpis(
     granularity: Granularity | None = None,
     channel: str | None = None,
 ) -> Kpis:
-    async with rt.read() as conn:
+    async with rt.read(one_statement=True) as conn:  # kpis() reads in one statement
         return await _kpis(rt, conn, start, end, granularity, channel)
 
 

@@ -20,6 +20,7 @@ from app.ledger.models import Actor
 from app.members import usecases as members
 from app.runtime import Runtime
 from app.valuation import usecases as valuation
+from tests.statements import counting
 
 STAFF = Actor("staff:tester", "test", frozenset({"admin"}), kind="staff")
 # Noon in Shanghai on 1 March 2027.
@@ -101,7 +102,9 @@ async def test_a_channel_shows_its_own_members_and_points(
     await member_earning(runtime, "wechat", 50)
     await apply_pending(runtime)
     day = date(2027, 3, 1)
-    pos = await analytics.programme_kpis(runtime, day, day, channel="pos")
+    with counting(runtime) as statements:  # every figure in one statement
+        pos = await analytics.programme_kpis(runtime, day, day, channel="pos")
+    assert len(statements) == 1, statements
     overall = await analytics.programme_kpis(runtime, day, day)
     assert (pos.totals.issued, pos.members, pos.buckets[0].active_members) == (300, 1, 1)
     assert (overall.totals.issued, overall.members, overall.buckets[0].active_members) == (
