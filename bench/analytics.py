@@ -18,8 +18,9 @@ throughput and exports):
 2. ``rebuild``: ``jifen analytics rebuild``, the rollups from the ledger (its time printed).
 3. ``kpis``: each KPI query ``--runs`` times, p50 and p99 in ms (the outlook as
    ``pointsOutlook`` reads it, then the ``analytics-outlook`` job that computes it, 5 times).
-   ``segments``: the RFM segmentation job twice (every member placed the first time; the
-   second run finds few changes), its time in s.
+   ``segments``: the RFM segmentation job three times (every member placed the first time;
+   the second run finds few changes; the third is a daily run: the members' activity left as
+   the day before's run left it, a day of entries to move out of the window), its time in s.
 4. ``throughput``: earnPoints through the use case (``--writers`` concurrent writers,
    ``--seconds`` a phase), without the rollup projector, then with it running in another
    process (polling as in the worker; paused with SIGSTOP for the phases without),
@@ -112,10 +113,10 @@ def percentile(samples: list[float], q: float) -> float:
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-async def cpu_seconds(dsn: str) -> float:
-    """CPU used so far by this process and by the PostgreSQL backends serving the bench
-    database (read from /proc: the server runs on this machine)."""
-    own = sum(os.times()[:2])
+async def cpu_seconds(dsn: str, also: int | None = None) -> float:
+    """CPU used so far by this process, by the PostgreSQL backends serving the bench database
+    (read from /proc: the server runs on this machine) and by the process ``also``."""
+    own = sum(os.times()[:2]) + (backend_ticks(also) / CLOCK_TICKS if also else 0)
     conn = await asyncpg.connect(dsn)
     try:
         pids = [
@@ -272,7 +273,9 @@ async def main(args: argparse.Namespace) -> None:
             print(f"KPI queries, {args.runs} runs each:", flush=True)
             await kpi_queries(rt, args.runs)
         if "segments" in steps:
-            for label in ("first", "again", "again"):
+            for label in ("first", "again", "a day on"):
+                if label == "a day on":
+                    await window_a_day_back(rt)
                 started, cpu = time.perf_counter(), await cpu_seconds(dsn)
                 run = await recompute_segments(rt)
                 print(
@@ -290,6 +293,17 @@ async def main(args: argparse.Namespace) -> None:
                 check=True,
                 env=child_env,
             )
+
+
+async def window_a_day_back(rt: Any) -> None:
+    """Leave the members' activity as the day before's run did (its window's start a day
+    earlier), so that the next run is a daily run: it moves a day of entries out of the
+    window."""
+    from app.segments.activity import age_activity
+
+    window = timedelta(days=rt.settings.segment_window_days + 1)
+    async with rt.engine.begin() as conn:
+        await age_activity(conn, rt.clock.now() - window)
 
 
 async def rollup_cost(rt: Any, args: argparse.Namespace, child_env: dict[str, str]) -> None:
@@ -314,15 +328,24 @@ async def rollup_cost(rt: Any, args: argparse.Namespace, child_env: dict[str, st
     costs = []
     try:
         await asyncio.sleep(PROJECTOR_WARM_UP_SECONDS)
+
+        def cpu() -> Awaitable[float]:  # bench, its PostgreSQL backends, the projector child
+            return cpu_seconds(DSN, also=projector.pid)
+
         for n in range(args.rounds):
             projector.send_signal(signal.SIGSTOP)
+            before = await cpu()
             without = await earn_throughput(rt, args.writers, args.seconds, args.members)
+            after = await cpu()
             projector.send_signal(signal.SIGCONT)
             with_rollups = await earn_throughput(rt, args.writers, args.seconds, args.members)
+            cpu_with = (await cpu() - after) / (with_rollups * args.seconds) * 1000
+            cpu_without = (after - before) / (without * args.seconds) * 1000
             costs.append((without - with_rollups) / without * 100)
             print(
-                f"  round {n + 1}: without the projector {without:8.1f}/s   with it "
-                f"{with_rollups:8.1f}/s   cost {costs[-1]:+.1f}%",
+                f"  round {n + 1}: without the projector {without:8.1f}/s"
+                f" (CPU {cpu_without:.2f} ms an earn)   with it {with_rollups:8.1f}/s"
+                f" (CPU {cpu_with:.2f} ms)   cost {costs[-1]:+.1f}%   {load()}",
                 flush=True,
             )
     finally:

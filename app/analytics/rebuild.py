@@ -42,6 +42,7 @@ _ADD_MEMBERS = text(ADD_MEMBERS.format(members=TABLE_MEMBERS))
 _ADD_FLOWS = text(ADD_FLOWS.format(facts=TABLE_FACTS))
 _ADD_ACTIVITY = text(ADD_ACTIVITY.format(facts=TABLE_FACTS))
 _ADD_SALES = text(ADD_SALES.format(sales=TABLE_SALES))
+_ANALYZE = text("ANALYZE analytics_members, analytics_flows, analytics_activity, analytics_sales")
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,9 @@ async def rebuild(rt: Runtime) -> Rebuilt:
         await conn.execute(_ADD_ACTIVITY, params)
         await conn.execute(_ADD_SALES, params)
         await set_cursor(conn, horizon)
+        # Statistics for the refilled tables now, not at autovacuum's next look: without them
+        # the KPI read planned a sort of every rollup row where it hashes them.
+        await conn.execute(_ANALYZE)
     await rebuild_member_activity(rt, horizon)
     return Rebuilt(horizon, flows)
 

@@ -87,6 +87,7 @@ _SET_STATE = text(
 _MOVE_CURSOR = text("UPDATE member_activity_state SET last_event_id = :hi WHERE id = 1")
 _SET_AGED = text("UPDATE member_activity_state SET aged_until = :aged WHERE id = 1")
 _EMPTY = text("TRUNCATE member_activity")
+_ANALYZE = text("ANALYZE member_activity")
 
 
 async def activity_cursor(conn: AsyncConnection) -> int | None:
@@ -102,6 +103,7 @@ async def rebuild_activity(conn: AsyncConnection, horizon: int, aged_until: date
     await conn.execute(_EMPTY)
     await conn.execute(_SET_STATE, {"hi": horizon, "aged": aged_until})
     await conn.execute(_ADD_TABLES, {"hi": horizon})
+    await conn.execute(_ANALYZE)  # a run plans over it next: a million rows, no statistics
 
 
 async def apply_activity(rt: Runtime, horizon: int, *, wait: bool = True) -> bool:
