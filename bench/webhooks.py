@@ -87,8 +87,8 @@ EARN = (
     " ... on PointsPosted { entry { id } } ... on MutationError { code message } } }"
 )
 CREATE = (
-    "mutation($url: String!) { createWebhookEndpoint(input: {url: $url,"
-    ' eventTypes: ["points.earned"]}) { __typename'
+    "mutation($url: String!, $channel: String) { createWebhookEndpoint(input: {url: $url,"
+    ' eventTypes: ["points.earned"], channel: $channel}) { __typename'
     " ... on WebhookSecretPayload { secret endpoint { id } } ... on MutationError { message } } }"
 )
 ENABLE = (
@@ -113,6 +113,10 @@ def run_receiver(port: int) -> None:
     behaviour: dict[str, dict[str, Any]] = {}
     receipts: list[tuple[str, str, float, int, str]] = []  # name, id, at, status, entry id
     bad = Counter[str]()
+    # Distinct (endpoint, entry) answered 2xx, counted as they arrive: the bench asks for these
+    # counts while it waits, and reads the receipts themselves once, when the phase is over.
+    seen: set[tuple[str, str]] = set()
+    delivered = Counter[str]()
 
     async def endpoint(request: Request) -> Response:
         name = request.path_params["name"]
@@ -132,6 +136,9 @@ def run_receiver(port: int) -> None:
             await asyncio.sleep(float(told["delay"]))
         entry = str(json.loads(body)["data"].get("entry", {}).get("id", ""))
         receipts.append((name, request.headers["webhook-id"], arrived, status, entry))
+        if status < 300 and (name, entry) not in seen:
+            seen.add((name, entry))
+            delivered[name] += 1
         return Response(b"ok" if status < 300 else b"no", status_code=status)
 
     async def control(request: Request) -> Response:
@@ -147,11 +154,16 @@ def run_receiver(port: int) -> None:
         start = int(request.query_params.get("from", 0))
         return JSONResponse({"receipts": receipts[start:], "bad": dict(bad)})
 
+    async def progress(request: Request) -> Response:
+        names = request.query_params.get("names", "").split(",")
+        return JSONResponse({"delivered": sum(delivered[name] for name in names)})
+
     app = Starlette(
         routes=[
             Route("/ep/{name}", endpoint, methods=["POST"]),
             Route("/control", control, methods=["POST"]),
             Route("/receipts", read, methods=["GET"]),
+            Route("/progress", progress, methods=["GET"]),
         ]
     )
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", backlog=1024)
@@ -184,6 +196,11 @@ class ReceiverProcess:
     async def receipts(self, client: Any, start: int) -> tuple[list[list[Any]], dict[str, int]]:
         data = (await client.get(f"{self.url}/receipts?from={start}", timeout=60)).json()
         return data["receipts"], data["bad"]
+
+    async def delivered(self, client: Any, names: list[str]) -> int:
+        """Distinct (endpoint, entry) delivered to ``names`` so far: a constant-size answer."""
+        reply = await client.get(f"{self.url}/progress", params={"names": ",".join(names)})
+        return int(reply.json()["delivered"])
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -219,6 +236,25 @@ class Worker:
         self._log.close()
 
 
+def partner_channel(k: int) -> str:
+    return f"partner{k}"
+
+
+async def link_partners(database_url: str, channel_index: dict[int, int], run_id: str) -> None:
+    """Link each member to its partner's channel too (as a coalition partner's enrolment does)."""
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        await conn.execute(
+            "INSERT INTO member_channel_refs (member_id, channel, external_ref, created_at)"
+            " SELECT m, c, $3 || m, now() FROM unnest($1::bigint[], $2::text[]) AS t(m, c)",
+            list(channel_index),
+            [partner_channel(k) for k in channel_index.values()],
+            f"{run_id}-",
+        )
+    finally:
+        await conn.close()
+
+
 # ---------------------------------------------------------------------------------- figures
 
 
@@ -246,6 +282,7 @@ def percentile(values: list[float], pct: float) -> float:
 @dataclass
 class Sent:
     sent: float
+    member: int = 0
     answered: float = 0.0
     entry: str | None = None
     error: str | None = None
@@ -256,6 +293,7 @@ class Phase:
     name: str
     sent: list[Sent] = field(default_factory=list)
     endpoints: dict[str, str] = field(default_factory=dict)  # name -> endpoint id
+    names: list[str] = field(default_factory=list)  # the endpoints, in channel order
     cpu: dict[str, float] = field(default_factory=dict)  # process -> CPU seconds in the phase
     figures: dict[str, Any] = field(default_factory=dict)
 
@@ -277,6 +315,7 @@ class Bench:
         self.database_url = ""
         # --direct: entry ids no ledger entry has (the projectors join them to nothing)
         self.direct_ids = itertools.count(DIRECT_ENTRY_IDS)
+        self.channel_index: dict[int, int] = {}  # member -> its partner channel's endpoint
 
     async def graphql(self, client: Any, query: str, variables: dict[str, Any]) -> Any:
         reply = await client.post(
@@ -300,7 +339,7 @@ class Bench:
         async def one(i: int) -> None:
             member = self.members[i % len(self.members)]
             key = f"{phase.name}-{i}-{time.time_ns()}"
-            record = Sent(time.time())
+            record = Sent(time.time(), member)
             phase.sent.append(record)
             try:
                 body = await self.graphql(
@@ -348,11 +387,14 @@ class Bench:
 
         async def one(i: int) -> None:
             ids = [next(self.direct_ids) for _ in range(batch)]
-            records = [Sent(time.time(), entry=str(entry_id)) for entry_id in ids]
+            members = [self.members[(i * batch + k) % len(self.members)] for k in range(batch)]
+            records = [
+                Sent(time.time(), member, entry=str(entry_id))
+                for entry_id, member in zip(ids, members, strict=True)
+            ]
             phase.sent.extend(records)
             rows = []
-            for k, entry_id in enumerate(ids):
-                member = self.members[(i * batch + k) % len(self.members)]
+            for entry_id, member in zip(ids, members, strict=True):
                 rows.append(
                     {
                         "topic": member_topic(member),
@@ -386,8 +428,11 @@ class Bench:
             await engine.dispose()
 
     async def make_endpoints(self, client: Any, phase: Phase, names: list[str]) -> None:
-        for name in names:
-            body = await self.graphql(client, CREATE, {"url": f"{self.receiver.url}/ep/{name}"})
+        phase.names = names
+        for k, name in enumerate(names):
+            url = f"{self.receiver.url}/ep/{name}"
+            channel = partner_channel(k) if self.args.scope == "channel" else None
+            body = await self.graphql(client, CREATE, {"url": url, "channel": channel})
             made = body["data"]["createWebhookEndpoint"]
             assert made["__typename"] == "WebhookSecretPayload", made
             phase.endpoints[name] = made["endpoint"]["id"]
@@ -431,24 +476,40 @@ class Bench:
         finally:
             await conn.close()
 
+    def expected(self, phase: Phase, names: list[str]) -> set[tuple[str, str]]:
+        """(endpoint, entry) pairs the phase's entries must reach among ``names``: every
+        endpoint (``--scope all``) or the endpoint of the member's partner channel."""
+        pairs: set[tuple[str, str]] = set()
+        for s in phase.sent:
+            if not s.entry or not phase.names:
+                continue
+            if self.args.scope == "all":
+                pairs.update((name, s.entry) for name in phase.names)
+            else:
+                pairs.add((phase.names[self.channel_index[s.member]], s.entry))
+        return {pair for pair in pairs if pair[0] in names}
+
     async def collect(
         self, client: Any, phase: Phase, start: int, names: list[str], wait: float
     ) -> tuple[list[list[Any]], dict[str, int], int]:
-        """The receipts of ``names`` since ``start``, once each entry reached each of them (or
-        after ``wait`` s); and where the next phase's receipts start."""
-        entries = {s.entry for s in phase.sent if s.entry}
+        """The receipts of ``names`` since ``start``, once every expected one arrived (or after
+        ``wait`` s); and where the next phase's receipts start. While waiting it asks only for
+        a count (a constant-size answer), so that the receiver's event loop spends its time on
+        deliveries, not on serving the bench a growing list; the receipts are read once."""
+        expected = len(self.expected(phase, names))
         deadline = time.monotonic() + wait
-        while True:
-            got, bad = await self.receiver.receipts(client, start)
-            delivered = {(r[0], r[4]) for r in got if r[3] < 300 and r[0] in names}
-            if len(delivered) >= len(entries) * len(names) or time.monotonic() > deadline:
-                return got, bad, start + len(got)
+        while time.monotonic() <= deadline:
+            if await self.receiver.delivered(client, names) >= expected:
+                break
             await asyncio.sleep(0.5)
+        got, bad = await self.receiver.receipts(client, start)
+        return got, bad, start + len(got)
 
     def delivery_figures(
         self, phase: Phase, receipts: list[list[Any]], names: list[str], label: str
     ) -> dict[str, Any]:
         by_entry = {s.entry: s for s in phase.sent if s.entry}
+        wanted = self.expected(phase, names)
         ok = [r for r in receipts if r[0] in names and r[3] < 300]
         seen = Counter((r[0], r[1]) for r in ok)
         duplicates = sum(n - 1 for n in seen.values())
@@ -457,17 +518,17 @@ class Bench:
         for name, webhook_id, at, _status, entry in ok:
             ids[name, entry].add(webhook_id)
             first[name, entry] = min(at, first.get((name, entry), at))
-        lower = [
-            (at - by_entry[e].answered) * 1000 for (_, e), at in first.items() if e in by_entry
-        ]
-        upper = [(at - by_entry[e].sent) * 1000 for (_, e), at in first.items() if e in by_entry]
-        expected = len(by_entry) * len(names)
-        delivered = sum(1 for key in first if key[1] in by_entry)
+        arrivals = [(by_entry[e], at) for (n, e), at in first.items() if (n, e) in wanted]
+        lower = [(at - sent.answered) * 1000 for sent, at in arrivals]
+        upper = [(at - sent.sent) * 1000 for sent, at in arrivals]
+        expected = len(wanted)
+        delivered = len(wanted & first.keys())
         span = (max(first.values()) - min(first.values())) if first else 0.0
         return {
             "label": label,
             "expected": expected,
             "delivered": delivered,
+            "unexpected": len(first.keys() - wanted),  # another channel's, or an old phase's
             "missing": expected - delivered,
             "duplicates": duplicates,
             "ids_per_message": max((len(v) for v in ids.values()), default=0),
@@ -591,6 +652,9 @@ class Bench:
         finally:
             await conn.close()
         self.members = await register_members(stage.database_url, args.members, stage.run_id)
+        self.channel_index = {m: i % args.endpoints for i, m in enumerate(self.members)}
+        if args.scope == "channel":
+            await link_partners(stage.database_url, self.channel_index, stage.run_id)
         from ledger import mint_tokens
 
         self.staff, _ = mint_tokens(self.members, 1)
@@ -639,19 +703,10 @@ class Bench:
                 ten, receipts_from = await self.run_phase(
                     client, f"{args.endpoints} endpoints", names, {}, names, receipts_from
                 )
+                ten.figures.pop("receipts", None)
                 phases.append(ten)
-                mixed = [f"mx{i}" for i in range(args.endpoints)]
-                slow, failing = mixed[-2], mixed[-1]
-                behaviour = {slow: {"delay": args.slow_ms / 1000}, failing: {"status": 500}}
-                isolated, receipts_from = await self.run_phase(
-                    client, "slow + failing", mixed, behaviour, mixed[:-2], receipts_from
-                )
-                got = isolated.figures.pop("receipts")
-                isolated.figures["slow"] = self.delivery_figures(isolated, got, [slow], "slow")
-                isolated.figures["failing_attempts"] = sum(1 for r in got if r[0] == failing)
-                phases.append(isolated)
-                for phase in phases:
-                    phase.figures.pop("receipts", None)
+                if args.isolation:
+                    receipts_from = await self.isolation(client, phases, receipts_from)
                 if args.outage > 0:
                     drained, receipts_from = await self.outage(client, receipts_from)
                     phases.append(drained)
@@ -664,6 +719,21 @@ class Bench:
             self.receiver.stop()
         report(args, phases, baseline, self.baseline_cpu_ms, self.peak_connections, stage.out)
         return 0
+
+    async def isolation(self, client: Any, phases: list[Phase], receipts_from: int) -> int:
+        """The phase with a slow and a failing endpoint (the last two)."""
+        args = self.args
+        mixed = [f"mx{i}" for i in range(args.endpoints)]
+        slow, failing = mixed[-2], mixed[-1]
+        behaviour = {slow: {"delay": args.slow_ms / 1000}, failing: {"status": 500}}
+        isolated, receipts_from = await self.run_phase(
+            client, "slow + failing", mixed, behaviour, mixed[:-2], receipts_from
+        )
+        got = isolated.figures.pop("receipts")
+        isolated.figures["slow"] = self.delivery_figures(isolated, got, [slow], "slow")
+        isolated.figures["failing_attempts"] = sum(1 for r in got if r[0] == failing)
+        phases.append(isolated)
+        return receipts_from
 
 
 def report(
@@ -682,6 +752,7 @@ def report(
     )
     print(
         f"\n{args.rate}/s {what} for {args.duration} s per phase, {args.endpoints} endpoints,"
+        f" scoped to {'a partner channel each' if args.scope == 'channel' else 'every member'},"
         f" worker poll {args.poll} s, concurrency {args.concurrency} per process and"
         f" {args.endpoint_concurrency} per endpoint\n"
     )
@@ -723,6 +794,9 @@ def report(
                 f" {f['drain_s']:.1f} s = {f['drain_per_s']:,.0f} deliveries/s"
                 f" ({f['drain_per_s'] / baseline:.2f} of the baseline)"
             )
+        d = phase.figures.get("deliveries")
+        if d and d["unexpected"]:
+            print(f"{phase.name}: {d['unexpected']} deliveries no endpoint should have had")
         if phase.figures.get("bad_signatures"):
             print(f"{phase.name}: {phase.figures['bad_signatures']} bad signatures")
     print(
@@ -772,6 +846,19 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--batch", type=int, default=10, help="--direct: events a transaction")
     parser.add_argument("--endpoints", type=int, default=10)
+    parser.add_argument(
+        "--scope",
+        choices=["channel", "all"],
+        default="channel",
+        help="channel: each endpoint a partner's, scoped to its own channel (members spread"
+        " over them: each event to one endpoint); all: staff endpoints, each event to every one",
+    )
+    parser.add_argument(
+        "--no-isolation",
+        dest="isolation",
+        action="store_false",
+        help="skip the phase with a slow and a failing endpoint",
+    )
     parser.add_argument("--members", type=int, default=1_000)
     parser.add_argument("--workers", type=int, default=1, help="jifen serve workers")
     parser.add_argument("--poll", type=float, default=0.25, help="JIFEN_WEBHOOK_POLL_SECONDS")
