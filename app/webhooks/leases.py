@@ -15,32 +15,39 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.runtime import Runtime
-from app.webhooks.tables import webhook_endpoints, webhook_messages
 
 LEASE_LOCK = 0x57484B53  # "WHKS": one leasing transaction at a time, all processes
 
-_DUE = text(
+# Picks and stamps in one statement (was a SELECT of the ids, then an UPDATE … RETURNING).
+_LEASE = text(
     """
-    SELECT m.id FROM webhook_endpoints e
-    CROSS JOIN LATERAL (
-        SELECT count(*) AS n FROM webhook_messages f
-        WHERE f.endpoint_id = e.id AND f.lease_until IS NOT NULL AND f.lease_until > :now
-    ) flight
-    CROSS JOIN LATERAL (
-        SELECT d.id, d.next_attempt_at FROM webhook_messages d
-        WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.next_attempt_at <= :now
-          AND (d.lease_until IS NULL OR d.lease_until <= :now)
-        ORDER BY d.next_attempt_at, d.id
-        LIMIT greatest(:per_endpoint - flight.n, 0)
-        FOR UPDATE OF d SKIP LOCKED
-    ) m
-    WHERE e.enabled
-    ORDER BY m.next_attempt_at, m.id
-    LIMIT :limit
+    WITH due AS (
+        SELECT m.id FROM webhook_endpoints e
+        CROSS JOIN LATERAL (
+            SELECT count(*) AS n FROM webhook_messages f
+            WHERE f.endpoint_id = e.id AND f.lease_until IS NOT NULL AND f.lease_until > :now
+        ) flight
+        CROSS JOIN LATERAL (
+            SELECT d.id, d.next_attempt_at FROM webhook_messages d
+            WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.next_attempt_at <= :now
+              AND (d.lease_until IS NULL OR d.lease_until <= :now)
+            ORDER BY d.next_attempt_at, d.id
+            LIMIT greatest(:per_endpoint - flight.n, 0)
+            FOR UPDATE OF d SKIP LOCKED
+        ) m
+        WHERE e.enabled
+        ORDER BY m.next_attempt_at, m.id
+        LIMIT :limit
+    )
+    UPDATE webhook_messages m SET lease_token = :token, lease_until = :until
+    FROM due, webhook_endpoints e
+    WHERE m.id = due.id AND e.id = m.endpoint_id
+    RETURNING m.id, m.endpoint_id, m.event_id, m.body, m.attempts, m.next_attempt_at,
+              e.url, e.secret, e.previous_secret, e.previous_secret_expires_at
     """
 )
 
@@ -82,38 +89,15 @@ async def lease_on(conn: AsyncConnection, rt: Runtime, limit: int) -> list[Lease
     now = rt.clock.now()
     token = uuid.uuid4()
     await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LEASE_LOCK})
-    ids = list(
-        await conn.scalars(
-            _DUE,
-            {
-                "now": now,
-                "per_endpoint": rt.settings.webhook_endpoint_concurrency,
-                "limit": limit,
-            },
-        )
-    )
-    if not ids:
-        return []
-    until = now + timedelta(seconds=rt.settings.webhook_lease_seconds)
     rows = await conn.execute(
-        webhook_messages.update()
-        .where(
-            webhook_messages.c.id == func.any(ids),
-            webhook_endpoints.c.id == webhook_messages.c.endpoint_id,
-        )
-        .values(lease_token=token, lease_until=until)
-        .returning(
-            webhook_messages.c.id,
-            webhook_messages.c.endpoint_id,
-            webhook_messages.c.event_id,
-            webhook_messages.c.body,
-            webhook_messages.c.attempts,
-            webhook_messages.c.next_attempt_at,
-            webhook_endpoints.c.url,
-            webhook_endpoints.c.secret,
-            webhook_endpoints.c.previous_secret,
-            webhook_endpoints.c.previous_secret_expires_at,
-        )
+        _LEASE,
+        {
+            "now": now,
+            "per_endpoint": rt.settings.webhook_endpoint_concurrency,
+            "limit": limit,
+            "token": token,
+            "until": now + timedelta(seconds=rt.settings.webhook_lease_seconds),
+        },
     )
     return [
         Lease(
