@@ -23,8 +23,12 @@ In one run:
 4. Phases, each open-loop: ``earnPoints`` sent at ``--rate`` per second for ``--duration`` s
    (a request starts on schedule whether or not the earlier ones were answered):
    - ``no webhooks``: no endpoint (the API's own latency: the reference for the next ones);
-   - ``10 endpoints``: ``--endpoints`` staff endpoints subscribed to ``points.earned``;
-   - ``slow + failing``: the same number, one answering after ``--slow-ms``, one answering 500;
+   - ``10 endpoints``: ``--endpoints`` endpoints subscribed to ``points.earned``: with
+     ``--scope channel`` (the default) each a partner's, scoped to its own channel, the members
+     spread over the channels (each event to one endpoint: the issue's coalition set-up); with
+     ``--scope all`` staff endpoints that each get every event (ten deliveries an event);
+   - ``slow + failing``: the same number, one answering after ``--slow-ms``, one answering 500
+     (skipped with ``--no-isolation``);
    - ``outage``: every endpoint answers 503 for ``--outage`` s while events keep coming; then
      the receiver is back, staff re-enable the endpoints (``updateWebhookEndpoint``: a fresh
      start, their pending messages due at once) and the backlog drains.
@@ -326,11 +330,24 @@ class Bench:
         )
         return reply.json()
 
+    async def earn(self, session: Any, variables: dict[str, Any]) -> Any:
+        """One ``earnPoints`` of the load, with aiohttp: httpx's pool (httpcore) scans every
+        connection for every request it places, so with thousands of requests queued at
+        1,000/s the bench itself spent its time there and stopped sending (a run stalled so)."""
+        async with session.post(
+            f"{self.server.url}/graphql",
+            json={"query": EARN, "variables": variables},
+            headers={"authorization": f"Bearer {self.staff}"},
+        ) as reply:
+            return await reply.json()
+
     async def drive(self, client: Any, phase: Phase, seconds: float) -> None:
         """Open loop: request i starts at t0 + i / rate, whatever became of the others."""
         if self.args.direct:
             await self.commit_directly(phase, seconds)
             return
+        import aiohttp
+
         rate = self.args.rate
         count = int(rate * seconds)
         start = time.perf_counter()
@@ -342,9 +359,8 @@ class Bench:
             record = Sent(time.time(), member)
             phase.sent.append(record)
             try:
-                body = await self.graphql(
-                    client,
-                    EARN,
+                body = await self.earn(
+                    session,
                     {
                         "input": {
                             "memberId": str(member),
@@ -364,12 +380,15 @@ class Bench:
                 record.answered = time.time()
                 record.error = type(error).__name__
 
-        for i in range(count):
-            delay = start + i / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(i)))
-        await asyncio.gather(*tasks)
+        connector = aiohttp.TCPConnector(limit=self.args.connections)
+        timeout = aiohttp.ClientTimeout(total=120)
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+            for i in range(count):
+                delay = start + i / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                tasks.append(asyncio.create_task(one(i)))
+            await asyncio.gather(*tasks)
 
     async def commit_directly(self, phase: Phase, seconds: float) -> None:
         """``--direct``: the delivery pipeline's own capacity, without the API in front of it.
@@ -861,6 +880,9 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--members", type=int, default=1_000)
     parser.add_argument("--workers", type=int, default=1, help="jifen serve workers")
+    parser.add_argument(
+        "--connections", type=int, default=128, help="the load's connections to the API"
+    )
     parser.add_argument("--poll", type=float, default=0.25, help="JIFEN_WEBHOOK_POLL_SECONDS")
     parser.add_argument("--concurrency", type=int, default=64, help="JIFEN_WEBHOOK_CONCURRENCY")
     parser.add_argument(
