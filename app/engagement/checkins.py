@@ -58,6 +58,11 @@ class SignIn:
     gifts: tuple[str, ...]
     lottery_draws: int
 
+    @property
+    def reward(self) -> DayReward:
+        """What the day gave."""
+        return DayReward(self.points, self.gifts, self.lottery_draws)
+
 
 @dataclass(frozen=True)
 class CheckInResult:
@@ -197,7 +202,7 @@ class SignIns:
             entry = await self.rewards.earn(member_id, points, actor=actor, lock=account)
             granted.append(Granted(RewardKind.POINTS, points.key, points.points, entry=entry))
         await self._record_day(member_id, day, streak, reward, schedule, points, entry)
-        granted += await self._give_items(member_id, key, reward)
+        granted += await self.give_items(member_id, day, reward)
         result = SignIn(
             member_id, day, streak, False, reward.points, reward.gifts, reward.lottery_draws
         )
@@ -263,8 +268,9 @@ class SignIns:
         if not all(counts):
             raise already_signed_in(day)
 
-    async def _give_items(self, member_id: int, key: str, reward: DayReward) -> list[Granted]:
+    async def give_items(self, member_id: int, day: date, reward: DayReward) -> list[Granted]:
         """The day's gifts and lottery draws (the schedules' special days), through the log."""
+        key = checkin_key(day)
         granted: list[Granted | None] = []
         for n, gift in enumerate(reward.gifts):
             granted.append(

@@ -15,6 +15,11 @@ know (the schedules' and the tasks' generations are still the cached ones, the d
 or lottery draw, the member is not back from dormancy, the account has nothing to settle) and
 otherwise writes nothing and declines: the caller runs the ordinary path, which answers exactly
 as it always did. A member already signed in for the day is refused here, nothing written.
+
+When tasks are fed by a check-in (the demo programme's), :func:`check_in_first` sends the same
+statement as the first of the ordinary path's transaction, without those checks: the task
+progress, win-back and the day's gifts and draws follow it in that transaction, under the lock
+it took — four statements instead of eight.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import asyncpg
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.clock import business_date
 from app.configcache import GenerationCache
@@ -92,14 +99,25 @@ def _no_task_fed(day: date) -> str | None:
     return None if fed else generation
 
 
-async def check_in_in_one_trip(rt: Runtime, actor: Actor, member_id: int) -> CheckInResult | None:
-    """The check-in made and committed by one statement, or None: nothing written, run the
-    ordinary path (see the module's docstring)."""
+@dataclass(frozen=True)
+class _Call:
+    """The statement's arguments, and what its answer is read with."""
+
+    day: date
+    now: datetime
+    schedule: Schedule
+    arguments: tuple[Any, ...]
+
+
+def _call(rt: Runtime, actor: Actor, member_id: int, *, one_trip: bool) -> _Call | None:
+    """The statement's arguments (``p_tasks`` given in the one-trip mode), or None when this
+    process has not cached what it needs (the active schedule; in the one-trip mode, enabled
+    tasks of which none is fed by a check-in today)."""
     settings, now = rt.settings, rt.clock.now()
     day = business_date(now, settings.timezone)
     schedule = ACTIVE_SCHEDULE.kept()
-    tasks = _no_task_fed(day)
-    if schedule is None or not schedule[1] or tasks is None:
+    tasks = _no_task_fed(day) if one_trip else None
+    if schedule is None or not schedule[1] or (one_trip and tasks is None):
         return None
     generation, (active, *_) = schedule
     rewards = _rewards(generation, active)
@@ -109,48 +127,76 @@ async def check_in_in_one_trip(rt: Runtime, actor: Actor, member_id: int) -> Che
     available_at, expires_at = credit_dates(policy, now, None, None, None)
     entry_event: dict[str, Any] = {"kind": EntryKind.EARN.value, "source": actor.source}
     entry_event |= {"reverses_entry_id": None, "created_at": now.isoformat()}
+    arguments = (
+        member_id,
+        day,
+        now,
+        generation,
+        active.code,
+        rewards.positions,
+        tasks,
+        now - timedelta(days=settings.engagement_winback_dormant_days),
+        COUNTER_ACCOUNT,
+        actor.source,
+        actor.principal,
+        actor.kind,
+        actor.partner_channel,
+        available_at,
+        expires_at,
+        json.dumps(entry_event),
+    )
+    return _Call(day, now, active, arguments)
+
+
+async def check_in_in_one_trip(rt: Runtime, actor: Actor, member_id: int) -> CheckInResult | None:
+    """The check-in made and committed by one statement, or None: nothing written, run the
+    ordinary path (see the module's docstring)."""
+    call = _call(rt, actor, member_id, one_trip=True)
+    if call is None:
+        return None
     async with rt.engine.connect() as conn:
         try:
-            rows = await autocommit_fetch(
-                conn,
-                CHECK_IN,
-                member_id,
-                day,
-                now,
-                generation,
-                active.code,
-                rewards.positions,
-                tasks,
-                now - timedelta(days=settings.engagement_winback_dormant_days),
-                COUNTER_ACCOUNT,
-                actor.source,
-                actor.principal,
-                actor.kind,
-                actor.partner_channel,
-                available_at,
-                expires_at,
-                json.dumps(entry_event),
-            )
+            rows = await autocommit_fetch(conn, CHECK_IN, *call.arguments)
         except asyncpg.UniqueViolationError:  # a row of today's already there: nothing written
-            raise already_signed_in(day) from None
-    return _result(rows[0], active, member_id, day, actor, now)
+            raise already_signed_in(call.day) from None
+    return _result(rows[0], call, member_id, actor, committed=True)
+
+
+async def check_in_first(
+    rt: Runtime, conn: AsyncConnection, actor: Actor, member_id: int
+) -> CheckInResult | None:
+    """The same statement as the first of the caller's transaction, which feeds the tasks and
+    gives the day's gifts and draws after it (the ordinary path's other statements), or None:
+    nothing written, run :meth:`SignIns.check_in` in the same transaction."""
+    call = _call(rt, actor, member_id, one_trip=False)
+    if call is None:
+        return None
+    try:
+        rows = (await conn.exec_driver_sql(CHECK_IN, call.arguments)).mappings().all()
+    except IntegrityError:  # a row of today's already there: the transaction rolls back
+        raise already_signed_in(call.day) from None
+    return _result(rows[0], call, member_id, actor, committed=False)
 
 
 def _result(
-    row: Any, schedule: Schedule, member_id: int, day: date, actor: Actor, now: datetime
+    row: Any, call: _Call, member_id: int, actor: Actor, *, committed: bool
 ) -> CheckInResult | None:
+    day = call.day
     if row["out_outcome"] == "already":
         raise already_signed_in(day)
     if row["out_outcome"] != "signed":
         return None
     streak = row["out_streak"]
-    reward = schedule.reward_for(streak)
+    reward = call.schedule.reward_for(streak)
     sign_in = SignIn(
         member_id, day, streak, False, reward.points, reward.gifts, reward.lottery_draws
     )
     if row["out_entry_id"] is None:
         return CheckInResult(sign_in, None, ())
     key = f"{checkin_key(day)}:points"
-    entry = credited_entry(row, member_id, reward.points, checkin_reason(streak), key, actor, now)
+    reason = checkin_reason(streak)
+    entry = credited_entry(
+        row, member_id, reward.points, reason, key, actor, call.now, committed=committed
+    )
     granted = Granted(RewardKind.POINTS, key, reward.points, entry=entry)
     return CheckInResult(sign_in, entry, (granted,))

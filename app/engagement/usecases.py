@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -13,7 +14,7 @@ from app.db import retry_on_lost_connection, unit_of_work
 from app.engagement import hooks
 from app.engagement import teams as teams_module
 from app.engagement.checkins import CheckInResult, SignIn, SignIns, StreakState
-from app.engagement.onetrip import check_in_in_one_trip
+from app.engagement.onetrip import check_in_first, check_in_in_one_trip
 from app.engagement.referrals import Referral, Referrals, ReferralSummary
 from app.engagement.rewards import Granted, RewardKind, lock_member
 from app.engagement.streaks import DEMO_ACTIVE_SCHEDULE, DEMO_SCHEDULES, Schedule, parse_schedule
@@ -42,7 +43,13 @@ async def check_in(rt: Runtime, actor: Actor, member_id: int) -> CheckInResult:
     if done is not None:
         return done
     async with unit_of_work(rt.engine) as conn:
-        result = await _signins(rt, conn).check_in(member_id, actor=actor)
+        signins = _signins(rt, conn)
+        result = await check_in_first(rt, conn, actor, member_id)
+        if result is None:
+            result = await signins.check_in(member_id, actor=actor)
+        else:
+            items = await signins.give_items(member_id, result.sign_in.day, result.sign_in.reward)
+            result = replace(result, granted=result.granted + tuple(items))
         await hooks.signed_in(rt, conn, actor, member_id=member_id, points=result.sign_in.points)
         return result
 

@@ -21,7 +21,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from app.db import autocommit_fetch
+from app.db import after_commit, autocommit_fetch
 from app.errors import DomainError
 from app.ledger import posted
 from app.ledger.commands import Earn, request_of
@@ -104,14 +104,20 @@ def credited_entry(
     reference: str | None,
     actor: Actor,
     now: datetime,
+    *,
+    committed: bool = True,
 ) -> Entry:
-    """The earn a function's row answers (``out_entry_id``, the balance, ``out_details``) for
-    an earn it committed (also ``engagement_check_in()``'s): its balance kept for the answer,
-    the postings counted."""
+    """The earn a function's row answers (``out_entry_id``, the balance, ``out_details``), also
+    ``engagement_check_in()``'s: its balance kept for the answer and the postings counted, now
+    when the statement ``committed`` it, else once the caller's transaction commits."""
     kind = EntryKind.EARN
     balance = Balance(row["out_available"], row["out_pending"], row["out_held"], row["out_debt"])
-    posted.keep(member_id, balance)
-    count_postings(kind, [amount])
+    if committed:
+        posted.keep(member_id, balance)
+        count_postings(kind, [amount])
+    else:
+        posted.record(member_id, balance)
+        after_commit(lambda: count_postings(kind, [amount]))
     return Entry(
         id=row["out_entry_id"],
         member_id=member_id,

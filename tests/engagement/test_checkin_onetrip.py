@@ -70,6 +70,7 @@ async def _written(runtime: Runtime, member: int) -> list[Any]:
             (lots, ("id", "account_id", "member_id", "entry_id")),
             (accounts, ("id", "member_id", "code", "created_at")),
             (engagement_profiles, ("member_id", "invite_code")),
+            (task_progress, ("member_id",)),
         ):
             found = await conn.execute(select(table).where(table.c.member_id == member))
             rows += [(table.name, _plain(r, member, *drop)) for r in found]
@@ -139,6 +140,22 @@ async def test_a_task_created_after_the_cache_was_filled_declines_and_is_fed(
     with counting(runtime) as statements:
         assert await onetrip.check_in_in_one_trip(runtime, actor_of(b), b) is None
     assert statements == []
+
+
+async def test_with_a_sign_in_task_the_statement_opens_the_transaction_and_the_tasks_follow(
+    runtime: Runtime, clock: FrozenClock, new_member: NewMember
+) -> None:
+    await usecases.create_task(runtime, STAFF, "three-days", SIGN_IN_TASK)
+    a, b = await _after_an_ordinary_check_in(runtime, clock, new_member)
+
+    with counting(runtime) as statements:
+        done = await usecases.check_in(runtime, actor_of(b), b)
+
+    assert "engagement_check_in" in statements[0] and len(statements) == 4  # + the tasks' three
+    assert done.entry is not None and done.entry.amount == 5
+    assert await _written(runtime, b) == await _written(runtime, a)
+    report = await audit_ledger(runtime.engine, runtime.clock.now())
+    assert report.ok, report.render()
 
 
 async def test_a_member_back_from_dormancy_takes_the_ordinary_path_and_its_win_back(
