@@ -2,16 +2,18 @@
 
     python bench/checkin_cpu.py                    # 400 check-ins, 400 { __typename }
     python bench/checkin_cpu.py --requests 1000
+    python bench/checkin_cpu.py --demo             # the whole demo programme: sign-in tasks
 
-On a shared machine an open-loop rate (bench/checkin_open.py) measures the neighbours as much
-as the code; the CPU a check-in costs does not depend on them. Here the app runs in this
-process (``create_app`` behind ``httpx.ASGITransport``, lifespan entered, the demo's active
-schedule, no tasks) and each member checks in once, one request after another. Printed per
-request: this process's CPU (the API's work and the client's few lines), this database's
-PostgreSQL backends' CPU (``/proc``), their sum, and the same for ``{ __typename }`` with the
-members' tokens (the stack's floor). Run from the root of the tree to measure: the app and the
-migrations are that tree's (``--before`` runs are made from a checkout of the older commit).
-Database and Redis from ``JIFEN_DATABASE_URL`` / ``JIFEN_REDIS_URL``, else recreated ones.
+On a shared machine an open-loop rate (bench/checkin_open.py) measures the neighbours as much as
+the code; the CPU a check-in costs does not depend on them. Here the app runs in this process
+(``create_app`` behind ``httpx.ASGITransport``, lifespan entered, the demo's active schedule, no
+tasks; with ``--demo`` the whole demo programme as ``jifen serve`` seeds it) and each member
+checks in once, one request after another. Printed per request: this process's CPU (the API's
+work and the client's few lines), this database's PostgreSQL backends' CPU (``/proc``), their
+sum, and the same for ``{ __typename }`` with the members' tokens (the stack's floor). Run from
+the root of the tree to measure: the app and the migrations are that tree's (a before run is
+made from a checkout of the older commit). Database and Redis from ``JIFEN_DATABASE_URL`` /
+``JIFEN_REDIS_URL``, else recreated ones.
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--profile", action="store_true", help="pyinstrument the check-ins")
+    parser.add_argument("--demo", action="store_true", help="the whole demo programme seeded")
     args = parser.parse_args()
 
     from app.auth.tokens import mint_token
@@ -96,6 +99,12 @@ async def main() -> None:
         _env_file=None,  # type: ignore[call-arg]
     )
     token_of = {m: mint_token(settings, f"member:{m}", []) for m in members}
+    if args.demo:  # as `jifen serve` seeds it: the sign-in tasks, win-back, the rules
+        from app.cli import open_runtime
+        from app.seed import seed_demo
+
+        async with open_runtime(settings) as rt:
+            await seed_demo(rt)
     app = create_app(settings)
     print(f"load average before: {load_average()}; tree {ROOT}, pid {os.getpid()}")
     async with (
