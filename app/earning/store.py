@@ -97,9 +97,6 @@ def _snapshot_query() -> Any:
 _SNAPSHOT = _snapshot_query()
 
 
-_SNAPSHOT = _snapshot_query()
-
-
 class EarningStore:
     """One unit of work's earning: its connection, and the tiers, ledger and rule book on it."""
 
