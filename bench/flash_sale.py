@@ -15,8 +15,10 @@ What it does, in one run (set-up, server and audit helpers are bench/ledger.py's
    (a) the item is a flash item: the Redis gate (a Lua script) decides who may try;
    (b) the baseline: the same item without the gate, PostgreSQL's conditional update decides.
    For each: throughput (buyers answered per second, until the last answer), p50/p99 latency,
-   sold, ``OUT_OF_STOCK`` answers, other answers, oversold (orders beyond the stock: must be 0),
-   and the time from the first request to the last unit sold.
+   sold, ``OUT_OF_STOCK`` answers, other answers, lost buyers (sent, never answered: must be
+   0), oversold (orders beyond the stock: must be 0), the time from the first request to the
+   last unit sold, the CPU per buyer (API workers + this database's PostgreSQL backends) and
+   the load average before and after.
 4. Stops the server, runs the ledger audit (with the mall's checks) and prints the table and the
    ratio gate / baseline.
 
@@ -53,6 +55,8 @@ from ledger import (  # noqa: E402  (bench/ledger.py: shared set-up, server and 
     Server,
     asyncpg_dsn,
     audit,
+    backend_pids,
+    cpu_seconds,
     load_average,
     prepare_stage,
     register_members,
@@ -105,6 +109,8 @@ class Rush:
     stock_left: int
     sell_out_seconds: float | None
     socket_errors: int
+    cpu_ms: float  # CPU per buyer: the API workers and this database's PostgreSQL backends
+    load: str  # the 1-minute load average before -> after the rush
 
     @property
     def throughput(self) -> float:
@@ -256,7 +262,7 @@ async def item_facts(url: str, item_id: int, wall_start: float) -> tuple[int, in
 
 def measure(
     args: argparse.Namespace,
-    url: str,
+    server: Server,
     db: str,
     out: Path,
     buyers_file: Path,
@@ -264,12 +270,21 @@ def measure(
     phase: str,
     flash: bool,
 ) -> Rush:
+    url = server.url
     item_id = create_item(url, staff, f"{phase}-{int(time.time())}", args.stock, flash)
+    database = asyncpg_dsn(db).rsplit("/", 1)[1].split("?")[0]
+    counted = server.worker_pids() + backend_pids(database)
+    load_before, cpu_before = load_average().split()[0], cpu_seconds(counted)
     figures, counts, wall_start, elapsed = run_rush(args, url, out, buyers_file, item_id, phase)
+    # Backends that opened during the rush were not in the first reading: all their CPU counts.
+    new = [pid for pid in set(backend_pids(database)) if pid not in counted]
+    cpu = cpu_seconds(counted) - cpu_before + cpu_seconds(new)
+    load = f"{load_before} -> {load_average().split()[0]}"
     orders, left, sell_out = asyncio.run(item_facts(db, int(item_id), wall_start))
+    answered = sum(sum(c) for c in counts)
     return Rush(
         name="flash gate (Redis Lua, then PostgreSQL)" if flash else "baseline: PostgreSQL only",
-        buyers=sum(sum(c) for c in counts),
+        buyers=answered,
         seconds=elapsed,
         p50_ms=figures["p50_us"] / 1000,
         p99_ms=figures["p99_us"] / 1000,
@@ -280,6 +295,8 @@ def measure(
         stock_left=left,
         sell_out_seconds=sell_out,
         socket_errors=int(figures["socket_errors"] + figures["timeouts"]),
+        cpu_ms=1000 * cpu / max(answered, 1),
+        load=load,
     )
 
 
@@ -288,7 +305,8 @@ def print_table(rushes: list[Rush], stock: int, lost: int) -> None:
     print()
     head = (
         f"{'rush':40} {'buyers/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'sold':>6} "
-        f"{'oos':>6} {'other':>6} {'lost':>5} {'oversold':>8} {'sell-out s':>10}"
+        f"{'oos':>6} {'other':>6} {'lost':>5} {'oversold':>8} {'sell-out s':>10} "
+        f"{'CPU ms':>7} {'load':>14}"
     )
     print(head)
     print("-" * len(head))
@@ -297,7 +315,7 @@ def print_table(rushes: list[Rush], stock: int, lost: int) -> None:
         print(
             f"{r.name:40} {r.throughput:9.0f} {r.p50_ms:8.1f} {r.p99_ms:8.1f} {r.sold:6d} "
             f"{r.out_of_stock:6d} {r.other:6d} {lost - r.buyers:5d} {r.oversold(stock):8d} "
-            f"{sell_out:>10}"
+            f"{sell_out:>10} {r.cpu_ms:7.2f} {r.load:>14}"
         )
     if len(rushes) == 2 and rushes[1].throughput:
         print(
@@ -340,9 +358,13 @@ def main() -> int:
         print(f"server {server.url} ready (workers {server.worker_pids()})")
         phases = [("gate", True)] + ([] if args.no_baseline else [("baseline", False)])
         for phase, flash in phases:
-            rush = measure(args, server.url, database_url, out, buyers_file, staff, phase, flash)
+            rush = measure(args, server, database_url, out, buyers_file, staff, phase, flash)
             rushes.append(rush)
-            print(f"  {rush.name}: {rush.throughput:.0f} buyers/s, sold {rush.sold}", flush=True)
+            print(
+                f"  {rush.name}: {rush.throughput:.0f} buyers/s, sold {rush.sold}, "
+                f"{rush.cpu_ms:.2f} ms CPU per buyer, load {rush.load}",
+                flush=True,
+            )
     finally:
         server.stop()
     ok, report = asyncio.run(audit(database_url))
@@ -356,7 +378,10 @@ def main() -> int:
     (out / "results.json").write_text(
         json.dumps([{**vars(r), "throughput": r.throughput} for r in rushes], indent=2) + "\n"
     )
-    clean = all(r.oversold(args.stock) == 0 and r.sold == args.stock for r in rushes)
+    clean = all(
+        r.oversold(args.stock) == 0 and r.sold == args.stock and r.buyers == args.buyers
+        for r in rushes
+    )
     return 0 if ok and clean else 1
 
 
