@@ -75,6 +75,7 @@ from app.runtime import Runtime
 from app.webhooks.backlog import backlog_gauges
 from app.webhooks.runner import webhooks_running
 
+UNAUTHENTICATED = ErrorCode.UNAUTHENTICATED.value
 PRINCIPAL_KEY = "jifen.principal"  # where the HTTP wrapper leaves the principal in the scope
 READY_TIMEOUT_SECONDS = 2.0
 
@@ -98,13 +99,16 @@ def _client_address(connection: Request | WebSocket) -> str:
     return connection.client.host if connection.client else "unknown"
 
 
-def _rate_limited_for(response_data: object) -> int | None:
-    """Seconds to wait when the answer is a rate-limit refusal (then HTTP says 429)."""
+def _refusal_of(response_data: object) -> tuple[str, dict[str, Any]] | None:
+    """The code of the refusal that answered the whole operation before it ran (rate limit, a
+    member's standing): an error with no path, raised by an extension, not by a field."""
     errors = response_data.get("errors") if isinstance(response_data, dict) else None
     for error in errors or []:
-        extensions = error.get("extensions") or {} if isinstance(error, dict) else {}
-        if extensions.get("code") == ErrorCode.RATE_LIMITED.value:
-            return int(extensions.get("retryAfter") or 1)
+        if not isinstance(error, dict) or error.get("path"):
+            continue
+        extensions = error.get("extensions") or {}
+        if extensions.get("code") in (ErrorCode.RATE_LIMITED.value, UNAUTHENTICATED):
+            return str(extensions["code"]), extensions
     return None
 
 
@@ -182,6 +186,8 @@ class JifenGraphQL(GraphQL[Context, None]):
                     authorization=request.headers.get("authorization"),
                     api_key=request.headers.get("x-api-key"),
                     session=console_session(request, request.headers.get(CSRF_HEADER)),
+                    # Read once the operation is known (app/graphql/core/standing.py).
+                    standing=False,
                 )
             except DomainError as error:
                 # Refused before GraphQL runs: the access line OperationMetrics would write.
@@ -205,10 +211,16 @@ class JifenGraphQL(GraphQL[Context, None]):
         self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Response
     ) -> Response:
         response = super().create_response(response_data, sub_response)
-        wait = _rate_limited_for(response_data)
-        if wait is not None:
+        refusal = _refusal_of(response_data)
+        if refusal is None:
+            return response
+        code, extensions = refusal
+        if code == UNAUTHENTICATED:  # a member's standing, read after parsing: as at the door
+            response.status_code = 401
+            response.headers["WWW-Authenticate"] = "Bearer"
+        else:
             response.status_code = 429
-            response.headers["Retry-After"] = str(wait)
+            response.headers["Retry-After"] = str(int(extensions.get("retryAfter") or 1))
         return response
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from app.auth.apikeys import authenticate_api_key
 from app.auth.principal import ANONYMOUS, Principal
 from app.auth.staff import CSRF_REFUSED, csrf_matches, session_principal
-from app.auth.standing import in_standing
+from app.auth.standing import in_standing, standing_later
 from app.auth.tokens import decode_token
 from app.auth.widgetkeys import authenticate_widget_key, is_widget_key
 from app.errors import DomainError, ErrorCode
@@ -48,12 +48,18 @@ async def authenticate(
     authorization: str | None,
     api_key: str | None,
     session: ConsoleSession | None = None,
+    standing: bool = True,
 ) -> Principal:
+    """``standing=False``: a member token's standing is left for the caller to read
+    (:func:`app.auth.standing.standing_later`)."""
     if authorization and api_key:
         raise _unauthenticated("send either a bearer token or an API key, not both")
     if authorization:
         # A header names its caller explicitly: a console cookie beside it is not consulted.
-        return await in_standing(rt, decode_token(rt.settings, bearer_token(authorization)))
+        principal = decode_token(rt.settings, bearer_token(authorization))
+        if not standing:
+            return standing_later(principal)
+        return await in_standing(rt, principal)
     if api_key:
         async with rt.engine.connect() as conn:
             if is_widget_key(api_key):

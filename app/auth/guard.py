@@ -81,6 +81,7 @@ class CredentialGuard:
         authorization: str | None,
         api_key: str | None,
         session: ConsoleSession | None = None,
+        standing: bool = True,
     ) -> Principal:
         prefix = _key_prefix(api_key)
         kind = "api_key" if api_key else "token" if authorization else "session"
@@ -91,7 +92,7 @@ class CredentialGuard:
             if prefix is not None and self._known_unknown(prefix):
                 raise DomainError(ErrorCode.UNAUTHENTICATED, "the API key is wrong or revoked")
             return await authenticate(
-                rt, authorization=authorization, api_key=api_key, session=session
+                rt, authorization=authorization, api_key=api_key, session=session, standing=standing
             )
         except DomainError as error:
             if isinstance(error, UnknownApiKey) and prefix is not None:

@@ -49,6 +49,10 @@ class Principal:
     # its member loader with it, so ``me`` costs no second read. Only for that request — the
     # GraphQL context drops it, so a WebSocket's long-lived principal never serves it stale.
     member_row: Member | None = field(default=None, compare=False, repr=False)
+    # A member's token whose standing is not read yet: the GraphQL layer reads it before the
+    # operation runs, or — for a mutation that may refuse first without the database (a flash
+    # sale's gate) — only once it gets past that refusal (app/graphql/core/standing.py).
+    standing_pending: bool = field(default=False, compare=False)
 
     @classmethod
     def member(cls, member_id: int) -> Principal:

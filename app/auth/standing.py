@@ -12,6 +12,11 @@ WebSocket ``connection_init``) the account's status is read, one primary-key loo
 The look-up reads the whole row (the same primary-key read, a few columns more): the principal
 carries it, and an HTTP request's GraphQL context primes its member loader with it, so ``me``
 reads the member no second time (docs/PERFORMANCE.md).
+
+An HTTP GraphQL request reads it after parsing, not before (:func:`standing_later`,
+app/graphql/core/standing.py): so that a mutation declared ``gate_first`` — a flash sale's
+``placeRedemption``, whose Redis gate refuses most buyers — can refuse without any database
+round trip, and read the standing only for the buyers the gate lets through.
 """
 
 from __future__ import annotations
@@ -29,6 +34,11 @@ from app.members.tables import members
 from app.runtime import Runtime
 
 
+def standing_later(principal: Principal) -> Principal:
+    """The principal with its standing left for the GraphQL layer to read (a member's only)."""
+    return replace(principal, standing_pending=principal.kind is PrincipalKind.MEMBER)
+
+
 async def in_standing(rt: Runtime, principal: Principal) -> Principal:
     """The principal as its account stands now; staff and partners pass unchanged."""
     if principal.kind is not PrincipalKind.MEMBER:
@@ -42,4 +52,9 @@ async def in_standing(rt: Runtime, principal: Principal) -> Principal:
     member = member_of_row(row)
     if member.status is MemberStatus.CLOSED:
         raise DomainError(ErrorCode.UNAUTHENTICATED, "the member's account is closed")
-    return replace(principal, read_only=member.status is MemberStatus.FROZEN, member_row=member)
+    return replace(
+        principal,
+        read_only=member.status is MemberStatus.FROZEN,
+        member_row=member,
+        standing_pending=False,
+    )

@@ -36,6 +36,7 @@ from app.graphql.core.errors import JifenMaskErrors
 from app.graphql.core.instrumentation import OperationMetrics
 from app.graphql.core.ratelimit import PrincipalBudgets, RateLimit
 from app.graphql.core.replicas import ReplicaReads
+from app.graphql.core.standing import MemberStanding
 from app.graphql.earning.mutations import EarningMutations
 from app.graphql.earning.queries import EarningQueries
 from app.graphql.engagement.mutations import EngagementMutations
@@ -168,6 +169,8 @@ def _extensions(settings: Settings) -> list[type[SchemaExtension] | Callable[[],
         ParserCache,
         ValidationCache,
         JifenMaskErrors,
+        # Before anything executes: a member's standing, as the HTTP layer once read it first.
+        MemberStanding,
     ]
     if settings.database_replica_urls:  # queries' reads may go to a replica (app/replicas.py)
         extensions.append(ReplicaReads)

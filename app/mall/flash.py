@@ -3,9 +3,12 @@
 The database stays the authority: an order exists only if its transaction reserved stock with
 ``UPDATE … WHERE stock_left >= n`` and held the points, so nothing can be oversold whatever Redis
 says. Redis only decides, atomically in one Lua script, *who may try*: it keeps a counter of
-units left and, per business period, units per member. A buyer it refuses gets
-``OUT_OF_STOCK`` (or ``LIMIT_REACHED``) at once, without touching PostgreSQL; only about as many
-buyers as there are units reach the database row, which is the hot spot otherwise.
+units left and, per business period, units per member, and the members it ever let through. A
+buyer it refuses gets ``OUT_OF_STOCK`` (or ``LIMIT_REACHED``) at once, without touching
+PostgreSQL — not even for the idempotent replay, which only a member the gate let through
+before can need; only about as many buyers as there are units reach the database row, which is
+the hot spot otherwise. (Through the API the member's standing is read after the gate too:
+app/graphql/core/standing.py.)
 
 Disagreements only ever cost sales, never oversell:
 
@@ -14,8 +17,8 @@ Disagreements only ever cost sales, never oversell:
 * the process died between the gate and the commit: the gate is short of a unit until
   :func:`reconcile` (staff, or after a restart) rebuilds it from the database;
 * Redis restarted (or evicted the keys): the next buyer finds the gate unarmed and
-  :meth:`FlashGate.arm` loads it from the database (``stock_left`` and this period's per-member
-  counts), guarded so that only one caller arms it;
+  :meth:`FlashGate.arm` loads it from the database (``stock_left``, this period's per-member
+  counts and the members with an order), guarded so that only one caller arms it;
 * Redis is unreachable: buyers go straight to the database path (slower, still exact).
 """
 
@@ -40,14 +43,20 @@ from app.runtime import Runtime
 
 log = logging.getLogger("app.mall.flash")
 
-# KEYS: stock, buyers. ARGV: member, quantity, limit (0: none), buyers TTL seconds.
-# Returns units left after taking, or -1 out of stock, -2 not armed, -3 member limit reached.
+# KEYS: stock, buyers, passed. ARGV: member, quantity, limit (0: none), buyers TTL seconds.
+# Returns units left after taking, or -1 out of stock, -2 not armed, -3 member limit reached,
+# -4 out of stock for a member the gate let through before (its retry may be a replay).
+# ``passed`` holds every member the gate ever let through for the item: only they can have an
+# order to replay, so a refusal of anyone else needs no look-up in the database.
 TAKE = """
 local left = redis.call('GET', KEYS[1])
 if not left then return -2 end
 left = tonumber(left)
 local q = tonumber(ARGV[2])
-if left < q then return -1 end
+if left < q then
+  if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 1 then return -4 end
+  return -1
+end
 local limit = tonumber(ARGV[3])
 if limit > 0 then
   local had = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
@@ -55,10 +64,12 @@ if limit > 0 then
   redis.call('HINCRBY', KEYS[2], ARGV[1], q)
   redis.call('EXPIRE', KEYS[2], ARGV[4])
 end
+redis.call('SADD', KEYS[3], ARGV[1])
 return redis.call('DECRBY', KEYS[1], q)
 """
 
-# KEYS: stock, buyers. ARGV: member, quantity, limit. Only gives back to an armed gate.
+# KEYS: stock, buyers. ARGV: member, quantity, limit. Only gives back to an armed gate. The
+# member stays in ``passed``: the order it placed (now cancelled) still replays.
 GIVE_BACK = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return -2 end
 if tonumber(ARGV[3]) > 0 then
@@ -68,24 +79,39 @@ end
 return redis.call('INCRBY', KEYS[1], ARGV[2])
 """
 
-# KEYS: stock, buyers. ARGV: stock, buyers TTL, then member/count pairs. Arms once (NX).
+# KEYS: stock, buyers, passed. ARGV: stock, buyers TTL, count of member/count pairs, the pairs,
+# then the members who ever ordered the item. Arms once (NX).
 ARM = """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX') == false then return 0 end
-redis.call('DEL', KEYS[2])
-for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
-if #ARGV > 2 then redis.call('EXPIRE', KEYS[2], ARGV[2]) end
+redis.call('DEL', KEYS[2], KEYS[3])
+local pairs_end = 3 + 2 * tonumber(ARGV[3])
+for i = 4, pairs_end, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+if pairs_end > 3 then redis.call('EXPIRE', KEYS[2], ARGV[2]) end
+for i = pairs_end + 1, #ARGV do redis.call('SADD', KEYS[3], ARGV[i]) end
 return 1
 """
+
+# KEYS: passed. ARGV: member. An order placed while the gate was unreachable.
+NOTE_PASSED = "return redis.call('SADD', KEYS[1], ARGV[1])"
 
 BUYERS_TTL_SECONDS = 40 * 24 * 3600  # longer than any period a limit counts over
 
 
 class Verdict(Enum):
     TAKEN = "taken"
-    OUT_OF_STOCK = "out_of_stock"
+    OUT_OF_STOCK = "out_of_stock"  # and the member never passed: nothing of its to replay
+    OUT_OF_STOCK_PASSED = "out_of_stock_passed"  # a member who passed before: maybe a replay
     LIMIT_REACHED = "limit_reached"
     NOT_ARMED = "not_armed"
     UNAVAILABLE = "unavailable"  # Redis unreachable: go to the database directly
+
+
+REFUSALS = {
+    -1: Verdict.OUT_OF_STOCK,
+    -2: Verdict.NOT_ARMED,
+    -3: Verdict.LIMIT_REACHED,
+    -4: Verdict.OUT_OF_STOCK_PASSED,
+}
 
 
 @dataclass(frozen=True)
@@ -110,12 +136,14 @@ class FlashGate:
         self._take = redis.register_script(TAKE)
         self._give_back = redis.register_script(GIVE_BACK)
         self._arm = redis.register_script(ARM)
+        self._note_passed = redis.register_script(NOTE_PASSED)
 
     @staticmethod
     def keys(item_id: int, period: str) -> list[str]:
-        # One hash tag per item: the Lua scripts touch both keys, so in a Redis Cluster they
-        # must share a slot.
-        return [f"mall:flash:{{{item_id}}}:stock", f"mall:flash:{{{item_id}}}:buyers:{period}"]
+        """Stock, this period's units per member, and the members ever let through. One hash
+        tag per item: the Lua scripts touch all three, so in a Redis Cluster they share a slot."""
+        tag = f"mall:flash:{{{item_id}}}"
+        return [f"{tag}:stock", f"{tag}:buyers:{period}", f"{tag}:passed"]
 
     async def take(self, ticket: Ticket) -> Verdict:
         try:
@@ -129,9 +157,7 @@ class FlashGate:
             metrics.redis_errors.labels("flash_gate").inc()
             log.warning("flash gate unavailable, deciding in the database: %s", error)
             return Verdict.UNAVAILABLE
-        return {-1: Verdict.OUT_OF_STOCK, -2: Verdict.NOT_ARMED, -3: Verdict.LIMIT_REACHED}.get(
-            left, Verdict.TAKEN
-        )
+        return REFUSALS.get(left, Verdict.TAKEN)
 
     async def give_back(self, ticket: Ticket) -> None:
         try:
@@ -143,13 +169,31 @@ class FlashGate:
             metrics.redis_errors.labels("flash_gate").inc()
             log.warning("flash gate: could not give back %s: %s", ticket, error)
 
-    async def arm(self, stock_left: int, item_id: int, period: str, buyers: dict[int, int]) -> bool:
+    async def note_passed(self, ticket: Ticket) -> None:
+        """An order placed while the gate could not be asked: its member's retries may replay."""
+        try:
+            await self._note_passed(
+                keys=self.keys(ticket.item_id, ticket.period)[2:], args=[ticket.member_id]
+            )
+        except RedisError as error:  # a retry after the sell-out answers OUT_OF_STOCK instead
+            metrics.redis_errors.labels("flash_gate").inc()
+            log.warning("flash gate: could not note %s: %s", ticket, error)
+
+    async def arm(
+        self,
+        stock_left: int,
+        item_id: int,
+        period: str,
+        buyers: dict[int, int],
+        passed: list[int],
+    ) -> bool:
         pairs: list[int] = []
         for member_id, count in buyers.items():
             pairs += [member_id, count]
         try:
             armed = await self._arm(
-                keys=self.keys(item_id, period), args=[stock_left, BUYERS_TTL_SECONDS, *pairs]
+                keys=self.keys(item_id, period),
+                args=[stock_left, BUYERS_TTL_SECONDS, len(buyers), *pairs, *passed],
             )
         except RedisError as error:  # the next take finds it unarmed again, or unavailable
             metrics.redis_errors.labels("flash_gate").inc()
@@ -168,7 +212,8 @@ class FlashGate:
             log.warning("flash gate: could not adjust %s: %s", key, error)
 
     async def disarm(self, item_id: int) -> None:
-        await self.redis.delete(self.keys(item_id, "-")[0])
+        stock, _, passed = self.keys(item_id, "-")
+        await self.redis.delete(stock, passed)
 
     async def left(self, item_id: int) -> int | None:
         raw = await self.redis.get(self.keys(item_id, "-")[0])
@@ -195,7 +240,9 @@ async def arm_from_database(rt: Runtime, item: Item) -> None:
             if since is not None:
                 query = query.where(mall_orders.c.created_at >= since)
             buyers = {m: int(n) for m, n in (await conn.execute(query)).all()}
-    await FlashGate(rt.redis).arm(current.stock_left or 0, item.id, period, buyers)
+        ordered = select(mall_orders.c.member_id).where(mall_orders.c.item_id == item.id)
+        passed = list((await conn.execute(ordered.distinct())).scalars())
+    await FlashGate(rt.redis).arm(current.stock_left or 0, item.id, period, buyers, passed)
 
 
 async def reconcile(rt: Runtime, item_id: int) -> int:

@@ -167,8 +167,7 @@ class Redemptions:
             ),
             actor,
         )
-        await self._take_stock(item, quantity)
-        return await self._insert(
+        order = await self._insert(
             actor,
             order_id,
             member_id,
@@ -180,6 +179,11 @@ class Redemptions:
             expires_at,
             points=points,
         )
+        # Last: the item's row is a rush's hot spot, and its lock is held from this update to
+        # the commit; taken after the other writes, buyers queue on it for fewer round trips.
+        # (OUT_OF_STOCK here rolls back the hold and the order with it.)
+        await self._take_stock(item, quantity)
+        return order
 
     async def quote(self, member_id: int, item_id: int, quantity: int) -> RedemptionQuote:
         """What the member would pay for ``quantity`` of the item now, lot by lot: the figure

@@ -22,6 +22,10 @@ SYSTEM = Actor("system", "jobs")
 T = TypeVar("T")
 
 
+async def _admitted() -> None:
+    """A caller with nothing left to check (staff, jobs, tests)."""
+
+
 @dataclass(frozen=True)
 class Placed:
     order: Order
@@ -37,14 +41,18 @@ async def place_redemption(
     quantity: int,
     idempotency_key: str,
     quoted_points: int | None = None,
+    admit: Callable[[], Awaitable[None]] = _admitted,
 ) -> Placed:
     """Place an order (idempotent per caller and key). Flash items pass the Redis gate first.
     ``quoted_points``: the points the member was shown (``redemptionQuote``); a price that
-    changed since is refused (QUOTE_CHANGED)."""
+    changed since is refused (QUOTE_CHANGED). ``admit``: the caller's last checks that need
+    the database (a member's standing), run before the order's first read or write of the
+    member's — so that a buyer the gate refuses costs no database round trip."""
     check_quantity(quantity)
     item = await item_cache(rt).get(rt, item_id)
     order = _Order(member_id, item_id, quantity, quoted_points)
     if not item.flash:
+        await admit()
         return await _place_in_database(rt, actor, order, idempotency_key)
     check_on_sale(item, rt.clock.now())
     ticket = Ticket(
@@ -59,13 +67,19 @@ async def place_redemption(
     if verdict is Verdict.NOT_ARMED:
         await arm_from_database(rt, item)
         verdict = await gate.take(ticket)
-    if verdict in (Verdict.OUT_OF_STOCK, Verdict.LIMIT_REACHED):
+    if verdict is Verdict.OUT_OF_STOCK:
+        # The member never passed the gate, so no order of its can exist to replay: refused
+        # without a database round trip (the rush's many losers cost Redis only).
+        raise out_of_stock(item.name)
+    if verdict in (Verdict.OUT_OF_STOCK_PASSED, Verdict.LIMIT_REACHED):
+        await admit()
         replay = await _replay(rt, actor, idempotency_key)
         if replay is not None:
             return replay
         raise _refusal(verdict, item, quantity)
     passed = verdict is Verdict.TAKEN
     try:
+        await admit()  # a frozen or closed member gives its unit back, as any refusal
         placed = await _place_in_database(rt, actor, order, idempotency_key)
     except BaseException:
         if passed:
@@ -73,6 +87,8 @@ async def place_redemption(
         raise
     if passed and placed.replayed:
         await gate.give_back(ticket)
+    elif verdict is Verdict.UNAVAILABLE and not placed.replayed:
+        await gate.note_passed(ticket)
     return placed
 
 
@@ -86,7 +102,7 @@ async def quote_redemption(
 
 
 def _refusal(verdict: Verdict, item: Item, quantity: int) -> DomainError:
-    if verdict is Verdict.OUT_OF_STOCK:
+    if verdict is Verdict.OUT_OF_STOCK_PASSED:
         return out_of_stock(item.name)
     return DomainError(
         ErrorCode.LIMIT_REACHED,

@@ -69,7 +69,7 @@ async def test_a_master_fails_over_and_followers_lose_nothing(
     gate = FlashGate(redis)
     async with event_gateway(settings, relay=True) as hub:
         channel = hub.channel(topic)
-        await gate.arm(10, 7, "ever", {})
+        await gate.arm(10, 7, "ever", {}, [])
         events = follow(engine, hub, topic)
         for n in range(1, 4):
             await write(engine, topic, n)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
+import pytest
 from redis.asyncio import Redis
 
 from app.errors import DomainError, ErrorCode
@@ -16,6 +17,7 @@ from app.mall.flash import FlashGate, reconcile
 from app.mall.policy import Item
 from app.runtime import Runtime
 from tests.mall.conftest import MakeItem, MakeMember, assert_audit_clean, member_actor
+from tests.statements import counting
 
 
 async def buy(runtime: Runtime, member: int, item: Item, key: str) -> mall.Order | DomainError:
@@ -108,16 +110,20 @@ async def test_a_cancelled_flash_order_reopens_the_unit(
     await assert_audit_clean(runtime)
 
 
+@pytest.mark.parametrize("redis_restarted", [False, True])
 async def test_a_replayed_winner_gets_its_order_even_when_sold_out(
-    runtime: Runtime, make_member: MakeMember, make_item: MakeItem
+    runtime: Runtime, make_member: MakeMember, make_item: MakeItem, redis_restarted: bool
 ) -> None:
     item = await make_item(stock=1, flash=True)
     a, b = await members(make_member, 2)
     won = await buy(runtime, a, item, "same")
-    await buy(runtime, b, item, "other")
+    if redis_restarted:
+        await runtime.redis.flushdb()  # the gate forgets who passed; arming rebuilds it
+    late = await buy(runtime, b, item, "other")
 
     again = await buy(runtime, a, item, "same")
 
+    assert isinstance(late, DomainError) and late.code is ErrorCode.OUT_OF_STOCK
     assert isinstance(won, mall.Order) and isinstance(again, mall.Order) and again.id == won.id
 
 
@@ -149,3 +155,37 @@ async def test_with_redis_down_the_database_alone_decides_exactly(
     assert sorted(held) == [0] * 15 + [200] * 5
     await unreachable.aclose()
     await assert_audit_clean(runtime)
+
+
+async def test_a_refusal_reads_the_database_only_for_a_member_who_passed_before(
+    runtime: Runtime, make_member: MakeMember, make_item: MakeItem
+) -> None:
+    item = await make_item(stock=1, flash=True)
+    a, b = await members(make_member, 2)
+    await buy(runtime, a, item, "won")
+
+    with counting(runtime) as never_passed:
+        await buy(runtime, b, item, "late")
+    with counting(runtime) as passed_before:
+        retried = await buy(runtime, a, item, "new key")
+
+    assert never_passed == []
+    assert len(passed_before) == 1  # its stored answer for that key: none, so refused
+    assert isinstance(retried, DomainError) and retried.code is ErrorCode.OUT_OF_STOCK
+
+
+async def test_a_cancelled_winner_still_replays_its_order(
+    runtime: Runtime, make_member: MakeMember, make_item: MakeItem
+) -> None:
+    item = await make_item(stock=1, flash=True)
+    a, b = await members(make_member, 2)
+    won = await buy(runtime, a, item, "same")
+    assert isinstance(won, mall.Order)
+    await mall.cancel_redemption(runtime, member_actor(a), won.id, "changed my mind")
+    assert isinstance(await buy(runtime, b, item, "b"), mall.Order)
+
+    again = await buy(runtime, a, item, "same")
+
+    assert (
+        isinstance(again, mall.Order) and again.id == won.id and again.status.value == "cancelled"
+    )

@@ -12,6 +12,7 @@ from starlette.websockets import WebSocket
 
 from app.auth.permissions import Subject, require, require_on, require_on_target
 from app.auth.principal import Principal, PrincipalKind
+from app.auth.standing import in_standing
 from app.errors import DomainError, ErrorCode, not_found
 from app.graphql.core.dataloaders import Loaders
 from app.members.models import Member
@@ -42,6 +43,18 @@ class Context:
         context = cls(runtime=runtime, principal=alone, request=request)
         context.loaders.member.prime(member.id, member)
         return context
+
+    async def settle_standing(self) -> None:
+        """Read the member's standing the HTTP layer left for later (app/auth/standing.py):
+        UNAUTHENTICATED for a closed or unknown member, read-only for a frozen one. Its row
+        primes the member loader, as at authentication."""
+        if not self.principal.standing_pending:
+            return
+        settled = await in_standing(self.runtime, self.principal)
+        member = settled.member_row
+        self.principal = replace(settled, member_row=None)
+        if member is not None:
+            self.loaders.member.prime(member.id, member)
 
     def renew_loaders(self) -> None:
         """A subscription lives long: give each event fresh loaders so it never reads stale."""

@@ -27,6 +27,7 @@ from app.graphql.core.context import Context, Info
 from app.graphql.core.errors import MutationError, refusal_as_payload
 from app.graphql.core.inputs import parse_id
 from app.graphql.core.replicas import remember_write
+from app.graphql.core.standing import GATE_FIRST
 from app.ledger.models import Actor
 from app.members.models import Member
 from app.runtime import Runtime
@@ -84,6 +85,13 @@ class Call:
         self.members.add(member_id)
         return member_id
 
+    async def settle_standing(self) -> None:
+        """For a ``gate_first`` mutation: the caller's standing, read once the use case gets
+        past its refusals that need no database, before its first database access; then the
+        permission check again (a frozen member: MEMBER_NOT_ACTIVE)."""
+        await self.ctx.settle_standing()
+        self.ctx.require(self.operation)
+
     def on_channel(self, channel: str, member_id: int | None = None) -> None:
         self.ctx.require_on_channel(self.operation, channel, member_id)
 
@@ -98,12 +106,16 @@ class Call:
 
 
 def mutation(
-    description: str, *, result: str | None = None
+    description: str, *, result: str | None = None, gate_first: bool = False
 ) -> Callable[[Body[Input, Payload]], StrawberryField]:
-    """Declare ``body`` as the mutation of the same name (see the module's docstring)."""
+    """Declare ``body`` as the mutation of the same name (see the module's docstring).
+    ``gate_first``: the body may refuse before the caller's standing is read, and must call
+    :meth:`Call.settle_standing` before touching the database (app/graphql/core/standing.py)."""
 
     def declare(body: Body[Input, Payload]) -> StrawberryField:
         operation = to_camel_case(body.__name__)
+        if gate_first:
+            GATE_FIRST.add(operation)
         hints = get_type_hints(body)
         input_type, payload = hints["input"], hints["return"]
         answer = _result_union(result or f"{operation[0].upper()}{operation[1:]}Result", payload)

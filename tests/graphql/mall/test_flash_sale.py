@@ -1,5 +1,6 @@
 """Flash sales through the API: 1,000 buyers racing for 100 units, and one member racing
-itself against a per-member limit. Real requests at once, then the audit."""
+itself against a per-member limit. Real requests at once, then the audit. A refused buyer
+costs no SQL statement; a frozen or closed one the gate lets through is refused after it."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from app.mall.tables import mall_items, mall_orders
 from app.members import usecases as members
 from app.runtime import Runtime
 from tests.graphql.conftest import Api
+from tests.graphql.statements import counting_statements
 
 STAFF = Actor("staff:alice", "api")
 BUYERS, STOCK = 1_000, 100
@@ -101,3 +103,42 @@ async def test_the_per_member_limit_holds_when_members_race_themselves(api: Api)
     assert (orders, left) == (10, 90)
     report = await audit_ledger(rt.engine, rt.clock.now())
     assert report.ok, report.render()
+
+
+STATUS = """mutation($m: ID!, $s: MemberStatus!) { setMemberStatus(input: {memberId: $m,
+  status: $s, reason: "support ticket"}) { __typename } }"""
+
+
+async def test_a_refused_buyer_costs_no_database_round_trip(api: Api) -> None:
+    rt = api.runtime
+    winner, loser = await register_many(rt, 2, 1_000)
+    item = (await api.admin(CREATE, {"stock": 1}))["createMallItem"]["item"]["id"]
+    won = await buy(api, winner, item, "won")
+    assert won["__typename"] == "RedemptionPayload", won
+
+    # Token, standing, rate limit, GraphQL, the gate: not one SQL statement for the loser.
+    with counting_statements(api) as statements:
+        refused = await buy(api, loser, item, "late")
+    assert refused["code"] == "OUT_OF_STOCK", refused
+    assert statements == []
+
+    # The winner retrying its key is told its order (the gate knows it passed before).
+    again = await buy(api, winner, item, "won")
+    assert again["redemption"] == won["redemption"], again
+
+
+async def test_a_frozen_or_closed_member_the_gate_lets_through_is_refused_and_gives_it_back(
+    api: Api,
+) -> None:
+    rt = api.runtime
+    frozen, closed, active = await register_many(rt, 3, 1_000)
+    await api.admin(STATUS, {"m": frozen, "s": "FROZEN"})
+    await api.admin(STATUS, {"m": closed, "s": "CLOSED"})
+    item = (await api.admin(CREATE, {"stock": 1}))["createMallItem"]["item"]["id"]
+
+    assert (await buy(api, frozen, item, "f"))["code"] == "MEMBER_NOT_ACTIVE"
+    assert (await buy(api, closed, item, "c"))["code"] == "UNAUTHENTICATED"
+    assert await FlashGate(rt.redis).left(int(item)) == 1  # both gave their unit back
+    assert (await buy(api, active, item, "a"))["__typename"] == "RedemptionPayload"
+    orders, left, held_by = await database_counts(rt, item)
+    assert (orders, left, held_by) == (1, 0, {active})

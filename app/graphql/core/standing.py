@@ -1,0 +1,58 @@
+"""A member's standing, read once the operation is known (app/auth/standing.py).
+
+The HTTP layer leaves a member token's standing unread (``Principal.standing_pending``); this
+extension reads it after validation, before anything executes — as the HTTP layer did before
+parsing, the same one read, with a closed or unknown member answered ``UNAUTHENTICATED`` (HTTP
+401) and nothing run. One kind of operation is let through unread: a mutation whose every
+field was declared ``gate_first`` (``placeRedemption``). Its use case may refuse without the
+database (a flash sale's Redis gate refuses most of a rush), and reads the standing itself —
+:meth:`app.graphql.core.mutations.Call.settle_standing` — before its first database access.
+A refused flash buyer so costs no database round trip at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from graphql import DocumentNode, FieldNode, GraphQLError, OperationType
+from graphql.utilities import get_operation_ast
+from strawberry.extensions import SchemaExtension
+
+from app.errors import DomainError
+from app.graphql.core.context import Context
+
+# The mutations whose use case may refuse before reading the caller's standing (filled by
+# ``mutation(..., gate_first=True)``).
+GATE_FIRST: set[str] = set()
+
+
+def gate_first(document: DocumentNode, operation_name: str | None) -> bool:
+    """Every root field of this operation is a gate-first mutation (no alias tricks matter:
+    the field's name decides; a fragment at the root does not qualify)."""
+    operation = get_operation_ast(document, operation_name)
+    if operation is None or operation.operation is not OperationType.MUTATION:
+        return False
+    fields = operation.selection_set.selections
+    return bool(fields) and all(
+        isinstance(field, FieldNode) and field.name.value in GATE_FIRST for field in fields
+    )
+
+
+class MemberStanding(SchemaExtension):
+    async def on_execute(self) -> AsyncIterator[None]:
+        execution = self.execution_context
+        context = execution.context
+        if (
+            isinstance(context, Context)
+            and context.principal.standing_pending
+            and not (
+                execution.graphql_document is not None
+                and gate_first(execution.graphql_document, execution.operation_name)
+            )
+        ):
+            try:
+                await context.settle_standing()
+            except DomainError as error:
+                # Raised before execution starts, where only a GraphQLError keeps its code.
+                raise GraphQLError(error.message, extensions={"code": error.code.value}) from None
+        yield
