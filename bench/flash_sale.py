@@ -354,7 +354,7 @@ def main() -> int:
     server = Server(env, args.workers, out / "server.log")
     rushes: list[Rush] = []
     try:
-        server.wait_ready()
+        server.wait_ready(timeout=300)  # a loaded box starts 20,000 members slowly
         print(f"server {server.url} ready (workers {server.worker_pids()})")
         phases = [("gate", True)] + ([] if args.no_baseline else [("baseline", False)])
         for phase, flash in phases:
