@@ -142,6 +142,7 @@ PLACEMENTS: Mapping[str, Placement] = {
     "mall_coupon_codes": LOCAL,
     "alembic_version": LOCAL,
     "job_runs": LOCAL,
+    "events_purge_mark": LOCAL,
     "analytics_activity": LOCAL,
     "analytics_alerts": LOCAL,
     "analytics_cursor": LOCAL,

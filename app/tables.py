@@ -35,7 +35,7 @@ from app.engagement.tables import (
     team_members,
     teams,
 )
-from app.events.tables import events
+from app.events.tables import events, events_purge_mark
 from app.experiments.tables import (
     experiment_assignments,
     experiment_variant_rules,
@@ -138,6 +138,7 @@ __all__ = [
     "engagement_rewards",
     "entries",
     "events",
+    "events_purge_mark",
     "exchange_partners",
     "exchanges",
     "experiment_assignments",

@@ -18,9 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 HORIZON_POLL_SECONDS = 0.005
 
+# Not below the purge mark: an emptied outbox must not take a reader's cursor back under it (every
+# id up to it is final: its event was published), or a projector would rebuild round after round.
 _SNAPSHOT = text(
-    "SELECT pg_current_snapshot()::text AS snapshot,"
-    " (SELECT coalesce(max(id), 0) FROM events) AS top"
+    "SELECT pg_current_snapshot()::text AS snapshot, greatest("
+    " (SELECT coalesce(max(id), 0) FROM events),"
+    " (SELECT coalesce(max(purged_through), 0) FROM events_purge_mark)) AS top"
 )
 # Transactions of the snapshot still running, leaving out those pg_stat_activity shows belong to
 # another database of the cluster (they cannot write our events).

@@ -15,7 +15,8 @@ Outages: when Redis is unreachable the leader retries the batch with exponential
 and keeps its lock; when PostgreSQL is, it reconnects with back-off and competes for the lock again.
 
 Retention: every ``retention_every`` seconds the leader deletes published events older than
-``retention`` in small batches, oldest first.
+``retention`` in small batches, oldest first, and records the greatest id it deleted in
+``events_purge_mark`` (the projectors rebuild when it passed their cursor).
 """
 
 from __future__ import annotations
@@ -50,12 +51,24 @@ SELECT_UNPUBLISHED = """
     FROM events WHERE published_at IS NULL ORDER BY id LIMIT $1
 """
 MARK_PUBLISHED = "UPDATE events SET published_at = now() WHERE id = ANY($1::bigint[])"
-# The oldest rows first, through the primary key: a bounded scan even when nothing is due.
+# The oldest rows first, through the primary key: a bounded scan even when nothing is due. The
+# same statement raises the purge mark to the greatest id it deleted (the projectors read it to
+# tell a purge past their cursor from a rolled-back id); how many rows it deleted.
 PURGE = """
-    DELETE FROM events WHERE id IN (
-        SELECT id FROM (SELECT id, created_at, published_at FROM events ORDER BY id LIMIT $1) head
-        WHERE published_at IS NOT NULL AND created_at < now() - make_interval(secs => $2)
+    WITH deleted AS (
+        DELETE FROM events WHERE id IN (
+            SELECT id
+            FROM (SELECT id, created_at, published_at FROM events ORDER BY id LIMIT $1) head
+            WHERE published_at IS NOT NULL AND created_at < now() - make_interval(secs => $2)
+        )
+        RETURNING id
+    ), mark AS (
+        INSERT INTO events_purge_mark AS m (id, purged_through)
+        SELECT true, max(id) FROM deleted HAVING count(*) > 0
+        ON CONFLICT (id) DO UPDATE
+        SET purged_through = greatest(m.purged_through, excluded.purged_through)
     )
+    SELECT count(*) FROM deleted
 """
 
 
@@ -208,19 +221,25 @@ class Relay:
 
     async def purge(self, conn: asyncpg.Connection) -> int:
         """Delete published events older than the retention time, a small batch at a time."""
-        seconds = self.retention.total_seconds()
-        total = 0
-        for _round in range(PURGE_ROUNDS):
-            status: str = await conn.execute(PURGE, PURGE_BATCH, seconds)
-            deleted = int(status.split()[-1])
-            total += deleted
-            if deleted == 0:
-                break
-            await asyncio.sleep(0)
+        total = await purge_events(conn, self.retention)
         if total:
             self.stats.purged += total
             self.log.info("relay.purged", events=total)
         return total
+
+
+async def purge_events(conn: asyncpg.Connection, retention: timedelta) -> int:
+    """Delete published events older than ``retention``, oldest first, a small batch at a time,
+    raising the purge mark; how many (at most ``PURGE_ROUNDS`` batches)."""
+    seconds = retention.total_seconds()
+    total = 0
+    for _round in range(PURGE_ROUNDS):
+        deleted = int(await conn.fetchval(PURGE, PURGE_BATCH, seconds))
+        total += deleted
+        if deleted == 0:
+            break
+        await asyncio.sleep(0)
+    return total
 
 
 async def _close(conn: asyncpg.Connection) -> None:

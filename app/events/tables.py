@@ -1,4 +1,17 @@
-from sqlalchemy import BigInteger, Column, DateTime, Identity, Index, String, Table, func, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Identity,
+    Index,
+    String,
+    Table,
+    func,
+    text,
+    true,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 
 from app.db import metadata
@@ -15,4 +28,15 @@ events = Table(
     Column("published_at", DateTime(timezone=True)),
     Index("ix_events_topic_id", "topic", "id"),
     Index("ix_events_unpublished", "id", postgresql_where=text("published_at IS NULL")),
+)
+
+# How far the relay's retention purged the outbox: the greatest id it deleted (one row, written by
+# the purge's own statement). A projector whose cursor is below it missed events only the ledger
+# still has; a gap left by a rolled-back id is not a purge, so it is never mistaken for one.
+events_purge_mark = Table(
+    "events_purge_mark",
+    metadata,
+    Column("id", Boolean, primary_key=True, server_default=true()),
+    Column("purged_through", BigInteger, nullable=False),
+    CheckConstraint("id", name="ck_events_purge_mark_one_row"),
 )

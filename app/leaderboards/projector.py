@@ -128,13 +128,13 @@ class ProjectionReport:
 
 
 async def events_lost_after(rt: Runtime, cursor: int) -> bool:
-    """True when the outbox no longer holds the events right after ``cursor``: its oldest event
-    is further on (the relay purged events the projector never applied, because it was stopped
-    longer than the retention time). A rolled-back id there looks the same; rebuilding then is
-    merely unnecessary, never wrong."""
+    """True when the outbox no longer holds every event after ``cursor``: the relay's purge mark
+    (the greatest id it deleted) is beyond it, so the relay purged events the projector never
+    applied (it was stopped longer than the retention time). A gap left by a rolled-back id is
+    no purge and triggers no rebuild."""
     async with rt.engine.connect() as conn:
-        oldest = await conn.scalar(text("SELECT min(id) FROM events"))
-    return oldest is not None and int(oldest) > cursor + 1
+        mark = await conn.scalar(text("SELECT purged_through FROM events_purge_mark"))
+    return mark is not None and int(mark) > cursor
 
 
 async def read_cursor(redis: RedisClient, board: str) -> int | None:

@@ -152,8 +152,11 @@ async def test_retention_deletes_only_old_published_events(
     relay = relay_of(settings, hub, "purger", retention=timedelta(hours=72))
     conn = await asyncpg.connect(asyncpg_dsn(settings.database_url or ""))
     try:
+        last_due = await conn.fetchval("SELECT max(id) FROM events WHERE published_at IS NOT NULL")
         assert await relay.purge(conn) == 2500
         left = await conn.fetch("SELECT type, published_at IS NULL AS pending FROM events")
+        # The purge mark: the greatest id deleted.
+        assert await conn.fetchval("SELECT purged_through FROM events_purge_mark") == last_due
     finally:
         await conn.close()
     assert sorted((row["type"], row["pending"]) for row in left) == [

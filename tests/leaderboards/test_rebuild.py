@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 
 from app.clock import FrozenClock
 from app.leaderboards.boards import PeriodKind, markers_key, period_of
-from app.leaderboards.projector import apply_pending, read_cursor
+from app.leaderboards.projector import apply_pending, events_lost_after, read_cursor
 from app.leaderboards.rebuild import rebuild
 from app.leaderboards.runner import run_projector
 from app.runtime import Runtime
@@ -27,6 +27,7 @@ from tests.leaderboards.conftest import (
     reverse,
     scores,
 )
+from tests.outbox import purge_outbox, roll_back_an_event
 
 
 async def test_ten_thousand_members_board_equals_the_ledger_and_survives_flushall(
@@ -171,10 +172,6 @@ async def _all_time_is(redis: Redis, expected: dict[int, int]) -> bool:
 async def test_run_projector_rebuilds_when_unapplied_events_were_purged(
     runtime: Runtime, redis: Redis
 ) -> None:
-    from sqlalchemy import text
-
-    from app.leaderboards.projector import events_lost_after
-
     a = await new_member(runtime)
     await earn(runtime, a, 10)
     await apply_pending(runtime)
@@ -182,8 +179,7 @@ async def test_run_projector_rebuilds_when_unapplied_events_were_purged(
     assert cursor is not None
     await earn(runtime, a, 5)
     await earn(runtime, a, 7)
-    async with runtime.engine.begin() as conn:  # the relay's retention ran meanwhile
-        await conn.execute(text("DELETE FROM events"))
+    assert await purge_outbox(runtime) > 0  # the relay's retention ran meanwhile
     await earn(runtime, a, 1)
     assert await events_lost_after(runtime, cursor)
     stop = asyncio.Event()
@@ -194,3 +190,24 @@ async def test_run_projector_rebuilds_when_unapplied_events_were_purged(
         stop.set()
         await asyncio.wait_for(task, 5)
     assert not await events_lost_after(runtime, await read_cursor(redis, BOARD) or 0)
+
+
+async def test_a_rolled_back_id_is_no_purge(runtime: Runtime, redis: Redis) -> None:
+    """A gap at the head of the outbox (a fresh one, then one just purged) that a rolled-back
+    transaction left is not a purge: the projector applies on, it does not rebuild."""
+    a = await new_member(runtime)
+    await apply_pending(runtime)
+    cursor = await read_cursor(redis, BOARD)
+    assert cursor is not None
+    await roll_back_an_event(runtime)  # the oldest id left is now beyond cursor + 1
+    await earn(runtime, a, 10)
+    assert not await events_lost_after(runtime, cursor)
+    await apply_pending(runtime)
+    cursor = await read_cursor(redis, BOARD)
+    assert cursor is not None
+    assert await purge_outbox(runtime) > 0  # everything applied, then purged
+    assert not await events_lost_after(runtime, cursor)
+    await roll_back_an_event(runtime)
+    await earn(runtime, a, 5)
+    assert not await events_lost_after(runtime, cursor)
+    assert await events_lost_after(runtime, cursor - 1)  # a cursor the purge did pass
