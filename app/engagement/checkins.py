@@ -103,7 +103,7 @@ def checkin_key(day: date) -> str:
 
 
 def checkin_reason(streak: int) -> str:
-    """The points' entry reason (migration 0037 writes the same words)."""
+    """The points' entry reason (migration 0033 writes the same words)."""
     return f"daily sign-in, day {streak} of the streak"
 
 

@@ -2,7 +2,7 @@
 
 The ordinary path (:meth:`app.engagement.checkins.SignIns.check_in` then the task hooks) runs a
 check-in as a transaction of ten statements, all under the member's account lock. Here the same
-writes run inside PostgreSQL, in ``engagement_check_in()`` (migration 0037), sent in autocommit:
+writes run inside PostgreSQL, in ``engagement_check_in()`` (migration 0033), sent in autocommit:
 the account locked, the member's status, last sign-in and the schedules' generation read after
 the lock, the streak and its day's reward, the earn (the ledger's credit,
 ``ledger_credit_locked()``, shared with ``earnPoints``), today's row, its event, the points'

@@ -1,7 +1,7 @@
 """engagement_check_in(): a daily sign-in in one statement; the credit shared with earnPoints
 
-Revision ID: 0037
-Revises: 0036
+Revision ID: 0033
+Revises: 0032
 Create Date: 2026-12-05 03:40:00
 
 A check-in ran twelve round trips (BEGIN, the account's lock, the member's read, the entry and
@@ -31,8 +31,8 @@ from typing import Any
 
 from alembic import op
 
-revision: str = "0037"
-down_revision: str | None = "0036"
+revision: str = "0033"
+down_revision: str | None = "0032"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """Citus-ready keys: member_id joins the primary key of member tables that only had ``id``
 
-Revision ID: 0031
-Revises: 0037
+Revision ID: 0034
+Revises: 0033
 Create Date: 2026-12-05 03:40:00
 
 Citus shards a distributed table by one column and checks a primary key or a foreign key only
@@ -23,8 +23,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0031"
-down_revision: str | None = "0037"
+revision: str = "0034"
+down_revision: str | None = "0033"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

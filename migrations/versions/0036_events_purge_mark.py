@@ -2,8 +2,8 @@
 deleted), so that a projector tells a purge past its cursor from a rolled-back id (docs/EVENTS.md
 "Retention")
 
-Revision ID: 0042
-Revises: 0041
+Revision ID: 0036
+Revises: 0035
 Create Date: 2026-12-05 04:50:00
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0042"
-down_revision: str | None = "0041"
+revision: str = "0036"
+down_revision: str | None = "0035"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

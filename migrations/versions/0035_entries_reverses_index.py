@@ -2,8 +2,8 @@
 the few reversals and the entries they reverse without joining every entry to the journal
 (the leaderboard rebuild's per-member sums, docs/PERFORMANCE.md "Leaderboard rebuild")
 
-Revision ID: 0041
-Revises: 0031
+Revision ID: 0035
+Revises: 0034
 Create Date: 2026-12-05 04:05:00
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0041"
-down_revision: str | None = "0031"
+revision: str = "0035"
+down_revision: str | None = "0034"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

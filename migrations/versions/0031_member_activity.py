@@ -1,7 +1,7 @@
 """member_activity: each member's own activity kept from the outbox for the segmentation run,
 and an index on entries.created_at (a day of entries leaving the window, a period's export)
 
-Revision ID: 0035
+Revision ID: 0031
 Revises: 0030
 Create Date: 2026-12-05 04:00:00
 """
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0035"
+revision: str = "0031"
 down_revision: str | None = "0030"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -2,8 +2,8 @@
 purchase events; the rollups' cursor dropped so the worker rebuilds them with the sales of the
 purchases recorded before (they have no event)
 
-Revision ID: 0036
-Revises: 0035
+Revision ID: 0032
+Revises: 0031
 Create Date: 2026-12-05 04:00:00
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0036"
-down_revision: str | None = "0035"
+revision: str = "0032"
+down_revision: str | None = "0031"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
