@@ -156,6 +156,7 @@ PLACEMENTS: Mapping[str, Placement] = {
     "webhook_endpoints": LOCAL,
     "webhook_messages": LOCAL,
     "webhook_attempts": LOCAL,
+    "webhook_leases": LOCAL,
     "webhook_cursor": LOCAL,
     "staff": LOCAL,
     "staff_sessions": LOCAL,

@@ -104,6 +104,7 @@ from app.webhooks.tables import (
     webhook_attempts,
     webhook_cursor,
     webhook_endpoints,
+    webhook_leases,
     webhook_messages,
 )
 
@@ -196,6 +197,7 @@ __all__ = [
     "webhook_attempts",
     "webhook_cursor",
     "webhook_endpoints",
+    "webhook_leases",
     "webhook_messages",
     "weekly_reports",
     "widget_keys",

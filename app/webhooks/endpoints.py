@@ -32,7 +32,7 @@ ENDPOINT = "webhook endpoint"
 MESSAGE = "webhook message"
 
 _ENDPOINT_COLUMNS = [c for c in webhook_endpoints.c if c.name not in ("secret", "previous_secret")]
-_MESSAGE_COLUMNS = [c for c in webhook_messages.c if c.name not in ("body", "lease_token")]
+_MESSAGE_COLUMNS = [c for c in webhook_messages.c if c.name != "body"]
 
 
 def _endpoint(row: Row[Any]) -> Endpoint:

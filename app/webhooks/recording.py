@@ -6,10 +6,10 @@ Each attempt used to open a transaction of its own to record itself, so a sender
 the API shares in ``jifen serve`` — and a few busy senders could take every connection
 PostgreSQL allows. Now the outcomes wait in the pump, which writes up to ``MAX_BATCH`` at a time
 through its one connection, in one statement (``_RECORD``): the attempts inserted, their
-messages moved and their endpoints' health, each part reading the batch as arrays (``unnest``),
-so the statement is prepared once whatever the batch's size. It used to be an INSERT, an
-executemany UPDATE and one or two UPDATEs of the endpoints: four or five round trips, each
-waiting for a core on a loaded machine while the pump's slots waited for the step.
+leases deleted, their messages moved and their endpoints' health, each part reading the batch
+as arrays (``unnest``), so the statement is prepared once whatever the batch's size. It used
+to be an INSERT, an executemany UPDATE and one or two UPDATEs of the endpoints: four or five
+round trips, each waiting for a core on a loaded machine while the pump's slots waited for the step.
 
 A batch that fails to write is dropped: its messages' leases run out and they are attempted
 again (at least once; the ``webhook-id`` is unchanged).
@@ -78,19 +78,24 @@ _RECORD = text(
             CAST(:delivered AS boolean[]), CAST(:next_attempts AS timestamptz[])
         ) AS u(message_id, endpoint_id, token, status_code, duration_ms, outcome, error,
                excerpt, status, attempts, delivered, next_attempt_at)
+    ), released AS (
+        -- A sender whose lease ran out (and was deleted by a later leasing step) records its
+        -- attempt but no longer moves the message.
+        DELETE FROM webhook_leases l USING u
+        WHERE l.message_id = u.message_id AND l.token = u.token
+        RETURNING l.message_id
     ), attempts AS (
         INSERT INTO webhook_attempts (message_id, endpoint_id, attempted_at, status_code,
                                       duration_ms, outcome, error, response_excerpt)
         SELECT message_id, endpoint_id, :now, status_code, duration_ms, outcome, error, excerpt
         FROM u
     ), moved AS (
-        -- A sender whose lease ran out records its attempt but no longer moves the message.
         UPDATE webhook_messages m
         SET status = u.status, attempts = u.attempts, last_attempt_at = :now,
-            lease_token = NULL, lease_until = NULL,
             delivered_at = CASE WHEN u.delivered THEN :now ELSE m.delivered_at END,
             next_attempt_at = coalesce(u.next_attempt_at, m.next_attempt_at)
-        FROM u WHERE m.id = u.message_id AND m.lease_token = u.token
+        FROM u JOIN released r ON r.message_id = u.message_id
+        WHERE m.id = u.message_id
     )
     UPDATE webhook_endpoints e
     SET failing_since = CASE WHEN h.ok THEN NULL ELSE coalesce(e.failing_since, :now) END

@@ -66,9 +66,6 @@ webhook_messages = Table(
     Column("status", String(16), nullable=False, server_default="pending"),
     Column("attempts", Integer, nullable=False, server_default=text("0")),
     Column("next_attempt_at", DateTime(timezone=True), nullable=False),
-    # A sender's lease: no other sender attempts the message before lease_until.
-    Column("lease_token", UUID(as_uuid=True)),
-    Column("lease_until", DateTime(timezone=True)),
     Column("last_attempt_at", DateTime(timezone=True)),
     Column("delivered_at", DateTime(timezone=True)),
     Column("created_at", DateTime(timezone=True), nullable=False),
@@ -82,16 +79,31 @@ webhook_messages = Table(
         postgresql_where=text("status = 'pending'"),
     ),
     Index(
-        "ix_webhook_messages_leased",
-        "endpoint_id",
-        postgresql_where=text("lease_until IS NOT NULL"),
-    ),
-    Index(
         "ix_webhook_messages_failed",
         "endpoint_id",
         "created_at",
         postgresql_where=text("status = 'failed'"),
     ),
+)
+
+# The messages in flight: a sender's lease, so that no other sender attempts the message before
+# ``until``. A table of its own, not columns of the message (migration 0038): a row is inserted
+# when leased and deleted when its attempt is recorded, never updated, so the lease reads a few
+# live rows (the endpoints' counts in flight) where it used to walk every delivered message's
+# dead index entries, and stamping a lease adds no version of the message and no entry to its
+# indexes (docs/WEBHOOKS.md "Delivery").
+webhook_leases = Table(
+    "webhook_leases",
+    metadata,
+    Column(
+        "message_id",
+        BigInteger,
+        ForeignKey("webhook_messages.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("endpoint_id", BigInteger, nullable=False),
+    Column("token", UUID(as_uuid=True), nullable=False),
+    Column("until", DateTime(timezone=True), nullable=False),
 )
 
 webhook_attempts = Table(

@@ -26,7 +26,7 @@ from app.webhooks.transport import Sender
 from tests.webhooks.conftest import STAFF, create_endpoint, deliver, earn, member, tuned
 from tests.webhooks.receiver import Receiver, Reply
 
-LEASED = "SELECT count(*) FROM webhook_messages WHERE lease_until IS NOT NULL"
+LEASED = "SELECT count(*) FROM webhook_leases"
 
 
 def later(delay: timedelta) -> timedelta:
@@ -300,7 +300,5 @@ async def test_senders_at_once_never_attempt_one_message_twice(
     ids = [lease.message_id for batch in leased for lease in batch]
     assert len(ids) == len(set(ids)) == 3  # the endpoint's bound, across senders
     async with rt.engine.connect() as conn:
-        held = await conn.scalar(
-            text("SELECT count(*) FROM webhook_messages WHERE lease_until IS NOT NULL")
-        )
+        held = await conn.scalar(text(LEASED))
     assert held == 3

@@ -8,21 +8,30 @@ import asyncio
 import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.clock import FrozenClock
 from app.db import create_engine, unit_of_work
 from app.events.outbox import append_event, member_topic
 from app.members.service import channels_of_members
 from app.runtime import Runtime
 from app.webhooks.dispatch import dispatch_pending
+from app.webhooks.leases import Lease, lease_due
 from app.webhooks.pump import Pump
-from app.webhooks.schedule import Outcome
-from app.webhooks.tables import webhook_attempts, webhook_endpoints, webhook_messages
-from app.webhooks.transport import Sender
+from app.webhooks.recording import Settled, settle, write
+from app.webhooks.schedule import Outcome, judge
+from app.webhooks.tables import (
+    webhook_attempts,
+    webhook_endpoints,
+    webhook_leases,
+    webhook_messages,
+)
+from app.webhooks.transport import Answer, Sender
 from tests.webhooks.conftest import create_endpoint, deliver, member, tuned
 from tests.webhooks.receiver import Receiver, Reply
 
@@ -137,11 +146,10 @@ async def test_many_deliveries_answered_together_record_through_one_connection(
         delivered = await conn.scalar(
             select(func.count())
             .select_from(webhook_messages)
-            .where(
-                webhook_messages.c.status == "delivered", webhook_messages.c.lease_until.is_(None)
-            )
+            .where(webhook_messages.c.status == "delivered")
         )
-    assert (recorded, delivered) == (IN_FLIGHT - 1, IN_FLIGHT - 1)
+        leased = await conn.scalar(select(func.count()).select_from(webhook_leases))
+    assert (recorded, delivered, leased) == (IN_FLIGHT - 1, IN_FLIGHT - 1, 0)
 
 
 async def test_outcomes_beyond_a_batch_are_written_in_several_and_none_is_left(
@@ -175,16 +183,17 @@ async def test_outcomes_beyond_a_batch_are_written_in_several_and_none_is_left(
         statuses: dict[str, int] = dict(
             (
                 await conn.execute(
-                    select(webhook_messages.c.status, func.count())
-                    .where(webhook_messages.c.lease_until.is_(None))
-                    .group_by(webhook_messages.c.status)
+                    select(webhook_messages.c.status, func.count()).group_by(
+                        webhook_messages.c.status
+                    )
                 )
             ).all()
         )
         recorded = await conn.scalar(select(func.count()).select_from(webhook_attempts))
         failing = await conn.scalar(select(webhook_endpoints.c.failing_since))
+        leased = await conn.scalar(select(func.count()).select_from(webhook_leases))
     assert statuses == {"delivered": 15, "pending": 15}
-    assert recorded == 30
+    assert (recorded, leased) == (30, 0)
     # The endpoint's last recorded attempt decides: failing or not, as one by one.
     async with rt.engine.connect() as conn:
         last = await conn.scalar(
@@ -217,3 +226,56 @@ async def test_a_step_records_the_answers_and_fills_their_slots_in_one_transacti
     assert peak[0] == 1
     assert not pump.busy
     assert sorted(r.payload["data"]["n"] for r in receiver.delivered()) == [0, 1, 2, 3]
+
+
+async def test_a_lease_writes_no_new_version_of_the_message(
+    wh_runtime: Runtime, receiver: Receiver
+) -> None:
+    # A lease stamped on the message made a new version of it and index entries that the next
+    # leases walked once dead; the lease is a row of its own (migration 0038).
+    rt = wh_runtime
+    await create_endpoint(rt, receiver.url, ["points.earned"])
+    await owed(rt, 3)
+    versions = select(webhook_messages.c.id, literal_column("ctid::text")).order_by(
+        webhook_messages.c.id
+    )
+    async with rt.engine.connect() as conn:
+        before = (await conn.execute(versions)).all()
+    leased = await lease_due(rt, 10)
+    async with rt.engine.connect() as conn:
+        after = (await conn.execute(versions)).all()
+        leases = (await conn.execute(select(webhook_leases.c.message_id))).scalars().all()
+    assert len(before) == len(leased) == 3
+    assert after == before  # the same row versions where they were
+    assert sorted(leases) == sorted(lease.message_id for lease in leased)
+
+
+async def test_an_attempt_whose_lease_ran_out_and_was_taken_again_does_not_move_the_message(
+    wh_runtime: Runtime, receiver: Receiver, clock: FrozenClock
+) -> None:
+    rt = wh_runtime
+    await create_endpoint(rt, receiver.url, ["points.earned"])
+    await owed(rt, 1)
+    (first,) = await lease_due(rt, 10)
+    assert await lease_due(rt, 10) == []  # in flight while its lease stands
+    clock.advance(timedelta(seconds=rt.settings.webhook_lease_seconds + 1))
+    (second,) = await lease_due(rt, 10)  # ran out: taken by another sender
+    assert second.message_id == first.message_id and second.token != first.token
+
+    def answered(lease: Lease, status: int) -> Settled:
+        answer = Answer(status=status, retry_after=None, excerpt=None, error=None, duration_ms=1)
+        return settle(lease, answer, judge(status, None), clock.now())
+
+    async with unit_of_work(rt.engine) as conn:  # the first sender, late: a 500
+        await write(conn, rt, [answered(first, 500)])
+    async with rt.engine.connect() as conn:
+        message = (await conn.execute(select(webhook_messages))).one()
+        logged = await conn.scalar(select(func.count()).select_from(webhook_attempts))
+        held = await conn.scalar(select(func.count()).select_from(webhook_leases))
+    assert (message.status, message.attempts, logged, held) == ("pending", 0, 1, 1)
+    async with unit_of_work(rt.engine) as conn:  # the lease standing: delivered
+        await write(conn, rt, [answered(second, 200)])
+    async with rt.engine.connect() as conn:
+        message = (await conn.execute(select(webhook_messages))).one()
+        held = await conn.scalar(select(func.count()).select_from(webhook_leases))
+    assert (message.status, message.attempts, held) == ("delivered", 1, 0)
