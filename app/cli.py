@@ -195,6 +195,7 @@ async def open_runtime(settings: Settings, pool_size: int = 2) -> AsyncIterator[
     from app.clock import system_clock
     from app.db import create_engine
     from app.redisclient import open_redis
+    from app.replicas import open_replicas
     from app.runtime import Runtime
 
     if settings.redis_url is None:
@@ -206,9 +207,28 @@ async def open_runtime(settings: Settings, pool_size: int = 2) -> AsyncIterator[
         pool_size=settings.redis_pool_size,
         pool_timeout=settings.redis_pool_timeout_seconds,
     )
+    # A command reads nothing on a replica, but its writes (a job's, a campaign's) are marked
+    # for the members they touched, for the API's reads (app/replicas.py): the replicas' only
+    # use here, so no health loop and no connection to them.
+    replicas = (
+        open_replicas(
+            engine,
+            settings.database_replica_urls,
+            redis,
+            pool_size=1,
+            max_lag_seconds=settings.replica_max_lag_seconds,
+            check_seconds=settings.replica_check_seconds,
+        )
+        if settings.database_replica_urls
+        else None
+    )
     try:
-        yield Runtime(settings=settings, engine=engine, redis=redis, clock=system_clock)
+        yield Runtime(
+            settings=settings, engine=engine, redis=redis, clock=system_clock, replicas=replicas
+        )
     finally:
+        if replicas is not None:
+            await replicas.dispose()
         await redis.aclose()
         await engine.dispose()
 

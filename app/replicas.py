@@ -9,11 +9,13 @@ every read when no replica URL is set.
 **Read-your-writes.** After a mutation commits, the primary's WAL position
 (``pg_current_wal_lsn()``, taken after the COMMIT, so at or past the commit record) is kept in
 Redis under the caller's key and the key of every member the mutation named (``member:<id>``)
-for a while (:attr:`ReadReplicas.mark_ttl`). A later read by that caller, or of that member,
-goes to a replica only if the replica's ``pg_last_wal_replay_lsn()`` is at or past the largest
-of those positions; otherwise the primary answers. A replay (a subscription catching up from the
-events table) needs the replica to have replayed what the primary had committed when the
-subscription was confirmed, so no event published before then is missed.
+for a while (:attr:`ReadReplicas.mark_ttl`); a write no mutation made (a job's) is marked for
+the members it touched (:meth:`app.runtime.Runtime.members_written`). A later read by that
+caller, or of that member, goes to a replica only if the replica's ``pg_last_wal_replay_lsn()``
+is at or past the largest of those positions; otherwise the primary answers. A replay (a
+subscription catching up from the events table) needs the replica to have replayed what the
+primary had committed when the subscription was confirmed, so no event published before then
+is missed.
 
 **Health.** One loop per process samples the primary's position and each replica's replay
 position every ``JIFEN_REPLICA_CHECK_SECONDS``. A replica that does not answer, is not in
@@ -59,6 +61,9 @@ else
 end
 return 1
 """
+
+# Marks written in one pipeline at most (a job marks a whole batch of members at once).
+MARKS_PER_TRIP = 1000
 
 # A replay (a subscription's start) may wait this long for a replica to reach the primary's
 # position: a healthy replica is milliseconds behind, and the primary keeps its table reads.
@@ -171,12 +176,14 @@ class ReadReplicas:
         try:
             position = f"{await self.primary_lsn():016x}"
             ttl_ms = int(self.mark_ttl * 1000)
-            # One round trip (a node's, on a cluster). EVAL, not EVALSHA: a pipeline cannot
+            # One round trip (a node's, on a cluster) per MARKS_PER_TRIP keys: a job's batch
+            # of members is not one unbounded request. EVAL, not EVALSHA: a pipeline cannot
             # load a script a node does not know yet, and this one is short.
-            pipe = self.redis.pipeline(transaction=False)
-            for key in keys:
-                pipe.eval(KEEP_LARGEST, 1, MARK_PREFIX + key, position, ttl_ms)
-            await pipe.execute()
+            for start in range(0, len(keys), MARKS_PER_TRIP):
+                pipe = self.redis.pipeline(transaction=False)
+                for key in keys[start : start + MARKS_PER_TRIP]:
+                    pipe.eval(KEEP_LARGEST, 1, MARK_PREFIX + key, position, ttl_ms)
+                await pipe.execute()
         except Exception as error:
             metrics.redis_errors.labels("replica_marks").inc()
             log.warning("replicas.mark_failed", keys=keys, error=repr(error))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -12,7 +13,7 @@ from app.clock import Clock
 from app.config import Settings
 from app.db import one_statement_read
 from app.redisclient import RedisClient
-from app.replicas import ReadReplicas
+from app.replicas import ReadReplicas, member_key
 
 if TYPE_CHECKING:
     from app.events.broadcast import EventHub
@@ -41,3 +42,11 @@ class Runtime:
         if self.replicas is None:
             return one_statement_read(self.engine) if one_statement else self.engine.connect()
         return self.replicas.connect(members, one_statement=one_statement)
+
+    async def members_written(self, members: Iterable[int]) -> None:
+        """After the commit of a write no GraphQL mutation made (a job's, a command's): the
+        next reads of ``members`` must see it, so that what the primary already showed never
+        goes back on a lagging replica (read-your-writes, app/replicas.py). Nothing without
+        replicas."""
+        if self.replicas is not None:
+            await self.replicas.remember_write(map(member_key, members))

@@ -302,6 +302,10 @@ class Duels(GameService[Duel, Any]):
 
     # ----------------------------------------------------------------------------- reads
 
+    async def players(self, game_id: int) -> list[int]:
+        duel = await self.get(game_id)
+        return [duel.challenger_id, duel.opponent_id]
+
     async def scored(self, duel: Duel) -> Scored:
         """The duel with its scores: frozen once closed, as of now while open, 0 before."""
         if duel.challenger_score is not None and duel.opponent_score is not None:
@@ -484,7 +488,7 @@ async def save_duel_rules(rt: Runtime, actor: Actor, rules: DuelRules) -> RulesR
 
 
 async def list_duel_rules(rt: Runtime) -> list[RulesRecord]:
-    async with rt.engine.connect() as conn:
+    async with rt.read() as conn:
         return await Duels(conn, rt).all_rules()
 
 
@@ -552,12 +556,12 @@ async def close_due_duels(rt: Runtime, *, limit: int = 200) -> dict[str, int]:
 
 
 async def scored_duel(rt: Runtime, duel_id: int) -> Scored:
-    async with rt.engine.connect() as conn:
+    async with rt.read() as conn:
         svc = Duels(conn, rt)
         return await svc.scored(await svc.get(duel_id))
 
 
 async def member_duels(rt: Runtime, member_id: int, *, first: int) -> list[Scored]:
-    async with rt.engine.connect() as conn:
+    async with rt.read(member_id) as conn:
         svc = Duels(conn, rt)
         return [await svc.scored(d) for d in await svc.of_member(member_id, first=first)]

@@ -210,6 +210,15 @@ class GameService(Generic[G, S]):
         query = query.order_by(table.c.ends_at, table.c.id).limit(first)
         return [self.game.load(r) for r in await self.conn.execute(query)]
 
+    async def players(self, game_id: int) -> list[int]:
+        """The members whose points the game holds or held: those its close may have paid,
+        refunded or charged."""
+        table = self.stake.table
+        found = await self.conn.scalars(
+            select(table.c.member_id).where(table.c[f"{self.game.noun}_id"] == game_id).distinct()
+        )
+        return list(found.all())
+
     async def due_ids(self, limit: int) -> list[int]:
         """The open games whose end, by the clock, has passed: soonest first."""
         table = self.game.table
@@ -310,10 +319,11 @@ async def writing(
 
 
 async def reading(
-    rt: Runtime, service: type[Service], work: Callable[[Service], Awaitable[T]]
+    rt: Runtime, service: type[Service], work: Callable[[Service], Awaitable[T]], *members: int
 ) -> T:
-    """``work`` on the game's service on a plain connection (reads)."""
-    async with rt.engine.connect() as conn:
+    """``work`` on the game's service for a read that decides nothing: on a replica when a
+    query asks and one has seen the last writes of its caller and ``members`` (``rt.read``)."""
+    async with rt.read(*members) as conn:
         return await work(service(conn, rt))
 
 
@@ -364,11 +374,17 @@ class GameApi(Generic[G, S]):
         found = await reading(rt, self.service, due)
         closed = skipped = 0
         for game_id in found:
+
+            async def close_one(s: GameService[G, S], game_id: int = game_id) -> list[int]:
+                await close(s, game_id)
+                return await s.players(game_id)
+
             try:
-                await writing(rt, self.service, lambda s: close(s, game_id))  # noqa: B023
+                players = await writing(rt, self.service, close_one)
             except DomainError:
                 skipped += 1  # closed by another run, or extended by a last bid meanwhile
                 continue
+            await rt.members_written(players)
             closed += 1
         return CloseOutcome(closed, skipped)
 
@@ -381,7 +397,9 @@ class GameApi(Generic[G, S]):
         )
 
     async def stakes_of(self, rt: Runtime, member_id: int, *, first: int) -> list[S]:
-        return await reading(rt, self.service, lambda s: s.stakes_of(member_id, first=first))
+        return await reading(
+            rt, self.service, lambda s: s.stakes_of(member_id, first=first), member_id
+        )
 
     def taking_part(
         self,

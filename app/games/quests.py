@@ -326,12 +326,12 @@ async def ensure_quest(rt: Runtime, actor: Actor, spec: QuestSpec) -> Quest:
 
 
 async def list_quests(rt: Runtime) -> list[Quest]:
-    async with rt.engine.connect() as conn:
+    async with rt.read() as conn:
         return await Quests(conn, rt).listing()
 
 
 async def quest_standings(
     rt: Runtime, member_id: int, *, quest_id: int | None = None
 ) -> list[Standing]:
-    async with rt.engine.connect() as conn:
+    async with rt.read(member_id) as conn:
         return await Quests(conn, rt).standings(member_id, quest_id=quest_id)

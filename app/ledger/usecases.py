@@ -125,9 +125,12 @@ async def void_expired_holds(rt: Runtime, *, limit: int = 500) -> int:
     for hold_id in due:
         try:
             async with unit_of_work(rt.engine) as conn:
-                await _ledger(rt, conn).void_hold(VoidHold(hold_id, "hold timed out"), system)
+                hold = await _ledger(rt, conn).void_hold(
+                    VoidHold(hold_id, "hold timed out"), system
+                )
         except DomainError:
             continue  # committed or voided meanwhile
+        await rt.members_written([hold.member_id])
         voided += 1
     return voided
 
@@ -156,6 +159,7 @@ async def settle_due_accounts(
     while max_batches is None or batches < max_batches:
         async with unit_of_work(rt.engine) as conn:
             done = await _ledger(rt, conn).settle_due_batch(batch)
+        await rt.members_written(settled.member_id for settled in done)
         for settled in done:
             settled_accounts += 1
             activated += settled.activated

@@ -422,7 +422,7 @@ async def member_offers(
     """What each item would cost the member now, and whether it may order it (the catalogue
     browsed for a member). ``available`` is the member's spendable points, as the caller read
     them."""
-    async with rt.engine.connect() as conn:
+    async with rt.read(member_id) as conn:
         rank, ranks = await tier_ranks(conn, rt.clock, rt, member_id)
         redeemed = await Catalogue(conn, rt.clock).redeemed(member_id, items, rt.settings.timezone)
         # Each offer at the member's price: its experiment variant's, if any (a preview here:
@@ -432,19 +432,19 @@ async def member_offers(
 
 
 async def get_item(rt: Runtime, item_id: int) -> Item:
-    async with rt.engine.connect() as conn:
+    async with rt.read() as conn:
         return await Catalogue(conn, rt.clock).get(item_id)
 
 
 async def get_item_by_code(rt: Runtime, code: str) -> Item:
-    async with rt.engine.connect() as conn:
+    async with rt.read() as conn:
         return await Catalogue(conn, rt.clock).by_code(code)
 
 
 async def browse(
     rt: Runtime, where: BrowseFilter, *, after_id: int | None, first: int
 ) -> list[Item]:
-    async with rt.engine.connect() as conn:
+    async with rt.read() as conn:
         return await Catalogue(conn, rt.clock).browse(where, after_id=after_id, first=first)
 
 

@@ -124,7 +124,7 @@ async def quote(
     check_basket(basket)
     if points is not None and not 0 < points <= rt.settings.max_points_per_operation:
         raise invalid("points must be a positive number of points", "points")
-    async with rt.engine.connect() as conn:
+    async with rt.read(member_id) as conn:
         await _ledger(rt, conn).balance(member_id)  # NOT_FOUND for an unknown member
         return (await _offer(rt, conn, member_id, basket, points))[1]
 
@@ -237,7 +237,7 @@ async def settle_checkout(
 
 
 async def get_payment(rt: Runtime, payment_id: int) -> CheckoutPayment:
-    async with rt.engine.connect() as conn:
+    async with rt.read() as conn:
         return await _get(conn, payment_id)
 
 

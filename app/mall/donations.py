@@ -97,7 +97,7 @@ async def ensure_charity(rt: Runtime, code: str, name: str) -> Charity:
 
 
 async def get_charity(rt: Runtime, code: str) -> Charity:
-    async with rt.engine.connect() as conn:
+    async with rt.read() as conn:
         found = await _charities(conn, code)
     if not found:
         raise not_found("charity", code, "charityCode")
@@ -105,7 +105,7 @@ async def get_charity(rt: Runtime, code: str) -> Charity:
 
 
 async def list_charities(rt: Runtime) -> list[Charity]:
-    async with rt.engine.connect() as conn:
+    async with rt.read() as conn:
         return await _charities(conn)
 
 

@@ -451,12 +451,12 @@ async def ensure_pool(rt: Runtime, spec: PoolSpec) -> Pool:
 
 
 async def get_pool(rt: Runtime, code: str) -> Pool:
-    async with rt.engine.connect() as conn:
+    async with rt.read() as conn:
         return await _pool(conn, code)
 
 
 async def list_pools(rt: Runtime) -> list[Pool]:
-    async with rt.engine.connect() as conn:
+    async with rt.read() as conn:
         codes = await conn.scalars(select(lottery_pools.c.code).order_by(lottery_pools.c.id))
         return [await _pool(conn, code) for code in codes.all()]
 
@@ -506,7 +506,7 @@ async def get_draw_in(conn: AsyncConnection, draw_id: int) -> Draw:
 async def list_draws(
     rt: Runtime, member_id: int, *, first: int, before_id: int | None = None
 ) -> list[Draw]:
-    async with rt.engine.connect() as conn:
+    async with rt.read(member_id) as conn:
         query = select(lottery_draws).where(lottery_draws.c.member_id == member_id)
         if before_id is not None:
             query = query.where(lottery_draws.c.id < before_id)
@@ -522,7 +522,7 @@ async def list_draws(
 
 
 async def list_tickets(rt: Runtime, member_id: int, *, open_only: bool) -> list[DrawTicket]:
-    async with rt.engine.connect() as conn:
+    async with rt.read(member_id) as conn:
         query = (
             select(lottery_tickets, lottery_pools.c.code.label("pool_code"))
             .join(lottery_pools, lottery_pools.c.id == lottery_tickets.c.pool_id)

@@ -96,7 +96,7 @@ async def quote_redemption(
     rt: Runtime, member_id: int, item_id: int, quantity: int
 ) -> RedemptionQuote:
     """The points ``quantity`` of the item would cost the member now (no lock, nothing held)."""
-    async with rt.engine.connect() as conn:
+    async with rt.read(member_id) as conn:
         await balance(conn, member_id, rt.clock.now())  # NOT_FOUND for an unknown member
         return await Redemptions(conn, rt).quote(member_id, item_id, quantity)
 
@@ -210,16 +210,19 @@ async def expire_redemptions(rt: Runtime, *, limit: int = 500) -> TimeOutOutcome
     expired = skipped = 0
     for order_id in due:
         try:
-            await cancel_redemption(rt, SYSTEM, order_id, "not confirmed in time", timed_out=True)
+            order = await cancel_redemption(
+                rt, SYSTEM, order_id, "not confirmed in time", timed_out=True
+            )
         except DomainError:
             skipped += 1  # confirmed or cancelled meanwhile
             continue
+        await rt.members_written([order.member_id])
         expired += 1
     return TimeOutOutcome(expired, skipped)
 
 
 async def get_order(rt: Runtime, order_id: int) -> Order:
-    async with rt.engine.connect() as conn:
+    async with rt.read() as conn:
         return await Redemptions(conn, rt).get(order_id)
 
 
@@ -231,7 +234,7 @@ async def list_orders(
     before_id: int | None = None,
     status: OrderStatus | None = None,
 ) -> list[Order]:
-    async with rt.engine.connect() as conn:
+    async with rt.read(*([] if member_id is None else [member_id])) as conn:
         return await Redemptions(conn, rt).list_for(
             member_id, first=first, before_id=before_id, status=status
         )

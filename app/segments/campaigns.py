@@ -209,6 +209,7 @@ class Chunk:
     granted: int
     skipped: int
     finished: bool  # nothing left pending
+    credited: tuple[int, ...] = ()  # the members granted: their next reads must see it
 
 
 async def grant_chunk(
@@ -276,7 +277,8 @@ async def grant_chunk(
             "finished": finished,
         },
     )
-    return Chunk(granted, len(marks) - granted, finished)
+    credited = tuple(m[0] for m in marks if m[1] == "granted")
+    return Chunk(granted, len(marks) - granted, finished, credited)
 
 
 async def start_campaign(
@@ -349,6 +351,7 @@ async def run_campaign(rt: Runtime, campaign_id: int, *, chunk: int = DEFAULT_CH
         async with unit_of_work(rt.engine) as conn:
             ledger = Ledger(conn, rt.clock, LedgerPolicy.from_settings(rt.settings))
             done = await grant_chunk(conn, ledger, campaign_id, rt.clock.now(), chunk)
+        await rt.members_written(done.credited)
         if done.finished:
             return await get_campaign(rt, campaign_id)
 

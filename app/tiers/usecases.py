@@ -89,4 +89,7 @@ async def _review_member(rt: Runtime, member_id: int) -> bool:
         await lock_account(conn, member_id)
         if await member_status(conn, member_id) is MemberStatus.CLOSED:
             raise DomainError(ErrorCode.MEMBER_NOT_ACTIVE, "the member's account is closed")
-        return await _service(rt, conn).review_member(member_id) is not None
+        changed = await _service(rt, conn).review_member(member_id) is not None
+    if changed:
+        await rt.members_written([member_id])
+    return changed
