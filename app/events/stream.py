@@ -16,6 +16,7 @@ replica: the primary.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
@@ -45,6 +46,10 @@ class StoredEvent:
 
     @classmethod
     def from_message(cls, message: str) -> StoredEvent:
+        return _parsed(message)
+
+    @classmethod
+    def parse(cls, message: str) -> StoredEvent:
         data = json.loads(message)
         return cls(
             id=int(data["id"]),
@@ -53,6 +58,13 @@ class StoredEvent:
             payload=data["payload"],
             created_at=datetime.fromisoformat(data["created_at"]),
         )
+
+
+# Every subscriber of a topic in this process gets the same message (the same string): parse it
+# once. The events are frozen, and their payloads are only read.
+@functools.lru_cache(maxsize=1024)
+def _parsed(message: str) -> StoredEvent:
+    return StoredEvent.parse(message)
 
 
 async def read_events(

@@ -33,6 +33,7 @@ from app.graphql.core.boundary import AwareDateTime, BoundedDecimal, RefuseUnsto
 from app.graphql.core.context import Context
 from app.graphql.core.cost import max_cost_rule
 from app.graphql.core.errors import JifenMaskErrors
+from app.graphql.core.fanout import SharedEventExecutor
 from app.graphql.core.instrumentation import OperationMetrics
 from app.graphql.core.ratelimit import PrincipalBudgets, RateLimit
 from app.graphql.core.replicas import ReplicaReads
@@ -191,6 +192,8 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         # Decimal inputs are refused at the boundary when no column could hold them, DateTime
         # inputs when they have no offset (a naive time would be read in the server's zone).
         scalar_overrides={Decimal: BoundedDecimal, datetime: AwareDateTime},
+        # A subscription event's answer is computed once per process (app/graphql/core/fanout.py).
+        execution_context_class=SharedEventExecutor,
     )
 
 

@@ -27,6 +27,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     ConnectionInitMessage,
+    Message,
     SubscribeMessage,
 )
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
@@ -38,6 +39,7 @@ from app.auth.principal import Principal, PrincipalKind
 from app.auth.tables import api_keys, widget_keys
 from app.errors import ErrorCode
 from app.graphql.core.context import Context
+from app.graphql.core.fanout import SharedData
 from app.logging import get_logger
 from app.members.tables import members
 from app.runtime import Runtime
@@ -189,6 +191,17 @@ class WatchedTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
     async def shutdown(self) -> None:
         _unwatch(self)
         await super().shutdown()
+
+    async def send_message(self, message: Message) -> None:
+        if message["type"] == "next":
+            payload = message["payload"]
+            data = payload.get("data")
+            # An event's payload shared by its subscribers is encoded once (fanout.py), not here.
+            if isinstance(data, SharedData) and data.payload is not None and len(payload) == 1:
+                shared = {"id": message["id"], "type": "next", "payload": data.payload}
+                await self.websocket.send_json(shared)
+                return
+        await self.websocket.send_json(message)
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         cap = self.max_subscriptions_per_connection

@@ -6,6 +6,7 @@ replay-then-live stream, resumable with the last alert's ``id``.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import strawberry
 
 from app.events.stream import StoredEvent
+from app.graphql.core.fanout import SharedBySubscribers, event_identity
 from app.graphql.core.fields import described_field
 from app.graphql.core.pagination import Connection
 from app.graphql.ledger.types import BalanceNode
@@ -49,8 +51,11 @@ class ExpiryActionNode:
 
 
 @strawberry.type(name="ExpiryAlert", description="Points about to expire (a reminder, live).")
-class ExpiryAlertNode:
+class ExpiryAlertNode(SharedBySubscribers):
     event: strawberry.Private[StoredEvent]
+
+    def shared_key(self) -> Hashable:
+        return event_identity(self.event)  # every field below reads the event alone
 
     @described_field("What the member may do with the points before they expire.")
     def actions(self) -> list[ExpiryActionNode]:

@@ -19,7 +19,7 @@ whose code is ``SLOW_CONSUMER`` (and, for ``memberEvents``, ``lastEventId``): it
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Hashable
 from datetime import datetime
 from typing import Any
 
@@ -31,6 +31,7 @@ from app.events.feed import programme_events
 from app.events.outbox import member_topic
 from app.events.stream import StoredEvent, follow
 from app.graphql.core.context import Info
+from app.graphql.core.fanout import SharedBySubscribers, event_identity
 from app.graphql.core.fields import described_field, described_subscription
 from app.graphql.core.inputs import parse_id
 from app.graphql.core.subscriptions import (
@@ -50,8 +51,11 @@ PROGRAMME_EVENTS = "programmeEvents"
 
 
 @strawberry.type(name="MemberEvent", description="Something that happened to a member's points.")
-class MemberEventNode:
+class MemberEventNode(SharedBySubscribers):
     event: strawberry.Private[StoredEvent]
+
+    def shared_key(self) -> Hashable:
+        return event_identity(self.event)  # every field below reads the event alone
 
     @described_field("Increasing within a member: resume with `after: id`.")
     def id(self) -> strawberry.ID:
