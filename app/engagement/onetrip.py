@@ -8,18 +8,19 @@ the lock, the streak and its day's reward, the earn (the ledger's credit,
 ``ledger_credit_locked()``, shared with ``earnPoints``), today's row, its event, the points'
 reward log row and the member's activity note.
 
-It is tried only when this process knows that nothing would follow the statement: the active
-schedule and the enabled tasks are cached (app/configcache.py) and no enabled task is fed by a
-sign-in or by its points today. The statement checks under the lock what the process could not
-know (the schedules' and the tasks' generations are still the cached ones, the day pays no gift
-or lottery draw, the member is not back from dormancy, the account has nothing to settle) and
-otherwise writes nothing and declines: the caller runs the ordinary path, which answers exactly
-as it always did. A member already signed in for the day is refused here, nothing written.
+It is tried only when this process has the active schedule and the enabled tasks cached
+(app/configcache.py). The tasks a check-in feeds that day (the sign-in's, then its points') go
+with it, and the statement advances their progress and appends their events as the task tracker
+would (migration 0037: a count, distinct or consecutive days, points). The statement checks under
+the lock what the process could not know (the schedules' and the tasks' generations are still the
+cached ones, the day pays no gift or lottery draw, no task completes, the member is not back from
+dormancy, the account has nothing to settle) and otherwise writes nothing and declines: the caller
+runs the ordinary path, which answers exactly as it always did. A member already signed in for
+the day is refused here, nothing written.
 
-When tasks are fed by a check-in (the demo programme's), :func:`check_in_first` sends the same
-statement as the first of the ordinary path's transaction, without those checks: the task
-progress, win-back and the day's gifts and draws follow it in that transaction, under the lock
-it took — four statements instead of eight.
+When it declines, :func:`check_in_first` sends the same statement as the first of the ordinary
+path's transaction, without those checks: the task progress (and a completion's rewards),
+win-back and the day's gifts and draws follow it in that transaction, under the lock it took.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from app.engagement.checkins import (
 )
 from app.engagement.rewards import Granted, RewardKind
 from app.engagement.streaks import Schedule
-from app.engagement.tasks import Occurrence, TaskTrigger, matches
+from app.engagement.tasks import Metric, Occurrence, Task, TaskTrigger, matches
 from app.engagement.tracker import ENABLED_TASKS
 from app.ledger.models import Actor, EntryKind
 from app.ledger.movements import credit_dates
@@ -56,7 +57,7 @@ from app.runtime import Runtime
 
 CHECK_IN = (
     "SELECT * FROM engagement_check_in($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
-    " $14, $15, $16)"
+    " $14, $15, $16, $17)"
 )
 COUNTER_ACCOUNT = "issuance"  # where a sign-in's points come from (the ledger's Earn default)
 # Occurrences a check-in feeds to tasks: the sign-in, and its points (app/engagement/hooks.py).
@@ -86,17 +87,61 @@ def _rewards(generation: str, schedule: Schedule) -> _Rewards:
     return _REWARDS.put(generation, _Rewards(schedule, positions, max(d.points for d in days)))
 
 
-def _no_task_fed(day: date) -> str | None:
-    """The tasks' generation when this process has the enabled tasks cached and none of them is
-    fed by a check-in on ``day`` (whatever the member's segment); else None."""
+@dataclass(frozen=True)
+class _Fed:
+    """The enabled tasks a check-in feeds on ``day``, as the statement takes them (JSON), or
+    None when one of them counts what the statement does not (then the ordinary path runs)."""
+
+    enabled: list[Task]
+    day: date
+    tasks: str | None
+
+
+# The fed tasks per tasks generation, for the day they were worked out for.
+_FED: GenerationCache[_Fed] = GenerationCache()
+# What the statement advances itself (migration 0037): a count, days, points.
+HANDLED_METRICS = (Metric.COUNT, Metric.DAYS, Metric.POINTS)
+
+
+def _fed_json(enabled: list[Task], day: date) -> str | None:
+    fed = [
+        (task, trigger)
+        for trigger in FED_BY_A_CHECK_IN  # the tracker's order: the occurrences', then the tasks'
+        for task in enabled
+        if matches(task, Occurrence(trigger, day))
+    ]
+    if any(task.metric not in HANDLED_METRICS for task, _ in fed):
+        return None
+    return json.dumps(
+        [
+            {
+                "id": task.id,
+                "code": task.code,
+                "trigger": trigger.value,
+                "metric": task.metric.value,
+                "consecutive": task.consecutive,
+                "target": str(task.target),
+                "max_completions": task.max_completions,
+                "period": task.period_of(day),
+                "segments": None if task.segments is None else list(task.segments),
+                "challenge": task.leaderboard or bool(task.team_size),
+            }
+            for task, trigger in fed
+        ]
+    )
+
+
+def _fed_tasks(day: date) -> tuple[str, str] | None:
+    """The tasks' generation and the tasks a check-in feeds on ``day`` (JSON) when this process
+    has the enabled tasks cached and the statement can advance every one of them; else None."""
     kept = ENABLED_TASKS.kept()
     if kept is None:
         return None
     generation, enabled = kept
-    fed = any(
-        matches(task, Occurrence(trigger, day)) for task in enabled for trigger in FED_BY_A_CHECK_IN
-    )
-    return None if fed else generation
+    fed = _FED.get(generation)
+    if fed is None or fed.enabled is not enabled or fed.day != day:
+        fed = _FED.put(generation, _Fed(enabled, day, _fed_json(enabled, day)))
+    return None if fed.tasks is None else (generation, fed.tasks)
 
 
 @dataclass(frozen=True)
@@ -110,15 +155,16 @@ class _Call:
 
 
 def _call(rt: Runtime, actor: Actor, member_id: int, *, one_trip: bool) -> _Call | None:
-    """The statement's arguments (``p_tasks`` given in the one-trip mode), or None when this
-    process has not cached what it needs (the active schedule; in the one-trip mode, enabled
-    tasks of which none is fed by a check-in today)."""
+    """The statement's arguments (``p_tasks`` and ``p_fed`` given in the one-trip mode), or None
+    when this process has not cached what it needs (the active schedule; in the one-trip mode,
+    the enabled tasks, each fed one the statement can advance)."""
     settings, now = rt.settings, rt.clock.now()
     day = business_date(now, settings.timezone)
     schedule = ACTIVE_SCHEDULE.kept()
-    tasks = _no_task_fed(day) if one_trip else None
-    if schedule is None or not schedule[1] or (one_trip and tasks is None):
+    fed = _fed_tasks(day) if one_trip else None
+    if schedule is None or not schedule[1] or (one_trip and fed is None):
         return None
+    tasks, fed_tasks = (None, None) if fed is None else fed
     generation, (active, *_) = schedule
     rewards = _rewards(generation, active)
     policy = LedgerPolicy.from_settings(settings)
@@ -144,6 +190,7 @@ def _call(rt: Runtime, actor: Actor, member_id: int, *, one_trip: bool) -> _Call
         available_at,
         expires_at,
         json.dumps(entry_event),
+        fed_tasks,
     )
     return _Call(day, now, active, arguments)
 

@@ -3,6 +3,7 @@ path writes, and declines — nothing written — whenever something would have 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,12 +14,14 @@ from app.clock import FrozenClock
 from app.db import unit_of_work
 from app.engagement import hooks, onetrip, usecases
 from app.engagement.checkins import SignIns
+from app.engagement.demo import seed_engagement
 from app.engagement.tables import engagement_profiles, engagement_rewards, sign_ins, task_progress
 from app.errors import DomainError, ErrorCode
 from app.events.tables import events
 from app.ledger.audit import audit_ledger
 from app.ledger.tables import accounts, entries, lots
 from app.runtime import Runtime
+from app.segments.tables import member_segments
 from tests.engagement.conftest import STAFF, NewMember, actor_of
 from tests.statements import counting
 
@@ -75,14 +78,22 @@ async def _written(runtime: Runtime, member: int) -> list[Any]:
             found = await conn.execute(select(table).where(table.c.member_id == member))
             rows += [(table.name, _plain(r, member, *drop)) for r in found]
         found = await conn.execute(
-            select(events.c.type, events.c.payload)
-            .where(events.c.topic == f"member:{member}", events.c.type != "member.registered")
+            select(events.c.topic, events.c.type, events.c.payload)
+            .where(
+                (events.c.topic == f"member:{member}")
+                # a challenge's board signal, shared by every member that feeds it
+                | (
+                    events.c.topic.startswith("signal:challenge:")
+                    & (events.c.payload["member_id"].as_integer() == member)
+                ),
+                events.c.type != "member.registered",
+            )
             .order_by(events.c.id)
         )
         for r in found:
             payload = {k: v for k, v in r.payload.items() if k != "member_id"}
             payload.get("entry", {}).pop("id", None)
-            rows.append((r.type, repr(payload)))
+            rows.append((r.type, r.topic.replace(f"member:{member}", "member:M"), repr(payload)))
     return rows
 
 
@@ -135,27 +146,122 @@ async def test_a_task_created_after_the_cache_was_filled_declines_and_is_fed(
             select(task_progress.c.progress).where(task_progress.c.member_id == b)
         )
     assert progress == 1
-    # The process knows of the task now: the one statement is not even tried.
+    # The process knows of the task now: the one statement feeds it, until the day it completes.
     clock.advance(timedelta(days=1))
-    with counting(runtime) as statements:
-        assert await onetrip.check_in_in_one_trip(runtime, actor_of(b), b) is None
-    assert statements == []
+    assert await onetrip.check_in_in_one_trip(runtime, actor_of(b), b) is not None
+    clock.advance(timedelta(days=1))
+    assert await onetrip.check_in_in_one_trip(runtime, actor_of(b), b) is None
+    await usecases.check_in(runtime, actor_of(b), b)
+    async with runtime.engine.connect() as conn:
+        sources = await conn.scalars(
+            select(engagement_rewards.c.source).where(engagement_rewards.c.member_id == b)
+        )
+        assert sorted(sources) == ["checkin", "checkin", "checkin", "task"]
 
 
-async def test_with_a_sign_in_task_the_statement_opens_the_transaction_and_the_tasks_follow(
-    runtime: Runtime, clock: FrozenClock, new_member: NewMember
+COUNT_TASK = {
+    "name": "Sign in twice a week, twice",
+    "kind": "repeatable",
+    "trigger": "sign_in",
+    "metric": "count",
+    "target": 2,
+    "period": "week",
+    "max_completions": 2,
+    "reward": {"points": 3},
+}
+POINTS_TASK = {
+    "name": "Earn 12 points this month",
+    "kind": "challenge",
+    "trigger": "points",
+    "metric": "points",
+    "target": 12,
+    "period": "month",
+    "leaderboard": True,
+    "reward": {"points": 7},
+}
+ONE = 1  # the check-in was engagement_check_in() alone
+DECLINED = 0  # it declined (a task completes): the ordinary path followed it
+
+
+@pytest.mark.parametrize(
+    ("tasks", "days"),
+    [
+        # The demo's seven-day streak and monthly points challenge (its board's signal topic):
+        # the streak completes on day 7.
+        ("demo", [ONE, ONE, ONE, ONE, ONE, ONE, DECLINED, ONE]),
+        # Distinct days: completes on day 3, then has nothing more to count.
+        ({"three-days": SIGN_IN_TASK}, [ONE, ONE, DECLINED, ONE]),
+        ({"twice-a-week": COUNT_TASK}, [ONE, DECLINED, ONE, DECLINED, ONE]),
+        ({"twelve-points": POINTS_TASK}, [ONE, ONE, DECLINED, ONE]),
+    ],
+    ids=["demo", "days", "count", "points"],
+)
+async def test_with_sign_in_tasks_one_statement_writes_what_the_ordinary_path_writes(
+    runtime: Runtime,
+    clock: FrozenClock,
+    new_member: NewMember,
+    tasks: str | dict[str, dict[str, Any]],
+    days: list[int],
 ) -> None:
-    await usecases.create_task(runtime, STAFF, "three-days", SIGN_IN_TASK)
-    a, b = await _after_an_ordinary_check_in(runtime, clock, new_member)
+    if tasks == "demo":
+        await seed_engagement(runtime, STAFF)
+    else:
+        for code, spec in dict(tasks).items():
+            await usecases.create_task(runtime, STAFF, code, spec)
+    clock.set(MORNING)
+    a, b = await new_member("a"), await new_member("b")
 
-    with counting(runtime) as statements:
-        done = await usecases.check_in(runtime, actor_of(b), b)
+    made = []
+    for day in range(1, len(days) + 1):
+        await _ordinary(runtime, a)
+        with counting(runtime) as statements:
+            done = await usecases.check_in(runtime, actor_of(b), b)
+        assert "engagement_check_in" in statements[0]
+        made.append(ONE if len(statements) == 1 else DECLINED)
+        assert done.entry is not None
+        assert await _written(runtime, b) == await _written(runtime, a), f"day {day}"
+        clock.advance(timedelta(days=1))
 
-    assert "engagement_check_in" in statements[0] and len(statements) == 4  # + the tasks' three
-    assert done.entry is not None and done.entry.amount == 5
-    assert await _written(runtime, b) == await _written(runtime, a)
+    assert made == days
     report = await audit_ledger(runtime.engine, runtime.clock.now())
     assert report.ok, report.render()
+
+
+async def test_a_segments_task_is_fed_in_one_statement_only_to_its_segment(
+    runtime: Runtime, clock: FrozenClock, new_member: NewMember
+) -> None:
+    await usecases.create_task(
+        runtime, STAFF, "champions-days", SIGN_IN_TASK | {"segments": ["champions"]}
+    )
+    clock.set(MORNING)
+    members = [await new_member(ref) for ref in ("a", "b", "c", "d")]
+    async with unit_of_work(runtime.engine) as conn:
+        await conn.execute(
+            member_segments.insert(),
+            [
+                {
+                    "member_id": m,
+                    "segment": "champions",
+                    "since": MORNING,
+                    "frequency": 1,
+                    "monetary": 1,
+                }
+                for m in members[:2]
+            ],
+        )
+    a, b, c, d = members
+    await _ordinary(runtime, a)
+    await _ordinary(runtime, c)
+    for member in (b, d):
+        with counting(runtime) as statements:
+            await usecases.check_in(runtime, actor_of(member), member)
+        assert len(statements) == 1
+
+    assert await _written(runtime, b) == await _written(runtime, a)
+    assert await _written(runtime, d) == await _written(runtime, c)
+    async with runtime.engine.connect() as conn:
+        fed = await conn.scalars(select(task_progress.c.member_id).order_by("member_id"))
+        assert list(fed) == [a, b]
 
 
 async def test_a_member_back_from_dormancy_takes_the_ordinary_path_and_its_win_back(
@@ -194,3 +300,34 @@ async def test_a_day_with_a_gift_declines_to_the_ordinary_path(
     assert await onetrip.check_in_in_one_trip(runtime, actor_of(member), member) is None
     result = await usecases.check_in(runtime, actor_of(member), member)
     assert result.sign_in.gifts == ("small gift",)
+
+
+async def test_racing_check_ins_with_the_demo_tasks_pay_one_reward_and_feed_once(
+    runtime: Runtime, clock: FrozenClock, new_member: NewMember
+) -> None:
+    await seed_engagement(runtime, STAFF)
+    a, b = await _after_an_ordinary_check_in(runtime, clock, new_member)
+
+    async def attempt() -> str:
+        try:
+            await usecases.check_in(runtime, actor_of(b), b)
+        except DomainError as error:
+            return error.code.value
+        return "ok"
+
+    # Day 1 in one statement each; day 7 completes the streak: declined, the ordinary path.
+    for day in range(1, 8):
+        if day > 1:
+            clock.advance(timedelta(days=1))
+            await _ordinary(runtime, a)
+        outcomes = await asyncio.gather(*(attempt() for _ in range(30)))
+        assert sorted(set(outcomes)) == ["ALREADY_EXISTS", "ok"] and outcomes.count("ok") == 1
+        assert await _written(runtime, b) == await _written(runtime, a), f"day {day}"
+
+    async with runtime.engine.connect() as conn:
+        paid = await conn.scalars(
+            select(engagement_rewards.c.key).where(engagement_rewards.c.member_id == b)
+        )
+        assert len([key for key in paid if key.startswith("checkin:")]) == 7
+    report = await audit_ledger(runtime.engine, runtime.clock.now())
+    assert report.ok, report.render()
