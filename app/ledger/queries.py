@@ -325,30 +325,6 @@ async def stream_points_by_member(
         ]
 
 
-# Open lots due after ``now`` and by ``until``, by member and business-local last valid day.
-_EXPIRING = text(
-    """
-    SELECT member_id,
-           ((expires_at - interval '1 microsecond') AT TIME ZONE :tz)::date AS expires_on,
-           min(expires_at) AS expires_at,
-           sum(remaining) AS points
-    FROM lots
-    WHERE remaining > 0 AND expires_at > :now AND expires_at <= :until
-    GROUP BY 1, 2
-    ORDER BY 1, 2
-    """
-)
-
-
-async def expiring_points(
-    conn: AsyncConnection, *, now: datetime, until: datetime, timezone: str
-) -> list[Row[Any]]:
-    """Points that expire after ``now`` and by ``until``, per member and last valid day (in
-    ``timezone``): ``member_id``, ``expires_on``, ``expires_at`` (the earliest), ``points``."""
-    rows = await conn.execute(_EXPIRING, {"tz": timezone, "now": now, "until": until})
-    return list(rows.all())
-
-
 def earned_since(member_id: Any, since: Any) -> Any:
     """A scalar subquery: the member's points earned after ``since``, less what was reversed of
     them (None when none), for a caller's own statement."""

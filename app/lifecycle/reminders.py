@@ -10,26 +10,28 @@ The job (:func:`send_expiry_reminders`) groups what is left of the open lots by 
 valid day and, for each group inside a threshold, writes the reminder (primary key member, day,
 threshold: a second run or a second replica writes nothing), a notification, and a
 ``points.expiring`` event in the outbox — the live ``expiryAlerts`` and ``memberEvents`` carry it.
+It is set-based: one statement a batch of member accounts does all of it in the database (the
+rule and the words included), so a million members cost the worker no million Python objects
+and a second run skips what was sent without writing it again.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import unit_of_work
-from app.ledger.queries import expiring_points
 from app.lifecycle.bank import reminder_actions
 from app.runtime import Runtime
 
 KIND = "points.expiring"
-BATCH = 2_000  # reminders a statement (and a transaction)
+# Member accounts a statement (and a transaction): each event takes its topic's advisory lock
+# until the commit (the outbox's ordering trigger), so a batch is bounded by the lock table.
+BATCH = 2_000
 
 
 def threshold_for(days_left: int, thresholds: Sequence[int]) -> int | None:
@@ -48,122 +50,144 @@ def days_left(expires_on: date, today: date) -> int:
     return (expires_on - today).days + 1
 
 
-@dataclass(frozen=True)
-class Expiring:
-    member_id: int
-    expires_on: date  # last valid day
-    expires_at: datetime  # the earliest moment some of these points expire
-    points: int
-
-
 def reminder_text(points: int, expires_on: date, left: int) -> tuple[str, str]:
+    """A reminder's title and body (the job writes the same words in SQL: _REMIND)."""
     when = "today" if left == 1 else f"in {left} days"
     title = f"{points} points expire {when}"
     body = f"{points} of your points are valid through {expires_on.isoformat()}: use them {when}."
     return title, body
 
 
-async def _expiring(rt: Runtime, horizon_days: int) -> list[Expiring]:
-    now = rt.clock.now()
-    async with rt.engine.connect() as conn:
-        rows = await expiring_points(
-            conn,
-            now=now,
-            until=now + timedelta(days=horizon_days + 1),
-            timezone=rt.settings.timezone,
-        )
-        return [Expiring(r.member_id, r.expires_on, r.expires_at, int(r.points)) for r in rows]
+# The accounts with points to remind of, cut into batches of BATCH accounts: the last account of
+# each (a batch's upper bound), from one pass over the expiring lots (ix_lots_open_expiry).
+_BOUNDS = text(
+    """
+    SELECT account_id FROM (
+        SELECT account_id, row_number() OVER (ORDER BY account_id) AS n, count(*) OVER () AS total
+        FROM (SELECT DISTINCT account_id FROM lots
+              WHERE remaining > 0 AND expires_at > :now AND expires_at <= :until) AS expiring
+    ) AS numbered
+    WHERE n % :batch = 0 OR n = total
+    ORDER BY account_id
+    """
+)
 
-
-# One statement a batch: the reminders not yet sent claim their rows first (the primary key
-# makes a second run, or a second replica, write nothing), each with a notification id drawn
-# ahead from its sequence; only the claimed ones get their notification and their event.
+# One statement a batch of accounts (after < account_id <= upto, read on ix_lots_open), all in
+# the database: the batch's expiring points per member and last valid day, the threshold that
+# applies today (threshold_for, days_left), those not reminded yet; each claims its reminder row
+# first (the primary key makes a second run, or a second replica, write nothing), with a
+# notification id drawn ahead from its sequence; only the claimed ones get their notification
+# (the words of reminder_text) and their event. Returns how many were due and how many sent.
 _REMIND = text(
     """
-    WITH due AS (
-        SELECT * FROM unnest(
-            CAST(:members AS bigint[]), CAST(:days AS date[]), CAST(:thresholds AS int[]),
-            CAST(:points AS bigint[]), CAST(:titles AS text[]), CAST(:bodies AS text[]),
-            CAST(:payloads AS text[])
-        ) AS d(member_id, expires_on, threshold_days, points, title, body, payload)
+    WITH grouped AS (
+        SELECT member_id,
+               ((expires_at - interval '1 microsecond') AT TIME ZONE :tz)::date AS expires_on,
+               min(expires_at) AS expires_at, sum(remaining)::bigint AS points
+        FROM lots
+        WHERE account_id > :after AND account_id <= :upto
+          AND remaining > 0 AND expires_at > :now AND expires_at <= :until
+        GROUP BY 1, 2
+    ),
+    due AS (
+        SELECT g.*, g.expires_on - CAST(:today AS date) + 1 AS days_left,
+               (SELECT min(t) FROM unnest(CAST(:thresholds AS int[])) AS t
+                WHERE t >= g.expires_on - CAST(:today AS date) + 1) AS threshold_days
+        FROM grouped g
+        WHERE g.expires_on >= CAST(:today AS date)
+    ),
+    fresh AS MATERIALIZED (
+        SELECT d.*, nextval(pg_get_serial_sequence('notifications', 'id')) AS notification_id,
+               CASE WHEN d.days_left = 1 THEN 'today'
+                    ELSE 'in ' || d.days_left || ' days' END AS word
+        FROM due d
+        WHERE d.threshold_days IS NOT NULL
+          AND NOT EXISTS (
+              SELECT 1 FROM expiry_reminders r
+              WHERE r.member_id = d.member_id AND r.expires_on = d.expires_on
+                AND r.threshold_days = d.threshold_days)
     ),
     claimed AS (
         INSERT INTO expiry_reminders
             (member_id, expires_on, threshold_days, points, notification_id, created_at)
-        SELECT member_id, expires_on, threshold_days, points,
-               nextval(pg_get_serial_sequence('notifications', 'id')), :now
-        FROM due
+        SELECT member_id, expires_on, threshold_days, points, notification_id, :now
+        FROM fresh
         ON CONFLICT DO NOTHING
-        RETURNING member_id, expires_on, threshold_days, notification_id
+        RETURNING member_id, expires_on, threshold_days
     ),
     told AS (
         INSERT INTO notifications (id, member_id, kind, title, body, payload, created_at)
         OVERRIDING SYSTEM VALUE
-        SELECT c.notification_id, d.member_id, :kind, d.title, d.body, CAST(d.payload AS jsonb),
+        SELECT f.notification_id, f.member_id, :kind,
+               f.points || ' points expire ' || f.word,
+               f.points || ' of your points are valid through '
+                   || to_char(f.expires_on, 'YYYY-MM-DD') || ': use them ' || f.word || '.',
+               jsonb_build_object(
+                   'member_id', f.member_id,
+                   'points', f.points,
+                   'expires_on', to_char(f.expires_on, 'YYYY-MM-DD'),
+                   -- datetime.isoformat() of the UTC instant
+                   'expires_at', to_char(f.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')
+                       || CASE WHEN date_part('microseconds', f.expires_at)::bigint % 1000000 = 0
+                               THEN '' ELSE to_char(f.expires_at AT TIME ZONE 'UTC', '.US') END
+                       || '+00:00',
+                   'threshold_days', f.threshold_days,
+                   'days_left', f.days_left,
+                   'actions', a.actions),
                :now
-        FROM claimed c JOIN due d USING (member_id, expires_on, threshold_days)
+        FROM claimed c
+        JOIN fresh f USING (member_id, expires_on, threshold_days)
+        LEFT JOIN unnest(CAST(:action_days AS date[]), CAST(:actions AS jsonb[]))
+            AS a(day, actions) ON a.day = f.expires_on
         RETURNING id, member_id, title, payload
+    ),
+    published AS (
+        INSERT INTO events (topic, type, payload)
+        SELECT 'member:' || member_id, :kind,
+               payload || jsonb_build_object('notification_id', id, 'title', title)
+        FROM told
+        RETURNING 1
     )
-    INSERT INTO events (topic, type, payload)
-    SELECT 'member:' || member_id, :kind,
-           payload || jsonb_build_object('notification_id', id, 'title', title)
-    FROM told
+    SELECT (SELECT count(*) FROM due WHERE threshold_days IS NOT NULL) AS due,
+           (SELECT count(*) FROM published) AS sent
     """
 )
 
 
-async def _remind_all(
-    conn: AsyncConnection, now: datetime, batch: Sequence[tuple[Expiring, int, int]]
-) -> int:
-    """Write the batch's reminders with their notifications and events; returns how many were
-    new (the others had been sent before)."""
-    texts = [reminder_text(item.points, item.expires_on, left) for item, _, left in batch]
-    payloads = [
-        json.dumps(
-            {
-                "member_id": item.member_id,
-                "points": item.points,
-                "expires_on": item.expires_on.isoformat(),
-                "expires_at": item.expires_at.isoformat(),
-                "threshold_days": threshold,
-                "days_left": left,
-                # Give the points a second life before they go (docs/BANK.md).
-                "actions": reminder_actions(item.expires_on),
-            }
-        )
-        for item, threshold, left in batch
-    ]
-    written = await conn.execute(
-        _REMIND,
-        {
-            "members": [item.member_id for item, _, _ in batch],
-            "days": [item.expires_on for item, _, _ in batch],
-            "thresholds": [threshold for _, threshold, _ in batch],
-            "points": [item.points for item, _, _ in batch],
-            "titles": [title for title, _ in texts],
-            "bodies": [body for _, body in texts],
-            "payloads": payloads,
-            "now": now,
-            "kind": KIND,
-        },
-    )
-    return int(written.rowcount or 0)
-
-
 async def send_expiry_reminders(rt: Runtime) -> dict[str, int]:
-    """Remind every member with points inside a threshold; returns how many were sent."""
+    """Remind every member with points inside a threshold; returns how many were sent and how
+    many had been sent before. Set-based: a batch of BATCH accounts a statement and a
+    transaction, nothing per member in Python."""
     thresholds = sorted(set(rt.settings.expiry_reminder_days))
     if not thresholds:
         return {"sent": 0, "already_sent": 0}
-    today = rt.clock.now().astimezone(ZoneInfo(rt.settings.timezone)).date()
-    due = []
-    for item in await _expiring(rt, max(thresholds)):
-        left = days_left(item.expires_on, today)
-        threshold = threshold_for(left, thresholds)
-        if threshold is not None:
-            due.append((item, threshold, left))
-    sent = 0
-    for start in range(0, len(due), BATCH):
+    now = rt.clock.now()
+    today = now.astimezone(ZoneInfo(rt.settings.timezone)).date()
+    window = {"now": now, "until": now + timedelta(days=max(thresholds) + 1)}
+    # What each reminder offers to do (docs/BANK.md) depends on its last valid day alone: one
+    # list a day that can be reminded, from today to the furthest threshold.
+    days = [today + timedelta(days=n) for n in range(max(thresholds) + 1)]
+    async with rt.engine.connect() as conn:
+        bounds = list(await conn.scalars(_BOUNDS, {**window, "batch": BATCH}))
+    due = sent = 0
+    after = 0
+    for upto in bounds:
         async with unit_of_work(rt.engine) as conn:
-            sent += await _remind_all(conn, rt.clock.now(), due[start : start + BATCH])
-    return {"sent": sent, "already_sent": len(due) - sent}
+            row = (
+                await conn.execute(
+                    _REMIND,
+                    {
+                        **window,
+                        "after": after,
+                        "upto": upto,
+                        "tz": rt.settings.timezone,
+                        "today": today,
+                        "thresholds": thresholds,
+                        "action_days": days,
+                        "actions": [json.dumps(reminder_actions(day)) for day in days],
+                        "kind": KIND,
+                    },
+                )
+            ).one()
+        due, sent, after = due + row.due, sent + row.sent, upto
+    return {"sent": sent, "already_sent": due - sent}

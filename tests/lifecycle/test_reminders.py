@@ -10,7 +10,14 @@ from sqlalchemy import text
 from app.clock import FrozenClock
 from app.jobs import usecases as jobs
 from app.lifecycle import notifications as notes
-from app.lifecycle.reminders import days_left, last_valid_day, send_expiry_reminders, threshold_for
+from app.lifecycle.bank import reminder_actions
+from app.lifecycle.reminders import (
+    days_left,
+    last_valid_day,
+    reminder_text,
+    send_expiry_reminders,
+    threshold_for,
+)
 from app.runtime import Runtime
 from tests.ledger.test_service import earn, new_member
 
@@ -151,3 +158,41 @@ async def test_two_jobs_racing_send_each_reminder_once(
             )
         ).one()
     assert tuple(counts) == (30, 30, 30)
+
+
+async def test_the_job_writes_the_words_and_the_offers_of_the_reference_functions(
+    runtime: Runtime, clock: FrozenClock
+) -> None:
+    """The job builds each notification in SQL: its title, body and payload are those
+    reminder_text and reminder_actions give (the points' day, a second-precise instant too)."""
+    clock.set(datetime(2026, 11, 23, 2, 0, tzinfo=UTC))
+    m = await new_member(runtime)
+    tonight = datetime(2026, 11, 23, 15, 59, 59, 250_000, tzinfo=UTC)  # valid through today
+    await earn(runtime, m, 40, expires_at=tonight)
+    await earn(runtime, m, 60, expires_at=datetime(2026, 11, 29, 16, 0, tzinfo=UTC))
+    assert (await send_expiry_reminders(runtime))["sent"] == 2
+    listed = await notes.list_notifications(runtime, m, first=10, before_id=None, unread_only=True)
+    found = {n.payload["days_left"]: n for n in listed}
+    for left, points, day, at in (
+        (1, 40, date(2026, 11, 23), tonight),
+        (7, 60, date(2026, 11, 29), datetime(2026, 11, 29, 16, 0, tzinfo=UTC)),
+    ):
+        note = found[left]
+        assert (note.title, note.body) == reminder_text(points, day, left)
+        assert note.payload == {
+            "member_id": m,
+            "points": points,
+            "expires_on": day.isoformat(),
+            "expires_at": at.isoformat(),
+            "threshold_days": 7,
+            "days_left": left,
+            "actions": reminder_actions(day),
+        }
+    async with runtime.engine.connect() as conn:
+        payloads = list(
+            await conn.scalars(
+                text("SELECT payload FROM events WHERE type = 'points.expiring' ORDER BY id")
+            )
+        )
+    assert sorted(p["notification_id"] for p in payloads) == sorted(n.id for n in listed)
+    assert {p["title"] for p in payloads} == {n.title for n in listed}
