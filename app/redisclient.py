@@ -16,12 +16,15 @@ discover the others; list several so that start-up survives one being down. On a
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any, TypeAlias
 from urllib.parse import unquote, urlsplit
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import ClusterNode, ClusterPipeline, RedisCluster
+from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -105,3 +108,39 @@ async def flush(client: RedisClient) -> None:
         await client.flushdb(target_nodes=RedisCluster.PRIMARIES)
     else:
         await client.flushdb()
+
+
+@asynccontextmanager
+async def connection_for(client: RedisClient, key: str) -> AsyncIterator[AbstractConnection]:
+    """A connection of ``client``'s pool to the server holding ``key`` (on a cluster, the master
+    of its slot), for commands the caller packs itself (:func:`execute_packed`). On an error it
+    is closed, not put back: replies may be left unread on it."""
+    release: Callable[[AbstractConnection], Awaitable[None]]
+    if isinstance(client, RedisCluster):
+        await client.initialize()
+        node = client.get_node_from_key(key)
+        if node is None:
+            raise RedisConnectionError(f"no cluster node serves {key!r}")
+        connection: AbstractConnection = node.acquire_connection()
+
+        async def release(used: AbstractConnection) -> None:
+            node.release(used)  # type: ignore[arg-type]
+
+    else:
+        connection = await client.connection_pool.get_connection()  # type: ignore[no-untyped-call]
+        release = client.connection_pool.release
+    try:
+        yield connection
+    except BaseException:
+        await connection.disconnect()
+        raise
+    finally:
+        await release(connection)
+
+
+async def execute_packed(connection: AbstractConnection, payload: bytes, replies: int) -> None:
+    """Send commands already packed in the Redis protocol and read their ``replies`` replies;
+    an error reply raises (``ResponseError``)."""
+    await connection.send_packed_command(payload, check_health=False)
+    for _ in range(replies):
+        await connection.read_response()

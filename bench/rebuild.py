@@ -18,8 +18,10 @@ What it does, in one run:
    loaded 2-core box: 2,000,000 events would take half an hour); the rebuilt all-time set's
    order is then compared with the ranks SQL computes by the documented rule instead (more
    points, then reached first, then the smaller member id).
-3. The floor, in the same run: the ledger's per-member sums alone (``points_by_member`` for
-   each period set, no Redis), then the rebuild (``jifen leaderboards rebuild``), timed.
+3. The floor, in the same run: the ledger's per-member sums alone (the rebuild's own read,
+   ``ledger_rows``: every period set in one scan, no Redis), then the rebuild (``jifen
+   leaderboards rebuild``), timed, each with the CPU seconds of this process, of the
+   database's PostgreSQL backends and of the Redis server.
 4. Checks: every rebuilt set equals the live one (same elements, same scores: same ranks),
    ``check_board`` finds no difference, and the ledger audit passes.
 """
@@ -115,6 +117,8 @@ async def ranks_by_rule(url: str) -> list[int]:
 
 
 async def run(args: argparse.Namespace, database_url: str, redis_url: str) -> bool:
+    from ledger import backend_pids, cpu_seconds
+
     from app.clock import system_clock
     from app.config import Settings
     from app.db import create_engine
@@ -122,7 +126,7 @@ async def run(args: argparse.Namespace, database_url: str, redis_url: str) -> bo
     from app.leaderboards.boards import board_key, decode_element, get_board
     from app.leaderboards.check import check_board
     from app.leaderboards.projector import apply_pending
-    from app.leaderboards.rebuild import kept_periods, ledger_standings, rebuild
+    from app.leaderboards.rebuild import kept_periods, ledger_rows, rebuild
     from app.redisclient import open_redis
     from app.runtime import Runtime
 
@@ -154,15 +158,41 @@ async def run(args: argparse.Namespace, database_url: str, redis_url: str) -> bo
 
         horizon = await safe_horizon(engine, wait_seconds=5)
         assert horizon is not None
-        started = time.perf_counter()
-        await ledger_standings(rt, board, periods, horizon)
-        floor_seconds = time.perf_counter() - started
-        print(f"floor (the ledger's sums, no Redis): {floor_seconds:.1f}s", flush=True)
+        database = asyncpg_dsn(database_url).rsplit("/", 1)[1].split("?")[0]
+        redis_pid = int((await redis.info("server"))["process_id"])
 
-        started = time.perf_counter()
+        def cpu() -> tuple[float, dict[int, float], float]:
+            # This process, each of the database's backends, and the Redis server (shared with
+            # whatever else uses it meanwhile).
+            backends = {pid: cpu_seconds([pid]) for pid in backend_pids(database)}
+            return time.process_time(), backends, cpu_seconds([redis_pid])
+
+        def spent(before: tuple[float, dict[int, float], float]) -> str:
+            process, backends, server = cpu()
+            # A backend that started meanwhile counts whole; parallel workers that already
+            # exited are not counted (the rebuild's read runs from a cursor: none).
+            database_cpu = sum(s - before[1].get(pid, 0.0) for pid, s in backends.items())
+            return (
+                f"CPU s: this process {process - before[0]:.2f}, "
+                f"PostgreSQL {database_cpu:.2f}, Redis {server - before[2]:.2f}"
+            )
+
+        started, before = time.perf_counter(), cpu()
+        rows = 0
+        async with ledger_rows(rt, board, periods, horizon, 20_000) as chunks:
+            async for chunk in chunks:
+                rows += len(chunk)
+        floor_seconds = time.perf_counter() - started
+        print(
+            f"floor (the ledger's sums for {rows} members, no Redis): {floor_seconds:.1f}s; "
+            f"{spent(before)}",
+            flush=True,
+        )
+
+        started, before = time.perf_counter(), cpu()
         rebuilt_report = await rebuild(rt, board.name)
         seconds = time.perf_counter() - started
-        print(f"rebuild: {seconds:.1f}s", flush=True)
+        print(f"rebuild: {seconds:.1f}s; {spent(before)}", flush=True)
         rebuilt = await read_sets()
         members = max(rebuilt_report.periods.values(), default=0)
         print(

@@ -262,11 +262,16 @@ ACCOUNT_BALANCES = """(
 )"""
 
 
-def _points_by_member(spans: int) -> str:
+def _points_by_member(spans: int, ranked_by: int | None = None) -> str:
     """Per member, for each of ``spans`` spans ``[start_i, end_i)`` (``$3``, ``$4``, … in
     pairs; ``$1`` the kinds, ``$2`` the entries left out): its points and the instant of its
-    last counted entry in microseconds since 1970, in one scan of the entries for all spans."""
+    last counted entry in microseconds since 1970, in one scan of the entries for all spans;
+    best first on span ``ranked_by`` (0-based) when given."""
     at = "coalesce(e.reversed_created_at, e.created_at)"
+    order = ""
+    if ranked_by is not None:
+        points, reached = 2 + 2 * ranked_by, 3 + 2 * ranked_by
+        order = f"ORDER BY {points} DESC NULLS LAST, {reached}, 1"
     inside = []
     for i in range(spans):
         start, end = f"CAST(${3 + 2 * i} AS timestamptz)", f"CAST(${4 + 2 * i} AS timestamptz)"
@@ -284,6 +289,7 @@ def _points_by_member(spans: int) -> str:
       AND ({" OR ".join(inside)})
       AND e.id <> ALL(CAST($2 AS bigint[]))
     GROUP BY e.member_id
+    {order}
     """
 
 
@@ -294,35 +300,28 @@ async def stream_points_by_member(
     spans: Sequence[tuple[datetime | None, datetime | None]],
     excluded: list[int],
     chunk: int,
-) -> AsyncIterator[list[tuple[int, list[tuple[int, int] | None]]]]:
+    ranked_by: int | None = None,
+) -> AsyncIterator[Sequence[Sequence[Any]]]:
     """Per member, for each span ``[start, end)`` (None: unbounded): the points of its entries
     of ``kinds`` in it (a reversal counts with the entry it reverses, at that entry's instant)
-    and the instant of the last one in microseconds since 1970, or None when the net is not
-    positive; the entries ``excluded`` left out. One scan of the entries for every span,
+    and the instant of the last one in microseconds since 1970; the entries ``excluded`` left
+    out. Rows ``(member_id, points_1, reached_1, points_2, reached_2, …)``, a span's points None
+    or not positive when the member has nothing there. One scan of the entries for every span,
     streamed from a cursor ``chunk`` members at a time (the caller's transaction): a million
-    members are never all in memory.
+    members are never all in memory. ``ranked_by`` (a span's index): the rows in that span's
+    board order (more points, reached first, smaller id), members without points there last.
 
-    Read through the driver's own cursor, not SQLAlchemy's rows: a million rows of nine
-    columns are most of a board rebuild's time in Python otherwise, and the instants come as
-    whole numbers, not datetimes to convert back."""
+    Read through the driver's own cursor and handed over as the driver's records: a million
+    rows of nine columns turned into SQLAlchemy rows, or even plain tuples, were most of a board
+    rebuild's time in Python, and the instants come as whole numbers, not datetimes."""
     driver = (await conn.get_raw_connection()).driver_connection
     assert driver is not None
     args: list[Any] = [kinds, excluded]
     for start, end in spans:
         args += [start, end]
-    cursor = await driver.cursor(_points_by_member(len(spans)), *args)
-    columns = range(1, 1 + 2 * len(spans), 2)
+    cursor = await driver.cursor(_points_by_member(len(spans), ranked_by), *args)
     while rows := await cursor.fetch(chunk):
-        yield [
-            (
-                row[0],
-                [
-                    (row[i], row[i + 1]) if row[i] is not None and row[i] > 0 else None
-                    for i in columns
-                ],
-            )
-            for row in rows
-        ]
+        yield rows
 
 
 def earned_since(member_id: Any, since: Any) -> Any:
