@@ -16,7 +16,8 @@ In one run:
    endpoint is a path ``/ep/<name>``; it verifies every signature with the ``standardwebhooks``
    library, records (endpoint, webhook-id, arrival ``time.time()``) and answers as the bench
    tells it (200, 500, 503, or 200 after a delay). Starts ``jifen serve --workers 1`` (the API,
-   no delivery) and one ``jifen worker`` (delivery; jobs off).
+   no delivery) and ``--senders`` (1) ``jifen worker`` processes (delivery; jobs off; their CPU
+   is added up as the worker's).
 3. **Baseline** — the receiver hit directly: the bench signs (standardwebhooks) and POSTs
    ``--baseline-messages`` bodies with aiohttp at the worker's concurrency (64): the cost of
    signing + POST + receiving on this machine, without Jifen.
@@ -219,8 +220,8 @@ class ReceiverProcess:
 class Worker:
     """``jifen worker``: the relay, the projectors and webhook delivery (jobs off)."""
 
-    def __init__(self, env: dict[str, str], out: Path) -> None:
-        self._log = (out / "worker.log").open("ab")
+    def __init__(self, env: dict[str, str], out: Path, name: str = "worker") -> None:
+        self._log = (out / f"{name}.log").open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "app.cli", "worker"],
             cwd=ROOT,
@@ -465,7 +466,7 @@ class Bench:
     def cpu(self) -> dict[str, float]:
         return {
             "API": cpu_seconds(self.server.proc.pid),
-            "worker": cpu_seconds(self.worker.proc.pid),
+            "worker": sum(cpu_seconds(worker.proc.pid) for worker in self.workers),
             "receiver": cpu_seconds(self.receiver.proc.pid),
             "bench": cpu_seconds(os.getpid(), descendants=False),  # the others are its children
         }
@@ -691,7 +692,8 @@ class Bench:
         )
         self.receiver = ReceiverProcess(stage.out)
         self.server = Server(env, args.workers, stage.out / "server.log")
-        worker = self.worker = Worker(env, stage.out)
+        # Each sender process leases apart from the others (app/webhooks/leases.py).
+        self.workers = [Worker(env, stage.out, f"worker{n or ''}") for n in range(args.senders)]
         stop = asyncio.Event()
         sampler = asyncio.create_task(self.sample_connections(stop))
         # Idle connections dropped before uvicorn closes them (5 s): a request on a closed one
@@ -733,7 +735,8 @@ class Bench:
         finally:
             stop.set()
             await sampler
-            worker.stop()
+            for worker in self.workers:
+                worker.stop()
             self.server.stop()
             self.receiver.stop()
         report(args, phases, baseline, self.baseline_cpu_ms, self.peak_connections, stage.out)
@@ -772,7 +775,8 @@ def report(
     print(
         f"\n{args.rate}/s {what} for {args.duration} s per phase, {args.endpoints} endpoints,"
         f" scoped to {'a partner channel each' if args.scope == 'channel' else 'every member'},"
-        f" worker poll {args.poll} s, concurrency {args.concurrency} per process and"
+        f" {args.senders} sending process(es), worker poll {args.poll} s,"
+        f" concurrency {args.concurrency} per process and"
         f" {args.endpoint_concurrency} per endpoint\n"
     )
     print(
@@ -885,6 +889,7 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--poll", type=float, default=0.25, help="JIFEN_WEBHOOK_POLL_SECONDS")
     parser.add_argument("--concurrency", type=int, default=64, help="JIFEN_WEBHOOK_CONCURRENCY")
+    parser.add_argument("--senders", type=int, default=1, help="jifen worker processes")
     parser.add_argument(
         "--endpoint-concurrency", type=int, default=16, help="JIFEN_WEBHOOK_ENDPOINT_CONCURRENCY"
     )
