@@ -405,9 +405,10 @@ async def update_item(
             expected_version=expected_version,
         )
     if item.flash and stock_delta:
-        from app.mall.flash import FlashGate
+        from app.mall.flash import FlashGate, sold_out
 
         await FlashGate(rt.redis).adjust_stock(item.id, stock_delta)
+        sold_out(rt).forget(item.id)
     return item
 
 

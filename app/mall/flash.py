@@ -91,6 +91,14 @@ for i = pairs_end + 1, #ARGV do redis.call('SADD', KEYS[3], ARGV[i]) end
 return 1
 """
 
+# KEYS: stock, passed. The units left and, when none are, every member ever let through: taken
+# together, so no member can pass between the two readings.
+SOLD_OUT = """
+local left = tonumber(redis.call('GET', KEYS[1]) or '-1')
+if left ~= 0 then return {left, {}} end
+return {left, redis.call('SMEMBERS', KEYS[2])}
+"""
+
 # KEYS: passed. ARGV: member. An order placed while the gate was unreachable.
 NOTE_PASSED = "return redis.call('SADD', KEYS[1], ARGV[1])"
 
@@ -137,6 +145,7 @@ class FlashGate:
         self._give_back = redis.register_script(GIVE_BACK)
         self._arm = redis.register_script(ARM)
         self._note_passed = redis.register_script(NOTE_PASSED)
+        self._sold_out = redis.register_script(SOLD_OUT)
 
     @staticmethod
     def keys(item_id: int, period: str) -> list[str]:
@@ -210,6 +219,18 @@ class FlashGate:
         except RedisError as error:
             metrics.redis_errors.labels("flash_gate").inc()
             log.warning("flash gate: could not adjust %s: %s", key, error)
+
+    async def sold_out(self, item_id: int) -> frozenset[int] | None:
+        """The members ever let through, if the item has no unit left; None otherwise (or
+        when Redis cannot say)."""
+        stock, _, passed = self.keys(item_id, "-")
+        try:
+            left, members = await self._sold_out(keys=[stock, passed])
+        except RedisError as error:
+            metrics.redis_errors.labels("flash_gate").inc()
+            log.warning("flash gate: could not read item %s: %s", item_id, error)
+            return None
+        return frozenset(int(m) for m in members) if int(left) == 0 else None
 
     async def disarm(self, item_id: int) -> None:
         stock, _, passed = self.keys(item_id, "-")
@@ -288,3 +309,46 @@ class ItemCache:
 def item_cache(rt: Runtime) -> ItemCache:
     cache: ItemCache = rt.caches.setdefault("mall.flash_items", ItemCache())
     return cache
+
+
+class SoldOut:
+    """Items this process saw sold out, with the members the gate had let through then: for a
+    short while every other buyer is refused here, without a Redis round trip (the rush's late
+    buyers are most of it). A member who passed goes to the gate as before (its retry may be a
+    replay). A unit given back elsewhere (a cancellation, a restock in another process) is
+    seen at most ``ttl`` late — a short delay to a sale, never an oversell: only refusals are
+    answered here. Given back in this process, the item is forgotten at once."""
+
+    def __init__(self, ttl: float = 0.25) -> None:
+        self.ttl = ttl
+        self._items: dict[int, tuple[float, frozenset[int]]] = {}
+        self._reading: set[int] = set()
+
+    def refuses(self, item_id: int, member_id: int) -> bool:
+        passed = self._fresh(item_id)
+        return passed is not None and member_id not in passed
+
+    def _fresh(self, item_id: int) -> frozenset[int] | None:
+        seen = self._items.get(item_id)
+        return seen[1] if seen is not None and seen[0] > time.monotonic() else None
+
+    async def note(self, gate: FlashGate, item_id: int) -> None:
+        """The gate refused a buyer for want of stock: read once whether the item has none
+        left, and who passed (concurrent refusals do not read it again)."""
+        if item_id in self._reading or self._fresh(item_id) is not None:
+            return
+        self._reading.add(item_id)
+        try:
+            passed = await gate.sold_out(item_id)
+        finally:
+            self._reading.discard(item_id)
+        if passed is not None:
+            self._items[item_id] = (time.monotonic() + self.ttl, passed)
+
+    def forget(self, item_id: int) -> None:
+        self._items.pop(item_id, None)
+
+
+def sold_out(rt: Runtime) -> SoldOut:
+    flags: SoldOut = rt.caches.setdefault("mall.flash_sold_out", SoldOut())
+    return flags

@@ -3,7 +3,8 @@ cash once the channel confirms the payment) → fulfil; cancel or time out (hold
 back); return (the spend reversed: points back into their original lots).
 
 Lock order everywhere: the member's account row (the ledger's lock), then the item row (the
-conditional stock update, done last so a hot item's row is locked as briefly as possible).
+conditional stock update, done last so a hot item's row is locked as briefly as possible: for a
+placement, inside its COMMIT).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Row, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.errors import DomainError, ErrorCode, invalid, not_found
@@ -167,7 +169,12 @@ class Redemptions:
             ),
             actor,
         )
-        order = await self._insert(
+        # The stock is taken by the database inside this transaction's COMMIT (a deferred
+        # trigger, migration 0040): the item's row is a rush's hot spot, and locked there it
+        # waits for no round trip to this process, whose event loop a rush keeps busy. Too
+        # little stock then fails the COMMIT, rolling back the hold and the order with it
+        # (:func:`stock_gone_at_commit`).
+        return await self._insert(
             actor,
             order_id,
             member_id,
@@ -178,12 +185,8 @@ class Redemptions:
             hold.id,
             expires_at,
             points=points,
+            stock_at_commit=not item.unlimited,
         )
-        # Last: the item's row is a rush's hot spot, and its lock is held from this update to
-        # the commit; taken after the other writes, buyers queue on it for fewer round trips.
-        # (OUT_OF_STOCK here rolls back the hold and the order with it.)
-        await self._take_stock(item, quantity)
-        return order
 
     async def quote(self, member_id: int, item_id: int, quantity: int) -> RedemptionQuote:
         """What the member would pay for ``quantity`` of the item now, lot by lot: the figure
@@ -241,12 +244,14 @@ class Redemptions:
         expires_at: datetime,
         *,
         points: int | None = None,
+        stock_at_commit: bool = False,
     ) -> Order:
         row = (
             await self.conn.execute(
                 mall_orders.insert()
                 .values(
                     id=order_id,
+                    stock_at_commit=stock_at_commit,
                     member_id=member_id,
                     item_id=item.id,
                     quantity=quantity,
@@ -546,6 +551,19 @@ class Redemptions:
         if actor is not None:
             payload["actor"] = actor.principal
         await append_event(self.conn, member_topic(order.member_id), event_type, payload)
+
+
+# What the deferred stock trigger raises when the item has too little stock left at COMMIT.
+STOCK_GONE_AT_COMMIT = "JF409"
+
+
+def stock_gone_at_commit(error: BaseException) -> bool:
+    """True when a placement's COMMIT failed because its stock was gone (the transaction is
+    rolled back: nothing of it was written)."""
+    if isinstance(error, DBAPIError):
+        cause = error.orig.__cause__ if error.orig is not None else None
+        return getattr(cause, "sqlstate", None) == STOCK_GONE_AT_COMMIT
+    return False
 
 
 def _state(order: Order, wanted: str) -> DomainError:

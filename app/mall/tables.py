@@ -4,7 +4,8 @@ donations and points-at-checkout payments.
 Member-owned rows carry ``member_id`` (distributable by member). Every write that moves points or
 counts toward a member's limit happens under the member's account lock (the ledger's one lock);
 stock is changed by a conditional ``UPDATE … WHERE stock_left >= n`` on the item row, always
-after the account lock, so the lock order is the same everywhere (account, then item).
+after the account lock, so the lock order is the same everywhere (account, then item); a placed
+order's is taken at its COMMIT (``stock_at_commit``), after every other write.
 """
 
 from sqlalchemy import (
@@ -107,6 +108,9 @@ mall_orders = Table(
     Column("confirmed_at", DateTime(timezone=True)),
     Column("fulfilled_at", DateTime(timezone=True)),
     Column("closed_at", DateTime(timezone=True)),
+    # Its stock is taken by a deferred trigger inside the COMMIT (migration 0040), so a hot
+    # item's row is never locked across a round trip to the API.
+    Column("stock_at_commit", Boolean, nullable=False, server_default=text("false")),
     CheckConstraint("quantity > 0 AND points >= 0 AND cash_amount >= 0", name="amounts"),
     CheckConstraint(
         "status IN ('placed', 'confirmed', 'fulfilled', 'cancelled', 'expired', 'returned')",

@@ -8,14 +8,24 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TypeVar
 
+from sqlalchemy.exc import DBAPIError
+
 from app.db import unit_of_work
 from app.errors import DomainError, ErrorCode
 from app.ledger.idempotency import idempotent_replayed, stored_response
 from app.ledger.models import Actor
 from app.ledger.queries import balance
-from app.mall.flash import FlashGate, Ticket, Verdict, arm_from_database, item_cache, period_key
+from app.mall.flash import (
+    FlashGate,
+    Ticket,
+    Verdict,
+    arm_from_database,
+    item_cache,
+    period_key,
+    sold_out,
+)
 from app.mall.policy import Item, OrderStatus, check_on_sale, check_quantity, out_of_stock
-from app.mall.redemptions import Order, RedemptionQuote, Redemptions
+from app.mall.redemptions import Order, RedemptionQuote, Redemptions, stock_gone_at_commit
 from app.runtime import Runtime
 
 SYSTEM = Actor("system", "jobs")
@@ -50,7 +60,7 @@ async def place_redemption(
     member's — so that a buyer the gate refuses costs no database round trip."""
     check_quantity(quantity)
     item = await item_cache(rt).get(rt, item_id)
-    order = _Order(member_id, item_id, quantity, quoted_points)
+    order = _Order(member_id, item, quantity, quoted_points)
     if not item.flash:
         await admit()
         return await _place_in_database(rt, actor, order, idempotency_key)
@@ -62,11 +72,18 @@ async def place_redemption(
         item.per_member_limit or 0,
         period_key(item, rt.clock.now(), rt.settings.timezone),
     )
+    seen_sold_out = sold_out(rt)
+    if seen_sold_out.refuses(item.id, member_id):
+        # Sold out a moment ago and this member never passed: refused without a Redis round
+        # trip either.
+        raise out_of_stock(item.name)
     gate = FlashGate(rt.redis)
     verdict = await gate.take(ticket)
     if verdict is Verdict.NOT_ARMED:
         await arm_from_database(rt, item)
         verdict = await gate.take(ticket)
+    if verdict in (Verdict.OUT_OF_STOCK, Verdict.OUT_OF_STOCK_PASSED):
+        await seen_sold_out.note(gate, item.id)
     if verdict is Verdict.OUT_OF_STOCK:
         # The member never passed the gate, so no order of its can exist to replay: refused
         # without a database round trip (the rush's many losers cost Redis only).
@@ -84,9 +101,11 @@ async def place_redemption(
     except BaseException:
         if passed:
             await gate.give_back(ticket)
+            seen_sold_out.forget(item.id)
         raise
     if passed and placed.replayed:
         await gate.give_back(ticket)
+        seen_sold_out.forget(item.id)
     elif verdict is Verdict.UNAVAILABLE and not placed.replayed:
         await gate.note_passed(ticket)
     return placed
@@ -114,29 +133,36 @@ def _refusal(verdict: Verdict, item: Item, quantity: int) -> DomainError:
 @dataclass(frozen=True)
 class _Order:
     member_id: int
-    item_id: int
+    item: Item
     quantity: int
     quoted_points: int | None
 
 
 async def _place_in_database(rt: Runtime, actor: Actor, wanted: _Order, key: str) -> Placed:
-    member_id, item_id, quantity = wanted.member_id, wanted.item_id, wanted.quantity
+    member_id, item_id, quantity = wanted.member_id, wanted.item.id, wanted.quantity
     request: dict[str, object] = {"member_id": member_id, "item_id": item_id, "quantity": quantity}
     if wanted.quoted_points is not None:  # absent from older keys' fingerprints: they replay
         request["quoted_points"] = wanted.quoted_points
-    async with unit_of_work(rt.engine) as conn:
-        service = Redemptions(conn, rt)
-        order, replayed = await idempotent_replayed(
-            conn,
-            now=rt.clock.now(),
-            caller=actor.principal,
-            key=key,
-            operation="mall.place",
-            request=request,
-            run=lambda: service.place(actor, member_id, item_id, quantity, wanted.quoted_points),
-            dump=lambda o: {"order_id": o.id},
-            load=lambda stored: service.get(int(stored["order_id"])),
-        )
+    try:
+        async with unit_of_work(rt.engine) as conn:
+            service = Redemptions(conn, rt)
+            order, replayed = await idempotent_replayed(
+                conn,
+                now=rt.clock.now(),
+                caller=actor.principal,
+                key=key,
+                operation="mall.place",
+                request=request,
+                run=lambda: service.place(
+                    actor, member_id, item_id, quantity, wanted.quoted_points
+                ),
+                dump=lambda o: {"order_id": o.id},
+                load=lambda stored: service.get(int(stored["order_id"])),
+            )
+    except DBAPIError as error:
+        if stock_gone_at_commit(error):  # the COMMIT rolled the whole placement back
+            raise out_of_stock(wanted.item.name) from None
+        raise
     return Placed(order, replayed=replayed)
 
 
@@ -194,6 +220,7 @@ async def _reopen_gate(rt: Runtime, order: Order, item: Item) -> None:
             item.id, order.member_id, order.quantity, item.per_member_limit or 0, period
         )
         await FlashGate(rt.redis).give_back(ticket)
+        sold_out(rt).forget(item.id)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from app.errors import DomainError, ErrorCode
 from app.ledger import usecases as ledger
 from app.mall import usecases as mall
 from app.mall.catalogue import get_item
-from app.mall.flash import FlashGate, reconcile
+from app.mall.flash import FlashGate, Ticket, Verdict, reconcile
 from app.mall.policy import Item
 from app.runtime import Runtime
 from tests.mall.conftest import MakeItem, MakeMember, assert_audit_clean, member_actor
@@ -189,3 +189,26 @@ async def test_a_cancelled_winner_still_replays_its_order(
     assert (
         isinstance(again, mall.Order) and again.id == won.id and again.status.value == "cancelled"
     )
+
+
+async def test_once_sold_out_a_buyer_who_never_passed_is_refused_without_redis(
+    runtime: Runtime, make_member: MakeMember, make_item: MakeItem, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    item = await make_item(stock=1, flash=True)
+    a, b, c, d = await members(make_member, 4)
+    won = await buy(runtime, a, item, "won")
+    takes: list[int] = []
+    take = FlashGate.take
+
+    async def counted(gate: FlashGate, ticket: Ticket) -> Verdict:
+        takes.append(ticket.member_id)
+        return await take(gate, ticket)
+
+    monkeypatch.setattr(FlashGate, "take", counted)
+
+    refused = [await buy(runtime, m, item, f"late-{m}") for m in (b, c, d)]
+    again = await buy(runtime, a, item, "won")
+
+    assert {r.code for r in refused if isinstance(r, DomainError)} == {ErrorCode.OUT_OF_STOCK}
+    assert takes == [b, a]  # c and d answered in process; the winner still asks (a replay)
+    assert isinstance(won, mall.Order) and isinstance(again, mall.Order) and again.id == won.id

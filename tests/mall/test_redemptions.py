@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from app.clock import FrozenClock
 from app.errors import DomainError, ErrorCode
@@ -17,6 +17,7 @@ from app.ledger import usecases as ledger
 from app.mall import usecases as mall
 from app.mall.catalogue import add_coupon_codes, get_item
 from app.mall.policy import CouponSource, Fulfilment, ItemKind, LimitPeriod, OrderStatus
+from app.mall.redemptions import Redemptions
 from app.mall.tables import mall_orders
 from app.runtime import Runtime
 from app.tiers.policy import DEMO_TIERS
@@ -165,6 +166,74 @@ async def test_placement_is_idempotent_even_when_replayed_at_once(
         await place(runtime, member, item.id, quantity=2, key="same")
     assert reused.value.code is ErrorCode.IDEMPOTENCY_KEY_REUSED
     await assert_audit_clean(runtime)
+
+
+async def test_a_placement_locks_the_items_row_only_inside_its_commit(
+    runtime: Runtime, make_member: MakeMember, make_item: MakeItem
+) -> None:
+    """A rush's buyers queue on the item's row: between its last statement and its COMMIT (a
+    round trip through a busy API worker) a placement must not hold it."""
+    member = await make_member(points=1_000)
+    item = await make_item(stock=1)
+
+    async with runtime.engine.connect() as conn, conn.begin():
+        await Redemptions(conn, runtime).place(member_actor(member), member, item.id, 1)
+        async with runtime.engine.connect() as other, other.begin():
+            # The lock a stock update takes (the order's foreign key only shares the row's key),
+            # NOWAIT: refused at once (lock_not_available) if the placement holds it.
+            await other.execute(
+                text("SELECT 1 FROM mall_items WHERE id = :id FOR NO KEY UPDATE NOWAIT"),
+                {"id": item.id},
+            )
+        assert (await get_item(runtime, item.id)).stock_left == 1
+
+    assert (await get_item(runtime, item.id)).stock_left == 0
+    await assert_audit_clean(runtime)
+
+
+async def test_stock_gone_by_the_commit_refuses_the_placement_and_changes_nothing(
+    runtime: Runtime, make_member: MakeMember, make_item: MakeItem
+) -> None:
+    member = await make_member(points=1_000)
+    item = await make_item(stock=1)
+    before = await state(runtime, member, item.id)
+
+    async with runtime.engine.connect() as staff:
+        taking = await staff.begin()
+        await staff.execute(
+            text("UPDATE mall_items SET stock_left = 0 WHERE id = :id"), {"id": item.id}
+        )
+        # The placement still reads one unit left (not committed yet), writes its hold and its
+        # order, and its COMMIT waits for this row: it then finds the unit gone.
+        placing = asyncio.create_task(place(runtime, member, item.id, key="late"))
+        await until_a_backend_waits_for_a_lock(runtime)
+        await taking.commit()
+    with pytest.raises(DomainError) as refused:
+        await placing
+
+    assert refused.value.code is ErrorCode.OUT_OF_STOCK
+    assert await state(runtime, member, item.id) == {**before, "stock": 0}
+    async with runtime.engine.begin() as conn:  # restocked: the same key was not used up
+        await conn.execute(
+            text("UPDATE mall_items SET stock_left = 1 WHERE id = :id"), {"id": item.id}
+        )
+    assert (await place(runtime, member, item.id, key="late")).status is OrderStatus.PLACED
+    await assert_audit_clean(runtime)
+
+
+async def until_a_backend_waits_for_a_lock(runtime: Runtime) -> None:
+    for _ in range(500):
+        async with runtime.engine.connect() as conn:
+            waiting = await conn.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            )
+        if waiting:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("no placement ever waited for the item's row")
 
 
 async def test_per_member_limit_holds_under_concurrency(
