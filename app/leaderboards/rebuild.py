@@ -110,6 +110,13 @@ async def ledger_rows(
         async with conn.begin():
             # The per-member aggregate of a whole board: in memory, not spilled to disk.
             await conn.execute(text(f"SET LOCAL work_mem = '{AGGREGATE_WORK_MEM}'"))
+            # The entries sorted by member and each member summed in turn cost PostgreSQL about
+            # half the CPU of a hash table of every member (2.5 s against 4.4 s for a million
+            # members: docs/PERFORMANCE.md); the planner, blind to the number of members behind
+            # the union, picks the hash. The hash path's disabled cost would then pass the JIT
+            # thresholds and compile for about a second: no JIT.
+            await conn.execute(text("SET LOCAL enable_hashagg = off"))
+            await conn.execute(text("SET LOCAL jit = off"))
             types = sorted(board.event_types)
             excluded = await conn.scalar(_ABOVE_HORIZON, {"horizon": horizon, "types": types})
             yield stream_points_by_member(
