@@ -8,10 +8,12 @@ read's CPU goes (docs/PERFORMANCE.md "What limits it").
 The app runs in this process (``create_app`` behind ``httpx.ASGITransport``, lifespan entered),
 requests go one after another, so the time per request is this process's CPU plus the database's
 round trips (PostgreSQL runs on the other core). Printed: microseconds per request for
-``{ __typename }``, ``earnPoints``, ``me { balance }`` and the raw-asyncpg earn transaction (the
-old ten statements and the posting function), then pyinstrument's tree of the earn and the
-balance read. Database and Redis from ``JIFEN_DATABASE_URL`` / ``JIFEN_REDIS_URL``, else those
-of ``bench/ledger.py`` (recreated).
+``{ __typename }`` (a staff token, and a member's: bench/ledger.py's floor, which reads the
+member's standing), ``earnPoints``, ``me { balance }`` and the raw-asyncpg earn transaction (the
+old ten statements and the posting function), then pyinstrument's tree of the earn, the balance
+read and the member's ``{ __typename }`` (``--no-profile``: the timings only). Database and
+Redis from ``JIFEN_DATABASE_URL`` / ``JIFEN_REDIS_URL``, else those of ``bench/ledger.py``
+(recreated).
 
 With ``--purchase`` it seeds the demo programme (as ``jifen serve`` does) and measures
 ``recordPurchase`` instead (bench/earning.py's 5-line basket, 10 rules), with the demo's tasks on
@@ -126,6 +128,7 @@ async def main() -> None:
     parser.add_argument("--html", type=Path, default=None, help="also write HTML profiles here")
     parser.add_argument("--purchase", action="store_true", help="recordPurchase (see above)")
     parser.add_argument("--members", type=int, default=200)
+    parser.add_argument("--no-profile", action="store_true", help="the timings only")
     args = parser.parse_args()
     if args.purchase:
         await purchases(args)
@@ -163,10 +166,17 @@ async def main() -> None:
         async def typename(i: int) -> None:
             await post(TYPENAME, {}, staff_headers)
 
+        async def member_typename(i: int) -> None:
+            await post(TYPENAME, {}, member_headers)
+
         print(f"sequential, in-process, {args.requests} requests each:")
         await timed("{ __typename } through the stack", args.requests, typename)
+        # bench/ledger.py's floor: a member's token, so the standing is read as for the balance.
+        floor_cpu = await timed("{ __typename }, a member's token", args.requests, member_typename)
         earn_cpu = await timed("earnPoints through the stack", args.requests, earn)
-        await timed("me { balance } through the stack", args.requests, balance)
+        balance_cpu = await timed("me { balance } through the stack", args.requests, balance)
+        ratio = floor_cpu / balance_cpu
+        print(f"  me {{ balance }} / {{ __typename }} (a member's) in CPU: {ratio:.2f}")
 
         conn = await asyncpg.connect(asyncpg_dsn(stage.database_url))
         try:
@@ -186,7 +196,9 @@ async def main() -> None:
             f"CPU and {earn_cpu / fn_cpu:.1f}x the posting function's"
         )
 
-        for name, one in (("earn", earn), ("balance", balance)):
+        if args.no_profile:
+            return
+        for name, one in (("earn", earn), ("balance", balance), ("typename", member_typename)):
             await profiled(name, args.requests, one, args.html)
 
 

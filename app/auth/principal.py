@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from app.ledger.models import Actor
+from app.ledger.models import Actor, Balance
 from app.members.models import Member
 
 
@@ -49,6 +49,9 @@ class Principal:
     # its member loader with it, so ``me`` costs no second read. Only for that request — the
     # GraphQL context drops it, so a WebSocket's long-lived principal never serves it stale.
     member_row: Member | None = field(default=None, compare=False, repr=False)
+    # Its balance, when read in the same statement (``in_standing(..., with_balance=True)``):
+    # primes the balance loader the same way, for the same request only.
+    member_balance: Balance | None = field(default=None, compare=False, repr=False)
     # A member's token whose standing is not read yet: the GraphQL layer reads it before the
     # operation runs, or — for a mutation that may refuse first without the database (a flash
     # sale's gate) — only once it gets past that refusal (app/graphql/core/standing.py).

@@ -6,7 +6,7 @@ ledger's to change. None of these writes or locks anything.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import fields
 from datetime import datetime
 from typing import Any
@@ -91,10 +91,10 @@ async def balances(
 # balances() as one prepared statement, for the balance read of every request that shows one
 # (``me { balance }``): building and compiling the Core statement cost about 0.9 ms of CPU a
 # read, this statement's whole read about 0.2 ms (docs/PERFORMANCE.md). Same columns, same rules.
-BALANCES_NOW = """
-SELECT a.member_id, a.available, a.pending, a.held, a.debt,
-       s.matured, s.expired, s.expired_pending
-FROM accounts AS a
+# BALANCE_COLUMNS and BALANCE_OF_ACCOUNT are also a member's standing read's (app/auth/standing.py:
+# the account ``a`` joined to the member, ``$1`` the time), so the rules are written once.
+BALANCE_COLUMNS = "a.available, a.pending, a.held, a.debt, s.matured, s.expired, s.expired_pending"
+BALANCE_OF_ACCOUNT = """
 JOIN LATERAL (
     SELECT coalesce(sum(l.remaining) FILTER (
                WHERE l.pending AND l.available_at <= $1
@@ -106,8 +106,24 @@ JOIN LATERAL (
     FROM lots AS l
     WHERE l.account_id = a.id AND l.remaining > 0 AND a.next_due_at <= $1
 ) AS s ON true
+"""
+BALANCES_NOW = f"""
+SELECT a.member_id, {BALANCE_COLUMNS}
+FROM accounts AS a
+{BALANCE_OF_ACCOUNT}
 WHERE a.member_id = ANY($2::bigint[])
 """
+
+
+def balance_of_record(row: Mapping[str, Any]) -> Balance:
+    """The balance as of the statement's time, from a row with :data:`BALANCE_COLUMNS`: lots
+    matured or expired since the account was last settled count as the settlement would."""
+    return Balance(
+        available=row["available"] + row["matured"] - row["expired"],
+        pending=row["pending"] - row["matured"] - row["expired_pending"],
+        held=row["held"],
+        debt=row["debt"],
+    )
 
 
 async def balances_now(
@@ -116,15 +132,7 @@ async def balances_now(
     """:func:`balances` on a connection of :func:`app.db.one_statement_read` (autocommit: the
     statement goes to the driver as it is, outside any transaction)."""
     rows = await autocommit_fetch(conn, BALANCES_NOW, now, member_ids, writes=False)
-    return {
-        row["member_id"]: Balance(
-            available=row["available"] + row["matured"] - row["expired"],
-            pending=row["pending"] - row["matured"] - row["expired_pending"],
-            held=row["held"],
-            debt=row["debt"],
-        )
-        for row in rows
-    }
+    return {row["member_id"]: balance_of_record(row) for row in rows}
 
 
 async def get_entry(conn: AsyncConnection, entry_id: int) -> Entry:

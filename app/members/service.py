@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import date
 from enum import StrEnum
@@ -86,17 +87,20 @@ class RegistrationRace(Exception):
     """Another transaction registered the same (channel, external ref) first."""
 
 
-def member_of_row(row: Row[Any]) -> Member:
+def member_of_row(row: Row[Any] | Mapping[str, Any]) -> Member:
+    """A member of a Core row, or of a driver record (a hot read sent without the Core:
+    app/auth/standing.py)."""
+    values = row._mapping if isinstance(row, Row) else row
     return Member(
-        id=row.id,
-        status=MemberStatus(row.status),
-        status_reason=row.status_reason,
-        name=row.name,
-        phone=row.phone,
-        birthday=row.birthday,
-        timezone=row.timezone,
-        tags=tuple(row.tags),
-        created_at=row.created_at,
+        id=values["id"],
+        status=MemberStatus(values["status"]),
+        status_reason=values["status_reason"],
+        name=values["name"],
+        phone=values["phone"],
+        birthday=values["birthday"],
+        timezone=values["timezone"],
+        tags=tuple(values["tags"]),
+        created_at=values["created_at"],
     )
 
 

@@ -14,6 +14,8 @@ from uuid import uuid4
 import pytest
 from sqlalchemy import text
 
+from app.auth.principal import Principal
+from app.auth.standing import in_standing
 from app.clock import FrozenClock
 from app.config import NegativeBalancePolicy
 from app.db import unit_of_work
@@ -706,8 +708,10 @@ async def test_postings_count_when_their_transaction_commits(runtime: Runtime) -
 async def test_many_balances_read_as_one_balance_reads_them_through_maturing_and_expiry(
     runtime: Runtime, clock: FrozenClock
 ) -> None:
-    """get_balances (the DataLoaders': one prepared statement) answers as get_balance (the Core
-    query) while lots mature and expire unsettled, and for an unknown member (absent)."""
+    """get_balances (the DataLoaders': one prepared statement) and a member's standing read
+    with its balance (app/auth/standing.py: the same rules in the standing's statement) answer
+    as get_balance (the Core query) while lots mature and expire unsettled, and for an unknown
+    member (absent)."""
     maturing = await new_member(runtime, "m-mature")
     expiring = await new_member(runtime, "m-expire")
     plain = await new_member(runtime, "m-plain")
@@ -724,5 +728,8 @@ async def test_many_balances_read_as_one_balance_reads_them_through_maturing_and
         many = await ledger.get_balances(runtime, [*members_, 10**12])
         one = {m: await ledger.get_balance(runtime, m) for m in members_}
         assert many == one, step
+        for m in members_:
+            standing = await in_standing(runtime, Principal.member(m), with_balance=True)
+            assert standing.member_balance == one[m], (step, m)
         clock.advance(DAY)
     assert (await ledger.get_balances(runtime, [maturing]))[maturing] == Balance(100, 0, 0, 0)

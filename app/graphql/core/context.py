@@ -36,25 +36,31 @@ class Context:
         """An HTTP request's context: the member row read at authentication primes the member
         loader (``me`` reads it no second time, from the primary, as fresh as any replica), then
         leaves the principal so nothing holds it past this request."""
-        member = principal.member_row
-        if member is None:
-            return cls(runtime=runtime, principal=principal, request=request)
-        alone = replace(principal, member_row=None)
-        context = cls(runtime=runtime, principal=alone, request=request)
-        context.loaders.member.prime(member.id, member)
+        context = cls(runtime=runtime, principal=principal, request=request)
+        context._take_rows()
         return context
 
-    async def settle_standing(self) -> None:
+    async def settle_standing(self, *, with_balance: bool = False) -> None:
         """Read the member's standing the HTTP layer left for later (app/auth/standing.py):
         UNAUTHENTICATED for a closed or unknown member, read-only for a frozen one. Its row
-        primes the member loader, as at authentication."""
+        primes the member loader, as at authentication; ``with_balance``, its balance read in
+        the same statement primes the balance loader."""
         if not self.principal.standing_pending:
             return
-        settled = await in_standing(self.runtime, self.principal)
-        member = settled.member_row
-        self.principal = replace(settled, member_row=None)
-        if member is not None:
-            self.loaders.member.prime(member.id, member)
+        self.principal = await in_standing(self.runtime, self.principal, with_balance=with_balance)
+        self._take_rows()
+
+    def _take_rows(self) -> None:
+        """Prime this request's loaders with what the standing read, and drop it from the
+        principal, so nothing holds it past this request."""
+        principal = self.principal
+        member = principal.member_row
+        if member is None:
+            return
+        self.loaders.member.prime(member.id, member)
+        if principal.member_balance is not None:
+            self.loaders.balance.prime(member.id, principal.member_balance)
+        self.principal = replace(principal, member_row=None, member_balance=None)
 
     def renew_loaders(self) -> None:
         """A subscription lives long: give each event fresh loaders so it never reads stale."""

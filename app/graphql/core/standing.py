@@ -8,6 +8,11 @@ field was declared ``gate_first`` (``placeRedemption``). Its use case may refuse
 database (a flash sale's Redis gate refuses most of a rush), and reads the standing itself —
 :meth:`app.graphql.core.mutations.Call.settle_standing` — before its first database access.
 A refused flash buyer so costs no database round trip at all.
+
+A member's query that may show a balance reads the balance in the standing's statement, when
+every balance is read from the primary anyway (no replica configured): ``me { balance }`` is
+then one statement on one connection, not two on two (docs/DECISIONS.md, "The write path").
+With replicas the balance keeps its own read, routed to a fresh replica (app/replicas.py).
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from collections.abc import AsyncIterator
 from graphql import DocumentNode, FieldNode, GraphQLError, OperationType
 from graphql.utilities import get_operation_ast
 from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
+from strawberry.types.graphql import OperationType as StrawberryOperationType
 
 from app.errors import DomainError
 from app.graphql.core.context import Context
@@ -38,6 +45,22 @@ def gate_first(document: DocumentNode, operation_name: str | None) -> bool:
     )
 
 
+def balance_with_standing(execution: ExecutionContext) -> bool:
+    """Read the balance with the standing: a query (a mutation's balance must follow its write),
+    with no replica to send the balance to, whose text names a ``balance`` field. The text test
+    is a cheap over-approximation — a false hit (``balanceAfter``) costs PostgreSQL an index
+    look-up on the account, never a wrong answer: the loader is primed with the balance as of
+    this request, as it would have read it."""
+    context = execution.context
+    return (
+        isinstance(context, Context)
+        and context.runtime.replicas is None
+        and "balance" in (execution.query or "")
+        and execution.graphql_document is not None
+        and execution.operation_type is StrawberryOperationType.QUERY
+    )
+
+
 class MemberStanding(SchemaExtension):
     async def on_execute(self) -> AsyncIterator[None]:
         execution = self.execution_context
@@ -51,7 +74,7 @@ class MemberStanding(SchemaExtension):
             )
         ):
             try:
-                await context.settle_standing()
+                await context.settle_standing(with_balance=balance_with_standing(execution))
             except DomainError as error:
                 # Raised before execution starts, where only a GraphQLError keeps its code.
                 raise GraphQLError(error.message, extensions={"code": error.code.value}) from None

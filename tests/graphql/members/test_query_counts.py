@@ -54,9 +54,7 @@ async def test_holds_refs_and_status_changes_take_the_same_statements_for_one_or
 ME = "query { me { id name status balance { available } } }"
 
 
-async def test_me_with_its_balance_reads_the_member_once_the_standing_row_primes_the_loader(
-    api: Api,
-) -> None:
+async def test_me_with_its_balance_is_one_statement_the_standings(api: Api) -> None:
     member = await api.register("pos", "me")
     await api.earn(member, 25, "me-earn")
     with counting_statements(api) as statements:
@@ -67,10 +65,30 @@ async def test_me_with_its_balance_reads_the_member_once_the_standing_row_primes
         "status": "ACTIVE",
         "balance": {"available": 25},
     }, body
-    # The member's row at authentication (its standing), then the balance: no second member read.
-    member_reads = [s for s in statements if "FROM members" in s]
-    assert len(member_reads) == 1, "\n\n".join(statements)
-    assert len(statements) == 2, "\n\n".join(statements)
+    # The member's standing at authentication reads its row and its balance in one statement:
+    # no second member read, no balance read of its own (no replica is configured).
+    assert len(statements) == 1, "\n\n".join(statements)
+    assert "FROM members" in statements[0] and "accounts" in statements[0], statements[0]
+
+
+async def test_a_query_that_shows_no_balance_reads_the_standing_alone(api: Api) -> None:
+    member = await api.register("pos", "me-plain")
+    with counting_statements(api) as statements:
+        body = await api.call("{ me { id } }", {}, api.member_headers(member))
+    assert body["data"]["me"] == {"id": member}, body
+    assert len(statements) == 1 and "accounts" not in statements[0], "\n\n".join(statements)
+
+
+CHECK_IN = """mutation($m: ID!) { checkIn(input: {memberId: $m}) {
+  __typename ... on CheckedIn { balance { available } } } }"""
+
+
+async def test_a_mutations_standing_reads_no_balance_its_write_would_change(api: Api) -> None:
+    member = await api.register("pos", "me-mutation")
+    with counting_statements(api) as statements:
+        await api.call(CHECK_IN, {"m": member}, api.member_headers(member))
+    assert "FROM members" in statements[0], "\n\n".join(statements)
+    assert "accounts" not in statements[0], statements[0]
 
 
 async def test_me_answers_as_the_member_stands_after_a_change_between_requests(api: Api) -> None:
