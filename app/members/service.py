@@ -10,7 +10,7 @@ from functools import cache
 from typing import Any
 from zoneinfo import available_timezones
 
-from sqlalchemy import Row, case, or_, select
+from sqlalchemy import Row, case, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -237,7 +237,10 @@ class MemberService:
                 member_channel_refs.c.channel,
                 member_channel_refs.c.external_ref,
             )
-            .where(member_channel_refs.c.member_id.in_(member_ids))
+            # One array parameter, not IN (…): the statement's text is then the same whatever
+            # the number of members, so asyncpg prepares it once a connection; an IN list is a
+            # new text (rendered and prepared again) for each count, the dispatcher's case.
+            .where(member_channel_refs.c.member_id == func.any(member_ids))
             .order_by(member_channel_refs.c.created_at, member_channel_refs.c.channel)
         )
         for row in rows:

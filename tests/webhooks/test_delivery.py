@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 
 from app.auth.principal import Principal
 from app.clock import FrozenClock
@@ -302,3 +302,29 @@ async def test_senders_at_once_never_attempt_one_message_twice(
     async with rt.engine.connect() as conn:
         held = await conn.scalar(text(LEASED))
     assert held == 3
+
+
+async def test_the_dispatcher_runs_the_same_statements_whatever_the_batch_size(
+    wh_runtime: Runtime,
+) -> None:
+    # A statement whose text changes with the batch (an IN list, a multi-row VALUES) is
+    # rendered and prepared by asyncpg again for each size: CPU on every pass of the worker.
+    partner = Principal.of_partner("shop-co", "shop", {"webhooks:manage"})
+    await create_endpoint(wh_runtime, "http://127.0.0.1:9/hooks", ["points.earned"], actor=partner)
+    members = [await member(wh_runtime, "shop", f"m-{n}") for n in range(4)]
+    texts: list[set[str]] = []
+
+    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
+        texts[-1].add(statement)
+
+    sync_engine = wh_runtime.engine.sync_engine
+    for size in (1, 2, 3, 4):
+        for n, member_id in enumerate(members[:size]):
+            await earn(wh_runtime, member_id, 10, f"k-{size}-{n}")
+        texts.append(set())
+        event.listen(sync_engine, "before_cursor_execute", seen)
+        try:
+            assert await dispatch_pending(wh_runtime, channels_of_members) == size
+        finally:
+            event.remove(sync_engine, "before_cursor_execute", seen)
+    assert all(t == texts[0] for t in texts), [sorted(t ^ texts[0]) for t in texts]
