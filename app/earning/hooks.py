@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.earning.rules import Rule
 from app.hooks import Hook
+from app.ledger.accounts import AccountLock
 from app.ledger.models import Actor
 from app.runtime import Runtime
 
@@ -31,6 +32,9 @@ class PurchaseRecorded:
     points: int
     categories: frozenset[str]
     first: bool  # the member's first purchase (only that one may pay a referral)
+    # The member's account lock the purchase holds, renewed by its credit: what a listener's
+    # earn for this member adopts (one lock and one status read for the whole transaction).
+    account: AccountLock | None = None
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,7 @@ class EventRecorded:
     occurred_at: datetime
     quantity: Decimal
     points: int
+    account: AccountLock | None = None  # as PurchaseRecorded's
 
 
 PURCHASE_RECORDED: Hook[[Runtime, AsyncConnection, Actor, PurchaseRecorded]] = Hook(

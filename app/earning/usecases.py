@@ -172,6 +172,7 @@ async def record_purchase(rt: Runtime, actor: Actor, command: RecordPurchase) ->
             points=result.purchase.points,
             categories=frozenset(checked.categories),
             first=result.first,
+            account=snapshot.account,
         )
         await PURCHASE_RECORDED(rt, conn, actor, recorded)
         return result
@@ -219,6 +220,7 @@ async def record_event(rt: Runtime, actor: Actor, command: RecordEvent) -> Event
             occurred_at=command.occurred_at or rt.clock.now(),
             quantity=command.quantity,
             points=result.points,
+            account=snapshot.account,
         )
         await EVENT_RECORDED(rt, conn, actor, recorded)
         return result

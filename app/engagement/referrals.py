@@ -72,6 +72,19 @@ def _referral(row: Any) -> Referral:
     )
 
 
+UNREAD: Any = object()  # the caller did not read the pending referral
+
+
+def pending_referrer(friend_id: Any) -> Any:
+    """The referrer of the member's pending referral (NULL: none), a scalar subquery: read
+    after the friend's lock, by itself or inside the caller's statement."""
+    return (
+        select(referrals.c.referrer_id)
+        .where(referrals.c.friend_id == friend_id, referrals.c.status == "pending")
+        .scalar_subquery()
+    )
+
+
 def new_code() -> str:
     return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
 
@@ -191,17 +204,15 @@ class Referrals:
 
     # ---------------------------------------------------------------------- rewarding
 
-    async def first_purchase(self, friend_id: int, *, actor: Actor) -> list[Granted]:
+    async def first_purchase(
+        self, friend_id: int, *, actor: Actor, referrer_id: Any = UNREAD
+    ) -> list[Granted]:
         """After a purchase was recorded (the friend's lock is held): pay a pending referral
-        when it is the friend's first purchase."""
-        row = (
-            await self.conn.execute(
-                select(referrals).where(
-                    referrals.c.friend_id == friend_id, referrals.c.status == "pending"
-                )
-            )
-        ).first()
-        if row is None:
+        when it is the friend's first purchase. ``referrer_id``: the pending referral's
+        referrer (None: there is none) when the caller read it after the lock, else read here."""
+        if referrer_id is UNREAD:
+            referrer_id = await self.conn.scalar(pending_referrer(friend_id))
+        if referrer_id is None:
             return []
         count = await self.conn.scalar(
             select(func.count()).select_from(
@@ -219,10 +230,10 @@ class Referrals:
                 source="referral",
                 reason="welcome: first purchase of a referred friend",
                 actor=actor,
-                details={"referrer_id": row.referrer_id},
+                details={"referrer_id": referrer_id},
             )
         ]
-        referrer_paid = await self._pay_referrer(row.referrer_id, friend_id, actor)
+        referrer_paid = await self._pay_referrer(referrer_id, friend_id, actor)
         now = self.clock.now()
         await self.conn.execute(
             referrals.update()
@@ -236,11 +247,11 @@ class Referrals:
         )
         payload = {
             "friend_id": friend_id,
-            "referrer_id": row.referrer_id,
+            "referrer_id": referrer_id,
             "referrer_rewarded": referrer_paid is not None,
         }
         await append_event(self.conn, member_topic(friend_id), REWARDED, payload)
-        await append_event(self.conn, member_topic(row.referrer_id), REWARDED, payload)
+        await append_event(self.conn, member_topic(referrer_id), REWARDED, payload)
         return [g for g in (*granted, referrer_paid) if g is not None]
 
     async def _pay_referrer(self, referrer_id: int, friend_id: int, actor: Actor) -> Granted | None:

@@ -26,6 +26,7 @@ from app.errors import DomainError, ErrorCode
 from app.hooks import Slot
 from app.ledger.accounts import AccountLock, lock_account
 from app.ledger.commands import Earn
+from app.ledger.credits import Stamp
 from app.ledger.models import Actor, Entry
 from app.ledger.service import Ledger, LedgerPolicy
 from app.members.models import MemberStatus
@@ -124,6 +125,10 @@ class Rewards:
         self.clock = clock
         self.ledger = Ledger(conn, clock, policy)
         self.lottery_pool = lottery_pool
+        # The member's account lock that the write being rewarded holds (a purchase's, an
+        # event's), renewed by each credit: the rewards' earns for that member adopt it
+        # instead of locking and reading the member again.
+        self.held: AccountLock | None = None
 
     @classmethod
     def of(cls, conn: AsyncConnection, clock: Clock, settings: Settings) -> Rewards:
@@ -201,11 +206,16 @@ class Rewards:
         *,
         actor: Actor,
         lock: AccountLock | None = None,
+        stamp: Stamp | None = None,
     ) -> Entry:
         """The ledger earn of a points reward (its key is the entry's reference). Callers log
         the reward in the same transaction: ``points`` does; a caller that logs it inside a
         statement of its own (a check-in) refuses, and so rolls back, when the key was taken.
-        ``lock``: from :meth:`lock_for_earn`."""
+        ``lock``: from :meth:`lock_for_earn` (else the :attr:`held` one, when it is the
+        member's). ``stamp``: the reward's log row, which takes the entry's id."""
+        held = self.held
+        if lock is None and held is not None and not held.used:
+            lock = held if held.row.member_id == member_id else None
         return await self.ledger.earn(
             Earn(
                 member_id=member_id,
@@ -216,6 +226,7 @@ class Rewards:
             ),
             actor,
             lock=lock,
+            stamp=stamp,
         )
 
     async def points(
@@ -238,12 +249,8 @@ class Rewards:
         if logged is None:
             return None
         reward = PointsReward(key, points, source, reason, details or {})
-        entry = await self.earn(member_id, reward, actor=actor)
-        await self.conn.execute(
-            engagement_rewards.update()
-            .where(engagement_rewards.c.id == logged)
-            .values(entry_id=entry.id)
-        )
+        stamp = Stamp(engagement_rewards, logged)  # the log row's entry id, in the credit
+        entry = await self.earn(member_id, reward, actor=actor, stamp=stamp)
         return Granted(RewardKind.POINTS, key, points=points, entry=entry)
 
     async def item(

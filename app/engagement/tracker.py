@@ -15,7 +15,7 @@ from datetime import date, datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import BigInteger, and_, bindparam, select, tuple_
+from sqlalchemy import BigInteger, and_, bindparam, literal, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -24,8 +24,16 @@ from app.config import Settings
 from app.configcache import GenerationCache, generation_of
 from app.earning.hooks import POINTS_OVERRIDES, PointsChoice
 from app.engagement.activity import noting_activity
+from app.engagement.referrals import UNREAD, pending_referrer
 from app.engagement.rewards import Granted, RewardKind, Rewards
-from app.engagement.tables import badges, member_badges, task_progress, tasks, team_members
+from app.engagement.tables import (
+    badges,
+    engagement_rewards,
+    member_badges,
+    task_progress,
+    tasks,
+    team_members,
+)
 from app.engagement.tasks import (
     Occurrence,
     Progress,
@@ -66,11 +74,13 @@ def challenge_topic(task_id: int) -> str:
 
 
 @cache
-def _progress_query(*, note_activity: bool) -> Any:
+def _progress_query(*, note_activity: bool, referral: bool = False) -> Any:
     """The tasks table's generation and the member's progress rows for some (task, period)
     keys: one row with the generation alone when there are none. With ``note_activity``, the
     same statement notes the member's activity and reads the one before it (``last_active``,
-    app/engagement/activity.py). Built once per shape; parameters bound at each execution."""
+    app/engagement/activity.py); with ``referral``, it reads the referrer of the member's
+    pending referral (``referrer_id``: a first purchase pays it). Built once per shape;
+    parameters bound at each execution."""
     segment = (
         select(member_segments.c.segment)
         .where(member_segments.c.member_id == bindparam("member_id", type_=BigInteger))
@@ -92,10 +102,70 @@ def _progress_query(*, note_activity: bool) -> Any:
     query = select(
         generation.c.generation, generation.c.segment, generation.c.variants, task_progress
     ).select_from(generation.outerjoin(task_progress, wanted))
+    if referral:
+        member_id = bindparam("member_id", type_=BigInteger)
+        query = query.add_columns(pending_referrer(member_id).label("referrer_id"))
     if not note_activity:
         return query
     last_active, ctes = noting_activity()
     return query.add_columns(last_active).add_cte(*ctes)
+
+
+_LOG_COLUMNS = (
+    "member_id",
+    "key",
+    "kind",
+    "source",
+    "points",
+    "quantity",
+    "item",
+    "details",
+    "created_at",
+)
+
+
+@cache
+def _award_badge_statement() -> Any:
+    """The member's badge (``ON CONFLICT DO NOTHING``) and, only when it was new, its
+    reward-log row (:meth:`Rewards.log_row`'s columns), the log row's id returned: one round
+    trip. Built once; parameters bound at each execution."""
+    member_id = bindparam("b_member_id", type_=BigInteger)
+    code = bindparam("b_code", type_=member_badges.c.badge_code.type)
+    now = bindparam("b_now", type_=member_badges.c.awarded_at.type)
+    awarded = (
+        insert(member_badges)
+        .values(
+            member_id=member_id,
+            badge_code=code,
+            source=bindparam("b_source", type_=member_badges.c.source.type),
+            awarded_at=now,
+        )
+        .on_conflict_do_nothing()
+        .returning(member_badges.c.badge_code)
+        .cte("awarded")
+    )
+    c = engagement_rewards.c
+    logged = (
+        insert(engagement_rewards)
+        .from_select(
+            [*_LOG_COLUMNS],
+            select(
+                member_id,
+                bindparam("b_key", type_=c.key.type),
+                literal(RewardKind.BADGE.value, c.kind.type),
+                literal("badge", c.source.type),
+                literal(0, c.points.type),
+                literal(1, c.quantity.type),
+                awarded.c.badge_code,
+                literal({}, c.details.type),
+                now,
+            ),
+        )
+        .on_conflict_do_nothing()
+        .returning(c.id)
+        .cte("logged")
+    )
+    return select(logged.c.id)
 
 
 @dataclass(frozen=True)
@@ -105,6 +175,7 @@ class Fed:
 
     updates: list[TaskUpdate]
     last_active: datetime | None = None
+    referrer_id: Any = UNREAD  # the pending referral's referrer, when the feed read it
 
 
 ANY: Any = object()  # a member of any segment: its segment is not read yet
@@ -289,11 +360,12 @@ class TaskTracker:
         keys: Sequence[tuple[int, str]],
         *,
         active_at: datetime | None = None,
+        referral: bool = False,
     ) -> tuple[Any, dict[tuple[int, str], Progress]]:
         """The member's progress rows for these (task, period) pairs, in one statement, and its
         first row: the tasks table's ``generation`` and, with ``active_at``, ``last_active``
         (the activity is noted at ``active_at`` by the same statement)."""
-        query = _progress_query(note_activity=active_at is not None)
+        query = _progress_query(note_activity=active_at is not None, referral=referral)
         params = {"member_id": member_id, "keys": list(keys), "active_at": active_at}
         rows = (await self.conn.execute(query, params)).all()
         found = {(r.task_id, r.period): _progress(r) for r in rows if r.task_id is not None}
@@ -306,23 +378,28 @@ class TaskTracker:
         *,
         actor: Actor,
         active_at: datetime | None = None,
+        referral: bool = False,
     ) -> Fed:
         """Feed what happened to every enabled task it matches (the member's lock is held);
-        with ``active_at``, note the member's activity in the same read.
+        with ``active_at``, note the member's activity in the same read; with ``referral``,
+        read the member's pending referral there too.
 
         The tasks are this process's cached ones when the progress read says they still are
         the enabled tasks (nearly always): then one read, one upsert and one insert of events,
         whatever the number of tasks and occurrences."""
         guess = ENABLED_TASKS.latest() or []
         keys = _keys(_fed(guess, occurrences))
-        first, states = await self._load_many(member_id, keys, active_at=active_at)
+        first, states = await self._load_many(
+            member_id, keys, active_at=active_at, referral=referral
+        )
         enabled = await self.enabled_tasks(first.generation)
         fed = _fed(enabled, occurrences, first.segment)
         missing = [key for key in _keys(fed) if key not in states]
         if enabled is not guess and missing:  # the tasks changed: read what the guess missed
             states.update((await self._load_many(member_id, missing))[1])
         updates = await self._advance(member_id, fed, states, actor, first)
-        return Fed(updates, first.last_active if active_at is not None else None)
+        last_active = first.last_active if active_at is not None else None
+        return Fed(updates, last_active, first.referrer_id if referral else UNREAD)
 
     async def _save_many(self, member_id: int, changed: Sequence[TaskUpdate]) -> None:
         """Every changed progress row in one upsert."""
@@ -478,20 +555,19 @@ class TaskTracker:
         return [g for g in found if g is not None]
 
     async def award_badge(self, member_id: int, code: str, *, source: str) -> Granted | None:
-        """A badge once per member, whatever awards it again."""
-        inserted = await self.conn.scalar(
-            insert(member_badges)
-            .values(
-                member_id=member_id, badge_code=code, source=source, awarded_at=self.clock.now()
-            )
-            .on_conflict_do_nothing()
-            .returning(member_badges.c.badge_code)
-        )
-        if inserted is None:
+        """A badge once per member, whatever awards it again: the badge and its reward-log row
+        in one statement (the log row only when the badge is new)."""
+        params = {
+            "b_member_id": member_id,
+            "b_code": code,
+            "b_source": source,
+            "b_key": f"badge:{code}",
+            "b_now": self.clock.now(),
+        }
+        logged = await self.conn.scalar(_award_badge_statement(), params)
+        if logged is None:
             return None
-        return await self.rewards.item(
-            member_id, f"badge:{code}", RewardKind.BADGE, source="badge", item=code
-        )
+        return Granted(RewardKind.BADGE, f"badge:{code}", item=code)
 
     async def _announce(self, member_id: int, updates: Sequence[TaskUpdate]) -> None:
         """The member's progress events, and each challenge's (its board's live topic), in one

@@ -9,7 +9,7 @@ read, the member's status — takes it first, through :func:`lock_account`.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -35,11 +35,19 @@ class AccountLock:
     hands the lock to one write (``Ledger.earn(Earn(…), actor, lock=…)``): one lock and one read
     instead of two each.
 
-    Good for one write only: the write changes the account, so the row is stale after it."""
+    A write that adopts it uses it up (its row is stale once the write changed the account);
+    a credit written in one statement (app/ledger/credits.py) hands it back :meth:`renew`-ed,
+    its row the account as that statement saved it, so the transaction's next earn for the
+    member (a task's reward after the purchase's points) neither locks nor reads again."""
 
-    row: Row[Any]
+    row: Row[Any] | Account
     status: MemberStatus | None = None  # the caller's post-lock read of the member's status
     used: bool = False
+
+    def renew(self, account: Account) -> None:
+        """The lock again, for one more write: ``account`` as its write just saved it."""
+        self.row = replace(account)
+        self.used = False
 
 
 async def lock_account(conn: AsyncConnection, member_id: int) -> AccountLock:
@@ -95,10 +103,14 @@ class Account:
     lifetime_earned: int
     lifetime_spent: int
     next_due_at: datetime | None
+    # The row's version as read under the lock: a credit saves the account only if it is
+    # still that version (a write that bypassed this in-memory account would make it stale).
+    version: int | None = None
 
     @classmethod
-    def of(cls, row: Row[Any], status: MemberStatus) -> Account:
-        """A locked member account row as the in-memory account a write changes."""
+    def of(cls, row: Row[Any] | Account, status: MemberStatus) -> Account:
+        """A locked member account row (or an account as a write saved it) as the in-memory
+        account a write changes."""
         return cls(
             id=row.id,
             member_id=row.member_id,
@@ -110,6 +122,7 @@ class Account:
             lifetime_earned=row.lifetime_earned,
             lifetime_spent=row.lifetime_spent,
             next_due_at=row.next_due_at,
+            version=row.version,
         )
 
     @classmethod

@@ -12,11 +12,12 @@ construction nor SQLAlchemy's cache key is paid per credit.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ARRAY, Text, bindparam, func, literal, select, true
+from sqlalchemy import ARRAY, Table, Text, bindparam, func, literal, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import after_commit
@@ -61,12 +62,26 @@ def _param(name: str, column: Any) -> Any:
     return bindparam(f"p_{name}", type_=column.type)
 
 
-def _credit_statement() -> Any:
+@cache
+def _credit_statement(stamped: Table | None = None) -> Any:
+    """The credit's statement; with ``stamped`` (a caller's table with ``id`` and
+    ``entry_id``), it also writes the entry's id on that table's row ``p_stamp_id``."""
     now = _param("now", entries.c.created_at)
     account_id = _param("account_id", accounts.c.id)
+    version = _param("version", accounts.c.version)
+    # The account still at the version its in-memory form was read at: else nothing at all is
+    # written (every other part follows the entry), and the caller is told.
+    current = (
+        select(accounts.c.id)
+        .where(accounts.c.id == account_id, or_(version.is_(None), accounts.c.version == version))
+        .exists()
+    )
     written = (
         entries.insert()
-        .values({name: _param(name, entries.c[name]) for name in _ENTRY_COLUMNS})
+        .from_select(
+            list(_ENTRY_COLUMNS),
+            select(*(_param(name, entries.c[name]) for name in _ENTRY_COLUMNS)).where(current),
+        )
         .returning(entries.c.id)
         .cte("posted")
     )
@@ -97,13 +112,14 @@ def _credit_statement() -> Any:
     )
     saved = (
         accounts.update()
-        .where(accounts.c.id == account_id)
+        .where(accounts.c.id == account_id, select(written.c.id).exists())
         .values(
             {
                 **{name: _param(f"account_{name}", accounts.c[name]) for name in _ACCOUNT_COLUMNS},
                 "version": accounts.c.version + 1,
             }
         )
+        .returning(accounts.c.id)
     )
     path = literal(["entry", "id"], ARRAY(Text))
     event = events.insert().from_select(
@@ -114,12 +130,31 @@ def _credit_statement() -> Any:
             func.jsonb_set(_param("payload", events.c.payload), path, func.to_jsonb(written.c.id)),
         ),
     )
-    return select(written.c.id).add_cte(
-        moved.cte("moved"), lot.cte("lot"), saved.cte("saved"), event.cte("appended")
-    )
+    saved_cte = saved.cte("saved")
+    ctes = [moved.cte("moved"), lot.cte("lot"), saved_cte, event.cte("appended")]
+    if stamped is not None:
+        stamp = (
+            stamped.update()
+            .where(
+                stamped.c.id == bindparam("p_stamp_id", type_=stamped.c.id.type),
+                select(written.c.id).exists(),
+            )
+            .values(entry_id=select(written.c.id).scalar_subquery())
+        )
+        ctes.append(stamp.cte("stamped"))
+    saved_rows = select(func.count()).select_from(saved_cte).scalar_subquery()
+    entry_id = select(written.c.id).scalar_subquery()  # one row, even when nothing is written
+    return select(entry_id.label("id"), saved_rows.label("saved")).add_cte(*ctes)
 
 
-_CREDIT = _credit_statement()
+@dataclass(frozen=True)
+class Stamp:
+    """A caller's row that records the entry a credit writes (an engagement reward's log row):
+    ``table`` has ``id`` and ``entry_id``; its row ``row_id`` takes the entry's id in the
+    credit's own statement, not in one more round trip after it."""
+
+    table: Table
+    row_id: int
 
 
 def unsaved_entry(
@@ -155,11 +190,14 @@ async def write_credit(
     counter_account: str,
     lot: dict[str, Any] | None,
     event_type: str,
+    stamp: Stamp | None = None,
 ) -> Entry:
     """Write ``entry`` (its id aside) with its transfer from ``counter_account``, the ``lot``
     (none when the credit only paid off debt), the ``account`` as it is in memory and the
     ``event_type`` event, in one statement; the entry with its id. The account's row is locked
-    by this transaction."""
+    by this transaction; it is saved only at the version it was read at (else nothing is
+    written: RuntimeError). With ``stamp``, the caller's row takes the entry's id in the same
+    statement."""
     payload = posting_payload(account.member_id, account.balance, entry=entry)
     params: dict[str, Any] = {
         **{name: getattr(entry, name) for name in _ENTRY_COLUMNS},
@@ -175,7 +213,15 @@ async def write_credit(
         "payload": payload,
     }
     params = {f"p_{name}": value for name, value in params.items()}
-    entry_id = (await conn.execute(_CREDIT, params)).scalar_one()
+    params["p_version"] = account.version
+    if stamp is not None:
+        params["p_stamp_id"] = stamp.row_id
+    statement = _credit_statement(None if stamp is None else stamp.table)
+    entry_id, saved = (await conn.execute(statement, params)).one()
+    if saved != 1:  # nothing was written
+        raise RuntimeError(f"account {account.id} changed under its lock, outside this write")
+    if account.version is not None:
+        account.version += 1
     posted.record(account.member_id, account.balance)
     kind, amount = EntryKind(entry.kind), entry.amount
     after_commit(lambda: count_postings(kind, [amount]))

@@ -41,6 +41,7 @@ from app.ledger.commands import (
     Spend,
     VoidHold,
 )
+from app.ledger.credits import Stamp
 from app.ledger.journal import Note, close_hold, finish, post
 from app.ledger.lots import give_back, record_allocations, take_available
 from app.ledger.models import (
@@ -167,14 +168,25 @@ class Ledger:
         if not finishes:
             entry, hold = _entry_and_hold(written)
             await finish(self.conn, account, event_type, entry=entry, hold=hold, extra=extra)
+        elif lock is not None:  # saved at a known version: the caller's next write may adopt it
+            lock.renew(account)
         return written
 
     # ----------------------------------------------------------------------------- writes
 
-    async def earn(self, earn: Earn, actor: Actor, *, lock: AccountLock | None = None) -> Entry:
+    async def earn(
+        self,
+        earn: Earn,
+        actor: Actor,
+        *,
+        lock: AccountLock | None = None,
+        stamp: Stamp | None = None,
+    ) -> Entry:
         """Credit points to a member (:class:`app.ledger.commands.Earn`). ``lock``: the account
         already locked in this transaction by :func:`app.ledger.accounts.lock_account`, its
-        status read after (else it is locked here)."""
+        status read after (else it is locked here); handed back renewed, for the
+        transaction's next earn. ``stamp``: a caller's row that takes the entry's id in the
+        credit's statement."""
         note = self._note(earn.amount, earn.reason, actor, earn.reference)
 
         async def credit(account: Account, _: None) -> Entry:
@@ -189,6 +201,7 @@ class Ledger:
                 expires_at=earn.expires_at,
                 expiry=earn.expiry,
                 finish_as="points.earned",  # one statement (app/ledger/credits.py)
+                stamp=stamp,
             )
 
         return await self._posting(

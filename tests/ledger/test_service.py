@@ -651,9 +651,11 @@ async def test_concurrent_mixed_writes_on_two_members_keep_the_invariants(
     assert report.ok, report.render()
 
 
-async def test_an_account_lock_serves_one_write_of_its_own_member(runtime: Runtime):
-    """A caller's lock (earning locks, reads the member, then earns) is good for one write:
-    a second write from the same row would save balances that miss the first."""
+async def test_an_account_lock_serves_its_own_member_while_it_is_current(runtime: Runtime):
+    """A caller's lock (earning locks, reads the member, then earns) serves one write; a credit
+    hands it back renewed (its row as the credit saved it), so it serves the next earn too.
+    Once a write bypassed it, its row is stale: a write from it would save balances that miss
+    that write, and is refused with nothing written."""
     member, other = await new_member(runtime, "m-1"), await new_member(runtime, "m-2")
     policy = LedgerPolicy.from_settings(runtime.settings)
     async with unit_of_work(runtime.engine) as conn:
@@ -666,15 +668,18 @@ async def test_an_account_lock_serves_one_write_of_its_own_member(runtime: Runti
         with pytest.raises(RuntimeError):  # another member's lock: refused
             await book.earn(Earn(member_id=other, amount=10, reason="r"), STAFF, lock=lock)
         await book.earn(Earn(member_id=member, amount=10, reason="r"), STAFF, lock=lock)
-        with pytest.raises(RuntimeError):  # the same row again: refused
-            await book.earn(Earn(member_id=member, amount=5, reason="r"), STAFF, lock=lock)
+        await book.earn(Earn(member_id=member, amount=5, reason="r"), STAFF, lock=lock)
         await book.earn(
             Earn(member_id=member, amount=5, reason="r"), STAFF
-        )  # locks and reads again: fine
+        )  # locks and reads again: fine, and the caller's lock is stale now
+        with pytest.raises(RuntimeError):  # the stale row: refused, nothing written
+            await book.earn(Earn(member_id=member, amount=7, reason="r"), STAFF, lock=lock)
         with pytest.raises(DomainError) as unknown:  # no such member: refused
             await lock_account(conn, 10**9)
         assert unknown.value.code is ErrorCode.NOT_FOUND
-    assert (await ledger.get_balance(runtime, member)).available == 15
+    assert (await ledger.get_balance(runtime, member)).available == 20
+    report = await audit_ledger(runtime.engine, runtime.clock.now())
+    assert report.ok, report.render()
     assert (await ledger.get_balance(runtime, other)).available == 0
 
 
