@@ -9,19 +9,33 @@ replay can never pay one twice.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import BigInteger, and_, bindparam, literal, select, tuple_
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    DateTime,
+    Integer,
+    String,
+    and_,
+    bindparam,
+    cast,
+    literal,
+    select,
+    tuple_,
+)
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.clock import Clock, business_date
 from app.config import Settings
 from app.configcache import GenerationCache, generation_of
+from app.db import unnest_rows
 from app.earning.hooks import POINTS_OVERRIDES, PointsChoice
 from app.engagement.activity import noting_activity
 from app.engagement.referrals import UNREAD, pending_referrer
@@ -45,8 +59,7 @@ from app.engagement.tasks import (
     plain,
 )
 from app.errors import DomainError, ErrorCode, invalid, not_found
-from app.events.outbox import SIGNAL_PREFIX, member_topic
-from app.events.tables import events
+from app.events.outbox import SIGNAL_PREFIX, events_insert, member_topic
 from app.hooks import Hook
 from app.ledger.models import Actor
 from app.segments.queries import segment_of
@@ -385,8 +398,8 @@ class TaskTracker:
         read the member's pending referral there too.
 
         The tasks are this process's cached ones when the progress read says they still are
-        the enabled tasks (nearly always): then one read, one upsert and one insert of events,
-        whatever the number of tasks and occurrences."""
+        the enabled tasks (nearly always): then one read and one statement that saves the
+        progress with its events, whatever the number of tasks and occurrences."""
         guess = ENABLED_TASKS.latest() or []
         keys = _keys(_fed(guess, occurrences))
         first, states = await self._load_many(
@@ -401,40 +414,47 @@ class TaskTracker:
         last_active = first.last_active if active_at is not None else None
         return Fed(updates, last_active, first.referrer_id if referral else UNREAD)
 
-    async def _save_many(self, member_id: int, changed: Sequence[TaskUpdate]) -> None:
-        """Every changed progress row in one upsert."""
+    async def _save_and_announce(self, member_id: int, changed: Sequence[TaskUpdate]) -> None:
+        """Every changed progress row in one upsert, and their events (:meth:`_announced`), in
+        one statement: the rows travel as one array per column (``unnest``), so the statement
+        keeps one shape whatever their number."""
         now = self.clock.now()
-        rows = [
-            {
-                "member_id": member_id,
-                "task_id": u.task.id,
-                "period": u.period,
-                "progress": u.progress.progress,
-                "completions": u.progress.completions,
-                "last_day": u.progress.last_day,
-                "seen": list(u.progress.seen),
-                "updated_at": now,
-                "completed_at": now if u.progress.completions >= u.task.max_completions else None,
-            }
-            for u in changed
-        ]
-        # executemany, not a multi-row VALUES: SQLAlchemy compiles a multi-row VALUES afresh
-        # on every call (no cache key), which costs more than the statement itself.
-        statement = insert(task_progress)
-        kept = ("progress", "completions", "last_day", "seen", "updated_at", "completed_at")
-        await self.conn.execute(
-            statement.on_conflict_do_update(
-                index_elements=["member_id", "task_id", "period"],
-                set_={name: statement.excluded[name] for name in kept},
+        number, text, day = BigInteger(), String(), Date()
+        rows = unnest_rows(
+            member_id=(number, [member_id] * len(changed)),
+            task_id=(number, [u.task.id for u in changed]),
+            period=(text, [u.period for u in changed]),
+            progress=(task_progress.c.progress.type, [u.progress.progress for u in changed]),
+            completions=(Integer(), [u.progress.completions for u in changed]),
+            last_day=(day, [u.progress.last_day for u in changed]),
+            # As JSON text: asyncpg would take a list in a JSONB[] for a nested array.
+            seen=(text, [json.dumps(list(u.progress.seen)) for u in changed]),
+            updated_at=(DateTime(timezone=True), [now] * len(changed)),
+            completed_at=(
+                DateTime(timezone=True),
+                [
+                    now if u.progress.completions >= u.task.max_completions else None
+                    for u in changed
+                ],
             ),
-            rows,
+        )
+        columns = [c.name for c in rows.c]
+        values = [cast(c, JSONB) if c.name == "seen" else c for c in rows.c]
+        saving = insert(task_progress).from_select(columns, select(*values))
+        kept = ("progress", "completions", "last_day", "seen", "updated_at", "completed_at")
+        saved = saving.on_conflict_do_update(
+            index_elements=["member_id", "task_id", "period"],
+            set_={name: saving.excluded[name] for name in kept},
+        )
+        await self.conn.execute(
+            events_insert(self._announced(member_id, changed)).add_cte(saved.cte("saved"))
         )
 
     async def record(
         self, member_id: int, occurrence: Occurrence, candidates: Sequence[Task], *, actor: Actor
     ) -> list[TaskUpdate]:
         """Feed one occurrence to the tasks it matches (the member's lock is held): one read of
-        their progress, one upsert, one insert of their events, whatever the number of tasks;
+        their progress, one statement saving it with its events, whatever the number of tasks;
         rewards only for what completed."""
         fed = _fed(candidates, [occurrence])
         if not fed:
@@ -470,8 +490,7 @@ class TaskTracker:
             changed[key] = TaskUpdate(task, key[1], after, completed, tuple(granted))
         updates = list(changed.values())
         if updates:
-            await self._save_many(member_id, updates)
-            await self._announce(member_id, updates)
+            await self._save_and_announce(member_id, updates)
         for update in updates:
             if update.completed:
                 await TASK_COMPLETED(self, member_id, update.task, actor)
@@ -569,10 +588,10 @@ class TaskTracker:
             return None
         return Granted(RewardKind.BADGE, f"badge:{code}", item=code)
 
-    async def _announce(self, member_id: int, updates: Sequence[TaskUpdate]) -> None:
-        """The member's progress events, and each challenge's (its board's live topic), in one
-        statement."""
-        rows = []
+    @staticmethod
+    def _announced(member_id: int, updates: Sequence[TaskUpdate]) -> list[tuple[str, str, Any]]:
+        """The member's progress events, and each challenge's (its board's live topic)."""
+        announced = []
         for u in updates:
             payload = {
                 "member_id": member_id,
@@ -586,10 +605,10 @@ class TaskTracker:
                 "completed_now": u.completed,
             }
             kind = COMPLETED if u.completed else PROGRESSED
-            rows.append({"topic": member_topic(member_id), "type": kind, "payload": payload})
+            announced.append((member_topic(member_id), kind, payload))
             if u.task.leaderboard or u.task.team_size:
-                rows.append({"topic": challenge_topic(u.task.id), "type": kind, "payload": payload})
-        await self.conn.execute(events.insert(), rows)  # executemany: see _save_many
+                announced.append((challenge_topic(u.task.id), kind, payload))
+        return announced
 
     # ------------------------------------------------------------------- manual tasks
 
