@@ -220,8 +220,12 @@ class Ledger:
             ),
         )
 
-    async def hold(self, place: PlaceHold, actor: Actor) -> Hold:
-        """Reserve available points (phase one); they leave only when the hold is committed."""
+    async def hold(
+        self, place: PlaceHold, actor: Actor, *, lock: AccountLock | None = None
+    ) -> Hold:
+        """Reserve available points (phase one); they leave only when the hold is committed.
+        ``lock``: the account already locked in this transaction, its status read after (else
+        it is locked here)."""
         member_id, amount = place.member_id, place.amount
         note = self._note(amount, place.reason, actor, place.reference)
         now = self.clock.now()
@@ -251,7 +255,7 @@ class Ledger:
             account.held += amount
             return queries.hold_of(row)
 
-        return await self._posting(member_id, "hold.created", _active, reserve)
+        return await self._posting(member_id, "hold.created", _active, reserve, lock=lock)
 
     async def commit_hold(self, command: CommitHold, actor: Actor) -> Entry:
         """Phase two: the held points leave the member for good."""

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.errors import DomainError, ErrorCode, invalid, not_found
 from app.events.outbox import append_event, member_topic
-from app.ledger.accounts import lock_account
+from app.ledger.accounts import lock_account, member_status
 from app.ledger.commands import CommitHold, PlaceHold, Reverse, VoidHold
 from app.ledger.models import Actor, HoldStatus
 from app.ledger.service import Ledger, LedgerPolicy
@@ -138,7 +138,7 @@ class Redemptions:
         price from the member's lots (docs/ANALYTICS.md, "Point value") — refusing with
         QUOTE_CHANGED when ``quoted_points``, the figure the member was shown, differs."""
         check_quantity(quantity)
-        await lock_account(self.conn, member_id)  # first: per-member limits count under it
+        account = await lock_account(self.conn, member_id)  # first: limits count under it
         now = self.clock.now()
         # Priced for the member (its experiment variant's price, if any); deciding the price it
         # pays is its exposure, so an unassigned member is assigned here, under its lock.
@@ -159,6 +159,8 @@ class Redemptions:
         check_quoted(quoted_points, points, "quotedPoints")
         order_id = await self._next_id()
         expires_at = now + timedelta(seconds=self.rt.settings.mall_order_timeout_seconds)
+        # The hold adopts this transaction's lock: the account is not locked and read twice.
+        account.status = await member_status(self.conn, member_id)
         hold = await self.ledger.hold(
             PlaceHold(
                 member_id=member_id,
@@ -168,6 +170,7 @@ class Redemptions:
                 expires_at=expires_at + HOLD_GRACE,
             ),
             actor,
+            lock=account,
         )
         # The stock is taken by the database inside this transaction's COMMIT (a deferred
         # trigger, migration 0040): the item's row is a rush's hot spot, and locked there it

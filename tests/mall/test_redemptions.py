@@ -23,6 +23,7 @@ from app.runtime import Runtime
 from app.tiers.policy import DEMO_TIERS
 from app.tiers.usecases import install_tiers
 from tests.mall.conftest import SYSTEM, MakeItem, MakeMember, assert_audit_clean, member_actor
+from tests.statements import counting
 
 
 async def state(runtime: Runtime, member_id: int, item_id: int) -> dict[str, Any]:
@@ -189,6 +190,21 @@ async def test_a_placement_locks_the_items_row_only_inside_its_commit(
 
     assert (await get_item(runtime, item.id)).stock_left == 0
     await assert_audit_clean(runtime)
+
+
+async def test_a_placement_locks_and_reads_the_members_account_once(
+    runtime: Runtime, make_member: MakeMember, make_item: MakeItem
+) -> None:
+    """Each statement of a placement is a round trip through the API worker while the order's
+    transaction is open: the hold adopts the placement's own lock of the account."""
+    member = await make_member(points=1_000)
+    item = await make_item(stock=5)
+
+    with counting(runtime) as statements:
+        await place(runtime, member, item.id)
+
+    assert len([s for s in statements if s.lstrip().startswith("SELECT accounts.")]) == 1
+    assert (await ledger.get_balance(runtime, member)).held == 200
 
 
 async def test_stock_gone_by_the_commit_refuses_the_placement_and_changes_nothing(
