@@ -139,9 +139,21 @@ async def floor(url: str, batch: int) -> tuple[float, float]:
             await transaction.start()
             await conn.execute(FLOOR_SQL, first, first + batch)
             await transaction.rollback()
-        return time.perf_counter() - started, cpu_seconds([pid]) - cpu
+        seconds, used = time.perf_counter() - started, cpu_seconds([pid]) - cpu
+        # The rolled-back rows leave dead index entries under the very keys the job then probes
+        # (its skip of what was sent, its claim): gone before the job, as in production.
+        await conn.execute("VACUUM expiry_reminders, notifications, events")
+        return seconds, used
     finally:
         await conn.close()
+
+
+def _autovacuum(pid: int) -> bool:
+    """An autovacuum worker serving the database (its CPU is not the job's)."""
+    try:
+        return b"autovacuum" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True
 
 
 async def run_job(database_url: str, redis_url: str) -> tuple[dict[str, int], float, float]:
@@ -162,7 +174,9 @@ async def run_job(database_url: str, redis_url: str) -> tuple[dict[str, int], fl
         started = time.perf_counter()
         result = await send_expiry_reminders(Runtime(settings, engine, redis, system_clock))
         seconds = time.perf_counter() - started
-        backend_cpu = cpu_seconds(backend_pids(database_url.rsplit("/", 1)[1]))
+        database = database_url.rsplit("/", 1)[1]
+        sessions = [pid for pid in backend_pids(database) if not _autovacuum(pid)]
+        backend_cpu = cpu_seconds(sessions)
     finally:
         await redis.aclose()
         await engine.dispose()

@@ -17,9 +17,11 @@ and a second run skips what was sent without writing it again.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
@@ -32,6 +34,9 @@ KIND = "points.expiring"
 # Member accounts a statement (and a transaction): each event takes its topic's advisory lock
 # until the commit (the outbox's ordering trigger), so a batch is bounded by the lock table.
 BATCH = 2_000
+# Batches written at once, each on its own connection: the job is the database's writes, one
+# core's worth a connection.
+CONNECTIONS = 2
 
 
 def threshold_for(days_left: int, thresholds: Sequence[int]) -> int | None:
@@ -157,7 +162,7 @@ _REMIND = text(
 async def send_expiry_reminders(rt: Runtime) -> dict[str, int]:
     """Remind every member with points inside a threshold; returns how many were sent and how
     many had been sent before. Set-based: a batch of BATCH accounts a statement and a
-    transaction, nothing per member in Python."""
+    transaction, CONNECTIONS batches at once, nothing per member in Python."""
     thresholds = sorted(set(rt.settings.expiry_reminder_days))
     if not thresholds:
         return {"sent": 0, "already_sent": 0}
@@ -167,27 +172,31 @@ async def send_expiry_reminders(rt: Runtime) -> dict[str, int]:
     # What each reminder offers to do (docs/BANK.md) depends on its last valid day alone: one
     # list a day that can be reminded, from today to the furthest threshold.
     days = [today + timedelta(days=n) for n in range(max(thresholds) + 1)]
+    params = {
+        **window,
+        "tz": rt.settings.timezone,
+        "today": today,
+        "thresholds": thresholds,
+        "action_days": days,
+        "actions": [json.dumps(reminder_actions(day)) for day in days],
+        "kind": KIND,
+    }
     async with rt.engine.connect() as conn:
         bounds = list(await conn.scalars(_BOUNDS, {**window, "batch": BATCH}))
-    due = sent = 0
-    after = 0
-    for upto in bounds:
-        async with unit_of_work(rt.engine) as conn:
-            row = (
-                await conn.execute(
-                    _REMIND,
-                    {
-                        **window,
-                        "after": after,
-                        "upto": upto,
-                        "tz": rt.settings.timezone,
-                        "today": today,
-                        "thresholds": thresholds,
-                        "action_days": days,
-                        "actions": [json.dumps(reminder_actions(day)) for day in days],
-                        "kind": KIND,
-                    },
-                )
-            ).one()
-        due, sent, after = due + row.due, sent + row.sent, upto
+    # Batches are disjoint (their members, so their topics' locks too): CONNECTIONS of them at
+    # once, each taking the next range left, so the database's work spreads over its cores.
+    ranges = pairwise([0, *bounds])
+    counted = [0, 0]  # due, sent
+
+    async def remind_next() -> None:
+        for after, upto in ranges:
+            async with unit_of_work(rt.engine) as conn:
+                row = (await conn.execute(_REMIND, {**params, "after": after, "upto": upto})).one()
+            counted[0] += row.due
+            counted[1] += row.sent
+
+    async with asyncio.TaskGroup() as workers:
+        for _ in range(CONNECTIONS):
+            workers.create_task(remind_next())
+    due, sent = counted
     return {"sent": sent, "already_sent": due - sent}
