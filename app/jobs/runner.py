@@ -13,6 +13,7 @@ Misfires are coalesced into one run, and a job never overlaps itself within a pr
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import time
@@ -41,6 +42,7 @@ log = get_logger("app.jobs")
 LOCK_SPACE = 0x4A4F4253
 KEEP_RUNS_PER_JOB = 1_000
 MAX_ERROR = 4_000
+STOP_WAIT_SECONDS = 5.0  # for the runs that a stop cancelled to end
 
 
 @dataclass(frozen=True)
@@ -160,8 +162,15 @@ async def run_job(rt: Runtime, job: Job) -> JobRun | None:
             log.debug("jobs.succeeded", job=job.name, run_id=run_id, **dict(result))
             _measure(job.name, "succeeded", started)
             return await _finish(conn, rt, run_id, job.name, result=result)
+        except asyncio.CancelledError:
+            # Stopped mid-run (the process is stopping): this connection may be mid-statement,
+            # so no unlock on it. Closing it releases the lock; the run's row stays ``running``
+            # and the next run of the job marks it abandoned.
+            await raw.invalidate()
+            raise
         finally:
-            await _unlock(conn, job.name)
+            if not raw.invalidated:
+                await _unlock(conn, job.name)
 
 
 def _measure(job: str, status: str, started: float) -> None:
@@ -193,24 +202,34 @@ def _trigger(job: Job, timezone: str) -> IntervalTrigger | CronTrigger:
     return CronTrigger.from_crontab(str(job.cron), timezone=timezone)
 
 
-async def _scheduled(rt: Runtime, job: Job) -> None:
+async def _scheduled(rt: Runtime, job: Job, runs: set[asyncio.Task[Any]]) -> None:
+    run = asyncio.current_task()
+    assert run is not None
+    runs.add(run)
     try:
         await run_job(rt, job)
+    except asyncio.CancelledError:
+        # The scheduler's shutdown cancels the runs in progress: a stop, not a failure. Raised
+        # on, APScheduler would log it with its traceback at ERROR; this task is the run's own.
+        log.info("jobs.stopped_mid_run", job=job.name)
     except Exception:  # the database was unreachable: log, the next tick tries again
         log.exception("jobs.run_failed_to_record", job=job.name)
+    finally:
+        runs.discard(run)
 
 
 @asynccontextmanager
 async def jobs_running(rt: Runtime, jobs: Sequence[Job]) -> AsyncIterator[AsyncIOScheduler]:
     """Schedule ``jobs`` in this process for the duration of the block."""
     scheduler = AsyncIOScheduler(timezone=rt.settings.timezone)
+    runs: set[asyncio.Task[Any]] = set()
     for job in jobs:
         # Interval jobs also run at start: after a downtime, the sweep catches up at once.
         first = {"next_run_time": datetime.now(UTC)} if job.every_seconds is not None else {}
         scheduler.add_job(
             _scheduled,
             _trigger(job, rt.settings.timezone),
-            args=[rt, job],
+            args=[rt, job, runs],
             id=job.name,
             name=job.name,
             coalesce=True,  # after a pause, one catch-up run (each job catches up by itself)
@@ -224,6 +243,10 @@ async def jobs_running(rt: Runtime, jobs: Sequence[Job]) -> AsyncIterator[AsyncI
         yield scheduler
     finally:
         scheduler.shutdown(wait=False)  # cancels runs in progress; their rows become abandoned
+        # Wait for the cancelled runs to let go of their connections, before the caller
+        # disposes of the engine under them (PendingRollbackError, tracebacks at exit).
+        if runs:
+            await asyncio.wait(set(runs), timeout=STOP_WAIT_SECONDS)
         log.info("jobs.scheduler_stopped")
 
 

@@ -219,3 +219,38 @@ async def second_insert_other(dsn: str) -> int:
         return value
     finally:
         await conn.close()
+
+
+class FlakyHub:
+    """The hub, but its first ``failures`` publications fail as when Redis is unreachable."""
+
+    def __init__(self, hub: EventHub, failures: int) -> None:
+        self.hub, self.failures, self.calls = hub, failures, 0
+
+    async def publish_many(self, messages: list[tuple[str, str]]) -> None:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise ConnectionError("Redis is away")
+        await self.hub.publish_many(messages)
+
+
+async def test_a_redis_outage_is_retried_and_every_event_published_once_in_order(
+    settings: Settings, engine: AsyncEngine, hub: EventHub, published: list[dict[str, Any]]
+) -> None:
+    flaky = FlakyHub(hub, failures=3)
+    relay = relay_of(settings, flaky, "flaky")  # type: ignore[arg-type]
+    await append(engine, "member:7", 4)
+    task = asyncio.create_task(relay.run())
+    try:
+        await eventually(lambda: all_published(engine))
+        await append(engine, "member:7", 2)  # after the outage: the first attempt goes through
+        await eventually(lambda: all_published(engine))
+        await eventually(lambda: len(published) >= 6)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert [m["payload"]["n"] for m in published] == [0, 1, 2, 3, 0, 1]
+    ids = [m["id"] for m in published]
+    assert ids == sorted(ids) and len(set(ids)) == 6
+    assert flaky.calls == 3 + 2  # three failures, the batch once, the later batch once
+    assert relay.stats.published == 6

@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from app.clock import FrozenClock
 from app.jobs import usecases
@@ -180,3 +180,37 @@ async def test_runs_are_measured_and_logged_at_debug_unless_they_fail(
 
     assert (succeeded(), timed(), failed()) == (1, 1, 1)
     assert [r.levelno for r in caplog.records if r.name == "app.jobs"] == [logging.ERROR]
+
+
+async def test_stopping_mid_run_is_quiet_and_releases_the_job(
+    runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    started = asyncio.Event()
+
+    async def long_statement(rt: Runtime) -> Mapping[str, Any]:
+        async with rt.engine.connect() as conn:
+            started.set()
+            await conn.execute(text("SELECT pg_sleep(30)"))
+        return {}
+
+    caplog.set_level(logging.INFO)
+    job = Job("long", "sleeps in the database", long_statement, every_seconds=60)
+    async with jobs_running(runtime, [job]):
+        await asyncio.wait_for(started.wait(), timeout=10)
+        await asyncio.sleep(0.1)  # inside the statement
+    await asyncio.sleep(0.5)  # whatever the cancelled run still does, it does now
+
+    # A stop is no failure: nothing at ERROR, no traceback from the run or the scheduler.
+    assert [(r.name, r.getMessage()) for r in caplog.records if r.levelno >= logging.ERROR] == []
+    # The job's lock went with the run: the next run takes it, and marks this one abandoned.
+    run = await run_job(runtime, Job("long", "quick now", usecases_free, every_seconds=60))
+    assert run is not None and run.status == "succeeded"
+    async with runtime.engine.connect() as conn:
+        statuses = await conn.scalars(
+            select(job_runs.c.status).where(job_runs.c.job == "long").order_by(job_runs.c.id)
+        )
+        assert statuses.all() == ["abandoned", "succeeded"]
+
+
+async def usecases_free(rt: Runtime) -> Mapping[str, Any]:
+    return {}
