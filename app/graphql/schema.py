@@ -7,22 +7,13 @@ its queries, mutations and subscriptions here; the shared machinery is in app/gr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 
 import strawberry
 from graphql import GraphQLError
-from graphql.validation import NoSchemaIntrospectionCustomRule
-from strawberry.extensions import (
-    AddValidationRules,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-    SchemaExtension,
-    ValidationCache,
-)
+from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter, SchemaExtension
 from strawberry.types import ExecutionContext
 
 from app.config import Settings, get_settings
@@ -30,14 +21,10 @@ from app.graphql.analytics.mutations import AnalyticsMutations
 from app.graphql.analytics.queries import AnalyticsQueries
 from app.graphql.analytics.subscriptions import AnalyticsSubscriptions
 from app.graphql.core.boundary import AwareDateTime, BoundedDecimal, RefuseUnstorableStrings
-from app.graphql.core.context import Context
 from app.graphql.core.cost import max_cost_rule
-from app.graphql.core.errors import JifenMaskErrors
 from app.graphql.core.fanout import SharedEventExecutor
-from app.graphql.core.instrumentation import OperationMetrics
-from app.graphql.core.ratelimit import PrincipalBudgets, RateLimit
-from app.graphql.core.replicas import ReplicaReads
-from app.graphql.core.standing import MemberStanding
+from app.graphql.core.pipeline import OperationPipeline, Pipeline
+from app.graphql.core.ratelimit import PrincipalBudgets
 from app.graphql.earning.mutations import EarningMutations
 from app.graphql.earning.queries import EarningQueries
 from app.graphql.engagement.mutations import EngagementMutations
@@ -139,48 +126,25 @@ class JifenSchema(strawberry.Schema):
         return
 
 
-class AnonymousIntrospection(SchemaExtension):
-    """Refuses ``__schema`` and ``__type`` to callers without a credential (a validation error):
-    a deep introspection costs CPU and maps the whole API for anyone who asks."""
-
-    def on_operation(self) -> Iterator[None]:
-        context = self.execution_context.context
-        if isinstance(context, Context) and context.principal.is_anonymous:
-            rules = self.execution_context.validation_rules
-            self.execution_context.validation_rules = (*rules, NoSchemaIntrospectionCustomRule)
-        yield
-
-
-def _extensions(settings: Settings) -> list[type[SchemaExtension] | Callable[[], SchemaExtension]]:
+def _extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     # Strawberry builds fresh extensions per operation (factories, not instances). The limiters
     # create a new rule class each time they are built, and ValidationCache keys on the rule
     # set: so build the rule classes once and hand every operation the same ones, or the
     # validation cache never hits (measured: 28% of an earn's CPU).
-    limit_rules = [
-        *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
-        *MaxAliasesLimiter(max_alias_count=settings.max_query_aliases).validation_rules,
-        max_cost_rule(settings.max_query_cost),
-        RefuseUnstorableStrings,
-    ]
-    extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
-        # First: it measures the whole operation and sees the errors as the others left them.
-        OperationMetrics,
-        lambda: AddValidationRules(limit_rules),
-        lambda: MaxTokensLimiter(max_token_count=settings.max_query_tokens),
-        ParserCache,
-        ValidationCache,
-        JifenMaskErrors,
-        # Before anything executes: a member's standing, as the HTTP layer once read it first.
-        MemberStanding,
-    ]
-    if settings.database_replica_urls:  # queries' reads may go to a replica (app/replicas.py)
-        extensions.append(ReplicaReads)
-    if not settings.introspection_anonymous:
-        extensions.insert(0, AnonymousIntrospection)
-    if settings.redis_url:  # a schema built only to be printed has nothing to count with
-        budgets = PrincipalBudgets(settings, settings.redis_url)
-        extensions.append(lambda: RateLimit(budgets))
-    return extensions
+    pipeline = Pipeline(
+        limit_rules=(
+            *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
+            *MaxAliasesLimiter(max_alias_count=settings.max_query_aliases).validation_rules,
+            max_cost_rule(settings.max_query_cost),
+            RefuseUnstorableStrings,
+        ),
+        max_tokens=settings.max_query_tokens,
+        introspection_anonymous=settings.introspection_anonymous,
+        # A schema built only to be printed has nothing to count with.
+        budgets=PrincipalBudgets(settings, settings.redis_url) if settings.redis_url else None,
+    )
+    # One extension for every concern (app/graphql/core/pipeline.py says why).
+    return [lambda: OperationPipeline(pipeline)]
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:

@@ -1,7 +1,8 @@
 """Per-operation metrics and the access log line (docs/OPERATIONS.md).
 
-One :class:`OperationMetrics` extension per operation measures it from start to answer, counts
-it by name, type and outcome, and writes the one access line of the request. The outcome is the
+One :class:`OperationMeter` per operation (held by app/graphql/core/pipeline.py) measures it
+from start to answer, counts it by name, type and outcome, and writes the one access line of the
+request. The outcome is the
 code of the first error (RATE_LIMITED, GRAPHQL_VALIDATION_FAILED, INTERNAL_SERVER_ERROR, a domain
 code...), or of a refused mutation's ``MutationError`` payload, or ``OK``.
 
@@ -18,8 +19,7 @@ import time
 from collections.abc import Iterator
 
 from graphql import GraphQLError, OperationDefinitionNode, OperationType, get_operation_ast
-from strawberry.extensions import SchemaExtension
-from strawberry.types.execution import StreamExecutionResult
+from strawberry.types import ExecutionContext
 
 from app import metrics
 from app.errors import DomainError, ErrorCode
@@ -46,14 +46,16 @@ def _bounded(name: str) -> str:
     return name
 
 
-class OperationMetrics(SchemaExtension):
-    """Counts and times each operation; one access log line per query or mutation."""
+class OperationMeter:
+    """Counts and times one operation; one access log line per query or mutation."""
 
-    def __init__(self) -> None:
+    def __init__(self, execution_context: ExecutionContext) -> None:
+        self.execution_context = execution_context
         self.subscription_field: str | None = None
 
-    # Plain generators: Strawberry runs them without an async context manager each (cheaper).
-    def on_operation(self) -> Iterator[None]:
+    @contextlib.contextmanager
+    def measuring(self) -> Iterator[None]:
+        """Around the whole operation: it sees the errors as the error masking left them."""
         started = time.perf_counter()
         refused: list[ErrorCode] = []
         token = refusals.set(refused)
@@ -66,17 +68,15 @@ class OperationMetrics(SchemaExtension):
                 refusals.reset(token)
             self._record(time.perf_counter() - started, refused)
 
-    def on_execute(self) -> Iterator[None]:
+    def executing(self) -> None:
         operation = self._operation()
         if operation is not None and operation.operation is OperationType.SUBSCRIPTION:
             self.subscription_field = _root_field(operation)
             metrics.subscriptions_active.labels(self.subscription_field).inc()
-        yield
 
-    def on_stream_result(self, result: StreamExecutionResult) -> Iterator[None]:
+    def streamed(self) -> None:
         if self.subscription_field is not None:
             metrics.subscription_messages.labels(self.subscription_field).inc()
-        yield
 
     def _operation(self) -> OperationDefinitionNode | None:
         document = self.execution_context.graphql_document

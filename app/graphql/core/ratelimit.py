@@ -9,11 +9,9 @@ with ``Retry-After`` and a WebSocket sends as the operation's error.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 from graphql import GraphQLError
 from limits import RateLimitItem, parse
-from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
 
 from app import metrics
 from app.auth.principal import PrincipalKind
@@ -61,20 +59,15 @@ class PrincipalBudgets:
             )
 
 
-class RateLimit(SchemaExtension):
-    """Refuses an operation (``RATE_LIMITED``) once its caller has used up its budget."""
+async def spend_budget(budgets: PrincipalBudgets, execution: ExecutionContext) -> None:
+    """Refuses the operation (``RATE_LIMITED``) once its caller has used up its budget.
 
-    def __init__(self, budgets: PrincipalBudgets) -> None:
-        self.budgets = budgets
-
-    async def on_execute(self) -> AsyncIterator[None]:
-        # After validation: the document is known (and valid), so its work can be counted. An
-        # error raised here is answered as the operation's error on every transport, where one
-        # raised in on_operation escaped a WebSocket operation as a logged traceback.
-        execution = self.execution_context
-        context = execution.context
-        if isinstance(context, Context) and execution.graphql_document is not None:
-            principal = context.principal
-            work = operation_work(execution.graphql_document, execution.operation_name)
-            await self.budgets.spend(principal.kind, principal.name or "anonymous", work)
-        yield
+    After validation (a step of app/graphql/core/pipeline.py): the document is known (and
+    valid), so its work can be counted. An error raised there is answered as the operation's
+    error on every transport, where one raised before validation escaped a WebSocket operation
+    as a logged traceback."""
+    context = execution.context
+    if isinstance(context, Context) and execution.graphql_document is not None:
+        principal = context.principal
+        work = operation_work(execution.graphql_document, execution.operation_name)
+        await budgets.spend(principal.kind, principal.name or "anonymous", work)

@@ -4,10 +4,10 @@ named, so that their next reads see them (read-your-writes)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from contextlib import suppress
 
-from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
 from strawberry.types.graphql import OperationType
 
 from app.auth.principal import Principal, PrincipalKind
@@ -34,26 +34,25 @@ def _keys(principal: Principal) -> list[str]:
     return [] if key is None else [key]
 
 
-class ReplicaReads(SchemaExtension):
+def enter_query_reads(execution: ExecutionContext) -> object | None:
     """A query's reads (through ``Runtime.read``) may go to a replica fresh enough for its
-    caller. Subscriptions and mutations are left on the primary (a subscription's replay asks
-    for a replica itself, app/events/stream.py)."""
+    caller; give the token back to :func:`leave_query_reads` once it has run. Subscriptions and
+    mutations are left on the primary (a subscription's replay asks for a replica itself,
+    app/events/stream.py): None."""
+    context = execution.context
+    if (
+        not isinstance(context, Context)
+        or context.runtime.replicas is None
+        or execution.operation_type is not OperationType.QUERY
+    ):
+        return None
+    return enter_replica_reads(_keys(context.principal))
 
-    def on_execute(self) -> Iterator[None]:
-        context = self.execution_context.context
-        if (
-            not isinstance(context, Context)
-            or context.runtime.replicas is None
-            or self.execution_context.operation_type is not OperationType.QUERY
-        ):
-            yield
-            return
-        token = enter_replica_reads(_keys(context.principal))
-        try:
-            yield
-        finally:
-            with suppress(ValueError):  # finalised in another context (see OperationMetrics)
-                leave_replica_reads(token)
+
+def leave_query_reads(token: object | None) -> None:
+    if token is not None:
+        with suppress(ValueError):  # finalised in another context (see OperationMeter)
+            leave_replica_reads(token)
 
 
 async def remember_write(runtime: Runtime, principal: Principal, members: Iterable[int]) -> None:

@@ -1,11 +1,12 @@
 """A member's standing, read once the operation is known (app/auth/standing.py).
 
-The HTTP layer leaves a member token's standing unread (``Principal.standing_pending``); this
-extension reads it after validation, before anything executes — as the HTTP layer did before
-parsing, the same one read, with a closed or unknown member answered ``UNAUTHENTICATED`` (HTTP
-401) and nothing run. One kind of operation is let through unread: a mutation whose every
-field was declared ``gate_first`` (``placeRedemption``). Its use case may refuse without the
-database (a flash sale's Redis gate refuses most of a rush), and reads the standing itself —
+The HTTP layer leaves a member token's standing unread (``Principal.standing_pending``); the
+pipeline (app/graphql/core/pipeline.py) reads it after validation, before anything executes —
+as the HTTP layer did before parsing, the same one read, with a closed or unknown member
+answered ``UNAUTHENTICATED`` (HTTP 401) and nothing run. One kind of operation is let through
+unread: a mutation whose every field was declared ``gate_first`` (``placeRedemption``). Its use
+case may refuse without the database (a flash sale's Redis gate refuses most of a rush), and
+reads the standing itself —
 :meth:`app.graphql.core.mutations.Call.settle_standing` — before its first database access.
 A refused flash buyer so costs no database round trip at all.
 
@@ -17,11 +18,8 @@ With replicas the balance keeps its own read, routed to a fresh replica (app/rep
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 from graphql import DocumentNode, FieldNode, GraphQLError, OperationType
 from graphql.utilities import get_operation_ast
-from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
 from strawberry.types.graphql import OperationType as StrawberryOperationType
 
@@ -61,21 +59,20 @@ def balance_with_standing(execution: ExecutionContext) -> bool:
     )
 
 
-class MemberStanding(SchemaExtension):
-    async def on_execute(self) -> AsyncIterator[None]:
-        execution = self.execution_context
-        context = execution.context
-        if (
-            isinstance(context, Context)
-            and context.principal.standing_pending
-            and not (
-                execution.graphql_document is not None
-                and gate_first(execution.graphql_document, execution.operation_name)
-            )
-        ):
-            try:
-                await context.settle_standing(with_balance=balance_with_standing(execution))
-            except DomainError as error:
-                # Raised before execution starts, where only a GraphQLError keeps its code.
-                raise GraphQLError(error.message, extensions={"code": error.code.value}) from None
-        yield
+async def settle_member_standing(execution: ExecutionContext) -> None:
+    """Before anything executes (a step of app/graphql/core/pipeline.py): a member's standing,
+    as the HTTP layer once read it first, unless every root field is gate-first."""
+    context = execution.context
+    if (
+        isinstance(context, Context)
+        and context.principal.standing_pending
+        and not (
+            execution.graphql_document is not None
+            and gate_first(execution.graphql_document, execution.operation_name)
+        )
+    ):
+        try:
+            await context.settle_standing(with_balance=balance_with_standing(execution))
+        except DomainError as error:
+            # Raised before execution starts, where only a GraphQLError keeps its code.
+            raise GraphQLError(error.message, extensions={"code": error.code.value}) from None
