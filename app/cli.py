@@ -357,6 +357,7 @@ def serve(
                 ws_per_message_deflate=False,
                 # A bigger message is refused anyway (docs/API.md "Limits"): never buffer it.
                 ws_max_size=settings.max_request_bytes,
+                timeout_worker_healthcheck=settings.worker_healthcheck_seconds,
             )
     except KeyboardInterrupt:
         # uvicorn may re-raise Ctrl-C after its graceful shutdown; the embedded servers have

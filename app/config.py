@@ -154,6 +154,11 @@ class Settings(BaseSettings):
     # Garbage collection for processes with many subscriptions (app/gcpolicy.py); 0 turns it off.
     gc_freeze_seconds: float = Field(default=5.0, ge=0)
     gc_full_collect_seconds: float = Field(default=600.0, gt=0)
+    # How long a `jifen serve` worker may not answer its supervisor's ping before it is killed
+    # and replaced. The full collection above holds the interpreter for seconds in a worker
+    # with ~10,000 subscriptions; at uvicorn's 5 s such a worker was killed mid-collection
+    # and every socket it held dropped (bench/fanout.py, 20,000 subscribers).
+    worker_healthcheck_seconds: float = Field(default=60.0, gt=0)
 
     db_pool_size: int = 10
     # Redis connections per process; past this a command waits (up to the timeout) for one

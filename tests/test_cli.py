@@ -43,6 +43,20 @@ def jifen(env: dict[str, str], *args: str) -> Result:
     return runner.invoke(cli, list(args), env=env)
 
 
+def test_serve_gives_workers_the_configured_time_to_answer_a_ping(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+
+    started: dict[str, object] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: started.update(options))
+    env = {**cli_env, "JIFEN_WORKER_HEALTHCHECK_SECONDS": "45"}
+    result = jifen(env, "serve", "--no-migrate", "--no-seed", "--workers", "2")
+    assert result.exit_code == 0, result.output
+    assert started["workers"] == 2
+    assert started["timeout_worker_healthcheck"] == 45.0
+
+
 def test_migrate_exits_zero_on_a_migrated_database(cli_env: dict[str, str]) -> None:
     result = jifen(cli_env, "migrate")
     assert result.exit_code == 0, result.output

@@ -87,7 +87,7 @@ async def test_hot_paths_issue_no_more_statements_than_before(runtime: Runtime) 
     # check-in's reward) writes its entry, transfer, lot, account and event in one statement,
     # not four (app/ledger/credits.py): 11, 14, 11 down to 8, 11, 8. The check-in's sign-in,
     # earn, reward log row and events are one statement, engagement_check_in() (migration
-    # 0033); with the demo's sign-in tasks, their progress and events too (migration 0037).
+    # 0033); with the demo's sign-in tasks, their progress and events too (migration 0038).
     # A first purchase that completes a task (the explorer: 30 points and a badge): 18 down
     # to 13 — the reward's earn adopts the purchase's lock, renewed by its credit (no lock, no
     # status read), its log row takes the entry id in the credit's statement, the badge and

@@ -11,7 +11,7 @@ reward log row and the member's activity note.
 It is tried only when this process has the active schedule and the enabled tasks cached
 (app/configcache.py). The tasks a check-in feeds that day (the sign-in's, then its points') go
 with it, and the statement advances their progress and appends their events as the task tracker
-would (migration 0037: a count, distinct or consecutive days, points). The statement checks under
+would (migration 0038: a count, distinct or consecutive days, points). The statement checks under
 the lock what the process could not know (the schedules' and the tasks' generations are still the
 cached ones, the day pays no gift or lottery draw, no task completes, the member is not back from
 dormancy, the account has nothing to settle) and otherwise writes nothing and declines: the caller
@@ -99,7 +99,7 @@ class _Fed:
 
 # The fed tasks per tasks generation, for the day they were worked out for.
 _FED: GenerationCache[_Fed] = GenerationCache()
-# What the statement advances itself (migration 0037): a count, days, points.
+# What the statement advances itself (migration 0038): a count, days, points.
 HANDLED_METRICS = (Metric.COUNT, Metric.DAYS, Metric.POINTS)
 
 

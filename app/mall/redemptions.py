@@ -173,7 +173,7 @@ class Redemptions:
             lock=account,
         )
         # The stock is taken by the database inside this transaction's COMMIT (a deferred
-        # trigger, migration 0040): the item's row is a rush's hot spot, and locked there it
+        # trigger, migration 0039): the item's row is a rush's hot spot, and locked there it
         # waits for no round trip to this process, whose event loop a rush keeps busy. Too
         # little stock then fails the COMMIT, rolling back the hold and the order with it
         # (:func:`stock_gone_at_commit`).

@@ -108,7 +108,7 @@ mall_orders = Table(
     Column("confirmed_at", DateTime(timezone=True)),
     Column("fulfilled_at", DateTime(timezone=True)),
     Column("closed_at", DateTime(timezone=True)),
-    # Its stock is taken by a deferred trigger inside the COMMIT (migration 0040), so a hot
+    # Its stock is taken by a deferred trigger inside the COMMIT (migration 0039), so a hot
     # item's row is never locked across a round trip to the API.
     Column("stock_at_commit", Boolean, nullable=False, server_default=text("false")),
     CheckConstraint("quantity > 0 AND points >= 0 AND cash_amount >= 0", name="amounts"),

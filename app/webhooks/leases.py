@@ -8,7 +8,7 @@ already in flight (``FOR UPDATE SKIP LOCKED``), and writes a lease row for each
 them before then; a sender that dies mid-attempt leaves a lease that runs out, and the message
 is attempted again by whoever comes next (at least once: its ``webhook-id`` is unchanged).
 
-Why a table of leases (migration 0038), not columns of the message: stamping the message made a
+Why a table of leases (migration 0037), not columns of the message: stamping the message made a
 new version of it with an entry in each of its indexes, and clearing the stamp another, so the
 count of an endpoint's messages in flight and the walk to its oldest due ones read through the
 dead entries of every delivery since the last vacuum (180 to 390 ms a lease after 30,000

@@ -87,7 +87,7 @@ webhook_messages = Table(
 )
 
 # The messages in flight: a sender's lease, so that no other sender attempts the message before
-# ``until``. A table of its own, not columns of the message (migration 0038): a row is inserted
+# ``until``. A table of its own, not columns of the message (migration 0037): a row is inserted
 # when leased and deleted when its attempt is recorded, never updated, so the lease reads a few
 # live rows (the endpoints' counts in flight) where it used to walk every delivered message's
 # dead index entries, and stamping a lease adds no version of the message and no entry to its

@@ -232,7 +232,7 @@ async def test_a_lease_writes_no_new_version_of_the_message(
     wh_runtime: Runtime, receiver: Receiver
 ) -> None:
     # A lease stamped on the message made a new version of it and index entries that the next
-    # leases walked once dead; the lease is a row of its own (migration 0038).
+    # leases walked once dead; the lease is a row of its own (migration 0037).
     rt = wh_runtime
     await create_endpoint(rt, receiver.url, ["points.earned"])
     await owed(rt, 3)

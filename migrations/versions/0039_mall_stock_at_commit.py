@@ -1,7 +1,7 @@
 """mall_stock_at_commit: an order's stock taken by the database at COMMIT (issue 21)
 
-Revision ID: 0040
-Revises: 0037
+Revision ID: 0039
+Revises: 0038
 Create Date: 2026-12-05 06:10:00
 
 A redemption used to take its stock with ``UPDATE mall_items … WHERE stock_left >= n`` as the
@@ -24,8 +24,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0040"
-down_revision: str | None = "0037"
+revision: str = "0039"
+down_revision: str | None = "0038"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

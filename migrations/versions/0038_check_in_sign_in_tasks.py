@@ -1,7 +1,7 @@
 """engagement_check_in(): the sign-in tasks' progress in the same statement
 
-Revision ID: 0037
-Revises: 0038
+Revision ID: 0038
+Revises: 0037
 Create Date: 2026-12-05 06:20:00
 
 With tasks fed by a sign-in on (the demo programme's seven-day streak and monthly points
@@ -27,8 +27,8 @@ from typing import Any
 
 from alembic import op
 
-revision: str = "0037"
-down_revision: str | None = "0038"
+revision: str = "0038"
+down_revision: str | None = "0037"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,6 +1,6 @@
 """webhook_leases: a sender's leases in a table of their own, not columns of the message
 
-Revision ID: 0038
+Revision ID: 0037
 Revises: 0036
 Create Date: 2026-12-05 06:20:00
 
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0038"
+revision: str = "0037"
 down_revision: str | None = "0036"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
