@@ -158,7 +158,7 @@ class Settings(BaseSettings):
     # and replaced. The full collection above holds the interpreter for seconds in a worker
     # with ~10,000 subscriptions; at uvicorn's 5 s such a worker was killed mid-collection
     # and every socket it held dropped (bench/fanout.py, 20,000 subscribers).
-    worker_healthcheck_seconds: float = Field(default=60.0, gt=0)
+    worker_healthcheck_seconds: int = Field(default=60, gt=0)
 
     db_pool_size: int = 10
     # Redis connections per process; past this a command waits (up to the timeout) for one

@@ -54,7 +54,7 @@ def test_serve_gives_workers_the_configured_time_to_answer_a_ping(
     result = jifen(env, "serve", "--no-migrate", "--no-seed", "--workers", "2")
     assert result.exit_code == 0, result.output
     assert started["workers"] == 2
-    assert started["timeout_worker_healthcheck"] == 45.0
+    assert started["timeout_worker_healthcheck"] == 45
 
 
 def test_migrate_exits_zero_on_a_migrated_database(cli_env: dict[str, str]) -> None:
