@@ -31,7 +31,7 @@ from typing import Any
 from app.auth.principal import Principal, PrincipalKind
 from app.db import MAX_ID, autocommit_fetch, one_statement_read
 from app.errors import DomainError, ErrorCode
-from app.ledger.queries import BALANCE_COLUMNS, BALANCE_OF_ACCOUNT, balance_of_record
+from app.ledger.queries import BALANCE_COLUMNS, MEMBER_BALANCE_JOIN, balance_of_record
 from app.members.models import MemberStatus
 from app.members.service import member_of_row
 from app.runtime import Runtime
@@ -45,8 +45,7 @@ STANDING = f"SELECT {MEMBER_COLUMNS} FROM members AS m WHERE m.id = $1"
 STANDING_WITH_BALANCE = f"""
 SELECT {MEMBER_COLUMNS}, a.id AS account_id, {BALANCE_COLUMNS}
 FROM members AS m
-LEFT JOIN accounts AS a ON a.member_id = m.id
-LEFT {BALANCE_OF_ACCOUNT.strip()}
+{MEMBER_BALANCE_JOIN.strip()}
 WHERE m.id = $2
 """
 

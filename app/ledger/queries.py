@@ -107,6 +107,12 @@ JOIN LATERAL (
     WHERE l.account_id = a.id AND l.remaining > 0 AND a.next_due_at <= $1
 ) AS s ON true
 """
+# A member ``m``'s account ``a`` and its balance's columns, for a statement that reads the member
+# (a member's standing read); ``$1`` the time, as in BALANCE_OF_ACCOUNT.
+MEMBER_BALANCE_JOIN = f"""
+LEFT JOIN accounts AS a ON a.member_id = m.id
+LEFT {BALANCE_OF_ACCOUNT.strip()}
+"""
 BALANCES_NOW = f"""
 SELECT a.member_id, {BALANCE_COLUMNS}
 FROM accounts AS a
@@ -417,3 +423,28 @@ async def earned_between(
         .group_by(entries.c.member_id)
     )
     return {member_id: int(points) for member_id, points in rows}
+
+
+# The expiry reminders' reads of the lots (app/lifecycle/reminders.py composes them into its
+# set-based statement): which accounts hold points that expire inside the window, cut into
+# batches of :batch accounts — the last account of each, from one pass over ix_lots_open_expiry.
+EXPIRING_ACCOUNT_BATCHES = """
+SELECT account_id FROM (
+    SELECT account_id, row_number() OVER (ORDER BY account_id) AS n, count(*) OVER () AS total
+    FROM (SELECT DISTINCT account_id FROM lots
+          WHERE remaining > 0 AND expires_at > :now AND expires_at <= :until) AS expiring
+) AS numbered
+WHERE n % :batch = 0 OR n = total
+ORDER BY account_id
+"""
+# A batch's (:after < account_id <= :upto) points expiring inside the window, per member and last
+# valid day in the programme's timezone (:tz), with the first moment they expire.
+EXPIRING_BY_MEMBER_AND_DAY = """
+SELECT member_id,
+       ((expires_at - interval '1 microsecond') AT TIME ZONE :tz)::date AS expires_on,
+       min(expires_at) AS expires_at, sum(remaining)::bigint AS points
+FROM lots
+WHERE account_id > :after AND account_id <= :upto
+  AND remaining > 0 AND expires_at > :now AND expires_at <= :until
+GROUP BY 1, 2
+"""

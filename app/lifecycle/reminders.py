@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import text
 
 from app.db import unit_of_work
+from app.ledger.queries import EXPIRING_ACCOUNT_BATCHES, EXPIRING_BY_MEMBER_AND_DAY
 from app.lifecycle.bank import reminder_actions
 from app.runtime import Runtime
 
@@ -63,19 +64,8 @@ def reminder_text(points: int, expires_on: date, left: int) -> tuple[str, str]:
     return title, body
 
 
-# The accounts with points to remind of, cut into batches of BATCH accounts: the last account of
-# each (a batch's upper bound), from one pass over the expiring lots (ix_lots_open_expiry).
-_BOUNDS = text(
-    """
-    SELECT account_id FROM (
-        SELECT account_id, row_number() OVER (ORDER BY account_id) AS n, count(*) OVER () AS total
-        FROM (SELECT DISTINCT account_id FROM lots
-              WHERE remaining > 0 AND expires_at > :now AND expires_at <= :until) AS expiring
-    ) AS numbered
-    WHERE n % :batch = 0 OR n = total
-    ORDER BY account_id
-    """
-)
+# The accounts with points to remind of, cut into batches of BATCH accounts (the ledger's read).
+_BOUNDS = text(EXPIRING_ACCOUNT_BATCHES)
 
 # One statement a batch of accounts (after < account_id <= upto, read on ix_lots_open), all in
 # the database: the batch's expiring points per member and last valid day, the threshold that
@@ -84,16 +74,8 @@ _BOUNDS = text(
 # notification id drawn ahead from its sequence; only the claimed ones get their notification
 # (the words of reminder_text) and their event. Returns how many were due and how many sent.
 _REMIND = text(
-    """
-    WITH grouped AS (
-        SELECT member_id,
-               ((expires_at - interval '1 microsecond') AT TIME ZONE :tz)::date AS expires_on,
-               min(expires_at) AS expires_at, sum(remaining)::bigint AS points
-        FROM lots
-        WHERE account_id > :after AND account_id <= :upto
-          AND remaining > 0 AND expires_at > :now AND expires_at <= :until
-        GROUP BY 1, 2
-    ),
+    f"""
+    WITH grouped AS ({EXPIRING_BY_MEMBER_AND_DAY}),
     due AS (
         SELECT g.*, g.expires_on - CAST(:today AS date) + 1 AS days_left,
                (SELECT min(t) FROM unnest(CAST(:thresholds AS int[])) AS t
