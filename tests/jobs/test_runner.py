@@ -19,7 +19,7 @@ from app.jobs.tables import job_runs
 from app.ledger import usecases as ledger
 from app.ledger.commands import PlaceHold
 from app.runtime import Runtime
-from tests.events.test_relay import eventually
+from tests.eventually import eventually
 from tests.ledger.test_service import earn, new_member, programme_balance
 from tests.metricsamples import growth
 
@@ -197,8 +197,10 @@ async def test_stopping_mid_run_is_quiet_and_releases_the_job(
     job = Job("long", "sleeps in the database", long_statement, every_seconds=60)
     async with jobs_running(runtime, [job]):
         await asyncio.wait_for(started.wait(), timeout=10)
-        await asyncio.sleep(0.1)  # inside the statement
-    await asyncio.sleep(0.5)  # whatever the cancelled run still does, it does now
+        await eventually(lambda: sleeping_in_the_database(runtime))
+    await eventually(
+        lambda: [r for r in caplog.records if "jobs.stopped_mid_run" in r.getMessage()]
+    )
 
     # A stop is no failure: nothing at ERROR, no traceback from the run or the scheduler.
     assert [(r.name, r.getMessage()) for r in caplog.records if r.levelno >= logging.ERROR] == []
@@ -210,6 +212,17 @@ async def test_stopping_mid_run_is_quiet_and_releases_the_job(
             select(job_runs.c.status).where(job_runs.c.job == "long").order_by(job_runs.c.id)
         )
         assert statuses.all() == ["abandoned", "succeeded"]
+
+
+async def sleeping_in_the_database(rt: Runtime) -> bool:
+    async with rt.engine.connect() as conn:
+        active = await conn.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE state = 'active'"
+                " AND query = 'SELECT pg_sleep(30)' AND datname = current_database()"
+            )
+        )
+    return bool(active)
 
 
 async def usecases_free(rt: Runtime) -> Mapping[str, Any]:
