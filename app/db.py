@@ -17,7 +17,7 @@ from functools import lru_cache, wraps
 from typing import Any, ParamSpec, TypeVar
 
 import asyncpg
-from sqlalchemy import MetaData, column, func, literal
+from sqlalchemy import MetaData, bindparam, column, func, literal
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -64,7 +64,20 @@ def unnest_rows(**columns: tuple[TypeEngine[Any], Sequence[Any]]) -> TableValued
     shape (one prepared statement) and one round trip whatever the number of rows, where an
     executemany runs the statement once a row."""
     arrays = [literal(list(values), ARRAY(type_)) for type_, values in columns.values()]
-    names = [column(name, type_) for name, (type_, _) in columns.items()]
+    return _unnested(arrays, {name: type_ for name, (type_, _) in columns.items()})
+
+
+def unnest_params(prefix: str, **columns: TypeEngine[Any]) -> TableValuedAlias:
+    """:func:`unnest_rows`' table with each column's array a named parameter (``prefix`` and
+    the column's name), for a statement built once and sent with the arrays as its parameters:
+    building a statement and its cache key costs more Python than compiling it, on every call
+    of a hot path (docs/PERFORMANCE.md)."""
+    arrays = [bindparam(f"{prefix}{name}", type_=ARRAY(type_)) for name, type_ in columns.items()]
+    return _unnested(arrays, columns)
+
+
+def _unnested(arrays: Sequence[Any], columns: dict[str, TypeEngine[Any]]) -> TableValuedAlias:
+    names = [column(name, type_) for name, type_ in columns.items()]
     return func.unnest(*arrays).table_valued(*names).render_derived()
 
 

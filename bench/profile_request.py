@@ -19,7 +19,9 @@ With ``--purchase`` it seeds the demo programme (as ``jifen serve`` does) and me
 ``recordPurchase`` instead (bench/earning.py's 5-line basket, 10 rules), with the demo's tasks on
 (the whole programme) and off (rules only), beside ``earnPoints`` of the basket's points: CPU
 and statements per request (counted on the engine; BEGIN and COMMIT are not statements there),
-the statements by kind, then pyinstrument's tree of the whole-programme purchase. Each purchase
+the statements by kind, then pyinstrument's tree of the whole-programme purchase (``--cprofile``:
+cProfile's on the process's CPU clock instead, waits on the database and Redis left out;
+``--no-profile``: none). Each purchase
 goes to a member who has not bought yet (so each completes the demo's first-purchase task);
 ``--members`` must exceed the requests sent.
 """
@@ -93,6 +95,23 @@ async def profiled(
         _write_html(html / f"{name}.html", profiler.output_html())
 
 
+async def cpu_profiled(name: str, count: int, one: Callable[[int], Awaitable[Any]]) -> None:
+    """cProfile on the process's CPU clock (``time.process_time``, so waits on PostgreSQL and
+    Redis cost nothing) of ``count`` requests: the functions by own CPU and by CPU under them."""
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile(time.process_time)
+    profiler.enable()
+    for i in range(count):
+        await one(2 * 10**6 + i)
+    profiler.disable()
+    print(f"\n==== cProfile, CPU clock: {count} x {name} ====")
+    stats = pstats.Stats(profiler)
+    stats.sort_stats("tottime").print_stats(40)
+    stats.sort_stats("cumulative").print_stats(80)
+
+
 def _write_html(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
@@ -129,6 +148,9 @@ async def main() -> None:
     parser.add_argument("--purchase", action="store_true", help="recordPurchase (see above)")
     parser.add_argument("--members", type=int, default=200)
     parser.add_argument("--no-profile", action="store_true", help="the timings only")
+    parser.add_argument(
+        "--cprofile", action="store_true", help="cProfile on the CPU clock instead of pyinstrument"
+    )
     args = parser.parse_args()
     if args.purchase:
         await purchases(args)
@@ -275,7 +297,12 @@ async def purchases(args: argparse.Namespace) -> None:
         await measured("recordPurchase, rules only", purchase)
         for code in tasks:
             await post(SET_TASK, {"input": {"code": code, "enabled": True}})
-        await profiled("purchase", args.requests, purchase, args.html)
+        if args.no_profile:
+            return
+        if args.cprofile:
+            await cpu_profiled("purchase", args.requests, purchase)
+        else:
+            await profiled("purchase", args.requests, purchase, args.html)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from app.engagement.rewards import (
     Rewards,
     ensure_profile,
     lock_member,
+    log_row,
 )
 from app.engagement.streaks import DayReward, Schedule, current_streak, parse_schedule, streak_on
 from app.engagement.tables import engagement_profiles, sign_ins, signin_schedules
@@ -253,7 +254,7 @@ class SignIns:
         ctes = [signed, announced]
         written = [select(func.count()).select_from(signed).scalar_subquery()]
         if entry is not None:
-            logged = self.rewards.log_row(
+            row = self.rewards.log_values(
                 member_id,
                 points.key,
                 RewardKind.POINTS,
@@ -261,7 +262,8 @@ class SignIns:
                 points=points.points,
                 details=points.details,
                 entry_id=entry.id,
-            ).cte("logged")
+            )
+            logged = log_row(row).cte("logged")
             ctes.append(logged)
             written.append(select(func.count()).select_from(logged).scalar_subquery())
         counts = (await self.conn.execute(select(*written).add_cte(*ctes))).one()

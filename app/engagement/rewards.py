@@ -111,6 +111,20 @@ async def ensure_profile(conn: AsyncConnection, member_id: int) -> None:
     )
 
 
+# A reward's log row, ``INSERT … ON CONFLICT DO NOTHING RETURNING id`` (no id: the key was
+# already given), its values the parameters (:meth:`Rewards.log_values`): built once, for every
+# reward a purchase, a task or a check-in gives.
+LOG_ROW: ReturningInsert[Any] = (
+    insert(engagement_rewards).on_conflict_do_nothing().returning(engagement_rewards.c.id)
+)
+
+
+def log_row(row: dict[str, Any]) -> ReturningInsert[Any]:
+    """:data:`LOG_ROW` with ``row``'s values in it, for a caller that runs it inside a
+    statement of its own (as a data-modifying CTE)."""
+    return LOG_ROW.values(**row)
+
+
 class Rewards:
     """Grants rewards inside the caller's transaction (the member's lock already taken)."""
 
@@ -166,7 +180,7 @@ class Rewards:
         lock.status = MemberStatus(row.status)
         return row, lock
 
-    def log_row(
+    def log_values(
         self,
         member_id: int,
         key: str,
@@ -178,26 +192,26 @@ class Rewards:
         item: str | None = None,
         details: dict[str, Any] | None = None,
         entry_id: int | None = None,
-    ) -> ReturningInsert[Any]:
-        """The reward's row, ``INSERT … ON CONFLICT DO NOTHING RETURNING id`` (no id: the key
-        was already given), for a caller to run alone or inside a statement of its own."""
-        return (
-            insert(engagement_rewards)
-            .values(
-                member_id=member_id,
-                key=key,
-                kind=kind.value,
-                source=source,
-                points=points,
-                quantity=quantity,
-                item=item,
-                details=details or {},
-                entry_id=entry_id,
-                created_at=self.clock.now(),
-            )
-            .on_conflict_do_nothing()
-            .returning(engagement_rewards.c.id)
-        )
+    ) -> dict[str, Any]:
+        """The reward's row, for :func:`log_row` (or for :data:`LOG_ROW` as its parameters)."""
+        return {
+            "member_id": member_id,
+            "key": key,
+            "kind": kind.value,
+            "source": source,
+            "points": points,
+            "quantity": quantity,
+            "item": item,
+            "details": details or {},
+            "entry_id": entry_id,
+            "created_at": self.clock.now(),
+        }
+
+    async def _log(self, row: dict[str, Any]) -> int | None:
+        """Write the reward's row (:meth:`log_values`); its id, None when the key was already
+        given."""
+        logged: int | None = await self.conn.scalar(LOG_ROW, row)
+        return logged
 
     async def earn(
         self,
@@ -243,8 +257,10 @@ class Rewards:
         """Earn ``points`` once under ``key``; None when that key was already paid (or 0)."""
         if points <= 0:
             return None
-        logged: int | None = await self.conn.scalar(
-            self.log_row(member_id, key, RewardKind.POINTS, source, points=points, details=details)
+        logged = await self._log(
+            self.log_values(
+                member_id, key, RewardKind.POINTS, source, points=points, details=details
+            )
         )
         if logged is None:
             return None
@@ -267,8 +283,8 @@ class Rewards:
         """A non-points reward once under ``key``: a gift, lottery draws, a make-up card."""
         if quantity <= 0:
             return None
-        logged = await self.conn.scalar(
-            self.log_row(
+        logged = await self._log(
+            self.log_values(
                 member_id, key, kind, source, quantity=quantity, item=item, details=details
             )
         )

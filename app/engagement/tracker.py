@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.clock import Clock, business_date
 from app.config import Settings
 from app.configcache import GenerationCache, generation_of
-from app.db import unnest_rows
+from app.db import unnest_params
 from app.earning.hooks import POINTS_OVERRIDES, PointsChoice
 from app.engagement.activity import noting_activity
 from app.engagement.referrals import UNREAD, pending_referrer
@@ -59,7 +59,7 @@ from app.engagement.tasks import (
     plain,
 )
 from app.errors import DomainError, ErrorCode, invalid, not_found
-from app.events.outbox import SIGNAL_PREFIX, events_insert, member_topic
+from app.events.outbox import SIGNAL_PREFIX, event_params, events_insert_params, member_topic
 from app.hooks import Hook
 from app.ledger.models import Actor
 from app.segments.queries import segment_of
@@ -124,6 +124,36 @@ def _progress_query(*, note_activity: bool, referral: bool = False) -> Any:
     return query.add_columns(last_active).add_cte(*ctes)
 
 
+@cache
+def _save_and_announce_statement() -> Any:
+    """The changed progress rows upserted and their events inserted, one statement: the rows
+    and the events travel as one array per column (``unnest``), so the statement keeps one
+    shape whatever their number. Built once; the arrays bound at each execution
+    (``t_``: the progress rows, ``e_``: the events)."""
+    number, text, day = BigInteger(), String(), Date()
+    rows = unnest_params(
+        "t_",
+        member_id=number,
+        task_id=number,
+        period=text,
+        progress=task_progress.c.progress.type,
+        completions=Integer(),
+        last_day=day,
+        seen=text,
+        updated_at=DateTime(timezone=True),
+        completed_at=DateTime(timezone=True),
+    )
+    columns = [c.name for c in rows.c]
+    values = [cast(c, JSONB) if c.name == "seen" else c for c in rows.c]
+    saving = insert(task_progress).from_select(columns, select(*values))
+    kept = ("progress", "completions", "last_day", "seen", "updated_at", "completed_at")
+    saved = saving.on_conflict_do_update(
+        index_elements=["member_id", "task_id", "period"],
+        set_={name: saving.excluded[name] for name in kept},
+    )
+    return events_insert_params("e_").add_cte(saved.cte("saved"))
+
+
 _LOG_COLUMNS = (
     "member_id",
     "key",
@@ -140,7 +170,7 @@ _LOG_COLUMNS = (
 @cache
 def _award_badge_statement() -> Any:
     """The member's badge (``ON CONFLICT DO NOTHING``) and, only when it was new, its
-    reward-log row (:meth:`Rewards.log_row`'s columns), the log row's id returned: one round
+    reward-log row (:meth:`Rewards.log_values`' columns), the log row's id returned: one round
     trip. Built once; parameters bound at each execution."""
     member_id = bindparam("b_member_id", type_=BigInteger)
     code = bindparam("b_code", type_=member_badges.c.badge_code.type)
@@ -416,39 +446,24 @@ class TaskTracker:
 
     async def _save_and_announce(self, member_id: int, changed: Sequence[TaskUpdate]) -> None:
         """Every changed progress row in one upsert, and their events (:meth:`_announced`), in
-        one statement: the rows travel as one array per column (``unnest``), so the statement
-        keeps one shape whatever their number."""
+        one statement (:func:`_save_and_announce_statement`)."""
         now = self.clock.now()
-        number, text, day = BigInteger(), String(), Date()
-        rows = unnest_rows(
-            member_id=(number, [member_id] * len(changed)),
-            task_id=(number, [u.task.id for u in changed]),
-            period=(text, [u.period for u in changed]),
-            progress=(task_progress.c.progress.type, [u.progress.progress for u in changed]),
-            completions=(Integer(), [u.progress.completions for u in changed]),
-            last_day=(day, [u.progress.last_day for u in changed]),
+        params = {
+            "t_member_id": [member_id] * len(changed),
+            "t_task_id": [u.task.id for u in changed],
+            "t_period": [u.period for u in changed],
+            "t_progress": [u.progress.progress for u in changed],
+            "t_completions": [u.progress.completions for u in changed],
+            "t_last_day": [u.progress.last_day for u in changed],
             # As JSON text: asyncpg would take a list in a JSONB[] for a nested array.
-            seen=(text, [json.dumps(list(u.progress.seen)) for u in changed]),
-            updated_at=(DateTime(timezone=True), [now] * len(changed)),
-            completed_at=(
-                DateTime(timezone=True),
-                [
-                    now if u.progress.completions >= u.task.max_completions else None
-                    for u in changed
-                ],
-            ),
-        )
-        columns = [c.name for c in rows.c]
-        values = [cast(c, JSONB) if c.name == "seen" else c for c in rows.c]
-        saving = insert(task_progress).from_select(columns, select(*values))
-        kept = ("progress", "completions", "last_day", "seen", "updated_at", "completed_at")
-        saved = saving.on_conflict_do_update(
-            index_elements=["member_id", "task_id", "period"],
-            set_={name: saving.excluded[name] for name in kept},
-        )
-        await self.conn.execute(
-            events_insert(self._announced(member_id, changed)).add_cte(saved.cte("saved"))
-        )
+            "t_seen": [json.dumps(list(u.progress.seen)) for u in changed],
+            "t_updated_at": [now] * len(changed),
+            "t_completed_at": [
+                now if u.progress.completions >= u.task.max_completions else None for u in changed
+            ],
+            **event_params("e_", self._announced(member_id, changed)),
+        }
+        await self.conn.execute(_save_and_announce_statement(), params)
 
     async def record(
         self, member_id: int, occurrence: Occurrence, candidates: Sequence[Task], *, actor: Actor

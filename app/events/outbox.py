@@ -9,7 +9,7 @@ from sqlalchemy import ColumnElement, FromClause, Insert, String, literal, selec
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.db import unnest_rows
+from app.db import unnest_params, unnest_rows
 from app.events.tables import events
 
 # Topics that only signal a change (their subscribers re-read state, never resume by id) start
@@ -44,6 +44,26 @@ def events_insert(appended: Sequence[tuple[str, str, dict[str, Any]]]) -> Insert
     rows = unnest_rows(
         topic=(String(), topics), type=(String(), types), payload=(JSONB(), payloads)
     )
+    return _inserted(rows)
+
+
+def events_insert_params(prefix: str) -> Insert:
+    """:func:`events_insert` with the events as parameters (:func:`event_params`), for a
+    statement built once (app/db.py ``unnest_params``)."""
+    return _inserted(unnest_params(prefix, topic=String(), type=String(), payload=JSONB()))
+
+
+def event_params(prefix: str, appended: Sequence[tuple[str, str, Any]]) -> dict[str, Any]:
+    """The parameters of :func:`events_insert_params` for these events (at least one)."""
+    topics, types, payloads = zip(*appended, strict=True)
+    return {
+        f"{prefix}topic": list(topics),
+        f"{prefix}type": list(types),
+        f"{prefix}payload": list(payloads),
+    }
+
+
+def _inserted(rows: FromClause) -> Insert:
     return events.insert().from_select(
         ["topic", "type", "payload"], select(rows.c.topic, rows.c.type, rows.c.payload)
     )

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Select, and_, bindparam, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -240,25 +241,34 @@ class Quests:
         return out
 
 
-async def task_completed(tracker: TaskTracker, member_id: int, task: Task, actor: Actor) -> None:
-    """Engagement's hook: the task just completed for the member (its account locked): each
-    open quest whose current level for the member is this task advances one level."""
-    conn, now = tracker.conn, tracker.clock.now()
+@cache
+def _levels_of_task() -> Select[Any]:
+    """The open quests' levels that are the task, with the member's progress in each quest:
+    built once (every completed task asks it), parameters bound at each execution."""
+    member_id = bindparam("q_member_id", type_=quest_progress.c.member_id.type)
+    now = bindparam("q_now", type_=quests.c.starts_at.type)
     current = and_(
         quest_progress.c.quest_id == quest_levels.c.quest_id,
         quest_progress.c.member_id == member_id,
     )
-    rows = await conn.execute(
+    return (
         select(quest_levels, quests.c.name, quest_progress.c.finished)
         .join(quests, quests.c.id == quest_levels.c.quest_id)
         .outerjoin(quest_progress, current)
         .where(
-            quest_levels.c.task_id == task.id,
+            quest_levels.c.task_id == bindparam("q_task_id", type_=quest_levels.c.task_id.type),
             quests.c.enabled,
             quests.c.starts_at <= now,
             or_(quests.c.ends_at.is_(None), quests.c.ends_at > now),
         )
     )
+
+
+async def task_completed(tracker: TaskTracker, member_id: int, task: Task, actor: Actor) -> None:
+    """Engagement's hook: the task just completed for the member (its account locked): each
+    open quest whose current level for the member is this task advances one level."""
+    params = {"q_member_id": member_id, "q_task_id": task.id, "q_now": tracker.clock.now()}
+    rows = await tracker.conn.execute(_levels_of_task(), params)
     for row in rows.all():
         if row.position != (row.finished or 0) + 1:
             continue  # a level finished already, or still locked: it does not count

@@ -13,7 +13,17 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Row, String, Update, column, select, table
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Row,
+    String,
+    Update,
+    bindparam,
+    column,
+    select,
+    table,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -50,15 +60,19 @@ class AccountLock:
         self.used = False
 
 
+# Built once: every posting locks, and building the statement costs more than running it.
+_LOCK_ACCOUNT = (
+    select(accounts)
+    .where(accounts.c.member_id == bindparam("lock_member_id", type_=BigInteger))
+    .with_for_update()
+)
+
+
 async def lock_account(conn: AsyncConnection, member_id: int) -> AccountLock:
     """Lock the member's account row for this transaction (``SELECT … FOR UPDATE``); refuse an
     unknown member (NOT_FOUND). The lock comes first: what the caller reads of the member after
     it — its status above all — is read in a statement of its own (see :func:`member_status`)."""
-    row = (
-        await conn.execute(
-            select(accounts).where(accounts.c.member_id == member_id).with_for_update()
-        )
-    ).first()
+    row = (await conn.execute(_LOCK_ACCOUNT, {"lock_member_id": member_id})).first()
     if row is None:
         raise not_found("member", member_id, "memberId")
     return AccountLock(row)

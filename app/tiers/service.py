@@ -203,6 +203,10 @@ def _measures_of(row: Any) -> TaskMeasures:
     )
 
 
+# A member's first tier row (its first earning), its values the parameters: built once.
+_NEW_TIER_ROW = member_tiers.insert()
+
+
 class TierService:
     def __init__(self, conn: AsyncConnection, clock: Clock, policy: TierPolicy) -> None:
         self.conn = conn
@@ -390,15 +394,14 @@ class TierService:
         if tier is None:
             base = base_tier(defs)
             tier = MemberTier(base.code, now, add_months(now, self.policy.review_months), now)
-            await self.conn.execute(
-                member_tiers.insert().values(
-                    member_id=member_id,
-                    tier_code=tier.code,
-                    since=tier.since,
-                    review_at=tier.review_at,
-                    last_activity_at=now,
-                )
-            )
+            row = {
+                "member_id": member_id,
+                "tier_code": tier.code,
+                "since": tier.since,
+                "review_at": tier.review_at,
+                "last_activity_at": now,
+            }
+            await self.conn.execute(_NEW_TIER_ROW, row)
         elif could_upgrade:
             measured = await self._note_activity_and_measure(member_id, now)
         else:
