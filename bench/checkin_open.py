@@ -59,7 +59,7 @@ import random
 import resource
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,7 @@ for _path in (str(ROOT), str(BENCH_DIR)):
 from ledger import (  # noqa: E402  (bench/ledger.py: the shared run set-up)
     JWT_SECRET,
     Server,
+    Stage,
     audit,
     backend_pids,
     cpu_seconds,
@@ -82,6 +83,8 @@ from ledger import (  # noqa: E402  (bench/ledger.py: the shared run set-up)
     server_env,
 )
 from signin_storm import install_schedule, register_in_chunks, verify  # noqa: E402
+
+from bench.machine_cpu import CpuSplit, Scope, cpu_window  # noqa: E402  (whole-machine CPU)
 
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/jifen_checkin_open"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/5"
@@ -159,6 +162,7 @@ class Phase:
     max_ms: float = 0.0
     cpu_ms: float = 0.0  # API workers + PostgreSQL backends, per request
     client_cpu_ms: float = 0.0
+    machine: CpuSplit | None = None  # the whole machine's CPU over the phase, split
     error_samples: list[str] = field(default_factory=list)
 
     @property
@@ -301,7 +305,7 @@ def check_in_bodies(pairs: list[tuple[int, str]]) -> list[tuple[bytes, str, str]
 async def run_phase(
     session: aiohttp.ClientSession,
     server: Server,
-    database: str,
+    stage: Stage,
     name: str,
     rate: float,
     bodies: list[tuple[bytes, str, str]],
@@ -310,16 +314,23 @@ async def run_phase(
 ) -> Phase:
     phase = Phase(name=name, offered_rps=rate, requests=len(bodies))
     offsets = schedule(rate, len(bodies), args.arrivals, rng)
-    counted = server.worker_pids() + backend_pids(database)
+    database = stage.database_url.rsplit("/", 1)[1].split("?")[0]
+    workers = server.worker_pids()
+    counted = workers + backend_pids(database)
     before, client_before = cpu_seconds(counted), time.process_time()
-    await drive(session, f"{server.url}/graphql", phase, bodies, offsets, args)
+    scope = Scope(stage.database_url, stage.redis_url, [server.proc.pid, *workers])
+    with cpu_window(scope) as window:
+        await drive(session, f"{server.url}/graphql", phase, bodies, offsets, args)
     # Backends that opened during the phase were not in the first reading: read them again.
     counted_after = set(counted) | set(backend_pids(database))
     new = [pid for pid in counted_after if pid not in counted]
     cpu = cpu_seconds(counted) - before + cpu_seconds(new)
     phase.cpu_ms = 1000 * cpu / max(phase.requests, 1)
     phase.client_cpu_ms = 1000 * (time.process_time() - client_before) / max(phase.requests, 1)
+    phase.machine = replace(window.split, requests=phase.requests) if window else None
     print(_phase_line(phase), flush=True)
+    if phase.machine:
+        print(f"      {phase.machine.line()}")
     for sample in phase.error_samples:
         print(f"      error: {sample}")
     return phase
@@ -338,7 +349,7 @@ def _phase_line(p: Phase) -> str:
 
 
 async def run_all(
-    server: Server, database: str, members: Members, args: argparse.Namespace
+    server: Server, stage: Stage, members: Members, args: argparse.Namespace
 ) -> list[Phase]:
     rng = random.Random(args.seed)
     connector = aiohttp.TCPConnector(limit=args.pool, keepalive_timeout=2.0)  # < uvicorn's 5 s
@@ -349,7 +360,7 @@ async def run_all(
         first = args.rate if args.storm else args.rate_list[0]
         if args.warmup:
             warm = check_in_bodies(members.take(int(first * args.warmup)))
-            await run_phase(session, server, database, "warm-up checkIn", first, warm, args, rng)
+            await run_phase(session, server, stage, "warm-up checkIn", first, warm, args, rng)
         if args.storm:
             if args.storm_baseline:
                 # The storm's own members, before their check-ins (take() below).
@@ -357,13 +368,13 @@ async def run_all(
                 bodies = typename_bodies(ahead[members.used : members.used + args.storm])
                 phases.append(
                     await run_phase(
-                        session, server, database, "{ __typename }", args.rate, bodies, args, rng
+                        session, server, stage, "{ __typename }", args.rate, bodies, args, rng
                     )
                 )
             bodies = check_in_bodies(members.take(args.storm))
             phases.append(
                 await run_phase(
-                    session, server, database, "checkIn storm", args.rate, bodies, args, rng
+                    session, server, stage, "checkIn storm", args.rate, bodies, args, rng
                 )
             )
             return phases
@@ -372,7 +383,7 @@ async def run_all(
             floor = await run_phase(
                 session,
                 server,
-                database,
+                stage,
                 f"{{ __typename }} @{rate:g}",
                 rate,
                 typename_bodies(pairs),
@@ -382,7 +393,7 @@ async def run_all(
             check = await run_phase(
                 session,
                 server,
-                database,
+                stage,
                 f"checkIn @{rate:g}",
                 rate,
                 check_in_bodies(pairs),
@@ -433,6 +444,8 @@ def report(phases: list[Phase], args: argparse.Namespace) -> dict[str, Any]:
             f"p99 {p.p99_ms:.1f} ms, {p.errors} errors: "
             f"{'sustained' if p.sustained else 'NOT sustained'}{versus}"
         )
+        if p.machine:
+            print(f"    at its cost, {p.machine.needs(GOAL_RATE, 'check-ins/s')}")
     if args.storm:
         storm = checks[-1]
         met = storm.sustained and storm.seconds <= GOAL_STORM_S * args.storm / 100_000
@@ -474,7 +487,6 @@ def main() -> int:
     tokens = mint(ids)
     print(f"registered and minted {len(ids):,} members in {time.perf_counter() - started:.1f}s")
     members = Members(ids, tokens)
-    database = stage.database_url.rsplit("/", 1)[1].split("?")[0]
 
     env = server_env(stage.database_url, stage.redis_url, stage.out, lift_budgets=False)
     server = Server(env, args.workers, stage.out / "server.log")
@@ -483,7 +495,7 @@ def main() -> int:
         print(f"server {server.url} ready, {args.workers} workers; {args.arrivals} arrivals")
         import uvloop
 
-        phases = uvloop.run(run_all(server, database, members, args))
+        phases = uvloop.run(run_all(server, stage, members, args))
     finally:
         server.stop()
 

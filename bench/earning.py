@@ -69,6 +69,8 @@ from ledger import (  # noqa: E402  (bench/ledger.py: shared set-up, server, wrk
     summarise_profiles,
 )
 
+from bench.machine_cpu import Scope, print_splits  # noqa: E402  (whole-machine CPU)
+
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/jifen_earning"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/9"
 # Issue 21: recordPurchase (5 lines, 10 rules, the whole demo programme's tasks on) keeps at
@@ -170,6 +172,7 @@ def combine(rounds: list[Result]) -> Result:
     """One scenario over its rounds: all requests over all seconds; p50 weighted by requests,
     p99 the worst round's."""
     requests = sum(r.requests for r in rounds)
+    splits = [r.machine for r in rounds if r.machine]
     return Result(
         name=rounds[0].name,
         requests=requests,
@@ -180,6 +183,7 @@ def combine(rounds: list[Result]) -> Result:
         detail=rounds[0].detail
         if len({r.detail for r in rounds}) == 1
         else "; ".join(r.detail for r in rounds),
+        machine=sum(splits[1:], splits[0]) if splits else None,
     )
 
 
@@ -332,6 +336,7 @@ def main() -> int:
                     script,
                     name,
                     {**env_vars, "BENCH_RUN": f"{run_id}:{phase}:{n}"},
+                    scope=Scope(database_url, redis_url, [server.proc.pid, *workers]),
                 )
                 cpu[phase] += cpu_seconds(counted) - before
                 rounds[phase].append(result)
@@ -369,6 +374,7 @@ def main() -> int:
         f"nothing else running would show): "
         f"{'GOAL MET' if cpu_ratio >= GOAL_RATIO else 'goal not met'}"
     )
+    print_splits([(r.name, r.machine) for r in results], note=", the rounds added up")
     print(
         f"\nmachine: {os.cpu_count()} CPU(s); PostgreSQL {facts}; "
         f"{args.connections} connections, {args.threads} wrk threads, "

@@ -37,7 +37,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,8 @@ from ledger import (  # noqa: E402  (bench/ledger.py: shared set-up, server and 
     register_members,
     server_env,
 )
+
+from bench.machine_cpu import CpuSplit, Scope, cpu_window, print_splits  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/jifen_flash_h6"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/6"
@@ -111,6 +113,7 @@ class Rush:
     socket_errors: int
     cpu_ms: float  # CPU per buyer: the API workers and this database's PostgreSQL backends
     load: str  # the 1-minute load average before -> after the rush
+    machine: CpuSplit | None = None  # the whole machine's CPU over the rush, split
 
     @property
     def throughput(self) -> float:
@@ -269,13 +272,16 @@ def measure(
     staff: str,
     phase: str,
     flash: bool,
+    redis_url: str,
 ) -> Rush:
     url = server.url
     item_id = create_item(url, staff, f"{phase}-{int(time.time())}", args.stock, flash)
     database = asyncpg_dsn(db).rsplit("/", 1)[1].split("?")[0]
-    counted = server.worker_pids() + backend_pids(database)
+    workers = server.worker_pids()
+    counted = workers + backend_pids(database)
     load_before, cpu_before = load_average().split()[0], cpu_seconds(counted)
-    figures, counts, wall_start, elapsed = run_rush(args, url, out, buyers_file, item_id, phase)
+    with cpu_window(Scope(db, redis_url, [server.proc.pid, *workers])) as window:
+        figures, counts, wall_start, elapsed = run_rush(args, url, out, buyers_file, item_id, phase)
     # Backends that opened during the rush were not in the first reading: all their CPU counts.
     new = [pid for pid in set(backend_pids(database)) if pid not in counted]
     cpu = cpu_seconds(counted) - cpu_before + cpu_seconds(new)
@@ -297,6 +303,7 @@ def measure(
         socket_errors=int(figures["socket_errors"] + figures["timeouts"]),
         cpu_ms=1000 * cpu / max(answered, 1),
         load=load,
+        machine=replace(window.split, requests=answered) if window else None,
     )
 
 
@@ -358,7 +365,9 @@ def main() -> int:
         print(f"server {server.url} ready (workers {server.worker_pids()})")
         phases = [("gate", True)] + ([] if args.no_baseline else [("baseline", False)])
         for phase, flash in phases:
-            rush = measure(args, server, database_url, out, buyers_file, staff, phase, flash)
+            rush = measure(
+                args, server, database_url, out, buyers_file, staff, phase, flash, redis_url
+            )
             rushes.append(rush)
             print(
                 f"  {rush.name}: {rush.throughput:.0f} buyers/s, sold {rush.sold}, "
@@ -369,6 +378,7 @@ def main() -> int:
         server.stop()
     ok, report = asyncio.run(audit(database_url))
     print_table(rushes, args.stock, args.buyers)
+    print_splits([(r.name, r.machine) for r in rushes], note=", per buyer answered")
     print(
         f"\nmachine: {os.cpu_count()} CPU(s), shared with other work; {args.connections} "
         f"connections, {args.threads} wrk threads, {args.workers} server workers, "
@@ -376,7 +386,7 @@ def main() -> int:
     )
     print("\nledger audit:\n" + report)
     (out / "results.json").write_text(
-        json.dumps([{**vars(r), "throughput": r.throughput} for r in rushes], indent=2) + "\n"
+        json.dumps([{**asdict(r), "throughput": r.throughput} for r in rushes], indent=2) + "\n"
     )
     clean = all(
         r.oversold(args.stock) == 0 and r.sold == args.stock and r.buyers == args.buyers

@@ -20,7 +20,8 @@ What it does, in one run:
    ``idempotent()`` (key insert, account ``FOR UPDATE``, entry, transfer, lot, account update,
    outbox event, key response), with raw asyncpg — no ORM, no web — from as many connections as
    wrk used, in as many processes as the server has workers, for the same duration.
-5. Runs the ledger audit and prints a table with the ratio earn-API / baseline.
+5. Runs the ledger audit and prints a table with the ratio earn-API / baseline, then each
+   window's whole-machine CPU per request and its split (bench/machine_cpu.py).
 
 Needs ``wrk`` (Debian: ``apt-get install wrk``). Everything listens on and talks to loopback only.
 """
@@ -46,7 +47,7 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -57,6 +58,8 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = Path(__file__).resolve().parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from bench.machine_cpu import CpuSplit, Scope, cpu_window, print_splits  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/jifen_bench"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/8"
@@ -79,6 +82,7 @@ class Result:
     errors: int
     detail: str = ""
     cpu_ms: float = 0.0  # CPU per request: the API workers (or raw clients) + PostgreSQL backends
+    machine: CpuSplit | None = None  # the whole machine's CPU over the window, split
 
     @property
     def rps(self) -> float:
@@ -780,12 +784,15 @@ def run_baseline(
     warmup: float,
     seconds: float,
     run_id: str,
+    scope: Scope | None = None,
 ) -> Result:
+    """With ``scope``, the machine's CPU is read over the whole run (connects, warm-up and
+    measured part) and divided by every transaction the raw clients made."""
     per_process = [
         connections // processes + (i < connections % processes) for i in range(processes)
     ]
     start_at = time.time() + 2.0  # time for every process to connect
-    with ProcessPoolExecutor(max_workers=processes) as pool:
+    with cpu_window(scope) as window, ProcessPoolExecutor(max_workers=processes) as pool:
         futures = [
             pool.submit(
                 _baseline_entry,
@@ -811,6 +818,7 @@ def run_baseline(
         errors=sum(part["errors"] for part in parts),
         detail=f"{processes} process(es) x {per_process} connections",
         cpu_ms=1000 * sum(p["cpu"] for p in parts) / max(1, sum(p["done"] for p in parts)),
+        machine=replace(window.split, requests=sum(p["done"] for p in parts)) if window else None,
     )
 
 
@@ -918,6 +926,18 @@ def print_goals(named: dict[str, Result]) -> dict[str, float]:
     return ratios
 
 
+def print_machine(results: list[Result], named: dict[str, Result]) -> None:
+    """The whole machine's CPU per request over each window (bench/machine_cpu.py), and what
+    the earn goal's rate would need at the earn's and at each raw transaction's cost."""
+    print_splits(
+        [(r.name, r.machine) for r in results], note="; a raw baseline's window is its whole run"
+    )
+    for key in ("earn", *BASELINES):
+        split = named[key].machine if key in named else None
+        if split is not None:
+            print(f"  at {named[key].name}'s cost, {split.needs(GOAL_EARNS, 'earns/s')}")
+
+
 def measure_phase(
     args: argparse.Namespace,
     url: str,
@@ -930,9 +950,11 @@ def measure_phase(
     *,
     connections: int | None = None,
     database: str | None = None,
+    scope: Scope | None = None,
 ) -> Result:
     """A warm-up (figures dropped, own idempotency keys), then the measured wrk run; with
-    ``database``, the CPU per request of the workers and that database's backends."""
+    ``database``, the CPU per request of the workers and that database's backends; with
+    ``scope``, the whole machine's (bench/machine_cpu.py)."""
     options = {"connections": connections or args.connections, "threads": args.threads}
     if args.warmup:
         warm_env = {**env, "BENCH_RUN": env["BENCH_RUN"] + ":warm"}
@@ -940,13 +962,16 @@ def measure_phase(
     counted = workers + (backend_pids(database) if database else [])
     before = cpu_seconds(counted)
     profilers = start_profiles(workers, args.duration, out, phase) if args.profile else []
-    figures = run_wrk(BENCH_DIR / script, url, env, seconds=args.duration, **options)
+    with cpu_window(scope) as window:
+        figures = run_wrk(BENCH_DIR / script, url, env, seconds=args.duration, **options)
     cpu = cpu_seconds(counted) - before
     for proc in profilers:
         proc.wait(timeout=60)
     result = wrk_result(name, figures)
     if database:
         result.cpu_ms = 1000 * cpu / max(result.requests, 1)
+    if window:
+        result.machine = replace(window.split, requests=result.requests)
     return result
 
 
@@ -1046,6 +1071,7 @@ def main() -> int:
                     {**env_vars, "BENCH_RUN": f"{run_id}:{phase}"},
                     connections=connections,
                     database=database_name,
+                    scope=Scope(database_url, redis_url, [server.proc.pid, *workers]),
                 )
                 results.append(result)
                 named[phase] = result
@@ -1066,6 +1092,7 @@ def main() -> int:
             warmup=args.warmup,
             seconds=args.duration,
             run_id=run_id,
+            scope=Scope(database_url, redis_url, []),
         )
         results.append(baseline)
         named[kind] = baseline
@@ -1075,6 +1102,7 @@ def main() -> int:
     facts = asyncio.run(count_rows(database_url, member_ids))
     print_table(results)
     ratios = print_goals(named)
+    print_machine(results, named)
     print(
         f"\nmachine: {os.cpu_count()} CPU(s); PostgreSQL {facts}; "
         f"{args.connections} connections, {args.threads} wrk threads, "
