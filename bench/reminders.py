@@ -3,6 +3,7 @@ one reminder (a reminder row, a notification, an outbox event) to each.
 
     python bench/reminders.py                      # 1,000,000 members (a few minutes to set up)
     python bench/reminders.py --members 100000     # quick
+    python bench/reminders.py --reuse              # the members of the last run, set up again
 
 What it does, in one run:
 
@@ -11,6 +12,9 @@ What it does, in one run:
    members, each with one lot of 10 points, earned 400 days ago, expiring in five days
    (members, accounts, entries, transfers and lots as the ledger writes them), with
    ``generate_series`` statements of 50,000 members each (a million in a few minutes).
+   ``--reuse`` keeps the members of a run before (``JIFEN_DATABASE_URL`` then names the
+   database) and empties the tables the job writes instead: the same data, ready in seconds, so
+   that two versions of the job can be measured in turn on it. ``--no-floor`` skips step 2.
 2. The floor, in the same run: the same number of reminder, notification and event rows
    written by three plain ``INSERT … SELECT`` statements from the expiring lots, the job's
    batch of members a transaction, each rolled back — what the database needs to write those
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 from pathlib import Path
@@ -127,6 +132,22 @@ async def generate(url: str, members: int) -> None:
         await conn.close()
 
 
+# What the job wrote (a run before), emptied for --reuse: the bench's database holds nothing else
+# in these tables (the set-up writes no events), so every run starts from the same empty tables.
+RESET_SQL = "TRUNCATE expiry_reminders, notifications, events"
+
+
+async def reset(url: str) -> int:
+    """Empties what the job wrote; returns how many members the database holds."""
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        await conn.execute(RESET_SQL)
+        await conn.execute("ANALYZE expiry_reminders, notifications, events")
+        return int(await conn.fetchval("SELECT count(*) FROM accounts WHERE kind = 'member'"))
+    finally:
+        await conn.close()
+
+
 async def floor(url: str, batch: int) -> tuple[float, float]:
     """Wall and PostgreSQL CPU seconds of the floor, batch by batch, each rolled back."""
     conn = await asyncpg.connect(asyncpg_dsn(url))
@@ -201,7 +222,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--members", type=int, default=1_000_000)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--reuse", action="store_true", help="the last run's members, reset")
+    parser.add_argument("--no-floor", action="store_true", help="the job only")
     args = parser.parse_args()
+    if args.reuse and "JIFEN_DATABASE_URL" not in os.environ:
+        parser.error("--reuse needs JIFEN_DATABASE_URL (else the bench recreates its database)")
     database_url, redis_url, _out, _run_id = prepare_stage(
         "reminders", DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, args.out
     )
@@ -209,17 +234,27 @@ def main() -> int:
 
     print(f"load average before the run: {load_average()} (other work skews the figures)")
     started = time.perf_counter()
-    asyncio.run(generate(database_url, args.members))
-    print(f"{args.members} members with expiring points in {time.perf_counter() - started:.0f}s")
+    if args.reuse:
+        args.members = asyncio.run(reset(database_url))
+        print(
+            f"{args.members} members of the last run, reset in {time.perf_counter() - started:.0f}s"
+        )
+    else:
+        asyncio.run(generate(database_url, args.members))
+        print(
+            f"{args.members} members with expiring points in {time.perf_counter() - started:.0f}s"
+        )
 
-    print(f"load average before the floor: {load_average()}")
-    floor_seconds, floor_cpu = asyncio.run(floor(database_url, BATCH))
+    floor_seconds = floor_cpu = float("nan")
+    if not args.no_floor:
+        print(f"load average before the floor: {load_average()}")
+        floor_seconds, floor_cpu = asyncio.run(floor(database_url, BATCH))
     print(f"load average before the job: {load_average()}")
     cpu = time.process_time()
     first, seconds, job_backend_cpu = asyncio.run(run_job(database_url, redis_url))
     job_cpu = time.process_time() - cpu
     print(f"load average after the job: {load_average()}")
-    again, again_seconds, _ = asyncio.run(run_job(database_url, redis_url))
+    again, again_seconds, again_backend_cpu = asyncio.run(run_job(database_url, redis_url))
     written = asyncio.run(counts(database_url))
     ok, report = asyncio.run(audit(database_url))
 
@@ -234,7 +269,10 @@ def main() -> int:
         f"| the job | {first['sent']} | {seconds:.1f} | {rate:.0f} | {job_backend_cpu:.1f} | "
         f"{job_cpu:.1f} |"
     )
-    print(f"| the job again (nothing to send) | {again['sent']} | {again_seconds:.1f} | | | |")
+    print(
+        f"| the job again (nothing to send) | {again['sent']} | {again_seconds:.1f} | | "
+        f"{again_backend_cpu:.1f} | |"
+    )
     print(
         f"\njob / floor: {seconds / floor_seconds:.2f} in wall time, "
         f"{job_backend_cpu / floor_cpu:.2f} in PostgreSQL CPU"
@@ -246,7 +284,7 @@ def main() -> int:
         and written["members"] == args.members
     )
     print(f"checks: one reminder, notification and event per member: {exact} ({written})")
-    print(f"machine: {__import__('os').cpu_count()} CPU(s); load average after {load_average()}")
+    print(f"machine: {os.cpu_count()} CPU(s); load average after {load_average()}")
     print("\nledger audit:\n" + report)
     return 0 if ok and exact else 1
 

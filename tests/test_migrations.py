@@ -67,3 +67,26 @@ async def test_migration_0010_backfills_the_creator_from_actor_and_a_partners_so
         )
         assert [tuple(row) for row in rows] == [(a, k, c) for a, _, k, c in ACTORS]
         await conn.rollback()
+
+
+async def test_the_outbox_trigger_draws_event_ids_from_its_sequence_named_once(
+    engine: AsyncEngine,
+) -> None:
+    """Migration 0043: the trigger names the events' sequence (no catalog lookup a row) and the
+    ids still come from it, in the order written (the identity's default draws one too)."""
+    async with engine.connect() as conn:
+        source = await conn.scalar(
+            text("SELECT prosrc FROM pg_proc WHERE proname = :f"), {"f": "events_order_by_topic"}
+        )
+        ids = list(
+            await conn.scalars(
+                text(
+                    "INSERT INTO events (topic, type, payload) SELECT 'member:' || g, 'test', '{}'"
+                    " FROM generate_series(1, 3) AS g RETURNING id"
+                )
+            )
+        )
+        last = await conn.scalar(text("SELECT currval(pg_get_serial_sequence('events', 'id'))"))
+        await conn.rollback()
+    assert "pg_get_serial_sequence" not in source and "events_id_seq'::regclass" in source
+    assert ids == sorted(set(ids)) and len(ids) == 3 and ids[-1] == last

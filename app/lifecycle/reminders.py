@@ -22,6 +22,7 @@ import json
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from itertools import pairwise
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
@@ -56,76 +57,76 @@ def days_left(expires_on: date, today: date) -> int:
     return (expires_on - today).days + 1
 
 
-def reminder_text(points: int, expires_on: date, left: int) -> tuple[str, str]:
-    """A reminder's title and body (the job writes the same words in SQL: _REMIND)."""
+def reminder_words(expires_on: date, left: int) -> tuple[str, str]:
+    """What follows the points in a reminder's title and in its body (the job writes the points
+    and then these, the same for every member reminded of that day)."""
     when = "today" if left == 1 else f"in {left} days"
-    title = f"{points} points expire {when}"
-    body = f"{points} of your points are valid through {expires_on.isoformat()}: use them {when}."
-    return title, body
+    return (
+        f" points expire {when}",
+        f" of your points are valid through {expires_on.isoformat()}: use them {when}.",
+    )
+
+
+def reminder_text(points: int, expires_on: date, left: int) -> tuple[str, str]:
+    """A reminder's title and body."""
+    title, body = reminder_words(expires_on, left)
+    return f"{points}{title}", f"{points}{body}"
 
 
 # The accounts with points to remind of, cut into batches of BATCH accounts (the ledger's read).
 _BOUNDS = text(EXPIRING_ACCOUNT_BATCHES)
 
 # One statement a batch of accounts (after < account_id <= upto, read on ix_lots_open), all in
-# the database: the batch's expiring points per member and last valid day, the threshold that
-# applies today (threshold_for, days_left), those not reminded yet; each claims its reminder row
-# first (the primary key makes a second run, or a second replica, write nothing), with a
-# notification id drawn ahead from its sequence; only the claimed ones get their notification
-# (the words of reminder_text) and their event. Returns how many were due and how many sent.
+# the database: the batch's expiring points per member and last valid day. Everything that
+# depends on the day alone comes in arrays indexed by days_left (1 = today), made once a run by
+# the reference functions (_by_days_left): the threshold that applies (NULL: none yet, so not
+# due), the words, the day, the offers; a row costs an array subscript, not a function call or
+# a join. Each due group claims its reminder row first with a notification id drawn ahead (the
+# sequence resolved once, an InitPlan: pg_get_serial_sequence a row was a catalog scan a row);
+# the primary key's ON CONFLICT alone decides what was sent before — a probe of the unique
+# index whatever the table's statistics say (a NOT EXISTS here was planned from statistics the
+# job itself makes stale as it fills the table). Only the claimed get their notification and
+# their event. Returns how many were due and how many sent.
 _REMIND = text(
     f"""
     WITH grouped AS ({EXPIRING_BY_MEMBER_AND_DAY}),
-    due AS (
-        SELECT g.*, g.expires_on - CAST(:today AS date) + 1 AS days_left,
-               (SELECT min(t) FROM unnest(CAST(:thresholds AS int[])) AS t
-                WHERE t >= g.expires_on - CAST(:today AS date) + 1) AS threshold_days
-        FROM grouped g
-        WHERE g.expires_on >= CAST(:today AS date)
-    ),
-    fresh AS MATERIALIZED (
-        SELECT d.*, nextval(pg_get_serial_sequence('notifications', 'id')) AS notification_id,
-               CASE WHEN d.days_left = 1 THEN 'today'
-                    ELSE 'in ' || d.days_left || ' days' END AS word
-        FROM due d
-        WHERE d.threshold_days IS NOT NULL
-          AND NOT EXISTS (
-              SELECT 1 FROM expiry_reminders r
-              WHERE r.member_id = d.member_id AND r.expires_on = d.expires_on
-                AND r.threshold_days = d.threshold_days)
+    due AS MATERIALIZED (
+        SELECT g.member_id, g.expires_on, g.expires_at, g.points, g.days_left,
+               (CAST(:thresholds AS int[]))[g.days_left] AS threshold_days,
+               nextval((SELECT CAST(pg_get_serial_sequence('notifications', 'id') AS regclass)))
+                   AS notification_id
+        FROM (SELECT *, expires_on - CAST(:today AS date) + 1 AS days_left FROM grouped) AS g
+        WHERE (CAST(:thresholds AS int[]))[g.days_left] IS NOT NULL
     ),
     claimed AS (
         INSERT INTO expiry_reminders
             (member_id, expires_on, threshold_days, points, notification_id, created_at)
         SELECT member_id, expires_on, threshold_days, points, notification_id, :now
-        FROM fresh
+        FROM due
         ON CONFLICT DO NOTHING
-        RETURNING member_id, expires_on, threshold_days
+        RETURNING notification_id
     ),
     told AS (
         INSERT INTO notifications (id, member_id, kind, title, body, payload, created_at)
         OVERRIDING SYSTEM VALUE
-        SELECT f.notification_id, f.member_id, :kind,
-               f.points || ' points expire ' || f.word,
-               f.points || ' of your points are valid through '
-                   || to_char(f.expires_on, 'YYYY-MM-DD') || ': use them ' || f.word || '.',
+        SELECT d.notification_id, d.member_id, :kind,
+               d.points || (CAST(:titles AS text[]))[d.days_left],
+               d.points || (CAST(:bodies AS text[]))[d.days_left],
                jsonb_build_object(
-                   'member_id', f.member_id,
-                   'points', f.points,
-                   'expires_on', to_char(f.expires_on, 'YYYY-MM-DD'),
+                   'member_id', d.member_id,
+                   'points', d.points,
+                   'expires_on', (CAST(:days AS text[]))[d.days_left],
                    -- datetime.isoformat() of the UTC instant
-                   'expires_at', to_char(f.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')
-                       || CASE WHEN date_part('microseconds', f.expires_at)::bigint % 1000000 = 0
-                               THEN '' ELSE to_char(f.expires_at AT TIME ZONE 'UTC', '.US') END
+                   'expires_at', to_char(d.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')
+                       || CASE WHEN date_part('microseconds', d.expires_at)::bigint % 1000000 = 0
+                               THEN '' ELSE to_char(d.expires_at AT TIME ZONE 'UTC', '.US') END
                        || '+00:00',
-                   'threshold_days', f.threshold_days,
-                   'days_left', f.days_left,
-                   'actions', a.actions),
+                   'threshold_days', d.threshold_days,
+                   'days_left', d.days_left,
+                   'actions', (CAST(:actions AS jsonb[]))[d.days_left]),
                :now
         FROM claimed c
-        JOIN fresh f USING (member_id, expires_on, threshold_days)
-        LEFT JOIN unnest(CAST(:action_days AS date[]), CAST(:actions AS jsonb[]))
-            AS a(day, actions) ON a.day = f.expires_on
+        JOIN due d USING (notification_id)
         RETURNING id, member_id, title, payload
     ),
     published AS (
@@ -135,10 +136,23 @@ _REMIND = text(
         FROM told
         RETURNING 1
     )
-    SELECT (SELECT count(*) FROM due WHERE threshold_days IS NOT NULL) AS due,
-           (SELECT count(*) FROM published) AS sent
+    SELECT (SELECT count(*) FROM due) AS due, (SELECT count(*) FROM published) AS sent
     """
 )
+
+
+def _by_days_left(today: date, thresholds: Sequence[int]) -> dict[str, list[Any]]:
+    """The statement's per-day arrays, element n for the day with n days left (1 to the furthest
+    threshold): the threshold that applies, the words, the day, the offers (docs/BANK.md)."""
+    days = [(n, today + timedelta(days=n - 1)) for n in range(1, max(thresholds) + 1)]
+    words = [reminder_words(day, n) for n, day in days]
+    return {
+        "thresholds": [threshold_for(n, thresholds) for n, _ in days],
+        "titles": [title for title, _ in words],
+        "bodies": [body for _, body in words],
+        "days": [day.isoformat() for _, day in days],
+        "actions": [json.dumps(reminder_actions(day)) for _, day in days],
+    }
 
 
 async def send_expiry_reminders(rt: Runtime) -> dict[str, int]:
@@ -151,16 +165,11 @@ async def send_expiry_reminders(rt: Runtime) -> dict[str, int]:
     now = rt.clock.now()
     today = now.astimezone(ZoneInfo(rt.settings.timezone)).date()
     window = {"now": now, "until": now + timedelta(days=max(thresholds) + 1)}
-    # What each reminder offers to do (docs/BANK.md) depends on its last valid day alone: one
-    # list a day that can be reminded, from today to the furthest threshold.
-    days = [today + timedelta(days=n) for n in range(max(thresholds) + 1)]
     params = {
         **window,
+        **_by_days_left(today, thresholds),
         "tz": rt.settings.timezone,
         "today": today,
-        "thresholds": thresholds,
-        "action_days": days,
-        "actions": [json.dumps(reminder_actions(day)) for day in days],
         "kind": KIND,
     }
     async with rt.engine.connect() as conn:

@@ -112,6 +112,20 @@ async def test_a_late_job_sends_only_the_threshold_that_applies_now(
     assert await reminders_of(runtime, m) == [("2026-11-26", 7, 80)]  # no stale 30-day one
 
 
+async def test_points_a_day_past_the_furthest_threshold_wait_for_the_next_day(
+    runtime: Runtime, clock: FrozenClock
+) -> None:
+    """The job looks a day past its furthest threshold (31 days left with 30 and 7): those
+    points are read but not due until the day after."""
+    clock.set(datetime(2026, 11, 23, 2, 0, tzinfo=UTC))
+    m = await new_member(runtime)
+    await earn(runtime, m, 90, expires_at=datetime(2026, 12, 23, 16, 0, tzinfo=UTC))  # 31 left
+    assert await send_expiry_reminders(runtime) == {"sent": 0, "already_sent": 0}
+    clock.advance(DAY)
+    assert await send_expiry_reminders(runtime) == {"sent": 1, "already_sent": 0}
+    assert await reminders_of(runtime, m) == [("2026-12-23", 30, 90)]
+
+
 async def test_read_and_unread(runtime: Runtime, clock: FrozenClock) -> None:
     m = await new_member(runtime)
     other = await new_member(runtime, "other")
