@@ -206,6 +206,7 @@ class Settings(BaseSettings):
     webhook_allowed_networks: list[str] = Field(default_factory=list)
     webhook_poll_seconds: float = Field(default=0.25, gt=0)  # outbox and due-message polling
     webhook_dispatch_batch: int = Field(default=500, ge=1)  # events read per transaction
+    webhook_dispatch_gather_seconds: float = Field(default=0.05, ge=0)  # passes at most this often
     webhook_concurrency: int = Field(default=64, ge=1)  # attempts in flight per process
     webhook_endpoint_concurrency: int = Field(default=16, ge=1)  # per endpoint, all processes
     webhook_connect_timeout_seconds: float = Field(default=5.0, gt=0)

@@ -16,28 +16,34 @@ import asyncio
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.db import one_statement_read
+
 HORIZON_POLL_SECONDS = 0.005
 
-# Not below the purge mark: an emptied outbox must not take a reader's cursor back under it (every
-# id up to it is final: its event was published), or a projector would rebuild round after round.
-_SNAPSHOT = text(
-    "SELECT pg_current_snapshot()::text AS snapshot, greatest("
-    " (SELECT coalesce(max(id), 0) FROM events),"
-    " (SELECT coalesce(max(purged_through), 0) FROM events_purge_mark)) AS top"
-)
-# Transactions of the snapshot still running, leaving out those pg_stat_activity shows belong to
+# Transactions of a snapshot still running, leaving out those pg_stat_activity shows belong to
 # another database of the cluster (they cannot write our events).
-_STILL_RUNNING = text(
-    """
-    SELECT count(*) FROM pg_snapshot_xip(CAST(CAST(:snapshot AS text) AS pg_snapshot)) AS x
+_RUNNING_OF = """
+    SELECT count(*) FROM pg_snapshot_xip({snapshot}) AS x
     WHERE pg_xact_status(x) = 'in progress'
       AND NOT EXISTS (
         SELECT 1 FROM pg_stat_activity a
         WHERE a.backend_xid IS NOT NULL AND a.datname IS DISTINCT FROM current_database()
           AND a.backend_xid::text::bigint = x::text::bigint % 4294967296
       )
-    """
+"""
+# The snapshot, the top id, and the first look at its transactions, in one statement: when none
+# is running (a quiet outbox, a lone commit) that is the horizon at once. Not below the purge
+# mark: an emptied outbox must not take a reader's cursor back under it (every id up to it is
+# final: its event was published), or a projector would rebuild round after round.
+_SNAPSHOT = text(
+    "WITH s AS (SELECT pg_current_snapshot() AS snapshot)"
+    " SELECT CAST(s.snapshot AS text) AS snapshot, greatest("
+    " (SELECT coalesce(max(id), 0) FROM events),"
+    " (SELECT coalesce(max(purged_through), 0) FROM events_purge_mark)) AS top,"
+    f" ({_RUNNING_OF.format(snapshot='s.snapshot')}) AS running"
+    " FROM s"
 )
+_STILL_RUNNING = text(_RUNNING_OF.format(snapshot="CAST(CAST(:snapshot AS text) AS pg_snapshot)"))
 
 
 async def safe_horizon(
@@ -47,15 +53,15 @@ async def safe_horizon(
     ``wait_seconds`` for running transactions, looking every ``poll_seconds``."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_seconds
-    async with engine.connect() as conn:
+    # In autocommit each statement is a transaction of its own, without a BEGIN and a ROLLBACK
+    # around it (two round trips of three): pg_stat_activity is cached per transaction, so each
+    # look must be one.
+    async with one_statement_read(engine) as conn:
         row = (await conn.execute(_SNAPSHOT)).one()
-        await conn.rollback()
-        while True:
-            running = await conn.scalar(_STILL_RUNNING, {"snapshot": row.snapshot})
-            # A new transaction for each look: pg_stat_activity is cached per transaction.
-            await conn.rollback()
-            if not running:
-                return int(row.top)
+        running = row.running
+        while running:
             if loop.time() >= deadline:
                 return None
             await asyncio.sleep(poll_seconds)
+            running = await conn.scalar(_STILL_RUNNING, {"snapshot": row.snapshot})
+        return int(row.top)

@@ -10,8 +10,8 @@ from functools import cache
 from typing import Any
 from zoneinfo import available_timezones
 
-from sqlalchemy import Row, case, func, or_, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import BigInteger, Row, bindparam, case, func, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.clock import Clock, system_clock
@@ -110,6 +110,24 @@ def _check_ref(channel: str, external_ref: str) -> None:
     check_channel_name(channel)
     if not external_ref.strip() or len(external_ref) > MAX_REF_LENGTH:
         raise invalid(f"external ref must be 1..{MAX_REF_LENGTH} characters", "externalRef")
+
+
+# One array parameter, not IN (…): the statement's text is then the same whatever the number of
+# members, so asyncpg prepares it once a connection; an IN list is a new text (rendered and
+# prepared again) for each count, the webhook dispatcher's case. Built once, not at each call:
+# the dispatcher asks at every pass, and building the expression is CPU each time.
+_CHANNEL_REFS_OF = (
+    select(
+        member_channel_refs.c.member_id,
+        member_channel_refs.c.channel,
+        member_channel_refs.c.external_ref,
+    )
+    .where(
+        member_channel_refs.c.member_id
+        == func.any(bindparam("member_ids", type_=ARRAY(BigInteger)))
+    )
+    .order_by(member_channel_refs.c.created_at, member_channel_refs.c.channel)
+)
 
 
 class MemberService:
@@ -231,18 +249,7 @@ class MemberService:
 
     async def channel_refs_of(self, member_ids: list[int]) -> dict[int, list[ChannelRef]]:
         refs: dict[int, list[ChannelRef]] = {member_id: [] for member_id in member_ids}
-        rows = await self.conn.execute(
-            select(
-                member_channel_refs.c.member_id,
-                member_channel_refs.c.channel,
-                member_channel_refs.c.external_ref,
-            )
-            # One array parameter, not IN (…): the statement's text is then the same whatever
-            # the number of members, so asyncpg prepares it once a connection; an IN list is a
-            # new text (rendered and prepared again) for each count, the dispatcher's case.
-            .where(member_channel_refs.c.member_id == func.any(member_ids))
-            .order_by(member_channel_refs.c.created_at, member_channel_refs.c.channel)
-        )
+        rows = await self.conn.execute(_CHANNEL_REFS_OF, {"member_ids": member_ids})
         for row in rows:
             refs[row.member_id].append(ChannelRef(row.channel, row.external_ref))
         return refs

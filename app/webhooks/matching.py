@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any
+
+import orjson
 
 MEMBER_TOPIC = "member:"
 
@@ -28,7 +30,7 @@ class OutboxEvent:
     payload: Mapping[str, Any]
     created_at: datetime
 
-    @property
+    @cached_property  # asked once per endpoint per event by the dispatcher: parsed once
     def member_id(self) -> int | None:
         if not self.topic.startswith(MEMBER_TOPIC):
             return None
@@ -63,4 +65,6 @@ def body(event: OutboxEvent) -> bytes:
     if event.member_id is not None:
         data["member_id"] = event.member_id
     document = {"type": event.type, "timestamp": event.created_at.isoformat(), "data": data}
-    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+    # orjson writes the compact UTF-8 JSON json.dumps(separators=(",", ":"), ensure_ascii=False)
+    # does, in a fraction of the CPU: a body is made for every event an endpoint gets.
+    return orjson.dumps(document)

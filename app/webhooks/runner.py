@@ -81,8 +81,15 @@ async def _dispatching(
     """Messages from the outbox, at each commit (or poll); ``made`` set when there are new."""
     failures = 0
     poll = rt.settings.webhook_poll_seconds
+    # Passes start at most every ``gather`` seconds: under load each takes the commits of that
+    # time together (at 1,000 events a second in commits of 10, fifty events a pass instead of
+    # ten, for the same statements: a pass's CPU is mostly its own, not its events'), while a
+    # commit after a quiet spell is dispatched at once.
+    gather = rt.settings.webhook_dispatch_gather_seconds
+    loop = asyncio.get_running_loop()
     while not stop.is_set():
         commits.clear()  # a commit from now on wakes the next pause
+        began = loop.time()
         try:
             if await dispatch_pending(rt, channels_of):
                 made.set()
@@ -94,6 +101,7 @@ async def _dispatching(
             delay = min(MAX_BACKOFF_SECONDS, poll * 2**failures)
             log.exception("webhooks.dispatch_failed", failures=failures, retry_in=delay)
         await _pause(stop, [commits] if not failures else [], delay)
+        await _pause(stop, [], began + gather - loop.time())
 
 
 async def _sending(rt: Runtime, stop: asyncio.Event, made: asyncio.Event, pump: Pump) -> None:
@@ -122,6 +130,8 @@ async def _sending(rt: Runtime, stop: asyncio.Event, made: asyncio.Event, pump: 
 
 async def _pause(stop: asyncio.Event, wake: list[asyncio.Event], seconds: float) -> None:
     """Until ``stop``, one of ``wake``, or ``seconds``."""
+    if seconds <= 0:
+        return
     waiters = [asyncio.ensure_future(event.wait()) for event in (stop, *wake)]
     try:
         await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)

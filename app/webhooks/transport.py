@@ -81,9 +81,10 @@ class Sender:
                 limit=settings.webhook_concurrency,
                 limit_per_host=0,  # leasing bounds each endpoint (webhook_endpoint_concurrency)
             ),
+            # The whole attempt is bounded in post() (asyncio.timeout); a total here too would
+            # arm a second timer for every request.
             timeout=aiohttp.ClientTimeout(
-                total=settings.webhook_timeout_seconds,
-                connect=settings.webhook_connect_timeout_seconds,
+                total=None, connect=settings.webhook_connect_timeout_seconds
             ),
             headers={"user-agent": USER_AGENT},
             skip_auto_headers=("accept-encoding",),

@@ -328,3 +328,28 @@ async def test_the_dispatcher_runs_the_same_statements_whatever_the_batch_size(
         finally:
             event.remove(sync_engine, "before_cursor_execute", seen)
     assert all(t == texts[0] for t in texts), [sorted(t ^ texts[0]) for t in texts]
+
+
+async def test_a_dispatch_pass_is_five_statements(wh_runtime: Runtime) -> None:
+    # The horizon's snapshot with its first look at running transactions, the locked cursor,
+    # the endpoints, the events, and the messages inserted with the cursor moved past them: not
+    # the cursor created before every pass, nor a look of its own, nor an UPDATE of its own.
+    await create_endpoint(wh_runtime, "http://127.0.0.1:9/hooks", ["points.earned"])
+    member_id = await member(wh_runtime)
+    await dispatch_pending(wh_runtime, channels_of_members)  # the cursor made
+    await earn(wh_runtime, member_id, 10, "k-1")
+    statements: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
+        polled = "pg_snapshot_xip" in statement and "pg_current_snapshot" not in statement
+        if not polled:  # a wait for a transaction still running: as many as it takes
+            statements.append(statement)
+
+    sync_engine = wh_runtime.engine.sync_engine
+    event.listen(sync_engine, "before_cursor_execute", seen)
+    try:
+        assert await dispatch_pending(wh_runtime, channels_of_members) == 1
+    finally:
+        event.remove(sync_engine, "before_cursor_execute", seen)
+    assert len(statements) == 5, statements
+    assert len(await messages(wh_runtime)) == 1
