@@ -3,6 +3,7 @@ does to the API's latency.
 
     python bench/expiry.py                       # the full run (a few minutes)
     python bench/expiry.py --lots 100000 --due 20000 --members 10000 --duration 10   # quick
+    python bench/expiry.py --due 600000 --duration 10 --budgets 0,20000,10000,5000,2500,0
 
 What it does, in one run:
 
@@ -14,23 +15,28 @@ What it does, in one run:
    entries, their transfers from ``issuance``, the lots and the members' balances, exactly as
    ``earnPoints`` would have left them (the audit passes before the sweep, noting the due
    points).
-2. Starts ``jifen serve --workers 2`` (scheduled jobs off, so nothing sweeps behind our back).
-3. Baseline: ``wrk`` with ``me { balance { available } }`` for ``--duration`` seconds (no sweep).
-4. The floor, in the same run: the rows a sweep writes, with the same content (lots emptied;
-   an entry listing its lots, a transfer and an event with the entry and the balance per
-   member; an allocation per lot; the accounts' balances and next due moments) by one plain
-   statement a batch of ``--batch`` members, each rolled back (then ``VACUUM``): what this
-   machine, loaded as it is now, needs for the writes themselves.
-5. The sweep (``settle_due_accounts``, batches of ``--batch`` accounts) in its own process,
-   with the same ``wrk`` load during its first ``--duration`` seconds; the sweep's wall time
-   and lots per second are its own, measured in that process.
-6. Checks: every due lot expired exactly once, the audit passes with nothing left to note.
-   Prints the table, the ratio of the two p99 latencies and the sweep's time over the floor's.
+2. Optionally (not with ``--no-floor``) the floor: the rows a sweep writes, with the same
+   content (lots emptied; an entry listing its lots, a transfer and an event with the entry and
+   the balance per member; an allocation per lot; the accounts' balances and next due moments)
+   by one plain statement a batch of ``--batch`` members, each rolled back (then ``VACUUM``):
+   what this machine, loaded as it is now, needs for the writes themselves.
+3. Starts ``jifen serve --workers 2`` (scheduled jobs off, so nothing sweeps behind our back).
+4. The curve: for each budget of ``--budgets`` (lots a second, 0: unpaced), ``wrk`` with
+   ``me { balance { available } }`` for ``--duration`` seconds without a sweep, then the same
+   with the sweep (``settle_due_accounts`` at that budget, in its own process, started on the
+   bench's word and stopped at its first commit after the window): the two p99s and their
+   ratio, the sweep's lots a second and its CPU (its PostgreSQL backend's and its own, from
+   ``/proc``) a lot. Windows in turn, so that each ratio compares neighbours of the same hour.
+5. Sweeps what is left (``--finish-budget``, unpaced by default) with no API load, timed.
+6. Checks: every due lot expired exactly once, none left due, the audit passes.
 
-The year-end clearing (年底清零: every member's last-year points expire at one instant) is the
-same run with one due lot among two per member on 1,000,000 members::
+The year-end clearing (年底清零: every member's last-year points expire at one instant) is
+``--year-end``: 1,000,000 members, two lots each, one due::
 
-    python bench/expiry.py --members 1000000 --lots 2000000 --due 1000000
+    python bench/expiry.py --year-end --no-floor --duration 10 --budgets 0,2000,1000,0
+
+Enough due lots for the curve: each window takes up to ``budget * duration`` of them (an unpaced
+one what the machine gives), e.g. ``--due 600000`` for ``--budgets 0,20000,10000,5000,2500,0``.
 
 Needs ``wrk`` (Debian: ``apt-get install wrk``). Everything talks to loopback only.
 """
@@ -50,6 +56,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+from sqlalchemy import text
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
@@ -58,7 +65,6 @@ for _path in (str(ROOT), str(BENCH_DIR)):
         sys.path.insert(0, _path)
 
 from ledger import (  # noqa: E402  (bench/ledger.py: shared set-up, server, wrk and audit helpers)
-    Result,
     Server,
     asyncpg_dsn,
     audit,
@@ -78,6 +84,9 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/7"
 LOT_POINTS = 10
 SWEEP_APP = "jifen-bench-sweep"
 REGISTER_CHUNK = 1_000
+DEFAULT_SHAPE = {"members": 20_000, "lots": 1_000_000, "due": 200_000}
+# 年底清零: every member's points of last year expire at one instant, the year's stay.
+YEAR_END = {"members": 1_000_000, "lots": 2_000_000, "due": 1_000_000}
 
 # Every member gets `per` lots of 10 points, earned 400 days ago; the first `due` of them expired
 # yesterday, the others expire in a year. Entries, transfers, lots and balances agree, as the
@@ -216,9 +225,23 @@ async def lot_facts(url: str) -> dict[str, int]:
 # ------------------------------------------------------------------------- the sweep process
 
 
-async def sweep(database_url: str, redis_url: str, batch: int) -> dict[str, Any]:
+class WindowClosed(Exception):
+    """The measured window ended: the sweep stops at its next commit."""
+
+
+async def expired_lots(conn: Any) -> int:
+    # The bench's lots are all of 10 points and nothing spends them: an empty lot is an expired one.
+    return int(await conn.scalar(text("SELECT count(*) FROM lots WHERE remaining = 0")))
+
+
+async def sweep(
+    database_url: str, redis_url: str, batch: int, lots_per_second: int, window: float | None
+) -> dict[str, Any]:
+    """``settle_due_accounts`` at ``lots_per_second`` (0: unpaced), in this process, started on
+    the parent's word (a line on stdin, so that the process's start is outside the measured
+    window) and stopped at its first commit after ``window`` seconds (None: when nothing is
+    due). Its lots, wall and CPU seconds (its PostgreSQL backend's and its own)."""
     from redis.asyncio import Redis
-    from sqlalchemy import text
 
     from app.clock import system_clock
     from app.config import Settings
@@ -229,96 +252,239 @@ async def sweep(database_url: str, redis_url: str, batch: int) -> dict[str, Any]
     settings = Settings(database_url=database_url, redis_url=redis_url, _env_file=None)  # type: ignore[call-arg]
     engine = create_engine(database_url, pool_size=1, application_name=SWEEP_APP)
     redis = Redis.from_url(redis_url)
+
+    class WindowedRuntime(Runtime):
+        async def members_written(self, members: Any) -> None:
+            if window is not None and time.perf_counter() - started > window:
+                raise WindowClosed
+
     try:
         async with engine.connect() as conn:  # the sweep's one connection, opened ahead
             pid = await conn.scalar(text("SELECT pg_backend_pid()"))
+            before = await expired_lots(conn)
+        print("ready", flush=True)
+        sys.stdin.readline()
         backend, process = cpu_seconds([pid]), time.process_time()
         started = time.perf_counter()
-        result = await settle_due_accounts(
-            Runtime(settings, engine, redis, system_clock), batch=batch
-        )
+        runtime = WindowedRuntime(settings, engine, redis, system_clock)
+        try:
+            await settle_due_accounts(runtime, batch=batch, lots_per_second=lots_per_second)
+            finished = True
+        except WindowClosed:
+            finished = False
         seconds = time.perf_counter() - started
         backend, process = cpu_seconds([pid]) - backend, time.process_time() - process
+        async with engine.connect() as conn:
+            lots = await expired_lots(conn) - before
     finally:
         await redis.aclose()
         await engine.dispose()
-    return {**asdict(result), "seconds": seconds, "pg_cpu": backend, "python_cpu": process}
+    return {
+        "lots_per_second_budget": lots_per_second,
+        "expired_lots": lots,
+        "seconds": seconds,
+        "finished": finished,
+        "pg_cpu": backend,
+        "python_cpu": process,
+    }
 
 
-def start_sweep(database_url: str, redis_url: str, batch: int, out: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            __file__,
-            "--sweep-only",
-            "--batch",
-            str(batch),
-            "--result",
-            str(out / "sweep.json"),
-        ],
-        cwd=ROOT,
-        env={**os.environ, "JIFEN_DATABASE_URL": database_url, "JIFEN_REDIS_URL": redis_url},
-        text=True,
-    )
+class Sweeper:
+    """The sweep in its own process: started ahead, told to go, its figures read back."""
+
+    def __init__(
+        self,
+        database_url: str,
+        redis_url: str,
+        batch: int,
+        lots_per_second: int,
+        window: float | None,
+        out: Path,
+    ) -> None:
+        self.result = out / f"sweep-{lots_per_second}-{time.monotonic_ns()}.json"
+        command = [sys.executable, __file__, "--sweep-only", "--batch", str(batch)]
+        command += ["--budget", str(lots_per_second), "--result", str(self.result)]
+        if window is not None:
+            command += ["--window", str(window)]
+        self.proc = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env={**os.environ, "JIFEN_DATABASE_URL": database_url, "JIFEN_REDIS_URL": redis_url},
+            text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        assert self.proc.stdout is not None
+        if self.proc.stdout.readline().strip() != "ready":
+            raise RuntimeError("the sweep process did not start")
+
+    def go(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write("go\n")
+        self.proc.stdin.flush()
+
+    def figures(self) -> dict[str, Any]:
+        if self.proc.wait() != 0:
+            raise RuntimeError("the sweep failed")
+        return dict(json.loads(self.result.read_text()))
 
 
 # ------------------------------------------------------------------------------------ main
 
 
-def print_table(
-    baseline: Result, during: Result, swept: dict[str, Any], floor_cost: tuple[float, float]
-) -> float:
-    ratio = during.p99_ms / baseline.p99_ms if baseline.p99_ms else float("inf")
-    print("\n| measure | requests/s | p50 ms | p99 ms | errors |")
-    print("|---|---|---|---|---|")
-    for r in (baseline, during):
-        print(f"| {r.name} | {r.rps:.0f} | {r.p50_ms:.1f} | {r.p99_ms:.1f} | {r.errors} |")
+def cpu_per_lot(swept: dict[str, Any]) -> str:
+    cpu = swept["pg_cpu"] + swept["python_cpu"]
+    lots = max(swept["expired_lots"], 1)
+    return (
+        f"{1e6 * cpu / lots:.0f} µs a lot ({1e6 * swept['pg_cpu'] / lots:.0f} PostgreSQL + "
+        f"{1e6 * swept['python_cpu'] / lots:.0f} Python), {cpu / swept['seconds']:.2f} cores"
+    )
+
+
+def budget_name(lots_per_second: int) -> str:
+    return "unpaced" if lots_per_second == 0 else f"{lots_per_second:,}/s"
+
+
+def print_curve(phases: list[dict[str, Any]]) -> None:
+    """A row per budget: the sweep's rate and CPU, the balance read's p99 in the window just
+    before (no sweep) and during it, and their ratio."""
+    print(
+        "\n| budget | lots/s | p99 without ms | p99 during ms | ratio | req/s without → during "
+        "| sweep CPU |"
+    )
+    print("|---|---:|---:|---:|---:|---|---|")
+    for phase in phases:
+        swept, base, during = phase["sweep"], phase["baseline"], phase["during"]
+        print(
+            f"| {budget_name(swept['lots_per_second_budget'])} "
+            f"| {swept['expired_lots'] / swept['seconds']:,.0f} | {base['p99_ms']:.1f} "
+            f"| {during['p99_ms']:.1f} | {phase['ratio']:.2f} "
+            f"| {base['rps']:.0f} → {during['rps']:.0f} | {cpu_per_lot(swept)} |"
+        )
+
+
+def print_finish(swept: dict[str, Any], floor_cost: tuple[float, float] | None) -> None:
     lots_per_second = swept["expired_lots"] / swept["seconds"] if swept["seconds"] else 0.0
     print(
-        f"\nsweep: {swept['expired_lots']} lots ({swept['expired']} points) of "
-        f"{swept['accounts']} accounts in {swept['seconds']:.1f}s = {lots_per_second:.0f} lots/s, "
-        f"{swept['accounts'] / swept['seconds']:.0f} accounts/s, {swept['batches']} batches"
+        f"\nthe rest, {budget_name(swept['lots_per_second_budget'])}, no API load: "
+        f"{swept['expired_lots']} lots in {swept['seconds']:.1f}s = {lots_per_second:,.0f} lots/s; "
+        f"{cpu_per_lot(swept)}"
     )
+    if floor_cost is None:
+        return
     floor_seconds, floor_cpu = floor_cost
     print(
-        f"floor (the same rows by plain statements, in the same batches): {floor_seconds:.1f}s = "
-        f"{swept['expired_lots'] / floor_seconds:.0f} lots/s; the sweep's time / the floor's: "
-        f"{swept['seconds'] / floor_seconds:.2f}"
+        f"floor (every due lot's rows by plain statements, in the sweep's batches, rolled back): "
+        f"{floor_seconds:.1f}s, {floor_cpu:.1f}s of PostgreSQL CPU"
     )
-    print(
-        f"CPU seconds (steadier than wall time on a shared machine): the sweep's PostgreSQL "
-        f"backend {swept['pg_cpu']:.1f} + its Python process {swept['python_cpu']:.1f}; the "
-        f"floor's backend {floor_cpu:.1f}; sweep / floor: "
-        f"{(swept['pg_cpu'] + swept['python_cpu']) / floor_cpu:.2f} "
-        f"({1e6 * (swept['pg_cpu'] + swept['python_cpu']) / swept['expired_lots']:.0f} µs a lot, "
-        f"the floor {1e6 * floor_cpu / swept['expired_lots']:.0f})"
-    )
-    print(f"p99 during the sweep / p99 without it: {ratio:.2f}")
-    return ratio
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--lots", type=int, default=1_000_000)
-    parser.add_argument("--due", type=int, default=200_000)
-    parser.add_argument("--members", type=int, default=20_000, help="50 lots each by default")
+    parser.add_argument("--lots", type=int, default=None, help="1,000,000 (year-end: 2,000,000)")
+    parser.add_argument("--due", type=int, default=None, help="200,000 (year-end: 1,000,000)")
+    parser.add_argument("--members", type=int, default=None, help="20,000 (year-end: 1,000,000)")
+    parser.add_argument(
+        "--year-end",
+        action="store_true",
+        help="年底清零: 1,000,000 members, two lots each, one due (all at one instant)",
+    )
     parser.add_argument("--batch", type=int, default=1000, help="accounts per sweep transaction")
-    parser.add_argument("--duration", type=float, default=20.0, help="seconds of wrk per phase")
+    parser.add_argument(
+        "--budgets",
+        default="2000,0",
+        help="the sweep's lots-per-second budgets to measure, each in its own window (0: unpaced)",
+    )
+    parser.add_argument(
+        "--finish-budget", type=int, default=0, help="the budget that sweeps the rest at the end"
+    )
+    parser.add_argument("--no-floor", action="store_true", help="skip the floor's measurement")
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds of wrk per window")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--workers", type=int, default=2, help="server worker processes")
     parser.add_argument("--tokens", type=int, default=500, help="member tokens for wrk")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--sweep-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--budget", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--window", type=float, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, default=None, help=argparse.SUPPRESS)
-    return parser.parse_args()
+    args = parser.parse_args()
+    shape = YEAR_END if args.year_end else DEFAULT_SHAPE
+    for name, value in shape.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    return args
+
+
+def generate(
+    database_url: str, args: argparse.Namespace, run_id: str
+) -> tuple[list[int], dict[str, int]]:
+    started = time.perf_counter()
+    member_ids: list[int] = []
+    for chunk in range(0, args.members, REGISTER_CHUNK):  # one topic lock per event: chunks
+        count = min(REGISTER_CHUNK, args.members - chunk)
+        member_ids += asyncio.run(register_members(database_url, count, f"{run_id}-{chunk}"))
+    asyncio.run(generate_lots(database_url, args.lots // args.members, args.due // args.members))
+    before = asyncio.run(lot_facts(database_url))
+    print(
+        f"generated {before['lots']} lots ({before['due']} due) for {len(member_ids)} members "
+        f"in {time.perf_counter() - started:.1f}s",
+        flush=True,
+    )
+    return member_ids, before
+
+
+def measure_budgets(
+    server: Server,
+    args: argparse.Namespace,
+    urls: tuple[str, str],
+    out: Path,
+    wrk_env: dict[str, str],
+) -> list[dict[str, Any]]:
+    """Per budget: a window of balance reads without a sweep, then one with the sweep at that
+    budget (stopped at its first commit after the window), in turn, so that each ratio compares
+    two neighbouring windows of the same hour."""
+    options = {"connections": args.connections, "threads": args.threads}
+
+    def window(name: str) -> dict[str, Any]:
+        figures = run_wrk(
+            BENCH_DIR / "balance.lua", server.url, wrk_env, seconds=args.duration, **options
+        )
+        result = wrk_result(name, figures)
+        return {**asdict(result), "rps": result.rps}
+
+    run_wrk(BENCH_DIR / "balance.lua", server.url, wrk_env, seconds=3, **options)  # warm-up
+    phases = []
+    for budget in (int(b) for b in args.budgets.split(",") if b.strip()):
+        baseline = window("balance, no sweep")
+        sweeper = Sweeper(*urls, args.batch, budget, args.duration, out)
+        sweeper.go()
+        during = window(f"balance, sweep {budget_name(budget)}")
+        swept = sweeper.figures()
+        ratio = during["p99_ms"] / baseline["p99_ms"] if baseline["p99_ms"] else float("inf")
+        phases.append({"sweep": swept, "baseline": baseline, "during": during, "ratio": ratio})
+        print(
+            f"  {budget_name(budget)}: {swept['expired_lots'] / swept['seconds']:,.0f} lots/s, "
+            f"p99 {baseline['p99_ms']:.1f} → {during['p99_ms']:.1f} ms ({ratio:.2f}x)",
+            flush=True,
+        )
+        if swept["finished"]:
+            print("  note: nothing was left due before the window ended (it covers idle time)")
+    return phases
 
 
 def main() -> int:
     args = parse_args()
     if args.sweep_only:
         swept = asyncio.run(
-            sweep(os.environ["JIFEN_DATABASE_URL"], os.environ["JIFEN_REDIS_URL"], args.batch)
+            sweep(
+                os.environ["JIFEN_DATABASE_URL"],
+                os.environ["JIFEN_REDIS_URL"],
+                args.batch,
+                args.budget,
+                args.window,
+            )
         )
         args.result.write_text(json.dumps(swept))
         return 0
@@ -332,24 +498,11 @@ def main() -> int:
         "expiry", DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, args.out
     )
     print(f"load average before the run: {load_average()} (other work skews the figures)")
-    started = time.perf_counter()
-    member_ids: list[int] = []
-    for chunk in range(0, args.members, REGISTER_CHUNK):  # one topic lock per event: chunks
-        count = min(REGISTER_CHUNK, args.members - chunk)
-        member_ids += asyncio.run(register_members(database_url, count, f"{run_id}-{chunk}"))
-    asyncio.run(generate_lots(database_url, args.lots // args.members, args.due // args.members))
-    before = asyncio.run(lot_facts(database_url))
-    print(
-        f"generated {before['lots']} lots ({before['due']} due) for {len(member_ids)} members "
-        f"in {time.perf_counter() - started:.1f}s"
-    )
-
-    floor_cost = asyncio.run(floor(database_url, member_ids, args.batch))
-    print(
-        f"floor: {floor_cost[0]:.1f}s ({floor_cost[1]:.1f}s of PostgreSQL CPU) for the sweep's "
-        "writes (rolled back)",
-        flush=True,
-    )
+    member_ids, before = generate(database_url, args, run_id)
+    floor_cost = None
+    if not args.no_floor:
+        floor_cost = asyncio.run(floor(database_url, member_ids, args.batch))
+        print(f"floor: {floor_cost[0]:.1f}s ({floor_cost[1]:.1f}s of PostgreSQL CPU)", flush=True)
 
     _, tokens = mint_tokens(member_ids, args.tokens)
     tokens_file = out / "tokens.txt"
@@ -361,40 +514,21 @@ def main() -> int:
         JIFEN_JOBS_ENABLED="false",  # the sweep runs here, measured, not on the schedule
         JIFEN_EVENT_CHANNEL_PREFIX="jifen:bench-expiry:",  # apart from tests on this Redis
     )
-    wrk_env = {"BENCH_TOKENS": str(tokens_file)}
-    options = {"connections": args.connections, "threads": args.threads}
     server = Server(env, args.workers, out / "server.log")
     try:
         server.wait_ready()
         print(f"server {server.url} ready", flush=True)
-        run_wrk(BENCH_DIR / "balance.lua", server.url, wrk_env, seconds=3, **options)  # warm-up
-        baseline = wrk_result(
-            "balance, no sweep",
-            run_wrk(
-                BENCH_DIR / "balance.lua", server.url, wrk_env, seconds=args.duration, **options
-            ),
-        )
-        print(f"  baseline: {baseline.rps:.0f} req/s, p99 {baseline.p99_ms:.1f} ms", flush=True)
-        sweeper = start_sweep(database_url, redis_url, args.batch, out)
-        during = wrk_result(
-            "balance, during the sweep",
-            run_wrk(
-                BENCH_DIR / "balance.lua", server.url, wrk_env, seconds=args.duration, **options
-            ),
-        )
-        still_running = sweeper.poll() is None
-        sweeper.wait()
+        urls = (database_url, redis_url)
+        phases = measure_budgets(server, args, urls, out, {"BENCH_TOKENS": str(tokens_file)})
     finally:
         server.stop()
-    if sweeper.returncode != 0:
-        print("error: the sweep failed", file=sys.stderr)
-        return 1
-    swept = json.loads((out / "sweep.json").read_text())
-    if not still_running:
-        print("note: the sweep finished before the measured load did (p99 covers some idle time)")
+    finisher = Sweeper(database_url, redis_url, args.batch, args.finish_budget, None, out)
+    finisher.go()
+    rest = finisher.figures()
     after = asyncio.run(lot_facts(database_url))
     ok, report = asyncio.run(audit(database_url))
-    ratio = print_table(baseline, during, swept, floor_cost)
+    print_curve(phases)
+    print_finish(rest, floor_cost)
     exact = after["lots_expired"] == before["due"] == after["expiry_allocations"]
     print(
         f"\nchecks: due lots {before['due']}, expired {after['lots_expired']} (each once: "
@@ -409,12 +543,10 @@ def main() -> int:
     (out / "results.json").write_text(
         json.dumps(
             {
-                "baseline": {**asdict(baseline), "rps": baseline.rps},
-                "during": {**asdict(during), "rps": during.rps},
-                "sweep": swept,
-                "ratio": ratio,
-                "floor_seconds": floor_cost[0],
-                "floor_pg_cpu": floor_cost[1],
+                "phases": phases,
+                "rest": rest,
+                "floor_seconds": floor_cost and floor_cost[0],
+                "floor_pg_cpu": floor_cost and floor_cost[1],
                 "lots": before,
                 "after": after,
                 "audit_ok": ok,

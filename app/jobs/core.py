@@ -35,7 +35,13 @@ async def _tier_review(rt: Runtime) -> Mapping[str, Any]:
 
 
 async def _settle_due(rt: Runtime) -> Mapping[str, Any]:
-    return asdict(await settle_due_accounts(rt, batch=rt.settings.expiry_sweep_batch))
+    settings = rt.settings
+    swept = await settle_due_accounts(
+        rt,
+        batch=settings.expiry_sweep_batch,
+        lots_per_second=settings.expiry_sweep_lots_per_second,
+    )
+    return asdict(swept)
 
 
 # A period is closed once, shortly after it ends; one that ended longer ago than this is left

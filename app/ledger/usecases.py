@@ -6,6 +6,7 @@ raising :class:`app.errors.DomainError` for a refused request (nothing is writte
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -29,6 +30,7 @@ from app.ledger.commands import (
 from app.ledger.idempotency import idempotent
 from app.ledger.models import Actor, Balance, Entry, Hold, Lot
 from app.ledger.onetrip import earn_in_one_trip
+from app.ledger.pacing import Pace, Sleep
 from app.ledger.service import Ledger, LedgerPolicy
 from app.runtime import Runtime
 
@@ -145,20 +147,29 @@ class SweepResult:
 
 
 async def settle_due_accounts(
-    rt: Runtime, *, batch: int = 100, max_batches: int | None = None
+    rt: Runtime,
+    *,
+    batch: int = 100,
+    max_batches: int | None = None,
+    lots_per_second: int = 0,
+    sleep: Sleep = asyncio.sleep,
 ) -> SweepResult:
-    """The expiry sweep: settle every account with something due, ``batch`` accounts per
-    transaction (each batch commits with its entries and events).
+    """The expiry sweep: settle every account with something due, up to ``batch`` accounts per
+    transaction (each batch commits with its entries and events), at most ``lots_per_second``
+    (0: as fast as the database goes; app/ledger/pacing.py: paced batches are smaller, a quarter
+    of a second of the budget each, with a sleep after each).
 
     Safe on any number of workers at once: a batch locks its accounts with ``FOR UPDATE SKIP
     LOCKED``, so two sweeps never take the same account, and an account a write is holding is
     skipped — that write settles it itself (settle-on-write), under the same lock a spend takes,
     so the sweep never races a spend of the same lot. Late runs catch up: whatever is due now
     expires now. Stops when no unlocked account is due (or after ``max_batches``)."""
+    pace = Pace(rt.clock, lots_per_second, batch, sleep)
     settled_accounts = activated = expired = expired_lots = batches = 0
     while max_batches is None or batches < max_batches:
+        size = pace.next_batch()
         async with unit_of_work(rt.engine) as conn:
-            done = await _ledger(rt, conn).settle_due_batch(batch)
+            done = await _ledger(rt, conn).settle_due_batch(size)
         await rt.members_written(settled.member_id for settled in done)
         for settled in done:
             settled_accounts += 1
@@ -167,8 +178,9 @@ async def settle_due_accounts(
             expired_lots += settled.expired_lots
         if done:
             batches += 1
-        if len(done) < batch:
+        if len(done) < size:
             break
+        await pace.settled(len(done), sum(max(settled.expired_lots, 1) for settled in done))
     return SweepResult(settled_accounts, activated, expired, expired_lots, batches)
 
 
