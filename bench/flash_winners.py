@@ -11,7 +11,9 @@ gate: every buyer wins), in two rounds on fresh members:
     so no two share a row — the same work without the hot spot.
 
 For each: orders per second, the time until the last one committed, CPU per order (this
-process and this database's PostgreSQL backends, from /proc) and the load average. The ratio
+process and this database's PostgreSQL backends, from /proc), SQL statements per order (counted
+on the engine, as tests/statements.py does: BEGIN and COMMIT are not among them) and the load
+average. The ratio
 hot / spread says what the shared row costs. Then the ledger audit, with the mall's checks.
 Database and Redis from ``JIFEN_DATABASE_URL`` / ``JIFEN_REDIS_URL`` (the bench's own
 ``jifen_flash_winners`` and Redis db 6 otherwise, recreated and flushed).
@@ -49,6 +51,7 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/6"
 
 async def rounds(database_url: str, redis_url: str, winners: int, run_id: str) -> bool:
     from redis.asyncio import Redis
+    from sqlalchemy import event
 
     from app.clock import SystemClock
     from app.config import Settings
@@ -67,8 +70,16 @@ async def rounds(database_url: str, redis_url: str, winners: int, run_id: str) -
     staff = Actor("staff:bench", "bench")
     spec = ItemSpec(code="x", name="Gift", kind=ItemKind.GOODS, points_price=100)
     database = asyncpg_dsn(database_url).rsplit("/", 1)[1].split("?")[0]
-    print(f"{'round':8} {'orders':>7} {'orders/s':>9} {'last commit s':>14} {'CPU ms':>7}  load")
+    print(
+        f"{'round':8} {'orders':>7} {'orders/s':>9} {'last commit s':>14} {'CPU ms':>7} "
+        f"{'statements':>10}  load"
+    )
     rates = {}
+    statements = [0]
+
+    def count(*_: object) -> None:
+        statements[0] += 1
+
     try:
         for name in ("hot", "spread"):
             buyers = await register_members(database_url, winners, f"{run_id}-{name}")
@@ -94,15 +105,19 @@ async def rounds(database_url: str, redis_url: str, winners: int, run_id: str) -
 
             counted = [os.getpid(), *backend_pids(database)]
             load, cpu = load_average().split()[0], cpu_seconds(counted)
+            statements[0] = 0
+            event.listen(engine.sync_engine, "before_cursor_execute", count)
             started = time.perf_counter()
             await asyncio.gather(*(buy(m, i) for m, i in zip(buyers, items, strict=True)))
             elapsed = time.perf_counter() - started
+            event.remove(engine.sync_engine, "before_cursor_execute", count)
             new = [p for p in backend_pids(database) if p not in counted]
             used = cpu_seconds(counted) - cpu + cpu_seconds(new)
             rates[name] = winners / elapsed
             print(
                 f"{name:8} {winners:7d} {rates[name]:9.0f} {elapsed:14.2f} "
-                f"{1000 * used / winners:7.2f}  {load} -> {load_average().split()[0]}",
+                f"{1000 * used / winners:7.2f} {statements[0] / winners:10.1f}  "
+                f"{load} -> {load_average().split()[0]}",
                 flush=True,
             )
         print(f"ratio hot / spread (orders per second): {rates['hot'] / rates['spread']:.2f}")

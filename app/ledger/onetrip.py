@@ -13,6 +13,10 @@ written and :func:`earn_in_one_trip` answers None: the caller runs the ledger's 
 answers exactly as it always did. A connection lost while the statement is out may have
 committed it: :class:`app.db.CommitInDoubt` (the client re-sends with its key); one found
 unusable before it went out is retried (:class:`app.db.NotSent`).
+
+A hold has no statement of its own here: ``ledger_hold_locked()`` (migration 0041) is called by
+a caller's one statement under the account lock it took (the mall's placement), and
+:func:`hold_arguments` and :func:`hold_placed` are the ledger's Python for that part.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from app.ledger import posted
 from app.ledger.commands import Earn, request_of
 from app.ledger.idempotency import check_key, fingerprint
 from app.ledger.journal import count_postings
-from app.ledger.models import Actor, Balance, Entry, EntryKind
+from app.ledger.models import Actor, Balance, Entry, EntryKind, HoldStatus
 from app.ledger.movements import credit_dates
 from app.ledger.policy import LedgerPolicy
 from app.ledger.service import checked_note
@@ -136,3 +140,29 @@ def credited_entry(
         details=row["out_details"],
         created_at=now,
     )
+
+
+def hold_arguments(
+    policy: LedgerPolicy, actor: Actor, amount: int, reason: str, expires_at: datetime
+) -> tuple[Any, ...] | None:
+    """``ledger_hold_locked()``'s arguments as a caller's statement passes them on (migration
+    0041: the created-by columns, the reason, when the hold expires, the event's part known
+    before the statement), or None when the ledger's path would refuse the hold's note: then the
+    caller runs that path, which refuses it in its own words. The statement names the hold's
+    reference itself (it knows its order's id only there)."""
+    try:
+        checked_note(policy, amount, reason, actor, None)
+    except DomainError:
+        return None
+    event = {"status": HoldStatus.ACTIVE.value, "expires_at": expires_at.isoformat()}
+    return (actor.kind, actor.partner_channel, reason, expires_at, json.dumps(event))
+
+
+def hold_placed(row: Any, member_id: int) -> int:
+    """The hold a committed statement's row answers (``out_hold_id``, the balance): its id, the
+    balance kept for the write's answer."""
+    posted.keep(
+        member_id,
+        Balance(row["out_available"], row["out_pending"], row["out_held"], row["out_debt"]),
+    )
+    return int(row["out_hold_id"])

@@ -563,10 +563,10 @@ STOCK_GONE_AT_COMMIT = "JF409"
 def stock_gone_at_commit(error: BaseException) -> bool:
     """True when a placement's COMMIT failed because its stock was gone (the transaction is
     rolled back: nothing of it was written)."""
-    if isinstance(error, DBAPIError):
+    cause: BaseException | None = error
+    if isinstance(error, DBAPIError):  # through SQLAlchemy; else the driver's own error
         cause = error.orig.__cause__ if error.orig is not None else None
-        return getattr(cause, "sqlstate", None) == STOCK_GONE_AT_COMMIT
-    return False
+    return getattr(cause, "sqlstate", None) == STOCK_GONE_AT_COMMIT
 
 
 def _state(order: Order, wanted: str) -> DomainError:

@@ -24,6 +24,7 @@ from app.mall.flash import (
     period_key,
     sold_out,
 )
+from app.mall.onetrip import place_in_one_trip
 from app.mall.policy import Item, OrderStatus, check_on_sale, check_quantity, out_of_stock
 from app.mall.redemptions import Order, RedemptionQuote, Redemptions, stock_gone_at_commit
 from app.runtime import Runtime
@@ -143,6 +144,11 @@ async def _place_in_database(rt: Runtime, actor: Actor, wanted: _Order, key: str
     request: dict[str, object] = {"member_id": member_id, "item_id": item_id, "quantity": quantity}
     if wanted.quoted_points is not None:  # absent from older keys' fingerprints: they replay
         request["quoted_points"] = wanted.quoted_points
+    placed = await place_in_one_trip(
+        rt, actor, wanted.item, quantity, member_id, key, request, wanted.quoted_points
+    )
+    if placed is not None:
+        return Placed(placed, replayed=False)
     try:
         async with unit_of_work(rt.engine) as conn:
             service = Redemptions(conn, rt)

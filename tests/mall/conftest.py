@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -13,6 +14,7 @@ from app.ledger import usecases as ledger
 from app.ledger.audit import audit_ledger
 from app.ledger.commands import Earn
 from app.ledger.models import Actor
+from app.mall import usecases as mall
 from app.mall.catalogue import ItemSpec, create_item
 from app.mall.policy import Item, ItemKind
 from app.members import usecases as members
@@ -25,6 +27,7 @@ GOODS = ItemSpec(code="mug", name="Mug", kind=ItemKind.GOODS, points_price=200)
 
 MakeMember = Callable[..., Awaitable[int]]
 MakeItem = Callable[..., Awaitable[Item]]
+OrdinaryPath = Callable[[], AbstractContextManager[None]]
 
 
 def member_actor(member_id: int) -> Actor:
@@ -71,6 +74,23 @@ def make_item(runtime: Runtime) -> MakeItem:
         return await create_item(runtime, STAFF, replace(GOODS, **changes), stock)
 
     return make
+
+
+@pytest.fixture
+def ordinary_path(monkeypatch: pytest.MonkeyPatch) -> OrdinaryPath:
+    """Placements made inside it take the ordinary path (BEGIN, its statements, COMMIT): the
+    one-statement path (app/mall/onetrip.py) is not tried."""
+
+    async def not_tried(*_: object) -> None:
+        return None
+
+    @contextmanager
+    def ordinary() -> Iterator[None]:
+        with monkeypatch.context() as patch:
+            patch.setattr(mall, "place_in_one_trip", not_tried)
+            yield
+
+    return ordinary
 
 
 async def assert_audit_clean(runtime: Runtime) -> None:

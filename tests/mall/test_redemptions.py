@@ -22,7 +22,14 @@ from app.mall.tables import mall_orders
 from app.runtime import Runtime
 from app.tiers.policy import DEMO_TIERS
 from app.tiers.usecases import install_tiers
-from tests.mall.conftest import SYSTEM, MakeItem, MakeMember, assert_audit_clean, member_actor
+from tests.mall.conftest import (
+    SYSTEM,
+    MakeItem,
+    MakeMember,
+    OrdinaryPath,
+    assert_audit_clean,
+    member_actor,
+)
 from tests.statements import counting
 
 
@@ -192,15 +199,15 @@ async def test_a_placement_locks_the_items_row_only_inside_its_commit(
     await assert_audit_clean(runtime)
 
 
-async def test_a_placement_locks_and_reads_the_members_account_once(
-    runtime: Runtime, make_member: MakeMember, make_item: MakeItem
+async def test_the_ordinary_placement_locks_and_reads_the_members_account_once(
+    runtime: Runtime, make_member: MakeMember, make_item: MakeItem, ordinary_path: OrdinaryPath
 ) -> None:
     """Each statement of a placement is a round trip through the API worker while the order's
     transaction is open: the hold adopts the placement's own lock of the account."""
     member = await make_member(points=1_000)
     item = await make_item(stock=5)
 
-    with counting(runtime) as statements:
+    with counting(runtime) as statements, ordinary_path():
         await place(runtime, member, item.id)
 
     assert len([s for s in statements if s.lstrip().startswith("SELECT accounts.")]) == 1
