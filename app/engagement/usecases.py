@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from datetime import date
 from decimal import Decimal
@@ -38,10 +38,16 @@ def _signins(rt: Runtime, conn: AsyncConnection) -> SignIns:
 _check_in_in_one_trip = retry_on_lost_connection(check_in_in_one_trip)
 
 
-async def check_in(rt: Runtime, actor: Actor, member_id: int) -> CheckInResult:
+async def check_in(
+    rt: Runtime, actor: Actor, member_id: int, *, admit: Callable[[], Awaitable[None]] | None = None
+) -> CheckInResult:
+    """``admit``: the caller's own check, run only when the one statement declined (it signs in
+    an active member only: the API reads a member's standing then, not before)."""
     done = await _check_in_in_one_trip(rt, actor, member_id)
     if done is not None:
         return done
+    if admit is not None:
+        await admit()
     async with unit_of_work(rt.engine) as conn:
         signins = _signins(rt, conn)
         result = await check_in_first(rt, conn, actor, member_id)

@@ -27,6 +27,9 @@ class Context:
     # Filled by Strawberry from a WebSocket's connection_init payload.
     connection_params: dict[str, Any] | None = None
     loaders: Loaders = field(init=False)
+    # A closed or unknown member found by a ``status_under_lock`` mutation, after execution
+    # began: it answers the whole operation (app/graphql/core/standing.py).
+    standing_refused: DomainError | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.runtime)

@@ -23,11 +23,12 @@ from strawberry.types.field import StrawberryField
 from strawberry.utils.str_converters import to_camel_case
 
 from app.auth.permissions import Subject
+from app.errors import DomainError
 from app.graphql.core.context import Context, Info
 from app.graphql.core.errors import MutationError, refusal_as_payload
 from app.graphql.core.inputs import parse_id
 from app.graphql.core.replicas import remember_write
-from app.graphql.core.standing import GATE_FIRST
+from app.graphql.core.standing import GATE_FIRST, STATUS_UNDER_LOCK
 from app.ledger.models import Actor
 from app.members.models import Member
 from app.runtime import Runtime
@@ -92,6 +93,18 @@ class Call:
         await self.ctx.settle_standing()
         self.ctx.require(self.operation)
 
+    async def settle_standing_as_if_first(self) -> None:
+        """For a ``status_under_lock`` mutation, once its statement declined or it was refused
+        before it: the caller's standing, answered as if the pipeline had read it first — a
+        closed or unknown member's refusal noted for the pipeline to answer the whole operation
+        with, a frozen member's MEMBER_NOT_ACTIVE."""
+        try:
+            await self.ctx.settle_standing()
+        except DomainError as error:
+            self.ctx.standing_refused = error
+            raise
+        self.ctx.require(self.operation)
+
     def on_channel(self, channel: str, member_id: int | None = None) -> None:
         self.ctx.require_on_channel(self.operation, channel, member_id)
 
@@ -106,16 +119,25 @@ class Call:
 
 
 def mutation(
-    description: str, *, result: str | None = None, gate_first: bool = False
+    description: str,
+    *,
+    result: str | None = None,
+    gate_first: bool = False,
+    status_under_lock: bool = False,
 ) -> Callable[[Body[Input, Payload]], StrawberryField]:
     """Declare ``body`` as the mutation of the same name (see the module's docstring).
     ``gate_first``: the body may refuse before the caller's standing is read, and must call
-    :meth:`Call.settle_standing` before touching the database (app/graphql/core/standing.py)."""
+    :meth:`Call.settle_standing` before touching the database (app/graphql/core/standing.py).
+    ``status_under_lock``: the body's statement goes ahead for an active member only, and the
+    body calls :meth:`Call.settle_standing_as_if_first` when it declines; a refusal raised
+    before the standing was read waits for the standing's own, which comes first."""
 
     def declare(body: Body[Input, Payload]) -> StrawberryField:
         operation = to_camel_case(body.__name__)
         if gate_first:
             GATE_FIRST.add(operation)
+        if status_under_lock:
+            STATUS_UNDER_LOCK.add(operation)
         hints = get_type_hints(body)
         input_type, payload = hints["input"], hints["return"]
         answer = _result_union(result or f"{operation[0].upper()}{operation[1:]}Result", payload)
@@ -130,7 +152,15 @@ def mutation(
                 await remember_write(call.runtime, call.ctx.principal, written)
                 return done
 
-            return await refusal_as_payload(run)
+            async def run_standing_first() -> Payload:
+                try:
+                    return await run()
+                except DomainError as error:
+                    if error is not call.ctx.standing_refused:  # not the standing's own already
+                        await call.settle_standing_as_if_first()  # its refusal comes first
+                    raise
+
+            return await refusal_as_payload(run_standing_first if status_under_lock else run)
 
         resolve.__name__ = body.__name__
         resolve.__doc__ = body.__doc__

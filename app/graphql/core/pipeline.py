@@ -9,7 +9,9 @@
   the same rule classes, built once);
 - before anything executes: a member's standing (app/graphql/core/standing.py), a query's
   replica reads (app/graphql/core/replicas.py), then the caller's rate budget
-  (app/graphql/core/ratelimit.py).
+  (app/graphql/core/ratelimit.py);
+- once it has executed: a member's standing refusal that a mutation found late, in place of its
+  result (``status_under_lock``: app/graphql/core/standing.py).
 
 Why one extension and not one per concern: Strawberry builds every extension afresh per
 operation and, for each of its four hooks, looks every extension's hook up and wraps it in a
@@ -33,7 +35,7 @@ from app.graphql.core.errors import JifenMaskErrors
 from app.graphql.core.instrumentation import OperationMeter
 from app.graphql.core.ratelimit import PrincipalBudgets, spend_budget
 from app.graphql.core.replicas import enter_query_reads, leave_query_reads
-from app.graphql.core.standing import settle_member_standing
+from app.graphql.core.standing import answer_late_standing_refusal, settle_member_standing
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,7 @@ class OperationPipeline(JifenMaskErrors, ParserCache, ValidationCache):
             if self.pipeline.budgets is not None:
                 await spend_budget(self.pipeline.budgets, execution)
             yield
+            answer_late_standing_refusal(execution)
         finally:
             leave_query_reads(reads)
 

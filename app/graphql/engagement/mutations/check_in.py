@@ -9,10 +9,14 @@ from app.graphql.engagement.types import CheckedIn, SignInNode
 from app.graphql.ledger.types import EntryNode
 
 
-@mutation("Sign in for today (the programme's business day): once a day.")
+@mutation("Sign in for today (the programme's business day): once a day.", status_under_lock=True)
 async def check_in(call: Call, input: CheckInInput) -> CheckedIn:
     member = await call.member(input.member_id)
-    result = await usecases.check_in(call.runtime, call.actor, member)
+    # The one statement signs in an active member only (its status read under the account's
+    # lock): the member's standing is read only when it declines.
+    result = await usecases.check_in(
+        call.runtime, call.actor, member, admit=call.settle_standing_as_if_first
+    )
     return CheckedIn(
         sign_in=SignInNode.of(result.sign_in),
         entry=None if result.entry is None else EntryNode.of(result.entry),
