@@ -1,7 +1,7 @@
 """engagement_check_in(): an active member only, so that checkIn needs no standing read first
 
 Revision ID: 0040
-Revises: 0039
+Revises: 0041
 Create Date: 2026-12-05 09:10:00
 
 Every member request read the member's standing before anything executed (app/auth/standing.py):
@@ -26,7 +26,7 @@ from typing import Any
 from alembic import op
 
 revision: str = "0040"
-down_revision: str | None = "0039"
+down_revision: str | None = "0041"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
