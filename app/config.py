@@ -166,6 +166,10 @@ class Settings(BaseSettings):
     worker_healthcheck_seconds: int = Field(default=60, gt=0)
 
     db_pool_size: int = 10
+    # earnPoints' group commit (app/ledger/groupcommit.py): at most this many earns in one
+    # statement and one COMMIT; 0 sends each earn alone. At most 60: each posting is a
+    # subtransaction, and a transaction with more than 64 makes other sessions' snapshots slow.
+    earn_batch_max: int = Field(default=32, ge=0, le=60)
     # Redis connections per process; past this a command waits (up to the timeout) for one
     # instead of failing, so a rush of requests queues rather than errors.
     redis_pool_size: int = Field(default=100, ge=1)

@@ -18,6 +18,7 @@ from app.db import create_engine, unit_of_work
 from app.errors import DomainError, ErrorCode
 from app.ledger import usecases as ledger
 from app.ledger.commands import Adjust, Earn
+from app.ledger.groupcommit import POST_CREDITS
 from app.ledger.models import Actor
 from app.ledger.onetrip import POST_CREDIT
 from app.members import usecases as members
@@ -89,8 +90,8 @@ def terminated_once(
         event.remove(engine.sync_engine, when, kill)
 
 
-async def new_member(rt: Runtime) -> int:
-    return (await members.register_member(rt, channel="test", external_ref="f-1")).member.id
+async def new_member(rt: Runtime, ref: str = "f-1") -> int:
+    return (await members.register_member(rt, channel="test", external_ref=ref)).member.id
 
 
 async def earn(rt: Runtime, member_id: int, key: str, amount: int = 100) -> int:
@@ -177,58 +178,76 @@ async def test_a_write_cut_off_during_commit_is_not_retried_and_its_key_resends_
     assert (await ledger.get_balance(runtime, member_id)).available == 100
 
 
+def earning_alone(rt: Runtime, alone: bool) -> Runtime:
+    """The runtime with group commit on (as by default) or off (each earn its own statement)."""
+    settings = rt.settings.model_copy(update={"earn_batch_max": 0}) if alone else rt.settings
+    return Runtime(settings=settings, engine=rt.engine, redis=rt.redis, clock=rt.clock)
+
+
+@pytest.mark.parametrize("alone", [True, False], ids=["alone", "batched"])
 async def test_an_earn_whose_connection_died_before_its_one_statement_runs_again_once(
-    runtime: Runtime, killer: asyncpg.Connection
+    runtime: Runtime, killer: asyncpg.Connection, alone: bool
 ) -> None:
-    """The earn's posting is one statement (app/ledger/onetrip.py): a connection found dead
-    before it went out is replaced and the statement sent again. (Killed just before the send,
-    with the client not yet aware, the loss may only show once the statement is out: that is
-    in doubt, the next test.)"""
-    member_id = await new_member(runtime)
+    """The earn's posting is one statement (app/ledger/onetrip.py), alone or with the earns
+    that arrived with it (app/ledger/groupcommit.py): a connection found dead before it went out
+    is replaced and the statement sent again, for every earn in it. (Killed just before the
+    send, with the client not yet aware, the loss may only show once the statement is out: that
+    is in doubt, the next tests.)"""
+    rt = earning_alone(runtime, alone)
+    people = [await new_member(rt, f"f-{i}") for i in range(3)]
+    statement = POST_CREDIT if alone else POST_CREDITS
     with terminated_once(
-        runtime.engine, killer, "before_cursor_execute", POST_CREDIT, noticed=True
+        rt.engine, killer, "before_cursor_execute", statement, noticed=True
     ) as killed:
-        await earn(runtime, member_id, "retried")
+        await asyncio.gather(*(earn(rt, m, f"retried-{m}") for m in people))
     assert len(killed) == 1
-    assert (await ledger.get_balance(runtime, member_id)).available == 100
+    for m in people:
+        assert (await ledger.get_balance(rt, m)).available == 100
 
 
+@pytest.mark.parametrize("alone", [True, False], ids=["alone", "batched"])
 async def test_an_earn_cut_off_while_its_one_statement_is_out_is_in_doubt_and_resends_once(
-    runtime: Runtime, killer: asyncpg.Connection
+    runtime: Runtime, killer: asyncpg.Connection, alone: bool
 ) -> None:
     """The statement is its own COMMIT: a connection lost while it is out (here: while it waits
-    for the member's account lock, which the killer holds) is in doubt, never retried."""
-    member_id = await new_member(runtime)
+    for the first member's account lock, which the killer holds) is in doubt, never retried —
+    for every earn in it when the earns went out together."""
+    rt = earning_alone(runtime, alone)
+    people = [await new_member(rt, f"f-{i}") for i in range(3)]
     holder = await asyncpg.connect(
-        str(runtime.settings.database_url).replace("postgresql+asyncpg://", "postgresql://")
+        str(rt.settings.database_url).replace("postgresql+asyncpg://", "postgresql://")
     )
     try:
         async with holder.transaction():
             await holder.execute(
-                "SELECT 1 FROM accounts WHERE member_id = $1 FOR UPDATE", member_id
+                "SELECT 1 FROM accounts WHERE member_id = $1 FOR UPDATE", people[0]
             )
-            posting = asyncio.create_task(earn(runtime, member_id, "in-doubt"))
+            posting = asyncio.gather(
+                *(earn(rt, m, f"in-doubt-{m}") for m in people), return_exceptions=True
+            )
             waiting = None
             for _ in range(200):
-                waiting = await killer.fetchval(
+                waiting = await killer.fetchval(  # blocked by the holder, not any brief wait
                     "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
-                    " AND wait_event_type = 'Lock' AND query LIKE '%ledger_post_credit%'"
+                    " AND $1 = ANY(pg_blocking_pids(pid)) AND query LIKE '%ledger_post_credit%'",
+                    holder.get_server_pid(),
                 )
                 if waiting is not None:
                     break
                 await asyncio.sleep(0.01)
             assert waiting is not None, "the earn never waited for the account lock"
             await terminate(killer, waiting)
-            with pytest.raises(DomainError) as refused:
-                await posting
+            answers = await posting
     finally:
         await holder.close()
-    assert refused.value.code is ErrorCode.UNAVAILABLE
+    in_doubt = [isinstance(a, DomainError) and a.code is ErrorCode.UNAVAILABLE for a in answers]
+    assert in_doubt == ([True, False, False] if alone else [True, True, True]), answers
 
-    first = await earn(runtime, member_id, "in-doubt")
-    again = await earn(runtime, member_id, "in-doubt")
-    assert first == again
-    assert (await ledger.get_balance(runtime, member_id)).available == 100
+    for m in people:
+        first = await earn(rt, m, f"in-doubt-{m}")
+        again = await earn(rt, m, f"in-doubt-{m}")
+        assert first == again
+        assert (await ledger.get_balance(rt, m)).available == 100
 
 
 async def test_a_database_that_stays_unreachable_answers_unavailable(runtime: Runtime) -> None:

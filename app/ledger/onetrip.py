@@ -4,7 +4,9 @@ The ledger's path (:mod:`app.ledger.usecases`, :class:`app.ledger.service.Ledger
 as ten round trips. Here the same statements run inside PostgreSQL, in ``ledger_post_credit()``
 (migration 0026): the key claimed first, then the member's account locked, its status read
 after the lock, the entry, its transfer, the lot, the account, the event and the key's answer —
-one statement, sent in autocommit, so the statement is the transaction.
+one statement, sent in autocommit, so the statement is the transaction. Earns that arrive
+together share one statement and its COMMIT (:mod:`app.ledger.groupcommit`), each with the
+outcome it would have had alone.
 
 It takes only the common case. When the request would be refused here (a bad amount, a blank
 reason, dates out of order, a malformed key) or the function declines it (a replay or a reused
@@ -21,6 +23,7 @@ a caller's one statement under the account lock it took (the mall's placement), 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import datetime
 from typing import Any
@@ -29,6 +32,7 @@ from app.db import after_commit, autocommit_fetch
 from app.errors import DomainError
 from app.ledger import posted
 from app.ledger.commands import Earn, request_of
+from app.ledger.groupcommit import ALONE, Credit, CreditBatcher
 from app.ledger.idempotency import check_key, fingerprint
 from app.ledger.journal import count_postings
 from app.ledger.models import Actor, Balance, Entry, EntryKind, HoldStatus
@@ -68,36 +72,58 @@ async def earn_in_one_trip(
         "reverses_entry_id": None,
         "created_at": now.isoformat(),
     }
-    async with rt.engine.connect() as conn:
-        rows = await autocommit_fetch(
-            conn,
-            POST_CREDIT,
-            actor.principal,
-            key,
-            operation,
-            fingerprint([operation, request_of(earn)]),
-            earn.member_id,
-            kind.value,
-            earn.amount,
-            earn.counter_account,
-            note.reason,
-            actor.source,
-            note.reference,
-            actor.principal,
-            actor.kind,
-            actor.partner_channel,
-            json.dumps(details),
-            now,
-            available_at,
-            expires_at,
-            "points.earned",
-            json.dumps(entry_event),
-        )
-    if not rows:
-        return None
-    return credited_entry(
-        rows[0], earn.member_id, earn.amount, note.reason, note.reference, actor, now
+    credit = Credit(
+        actor.principal,
+        key,
+        operation,
+        fingerprint([operation, request_of(earn)]),
+        earn.member_id,
+        kind.value,
+        earn.amount,
+        earn.counter_account,
+        note.reason,
+        actor.source,
+        note.reference,
+        actor.principal,
+        actor.kind,
+        actor.partner_channel,
+        json.dumps(details),
+        now,
+        available_at,
+        expires_at,
+        "points.earned",
+        json.dumps(entry_event),
     )
+    row = await post_credit(rt, credit)
+    if row is None:
+        return None
+    return credited_entry(row, earn.member_id, earn.amount, note.reason, note.reference, actor, now)
+
+
+async def post_credit(rt: Runtime, credit: Credit) -> Any:
+    """The posting's row (posted and committed) or None (declined, nothing written): in the
+    process's next batch, or alone when batching is off or the batch could not decide it."""
+    batcher = credit_batcher(rt)
+    if batcher is not None:
+        outcome = await batcher.post(credit)
+        if outcome is not ALONE:
+            return outcome
+    async with rt.engine.connect() as conn:
+        rows = await autocommit_fetch(conn, POST_CREDIT, *credit)
+    return rows[0] if rows else None
+
+
+def credit_batcher(rt: Runtime) -> CreditBatcher | None:
+    """The runtime's batcher on the running event loop (None: JIFEN_EARN_BATCH_MAX is 0)."""
+    if rt.settings.earn_batch_max == 0:
+        return None
+    batcher: CreditBatcher | None = rt.caches.get(BATCHER)
+    if batcher is None or batcher.loop is not asyncio.get_running_loop():
+        batcher = rt.caches[BATCHER] = CreditBatcher(rt.engine, rt.settings.earn_batch_max)
+    return batcher
+
+
+BATCHER = "ledger.credit_batcher"
 
 
 def credited_entry(

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import event
 
+from app.ledger.groupcommit import POST_CREDITS
 from app.ledger.onetrip import POST_CREDIT
 from tests.graphql.conftest import Api
 
@@ -18,7 +19,8 @@ from tests.graphql.conftest import Api
 def checkouts_and_commits(api: Api) -> Iterator[list[str]]:
     """The engine's connection checkouts and COMMITs for requests, in order: the app's own
     background tasks (named jifen-…: the events relay, the leaderboards) are left out. An earn
-    posted in one statement (app/ledger/onetrip.py) is its own COMMIT."""
+    posted in one statement (app/ledger/onetrip.py), alone or in a batch
+    (app/ledger/groupcommit.py), is its own COMMIT."""
     happened: list[str] = []
     engine = api.runtime.engine.sync_engine
 
@@ -35,7 +37,7 @@ def checkouts_and_commits(api: Api) -> Iterator[list[str]]:
             happened.append("commit")
 
     def autocommit(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
-        if statement == POST_CREDIT:
+        if statement in (POST_CREDIT, POST_CREDITS):
             commit()
 
     event.listen(engine.pool, "checkout", checkout)
