@@ -190,6 +190,8 @@ class Settings(BaseSettings):
     relay_enabled: bool = True  # run the relay in this process (one leader among all of them)
     relay_poll_seconds: float = Field(default=1.0, gt=0)  # fallback when no NOTIFY arrives
     relay_batch_size: int = Field(default=500, ge=1)
+    # A wake is served this much later: the commits close behind share its round (0: at once).
+    relay_coalesce_seconds: float = Field(default=0.01, ge=0, le=1)
     event_retention_hours: float = Field(default=72, gt=0)  # published events kept this long
     # Redis pub/sub channels are shared by every database of a Redis server: channels are
     # "<prefix><topic>", the prefix by default "jifen:<redis db>:".

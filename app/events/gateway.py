@@ -22,6 +22,7 @@ def build_relay(settings: Settings, hub: EventHub, name: str | None = None) -> R
         poll_seconds=settings.relay_poll_seconds,
         batch_size=settings.relay_batch_size,
         retention=timedelta(hours=settings.event_retention_hours),
+        coalesce_seconds=settings.relay_coalesce_seconds,
         name=name or f"pid-{os.getpid()}",
     )
 

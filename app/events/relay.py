@@ -6,7 +6,10 @@ the others keep trying every ``poll_seconds`` and take over within about that lo
 leader's connection goes (a crash or a kill closes it, and PostgreSQL releases the lock).
 
 The leader LISTENs on ``jifen_events`` (migration 0002's trigger NOTIFYs at each commit that wrote
-events) and polls every ``poll_seconds`` as a fallback. Each round publishes the unpublished events
+events) and polls every ``poll_seconds`` as a fallback. A wake is served ``coalesce_seconds``
+later, so that the commits close behind it share its round: under check-ins each commit woke a
+round of its own (the unpublished read, a Redis pipeline, the mark), 1.2 to 1.5 events a round
+(docs/PERFORMANCE.md). Each round publishes the unpublished events
 in id order, a batch at a time, to the channel of their topic (a pipeline: one round trip), and then
 marks the batch published. Delivery is at least once: a crash between publishing and marking
 publishes the batch again, and subscribers drop duplicates by id.
@@ -91,6 +94,7 @@ def event_message(row: asyncpg.Record | dict[str, Any]) -> str:
 @dataclass
 class RelayStats:
     published: int = 0
+    rounds: int = 0  # wakes served: published / rounds is what a round costs spread over
     purged: int = 0
     terms: int = 0  # how many times this relay became the leader
 
@@ -105,6 +109,7 @@ class Relay:
         batch_size: int = 500,
         retention: timedelta = timedelta(hours=72),
         retention_every: float = 60.0,
+        coalesce_seconds: float = 0.01,
         name: str = "relay",
     ) -> None:
         self.dsn = asyncpg_dsn(database_url)
@@ -113,6 +118,7 @@ class Relay:
         self.batch_size = batch_size
         self.retention = retention
         self.retention_every = retention_every
+        self.coalesce_seconds = coalesce_seconds
         self.stats = RelayStats()
         self.is_leader = False
         self.leader_gauge = metrics.relay_leader.labels(relay=name)
@@ -196,12 +202,14 @@ class Relay:
         try:
             while True:
                 wake.clear()
+                self.stats.rounds += 1
                 while await self.publish_batch(conn) == self.batch_size:
                     pass
                 if loop.time() >= next_purge:
                     await self.purge(conn)
                     next_purge = loop.time() + self.retention_every
                 await wake.wait()
+                await asyncio.sleep(self.coalesce_seconds)  # the commits close behind join it
         finally:
             poll.cancel()
 

@@ -136,6 +136,28 @@ async def test_notify_wakes_the_relay_long_before_its_poll(
         await asyncio.gather(task, return_exceptions=True)
 
 
+async def test_commits_close_together_share_one_round_of_the_relay(
+    settings: Settings, engine: AsyncEngine, hub: EventHub, published: list[dict[str, Any]]
+) -> None:
+    relay = Relay(
+        settings.database_url or "", hub, poll_seconds=30, coalesce_seconds=1.0, name="coalescing"
+    )
+    task = asyncio.create_task(relay.run())
+    try:
+        await eventually(lambda: relay.is_leader and relay.stats.rounds == 1)
+        await asyncio.sleep(0.1)  # the first (empty) round is done; now it waits for a NOTIFY
+        for _ in range(10):  # ten commits, each a NOTIFY, as ten check-ins
+            await append(engine, "member:1", 1)
+            await asyncio.sleep(0.01)
+        await eventually(lambda: len(published) == 10, within=5)
+        # The first commit's wake was served a second later, with the nine behind it.
+        assert relay.stats.rounds - 1 <= 2, relay.stats
+        assert [m["id"] for m in published] == sorted(m["id"] for m in published)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
 async def test_retention_deletes_only_old_published_events(
     settings: Settings, engine: AsyncEngine, hub: EventHub
 ) -> None:
