@@ -713,7 +713,7 @@ async def earn_function(conn: Any, member_id: int, amount: int, key: str) -> int
 
 
 # Earns that arrive together in one statement, as app/ledger/groupcommit.py sends them
-# (migration 0042): BATCH earns of random members in one ledger_post_credits(), one COMMIT. Run
+# (migration 0043): BATCH earns of random members in one ledger_post_credits(), one COMMIT. Run
 # from the wrk connections / BATCH connections, so as many earns are in flight as in (a).
 BATCH = 8
 SQL_POST_CREDITS = (

@@ -72,7 +72,7 @@ async def test_migration_0010_backfills_the_creator_from_actor_and_a_partners_so
 async def test_the_outbox_trigger_draws_event_ids_from_its_sequence_named_once(
     engine: AsyncEngine,
 ) -> None:
-    """Migration 0043: the trigger names the events' sequence (no catalog lookup a row) and the
+    """Migration 0040: the trigger names the events' sequence (no catalog lookup a row) and the
     ids still come from it, in the order written (the identity's default draws one too)."""
     async with engine.connect() as conn:
         source = await conn.scalar(

@@ -13,7 +13,7 @@ It is tried only when this process has the active schedule and the enabled tasks
 with it, and the statement advances their progress and appends their events as the task tracker
 would (migration 0038: a count, distinct or consecutive days, points). The statement checks under
 the lock what the process could not know (the member is active — the API sends it without
-reading the member's standing first, migration 0040 —, the schedules' and the tasks'
+reading the member's standing first, migration 0042 —, the schedules' and the tasks'
 generations are still the cached ones, the day pays no gift or lottery draw, no task completes,
 the member is not back from dormancy, the account has nothing to settle) and otherwise writes
 nothing and declines: the caller runs the ordinary path, which answers exactly as it always did.

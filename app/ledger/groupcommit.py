@@ -1,5 +1,5 @@
 """Group commit for ``earnPoints``: the earns one API process has in hand at the same moment
-share one statement and one COMMIT, ``ledger_post_credits()`` (migration 0042).
+share one statement and one COMMIT, ``ledger_post_credits()`` (migration 0043).
 
 Each earn's outcome stays its own (the function answers a row per posting): posted, declined
 (the caller runs the ledger's path, as when ``ledger_post_credit()`` declines) or failed (the

@@ -1,7 +1,7 @@
 """mall_place_order(): a redemption's placement in one statement; the hold as the ledger's SQL
 
 Revision ID: 0041
-Revises: 0043
+Revises: 0040
 Create Date: 2026-12-05 09:15:00
 
 A placement (``placeRedemption``: a flash sale's winner) ran 15 statements between BEGIN and
@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0041"
-down_revision: str | None = "0043"
+down_revision: str | None = "0040"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -11,7 +11,7 @@ reads the standing itself is let through unread, of two kinds:
   :meth:`app.graphql.core.mutations.Call.settle_standing` — before its first database access.
   A refused flash buyer so costs no database round trip at all.
 - ``status_under_lock`` (``checkIn``): its statement reads the member's status under the
-  account's lock and goes ahead for an active member only (migration 0040). When it declines,
+  account's lock and goes ahead for an active member only (migration 0042). When it declines,
   or the mutation is refused before it, the standing is read then
   (:meth:`~app.graphql.core.mutations.Call.settle_standing_as_if_first`) and answers as if read
   first: a closed or unknown member's refusal is noted on the context and answers the whole

@@ -1,4 +1,4 @@
-"""checkIn without the member's standing read first (migration 0040, app/graphql/core/standing.py):
+"""checkIn without the member's standing read first (migration 0042, app/graphql/core/standing.py):
 an active member's check-in is the one statement alone, and every other member is answered
 exactly as when the standing was read before anything ran — frozen, closed, unknown, and the
 refusals that come before the statement.

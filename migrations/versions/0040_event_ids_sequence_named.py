@@ -1,6 +1,6 @@
 """events: the outbox's trigger names its id sequence instead of looking it up a row
 
-Revision ID: 0043
+Revision ID: 0040
 Revises: 0039
 Create Date: 2026-12-05 09:30:00
 
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from alembic import op
 from sqlalchemy import text
 
-revision: str = "0043"
+revision: str = "0040"
 down_revision: str | None = "0039"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

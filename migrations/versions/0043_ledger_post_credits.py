@@ -1,7 +1,7 @@
 """ledger_post_credits(): concurrent earns posted by one statement, one commit (group commit)
 
-Revision ID: 0042
-Revises: 0040
+Revision ID: 0043
+Revises: 0042
 Create Date: 2026-12-05 09:10:00
 
 ``earnPoints`` posts its common case in one statement, ``ledger_post_credit()`` (migrations
@@ -31,8 +31,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0042"
-down_revision: str | None = "0040"
+revision: str = "0043"
+down_revision: str | None = "0042"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

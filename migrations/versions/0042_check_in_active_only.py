@@ -1,6 +1,6 @@
 """engagement_check_in(): an active member only, so that checkIn needs no standing read first
 
-Revision ID: 0040
+Revision ID: 0042
 Revises: 0041
 Create Date: 2026-12-05 09:10:00
 
@@ -25,7 +25,7 @@ from typing import Any
 
 from alembic import op
 
-revision: str = "0040"
+revision: str = "0042"
 down_revision: str | None = "0041"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
