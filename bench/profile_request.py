@@ -11,7 +11,9 @@ round trips (PostgreSQL runs on the other core). Printed: microseconds per reque
 ``{ __typename }`` (a staff token, and a member's: bench/ledger.py's floor, which reads the
 member's standing), ``earnPoints``, ``me { balance }`` and the raw-asyncpg earn transaction (the
 old ten statements and the posting function), then pyinstrument's tree of the earn, the balance
-read and the member's ``{ __typename }`` (``--no-profile``: the timings only). Database and
+read and the member's ``{ __typename }`` (``--cprofile``: cProfile's on the CPU clock of the earn
+and the member's ``{ __typename }`` instead, to set what only the earn pays against the frame;
+``--no-profile``: the timings only). Database and
 Redis from ``JIFEN_DATABASE_URL`` / ``JIFEN_REDIS_URL``, else those of ``bench/ledger.py``
 (recreated).
 
@@ -219,6 +221,10 @@ async def main() -> None:
         )
 
         if args.no_profile:
+            return
+        if args.cprofile:
+            await cpu_profiled("earn", args.requests, earn)
+            await cpu_profiled("typename", args.requests, member_typename)
             return
         for name, one in (("earn", earn), ("balance", balance), ("typename", member_typename)):
             await profiled(name, args.requests, one, args.html)
