@@ -266,6 +266,20 @@ TRANSFERS = """(
     JOIN accounts c ON c.id = t.credit_account_id
 )"""
 
+
+def account_transfers(code: str) -> str:
+    """The transfers of the account ``code`` (a constant of the caller's, never input: it is
+    formatted in), each once with the account's sides (``credited``, ``debited``). Found by the
+    transfers' indexes on either account: TRANSFERS, filtered by code, joins every transfer to
+    the accounts twice first (the bank's audit checks on a year-end programme: half an hour)."""
+    return f"""(
+    SELECT t.id, t.entry_id, t.amount,
+           t.credit_account_id = a.id AS credited, t.debit_account_id = a.id AS debited
+    FROM accounts a JOIN transfers t ON a.id IN (t.credit_account_id, t.debit_account_id)
+    WHERE a.code = '{code}'
+)"""
+
+
 # Each account's posted balance: what its transfers credited less what they debited.
 ACCOUNT_BALANCES = """(
     SELECT a.id AS account_id,

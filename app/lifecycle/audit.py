@@ -7,7 +7,10 @@ written; the bank's pool must be exactly what expired into it less what staff sp
 
 from __future__ import annotations
 
-from app.ledger.queries import ENTRIES, TRANSFERS
+from app.ledger.queries import ENTRIES, TRANSFERS, account_transfers
+
+# Read by the accounts' indexes: the bank's share of a programme's transfers, not all of them.
+BANK_TRANSFERS = account_transfers("bank")
 
 LIFECYCLE_CHECKS: dict[str, str] = {
     "a gift is its sender's debit and its recipient's credit of its amount, both standing": f"""
@@ -31,21 +34,20 @@ LIFECYCLE_CHECKS: dict[str, str] = {
     "the bank's pool is what expired into it less what was spent of it": f"""
         SELECT pool, expired_in, spent FROM (
             SELECT
-                (SELECT COALESCE(sum(CASE WHEN t.credit_code = 'bank' THEN t.amount
-                                          ELSE -t.amount END), 0)
-                 FROM {TRANSFERS} t WHERE 'bank' IN (t.credit_code, t.debit_code)) AS pool,
+                (SELECT COALESCE(sum(CASE WHEN t.credited THEN t.amount ELSE -t.amount END), 0)
+                 FROM {BANK_TRANSFERS} t) AS pool,
                 (SELECT COALESCE(sum(t.amount), 0)
-                 FROM {TRANSFERS} t JOIN {ENTRIES} e ON e.id = t.entry_id
-                 WHERE t.credit_code = 'bank' AND e.kind = 'expiry') AS expired_in,
+                 FROM {BANK_TRANSFERS} t JOIN {ENTRIES} e ON e.id = t.entry_id
+                 WHERE t.credited AND e.kind = 'expiry') AS expired_in,
                 (SELECT COALESCE(sum(points), 0) FROM bank_spends) AS spent
         ) x
         WHERE pool <> expired_in - spent OR pool < 0
     """,
     "only expiries credit the bank, and only its spends debit it": f"""
         SELECT t.id AS transfer_id, t.entry_id, t.amount, e.kind
-        FROM {TRANSFERS} t LEFT JOIN {ENTRIES} e ON e.id = t.entry_id
-        WHERE (t.credit_code = 'bank' AND e.kind IS DISTINCT FROM 'expiry')
-           OR (t.debit_code = 'bank'
+        FROM {BANK_TRANSFERS} t LEFT JOIN {ENTRIES} e ON e.id = t.entry_id
+        WHERE (t.credited AND e.kind IS DISTINCT FROM 'expiry')
+           OR (t.debited
                AND NOT EXISTS (SELECT 1 FROM bank_spends s WHERE s.transfer_id = t.id))
     """,
     "a transfer with no entry is a bank spend's charity matching": f"""
@@ -60,8 +62,7 @@ LIFECYCLE_CHECKS: dict[str, str] = {
         SELECT s.id AS spend_id, s.member_id, s.points, e.member_id AS entry_member_id,
                e.amount, e.reversed_amount, t.id AS transfer_id
         FROM bank_spends s JOIN {ENTRIES} e ON e.id = s.entry_id
-        LEFT JOIN {TRANSFERS} t ON t.id = s.transfer_id AND t.entry_id = e.id
-            AND t.debit_code = 'bank'
+        LEFT JOIN {BANK_TRANSFERS} t ON t.id = s.transfer_id AND t.entry_id = e.id AND t.debited
         WHERE s.kind = 'prize' AND (e.member_id <> s.member_id OR e.amount <> s.points
               OR e.reversed_amount <> 0 OR t.id IS NULL)
     """,
