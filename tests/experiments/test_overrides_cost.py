@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
 
+import pytest
+
 from app.engagement import usecases as engagement
 from app.experiments import usecases as experiments
 from app.experiments.models import ExperimentDraft, VariantDraft
@@ -85,8 +87,11 @@ async def test_a_task_completion_pays_one_statement_more_only_while_its_reward_i
 
 
 async def test_a_redemption_pays_one_statement_more_only_while_its_price_is_tested(
-    runtime: Runtime,
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """On the ordinary path (BEGIN, its statements, COMMIT): the experiment's own cost. The
+    one-statement placement (app/mall/onetrip.py) is not tried for a price under test, below."""
+    monkeypatch.setattr(mall, "place_in_one_trip", _not_tried)
     await seed_mall(runtime)
     item = await get_item_by_code(runtime, "coupon-5cny")
 
@@ -102,3 +107,30 @@ async def test_a_redemption_pays_one_statement_more_only_while_its_price_is_test
 
     draft = _draft(item_prices=[("coupon-5cny", Decimal(80))])
     assert await _costs(runtime, redeem, draft) == (1, 2, 0)
+
+
+async def _not_tried(*_: object) -> None:
+    return None
+
+
+async def test_a_redemption_whose_price_is_tested_takes_the_ordinary_path(
+    runtime: Runtime,
+) -> None:
+    """An untested price is placed in one statement; while the price is tested the placement
+    falls back to the ordinary transaction (the statement declines a price an experiment
+    overrides), 15 statements more, then one statement again once the experiment stops."""
+    await seed_mall(runtime)
+    item = await get_item_by_code(runtime, "coupon-5cny")
+
+    async def redeem(member: int, key: str) -> object:
+        return await mall.place_redemption(
+            runtime,
+            Actor(f"member:{member}"),
+            member_id=member,
+            item_id=item.id,
+            quantity=1,
+            idempotency_key=key,
+        )
+
+    draft = _draft(item_prices=[("coupon-5cny", Decimal(80))])
+    assert await _costs(runtime, redeem, draft) == (15, 16, 0)
