@@ -662,11 +662,9 @@ SQL_POST_CREDIT = (
 )
 
 
-async def earn_function(conn: Any, member_id: int, amount: int, key: str) -> int:
-    """One earn, as the API's one statement: ``ledger_post_credit()`` in autocommit."""
-    caller = f"staff:{STAFF_NAME}"
-    reason = "bench earn"
-    request = {
+def _earn_request(member_id: int, amount: int, reason: str) -> dict[str, Any]:
+    """An earn's request as the API fingerprints it for its idempotency key."""
+    return {
         "member_id": member_id,
         "amount": amount,
         "reason": reason,
@@ -674,8 +672,11 @@ async def earn_function(conn: Any, member_id: int, amount: int, key: str) -> int
         "available_at": None,
         "expires_at": None,
     }
-    now = datetime.now(UTC)
-    entry_event = {
+
+
+def _earn_event(amount: int, reason: str, now: datetime) -> dict[str, Any]:
+    """An earn's entry as its ``points.earned`` event carries it."""
+    return {
         "kind": "earn",
         "amount": amount,
         "reason": reason,
@@ -684,6 +685,15 @@ async def earn_function(conn: Any, member_id: int, amount: int, key: str) -> int
         "reverses_entry_id": None,
         "created_at": now.isoformat(),
     }
+
+
+async def earn_function(conn: Any, member_id: int, amount: int, key: str) -> int:
+    """One earn, as the API's one statement: ``ledger_post_credit()`` in autocommit."""
+    caller = f"staff:{STAFF_NAME}"
+    reason = "bench earn"
+    request = _earn_request(member_id, amount, reason)
+    now = datetime.now(UTC)
+    entry_event = _earn_event(amount, reason, now)
     row = await conn.fetchrow(
         SQL_POST_CREDIT,
         caller,
@@ -727,26 +737,8 @@ async def earn_batch(conn: Any, member_id: int, amount: int, key: str) -> int:
     """BATCH earns (``member_id``'s and random members') as one statement; the first's entry."""
     caller, reason, now = f"staff:{STAFF_NAME}", "bench earn", datetime.now(UTC)
     members = [member_id, *random.sample(_batch_members, BATCH - 1)]
-    requests = [
-        {
-            "member_id": m,
-            "amount": amount,
-            "reason": reason,
-            "reference": None,
-            "available_at": None,
-            "expires_at": None,
-        }
-        for m in members
-    ]
-    entry_event = {
-        "kind": "earn",
-        "amount": amount,
-        "reason": reason,
-        "source": "api",
-        "reference": None,
-        "reverses_entry_id": None,
-        "created_at": now.isoformat(),
-    }
+    requests = [_earn_request(m, amount, reason) for m in members]
+    entry_event = _earn_event(amount, reason, now)
 
     def same(value: Any) -> list[Any]:
         return [value] * BATCH

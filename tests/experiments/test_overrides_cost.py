@@ -92,19 +92,7 @@ async def test_a_redemption_pays_one_statement_more_only_while_its_price_is_test
     """On the ordinary path (BEGIN, its statements, COMMIT): the experiment's own cost. The
     one-statement placement (app/mall/onetrip.py) is not tried for a price under test, below."""
     monkeypatch.setattr(mall, "place_in_one_trip", _not_tried)
-    await seed_mall(runtime)
-    item = await get_item_by_code(runtime, "coupon-5cny")
-
-    async def redeem(member: int, key: str) -> object:
-        return await mall.place_redemption(
-            runtime,
-            Actor(f"member:{member}"),
-            member_id=member,
-            item_id=item.id,
-            quantity=1,
-            idempotency_key=key,
-        )
-
+    redeem = await _coupon_redemption(runtime)
     draft = _draft(item_prices=[("coupon-5cny", Decimal(80))])
     assert await _costs(runtime, redeem, draft) == (1, 2, 0)
 
@@ -113,12 +101,8 @@ async def _not_tried(*_: object) -> None:
     return None
 
 
-async def test_a_redemption_whose_price_is_tested_takes_the_ordinary_path(
-    runtime: Runtime,
-) -> None:
-    """An untested price is placed in one statement; while the price is tested the placement
-    falls back to the ordinary transaction (the statement declines a price an experiment
-    overrides), 15 statements more, then one statement again once the experiment stops."""
+async def _coupon_redemption(runtime: Runtime) -> Callable[[int, str], Awaitable[object]]:
+    """The demo mall seeded; a member's redemption of one 5-CNY coupon under a key."""
     await seed_mall(runtime)
     item = await get_item_by_code(runtime, "coupon-5cny")
 
@@ -132,5 +116,15 @@ async def test_a_redemption_whose_price_is_tested_takes_the_ordinary_path(
             idempotency_key=key,
         )
 
+    return redeem
+
+
+async def test_a_redemption_whose_price_is_tested_takes_the_ordinary_path(
+    runtime: Runtime,
+) -> None:
+    """An untested price is placed in one statement; while the price is tested the placement
+    falls back to the ordinary transaction (the statement declines a price an experiment
+    overrides), 15 statements more, then one statement again once the experiment stops."""
+    redeem = await _coupon_redemption(runtime)
     draft = _draft(item_prices=[("coupon-5cny", Decimal(80))])
     assert await _costs(runtime, redeem, draft) == (15, 16, 0)
