@@ -28,6 +28,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from app.errors import DomainError, ErrorCode, invalid
@@ -167,7 +168,21 @@ def period_of(kind: PeriodKind, at: datetime, tz: str) -> Period:
 
 def periods_of(at: datetime, tz: str) -> list[Period]:
     """Every period an instant counts in: its day, ISO week, month, and all time."""
-    return [period_of(kind, at, tz) for kind in PeriodKind]
+    if at.tzinfo is None:
+        raise ValueError("periods_of needs an aware datetime")
+    return list(_periods_of_day(at.astimezone(ZoneInfo(tz)).date(), tz))
+
+
+@lru_cache(maxsize=64)
+def _periods_of_day(day: date, tz: str) -> tuple[Period, ...]:
+    # The projector asks for every entry, and a batch's entries share a day or two: made once.
+    zone = ZoneInfo(tz)
+    return tuple(
+        Period(kind, ALL_TIME_ID, None, None)
+        if kind is PeriodKind.ALL_TIME
+        else _period_for_day(kind, day, zone)
+        for kind in PeriodKind
+    )
 
 
 _DAILY = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")

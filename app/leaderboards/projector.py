@@ -102,22 +102,25 @@ async def apply_changes(
     keys = [cursor, markers]
     for period in periods:
         keys.extend(key_of[period])
-    args: list[Any] = [lo, upto, len(periods), *(period.field for period in periods)]
+    packed: list[int | str] = []
     for change in changes:
-        args += [
+        packed += (
             change.event_id,
             number[change.period],
-            change.member_id,
+            str(change.member_id),  # a hash field: a string, whatever its size
             change.delta,
             change.element,
             change.ttl or 0,
-        ]
+        )
+    fields = [period.field for period in periods]
+    args: list[Any] = [lo, upto, len(periods), *fields, json.dumps(packed, separators=(",", ":"))]
     result = await redis.register_script(scripts.APPLY)(keys=keys, args=args)
     return ApplyResult(int(result[0]), int(result[1]), int(result[2]))
 
 
 def live_keys(board: Board, periods: Sequence[Period]) -> dict[Period, tuple[str, str]]:
-    return {p: (board_key(board.name, p), index_key(board.name, p)) for p in periods}
+    """The live (sorted set, index) keys of each distinct period (given once per change)."""
+    return {p: (board_key(board.name, p), index_key(board.name, p)) for p in dict.fromkeys(periods)}
 
 
 @dataclass

@@ -7,8 +7,10 @@ compared as numbers; tie-break elements are fixed-width strings, compared as str
 
 # KEYS[1] cursor, KEYS[2] markers, then a (sorted set, member index) pair per period set.
 # ARGV[1] lo: the cursor this batch was read after; ARGV[2] upto: the batch covers (lo, upto];
-# ARGV[3] n: how many period sets; ARGV[4 .. 3+n] their marker fields;
-# then 6 values per change: event id, period set number (1-based), member, delta, element, ttl.
+# ARGV[3] n: how many period sets; ARGV[4 .. 3+n] their marker fields; ARGV[4+n] the changes,
+# one JSON array of 6 values per change: event id, period set number (1-based), member (a
+# string: a hash field), delta, element, ttl. One argument, not six a change: redis-py packs each
+# argument in Python, and that was half the projector's CPU (docs/PERFORMANCE.md).
 # Returns {status, cursor, applied}: status 1 applied, 0 nothing new, -1 stale (the cursor is
 # behind lo: a rebuild moved it; read it again).
 APPLY = """
@@ -22,16 +24,17 @@ local marker = {}
 for s = 1, n do
   marker[s] = tonumber(redis.call('HGET', KEYS[2], ARGV[3 + s]) or '0')
 end
+local changes = cjson.decode(ARGV[4 + n])
 local applied = 0
-local i = 4 + n
-while i <= #ARGV do
-  local id = tonumber(ARGV[i])
-  local s = tonumber(ARGV[i + 1])
+local i = 1
+while i <= #changes do
+  local id = changes[i]
+  local s = changes[i + 1]
   if id > cursor and id > marker[s] then
     local z = KEYS[1 + 2 * s]
     local h = KEYS[2 + 2 * s]
-    local member = ARGV[i + 2]
-    local element = ARGV[i + 4]
+    local member = changes[i + 2]
+    local element = changes[i + 4]
     local score = 0
     local old = redis.call('HGET', h, member)
     if old then
@@ -40,10 +43,10 @@ while i <= #ARGV do
       -- reached-at only moves forward: keep the element of the later instant (smaller string)
       if old < element then element = old end
     end
-    score = score + tonumber(ARGV[i + 3])
+    score = score + changes[i + 3]
     redis.call('HSET', h, member, element)
     if score > 0 then redis.call('ZADD', z, score, element) end
-    local ttl = tonumber(ARGV[i + 5])
+    local ttl = changes[i + 5]
     if ttl > 0 then
       redis.call('EXPIRE', z, ttl)
       redis.call('EXPIRE', h, ttl)

@@ -27,6 +27,7 @@ from app.leaderboards.boards import (
     parse_kind,
     parse_period,
     period_of,
+    periods_of,
     ranking_key,
 )
 
@@ -52,6 +53,20 @@ def test_periods_of_an_instant() -> None:
         "monthly": "2026-11",
         "all-time": "all",
     }
+
+
+@given(
+    at=st.datetimes(
+        min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+    ),
+    tz=st.sampled_from([TZ, "America/New_York", "Pacific/Kiritimati", "UTC"]),
+)
+def test_periods_of_is_period_of_each_kind(at: datetime, tz: str) -> None:
+    """``periods_of`` reuses the periods of a local day: the same as working each out."""
+    assert periods_of(at, tz) == [period_of(kind, at, tz) for kind in PeriodKind]
+    # the local day, not the UTC one: a minute later may be another local day (or the same)
+    later = at + timedelta(minutes=1)
+    assert periods_of(later, tz) == [period_of(kind, later, tz) for kind in PeriodKind]
 
 
 def test_23_59_and_00_01_shanghai_are_different_days() -> None:
