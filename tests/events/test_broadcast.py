@@ -99,3 +99,32 @@ async def test_a_subscriber_gets_its_replay_at_once_while_redis_is_down(
     assert (replayed.type, replayed.payload) == ("test.stored", {"n": 1})
 
     await events.aclose()
+
+
+async def test_publish_many_keeps_the_order_and_survives_a_restart(
+    redis_server: RedisServer,
+) -> None:
+    """One script call publishes the batch: each channel hears its messages in order, also
+    after a restart emptied Redis's script cache."""
+    backend = RedisPubSubBackend(redis_server.url)
+    hub = EventHub(backend, prefix="t:", buffer_size=100)
+    await hub.connect()
+    await asyncio.wait_for(backend.connected.wait(), 10)  # else a RESYNC comes first
+    try:
+        async with hub.subscribe("a") as a, hub.subscribe("b") as b:
+            batch = [("b" if i % 3 == 0 else "a", f"m{i}") for i in range(40)]
+            await hub.publish_many(batch)
+            heard_a = [(await asyncio.wait_for(a.get(), 2)).message for _ in range(26)]
+            heard_b = [(await asyncio.wait_for(b.get(), 2)).message for _ in range(14)]
+            assert heard_a == [m for topic, m in batch if topic == "a"]
+            assert heard_b == [m for topic, m in batch if topic == "b"]
+
+            redis_server.kill()
+            await asyncio.sleep(0.2)
+            redis_server.start()
+            assert (await asyncio.wait_for(a.get(), 10)).message == RESYNC
+            await hub.publish_many([("a", "after"), ("a", "restart")])
+            assert (await asyncio.wait_for(a.get(), 2)).message == "after"
+            assert (await asyncio.wait_for(a.get(), 2)).message == "restart"
+    finally:
+        await hub.disconnect()
