@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     point_value_cny: str = "0.1"
     max_points_per_operation: int = Field(default=10_000_000, ge=1)
+    # earnPointsBatch (docs/API.md "Bulk earns"): at most this many earns in one call. 500 items
+    # are ~150 KB of JSON, well inside max_request_bytes, and ~9 statements of 60 postings.
+    earn_points_batch_max: int = Field(default=500, ge=1, le=5_000)
     negative_balance_policy: NegativeBalancePolicy = NegativeBalancePolicy.ALLOW_NEGATIVE
     default_hold_seconds: int = 15 * 60
     default_expiry_months: int | None = 12

@@ -104,6 +104,7 @@ PERMISSIONS: Mapping[str, Rule] = {
     "setMemberStatus": Rule(WRITERS, False, None, "freeze, close or reactivate a member"),
     # Points
     "earnPoints": Rule(WRITERS, False, Scope.POINTS_EARN, "credit points (generic earn)"),
+    "earnPointsBatch": Rule(WRITERS, False, Scope.POINTS_EARN, "many earns, each its own outcome"),
     "spendPoints": Rule(WRITERS, False, Scope.POINTS_SPEND, "debit points"),
     "holdPoints": Rule(WRITERS, False, Scope.POINTS_SPEND, "reserve points (two-phase)"),
     "commitHold": Rule(WRITERS, False, Scope.POINTS_SPEND, "turn a hold into a spend", "hold"),

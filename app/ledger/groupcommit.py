@@ -34,6 +34,12 @@ POST_CREDITS = (
     " $14, $15, $16, $17, $18, $19, $20)"
 )
 
+# Postings in one statement at most: each is a subtransaction, and a transaction with more than
+# 64 makes other sessions' snapshots slow (PostgreSQL's subtransaction cache overflows). The
+# group commit's cap (JIFEN_EARN_BATCH_MAX) is held to it; a bulk earn is cut into statements of
+# this many (app/ledger/onetrip.py).
+POSTINGS_MAX = 60
+
 # Batches out at once per process. Two: one is being written while the next one fills up, and
 # PostgreSQL's backend work of one batch overlaps the API's work for the next.
 IN_FLIGHT = 2

@@ -25,14 +25,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias
 
-from app.db import after_commit, autocommit_fetch
+import asyncpg
+from sqlalchemy.exc import DBAPIError
+
+from app.db import after_commit, autocommit_fetch, retry_on_lost_connection
 from app.errors import DomainError
 from app.ledger import posted
 from app.ledger.commands import Earn, request_of
-from app.ledger.groupcommit import ALONE, Credit, CreditBatcher
+from app.ledger.groupcommit import ALONE, POSTINGS_MAX, Credit, CreditBatcher, post_credits
 from app.ledger.idempotency import check_key, fingerprint
 from app.ledger.journal import count_postings
 from app.ledger.models import Actor, Balance, Entry, EntryKind, HoldStatus
@@ -40,6 +46,8 @@ from app.ledger.movements import credit_dates
 from app.ledger.policy import LedgerPolicy
 from app.ledger.service import checked_note
 from app.runtime import Runtime
+
+log = logging.getLogger("app.ledger")
 
 POST_CREDIT = (
     "SELECT * FROM ledger_post_credit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
@@ -53,6 +61,74 @@ async def earn_in_one_trip(
     """The earn posted and committed by one statement, or None: nothing written, run the
     ledger's path (see the module's docstring)."""
     now = rt.clock.now()
+    credit = earn_credit(policy, actor, earn, key, operation, now)
+    if credit is None:
+        return None
+    row = await post_credit(rt, credit)
+    if row is None:
+        return None
+    return credited_entry(
+        row, earn.member_id, earn.amount, credit.reason, credit.reference, actor, now
+    )
+
+
+@dataclass(frozen=True)
+class Credited:
+    """An earn of a batch posted by the batch's statement, with the balance it left."""
+
+    entry: Entry
+    balance: Balance
+
+
+# An earn of a batch: posted, refused whole with its chunk (a database fault: UNAVAILABLE, re-send
+# with the keys), or None: nothing written, the ledger's path answers it.
+BatchOutcome: TypeAlias = Credited | DomainError | None
+
+
+async def earns_in_one_trip(
+    rt: Runtime,
+    policy: LedgerPolicy,
+    actor: Actor,
+    earns: Sequence[tuple[Earn, str]],
+    operation: str,
+) -> list[BatchOutcome]:
+    """Many earns of one request (``earnPointsBatch``), posted by ``ledger_post_credits()``:
+    one statement, one COMMIT, for up to :data:`POSTINGS_MAX` of them, one after the other. Each
+    outcome is its own, in the earns' order (:data:`BatchOutcome`)."""
+    now = rt.clock.now()
+    credits = [earn_credit(policy, actor, earn, key, operation, now) for earn, key in earns]
+    outcomes: list[BatchOutcome] = [None] * len(earns)
+    ready = [(index, credit) for index, credit in enumerate(credits) if credit is not None]
+    for start in range(0, len(ready), POSTINGS_MAX):
+        chunk = ready[start : start + POSTINGS_MAX]
+        try:
+            rows = await _post_credits(rt.engine, [credit for _, credit in chunk])
+        except DomainError as refusal:  # in doubt, or the database is gone: each earn re-sent
+            for index, _ in chunk:
+                outcomes[index] = refusal
+            continue
+        except (DBAPIError, asyncpg.PostgresError) as error:  # e.g. a deadlock broken here
+            log.warning("an earn batch's statement failed, each earn goes alone: %s", error)
+            continue
+        for (index, credit), row in zip(chunk, rows, strict=True):
+            if isinstance(row, asyncpg.Record):
+                earn = earns[index][0]
+                entry = credited_entry(
+                    row, earn.member_id, earn.amount, credit.reason, credit.reference, actor, now
+                )
+                outcomes[index] = Credited(entry, row_balance(row))
+    return outcomes
+
+
+# NotSent retried; a connection lost while the statement was out: UNAVAILABLE (CommitInDoubt).
+_post_credits = retry_on_lost_connection(post_credits)
+
+
+def earn_credit(
+    policy: LedgerPolicy, actor: Actor, earn: Earn, key: str, operation: str, now: datetime
+) -> Credit | None:
+    """The earn's posting as ``ledger_post_credit(s)()`` take it, or None when the ledger's path
+    would refuse the request (it refuses it then, in its own order and words)."""
     try:
         check_key(key)
         note = checked_note(policy, earn.amount, earn.reason, actor, earn.reference)
@@ -60,7 +136,7 @@ async def earn_in_one_trip(
             policy, now, earn.available_at, earn.expires_at, earn.expiry
         )
     except DomainError:
-        return None  # the ledger's path refuses it, in its own order
+        return None
     kind = EntryKind.EARN
     details: dict[str, Any] = earn.details or {}
     entry_event = {
@@ -72,7 +148,7 @@ async def earn_in_one_trip(
         "reverses_entry_id": None,
         "created_at": now.isoformat(),
     }
-    credit = Credit(
+    return Credit(
         actor.principal,
         key,
         operation,
@@ -94,10 +170,6 @@ async def earn_in_one_trip(
         "points.earned",
         json.dumps(entry_event),
     )
-    row = await post_credit(rt, credit)
-    if row is None:
-        return None
-    return credited_entry(row, earn.member_id, earn.amount, note.reason, note.reference, actor, now)
 
 
 async def post_credit(rt: Runtime, credit: Credit) -> Any:
@@ -141,7 +213,7 @@ def credited_entry(
     ``engagement_check_in()``'s: its balance kept for the answer and the postings counted, now
     when the statement ``committed`` it, else once the caller's transaction commits."""
     kind = EntryKind.EARN
-    balance = Balance(row["out_available"], row["out_pending"], row["out_held"], row["out_debt"])
+    balance = row_balance(row)
     if committed:
         posted.keep(member_id, balance)
         count_postings(kind, [amount])
@@ -168,6 +240,11 @@ def credited_entry(
     )
 
 
+def row_balance(row: Any) -> Balance:
+    """The balance a posting function's row answers (``out_available``…)."""
+    return Balance(row["out_available"], row["out_pending"], row["out_held"], row["out_debt"])
+
+
 def hold_arguments(
     policy: LedgerPolicy, actor: Actor, amount: int, reason: str, expires_at: datetime
 ) -> tuple[Any, ...] | None:
@@ -187,8 +264,5 @@ def hold_arguments(
 def hold_placed(row: Any, member_id: int) -> int:
     """The hold a committed statement's row answers (``out_hold_id``, the balance): its id, the
     balance kept for the write's answer."""
-    posted.keep(
-        member_id,
-        Balance(row["out_available"], row["out_pending"], row["out_held"], row["out_debt"]),
-    )
+    posted.keep(member_id, row_balance(row))
     return int(row["out_hold_id"])

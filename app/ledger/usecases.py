@@ -7,7 +7,7 @@ raising :class:`app.errors.DomainError` for a refused request (nothing is writte
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -29,7 +29,7 @@ from app.ledger.commands import (
 )
 from app.ledger.idempotency import idempotent
 from app.ledger.models import Actor, Balance, Entry, Hold, Lot
-from app.ledger.onetrip import earn_in_one_trip
+from app.ledger.onetrip import Credited, earn_in_one_trip, earns_in_one_trip
 from app.ledger.pacing import Pace, Sleep
 from app.ledger.service import Ledger, LedgerPolicy
 from app.runtime import Runtime
@@ -85,6 +85,28 @@ async def earn_points(rt: Runtime, actor: Actor, earn: Earn, *, idempotency_key:
     if entry is not None:
         return entry
     return await _write(rt, actor, idempotency_key, "earn", earn, Ledger.earn)
+
+
+async def earn_points_batch(
+    rt: Runtime, actor: Actor, earns: Sequence[tuple[Earn, str]]
+) -> list[Credited | Entry | DomainError]:
+    """Many earns, each with its idempotency key, each with its own outcome in their order: the
+    batch's statements post the common case (:func:`earns_in_one_trip`); every other earn — a
+    replay, a reused key, a refused input, an unknown or closed member, something due — takes
+    the ledger's path alone, as ``earnPoints`` would, and answers as it would (its entry, or the
+    :class:`DomainError` it was refused with). One earn's refusal never undoes another's."""
+    policy = LedgerPolicy.from_settings(rt.settings)
+    posted = await earns_in_one_trip(rt, policy, actor, earns, "earn")
+    outcomes: list[Credited | Entry | DomainError] = []
+    for (earn, key), outcome in zip(earns, posted, strict=True):
+        if outcome is not None:
+            outcomes.append(outcome)
+            continue
+        try:
+            outcomes.append(await _write(rt, actor, key, "earn", earn, Ledger.earn))
+        except DomainError as refusal:
+            outcomes.append(refusal)
+    return outcomes
 
 
 async def spend_points(rt: Runtime, actor: Actor, spend: Spend, *, idempotency_key: str) -> Entry:

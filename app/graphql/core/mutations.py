@@ -140,7 +140,7 @@ def mutation(
             STATUS_UNDER_LOCK.add(operation)
         hints = get_type_hints(body)
         input_type, payload = hints["input"], hints["return"]
-        answer = _result_union(result or f"{operation[0].upper()}{operation[1:]}Result", payload)
+        answer = result_union(result or f"{operation[0].upper()}{operation[1:]}Result", payload)
 
         async def resolve(info: Info, input: Any) -> Any:
             call = Call(info, operation)
@@ -170,7 +170,9 @@ def mutation(
     return declare
 
 
-def _result_union(name: str, payload: type) -> Any:
+def result_union(name: str, payload: type) -> Any:
+    """The union ``name`` of ``payload`` and :class:`MutationError`, one object per name (a
+    batch's items answer with their single mutation's union)."""
     known = _unions.get(name)
     if known is None:
         union = Annotated[payload | MutationError, strawberry.union(name)]  # type: ignore[valid-type]

@@ -25,6 +25,14 @@ class EarnPointsInput:
 
 
 @strawberry.input
+class EarnPointsBatchInput:
+    items: list[EarnPointsInput] = strawberry.field(
+        description="The earns, each as earnPoints takes it (its own idempotencyKey); 1 to "
+        "JIFEN_EARN_POINTS_BATCH_MAX (500)."
+    )
+
+
+@strawberry.input
 class SpendPointsInput:
     member_id: strawberry.ID
     amount: int

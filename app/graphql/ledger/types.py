@@ -8,6 +8,7 @@ from typing import Any
 import strawberry
 
 from app.graphql.core.fields import described_field, optional_id
+from app.graphql.core.mutations import result_union
 from app.graphql.earning.breakdown import PointsBreakdown
 from app.graphql.ledger.enums import EntryKind, HoldStatus
 from app.ledger.models import Balance, Entry, Hold, Lot
@@ -133,6 +134,20 @@ class LotNode:
 class PointsPosted:
     entry: EntryNode
     balance: BalanceNode
+
+
+# What earnPoints answers, and each item of earnPointsBatch.
+EarnPointsResult = result_union("EarnPointsResult", PointsPosted)
+
+
+@strawberry.type(
+    description="A batch of earns: each item's own outcome, in the input's order (a refused "
+    "item changed nothing, and nothing of its neighbours)."
+)
+class EarnBatchPosted:
+    results: list[EarnPointsResult]  # type: ignore[valid-type]
+    posted: int = strawberry.field(description="Items answered with their entry (replays too).")
+    refused: int = strawberry.field(description="Items answered with a MutationError.")
 
 
 @strawberry.type(description="A hold was placed or released; the balance is as of right after.")
