@@ -133,6 +133,14 @@ async def request_for(operation: str, world: World) -> tuple[str, dict[str, Any]
                  amount: 1, reason: "walk", idempotencyKey: $k}}) {PAYLOAD} }}""",
             {"m": a, "k": key},
         )
+    if operation == "earnPointsBatch":  # its one item answers a refusal on the member
+        return (
+            f"""mutation($m: ID!, $k: String!) {{ earnPointsBatch(input: {{items: [{{
+                 memberId: $m, amount: 1, reason: "walk", idempotencyKey: $k}}]}}) {{
+                 __typename ... on MutationError {{ code message }}
+                 ... on EarnBatchPosted {{ results {PAYLOAD} }} }} }}""",
+            {"m": a, "k": key},
+        )
     if operation == "commitHold":
         return (
             f"""mutation($h: ID!, $k: String!) {{ commitHold(input: {{holdId: $h,
@@ -344,6 +352,8 @@ def refusal_code(operation: str, body: dict[str, Any]) -> str | None:
         only: str = codes.pop()
         return only
     payload = body["data"][operation]
+    if isinstance(payload, dict) and payload.get("__typename") == "EarnBatchPosted":
+        (payload,) = payload["results"]  # a batch of one: its item's outcome
     if isinstance(payload, dict) and payload.get("__typename") == "MutationError":
         code: str = payload["code"]
         return code
