@@ -5,6 +5,7 @@ slow and a failing endpoint, and the drain of a backlog after a receiver outage.
     python bench/webhooks.py                                  # 50 earns/s for 30 s, 10 endpoints
     python bench/webhooks.py --rate 100 --duration 30 --outage 300
     python bench/webhooks.py --direct --rate 1000 --outage 0  # events straight to the outbox
+    python bench/webhooks.py --api-batch 100 --rate 1000 --outage 0  # 10 earnPointsBatch/s
 
 In one run:
 
@@ -35,7 +36,10 @@ In one run:
      start, their pending messages due at once) and the backlog drains.
    With ``--direct`` the events are not sent through the API: the bench commits them to the
    outbox itself, ``--batch`` per transaction, at ``--rate`` events a second (open loop), to
-   measure the delivery pipeline past what the API can post on this machine.
+   measure the delivery pipeline past what the API can post on this machine. With
+   ``--api-batch N`` they go through the API as ``earnPointsBatch`` requests of N earns each
+   (``--rate`` / N requests a second, every phase, ``no webhooks`` included): an earn's send
+   and answer are its request's.
    Commit → receipt is measured on the machine's one clock: arrival - the API's answer (the
    commit happened before the answer: a lower bound) and arrival - the request's send (an upper
    bound). Deliveries are matched to requests by entry id (``data.entry.id``).
@@ -90,6 +94,11 @@ DIRECT_ENTRY_IDS = 10**15
 EARN = (
     "mutation($input: EarnPointsInput!) { earnPoints(input: $input) { __typename"
     " ... on PointsPosted { entry { id } } ... on MutationError { code message } } }"
+)
+EARN_BATCH = (
+    "mutation($items: [EarnPointsInput!]!) { earnPointsBatch(input: {items: $items}) {"
+    " __typename ... on MutationError { code message } ... on EarnBatchPosted { results {"
+    " __typename ... on PointsPosted { entry { id } } ... on MutationError { code } } } } }"
 )
 CREATE = (
     "mutation($url: String!, $channel: String) { createWebhookEndpoint(input: {url: $url,"
@@ -331,13 +340,14 @@ class Bench:
         )
         return reply.json()
 
-    async def earn(self, session: Any, variables: dict[str, Any]) -> Any:
-        """One ``earnPoints`` of the load, with aiohttp: httpx's pool (httpcore) scans every
-        connection for every request it places, so with thousands of requests queued at
-        1,000/s the bench itself spent its time there and stopped sending (a run stalled so)."""
+    async def earn(self, session: Any, variables: dict[str, Any], query: str = EARN) -> Any:
+        """One ``earnPoints`` (or ``earnPointsBatch``) of the load, with aiohttp: httpx's pool
+        (httpcore) scans every connection for every request it places, so with thousands of
+        requests queued at 1,000/s the bench itself spent its time there and stopped sending (a
+        run stalled so)."""
         async with session.post(
             f"{self.server.url}/graphql",
-            json={"query": EARN, "variables": variables},
+            json={"query": query, "variables": variables},
             headers={"authorization": f"Bearer {self.staff}"},
         ) as reply:
             return await reply.json()
@@ -346,6 +356,9 @@ class Bench:
         """Open loop: request i starts at t0 + i / rate, whatever became of the others."""
         if self.args.direct:
             await self.commit_directly(phase, seconds)
+            return
+        if self.args.api_batch:
+            await self.drive_batches(phase, seconds)
             return
         import aiohttp
 
@@ -386,6 +399,57 @@ class Bench:
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
             for i in range(count):
                 delay = start + i / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                tasks.append(asyncio.create_task(one(i)))
+            await asyncio.gather(*tasks)
+
+    async def drive_batches(self, phase: Phase, seconds: float) -> None:
+        """``--api-batch N``: the same events through the API, N earns an ``earnPointsBatch``.
+        Open loop: request i starts at t0 + i * N / rate whatever became of the others; each
+        earn is recorded with its request's send and answer (the API's p99 is the batch
+        request's)."""
+        import aiohttp
+
+        size, rate = self.args.api_batch, self.args.rate
+        count = int(rate * seconds / size)
+        tasks: list[asyncio.Task[None]] = []
+
+        async def one(i: int) -> None:
+            members = [self.members[(i * size + k) % len(self.members)] for k in range(size)]
+            stamp = time.time_ns()
+            items = [
+                {
+                    "memberId": str(member),
+                    "amount": 1,
+                    "reason": "bench",
+                    "idempotencyKey": f"{phase.name}-{i}-{k}-{stamp}",
+                }
+                for k, member in enumerate(members)
+            ]
+            records = [Sent(time.time(), member) for member in members]
+            phase.sent.extend(records)
+            try:
+                body = await self.earn(session, {"items": items}, EARN_BATCH)
+                answered = time.time()
+                result = body["data"]["earnPointsBatch"]
+                outcomes = result.get("results") or [result] * size
+                for record, outcome in zip(records, outcomes, strict=True):
+                    record.answered = answered
+                    if outcome["__typename"] == "PointsPosted":
+                        record.entry = str(outcome["entry"]["id"])
+                    else:
+                        record.error = outcome.get("code")
+            except Exception as error:  # counted, not fatal
+                for record in records:
+                    record.answered, record.error = time.time(), type(error).__name__
+
+        connector = aiohttp.TCPConnector(limit=self.args.connections)
+        timeout = aiohttp.ClientTimeout(total=120)
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+            start = time.perf_counter()
+            for i in range(count):
+                delay = start + i * size / rate - time.perf_counter()
                 if delay > 0:
                     await asyncio.sleep(delay)
                 tasks.append(asyncio.create_task(one(i)))
@@ -770,6 +834,8 @@ def report(
     what = (
         f"events committed directly ({args.batch} a transaction; 'API' = the commit)"
         if args.direct
+        else f"earns through earnPointsBatch ({args.api_batch} a request)"
+        if args.api_batch
         else "earnPoints"
     )
     print(
@@ -868,6 +934,13 @@ def parse_args() -> argparse.Namespace:
         help="commit the events straight to the outbox, not through the API",
     )
     parser.add_argument("--batch", type=int, default=10, help="--direct: events a transaction")
+    parser.add_argument(
+        "--api-batch",
+        type=int,
+        default=0,
+        help="through the API, this many earns an earnPointsBatch request (--rate stays earns"
+        " a second); 0: one earnPoints a request",
+    )
     parser.add_argument("--endpoints", type=int, default=10)
     parser.add_argument(
         "--scope",
