@@ -107,7 +107,17 @@ async def earns_in_one_trip(
     now = rt.clock.now()
     credits = [earn_credit(policy, actor, earn, key, operation, now) for earn, key in earns]
     outcomes: list[BatchOutcome] = [None] * len(earns)
-    ready = [(index, credit) for index, credit in enumerate(credits) if credit is not None]
+    # A key's first use goes out; a later use of it in the batch takes the ledger's path after
+    # the statements (a replay of the first, or IDEMPOTENCY_KEY_REUSED), whichever statement
+    # the two would have been in and whichever of two statements out at once came first.
+    first_uses = {
+        credit.key: index for index, credit in reversed(list(enumerate(credits))) if credit
+    }
+    ready = [
+        (index, credit)
+        for index, credit in enumerate(credits)
+        if credit is not None and first_uses[credit.key] == index
+    ]
     out = asyncio.Semaphore(IN_FLIGHT)
 
     async def post(chunk: list[tuple[int, Credit]]) -> None:
