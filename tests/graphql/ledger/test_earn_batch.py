@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import random
-from datetime import timedelta
+import re
 from collections import Counter
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +18,7 @@ from app.ledger.groupcommit import POST_CREDITS, POSTINGS_MAX
 from tests.graphql.conftest import Api, api_with, assert_audit_clean
 from tests.graphql.statements import counting_statements, statements_of
 
+API_MD = Path(__file__).resolve().parents[3] / "docs" / "API.md"
 BATCH = """mutation($items: [EarnPointsInput!]!) {
   earnPointsBatch(input: {items: $items}) {
     __typename
@@ -324,3 +327,17 @@ async def test_a_batch_is_counted_by_the_statement_counter(api: Api) -> None:
     with counting_statements(api) as statements:
         await batch(api, [item(member, 1, "seen")])
     assert POST_CREDITS in statements
+
+
+async def test_the_example_in_api_md_runs(api: Api) -> None:
+    api_md = API_MD.read_text(encoding="utf-8")
+    section = api_md[api_md.index("## Bulk earns") :]
+    (example,) = re.findall(r"```graphql\n(.*?)```", section, re.S)[:1]
+    member = await api.register("pos", "batch-doc")
+    body = await api.call(
+        example,
+        {"items": [item(member, 3, "doc-1"), item(member, 0, "doc-2")]},
+        api.staff_headers(),
+    )
+    answer = body["data"]["earnPointsBatch"]
+    assert (answer["posted"], answer["refused"]) == (1, 1), body
