@@ -3,6 +3,7 @@
     python bench/checkin_cpu.py                    # 400 check-ins, 400 { __typename }
     python bench/checkin_cpu.py --requests 1000
     python bench/checkin_cpu.py --demo             # the whole demo programme: sign-in tasks
+    python bench/checkin_cpu.py --demo --cprofile  # + cProfile of the check-ins, CPU clock
 
 On a shared machine an open-loop rate (bench/checkin_open.py) measures the neighbours as much as
 the code; the CPU a check-in costs does not depend on them. Here the app runs in this process
@@ -72,11 +73,29 @@ async def timed(
     )
 
 
+async def cpu_profiled(database: str, count: int, one: Callable[[int], Awaitable[Any]]) -> None:
+    """cProfile on this process's CPU clock (waits on PostgreSQL and Redis cost nothing): what
+    the check-ins, and the relay's and projectors' rounds they cause, spend their CPU on."""
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile(time.process_time)
+    profiler.enable()
+    await timed("checkIn (cProfile)", database, count, one)
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    stats.sort_stats("tottime").print_stats(40)
+    stats.sort_stats("cumulative").print_stats(90)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--profile", action="store_true", help="pyinstrument the check-ins")
     parser.add_argument("--demo", action="store_true", help="the whole demo programme seeded")
+    parser.add_argument(
+        "--cprofile", action="store_true", help="cProfile the check-ins on the CPU clock"
+    )
     args = parser.parse_args()
 
     from app.auth.tokens import mint_token
@@ -131,7 +150,9 @@ async def main() -> None:
 
         print(f"sequential, in-process, {args.requests} requests each (after {WARM} to warm):")
         await timed("{ __typename }", database, args.requests, typename)
-        if not args.profile:
+        if args.cprofile:
+            await cpu_profiled(database, args.requests, check_in)
+        elif not args.profile:
             await timed("checkIn", database, args.requests, check_in)
         else:
             from pyinstrument import Profiler

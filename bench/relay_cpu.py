@@ -2,13 +2,16 @@
 
     python bench/relay_cpu.py                    # 2,000 events, one per commit, 200 commits/s
     python bench/relay_cpu.py --events 4000 --rate 300
+    python bench/relay_cpu.py --per-commit 5     # five events a commit, as a demo check-in
 
 A relay leads in this process (the tree's app/events/relay.py, on ``JIFEN_DATABASE_URL``, an
 already migrated database, and ``JIFEN_REDIS_URL``); another process commits one event per
-transaction at a steady rate, as check-ins do, so the relay wakes once per event (a NOTIFY per
-commit). Printed: this process's CPU per event published (the relay's loop, its statements'
-client side, the Redis pipeline), the events per wake, and the load average. The baseline is
-the same command run from a checkout of the older commit, alternating.
+transaction (``--per-commit`` events: a demo check-in writes five) at a steady rate, as
+check-ins do, so the relay wakes once per commit (a NOTIFY each). Printed: this process's CPU
+per event published (the relay's loop, its statements' client side, the Redis publish), the
+events per wake, and the load average. The baseline is the same command run from a checkout of
+the older commit, alternating (``cd`` there and run this file: the app is the one in the
+current directory).
 """
 
 from __future__ import annotations
@@ -31,20 +34,21 @@ WRITER = """
 import asyncio, sys, time
 import asyncpg
 
-async def main(dsn, topic, events, rate):
+async def main(dsn, topic, events, rate, per_commit):
     conn = await asyncpg.connect(dsn)
     start = time.perf_counter()
-    for i in range(events):
+    for i in range(events // per_commit):
         await conn.execute(
-            "INSERT INTO events (topic, type, payload) VALUES ($1, 'bench.event', '{}'::jsonb)",
-            topic,
+            "INSERT INTO events (topic, type, payload)"
+            " SELECT $1, 'bench.event', '{}'::jsonb FROM generate_series(1, $2)",
+            topic, per_commit,
         )
         pause = start + (i + 1) / rate - time.perf_counter()
         if pause > 0:
             await asyncio.sleep(pause)
     await conn.close()
 
-asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])))
+asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])))
 """
 
 
@@ -59,6 +63,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--events", type=int, default=2_000)
     parser.add_argument("--rate", type=float, default=200.0, help="commits per second")
+    parser.add_argument("--per-commit", type=int, default=1, help="events each commit writes")
     args = parser.parse_args()
 
     import asyncpg
@@ -88,10 +93,18 @@ async def main() -> None:
     print(f"load average before: {load_average()}; tree {ROOT}")
     ours, started = time.process_time(), time.perf_counter()
     writer = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", WRITER, dsn, topic, str(args.events), str(args.rate)
+        sys.executable,
+        "-c",
+        WRITER,
+        dsn,
+        topic,
+        str(args.events),
+        str(args.rate),
+        str(args.per_commit),
     )
     await writer.wait()
-    await until(lambda: relay.stats.published - published_before >= args.events)
+    sent = args.events // args.per_commit * args.per_commit
+    await until(lambda: relay.stats.published - published_before >= sent)
     cpu = time.process_time() - ours
     wall = time.perf_counter() - started
     task.cancel()
