@@ -4,6 +4,7 @@
     python bench/checkin_cpu.py --requests 1000
     python bench/checkin_cpu.py --demo             # the whole demo programme: sign-in tasks
     python bench/checkin_cpu.py --demo --cprofile  # + cProfile of the check-ins, CPU clock
+    python bench/checkin_cpu.py --demo --statement # + engagement_check_in() alone, no API
 
 On a shared machine an open-loop rate (bench/checkin_open.py) measures the neighbours as much as
 the code; the CPU a check-in costs does not depend on them. Here the app runs in this process
@@ -88,6 +89,40 @@ async def cpu_profiled(database: str, count: int, one: Callable[[int], Awaitable
     stats.sort_stats("cumulative").print_stats(90)
 
 
+async def statement_alone(rt: Any, members: list[int]) -> None:
+    """``engagement_check_in()`` sent as the API sends it (its arguments built by the app, whose
+    caches the check-ins above filled), one member after another on one connection: what the
+    statement costs its PostgreSQL backend, without the API, the relay or the projector."""
+    import asyncpg
+
+    from app.engagement.onetrip import CHECK_IN as STATEMENT
+    from app.engagement.onetrip import _call
+    from app.events.relay import asyncpg_dsn
+    from app.ledger.models import Actor
+
+    conn = await asyncpg.connect(asyncpg_dsn(rt.settings.database_url))
+    try:
+
+        async def one(member: int) -> None:
+            actor = Actor(f"member:{member}", kind="member")
+            call = _call(rt, actor, member, one_trip=True)
+            assert call is not None, "the one-trip caches are not filled"
+            row = await conn.fetchrow(STATEMENT, *call.arguments)
+            assert row is not None and row["out_outcome"] == "signed", row
+
+        for member in members[:WARM]:
+            await one(member)
+        pid, measured = conn.get_server_pid(), members[WARM:]
+        theirs, started = cpu_seconds([pid]), time.perf_counter()
+        for member in measured:
+            await one(member)
+        wall = (time.perf_counter() - started) / len(measured) * 1e3
+        pg = (cpu_seconds([pid]) - theirs) / len(measured) * 1e3
+        print(f"  {'the statement alone':28} {wall:6.2f} ms wall | PostgreSQL {pg:5.2f} ms")
+    finally:
+        await conn.close()
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--requests", type=int, default=400)
@@ -95,6 +130,11 @@ async def main() -> None:
     parser.add_argument("--demo", action="store_true", help="the whole demo programme seeded")
     parser.add_argument(
         "--cprofile", action="store_true", help="cProfile the check-ins on the CPU clock"
+    )
+    parser.add_argument(
+        "--statement",
+        action="store_true",
+        help="then the one statement alone for as many more members: its backend's CPU",
     )
     args = parser.parse_args()
 
@@ -107,7 +147,8 @@ async def main() -> None:
     )
     database = stage.database_url.rsplit("/", 1)[1]
     await install_schedule(stage.database_url)
-    members = await register_in_chunks(stage.database_url, 2 * (WARM + args.requests), stage.run_id)
+    count = (3 if args.statement else 2) * (WARM + args.requests)
+    members = await register_in_chunks(stage.database_url, count, stage.run_id)
     settings = Settings(
         database_url=stage.database_url,
         redis_url=stage.redis_url,
@@ -162,8 +203,13 @@ async def main() -> None:
             await timed("checkIn (profiled)", database, args.requests, check_in)
             profiler.stop()
             print(profiler.output_text(unicode=True, color=False, show_all=False))
+        if args.statement:
+            await statement_alone(app.state.runtime, members[2 * half :])
     print(f"load average after: {load_average()}")
     print(f"exactly one reward: {await verify(stage.database_url, members[:half])}")
+    if args.statement:
+        alone = await verify(stage.database_url, members[2 * half :])
+        print(f"exactly one reward, the statement alone: {alone}")
     ok, report = await audit(stage.database_url)
     print("ledger audit passed" if ok else report)
 
