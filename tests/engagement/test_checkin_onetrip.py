@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.clock import FrozenClock
 from app.db import unit_of_work
@@ -331,3 +331,42 @@ async def test_racing_check_ins_with_the_demo_tasks_pay_one_reward_and_feed_once
         assert len([key for key in paid if key.startswith("checkin:")]) == 7
     report = await audit_ledger(runtime.engine, runtime.clock.now())
     assert report.ok, report.render()
+
+
+async def test_a_demo_check_in_appends_its_five_events_in_the_ordinary_paths_order(
+    runtime: Runtime, clock: FrozenClock, new_member: NewMember
+) -> None:
+    """Five events, one transaction's, none between them: each topic's order and the ids' order
+    across them are the ordinary path's (the sign-in's task, then the points' challenge, its
+    signal after its member event) — what the webhooks, the member's subscription, the board's
+    projector and the challenge board read (docs/DECISIONS.md: none folded, none skipped)."""
+    await seed_engagement(runtime, STAFF)
+    _, member = await _after_an_ordinary_check_in(runtime, clock, new_member)
+
+    with counting(runtime) as statements:
+        done = await usecases.check_in(runtime, actor_of(member), member)
+
+    assert done.entry is not None and len(statements) == 1
+    async with runtime.engine.connect() as conn:
+        found = await conn.execute(
+            select(events.c.id, events.c.topic, events.c.type, events.c.payload)
+            .where(
+                events.c.type != "member.registered",
+                events.c.payload["member_id"].as_integer() == member,
+            )
+            .order_by(events.c.id)
+        )
+        rows = found.all()
+    topic = f"member:{member}"
+    challenge = next(r.payload["task_id"] for r in rows if r.topic.startswith("signal:"))
+    assert [(r.topic, r.type, r.payload.get("task")) for r in rows] == [
+        (topic, "points.earned", None),
+        (topic, "signin.checked_in", None),
+        (topic, "task.progressed", "seven-day-streak"),
+        (topic, "task.progressed", "monthly-points"),
+        (f"signal:challenge:{challenge}", "task.progressed", "monthly-points"),
+    ]
+    async with runtime.engine.connect() as conn:  # no other event among them
+        between = events.c.id.between(rows[0].id, rows[-1].id)
+        assert await conn.scalar(select(func.count()).where(between)) == len(rows)
+    assert rows[3].payload == rows[4].payload
