@@ -327,7 +327,7 @@ async def list_alerts(
         query = query.where(ack.is_(None) if status is AlertStatus.OPEN else ack.is_not(None))
     if before is not None:
         query = query.where(analytics_alerts.c.id < before)
-    async with rt.engine.connect() as conn:
+    async with rt.read() as conn:
         return [_fired(row) for row in await conn.execute(query)]
 
 

@@ -105,13 +105,13 @@ async def set_rule_enabled(
 async def list_rules(
     rt: Runtime, *, enabled: bool | None = None, after_id: int | None = None, first: int = 100
 ) -> list[RuleRecord]:
-    async with rt.engine.connect() as conn:
+    async with rt.read() as conn:
         return await _rulebook(rt, conn).list_rules(enabled=enabled, after_id=after_id, first=first)
 
 
 @retry_on_lost_connection
 async def get_rule(rt: Runtime, rule_id: int) -> RuleRecord:
-    async with rt.engine.connect() as conn:
+    async with rt.read() as conn:
         return await _rulebook(rt, conn).get_rule(rule_id)
 
 
@@ -122,7 +122,7 @@ async def rule_versions(rt: Runtime, rule_id: int) -> list[RuleVersion]:
 @retry_on_lost_connection
 async def rule_versions_of(rt: Runtime, rule_ids: list[int]) -> dict[int, list[RuleVersion]]:
     """Many rules' versions at once (DataLoaders)."""
-    async with rt.engine.connect() as conn:
+    async with rt.read() as conn:
         return await _rulebook(rt, conn).versions_of(rule_ids)
 
 
@@ -234,7 +234,7 @@ async def preview_points(rt: Runtime, command: PreviewPoints) -> Outcome:
     """What a basket would earn now (no lock, nothing written; caps as of this moment), with the
     command's draft rule as if saved."""
     basket, at = decisions.check_preview(command, rt.clock.now())
-    async with rt.engine.connect() as conn:
+    async with rt.read(command.member_id) as conn:
         store = _store(rt, conn)
         categories = sorted({line.category for line in basket.lines})
         snapshot = await store.snapshot(command.member_id, categories=categories)
@@ -255,5 +255,5 @@ async def preview_points(rt: Runtime, command: PreviewPoints) -> Outcome:
 
 @retry_on_lost_connection
 async def get_purchase(rt: Runtime, channel: str, order_id: str) -> PurchaseRecord:
-    async with rt.engine.connect() as conn:
+    async with rt.read() as conn:
         return await orders.get_purchase(_store(rt, conn), channel, order_id)

@@ -96,17 +96,17 @@ async def save_schedule(
 
 
 async def list_schedules(rt: Runtime) -> list[tuple[Schedule, bool]]:
-    async with rt.engine.connect() as conn:
+    async with rt.read() as conn:
         return await _signins(rt, conn).schedules()
 
 
 async def streak_state(rt: Runtime, member_id: int) -> StreakState:
-    async with rt.engine.connect() as conn:
+    async with rt.read(member_id) as conn:
         return await _signins(rt, conn).state(member_id)
 
 
 async def month_sign_ins(rt: Runtime, member_id: int, year: int, month: int) -> list[SignIn]:
-    async with rt.engine.connect() as conn:
+    async with rt.read(member_id) as conn:
         return await _signins(rt, conn).month(member_id, year, month)
 
 
@@ -153,7 +153,7 @@ async def list_tasks(
     rt: Runtime, *, enabled: bool | None = None, for_member: int | None = None
 ) -> list[TaskRecord]:
     """The programme's tasks; for a member (``for_member``), only those open to its segment."""
-    async with rt.engine.connect() as conn:
+    async with rt.read(*([] if for_member is None else [for_member])) as conn:
         tracker = _tracker(rt, conn)
         if for_member is None:
             return await tracker.all(enabled=enabled)
@@ -167,7 +167,7 @@ async def complete_task(rt: Runtime, actor: Actor, member_id: int, code: str) ->
 
 
 async def task_centre(rt: Runtime, member_id: int) -> list[TaskStatus]:
-    async with rt.engine.connect() as conn:
+    async with rt.read(member_id) as conn:
         return await _tracker(rt, conn).centre(member_id)
 
 
@@ -191,7 +191,7 @@ async def join_team(rt: Runtime, actor: Actor, code: str, member_id: int) -> Tea
 
 
 async def get_team(rt: Runtime, code: str) -> tuple[Team, list[int], Decimal]:
-    async with rt.engine.connect() as conn:
+    async with rt.read() as conn:
         return await _teams(rt, conn).get(code)
 
 
@@ -199,7 +199,7 @@ async def challenge_board(
     rt: Runtime, task_code: str, top: int, member_id: int | None = None
 ) -> tuple[Task, str, list[Standing], Standing | None]:
     """The challenge's members, best first, and ``member_id``'s own standing (one snapshot)."""
-    async with rt.engine.connect() as conn:
+    async with rt.read(*([] if member_id is None else [member_id])) as conn:
         teams = _teams(rt, conn)
         task, period, standings = await teams.member_board(task_code, top)
         mine = None if member_id is None else await teams.member_rank(task, period, member_id)
@@ -207,7 +207,7 @@ async def challenge_board(
 
 
 async def team_board(rt: Runtime, task_code: str, top: int) -> tuple[Task, str, list[Standing]]:
-    async with rt.engine.connect() as conn:
+    async with rt.read() as conn:
         return await _teams(rt, conn).team_board(task_code, top)
 
 
@@ -225,12 +225,12 @@ async def save_badge(rt: Runtime, badge: Badge) -> Badge:
 
 
 async def list_badges(rt: Runtime) -> list[Badge]:
-    async with rt.engine.connect() as conn:
+    async with rt.read() as conn:
         return await teams_module.list_badges(conn)
 
 
 async def member_badges(rt: Runtime, member_id: int) -> list[MemberBadge]:
-    async with rt.engine.connect() as conn:
+    async with rt.read(member_id) as conn:
         return await teams_module.badges_of(conn, member_id)
 
 
@@ -254,5 +254,5 @@ async def issue_invite_code(rt: Runtime, member_id: int) -> str:
 
 async def referral_summary(rt: Runtime, member_id: int) -> ReferralSummary:
     """The member's invite code (None until issued), referrer and friends; writes nothing."""
-    async with rt.engine.connect() as conn:
+    async with rt.read(member_id) as conn:
         return await _referrals(rt, conn).summary(member_id)

@@ -50,13 +50,13 @@ async def roll_out_experiment(rt: Runtime, actor: Actor, code: str, variant: str
 
 @retry_on_lost_connection
 async def get_experiment(rt: Runtime, code: str) -> Experiment:
-    async with rt.engine.connect() as conn:
+    async with rt.read() as conn:
         return await _book(rt, conn).get(code)
 
 
 @retry_on_lost_connection
 async def list_experiments(rt: Runtime) -> list[Experiment]:
-    async with rt.engine.connect() as conn:
+    async with rt.read() as conn:
         return await _book(rt, conn).find()
 
 
@@ -70,7 +70,7 @@ class Results:
 @retry_on_lost_connection
 async def experiment_results(rt: Runtime, code: str) -> Results:
     """Per variant, from each member's assignment to the experiment's end (or now)."""
-    async with rt.engine.connect() as conn:
+    async with rt.read() as conn:
         experiment = await _book(rt, conn).get(code)
         until = experiment.ended_at or rt.clock.now()
         variants = await variant_results(

@@ -389,7 +389,7 @@ async def spend_pool(
 
 async def pool(rt: Runtime) -> Pool:
     """The pool now: its balance, what expired into it, what was spent of it."""
-    async with rt.engine.connect() as conn:
+    async with rt.read() as conn:
         balance = await programme_balance(conn, BANK)
         expired_in = await expired_into(conn, BANK)
         spent = int(
@@ -399,7 +399,7 @@ async def pool(rt: Runtime) -> Pool:
 
 
 async def list_moves(rt: Runtime, member_id: int) -> list[Move]:
-    async with rt.engine.connect() as conn:
+    async with rt.read(member_id) as conn:
         rows = await conn.execute(
             select(bank_moves)
             .where(bank_moves.c.member_id == member_id)

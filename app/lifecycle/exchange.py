@@ -194,7 +194,7 @@ async def _find_partner(conn: AsyncConnection, code: str) -> Partner:
 
 
 async def list_partners(rt: Runtime) -> list[Partner]:
-    async with rt.engine.connect() as conn:
+    async with rt.read() as conn:
         rows = await conn.execute(select(exchange_partners).order_by(exchange_partners.c.code))
         return [_partner(row) for row in rows]
 

@@ -185,7 +185,7 @@ async def gift_points(
 
 async def gifts_of(rt: Runtime, member_id: int, *, limit: int = 50) -> list[Gift]:
     """Gifts a member gave or received, newest first."""
-    async with rt.engine.connect() as conn:
+    async with rt.read(member_id) as conn:
         rows = await conn.execute(
             select(gifts)
             .where((gifts.c.from_member_id == member_id) | (gifts.c.to_member_id == member_id))

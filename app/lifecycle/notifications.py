@@ -51,7 +51,7 @@ async def list_notifications(
         query = query.where(notifications.c.read_at.is_(None))
     if before_id is not None:
         query = query.where(notifications.c.id < before_id)
-    async with rt.engine.connect() as conn:
+    async with rt.read(member_id) as conn:
         rows = await conn.execute(query.order_by(notifications.c.id.desc()).limit(first))
         return [_notification(row) for row in rows]
 
@@ -66,7 +66,7 @@ async def _unread(conn: AsyncConnection, member_id: int) -> int:
 
 
 async def unread_count(rt: Runtime, member_id: int) -> int:
-    async with rt.engine.connect() as conn:
+    async with rt.read(member_id) as conn:
         return await _unread(conn, member_id)
 
 

@@ -136,7 +136,8 @@ _REMIND = text(
         FROM told
         RETURNING 1
     )
-    SELECT (SELECT count(*) FROM due) AS due, (SELECT count(*) FROM published) AS sent
+    SELECT (SELECT count(*) FROM due) AS due, (SELECT count(*) FROM published) AS sent,
+           ARRAY(SELECT DISTINCT member_id FROM told) AS told
     """
 )
 
@@ -183,6 +184,8 @@ async def send_expiry_reminders(rt: Runtime) -> dict[str, int]:
         for after, upto in ranges:
             async with unit_of_work(rt.engine) as conn:
                 row = (await conn.execute(_REMIND, {**params, "after": after, "upto": upto})).one()
+            # Notifications read on a replica: the reminded members' next reads must see theirs.
+            await rt.members_written(row.told)
             counted[0] += row.due
             counted[1] += row.sent
 

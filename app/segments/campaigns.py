@@ -369,7 +369,7 @@ async def get_campaign(rt: Runtime, campaign_id: int) -> Campaign:
 
 
 async def campaign_by_code(rt: Runtime, code: str) -> Campaign:
-    async with rt.engine.connect() as conn:
+    async with rt.read() as conn:
         found = await _by_code(conn, code)
     if found is None:
         raise not_found("segment campaign", code, "code")

@@ -25,15 +25,15 @@ async def recompute_segments(rt: Runtime) -> SegmentRun:
 
 
 async def member_segments(rt: Runtime, member_ids: list[int]) -> dict[int, MemberSegment]:
-    async with rt.engine.connect() as conn:
+    async with rt.read(*member_ids) as conn:
         return await queries.segments_of(conn, member_ids)
 
 
 async def segment_history(rt: Runtime, member_id: int) -> list[SegmentChange]:
-    async with rt.engine.connect() as conn:
+    async with rt.read(member_id) as conn:
         return await queries.segment_history(conn, member_id)
 
 
 async def segment_counts(rt: Runtime, channel: str | None = None) -> dict[Segment, int]:
-    async with rt.engine.connect() as conn:
+    async with rt.read() as conn:
         return await queries.counts(conn, channel)

@@ -24,17 +24,17 @@ async def install_tiers(rt: Runtime, defs: Sequence[TierDef]) -> None:
 
 
 async def list_tiers(rt: Runtime) -> list[TierDef]:
-    async with rt.engine.connect() as conn:
+    async with rt.read() as conn:
         return await _service(rt, conn).definitions()
 
 
 async def member_tiers_of(rt: Runtime, member_ids: list[int]) -> dict[int, MemberTier]:
-    async with rt.engine.connect() as conn:
+    async with rt.read(*member_ids) as conn:
         return await _service(rt, conn).current_many(member_ids)
 
 
 async def tier_progress(rt: Runtime, member_id: int) -> Progress | None:
-    async with rt.engine.connect() as conn:
+    async with rt.read(member_id) as conn:
         return await _service(rt, conn).progress(member_id)
 
 
@@ -48,17 +48,17 @@ async def save_tier_definition(
 
 
 async def tier_definition_versions(rt: Runtime, code: str | None) -> list[DefinitionVersion]:
-    async with rt.engine.connect() as conn:
+    async with rt.read() as conn:
         return await _service(rt, conn).definition_versions(code)
 
 
 async def tier_versions(rt: Runtime) -> dict[str, int]:
-    async with rt.engine.connect() as conn:
+    async with rt.read() as conn:
         return await _service(rt, conn).definition_version_numbers()
 
 
 async def tier_history(rt: Runtime, member_id: int) -> list[dict[str, Any]]:
-    async with rt.engine.connect() as conn:
+    async with rt.read(member_id) as conn:
         return await _service(rt, conn).history(member_id)
 
 

@@ -56,5 +56,5 @@ async def set_point_value(
 
 
 async def point_value_changes(rt: Runtime) -> list[PointValue]:
-    async with rt.engine.connect() as conn:
+    async with rt.read() as conn:
         return await point_value_history(conn)
