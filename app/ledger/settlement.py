@@ -24,12 +24,12 @@ from app.db import after_commit, unnest_rows
 from app.events.outbox import append_events, events_insert, member_topic
 from app.ledger.accounts import Account, member_statuses, saving
 from app.ledger.journal import Note, count_postings
-from app.ledger.models import Actor, Entry, EntryKind
-from app.ledger.payloads import balance_payload, entry_payload
-from app.ledger.queries import entry_of
+from app.ledger.models import Actor, EntryKind
+from app.ledger.payloads import balance_payload, entry_created_at, entry_payload_sql
 from app.ledger.tables import accounts, lots
 
 EXPIRED = Note("points expired", Actor("system", "jobs"))
+_BALANCE_ARRAYS = ("account_ids", "available", "pending", "held", "debt")
 
 
 @dataclass(frozen=True)
@@ -68,8 +68,8 @@ async def settle_accounts(
     for gone in expired:
         account = by_id[gone.account_id]
         account.pending -= gone.from_pending
-        account.available -= -gone.entry.amount - gone.from_pending
-    events = _settled_events(by_id, expired, activated)
+        account.available -= gone.points - gone.from_pending
+    events = _available_events(by_id, activated)
     if save:
         next_due = await _announce_and_save(conn, due, events, now)
     else:
@@ -82,30 +82,20 @@ async def settle_accounts(
         Settlement(
             account.member_id,
             activated.get(account.id, 0),
-            -expired_of[account.id].entry.amount if account.id in expired_of else 0,
+            expired_of[account.id].points if account.id in expired_of else 0,
             expired_of[account.id].lots if account.id in expired_of else 0,
         )
         for account in due
     ]
 
 
-def _settled_events(
-    by_id: dict[int, Account], expired: Sequence[_Expired], activated: dict[int, int]
+def _available_events(
+    by_id: dict[int, Account], activated: dict[int, int]
 ) -> list[tuple[str, str, dict[str, Any]]]:
-    """A ``points.expired`` event per expiry, then a ``points.available`` one per account whose
-    pending points matured, with the balances after settling."""
-    events = [
-        (
-            member_topic(by_id[gone.account_id].member_id),
-            "points.expired",
-            {
-                "entry": entry_payload(gone.entry),
-                "balance": balance_payload(by_id[gone.account_id].balance),
-            },
-        )
-        for gone in expired
-    ]
-    return events + [
+    """A ``points.available`` event per account whose pending points matured, with the
+    balance after settling. (The ``points.expired`` ones, written before them, are the expiry
+    statement's.)"""
+    return [
         (
             member_topic(by_id[account_id].member_id),
             "points.available",
@@ -169,24 +159,30 @@ async def _activate_matured_lots(
 
 @dataclass(frozen=True)
 class _Expired:
-    """An account's expiry: its entry, the points that were pending, how many lots."""
+    """An account's expiry: the points that expired, those of them that were pending, how many
+    lots."""
 
     account_id: int
-    entry: Entry
+    points: int
     from_pending: int
     lots: int
 
 
 # The expiry of a whole batch in one statement, row work done where the rows are: the due lots
 # of the accounts settled are emptied, and per member one expiry entry (its details list the
-# lots), its transfer into the bank (the pool of expired points), and one allocation per lot are
-# written. ``total`` is each account's posted balance before (the caller's, which may not be
-# saved yet).
+# lots), its transfer into the bank (the pool of expired points), its ``points.expired`` event
+# (the entry and the balance after, shaped here: building a payload per member in Python was
+# 40 % of a year-end lot, docs/PERFORMANCE.md "Expiry sweep"), and one allocation per lot are
+# written; what comes back is four numbers an account. ``settling`` carries each account's
+# balance before (the caller's, after its matured points were activated; it may not be saved
+# yet).
 _EXPIRE = text(
-    """
+    f"""
 WITH settling AS (
-    SELECT * FROM unnest(CAST(:account_ids AS bigint[]), CAST(:totals AS bigint[]))
-        AS s(account_id, total)
+    SELECT * FROM unnest(CAST(:account_ids AS bigint[]), CAST(:available AS bigint[]),
+                         CAST(:pending AS bigint[]), CAST(:held AS bigint[]),
+                         CAST(:debt AS bigint[]))
+        AS s(account_id, available, pending, held, debt)
 ), due AS (
     UPDATE lots SET remaining = 0
     FROM (SELECT l.id, l.remaining FROM lots l JOIN settling s ON l.account_id = s.account_id
@@ -198,14 +194,18 @@ WITH settling AS (
            COALESCE(sum(remaining) FILTER (WHERE pending), 0)::bigint AS from_pending,
            jsonb_agg(jsonb_build_object('lot_id', id, 'amount', remaining) ORDER BY id) AS taken
     FROM due GROUP BY account_id, member_id
+), after AS (
+    SELECT p.*, s.available - (p.points - p.from_pending) AS available,
+           s.pending - p.from_pending AS pending, s.held, s.debt
+    FROM per_account p JOIN settling s USING (account_id)
 ), posted AS (
     INSERT INTO entries (member_id, kind, amount, balance_after, reason, source, reference,
                          actor, created_by_kind, created_by_channel, details, created_at)
-    SELECT p.member_id, :kind, -p.points, s.total - p.points, :reason, :source, :reference,
-           :actor, :created_by_kind, :created_by_channel, jsonb_build_object('lots', p.taken),
-           :now
-    FROM per_account p JOIN settling s USING (account_id)
-    ORDER BY p.member_id
+    SELECT member_id, :kind, -points, available + pending + held - debt, :reason, :source,
+           :reference, :actor, :created_by_kind, :created_by_channel,
+           jsonb_build_object('lots', taken), :now
+    FROM after
+    ORDER BY member_id
     RETURNING *
 ), moved AS (
     INSERT INTO transfers (entry_id, debit_account_id, credit_account_id, amount, created_at)
@@ -215,13 +215,20 @@ WITH settling AS (
 ), allocated AS (
     INSERT INTO allocations (lot_id, amount, entry_id)
     SELECT due.id, due.remaining, posted.id FROM due JOIN posted USING (member_id)
+), announced AS (
+    INSERT INTO events (topic, type, payload)
+    SELECT 'member:' || posted.member_id, 'points.expired', jsonb_build_object(
+        'entry', {entry_payload_sql("posted")},
+        'balance', jsonb_build_object(
+            'available', a.available, 'pending', a.pending, 'held', a.held, 'debt', a.debt,
+            'total', a.available + a.pending + a.held - a.debt))
+    FROM posted JOIN after a USING (member_id)
+    ORDER BY posted.member_id
 )
-SELECT posted.*, p.account_id, p.from_pending, p.lots
-FROM posted JOIN per_account p USING (member_id)
+SELECT account_id, points, from_pending, lots FROM per_account
 """
 ).bindparams(
-    bindparam("account_ids", type_=ARRAY(BigInteger())),
-    bindparam("totals", type_=ARRAY(BigInteger())),
+    *(bindparam(name, type_=ARRAY(BigInteger())) for name in _BALANCE_ARRAYS),
     bindparam("now", type_=DateTime(timezone=True)),
 )
 
@@ -229,21 +236,25 @@ FROM posted JOIN per_account p USING (member_id)
 async def _expire_due_lots(
     conn: AsyncConnection, due: Sequence[Account], now: datetime
 ) -> list[_Expired]:
-    """Expire the accounts' due lots into the bank (:data:`_EXPIRE`); per account that had any,
-    its expiry."""
+    """Expire the accounts' due lots into the bank, with their events (:data:`_EXPIRE`); per
+    account that had any, its expiry."""
     rows = await conn.execute(
         _EXPIRE,
         {
             "account_ids": [account.id for account in due],
-            "totals": [account.balance.total for account in due],
+            "available": [account.available for account in due],
+            "pending": [account.pending for account in due],
+            "held": [account.held for account in due],
+            "debt": [account.debt for account in due],
             "now": now,
+            "created_at_text": entry_created_at(now),
             "kind": EntryKind.EXPIRY.value,
             **EXPIRED.columns(),
         },
     )
-    expired = [_Expired(row.account_id, entry_of(row), row.from_pending, row.lots) for row in rows]
+    expired = [_Expired(*row) for row in rows]
     if expired:
-        after_commit(lambda: count_postings(EntryKind.EXPIRY, [e.entry.amount for e in expired]))
+        after_commit(lambda: count_postings(EntryKind.EXPIRY, [-e.points for e in expired]))
     return expired
 
 
