@@ -21,6 +21,7 @@ from app.ledger.models import Balance
 from app.ledger.payloads import balance_payload, entry_payload
 from app.runtime import Runtime
 from tests.ledger.test_service import DAY, earn, hold, new_member, spend
+from tests.statements import counting
 
 START = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
 
@@ -112,3 +113,24 @@ async def test_a_write_settling_its_account_first_writes_the_same_event(
     # The event's balance is the one after settling, before the spend.
     await _assert_as_before(runtime, m, Balance(30, 0, 0, 0))
     assert await ledger.get_balance(runtime, m) == Balance(20, 0, 0, 0)
+
+
+async def test_a_batchs_statements_are_the_same_text_whatever_its_size(
+    runtime: Runtime, clock: FrozenClock
+) -> None:
+    """Each of a batch's statements is one text for any number of accounts (arrays, not a
+    parameter per account): built and prepared once, not compiled again for every batch."""
+    clock.set(START)
+    members = [await new_member(runtime, f"size-{n}") for n in range(5)]
+    for m in members:
+        await earn(runtime, m, 10, expires_at=START + 30 * DAY)
+    clock.set(START + 40 * DAY)
+
+    def batch_statements(statements: list[str]) -> list[str]:
+        return [s for s in statements if "members" in s or "lots" in s or "accounts" in s]
+
+    with counting(runtime) as of_two:
+        assert (await ledger.settle_due_accounts(runtime, batch=2, max_batches=1)).accounts == 2
+    with counting(runtime) as of_three:
+        assert (await ledger.settle_due_accounts(runtime, batch=3, max_batches=1)).accounts == 3
+    assert batch_statements(of_two) and batch_statements(of_two) == batch_statements(of_three)
