@@ -47,6 +47,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -55,6 +56,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import asyncpg
 from sqlalchemy import text
 
@@ -78,6 +80,8 @@ from ledger import (  # noqa: E402  (bench/ledger.py: shared set-up, server, wrk
     server_env,
     wrk_result,
 )
+
+from bench.open_loop import Phase, drive, raise_open_files, schedule  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/jifen_bench_h7_expiry"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/7"
@@ -300,15 +304,19 @@ class Sweeper:
         lots_per_second: int,
         window: float | None,
         out: Path,
+        tree: Path = ROOT,
     ) -> None:
+        """``tree``: the checkout whose app sweeps (its own bench/expiry.py runs it; a before
+        run is made from a checkout of the older commit)."""
         self.result = out / f"sweep-{lots_per_second}-{time.monotonic_ns()}.json"
-        command = [sys.executable, __file__, "--sweep-only", "--batch", str(batch)]
+        script = tree / "bench" / "expiry.py"
+        command = [sys.executable, str(script), "--sweep-only", "--batch", str(batch)]
         command += ["--budget", str(lots_per_second), "--result", str(self.result)]
         if window is not None:
             command += ["--window", str(window)]
         self.proc = subprocess.Popen(
             command,
-            cwd=ROOT,
+            cwd=tree,
             env={**os.environ, "JIFEN_DATABASE_URL": database_url, "JIFEN_REDIS_URL": redis_url},
             text=True,
             stdin=subprocess.PIPE,
@@ -346,21 +354,25 @@ def budget_name(lots_per_second: int) -> str:
 
 
 def print_curve(phases: list[dict[str, Any]]) -> None:
-    """A row per budget: the sweep's rate and CPU, the balance read's p99 in the window just
-    before (no sweep) and during it, and their ratio."""
+    """A row per budget and load: the sweep's rate and CPU, the balance read's p50 and p99 in
+    the window just before (no sweep) and during it, and the p99's ratio. The closed loop (wrk,
+    saturating) first, then each open-loop rate (its share of the closed loop's capacity
+    measured without a sweep in the same run)."""
     print(
-        "\n| budget | lots/s | p99 without ms | p99 during ms | ratio | req/s without → during "
-        "| sweep CPU |"
+        "\n| budget | balance load | lots/s | p50 without → during ms | p99 without → during ms "
+        "| p99 ratio | req/s without → during | sweep CPU |"
     )
-    print("|---|---:|---:|---:|---:|---|---|")
+    print("|---|---|---:|---|---|---:|---|---|")
     for phase in phases:
-        swept, base, during = phase["sweep"], phase["baseline"], phase["during"]
-        print(
-            f"| {budget_name(swept['lots_per_second_budget'])} "
-            f"| {swept['expired_lots'] / swept['seconds']:,.0f} | {base['p99_ms']:.1f} "
-            f"| {during['p99_ms']:.1f} | {phase['ratio']:.2f} "
-            f"| {base['rps']:.0f} → {during['rps']:.0f} | {cpu_per_lot(swept)} |"
-        )
+        for window in phase["windows"]:
+            swept, base, during = window["sweep"], window["baseline"], window["during"]
+            print(
+                f"| {budget_name(swept['lots_per_second_budget'])} | {window['load']} "
+                f"| {swept['expired_lots'] / swept['seconds']:,.0f} "
+                f"| {base['p50_ms']:.1f} → {during['p50_ms']:.1f} "
+                f"| {base['p99_ms']:.1f} → {during['p99_ms']:.1f} | {window['ratio']:.2f} "
+                f"| {base['rps']:.0f} → {during['rps']:.0f} | {cpu_per_lot(swept)} |"
+            )
 
 
 def print_finish(swept: dict[str, Any], floor_cost: tuple[float, float] | None) -> None:
@@ -399,6 +411,25 @@ def parse_args() -> argparse.Namespace:
         "--finish-budget", type=int, default=0, help="the budget that sweeps the rest at the end"
     )
     parser.add_argument("--no-floor", action="store_true", help="skip the floor's measurement")
+    parser.add_argument(
+        "--balance-rates",
+        default="25%,50%",
+        help="open-loop balance reads, each its own pair of windows: a second (400) or a share "
+        "of the closed loop's capacity measured just before (25%%); '': none",
+    )
+    parser.add_argument("--arrivals", choices=("poisson", "constant"), default="poisson")
+    parser.add_argument("--no-closed-loop", action="store_true", help="skip the wrk windows")
+    parser.add_argument("--pool", type=int, default=2000, help="open loop: connections, at most")
+    parser.add_argument("--timeout", type=float, default=10.0, help="open loop: seconds")
+    parser.add_argument("--seed", type=int, default=18)
+    parser.add_argument(
+        "--cpu-pairs",
+        type=int,
+        default=0,
+        help="no API: N alternating unpaced sweeps of this tree and --before's on copies of the "
+        "generated data, their CPU a lot",
+    )
+    parser.add_argument("--before", type=Path, default=None, help="the older checkout's root")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of wrk per window")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
@@ -410,6 +441,17 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--window", type=float, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    args.balance_rates = [r.strip() for r in args.balance_rates.split(",") if r.strip()]
+    try:
+        rates = [float(r.removesuffix("%")) for r in args.balance_rates]
+    except ValueError:
+        parser.error("--balance-rates: numbers a second, or percentages such as 25%")
+    if any(not 0 < r < 1e6 for r in rates):
+        parser.error("--balance-rates must be positive")
+    if args.no_closed_loop and any(r.endswith("%") for r in args.balance_rates):
+        parser.error("a share of capacity needs the closed loop (it measures the capacity)")
+    if args.cpu_pairs and args.before is None:
+        parser.error("--cpu-pairs needs --before (a checkout of the older commit)")
     shape = YEAR_END if args.year_end else DEFAULT_SHAPE
     for name, value in shape.items():
         if getattr(args, name) is None:
@@ -435,43 +477,170 @@ def generate(
     return member_ids, before
 
 
-def measure_budgets(
-    server: Server,
-    args: argparse.Namespace,
-    urls: tuple[str, str],
-    out: Path,
-    wrk_env: dict[str, str],
-) -> list[dict[str, Any]]:
-    """Per budget: a window of balance reads without a sweep, then one with the sweep at that
-    budget (stopped at its first commit after the window), in turn, so that each ratio compares
-    two neighbouring windows of the same hour."""
-    options = {"connections": args.connections, "threads": args.threads}
+BALANCE = json.dumps({"query": "{ me { balance { available } } }"}).encode()
 
-    def window(name: str) -> dict[str, Any]:
-        figures = run_wrk(
-            BENCH_DIR / "balance.lua", server.url, wrk_env, seconds=args.duration, **options
+
+class Loads:
+    """The balance reads of a window: wrk's closed loop (``--connections`` connections, each
+    asking again when answered: it saturates the API) or an open loop at a fixed rate (requests
+    on a Poisson schedule, latency from each one's scheduled send: members do not wait for each
+    other), each over ``--duration`` seconds."""
+
+    def __init__(
+        self,
+        server: Server,
+        args: argparse.Namespace,
+        session: aiohttp.ClientSession,
+        tokens: list[str],
+        wrk_env: dict[str, str],
+    ) -> None:
+        self.server, self.args, self.session = server, args, session
+        self.tokens, self.wrk_env = tokens, wrk_env
+        self.rng = random.Random(args.seed)
+
+    async def closed(self, name: str, seconds: float | None = None) -> dict[str, Any]:
+        figures = await asyncio.to_thread(
+            run_wrk,
+            BENCH_DIR / "balance.lua",
+            self.server.url,
+            self.wrk_env,
+            seconds=seconds or self.args.duration,
+            connections=self.args.connections,
+            threads=self.args.threads,
         )
         result = wrk_result(name, figures)
         return {**asdict(result), "rps": result.rps}
 
-    run_wrk(BENCH_DIR / "balance.lua", server.url, wrk_env, seconds=3, **options)  # warm-up
-    phases = []
-    for budget in (int(b) for b in args.budgets.split(",") if b.strip()):
-        baseline = window("balance, no sweep")
-        sweeper = Sweeper(*urls, args.batch, budget, args.duration, out)
-        sweeper.go()
-        during = window(f"balance, sweep {budget_name(budget)}")
-        swept = sweeper.figures()
-        ratio = during["p99_ms"] / baseline["p99_ms"] if baseline["p99_ms"] else float("inf")
-        phases.append({"sweep": swept, "baseline": baseline, "during": during, "ratio": ratio})
-        print(
-            f"  {budget_name(budget)}: {swept['expired_lots'] / swept['seconds']:,.0f} lots/s, "
-            f"p99 {baseline['p99_ms']:.1f} → {during['p99_ms']:.1f} ms ({ratio:.2f}x)",
-            flush=True,
-        )
-        if swept["finished"]:
-            print("  note: nothing was left due before the window ended (it covers idle time)")
+    async def opened(self, name: str, rate: float, seconds: float | None = None) -> dict[str, Any]:
+        count = max(1, int(rate * (seconds or self.args.duration)))
+        phase = Phase(name=name, offered_rps=rate, requests=count)
+        offsets = schedule(rate, count, self.args.arrivals, self.rng)
+        bodies = [(BALANCE, self.tokens[i % len(self.tokens)], '"available"') for i in range(count)]
+        client = time.process_time()
+        await drive(self.session, f"{self.server.url}/graphql", phase, bodies, offsets, self.args)
+        phase.client_cpu_ms = 1000 * (time.process_time() - client) / count
+        if phase.errors or phase.held_by_pool:
+            print(f"  {name}: {phase.errors} errors, {phase.held_by_pool} held by the pool")
+        return {**asdict(phase), "rps": phase.achieved_rps, "errors": phase.errors}
+
+
+def offered(wanted: str, capacity: float) -> float:
+    """An open-loop rate: ``400`` a second, or ``25%`` of ``capacity`` (the closed loop's
+    requests a second without a sweep, measured just before)."""
+    if wanted.endswith("%"):
+        return max(1.0, float(wanted[:-1]) / 100 * capacity)
+    return float(wanted)
+
+
+async def measure_budgets(
+    server: Server,
+    args: argparse.Namespace,
+    urls: tuple[str, str],
+    out: Path,
+    tokens: list[str],
+    wrk_env: dict[str, str],
+) -> list[dict[str, Any]]:
+    """Per budget and per load (the closed loop, then each open-loop rate): a window of balance
+    reads without a sweep, then one with the sweep at that budget (stopped at its first commit
+    after the window), in turn, so that each ratio compares two neighbouring windows of the
+    same hour."""
+    connector = aiohttp.TCPConnector(limit=args.pool, keepalive_timeout=2.0)  # < uvicorn's 5 s
+    async with aiohttp.ClientSession(connector=connector) as session:
+        loads = Loads(server, args, session, tokens, wrk_env)
+        capacity = (await loads.closed("warm-up", 3))["rps"]
+        if args.balance_rates:
+            await loads.opened("warm-up", offered(args.balance_rates[0], capacity), 3)
+        phases = []
+        for budget in (int(b) for b in args.budgets.split(",") if b.strip()):
+            windows = []
+            measures: list[str | None] = [] if args.no_closed_loop else [None]
+            for wanted in measures + args.balance_rates:
+                rate = None if wanted is None else offered(wanted, capacity)
+                load = "closed loop" if rate is None else f"open {rate:,.0f}/s"
+
+                def window(name: str, rate: float | None = rate) -> Any:
+                    return loads.closed(name) if rate is None else loads.opened(name, rate)
+
+                baseline = await window(f"balance {load}, no sweep")
+                if rate is None:
+                    capacity = baseline["rps"]
+                else:
+                    load += f" ({rate / capacity:.0%} of capacity)"
+                sweeper = await asyncio.to_thread(
+                    Sweeper, *urls, args.batch, budget, args.duration, out
+                )
+                sweeper.go()
+                during = await window(f"balance {load}, sweep {budget_name(budget)}")
+                swept = await asyncio.to_thread(sweeper.figures)
+                ratio = during["p99_ms"] / baseline["p99_ms"] if baseline["p99_ms"] else 0.0
+                windows.append(
+                    {
+                        "load": load,
+                        "sweep": swept,
+                        "baseline": baseline,
+                        "during": during,
+                        "ratio": ratio,
+                    }
+                )
+                print(
+                    f"  {budget_name(budget)}, {load}: "
+                    f"{swept['expired_lots'] / swept['seconds']:,.0f} lots/s, p50 "
+                    f"{baseline['p50_ms']:.1f} → {during['p50_ms']:.1f} ms, p99 "
+                    f"{baseline['p99_ms']:.1f} → {during['p99_ms']:.1f} ms ({ratio:.2f}x)",
+                    flush=True,
+                )
+                if swept["finished"]:
+                    print("  note: nothing was left due before the window ended (idle time)")
+            phases.append({"budget": budget, "windows": windows})
     return phases
+
+
+async def clone_database(url: str, template_url: str | None) -> None:
+    """(Re)create ``url``'s database, as a copy of ``template_url``'s (None: only drop it)."""
+    name = url.rsplit("/", 1)[1].split("?")[0]
+    conn = await asyncpg.connect(asyncpg_dsn(url.rsplit("/", 1)[0] + "/postgres"))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if template_url is not None:
+            template = template_url.rsplit("/", 1)[1].split("?")[0]
+            await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    finally:
+        await conn.close()
+
+
+def cpu_pairs(database_url: str, redis_url: str, args: argparse.Namespace, out: Path) -> bool:
+    """The sweep's CPU a lot, this tree against ``--before``'s, in alternating runs on copies
+    of the same generated data (unpaced, no API load): on a loaded box CPU seconds a lot are
+    the figure that stays put. Each copy is audited after its sweep."""
+    trees = [("before", args.before.resolve()), ("after", ROOT)]
+    copy = database_url.rsplit("?", 1)[0] + "_run"
+    figures: dict[str, list[float]] = {"before": [], "after": []}
+    good = True
+    for run in range(args.cpu_pairs):
+        for label, tree in trees if run % 2 == 0 else trees[::-1]:
+            asyncio.run(clone_database(copy, database_url))
+            sweeper = Sweeper(copy, redis_url, args.batch, 0, None, out, tree)
+            sweeper.go()
+            swept = sweeper.figures()
+            ok, report = asyncio.run(audit(copy))
+            good = good and ok
+            lots = max(swept["expired_lots"], 1)
+            figures[label].append(1e6 * (swept["pg_cpu"] + swept["python_cpu"]) / lots)
+            print(
+                f"  {label:<6} {swept['expired_lots']} lots in {swept['seconds']:.1f}s: "
+                f"{cpu_per_lot(swept)}; audit {'passed' if ok else 'FAILED'}; "
+                f"load {load_average()}",
+                flush=True,
+            )
+            if not ok:
+                print(report)
+    asyncio.run(clone_database(copy, None))
+    before, after = (sorted(figures[k])[len(figures[k]) // 2] for k in ("before", "after"))
+    print(
+        f"\nCPU a lot, median of {args.cpu_pairs}: before {before:.0f} µs, after {after:.0f} µs: "
+        f"{after / before:.2f}x"
+    )
+    return good
 
 
 def main() -> int:
@@ -488,6 +657,7 @@ def main() -> int:
         )
         args.result.write_text(json.dumps(swept))
         return 0
+    raise_open_files()
     if shutil.which("wrk") is None:
         print("error: wrk is not installed (Debian/Ubuntu: apt-get install wrk)", file=sys.stderr)
         return 2
@@ -499,6 +669,8 @@ def main() -> int:
     )
     print(f"load average before the run: {load_average()} (other work skews the figures)")
     member_ids, before = generate(database_url, args, run_id)
+    if args.cpu_pairs:
+        return 0 if cpu_pairs(database_url, redis_url, args, out) else 1
     floor_cost = None
     if not args.no_floor:
         floor_cost = asyncio.run(floor(database_url, member_ids, args.batch))
@@ -519,7 +691,10 @@ def main() -> int:
         server.wait_ready()
         print(f"server {server.url} ready", flush=True)
         urls = (database_url, redis_url)
-        phases = measure_budgets(server, args, urls, out, {"BENCH_TOKENS": str(tokens_file)})
+        wrk_env = {"BENCH_TOKENS": str(tokens_file)}
+        import uvloop
+
+        phases = uvloop.run(measure_budgets(server, args, urls, out, tokens, wrk_env))
     finally:
         server.stop()
     finisher = Sweeper(database_url, redis_url, args.batch, args.finish_budget, None, out)
