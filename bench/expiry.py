@@ -367,7 +367,8 @@ def print_curve(phases: list[dict[str, Any]]) -> None:
         for window in phase["windows"]:
             swept, base, during = window["sweep"], window["baseline"], window["during"]
             print(
-                f"| {budget_name(swept['lots_per_second_budget'])} | {window['load']} "
+                f"| {budget_name(swept['lots_per_second_budget'])}, batch ≤ {phase['batch']:,} "
+                f"| {window['load']} "
                 f"| {swept['expired_lots'] / swept['seconds']:,.0f} "
                 f"| {base['p50_ms']:.1f} → {during['p50_ms']:.1f} "
                 f"| {base['p99_ms']:.1f} → {during['p99_ms']:.1f} | {window['ratio']:.2f} "
@@ -524,6 +525,16 @@ class Loads:
         return {**asdict(phase), "rps": phase.achieved_rps, "errors": phase.errors}
 
 
+def parse_budgets(budgets: str, batch: int) -> list[tuple[int, int]]:
+    """``2000,2000/10,0``: lots a second (0: unpaced), each with ``/accounts`` at most a batch
+    (else ``--batch``): the same budget in smaller transactions."""
+    pairs = []
+    for item in filter(None, (b.strip() for b in budgets.split(","))):
+        budget, _, accounts = item.partition("/")
+        pairs.append((int(budget), int(accounts) if accounts else batch))
+    return pairs
+
+
 def offered(wanted: str, capacity: float) -> float:
     """An open-loop rate: ``400`` a second, or ``25%`` of ``capacity`` (the closed loop's
     requests a second without a sweep, measured just before)."""
@@ -551,7 +562,7 @@ async def measure_budgets(
         if args.balance_rates:
             await loads.opened("warm-up", offered(args.balance_rates[0], capacity), 3)
         phases = []
-        for budget in (int(b) for b in args.budgets.split(",") if b.strip()):
+        for budget, batch in parse_budgets(args.budgets, args.batch):
             windows = []
             measures: list[str | None] = [] if args.no_closed_loop else [None]
             for wanted in measures + args.balance_rates:
@@ -566,9 +577,7 @@ async def measure_budgets(
                     capacity = baseline["rps"]
                 else:
                     load += f" ({rate / capacity:.0%} of capacity)"
-                sweeper = await asyncio.to_thread(
-                    Sweeper, *urls, args.batch, budget, args.duration, out
-                )
+                sweeper = await asyncio.to_thread(Sweeper, *urls, batch, budget, args.duration, out)
                 sweeper.go()
                 during = await window(f"balance {load}, sweep {budget_name(budget)}")
                 swept = await asyncio.to_thread(sweeper.figures)
@@ -591,7 +600,7 @@ async def measure_budgets(
                 )
                 if swept["finished"]:
                     print("  note: nothing was left due before the window ended (idle time)")
-            phases.append({"budget": budget, "windows": windows})
+            phases.append({"budget": budget, "batch": batch, "windows": windows})
     return phases
 
 
