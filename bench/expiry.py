@@ -21,12 +21,18 @@ What it does, in one run:
    by one plain statement a batch of ``--batch`` members, each rolled back (then ``VACUUM``):
    what this machine, loaded as it is now, needs for the writes themselves.
 3. Starts ``jifen serve --workers 2`` (scheduled jobs off, so nothing sweeps behind our back).
-4. The curve: for each budget of ``--budgets`` (lots a second, 0: unpaced), ``wrk`` with
-   ``me { balance { available } }`` for ``--duration`` seconds without a sweep, then the same
-   with the sweep (``settle_due_accounts`` at that budget, in its own process, started on the
-   bench's word and stopped at its first commit after the window): the two p99s and their
-   ratio, the sweep's lots a second and its CPU (its PostgreSQL backend's and its own, from
-   ``/proc``) a lot. Windows in turn, so that each ratio compares neighbours of the same hour.
+4. The curve: for each budget of ``--budgets`` (lots a second, 0: unpaced; ``2000/3``: at most
+   3 accounts a batch, the same budget in smaller transactions) and each balance load, a window
+   of ``me { balance { available } }`` reads for ``--duration`` seconds without a sweep, then
+   the same with the sweep (``settle_due_accounts`` at that budget, in its own process, started
+   on the bench's word and stopped at its first commit after the window): the p50s, the p99s
+   and their ratio, the sweep's lots a second and its CPU (its PostgreSQL backend's and its
+   own, from ``/proc``) a lot. Windows in turn, so that each ratio compares neighbours of the
+   same hour. The loads: ``wrk``'s closed loop (``--connections``, saturating the API: its
+   throughput cost), then an **open loop** at each of ``--balance-rates`` (bench/open_loop.py:
+   Poisson arrivals, latency from each request's scheduled send; ``25%`` is a quarter of the
+   closed loop's requests a second just measured): the figure the goal is judged by
+   (docs/DECISIONS.md).
 5. Sweeps what is left (``--finish-budget``, unpaced by default) with no API load, timed.
 6. Checks: every due lot expired exactly once, none left due, the audit passes.
 
@@ -34,6 +40,13 @@ The year-end clearing (年底清零: every member's last-year points expire at o
 ``--year-end``: 1,000,000 members, two lots each, one due::
 
     python bench/expiry.py --year-end --no-floor --duration 10 --budgets 0,2000,1000,0
+
+The sweep's CPU a lot against an older checkout's, alternating, on copies of the same data
+(no API, unpaced; ``--before`` is the older tree's root, e.g. ``git archive <commit> | tar -x
+-C /tmp/before``)::
+
+    python bench/expiry.py --year-end --members 50000 --lots 100000 --due 50000 --cpu-pairs 3 \\
+        --before /tmp/before
 
 Enough due lots for the curve: each window takes up to ``budget * duration`` of them (an unpaced
 one what the machine gives), e.g. ``--due 600000`` for ``--budgets 0,20000,10000,5000,2500,0``.
