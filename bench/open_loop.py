@@ -42,19 +42,23 @@ class Phase:
     offered_rps: float
     requests: int
     scheduled_rps: float = 0.0  # this schedule's own rate: requests / its last send offset
+    # The answers: good ones, and the errors by kind.
     ok: int = 0
     non200: int = 0
     gql_errors: int = 0
     timeouts: int = 0
     conn_errors: int = 0
+    # The client keeping to its schedule.
     held_by_pool: int = 0
     max_in_flight: int = 0
     max_send_lag_ms: float = 0.0
+    # Latency and throughput.
     seconds: float = 0.0  # first scheduled send to last answer
     achieved_rps: float = 0.0
     p50_ms: float = 0.0
     p99_ms: float = 0.0
     max_ms: float = 0.0
+    # The cost.
     cpu_ms: float = 0.0  # API workers + PostgreSQL backends, per request
     client_cpu_ms: float = 0.0
     machine: CpuSplit | None = None  # the whole machine's CPU over the phase, split

@@ -34,15 +34,13 @@ async def _audit_after(runtime: Runtime, clock: FrozenClock) -> AsyncIterator[No
 
 
 async def _events(rt: Runtime, member_id: int) -> list[Any]:
+    """The member's settling events, in their order."""
+    query = text(
+        "SELECT id, type, payload, payload::text AS stored FROM events WHERE topic = :t "
+        "AND type IN ('points.expired', 'points.available') ORDER BY id"
+    ).bindparams(t=f"member:{member_id}")
     async with rt.engine.connect() as conn:
-        found = await conn.execute(
-            text(
-                "SELECT id, type, payload, payload::text AS stored FROM events WHERE topic = :t "
-                "AND type IN ('points.expired', 'points.available') ORDER BY id"
-            ),
-            {"t": f"member:{member_id}"},
-        )
-        return list(found.all())
+        return list((await conn.execute(query)).all())
 
 
 async def _as_stored(rt: Runtime, payload: dict[str, Any]) -> str:
