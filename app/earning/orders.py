@@ -8,7 +8,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ARRAY, Row, bindparam, func, literal, select, true
+from sqlalchemy import ARRAY, CTE, Row, bindparam, func, literal, select, true
 from sqlalchemy.dialects.postgresql import insert
 
 from app.earning.commands import RecordEvent, RecordPurchase, RecordRefund
@@ -33,6 +33,7 @@ from app.earning.tables import earning_events, purchase_lines, purchases, refund
 from app.errors import not_found
 from app.events.outbox import SIGNAL_PREFIX, append_event, event_for_each
 from app.ledger.commands import Earn, Reverse
+from app.ledger.credits import Rider
 from app.ledger.idempotency import reused, same_request
 from app.ledger.models import Actor, Entry
 
@@ -45,14 +46,23 @@ PURCHASE_REFUNDED = "purchase.refunded"
 _LINE_COLUMNS = ("line_no", "sku", "category", "quantity", "amount", "points")
 
 
-def _place_purchase_statement() -> Any:
-    """Insert a purchase and its lines in one statement, built once (parameters bound at each
-    execution). The lines come from the purchase's CTE (none when the purchase met a conflict)
-    and travel as one array per column, unnested: the text is the same for any number of
-    lines, so its compilation is cached too."""
+def _placement(entry_id: Any) -> tuple[list[CTE], CTE]:
+    """A purchase and its lines in one statement, built once (parameters bound at each
+    execution, each named ``o_`` and its column): the purchase's CTE, and the lines' and the
+    sales event's. The lines come from the purchase's CTE (none when the purchase met a
+    conflict) and travel as one array per column, unnested: the text is the same for any
+    number of lines, so its compilation is cached too. ``entry_id``: the entry's id, a
+    parameter, or the credit's own when the placement rides on the credit's statement
+    (app/ledger/credits.py's ``Rider``)."""
     placed = (
         insert(purchases)
-        .values({c.name: bindparam(c.name, type_=c.type) for c in purchases.c if c.name != "id"})
+        .values(
+            {
+                c.name: entry_id if c.name == "entry_id" else bindparam(f"o_{c.name}", type_=c.type)
+                for c in purchases.c
+                if c.name != "id"
+            }
+        )
         .on_conflict_do_nothing()
         .returning(*purchases.c)
         .cte("placed")
@@ -78,7 +88,13 @@ def _place_purchase_statement() -> Any:
         PURCHASE_RECORDED,
         func.jsonb_build_object("purchase_id", placed.c.id, "member_id", placed.c.member_id),
     )
-    return select(placed).add_cte(lines.cte("lines")).add_cte(recorded.cte("recorded"))
+    return [lines.cte("lines"), recorded.cte("recorded")], placed
+
+
+def _place_purchase_statement() -> Any:
+    """The placement alone (a purchase that earns nothing: no credit to ride on)."""
+    riding, placed = _placement(bindparam("o_entry_id", type_=purchases.c.entry_id.type))
+    return select(placed).add_cte(*riding)
 
 
 _PLACE_PURCHASE = _place_purchase_statement()
@@ -99,9 +115,11 @@ async def _earn(
     *,
     reason: str,
     reference: str,
+    rider: Rider | None = None,
     **more: Any,
 ) -> Entry:
-    """The outcome's points, on the account the snapshot locked, with the rules' expiry."""
+    """The outcome's points, on the account the snapshot locked, with the rules' expiry (and
+    the caller's ``rider`` in the credit's statement)."""
     member_id, snapshot, rules, outcome = decided
     earn = Earn(
         member_id,
@@ -111,7 +129,7 @@ async def _earn(
         expiry=store.rule_expiry(rules, outcome),
         **more,
     )
-    return await store.ledger().earn(earn, actor, lock=snapshot.account)
+    return await store.ledger().earn(earn, actor, lock=snapshot.account, rider=rider)
 
 
 # -------------------------------------------------------------------------------- purchases
@@ -145,21 +163,25 @@ async def place_purchase(
     """The earn (pending for the return window), the purchase with its lines, the counters,
     the member's tier activity."""
     breakdown = outcome.details()  # on the entry and on the purchase
+    params = _purchase_params(store, command, checked, outcome, breakdown)
     entry = None
-    if outcome.points:
+    if outcome.points:  # the purchase with its lines rides on the credit's statement
         window = timedelta(days=store.settings.earning_return_window_days)
+        rider = Rider(_placement, params)
         entry = await _earn(
             store,
             actor,
             (command.member_id, snapshot, rules, outcome),
             reason=f"purchase {command.order_id}",
             reference=f"{command.channel}:{command.order_id}",
+            rider=rider,
             available_at=checked.at + window,
             details=breakdown,
             counter_account="issuance",
         )
-    params = _purchase_params(store, command, checked, outcome, breakdown, entry)
-    row = (await store.conn.execute(_PLACE_PURCHASE, params)).first()
+        row = rider.row
+    else:
+        row = (await store.conn.execute(_PLACE_PURCHASE, {**params, "o_entry_id": None})).first()
     if row is None:  # the same (channel, order id) committed meanwhile for another member
         raise _reused("order id", "orderId")  # (the unit of work rolls the earning back)
     await store.count(command.member_id, outcome)
@@ -175,8 +197,8 @@ def _purchase_params(
     checked: CheckedPurchase,
     outcome: Outcome,
     breakdown: dict[str, Any],
-    entry: Entry | None,
 ) -> dict[str, Any]:
+    """The placement's parameters (the entry's id aside: the credit's, or none)."""
     lines = checked.basket.lines
     purchase = {
         "member_id": command.member_id,
@@ -191,7 +213,6 @@ def _purchase_params(
         "breakdown": breakdown,
         "occurred_at": checked.at,
         "created_at": store.clock.now(),
-        "entry_id": entry.id if entry else None,
     }
     by_column = {
         "line_no": list(range(1, len(lines) + 1)),
@@ -201,7 +222,10 @@ def _purchase_params(
         "amount": [line.amount for line in lines],
         "points": list(outcome.line_points),
     }
-    return {**purchase, **{f"line_{k}": v for k, v in by_column.items()}}
+    return {
+        **{f"o_{k}": v for k, v in purchase.items()},
+        **{f"line_{k}": v for k, v in by_column.items()},
+    }
 
 
 async def get_purchase(store: EarningStore, channel: str, order_id: str) -> PurchaseRecord:

@@ -12,12 +12,13 @@ construction nor SQLAlchemy's cache key is paid per credit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ARRAY, Table, Text, bindparam, func, literal, or_, select, true
+from sqlalchemy import ARRAY, CTE, Row, Table, Text, bindparam, func, literal, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import after_commit
@@ -62,10 +63,17 @@ def _param(name: str, column: Any) -> Any:
     return bindparam(f"p_{name}", type_=column.type)
 
 
+# A rider's statement: given the entry's id (a scalar subquery over the credit's own CTE), the
+# caller's data-modifying CTEs and the one among them whose row the credit hands back.
+RiderBuild = Callable[[Any], tuple[list[CTE], CTE]]
+
+
 @cache
-def _credit_statement(stamped: Table | None = None) -> Any:
+def _credit_statement(stamped: Table | None = None, ride: RiderBuild | None = None) -> Any:
     """The credit's statement; with ``stamped`` (a caller's table with ``id`` and
-    ``entry_id``), it also writes the entry's id on that table's row ``p_stamp_id``."""
+    ``entry_id``), it also writes the entry's id on that table's row ``p_stamp_id``; with
+    ``ride``, the caller's CTEs it builds ride along and its row is returned beside the
+    credit's (built once per ``ride``: it must be a module-level function)."""
     now = _param("now", entries.c.created_at)
     account_id = _param("account_id", accounts.c.id)
     version = _param("version", accounts.c.version)
@@ -144,7 +152,22 @@ def _credit_statement(stamped: Table | None = None) -> Any:
         ctes.append(stamp.cte("stamped"))
     saved_rows = select(func.count()).select_from(saved_cte).scalar_subquery()
     entry_id = select(written.c.id).scalar_subquery()  # one row, even when nothing is written
-    return select(entry_id.label("id"), saved_rows.label("saved")).add_cte(*ctes)
+    credited = select(entry_id.label("id"), saved_rows.label("saved"))
+    if ride is None:
+        return credited.add_cte(*ctes)
+    riding, returned = ride(select(written.c.id).scalar_subquery())
+    # Still one row when the rider's CTE wrote none (an order id taken meanwhile): the credit's
+    # figures, the rider's columns null.
+    one = select(literal(1).label("one")).subquery("one")
+    return (
+        select(
+            entry_id.label("credit_entry_id"),
+            saved_rows.label("credit_saved"),
+            *returned.c,
+        )
+        .select_from(one.outerjoin(returned, true()))
+        .add_cte(*riding, *ctes)
+    )
 
 
 @dataclass(frozen=True)
@@ -155,6 +178,22 @@ class Stamp:
 
     table: Table
     row_id: int
+
+
+@dataclass
+class Rider:
+    """A caller's writes that need the entry's id (a purchase's row with its lines and its
+    event), sent as CTEs of the credit's own statement instead of one more round trip after it
+    (issue 21). ``build`` (module-level: the statement is built once for it) gets the entry's
+    id as an SQL expression and returns its CTEs and the one whose row (its ``id`` not null)
+    comes back, in ``row``
+    (None when that CTE wrote no row: the caller decides; its unit of work rolls the credit
+    back if it raises). ``params`` are bound at each execution; their names must not be a
+    column of the ledger's tables (the account's UPDATE would SET it) nor start with ``p_``."""
+
+    build: RiderBuild
+    params: Mapping[str, Any]
+    row: Row[Any] | None = field(default=None, init=False)
 
 
 def unsaved_entry(
@@ -191,6 +230,7 @@ async def write_credit(
     lot: dict[str, Any] | None,
     event_type: str,
     stamp: Stamp | None = None,
+    rider: Rider | None = None,
 ) -> Entry:
     """Write ``entry`` (its id aside) with its transfer from ``counter_account``, the ``lot``
     (none when the credit only paid off debt), the ``account`` as it is in memory and the
@@ -216,8 +256,15 @@ async def write_credit(
     params["p_version"] = account.version
     if stamp is not None:
         params["p_stamp_id"] = stamp.row_id
-    statement = _credit_statement(None if stamp is None else stamp.table)
-    entry_id, saved = (await conn.execute(statement, params)).one()
+    statement = _credit_statement(
+        None if stamp is None else stamp.table, None if rider is None else rider.build
+    )
+    if rider is None:
+        entry_id, saved = (await conn.execute(statement, params)).one()
+    else:
+        row = (await conn.execute(statement, {**rider.params, **params})).one()
+        entry_id, saved = row.credit_entry_id, row.credit_saved
+        rider.row = None if row.id is None else row
     if saved != 1:  # nothing was written
         raise RuntimeError(f"account {account.id} changed under its lock, outside this write")
     if account.version is not None:

@@ -15,7 +15,7 @@ from app.config import NegativeBalancePolicy
 from app.errors import invalid
 from app.ledger.accounts import Account, ensure_programme_account, programme_account
 from app.ledger.allocation import Take, total
-from app.ledger.credits import Stamp, unsaved_entry, write_credit
+from app.ledger.credits import Rider, Stamp, unsaved_entry, write_credit
 from app.ledger.expiry import ExpiryPolicy
 from app.ledger.journal import Note, post
 from app.ledger.lots import (
@@ -72,6 +72,7 @@ class Movements:
         expiry: ExpiryPolicy | None = None,
         finish_as: str | None = None,
         stamp: Stamp | None = None,
+        rider: Rider | None = None,
     ) -> Entry:
         """Credit ``amount``: what the member owes from an earlier claw-back is paid off first,
         the rest makes a lot, pending until ``available_at`` when that is later than now, and
@@ -79,7 +80,8 @@ class Movements:
 
         With ``finish_as`` (an event type) the credit also saves the account and appends that
         event — the posting frame's finish — and all of it is one statement
-        (app/ledger/credits.py), with the ``stamp`` of the caller's row (only then)."""
+        (app/ledger/credits.py), with the ``stamp`` of the caller's row and the caller's
+        ``rider`` (only then)."""
         now = self.clock.now()
         available_at, expires_at = credit_dates(self.policy, now, available_at, expires_at, expiry)
         paid_off = min(account.debt, amount)
@@ -104,7 +106,7 @@ class Movements:
                 )
             entry = unsaved_entry(now, account, kind, amount, note, details)
             return await write_credit(
-                self.conn, now, account, entry, counter_account, lot, finish_as, stamp
+                self.conn, now, account, entry, counter_account, lot, finish_as, stamp, rider
             )
         entry = await self.post(
             account,

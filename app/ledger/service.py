@@ -41,7 +41,7 @@ from app.ledger.commands import (
     Spend,
     VoidHold,
 )
-from app.ledger.credits import Stamp
+from app.ledger.credits import Rider, Stamp
 from app.ledger.journal import Note, close_hold, finish, post
 from app.ledger.lots import give_back, record_allocations, take_available
 from app.ledger.models import (
@@ -181,12 +181,14 @@ class Ledger:
         *,
         lock: AccountLock | None = None,
         stamp: Stamp | None = None,
+        rider: Rider | None = None,
     ) -> Entry:
         """Credit points to a member (:class:`app.ledger.commands.Earn`). ``lock``: the account
         already locked in this transaction by :func:`app.ledger.accounts.lock_account`, its
         status read after (else it is locked here); handed back renewed, for the
         transaction's next earn. ``stamp``: a caller's row that takes the entry's id in the
-        credit's statement."""
+        credit's statement; ``rider``: a caller's writes that ride in that statement too, its
+        row handed back in ``rider.row`` (app/ledger/credits.py)."""
         note = self._note(earn.amount, earn.reason, actor, earn.reference)
 
         async def credit(account: Account, _: None) -> Entry:
@@ -202,6 +204,7 @@ class Ledger:
                 expiry=earn.expiry,
                 finish_as="points.earned",  # one statement (app/ledger/credits.py)
                 stamp=stamp,
+                rider=rider,
             )
 
         return await self._posting(

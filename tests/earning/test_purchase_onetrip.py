@@ -1,0 +1,139 @@
+"""A purchase's row, lines and sales event ride on its credit's statement (issue 21, a
+``Rider``, app/ledger/credits.py): one round trip less on every purchase that earns. It writes
+exactly what the credit followed by the placement wrote, row by row and event by event, and an
+order id taken meanwhile by another member still refuses the purchase with nothing written."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from app.clock import FrozenClock
+from app.earning import orders
+from app.earning import usecases as earning
+from app.earning.commands import RecordPurchase
+from app.earning.tables import purchase_lines, purchases
+from app.engagement import usecases as engagement
+from app.errors import DomainError
+from app.events.tables import events
+from app.ledger import credits, movements
+from app.ledger import usecases as ledger
+from app.ledger.audit import audit_ledger
+from app.ledger.models import Actor
+from app.runtime import Runtime
+from tests.earning.test_purchase_lock import BASKET, MORNING, POS, _buy, _member, _plain, _written
+from tests.statements import counting
+from tests.test_statements import programme
+
+
+async def _credit_then_place(*args: Any) -> Any:
+    """The path before: the credit's statement alone, then the placement's with its entry id."""
+    conn, *rest, rider = args
+    entry = await credits.write_credit(conn, *rest)
+    if rider is not None:
+        params = {**rider.params, "o_entry_id": entry.id}
+        rider.row = (await conn.execute(orders._PLACE_PURCHASE, params)).first()
+    return entry
+
+
+async def _placed(runtime: Runtime, member: int, order: str) -> list[Any]:
+    """The purchase's row, its lines and every event the purchase appended, in id order."""
+    async with runtime.engine.connect() as conn:
+        placed = (
+            await conn.execute(
+                select(purchases).where(purchases.c.member_id == member).order_by(purchases.c.id)
+            )
+        ).all()
+        drop = ("id", "member_id", "entry_id", "created_at", "fingerprint")
+        rows = [("purchases", _plain(row, member, order, *drop)) for row in placed]
+        found = await conn.execute(
+            select(purchase_lines)
+            .where(purchase_lines.c.purchase_id.in_([row.id for row in placed]))
+            .order_by(purchase_lines.c.purchase_id, purchase_lines.c.line_no)
+        )
+        rows += [("lines", _plain(r, member, order, "purchase_id", "member_id")) for r in found]
+        ids = {str(row.id) for row in placed}
+        found = await conn.execute(
+            select(events.c.topic, events.c.type, events.c.payload["purchase_id"].astext)
+            .where(events.c.topic.in_([f"member:{member}", orders.SALES_TOPIC]))
+            .where(events.c.type != "member.registered")
+            .order_by(events.c.id)
+        )
+        for topic, type_, purchase_id in found:
+            if topic == orders.SALES_TOPIC and purchase_id not in ids:
+                continue  # another member's sale
+            rows.append((topic.replace(f"member:{member}", "member:M"), type_))
+        return rows
+
+
+async def test_the_placement_riding_on_the_credit_writes_what_two_statements_wrote(
+    runtime: Runtime, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock.set(MORNING)
+    await programme(runtime)  # the demo programme: a task, a badge, the referral, win-back
+    referrer, a, b = [await _member(runtime, ref) for ref in ("r", "a", "b")]
+    for friend in (a, b):
+        code = await engagement.issue_invite_code(runtime, referrer)
+        await engagement.accept_invite(runtime, Actor(f"member:{friend}", "api"), friend, code)
+    clock.advance(timedelta(days=runtime.settings.engagement_winback_dormant_days))
+    with monkeypatch.context() as before:
+        before.setattr(movements, "write_credit", _credit_then_place)
+        with counting(runtime) as two_statements:
+            await _buy(runtime, a, "ord-a-1")
+            await _buy(runtime, a, "ord-a-2")
+    with counting(runtime) as riding:
+        await _buy(runtime, b, "ord-b-1")
+        await _buy(runtime, b, "ord-b-2")
+
+    assert await _written(runtime, b, "ord-b-") == await _written(runtime, a, "ord-a-")
+    assert await _placed(runtime, b, "ord-b-") == await _placed(runtime, a, "ord-a-")
+    async with runtime.engine.connect() as conn:  # each purchase names its own earn's entry
+        for member in (a, b):
+            found = await conn.execute(
+                select(purchases.c.order_id, purchases.c.entry_id).where(
+                    purchases.c.member_id == member
+                )
+            )
+            for order_id, entry_id in found:
+                reference = await ledger.get_entry(runtime, entry_id)
+                assert reference.reference == f"pos:{order_id}"
+
+    def placements(statements: list[str]) -> list[bool]:
+        """For each statement that places a purchase, whether it also credits its points."""
+        return ["INSERT INTO entries" in s for s in statements if "INSERT INTO purchases" in s]
+
+    assert (placements(two_statements), placements(riding)) == ([False] * 2, [True] * 2)
+    report = await audit_ledger(runtime.engine, runtime.clock.now())
+    assert report.ok, report.render()
+
+
+async def test_an_order_id_taken_meanwhile_by_another_member_refuses_and_writes_nothing(
+    runtime: Runtime, clock: FrozenClock
+) -> None:
+    clock.set(MORNING)
+    await programme(runtime)
+    a, b = [await _member(runtime, ref) for ref in ("a", "b")]
+    results = await asyncio.gather(
+        *(
+            earning.record_purchase(
+                runtime,
+                POS,
+                RecordPurchase(member_id=m, channel="pos", order_id="shared", lines=BASKET),
+            )
+            for m in (a, b)
+        ),
+        return_exceptions=True,
+    )
+    refused = [r for r in results if isinstance(r, DomainError)]
+    assert len(refused) == 1 and refused[0].field == "orderId"
+    (placed,) = [r for r in results if not isinstance(r, BaseException)]
+    loser = b if placed.purchase.member_id == a else a
+    assert placed.entry is not None and placed.purchase.entry_id == placed.entry.id
+    assert (await ledger.get_balance(runtime, loser)).total == 0
+    assert (await ledger.get_balance(runtime, placed.purchase.member_id)).total > 0
+    report = await audit_ledger(runtime.engine, runtime.clock.now())
+    assert report.ok, report.render()
