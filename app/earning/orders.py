@@ -36,6 +36,7 @@ from app.ledger.commands import Earn, Reverse
 from app.ledger.credits import Rider
 from app.ledger.idempotency import reused, same_request
 from app.ledger.models import Actor, Entry
+from app.tiers.service import activity_riding
 
 # Member sales' events (docs/ANALYTICS.md, "Member sales"): a purchase recorded, a refund on
 # one. Their topic is a signal topic: no topic lock queues the purchases of every member.
@@ -89,6 +90,16 @@ def _placement(entry_id: Any) -> tuple[list[CTE], CTE]:
         func.jsonb_build_object("purchase_id", placed.c.id, "member_id", placed.c.member_id),
     )
     return [lines.cte("lines"), recorded.cte("recorded")], placed
+
+
+def _placement_noting_tier(entry_id: Any) -> tuple[list[CTE], CTE]:
+    """The placement, and the member's tier activity noted and measured with the purchase
+    counted (app/tiers/service.py's ``activity_riding``): its row is the purchase's with the
+    measures' columns (none when the purchase met a conflict)."""
+    riding, placed = _placement(entry_id)
+    measured = activity_riding(placed)
+    both = select(placed, *measured.c).select_from(placed.join(measured, true())).cte("noted")
+    return [*riding, measured], both
 
 
 def _place_purchase_statement() -> Any:
@@ -164,10 +175,10 @@ async def place_purchase(
     the member's tier activity."""
     breakdown = outcome.details()  # on the entry and on the purchase
     params = _purchase_params(store, command, checked, outcome, breakdown)
-    entry = None
+    entry = noted = None
     if outcome.points:  # the purchase with its lines rides on the credit's statement
         window = timedelta(days=store.settings.earning_return_window_days)
-        rider = Rider(_placement, params)
+        rider = await _rider(store, command.member_id, params)
         entry = await _earn(
             store,
             actor,
@@ -180,15 +191,25 @@ async def place_purchase(
             counter_account="issuance",
         )
         row = rider.row
+        noted = row if rider.build is _placement_noting_tier else None
     else:
         row = (await store.conn.execute(_PLACE_PURCHASE, {**params, "o_entry_id": None})).first()
     if row is None:  # the same (channel, order id) committed meanwhile for another member
         raise _reused("order id", "orderId")  # (the unit of work rolls the earning back)
     await store.count(command.member_id, outcome)
-    change = await store.tiers.record_activity(command.member_id, purchase=True)
+    change = await store.tiers.record_activity(command.member_id, purchase=True, noted=noted)
     return PurchaseResult(
         PurchaseRecord.of(row), entry, change, replayed=False, first=not snapshot.has_purchases
     )
+
+
+async def _rider(store: EarningStore, member_id: int, params: dict[str, Any]) -> Rider:
+    """The placement riding on the credit's statement, with the tier activity where the tiers
+    allow it (a spend-qualifying programme): one round trip for the three."""
+    if await store.tiers.rides_activity():
+        params = {**params, **store.tiers.activity_params(member_id)}
+        return Rider(_placement_noting_tier, params)
+    return Rider(_placement, params)
 
 
 def _purchase_params(

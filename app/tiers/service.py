@@ -13,7 +13,18 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, String, Table, bindparam, func, select
+from sqlalchemy import (
+    CTE,
+    BigInteger,
+    DateTime,
+    FromClause,
+    String,
+    Table,
+    bindparam,
+    func,
+    select,
+    union_all,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -144,19 +155,30 @@ class TaskMeasures:
     last_quarter: QuarterMeasures
 
 
+_COUNTED = ("member_id", "amount", "refunded_amount", "occurred_at")
+
+
 @cache
-def _measures_statement(measure: QualifyingMeasure, *, note_activity: bool) -> Any:
+def _measures_statement(
+    measure: QualifyingMeasure, *, note_activity: bool, placed: FromClause | None = None
+) -> Any:
     """The measures' statement (TierService.measures), built once per shape: its values are
     bound at each execution (TierService._measure_params). With ``note_activity``, a CTE also
     sets the member's last activity (``active_at``) and a ``touched`` column says whether it
-    had a tier row."""
+    had a tier row. With ``placed`` (a purchase's data-modifying CTE in the same statement:
+    its row is not in the table yet for this statement), that purchase is counted too."""
     # Parameter names are none of member_tiers' columns: executing an UPDATE with a parameter
     # named like a column of its table adds that column to its SET clause.
     member_id = bindparam("measured_member", type_=BigInteger)
     since = bindparam("window_since", type_=DateTime(timezone=True))
     this_at = bindparam("this_at", type_=DateTime(timezone=True))
     last_at = bindparam("last_at", type_=DateTime(timezone=True))
-    purchases = PURCHASES()
+    purchases: FromClause = PURCHASES()
+    if placed is not None:
+        purchases = union_all(
+            select(*(purchases.c[name] for name in _COUNTED)),
+            select(*(placed.c[name] for name in _COUNTED)),
+        ).subquery("counted")
     net = purchases.c.amount - purchases.c.refunded_amount
     at = purchases.c.occurred_at
 
@@ -193,6 +215,17 @@ def _measures_statement(measure: QualifyingMeasure, *, note_activity: bool) -> A
     return statement.add_columns(
         select(func.count()).select_from(touched).scalar_subquery().label("touched")
     )
+
+
+def activity_riding(placed: FromClause) -> CTE:
+    """A purchase's tier activity as a CTE of the statement that places it (earning's rider on
+    its credit, issue 21): the member's last activity noted and its measures read, that
+    purchase (``placed``, its data-modifying CTE) counted, as :meth:`TierService.record_activity`
+    would read them after it. Spend-qualifying programmes only (a points programme counts the
+    credit's entry, which this statement writes too: see :meth:`TierService.rides_activity`);
+    parameters :meth:`TierService.activity_params`."""
+    statement = _measures_statement(QualifyingMeasure.SPEND, note_activity=True, placed=placed)
+    return statement.cte("measured")  # type: ignore[no-any-return]
 
 
 def _measures_of(row: Any) -> TaskMeasures:
@@ -379,10 +412,23 @@ class TierService:
         tier = await self.current(member_id)
         return by_code(defs, tier.code) if tier else base_tier(defs)
 
-    async def record_activity(self, member_id: int, *, purchase: bool) -> TierChange | None:
+    async def rides_activity(self) -> bool:
+        """Whether a purchase's activity may ride on the statement that places it
+        (:func:`activity_riding`): there are tiers, and they qualify by spend."""
+        return self.policy.measure is QualifyingMeasure.SPEND and bool(await self.definitions())
+
+    def activity_params(self, member_id: int) -> dict[str, Any]:
+        """The parameters of :func:`activity_riding`'s CTE."""
+        return {**self._measure_params(member_id), "active_at": self.clock.now()}
+
+    async def record_activity(
+        self, member_id: int, *, purchase: bool, noted: Any | None = None
+    ) -> TierChange | None:
         """After an earning (under the account lock): note the activity; a purchase that
         crosses a threshold or completes an upgrade task upgrades at once (in a programme that
-        qualifies by points, any earning by the rules may cross a threshold)."""
+        qualifies by points, any earning by the rules may cross a threshold). ``noted``: the
+        row of :func:`activity_riding`'s CTE when the purchase's own statement already noted
+        the activity and read the measures."""
         defs = await self.definitions()
         if not defs:
             return None
@@ -402,6 +448,10 @@ class TierService:
                 "last_activity_at": now,
             }
             await self.conn.execute(_NEW_TIER_ROW, row)
+            if noted is not None:  # measured with the purchase counted: the tier row aside
+                measured = _measures_of(noted)
+        elif noted is not None:
+            measured = _measures_of(noted) if noted.touched else None
         elif could_upgrade:
             measured = await self._note_activity_and_measure(member_id, now)
         else:

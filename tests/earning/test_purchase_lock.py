@@ -54,9 +54,11 @@ async def _member(runtime: Runtime, ref: str) -> int:
     return (await members.register_member(runtime, channel="pos", external_ref=ref)).member.id
 
 
-async def _buy(runtime: Runtime, member: int, order: str) -> None:
+async def _buy(
+    runtime: Runtime, member: int, order: str, lines: list[PurchaseLineInput] = BASKET
+) -> None:
     await earning.record_purchase(
-        runtime, POS, RecordPurchase(member_id=member, channel="pos", order_id=order, lines=BASKET)
+        runtime, POS, RecordPurchase(member_id=member, channel="pos", order_id=order, lines=lines)
     )
 
 

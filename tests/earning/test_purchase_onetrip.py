@@ -1,12 +1,15 @@
 """A purchase's row, lines and sales event ride on its credit's statement (issue 21, a
-``Rider``, app/ledger/credits.py): one round trip less on every purchase that earns. It writes
-exactly what the credit followed by the placement wrote, row by row and event by event, and an
-order id taken meanwhile by another member still refuses the purchase with nothing written."""
+``Rider``, app/ledger/credits.py), and so does its tier activity (the last activity noted, the
+measures read with the purchase counted): one statement for the three on every purchase that
+earns. It writes exactly what the credit, the placement and the tier's statement wrote one
+after another, row by row and event by event (a tier upgrade included), and an order id taken
+meanwhile by another member still refuses the purchase with nothing written."""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -15,7 +18,7 @@ from sqlalchemy import select
 from app.clock import FrozenClock
 from app.earning import orders
 from app.earning import usecases as earning
-from app.earning.commands import RecordPurchase
+from app.earning.commands import PurchaseLineInput, RecordPurchase
 from app.earning.tables import purchase_lines, purchases
 from app.engagement import usecases as engagement
 from app.errors import DomainError
@@ -25,9 +28,14 @@ from app.ledger import usecases as ledger
 from app.ledger.audit import audit_ledger
 from app.ledger.models import Actor
 from app.runtime import Runtime
+from app.tiers.service import TierService
+from app.tiers.tables import member_tiers, tier_changes
 from tests.earning.test_purchase_lock import BASKET, MORNING, POS, _buy, _member, _plain, _written
 from tests.statements import counting
 from tests.test_statements import programme
+
+# 1,000 CNY then 4,500: silver (5,000) is reached only with the second purchase counted.
+BIG = [PurchaseLineInput("sku-9", "grocery", 3, Decimal("4500"))]
 
 
 async def _credit_then_place(*args: Any) -> Any:
@@ -38,6 +46,17 @@ async def _credit_then_place(*args: Any) -> Any:
         params = {**rider.params, "o_entry_id": entry.id}
         rider.row = (await conn.execute(orders._PLACE_PURCHASE, params)).first()
     return entry
+
+
+async def _never(_: TierService) -> bool:
+    """The tier activity in a statement of its own, after the placement (the path before)."""
+    return False
+
+
+async def _tiers(runtime: Runtime, *member_ids: int) -> list[Any]:
+    async with runtime.engine.connect() as conn:
+        query = select(member_tiers).where(member_tiers.c.member_id.in_(member_ids))
+        return list(await conn.execute(query))
 
 
 async def _placed(runtime: Runtime, member: int, order: str) -> list[Any]:
@@ -57,6 +76,12 @@ async def _placed(runtime: Runtime, member: int, order: str) -> list[Any]:
         )
         rows += [("lines", _plain(r, member, order, "purchase_id", "member_id")) for r in found]
         ids = {str(row.id) for row in placed}
+        tier = await conn.execute(select(member_tiers).where(member_tiers.c.member_id == member))
+        rows += [("member_tiers", _plain(r, member, order, "member_id")) for r in tier]
+        changes = await conn.execute(
+            select(tier_changes).where(tier_changes.c.member_id == member).order_by("id")
+        )
+        rows += [("tier_changes", _plain(r, member, order, "id", "member_id")) for r in changes]
         found = await conn.execute(
             select(events.c.topic, events.c.type, events.c.payload["purchase_id"].astext)
             .where(events.c.topic.in_([f"member:{member}", orders.SALES_TOPIC]))
@@ -82,12 +107,13 @@ async def test_the_placement_riding_on_the_credit_writes_what_two_statements_wro
     clock.advance(timedelta(days=runtime.settings.engagement_winback_dormant_days))
     with monkeypatch.context() as before:
         before.setattr(movements, "write_credit", _credit_then_place)
-        with counting(runtime) as two_statements:
+        before.setattr(TierService, "rides_activity", _never)
+        with counting(runtime) as one_by_one:
             await _buy(runtime, a, "ord-a-1")
-            await _buy(runtime, a, "ord-a-2")
+            await _buy(runtime, a, "ord-a-2", BIG)
     with counting(runtime) as riding:
         await _buy(runtime, b, "ord-b-1")
-        await _buy(runtime, b, "ord-b-2")
+        await _buy(runtime, b, "ord-b-2", BIG)
 
     assert await _written(runtime, b, "ord-b-") == await _written(runtime, a, "ord-a-")
     assert await _placed(runtime, b, "ord-b-") == await _placed(runtime, a, "ord-a-")
@@ -106,7 +132,8 @@ async def test_the_placement_riding_on_the_credit_writes_what_two_statements_wro
         """For each statement that places a purchase, whether it also credits its points."""
         return ["INSERT INTO entries" in s for s in statements if "INSERT INTO purchases" in s]
 
-    assert (placements(two_statements), placements(riding)) == ([False] * 2, [True] * 2)
+    assert (placements(one_by_one), placements(riding)) == ([False] * 2, [True] * 2)
+    assert [tier.tier_code for tier in await _tiers(runtime, a, b)] == ["silver", "silver"]
     report = await audit_ledger(runtime.engine, runtime.clock.now())
     assert report.ok, report.render()
 
