@@ -76,7 +76,7 @@ async def main() -> None:
         return await client.ping()
 
     async def direct(i: int) -> object:
-        key = bridge.prefixed_key(budget.key_for("graphql", callers[i % CALLERS]))  # type: ignore[attr-defined]
+        key = bridge.prefixed_key(budget.key_for("graphql", callers[i % CALLERS]))
         return await script([key], [time.time(), budget.amount, expiry, 1])
 
     async def hit(i: int) -> object:
@@ -92,7 +92,7 @@ async def main() -> None:
             for name, call in paths.items():
                 figures[name].append(await timed(args.calls, call))
     finally:
-        keys = [bridge.prefixed_key(budget.key_for("graphql", c)) for c in callers]  # type: ignore[attr-defined]
+        keys = [bridge.prefixed_key(budget.key_for("graphql", c)) for c in callers]
         await client.delete(*keys)
         await client.aclose()
     medians = {name: statistics.median(values) for name, values in figures.items()}

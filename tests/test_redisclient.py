@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import redis.utils
 from redis._parsers import _AsyncHiredisParser
+from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection
 
 from app.config import Settings
@@ -17,7 +18,7 @@ def test_redis_py_found_a_hiredis_it_supports() -> None:
 
 
 async def _parser_of(connection: AbstractConnection) -> object:
-    await connection.connect()
+    await connection.connect()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
     try:
         return connection._parser
     finally:
@@ -26,9 +27,10 @@ async def _parser_of(connection: AbstractConnection) -> object:
 
 async def test_the_app_client_and_the_rate_limiter_read_with_hiredis(settings: Settings) -> None:
     client = open_redis(settings.redis_url or "", pool_size=2)
+    assert isinstance(client, Redis)  # the tests' server is a single one
     try:
         assert await client.ping()
-        connection = await client.connection_pool.get_connection()
+        connection = await client.connection_pool.get_connection()  # type: ignore[no-untyped-call]
         try:
             assert isinstance(await _parser_of(connection), _AsyncHiredisParser)
         finally:
