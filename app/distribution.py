@@ -238,10 +238,6 @@ _OPEN: Mapping[str, tuple[str, ...]] = {
         "lots: FOREIGN KEY (entry_id) REFERENCES entries(id) does not pair member_id"
         " with entries.member_id",
         "lots: PRIMARY KEY (id) lacks member_id",
-        "transfers: FOREIGN KEY (credit_account_id) REFERENCES accounts(id) does not pair"
-        " member_id with accounts.member_id",
-        "transfers: FOREIGN KEY (debit_account_id) REFERENCES accounts(id) does not pair"
-        " member_id with accounts.member_id",
         "transfers: FOREIGN KEY (entry_id) REFERENCES entries(id) does not pair member_id"
         " with entries.member_id",
         "transfers: PRIMARY KEY (id) lacks member_id",

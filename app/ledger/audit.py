@@ -31,6 +31,14 @@ CHECKS: dict[str, str] = {
     "the sum over all accounts is zero": f"""
         SELECT sum(posted) AS total FROM ({_POSTED}) p HAVING sum(posted) <> 0
     """,
+    # No foreign key holds transfers to accounts (migration 0047: it locked the issuance
+    # account's row at every earn); accounts are never deleted, and this checks it held.
+    "every transfer names existing accounts": """
+        SELECT t.id AS transfer_id, t.debit_account_id, t.credit_account_id
+        FROM transfers t
+        WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = t.debit_account_id)
+           OR NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = t.credit_account_id)
+    """,
     "a member's balance equals the sum of its transfers": f"""
         SELECT p.member_id, p.posted, a.available + a.pending + a.held - a.debt AS materialised
         FROM ({_POSTED}) p JOIN accounts a ON a.id = p.account_id

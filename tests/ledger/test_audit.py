@@ -19,6 +19,7 @@ from uuid import uuid4
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.clock import FrozenClock
@@ -34,6 +35,7 @@ from tests.conftest import reset_database_sql
 STAFF = Actor("staff:auditor", "test")
 
 ZERO_SUM = "the sum over all accounts is zero"
+DANGLING_ACCOUNT = "every transfer names existing accounts"
 BALANCE_VS_TRANSFERS = "a member's balance equals the sum of its transfers"
 BALANCE_VS_LOTS = "a member's available and pending points equal its lots' remaining"
 HELD_VS_HOLDS = "a member's held points equal its active holds"
@@ -53,6 +55,7 @@ REWARD_VS_EARN = "each engagement points reward is its ledger earn"  # tests/eng
 def test_the_names_above_are_the_audits_checks() -> None:
     assert set(CHECKS) == {
         ZERO_SUM,
+        DANGLING_ACCOUNT,
         BALANCE_VS_TRANSFERS,
         BALANCE_VS_LOTS,
         HELD_VS_HOLDS,
@@ -358,18 +361,31 @@ async def test_an_entry_reversed_more_than_its_amount(
     assert_reported(report, {OVER_REVERSED})
 
 
+@pytest.mark.parametrize("side", ["credit_account_id", "debit_account_id"])
 async def test_points_moved_to_an_account_that_does_not_exist(
-    runtime: Runtime, clock: FrozenClock, activity: Activity, drop_constraint: Any
+    runtime: Runtime, clock: FrozenClock, activity: Activity, side: str
 ):
     # Double entry in one row cannot unbalance by itself: only a side that is not an account can.
-    await drop_constraint("transfers", "fk_transfers_credit_account_id_accounts")
+    # No foreign key stops this row (migration 0047): the audit is what notices it.
     await corrupt(
         runtime.engine,
-        "UPDATE transfers SET credit_account_id = 999999 WHERE entry_id = :e",
+        f"UPDATE transfers SET {side} = 999999 WHERE entry_id = :e",
         e=activity.spend,
     )
     report = await audit_ledger(runtime.engine, clock.now())
-    assert_reported(report, {ZERO_SUM})
+    expected = {DANGLING_ACCOUNT, ZERO_SUM}
+    if side == "debit_account_id":  # the spend's debit side was the member's own account
+        expected.add(BALANCE_VS_TRANSFERS)
+    assert_reported(report, expected)
+    assert "999999" in report.render()
+
+
+async def test_an_account_is_never_deleted(runtime: Runtime, activity: Activity):
+    # What keeps a transfer's accounts in place now that no foreign key does.
+    with pytest.raises(DBAPIError, match="accounts are never deleted"):
+        await corrupt(runtime.engine, "DELETE FROM accounts WHERE member_id = :m", m=activity.bob)
+    with pytest.raises(DBAPIError, match="accounts are never deleted"):
+        await corrupt(runtime.engine, "DELETE FROM accounts WHERE code = 'issuance'")
 
 
 # ------------------------------------------------------------------------- policy and notes

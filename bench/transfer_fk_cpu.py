@@ -1,0 +1,193 @@
+"""Do transfers' two foreign keys to accounts cost an earn? Raw earns with and without, alternating.
+
+    python bench/transfer_fk_cpu.py                      # 3 rounds, 10 s each way, 32 connections
+    python bench/transfer_fk_cpu.py --rounds 5 --kind batched
+
+Every earn credits a member from the programme's one ``issuance`` account, and the foreign key
+``transfers.debit_account_id → accounts(id)`` takes FOR KEY SHARE on that account's row in every
+earning transaction: at once from many connections that is a shared lock held by many
+transactions, which PostgreSQL records as a MultiXact. This bench measures what that costs.
+
+In one database (bench/ledger.py's set-up: migrated, ``--members`` members), each round runs
+bench/ledger.py's raw asyncpg baseline (``--kind``: ``function`` = one ``ledger_post_credit()``
+statement an earn, ``batched`` = group commit's ``ledger_post_credits()``) twice, in turn, the
+order alternating between rounds: once with the two foreign keys (``fk``: added ``NOT VALID``,
+as they were before migration 0047 dropped them), once without (``nofk``: the schema since
+0047); the database is left as the migrations made it. For
+each it prints earns a second, the CPU an earn (raw clients + their PostgreSQL backends), the
+share of sampled backends waiting on MultiXact / tuple locks (``pg_stat_activity``, every 20 ms)
+and the MultiXact SLRU traffic (``pg_stat_slru`` deltas); then the medians and the ratio
+nofk / fk. Database from ``JIFEN_DATABASE_URL`` (used as is), else bench/ledger.py's
+(recreated).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.ledger import (  # noqa: E402
+    BASELINES,
+    DEFAULT_DATABASE_URL,
+    DEFAULT_REDIS_URL,
+    asyncpg_dsn,
+    load_average,
+    prepare_stage,
+    register_members,
+    run_baseline,
+)
+
+FKS = {
+    "fk_transfers_debit_account_id_accounts": "debit_account_id",
+    "fk_transfers_credit_account_id_accounts": "credit_account_id",
+}
+SLRU = "SELECT name, blks_hit + blks_read AS touched, blks_zeroed FROM pg_stat_slru"
+
+
+async def set_fks(dsn: str, present: bool) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        for name, column in FKS.items():  # IF EXISTS: before 0047 they are there, after not
+            await conn.execute(f"ALTER TABLE transfers DROP CONSTRAINT IF EXISTS {name}")
+            if present:
+                await conn.execute(
+                    f"ALTER TABLE transfers ADD CONSTRAINT {name} FOREIGN KEY ({column}) "
+                    "REFERENCES accounts (id) NOT VALID"
+                )
+        await conn.execute("CHECKPOINT")
+    finally:
+        await conn.close()
+
+
+async def slru(dsn: str) -> dict[str, tuple[int, int]]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("SELECT pg_stat_clear_snapshot()")
+        rows = await conn.fetch(SLRU)
+    finally:
+        await conn.close()
+    return {r["name"]: (r["touched"], r["blks_zeroed"]) for r in rows if "Multi" in r["name"]}
+
+
+def sample_waits(dsn: str, database: str, stop: threading.Event, out: Counter[str]) -> None:
+    """Count the bench database's active backends by wait event until ``stop``."""
+
+    async def run() -> None:
+        conn = await asyncpg.connect(dsn)
+        try:
+            while not stop.is_set():
+                rows = await conn.fetch(
+                    "SELECT coalesce(wait_event_type || ':' || wait_event, 'CPU') AS w "
+                    "FROM pg_stat_activity WHERE datname = $1 AND state = 'active' "
+                    "AND pid <> pg_backend_pid()",
+                    database,
+                )
+                out.update(r["w"] for r in rows)
+                out["(samples)"] += 1
+                await asyncio.sleep(0.02)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+def measure(args: argparse.Namespace, url: str, members: list[int], run_id: str) -> dict[str, Any]:
+    dsn = asyncpg_dsn(url)
+    database = dsn.rsplit("/", 1)[1].split("?")[0]
+    waits: Counter[str] = Counter()
+    stop = threading.Event()
+    before = asyncio.run(slru(dsn))
+    sampler = threading.Thread(target=sample_waits, args=(dsn, database, stop, waits))
+    sampler.start()
+    try:
+        result = run_baseline(
+            args.kind,
+            url,
+            members,
+            connections=max(1, args.connections // BASELINES[args.kind][2]),
+            processes=args.processes,
+            warmup=args.warmup,
+            seconds=args.duration,
+            run_id=run_id,
+        )
+    finally:
+        stop.set()
+        sampler.join()
+    after = asyncio.run(slru(dsn))
+    busy = sum(n for w, n in waits.items() if w != "(samples)")
+    multixact = sum(n for w, n in waits.items() if "MultiXact" in w)
+    tuple_lock = sum(n for w, n in waits.items() if w in ("Lock:tuple", "Lock:transactionid"))
+    traffic = {
+        name: (after[name][0] - before[name][0], after[name][1] - before[name][1])
+        for name in after
+    }
+    return {
+        "rps": result.rps,
+        "cpu_ms": result.cpu_ms,
+        "p99_ms": result.p99_ms,
+        "errors": result.errors,
+        "multixact_share": multixact / busy if busy else 0.0,
+        "lock_share": tuple_lock / busy if busy else 0.0,
+        "top_waits": waits.most_common(6),
+        "slru": traffic,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--kind", choices=sorted(BASELINES), default="function")
+    parser.add_argument("--members", type=int, default=2000)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--warmup", type=float, default=2.0)
+    args = parser.parse_args()
+    url, _redis, _out, run_id = prepare_stage(
+        "transferfk", DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, None
+    )
+    members = asyncio.run(register_members(url, args.members, run_id))
+    dsn = asyncpg_dsn(url)
+    print(f"load average before: {load_average()}; kind {args.kind}, {args.connections} conns")
+    figures: dict[bool, list[dict[str, Any]]] = {True: [], False: []}
+    try:
+        for round_ in range(args.rounds):
+            for present in (True, False) if round_ % 2 == 0 else (False, True):
+                asyncio.run(set_fks(dsn, present))
+                time.sleep(1.0)
+                got = measure(args, url, members, f"{run_id}:r{round_}:{int(present)}")
+                figures[present].append(got)
+                print(
+                    f"round {round_} {'fk  ' if present else 'nofk'}: {got['rps']:7.0f} earns/s "
+                    f"{got['cpu_ms']:.3f} ms CPU/earn p99 {got['p99_ms']:.1f} ms "
+                    f"errors {got['errors']} multixact-wait {got['multixact_share']:.1%} "
+                    f"lock-wait {got['lock_share']:.1%} slru {got['slru']} "
+                    f"top {got['top_waits']} load {load_average()}",
+                    flush=True,
+                )
+    finally:
+        asyncio.run(set_fks(dsn, False))  # as migration 0047 left it
+    for key in ("rps", "cpu_ms", "multixact_share"):
+        fk = statistics.median(f[key] for f in figures[True])
+        nofk = statistics.median(f[key] for f in figures[False])
+        ratio = nofk / fk if fk else float("nan")
+        print(f"median {key:16} fk {fk:10.4f}  nofk {nofk:10.4f}  nofk/fk {ratio:.3f}")
+    print(f"load average after: {load_average()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
