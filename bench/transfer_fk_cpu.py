@@ -131,8 +131,7 @@ def measure(args: argparse.Namespace, url: str, members: list[int], run_id: str)
     multixact = sum(n for w, n in waits.items() if "MultiXact" in w)
     tuple_lock = sum(n for w, n in waits.items() if w in ("Lock:tuple", "Lock:transactionid"))
     traffic = {
-        name: (after[name][0] - before[name][0], after[name][1] - before[name][1])
-        for name in after
+        name: (after[name][0] - before[name][0], after[name][1] - before[name][1]) for name in after
     }
     return {
         "rps": result.rps,
