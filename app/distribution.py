@@ -65,7 +65,7 @@ PLACEMENTS: Mapping[str, Placement] = {
     "holds": MEMBER,
     "transfers": MEMBER,
     "allocations": MEMBER,
-    # The outbox: member topics carry the member only in ``topic`` today.
+    # The outbox, by the member whose write raised each event (0: none; migration 0044).
     "events": MEMBER,
     # Earning.
     "purchases": MEMBER,
@@ -186,10 +186,6 @@ LEDGER = (
     " transfers and every foreign key to them widened in one migration (a foreign key by id"
     " alone needs the single-column key that goes)"
 )
-EVENTS = (
-    "the outbox names a member only inside `topic`: needs a member_id column (programme topics"
-    " in a table of their own) and an (id, member_id) key"
-)
 OUTSIDE_KEY = (
     "a key a shop, partner or channel sends, unique across members on purpose: a replay naming"
     " another member is refused, not paid twice. Not widened (that would let one order earn"
@@ -273,10 +269,6 @@ _OPEN: Mapping[str, tuple[str, ...]] = {
         " with entries.member_id",
         "refunds: FOREIGN KEY (entry_id) REFERENCES entries(id) does not pair member_id"
         " with entries.member_id",
-    ),
-    EVENTS: (
-        "events: PRIMARY KEY (id) lacks member_id",
-        "events: has no column member_id to be distributed by",
     ),
     OUTSIDE_KEY: (
         "checkout_payments: UNIQUE (channel, order_ref) lacks member_id",

@@ -83,6 +83,7 @@ async def commit_events(engine: object, members: list[int], start: int, count: i
             member = members[n % len(members)]
             rows.append(
                 {
+                    "member_id": member,
                     "topic": member_topic(member),
                     "type": "points.earned",
                     "payload": {

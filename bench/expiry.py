@@ -187,8 +187,8 @@ WITH due AS (
     INSERT INTO allocations (lot_id, amount, entry_id)
     SELECT due.id, due.remaining, p.id FROM due JOIN posted p ON p.member_id = due.member_id
 ), announced AS (
-    INSERT INTO events (topic, type, payload)
-    SELECT 'member:' || member_id, 'points.expired', jsonb_build_object(
+    INSERT INTO events (member_id, topic, type, payload)
+    SELECT member_id, 'member:' || member_id, 'points.expired', jsonb_build_object(
         'entry', jsonb_build_object(
             'id', id, 'kind', kind, 'amount', amount, 'balance_after', balance_after,
             'reason', reason, 'source', source, 'reference', reference,

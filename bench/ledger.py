@@ -133,8 +133,8 @@ WITH m AS (
     INSERT INTO accounts (kind, code, member_id)
     SELECT 'member', 'member:' || id, id FROM m
 ), e AS (
-    INSERT INTO events (topic, type, payload)
-    SELECT 'member:' || id, 'member.registered',
+    INSERT INTO events (member_id, topic, type, payload)
+    SELECT id, 'member:' || id, 'member.registered',
            jsonb_build_object('member_id', id, 'channel', $2::text, 'external_ref', $3 || id)
     FROM m
 )
@@ -548,7 +548,7 @@ UPDATE accounts SET available=$1, pending=$2, held=$3, debt=$4, lifetime_earned=
        lifetime_spent=$6, next_due_at=$7, version=(accounts.version + $8)
 WHERE accounts.id = $9
 """
-SQL_EVENT = "INSERT INTO events (topic, type, payload) VALUES ($1, $2, $3)"
+SQL_EVENT = "INSERT INTO events (member_id, topic, type, payload) VALUES ($1, $2, $3, $4)"
 SQL_KEY_RESPONSE = """
 UPDATE idempotency_keys SET response=$1
 WHERE idempotency_keys.caller = $2 AND idempotency_keys.key = $3
@@ -649,7 +649,9 @@ async def earn_raw(conn: Any, member_id: int, amount: int, key: str) -> int:
                 "created_at": now.isoformat(),
             },
         }
-        await conn.execute(SQL_EVENT, f"member:{member_id}", "points.earned", json.dumps(payload))
+        await conn.execute(
+            SQL_EVENT, member_id, f"member:{member_id}", "points.earned", json.dumps(payload)
+        )
         await conn.execute(SQL_KEY_RESPONSE, json.dumps({"entry_id": entry["id"]}), caller, key)
     return int(entry["id"])
 

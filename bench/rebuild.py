@@ -81,8 +81,8 @@ UPDATE accounts a SET available = s.points, lifetime_earned = s.points
 FROM (SELECT member_id, sum(amount) AS points FROM entries GROUP BY member_id) s
 WHERE a.member_id = s.member_id;
 
-INSERT INTO events (topic, type, payload, created_at)
-SELECT 'member:' || member_id, 'points.earned',
+INSERT INTO events (member_id, topic, type, payload, created_at)
+SELECT member_id, 'member:' || member_id, 'points.earned',
        jsonb_build_object('member_id', member_id, 'entry', jsonb_build_object('id', id)),
        created_at
 FROM entries ORDER BY id;

@@ -39,8 +39,8 @@ async def main(dsn, topic, events, rate, per_commit):
     start = time.perf_counter()
     for i in range(events // per_commit):
         await conn.execute(
-            "INSERT INTO events (topic, type, payload)"
-            " SELECT $1, 'bench.event', '{}'::jsonb FROM generate_series(1, $2)",
+            "INSERT INTO events (member_id, topic, type, payload)"
+            " SELECT 0, $1, 'bench.event', '{}'::jsonb FROM generate_series(1, $2)",
             topic, per_commit,
         )
         pause = start + (i + 1) / rate - time.perf_counter()

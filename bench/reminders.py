@@ -115,8 +115,8 @@ WITH due AS (
                                   notification_id, created_at)
     SELECT member_id, expires_on, 7, points, id, now() FROM due
 )
-INSERT INTO events (topic, type, payload)
-SELECT 'member:' || member_id, 'points.expiring',
+INSERT INTO events (member_id, topic, type, payload)
+SELECT member_id, 'member:' || member_id, 'points.expiring',
        jsonb_build_object('member_id', member_id, 'points', points, 'notification_id', id)
 FROM due
 """

@@ -481,6 +481,7 @@ class Bench:
             for entry_id, member in zip(ids, members, strict=True):
                 rows.append(
                     {
+                        "member_id": member,
                         "topic": member_topic(member),
                         "type": "points.earned",
                         "payload": {

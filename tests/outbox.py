@@ -29,6 +29,9 @@ async def roll_back_an_event(rt: Runtime) -> None:
     """Draw an event id in a transaction that rolls back: a gap in the ids, nothing purged."""
     async with rt.engine.connect() as conn:
         await conn.execute(
-            text("INSERT INTO events (topic, type, payload) VALUES ('member:0', 'void', '{}')")
+            text(
+                "INSERT INTO events (member_id, topic, type, payload)"
+                " VALUES (0, 'member:0', 'void', '{}')"
+            )
         )
         await conn.rollback()

@@ -81,7 +81,8 @@ async def test_the_outbox_trigger_draws_event_ids_from_its_sequence_named_once(
         ids = list(
             await conn.scalars(
                 text(
-                    "INSERT INTO events (topic, type, payload) SELECT 'member:' || g, 'test', '{}'"
+                    "INSERT INTO events (member_id, topic, type, payload)"
+                    " SELECT g, 'member:' || g, 'test', '{}'"
                     " FROM generate_series(1, 3) AS g RETURNING id"
                 )
             )

@@ -35,6 +35,7 @@ from app.clock import business_date
 from app.config import Settings
 from app.db import unit_of_work
 from app.errors import invalid, not_found
+from app.events.outbox import PROGRAMME
 from app.ledger.models import Actor
 from app.ledger.reporting import ACTIVITY_BY_MEMBER_SQL
 from app.redisclient import RedisClient
@@ -94,8 +95,8 @@ _FIRE = text(
         ON CONFLICT (kind, subject, window_key) DO NOTHING
         RETURNING id, kind, subject, details, fired_at
     )
-    INSERT INTO events (topic, type, payload)
-    SELECT :topic, kind, jsonb_build_object('alert_id', id, 'subject', subject,
+    INSERT INTO events (member_id, topic, type, payload)
+    SELECT :programme, :topic, kind, jsonb_build_object('alert_id', id, 'subject', subject,
                                             'fired_at', fired_at) || details
     FROM fired
     RETURNING id
@@ -259,6 +260,7 @@ async def fire(conn: AsyncConnection, alerts: list[Alert], now: datetime) -> int
                 "details": json.dumps(alert.details),
                 "now": now,
                 "topic": TOPIC,
+                "programme": PROGRAMME,
             },
         )
         new += len(done.all())

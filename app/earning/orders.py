@@ -88,6 +88,7 @@ def _placement(entry_id: Any) -> tuple[list[CTE], CTE]:
         SALES_TOPIC,
         PURCHASE_RECORDED,
         func.jsonb_build_object("purchase_id", placed.c.id, "member_id", placed.c.member_id),
+        member_id=placed.c.member_id,  # on the purchase's shard, not the programme's
     )
     return [lines.cte("lines"), recorded.cte("recorded")], placed
 
@@ -405,6 +406,7 @@ async def write_refund(
         SALES_TOPIC,
         PURCHASE_REFUNDED,
         {"refund_id": refund_id, "purchase_id": purchase.id, "member_id": purchase.member_id},
+        member_id=purchase.member_id,
     )
     return RefundResult(
         refund_id, PurchaseRecord.of(updated), decision.total, points, entry, replayed=False

@@ -164,7 +164,11 @@ class Teams:
     async def _announce(self, team: Team, kind: str, member_id: int, actor: Actor) -> None:
         payload = {"team_id": team.id, "code": team.code, "member_id": member_id, "size": team.size}
         await append_event(
-            self.conn, challenge_topic(team.task_id), kind, {**payload, "by": actor.principal}
+            self.conn,
+            challenge_topic(team.task_id),
+            kind,
+            {**payload, "by": actor.principal},
+            member_id=member_id,  # the member joining (or founding): on that member's shard
         )
 
     async def get(self, code: str) -> tuple[Team, list[int], Decimal]:

@@ -461,7 +461,8 @@ class TaskTracker:
             "t_completed_at": [
                 now if u.progress.completions >= u.task.max_completions else None for u in changed
             ],
-            **event_params("e_", self._announced(member_id, changed)),
+            # The challenges' signals too: raised by this member's write, on its shard.
+            **event_params("e_", self._announced(member_id, changed), member_id=member_id),
         }
         await self.conn.execute(_save_and_announce_statement(), params)
 

@@ -16,11 +16,14 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from app.db import metadata
 
-# The outbox: written in the same transaction as the change it describes.
+# The outbox: written in the same transaction as the change it describes. ``member_id`` is the
+# member whose write raised the event (0: none, app/events/outbox.py ``PROGRAMME``), the column
+# Citus distributes it by; the key is (id, member_id), and its index serves every read by id.
 events = Table(
     "events",
     metadata,
     Column("id", BigInteger, Identity(), primary_key=True),
+    Column("member_id", BigInteger, primary_key=True, autoincrement=False),
     Column("topic", String(128), nullable=False),
     Column("type", String(64), nullable=False),
     Column("payload", JSONB, nullable=False),
@@ -28,6 +31,11 @@ events = Table(
     Column("published_at", DateTime(timezone=True)),
     Index("ix_events_topic_id", "topic", "id"),
     Index("ix_events_unpublished", "id", postgresql_where=text("published_at IS NULL")),
+    # A member topic's events are that member's: the column never contradicts the topic.
+    CheckConstraint(
+        "topic NOT LIKE 'member:%' OR topic = 'member:' || member_id",
+        name="ck_events_member_topic",
+    ),
 )
 
 # How far the relay's retention purged the outbox: the greatest id it deleted (one row, written by

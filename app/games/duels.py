@@ -474,7 +474,14 @@ class Duels(GameService[Duel, Any]):
         for member in (duel.challenger_id, duel.opponent_id):
             payload = duel.payload() | {"member_id": member}
             await append_event(self.conn, member_topic(member), event_type, payload)
-        await append_event(self.conn, DUEL.topic(duel.id), event_type, duel.payload())
+        # The duel's signal lives where the duel does, with its challenger (app/distribution.py).
+        await append_event(
+            self.conn,
+            DUEL.topic(duel.id),
+            event_type,
+            duel.payload(),
+            member_id=duel.challenger_id,
+        )
 
 
 # ------------------------------------------------------------------------------ use cases

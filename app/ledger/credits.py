@@ -131,8 +131,9 @@ def _credit_statement(stamped: Table | None = None, ride: RiderBuild | None = No
     )
     path = literal(["entry", "id"], ARRAY(Text))
     event = events.insert().from_select(
-        ["topic", "type", "payload"],
+        ["member_id", "topic", "type", "payload"],
         select(
+            _param("member_id", events.c.member_id),
             _param("topic", events.c.topic),
             _param("event_type", events.c.type),
             func.jsonb_set(_param("payload", events.c.payload), path, func.to_jsonb(written.c.id)),

@@ -130,8 +130,8 @@ _REMIND = text(
         RETURNING id, member_id, title, payload
     ),
     published AS (
-        INSERT INTO events (topic, type, payload)
-        SELECT 'member:' || member_id, :kind,
+        INSERT INTO events (member_id, topic, type, payload)
+        SELECT member_id, 'member:' || member_id, :kind,
                payload || jsonb_build_object('notification_id', id, 'title', title)
         FROM told
         RETURNING 1

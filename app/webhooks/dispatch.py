@@ -75,7 +75,14 @@ _SUBSCRIPTIONS = select(
     webhook_endpoints.c.id, webhook_endpoints.c.event_types, webhook_endpoints.c.channel
 ).where(webhook_endpoints.c.enabled)
 _EVENTS = (
-    select(events.c.id, events.c.topic, events.c.type, events.c.payload, events.c.created_at)
+    select(
+        events.c.id,
+        events.c.topic,
+        events.c.type,
+        events.c.payload,
+        events.c.created_at,
+        events.c.member_id,
+    )
     .where(
         events.c.id > bindparam("after"),
         events.c.id <= bindparam("upto"),
@@ -109,7 +116,7 @@ async def _events(
     rows = await conn.execute(
         _EVENTS, {"after": after, "upto": upto, "types": list(types), "limit": limit}
     )
-    return [OutboxEvent(r.id, r.topic, r.type, r.payload, r.created_at) for r in rows]
+    return [OutboxEvent(r.id, r.topic, r.type, r.payload, r.created_at, r.member_id) for r in rows]
 
 
 async def _channels(

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cached_property
 from typing import Any
 
 import orjson
@@ -29,12 +28,14 @@ class OutboxEvent:
     type: str
     payload: Mapping[str, Any]
     created_at: datetime
+    stored_member_id: int  # the outbox's member_id: the member whose write raised it (0: none)
 
-    @cached_property  # asked once per endpoint per event by the dispatcher: parsed once
+    @property
     def member_id(self) -> int | None:
-        if not self.topic.startswith(MEMBER_TOPIC):
-            return None
-        return int(self.topic.removeprefix(MEMBER_TOPIC))
+        """The member whose event this is: a member topic's. A signal a member's write raised
+        is stored with that member (its shard) but is no member's event: a channel's endpoint
+        has its member-topic twin."""
+        return self.stored_member_id if self.topic.startswith(MEMBER_TOPIC) else None
 
 
 def wants(subscription: Subscription, event: OutboxEvent, channels: frozenset[str]) -> bool:

@@ -22,6 +22,11 @@ from app.events.outbox import SIGNAL_PREFIX, append_event
 from app.events.relay import Relay, asyncpg_dsn
 from tests.eventually import eventually
 
+# A raw insert of one event (topic, member_id), as a writer outside the app would send it.
+INSERT_RETURNING_ID = (
+    "INSERT INTO events (topic, member_id, type, payload) VALUES ($1, $2, 't', '{}') RETURNING id"
+)
+
 
 @pytest.fixture
 async def hub(settings: Settings) -> AsyncIterator[EventHub]:
@@ -164,8 +169,8 @@ async def test_retention_deletes_only_old_published_events(
     async with engine.begin() as conn:
         await conn.execute(
             text(
-                """INSERT INTO events (topic, type, payload, created_at, published_at)
-                   SELECT 'member:1', 'old', '{}', now() - interval '100 hours',
+                """INSERT INTO events (member_id, topic, type, payload, created_at, published_at)
+                   SELECT 1, 'member:1', 'old', '{}', now() - interval '100 hours',
                           CASE WHEN n <= 2500 THEN now() END
                    FROM generate_series(1, 2600) AS n"""
             )
@@ -192,12 +197,12 @@ async def test_within_a_topic_ids_follow_commit_order(settings: Settings) -> Non
     transaction drew its id earlier: migration 0002 draws the id under the topic's lock."""
     dsn = asyncpg_dsn(settings.database_url or "")
     first, second = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
-    insert = "INSERT INTO events (topic, type, payload) VALUES ($1, 't', '{}') RETURNING id"
+    insert = INSERT_RETURNING_ID
     try:
         async with first.transaction():
-            first_id = await first.fetchval(insert, "member:7")
+            first_id = await first.fetchval(insert, "member:7", 7)
             # The second writer of the same topic waits for the first's commit.
-            second_insert = asyncio.create_task(second.fetchval(insert, "member:7"))
+            second_insert = asyncio.create_task(second.fetchval(insert, "member:7", 7))
             await asyncio.sleep(0.2)
             assert not second_insert.done()
             # Another topic is not held up (bounded: were it held up, it would wait for this
@@ -216,14 +221,14 @@ async def test_writers_of_a_signal_topic_do_not_wait_for_each_other(settings: Se
     a second writer goes on while the first is still open; an ordered topic's waits."""
     dsn = asyncpg_dsn(settings.database_url or "")
     first, second = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
-    insert = "INSERT INTO events (topic, type, payload) VALUES ($1, 't', '{}') RETURNING id"
+    insert = INSERT_RETURNING_ID
     topic = f"{SIGNAL_PREFIX}challenge:1"
     try:
         async with first.transaction():
-            await first.fetchval(insert, topic)
-            await first.fetchval(insert, "member:9")
-            assert await asyncio.wait_for(second.fetchval(insert, topic), 5) > 0
-            ordered = asyncio.create_task(second.fetchval(insert, "member:9"))
+            await first.fetchval(insert, topic, 0)
+            await first.fetchval(insert, "member:9", 9)
+            assert await asyncio.wait_for(second.fetchval(insert, topic, 0), 5) > 0
+            ordered = asyncio.create_task(second.fetchval(insert, "member:9", 9))
             done, _ = await asyncio.wait({ordered}, timeout=0.3)
             assert not done  # the ordered topic still waits for the first's commit
         await asyncio.wait_for(ordered, 5)
@@ -235,9 +240,7 @@ async def test_writers_of_a_signal_topic_do_not_wait_for_each_other(settings: Se
 async def second_insert_other(dsn: str) -> int:
     conn = await asyncpg.connect(dsn)
     try:
-        value: int = await conn.fetchval(
-            "INSERT INTO events (topic, type, payload) VALUES ('member:8', 't', '{}') RETURNING id"
-        )
+        value: int = await conn.fetchval(INSERT_RETURNING_ID, "member:8", 8)
         return value
     finally:
         await conn.close()

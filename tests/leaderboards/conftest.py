@@ -176,8 +176,8 @@ _LEDGER_ROWS = text(
         SELECT account_id, member_id, id, amount, amount, false, created_at, created_at FROM e
     ),
     ev AS (
-        INSERT INTO events (topic, type, payload, created_at)
-        SELECT 'member:' || member_id, 'points.earned',
+        INSERT INTO events (member_id, topic, type, payload, created_at)
+        SELECT member_id, 'member:' || member_id, 'points.earned',
                jsonb_build_object(
                    'member_id', member_id,
                    'entry', jsonb_build_object(

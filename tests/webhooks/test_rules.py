@@ -125,16 +125,27 @@ AT = datetime(2026, 12, 1, tzinfo=UTC)
 def test_a_channel_endpoint_gets_only_its_members_events() -> None:
     staff = Subscription(1, frozenset({"points.earned", "team.created"}), None)
     shop = Subscription(2, frozenset({"points.earned"}), "shop")
-    earned = OutboxEvent(7, "member:42", "points.earned", {"amount": 5}, AT)
-    team = OutboxEvent(8, "challenge:3", "team.created", {}, AT)
+    earned = OutboxEvent(7, "member:42", "points.earned", {"amount": 5}, AT, 42)
+    team = OutboxEvent(8, "signal:challenge:3", "team.created", {}, AT, 0)
     assert recipients(earned, [staff, shop], {42: frozenset({"shop", "pos"})}) == [1, 2]
     assert recipients(earned, [staff, shop], {42: frozenset({"pos"})}) == [1]
     assert recipients(earned, [staff, shop], {}) == [1]
     assert recipients(team, [staff, shop], {}) == [1]
 
 
+def test_a_signal_stored_with_its_member_is_no_members_event() -> None:
+    """A challenge's signal raised by member 42's write is stored with 42 (its shard), but a
+    channel's endpoint gets only the member topic's twin, and the body names no member."""
+    subscribed = frozenset({"task.progressed"})
+    staff, shop = Subscription(1, subscribed, None), Subscription(2, subscribed, "shop")
+    signal = OutboxEvent(9, "signal:challenge:3", "task.progressed", {"n": 1}, AT, 42)
+    assert signal.member_id is None
+    assert recipients(signal, [staff, shop], {42: frozenset({"shop"})}) == [1]
+    assert "member_id" not in json.loads(body(signal))["data"]
+
+
 def test_the_body_is_type_timestamp_and_data_with_the_sequence() -> None:
-    event = OutboxEvent(7, "member:42", "points.earned", {"amount": 5}, AT)
+    event = OutboxEvent(7, "member:42", "points.earned", {"amount": 5}, AT, 42)
     assert json.loads(body(event)) == {
         "type": "points.earned",
         "timestamp": "2026-12-01T00:00:00+00:00",
