@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -25,13 +26,23 @@ PAGE = 200
 HORIZON_WAIT_SECONDS = 1.0
 
 
+@dataclass(frozen=True)
+class FeedEvent(StoredEvent):
+    member_id: int  # the outbox's column (a member topic's member), not parsed from the topic
+
+
 async def _read(
     engine: AsyncEngine, after: int, upto: int, *, latest: int | None = None
-) -> list[StoredEvent]:
+) -> list[FeedEvent]:
     """Members' events with ``after < id <= upto``, oldest first: the first ``PAGE`` of them, or
     with ``latest`` the last ``latest``."""
     query = select(
-        events.c.id, events.c.topic, events.c.type, events.c.payload, events.c.created_at
+        events.c.id,
+        events.c.topic,
+        events.c.type,
+        events.c.payload,
+        events.c.created_at,
+        events.c.member_id,
     ).where(events.c.topic.like(MEMBER_TOPICS), events.c.id > after, events.c.id <= upto)
     if latest is None:
         query = query.order_by(events.c.id).limit(PAGE)
@@ -39,7 +50,7 @@ async def _read(
         query = query.order_by(events.c.id.desc()).limit(latest)
     async with engine.connect() as conn:
         rows = (await conn.execute(query)).all()
-    found = [StoredEvent(r.id, r.topic, r.type, r.payload, r.created_at) for r in rows]
+    found = [FeedEvent(r.id, r.topic, r.type, r.payload, r.created_at, r.member_id) for r in rows]
     return found if latest is None else found[::-1]
 
 
@@ -53,7 +64,7 @@ async def _horizon(engine: AsyncEngine, poll_seconds: float) -> int:
 
 async def programme_events(
     engine: AsyncEngine, after: int | None, *, recent: int, poll_seconds: float
-) -> AsyncIterator[StoredEvent]:
+) -> AsyncIterator[FeedEvent]:
     """Every member's events with an id above ``after`` (None: the ``recent`` latest first),
     then the new ones as they commit; resumable with the last id received."""
     last = after

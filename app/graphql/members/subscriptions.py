@@ -27,7 +27,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from app.events.broadcast import SlowSubscriber
-from app.events.feed import programme_events
+from app.events.feed import FeedEvent, programme_events
 from app.events.outbox import member_topic
 from app.events.stream import StoredEvent, follow
 from app.graphql.core.context import Info
@@ -93,9 +93,11 @@ class MemberEventNode(SharedBySubscribers):
     name="ProgrammeEvent", description="Something that happened to a member, in the programme feed."
 )
 class ProgrammeEventNode(MemberEventNode):
+    event: strawberry.Private[FeedEvent]
+
     @described_field("The member it happened to.")
     def member_id(self) -> strawberry.ID:
-        return strawberry.ID(self.event.topic.partition(":")[2])
+        return strawberry.ID(str(self.event.member_id))
 
 
 @strawberry.type
