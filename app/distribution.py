@@ -196,12 +196,8 @@ TWO_MEMBERS = (
     " shards: with Citus they are dropped (the service checks them) and the keys widened"
 )
 NAMES_A_MEMBER_ROW = (
-    "a catalogue or stock row names one member's row (an auction's order, a team's captain, a"
-    " code's order, a programme account): with Citus the pointer stays without a foreign key"
-)
-ORDER_KEY = (
-    "mall_orders is named by id alone from auctions (reference) and mall_coupon_codes (local):"
-    " its key widens once those pointers lose their foreign keys"
+    "a catalogue row names one member's row (a team's captain, a programme account): with Citus"
+    " the pointer stays without a foreign key (as an auction's and a code's order did, 0044)"
 )
 BANK_SPEND = (
     "staff's spends of the points bank: a charity match has no member (member_id NULL) and"
@@ -309,18 +305,13 @@ _OPEN: Mapping[str, tuple[str, ...]] = {
         " with members.id",
     ),
     NAMES_A_MEMBER_ROW: (
-        "auctions: reference table's FOREIGN KEY (order_id) REFERENCES mall_orders(id) points"
-        " at distributed mall_orders",
         "charities: reference table's FOREIGN KEY (account_id) REFERENCES accounts(id) points"
         " at distributed accounts",
         "exchange_partners: reference table's FOREIGN KEY (account_id) REFERENCES accounts(id)"
         " points at distributed accounts",
-        "mall_coupon_codes: local table's FOREIGN KEY (order_id) REFERENCES mall_orders(id)"
-        " points at distributed mall_orders",
         "teams: reference table's FOREIGN KEY (captain_id) REFERENCES members(id) points at"
         " distributed members",
     ),
-    ORDER_KEY: ("mall_orders: PRIMARY KEY (id) lacks member_id",),
     BANK_SPEND: (
         "bank_spends: FOREIGN KEY (entry_id) REFERENCES entries(id) does not pair member_id"
         " with entries.member_id",

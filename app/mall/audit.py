@@ -28,6 +28,15 @@ MALL_CHECKS: dict[str, str] = {
                              - (SELECT COALESCE(sum(o.quantity), 0) FROM mall_orders o
                                  WHERE o.item_id = i.id AND o.status = 'placed')
     """,
+    # No foreign key holds it (migration 0044: orders are distributed, codes are not).
+    "an issued code names an order of its item and member": """
+        SELECT c.id AS code_id, c.item_id, c.member_id, c.order_id,
+               o.item_id AS order_item_id, o.member_id AS order_member_id
+        FROM mall_coupon_codes c LEFT JOIN mall_orders o ON o.id = c.order_id
+        WHERE c.order_id IS NOT NULL
+          AND (o.id IS NULL OR o.item_id <> c.item_id
+               OR o.member_id IS DISTINCT FROM c.member_id)
+    """,
     "an order's hold is its points, and its state follows the order's": f"""
         SELECT o.id AS order_id, o.status, o.points, h.amount, h.status AS hold_status
         FROM mall_orders o JOIN {HOLDS} h ON h.id = o.hold_id

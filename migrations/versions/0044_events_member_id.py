@@ -1,4 +1,5 @@
-"""events: a member_id column, filled by every writer, and the key (id, member_id)
+"""events: a member_id column, filled by every writer, and the key (id, member_id); mall_orders'
+key (id, member_id) once nothing names an order by id alone with a foreign key
 
 Revision ID: 0044
 Revises: 0043
@@ -20,6 +21,14 @@ unique by its identity. The SQL functions that append events (``ledger_credit_lo
 
 The backfill rewrites the outbox's member rows and the key is rebuilt under the table's ACCESS
 EXCLUSIVE lock (every write that appends an event waits): on a big outbox, run it in a quiet hour.
+
+``mall_orders`` (distributed by member) was named by ``id`` alone from ``auctions`` (a reference
+table: the winner's order) and ``mall_coupon_codes`` (local: the order that took a code), so
+its key could not widen. Both pointers stay, without their foreign keys: each is written only
+in the transaction that inserts the order it names (an auction's close, a redemption), orders
+are never deleted, and the audit checks that each names an order of the right member and item
+(app/games/audit.py, app/mall/audit.py). The key then becomes (id, member_id), rebuilt under
+the table's ACCESS EXCLUSIVE lock.
 """
 
 import re
@@ -48,6 +57,9 @@ WITH = (
     r"INSERT INTO events \(member_id, topic, type, payload\)(\s+)VALUES \(p_member_id, ",
     r"INSERT INTO events (topic, type, payload)\1VALUES (",
 )
+
+# The tables naming an order by id alone (a reference one and a local one).
+ORDER_POINTERS = ("auctions", "mall_coupon_codes")
 
 BACKFILL = """
     UPDATE events SET member_id = CAST(substring(topic FROM 8) AS bigint)
@@ -79,9 +91,19 @@ def upgrade() -> None:
     op.execute("ALTER TABLE events DROP CONSTRAINT pk_events")
     op.execute("ALTER TABLE events ADD CONSTRAINT pk_events PRIMARY KEY (id, member_id)")
     _rewrite(*WITHOUT)
+    for table in ORDER_POINTERS:
+        op.drop_constraint(f"fk_{table}_order_id_mall_orders", table, type_="foreignkey")
+    op.execute("ALTER TABLE mall_orders DROP CONSTRAINT pk_mall_orders")
+    op.execute("ALTER TABLE mall_orders ADD CONSTRAINT pk_mall_orders PRIMARY KEY (id, member_id)")
 
 
 def downgrade() -> None:
+    op.execute("ALTER TABLE mall_orders DROP CONSTRAINT pk_mall_orders")
+    op.execute("ALTER TABLE mall_orders ADD CONSTRAINT pk_mall_orders PRIMARY KEY (id)")
+    for table in ORDER_POINTERS:
+        op.create_foreign_key(
+            f"fk_{table}_order_id_mall_orders", table, "mall_orders", ["order_id"], ["id"]
+        )
     _rewrite(*WITH)
     op.execute("ALTER TABLE events DROP CONSTRAINT pk_events")
     op.execute("ALTER TABLE events ADD CONSTRAINT pk_events PRIMARY KEY (id)")

@@ -115,6 +115,26 @@ CORRUPTIONS = {
         "UPDATE exchanges SET points = points * 2 WHERE direction = 'in'"
     ),
 }
+# A code's order is held by no foreign key (migration 0044): one naming an order that does not
+# exist, or another member's, is reported.
+ISSUED_CODE = (
+    "INSERT INTO mall_coupon_codes (item_id, code, status, order_id, member_id, issued_at)"
+    " SELECT item_id, 'audit-code', 'issued', {order}, {member}, now() FROM mall_orders"
+)
+CODE_CHECK = "an issued code names an order of its item and member"
+
+
+@pytest.mark.parametrize(
+    ("order", "member"), [("id + 1000", "member_id"), ("id", "member_id + 1"), ("id", "NULL")]
+)
+async def test_a_code_naming_an_order_not_its_own_is_reported(
+    runtime: Runtime, programme: Programme, order: str, member: str
+) -> None:
+    await corrupt(runtime, ISSUED_CODE.format(order="id", member="member_id"))
+    assert CODE_CHECK not in await failed_checks(runtime)  # its own order: sound
+    await corrupt(runtime, "DELETE FROM mall_coupon_codes WHERE code = 'audit-code'")
+    await corrupt(runtime, ISSUED_CODE.format(order=order, member=member))
+    assert await failed_checks(runtime) == {CODE_CHECK}
 
 
 @pytest.mark.parametrize("check", list(CORRUPTIONS))
