@@ -216,8 +216,8 @@ WITH settling AS (
     INSERT INTO allocations (lot_id, amount, entry_id)
     SELECT due.id, due.remaining, posted.id FROM due JOIN posted USING (member_id)
 ), announced AS (
-    INSERT INTO events (topic, type, payload)
-    SELECT 'member:' || posted.member_id, 'points.expired', jsonb_build_object(
+    INSERT INTO events (member_id, topic, type, payload)
+    SELECT posted.member_id, 'member:' || posted.member_id, 'points.expired', jsonb_build_object(
         'entry', {entry_payload_sql("posted")},
         'balance', jsonb_build_object(
             'available', a.available, 'pending', a.pending, 'held', a.held, 'debt', a.debt,
