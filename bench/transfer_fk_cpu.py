@@ -12,8 +12,8 @@ In one database (bench/ledger.py's set-up: migrated, ``--members`` members), eac
 bench/ledger.py's raw asyncpg baseline (``--kind``: ``function`` = one ``ledger_post_credit()``
 statement an earn, ``batched`` = group commit's ``ledger_post_credits()``) twice, in turn, the
 order alternating between rounds: once with the two foreign keys (``fk``: added ``NOT VALID``,
-as they were before migration 0047 dropped them), once without (``nofk``: the schema since
-0047); the database is left as the migrations made it. For
+as they were before migration 0045 dropped them), once without (``nofk``: the schema since
+0045); the database is left as the migrations made it. For
 each it prints earns a second, the CPU an earn (raw clients + their PostgreSQL backends), the
 share of sampled backends waiting on MultiXact / tuple locks (``pg_stat_activity``, every 20 ms)
 and the MultiXact SLRU traffic (``pg_stat_slru`` deltas); then the medians and the ratio
@@ -60,7 +60,7 @@ SLRU = "SELECT name, blks_hit + blks_read AS touched, blks_zeroed FROM pg_stat_s
 async def set_fks(dsn: str, present: bool) -> None:
     conn = await asyncpg.connect(dsn)
     try:
-        for name, column in FKS.items():  # IF EXISTS: before 0047 they are there, after not
+        for name, column in FKS.items():  # IF EXISTS: before 0045 they are there, after not
             await conn.execute(f"ALTER TABLE transfers DROP CONSTRAINT IF EXISTS {name}")
             if present:
                 await conn.execute(
@@ -178,7 +178,7 @@ def main() -> int:
                     flush=True,
                 )
     finally:
-        asyncio.run(set_fks(dsn, False))  # as migration 0047 left it
+        asyncio.run(set_fks(dsn, False))  # as migration 0045 left it
     for key in ("rps", "cpu_ms", "multixact_share"):
         fk = statistics.median(f[key] for f in figures[True])
         nofk = statistics.median(f[key] for f in figures[False])

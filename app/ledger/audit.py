@@ -31,7 +31,7 @@ CHECKS: dict[str, str] = {
     "the sum over all accounts is zero": f"""
         SELECT sum(posted) AS total FROM ({_POSTED}) p HAVING sum(posted) <> 0
     """,
-    # No foreign key holds transfers to accounts (migration 0047: it locked the issuance
+    # No foreign key holds transfers to accounts (migration 0045: it locked the issuance
     # account's row at every earn); accounts are never deleted, and this checks it held.
     "every transfer names existing accounts": """
         SELECT t.id AS transfer_id, t.debit_account_id, t.credit_account_id

@@ -116,7 +116,7 @@ transfers = Table(
     # matching: docs/BANK.md), which its domain row names; a member's transfer has its entry.
     Column("entry_id", BigInteger, ForeignKey("entries.id"), index=True),
     # Accounts by id with no foreign key: the key's FOR KEY SHARE on the issuance account, taken
-    # by every earn, cost ~8% of an earn's CPU (migration 0047; docs/LEDGER.md says what keeps
+    # by every earn, cost ~8% of an earn's CPU (migration 0045; docs/LEDGER.md says what keeps
     # them whole instead: accounts are never deleted, writers read them, the audit checks).
     Column("debit_account_id", BigInteger, nullable=False),
     Column("credit_account_id", BigInteger, nullable=False),

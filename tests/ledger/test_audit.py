@@ -366,7 +366,7 @@ async def test_points_moved_to_an_account_that_does_not_exist(
     runtime: Runtime, clock: FrozenClock, activity: Activity, side: str
 ):
     # Double entry in one row cannot unbalance by itself: only a side that is not an account can.
-    # No foreign key stops this row (migration 0047): the audit is what notices it.
+    # No foreign key stops this row (migration 0045): the audit is what notices it.
     await corrupt(
         runtime.engine,
         f"UPDATE transfers SET {side} = 999999 WHERE entry_id = :e",

@@ -25,8 +25,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0047"
-down_revision: str | None = "0043"
+revision: str = "0045"
+down_revision: str | None = "0044"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -43,7 +43,7 @@ def upgrade() -> None:
         """
 CREATE FUNCTION accounts_refuse_delete() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    -- transfers name accounts by id with no foreign key (migration 0047): an account, once
+    -- transfers name accounts by id with no foreign key (migration 0045): an account, once
     -- made, stays, so no transfer can ever name a missing one.
     RAISE EXCEPTION 'accounts are never deleted (account %)', OLD.id
         USING ERRCODE = 'restrict_violation';
