@@ -2,7 +2,7 @@
 key (id, member_id) once nothing names an order by id alone with a foreign key
 
 Revision ID: 0044
-Revises: 0047
+Revises: 0043
 Create Date: 2026-12-05 12:00:00
 
 The outbox named its member only inside ``topic`` (``member:<id>``), so Citus could not
@@ -38,7 +38,7 @@ from alembic import op
 from sqlalchemy import text
 
 revision: str = "0044"
-down_revision: str | None = "0047"
+down_revision: str | None = "0043"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
