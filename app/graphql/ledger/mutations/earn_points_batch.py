@@ -12,9 +12,9 @@ import asyncio
 
 from app.errors import DomainError, ErrorCode
 from app.graphql.core.errors import MutationError, mutation_error, refusals
-from app.graphql.core.inputs import aware
 from app.graphql.core.mutations import Call, mutation
 from app.graphql.ledger.inputs import EarnPointsBatchInput, EarnPointsInput
+from app.graphql.ledger.mutations.earn_points import earn_of
 from app.graphql.ledger.resolvers import balance_after_write
 from app.graphql.ledger.types import BalanceNode, EarnBatchPosted, EntryNode, PointsPosted
 from app.ledger import posted, usecases
@@ -54,14 +54,7 @@ async def earn_points_batch(call: Call, input: EarnPointsBatchInput) -> EarnBatc
 async def _earn(call: Call, item: EarnPointsInput) -> Earn | DomainError:
     """The item's earn once the caller may make it, or why not (this item only)."""
     try:
-        return Earn(
-            member_id=await call.member(item.member_id),
-            amount=item.amount,
-            reason=item.reason,
-            reference=item.reference,
-            available_at=aware(item.available_at, "availableAt"),
-            expires_at=aware(item.expires_at, "expiresAt"),
-        )
+        return await earn_of(call, item)
     except DomainError as refusal:
         return refusal
 
