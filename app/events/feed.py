@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.events.horizon import safe_horizon
 from app.events.stream import StoredEvent
-from app.events.tables import events
+from app.events.tables import EVENT_COLUMNS, events
 
 MEMBER_TOPICS = "member:%"
 PAGE = 200
@@ -36,14 +36,9 @@ async def _read(
 ) -> list[FeedEvent]:
     """Members' events with ``after < id <= upto``, oldest first: the first ``PAGE`` of them, or
     with ``latest`` the last ``latest``."""
-    query = select(
-        events.c.id,
-        events.c.topic,
-        events.c.type,
-        events.c.payload,
-        events.c.created_at,
-        events.c.member_id,
-    ).where(events.c.topic.like(MEMBER_TOPICS), events.c.id > after, events.c.id <= upto)
+    query = select(*EVENT_COLUMNS).where(
+        events.c.topic.like(MEMBER_TOPICS), events.c.id > after, events.c.id <= upto
+    )
     if latest is None:
         query = query.order_by(events.c.id).limit(PAGE)
     else:

@@ -38,6 +38,16 @@ events = Table(
     ),
 )
 
+# What a reader of the outbox delivers of an event (the programme feed, the webhook dispatcher).
+EVENT_COLUMNS = (
+    events.c.id,
+    events.c.topic,
+    events.c.type,
+    events.c.payload,
+    events.c.created_at,
+    events.c.member_id,
+)
+
 # How far the relay's retention purged the outbox: the greatest id it deleted (one row, written by
 # the purge's own statement). A projector whose cursor is below it missed events only the ledger
 # still has; a gap left by a rolled-back id is not a purge, so it is never mistaken for one.

@@ -18,7 +18,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.events.horizon import safe_horizon
-from app.events.tables import events
+from app.events.tables import EVENT_COLUMNS, events
 from app.logging import get_logger
 from app.runtime import Runtime
 from app.webhooks.matching import OutboxEvent, Subscription, body, recipients
@@ -75,14 +75,7 @@ _SUBSCRIPTIONS = select(
     webhook_endpoints.c.id, webhook_endpoints.c.event_types, webhook_endpoints.c.channel
 ).where(webhook_endpoints.c.enabled)
 _EVENTS = (
-    select(
-        events.c.id,
-        events.c.topic,
-        events.c.type,
-        events.c.payload,
-        events.c.created_at,
-        events.c.member_id,
-    )
+    select(*EVENT_COLUMNS)
     .where(
         events.c.id > bindparam("after"),
         events.c.id <= bindparam("upto"),
