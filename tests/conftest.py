@@ -22,8 +22,9 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 from redis.asyncio import Redis
+from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.clock import FrozenClock
 from app.config import Settings
@@ -225,3 +226,12 @@ def _clean_state_when_services_used(request: pytest.FixtureRequest) -> None:
     # write anything. Pure tests (no fixture built on service_urls) need no services at all.
     if "service_urls" in request.fixturenames:
         request.getfixturevalue("clean_state")
+
+
+@pytest.fixture
+async def rolled_back(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection whose DDL is never committed: the shared schema is untouched afterwards."""
+    async with engine.connect() as conn:
+        await conn.execute(text("SET LOCAL lock_timeout = '10s'"))
+        yield conn
+        await conn.rollback()

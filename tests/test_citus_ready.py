@@ -5,9 +5,6 @@ Citus is not installed here: the rules are read off pg_catalog (docs/SCALING.md,
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -32,15 +29,6 @@ async def test_the_schema_has_no_citus_violation_but_the_listed_ones(engine: Asy
     assert new == [], "the schema breaks a Citus rule (app/distribution.py):\n" + "\n".join(new)
     fixed = sorted(set(PENDING) - set(found))
     assert fixed == [], "fixed: take these off PENDING in app/distribution.py:\n" + "\n".join(fixed)
-
-
-@pytest.fixture
-async def rolled_back(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    """A connection whose DDL is never committed: the shared schema is untouched afterwards."""
-    async with engine.connect() as conn:
-        await conn.execute(text("SET LOCAL lock_timeout = '10s'"))
-        yield conn
-        await conn.rollback()
 
 
 async def test_a_new_table_or_key_on_a_fixed_table_fails_the_check(

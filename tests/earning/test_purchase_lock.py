@@ -50,6 +50,19 @@ BASKET = [
 ]
 
 
+async def referred_pair(runtime: Runtime, clock: FrozenClock) -> tuple[int, int]:
+    """The demo programme, two friends a referrer invited, then the win-back's dormancy: a first
+    purchase of each pays every kind of reward."""
+    clock.set(MORNING)
+    await programme(runtime)  # the demo programme: a task, a badge, the referral, win-back
+    referrer, a, b = [await _member(runtime, ref) for ref in ("r", "a", "b")]
+    for friend in (a, b):
+        code = await engagement.issue_invite_code(runtime, referrer)
+        await engagement.accept_invite(runtime, Actor(f"member:{friend}", "api"), friend, code)
+    clock.advance(timedelta(days=runtime.settings.engagement_winback_dormant_days))
+    return a, b
+
+
 async def _member(runtime: Runtime, ref: str) -> int:
     return (await members.register_member(runtime, channel="pos", external_ref=ref)).member.id
 
@@ -119,13 +132,7 @@ async def _reward_entries(runtime: Runtime, member: int) -> list[tuple[str, str 
 async def test_the_rewards_under_the_purchase_lock_write_what_locking_for_each_writes(
     runtime: Runtime, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    clock.set(MORNING)
-    await programme(runtime)  # the demo programme (and a member of its own)
-    referrer, a, b = [await _member(runtime, ref) for ref in ("r", "a", "b")]
-    for friend in (a, b):
-        code = await engagement.issue_invite_code(runtime, referrer)
-        await engagement.accept_invite(runtime, Actor(f"member:{friend}", "api"), friend, code)
-    clock.advance(timedelta(days=runtime.settings.engagement_winback_dormant_days))
+    a, b = await referred_pair(runtime, clock)
     # Member a: every reward's earn locks the account and reads the status itself, as before.
     with monkeypatch.context() as before:
         before.setattr(AccountLock, "renew", lambda lock, account: None)

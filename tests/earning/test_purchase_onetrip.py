@@ -8,7 +8,6 @@ meanwhile by another member still refuses the purchase with nothing written."""
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -20,17 +19,24 @@ from app.earning import orders
 from app.earning import usecases as earning
 from app.earning.commands import PurchaseLineInput, RecordPurchase
 from app.earning.tables import purchase_lines, purchases
-from app.engagement import usecases as engagement
 from app.errors import DomainError
 from app.events.tables import events
 from app.ledger import credits, movements
 from app.ledger import usecases as ledger
 from app.ledger.audit import audit_ledger
-from app.ledger.models import Actor
 from app.runtime import Runtime
 from app.tiers.service import TierService
 from app.tiers.tables import member_tiers, tier_changes
-from tests.earning.test_purchase_lock import BASKET, MORNING, POS, _buy, _member, _plain, _written
+from tests.earning.test_purchase_lock import (
+    BASKET,
+    MORNING,
+    POS,
+    _buy,
+    _member,
+    _plain,
+    _written,
+    referred_pair,
+)
 from tests.statements import counting
 from tests.test_statements import programme
 
@@ -98,13 +104,7 @@ async def _placed(runtime: Runtime, member: int, order: str) -> list[Any]:
 async def test_the_placement_riding_on_the_credit_writes_what_two_statements_wrote(
     runtime: Runtime, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    clock.set(MORNING)
-    await programme(runtime)  # the demo programme: a task, a badge, the referral, win-back
-    referrer, a, b = [await _member(runtime, ref) for ref in ("r", "a", "b")]
-    for friend in (a, b):
-        code = await engagement.issue_invite_code(runtime, referrer)
-        await engagement.accept_invite(runtime, Actor(f"member:{friend}", "api"), friend, code)
-    clock.advance(timedelta(days=runtime.settings.engagement_winback_dormant_days))
+    a, b = await referred_pair(runtime, clock)
     with monkeypatch.context() as before:
         before.setattr(movements, "write_credit", _credit_then_place)
         before.setattr(TierService, "rides_activity", _never)

@@ -4,12 +4,11 @@ a signal a member's write raised is stored with that member, a programme event w
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.clock import FrozenClock
 from app.earning import usecases as earning
@@ -27,14 +26,6 @@ def test_the_member_of_an_event_is_named_or_its_topics_or_the_programmes() -> No
     assert event_member(f"{SIGNAL_PREFIX}challenge:3") == PROGRAMME == 0
     assert event_member(f"{SIGNAL_PREFIX}challenge:3", 42) == 42
     assert event_member("leaderboard:weekly") == PROGRAMME
-
-
-@pytest.fixture
-async def rolled_back(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    async with engine.connect() as conn:
-        await conn.execute(text("SET LOCAL lock_timeout = '10s'"))
-        yield conn
-        await conn.rollback()
 
 
 async def _refused(conn: AsyncConnection, statement: str) -> str:
