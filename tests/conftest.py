@@ -135,10 +135,15 @@ def worker_redis_url(url: str | None) -> str | None:
     return urlunsplit(parts._replace(path=f"/{(first + number) % REDIS_DATABASES}"))
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests that start servers of their own (a Redis Cluster, a PostgreSQL replica, Chromium,
     Jifen processes) stay on one xdist worker a folder (``--dist loadgroup``): one set of servers
-    at a time, not one a worker, and timing-bound tests not raced by their twins."""
+    at a time, not one a worker, and timing-bound tests not raced by their twins.
+
+    ``tryfirst``: xdist's worker turns the marks into the group suffix of the node id in its own
+    ``pytest_collection_modifyitems``; a mark added after it is ignored and the folder's tests
+    spread over both workers (two clusters racing for ports)."""
     for item in items:
         folder = item.path.parent.name
         if folder in SERVER_GROUPS:

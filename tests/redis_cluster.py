@@ -105,6 +105,10 @@ class Node:
         _wait(self._answers, f"redis-server on {self.port} did not start ({self.directory})")
 
     def _answers(self) -> bool:
+        # A node that exited (its port taken meanwhile by another process's node) must not pass
+        # for started because someone else's node answers on that port.
+        if self.process is not None and self.process.poll() is not None:
+            raise ClusterError(f"redis-server on {self.port} exited ({self.directory}/redis.log)")
         try:
             return bool(self.client().ping())
         except redis.RedisError:
