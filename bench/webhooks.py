@@ -62,6 +62,7 @@ import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -286,6 +287,21 @@ def cpu_seconds(pid: int, descendants: bool = True) -> float:
     return total
 
 
+async def on_schedule(
+    count: int, interval: float, one: Callable[[int], Coroutine[Any, Any, None]]
+) -> None:
+    """Open loop: ``one(i)`` starts at t0 + i * interval whatever became of the earlier ones;
+    returns when every one has finished."""
+    start = time.perf_counter()
+    tasks: list[asyncio.Task[None]] = []
+    for i in range(count):
+        delay = start + i * interval - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(i)))
+    await asyncio.gather(*tasks)
+
+
 def percentile(values: list[float], pct: float) -> float:
     if not values:
         return float("nan")
@@ -364,8 +380,6 @@ class Bench:
 
         rate = self.args.rate
         count = int(rate * seconds)
-        start = time.perf_counter()
-        tasks: list[asyncio.Task[None]] = []
 
         async def one(i: int) -> None:
             member = self.members[i % len(self.members)]
@@ -397,12 +411,7 @@ class Bench:
         connector = aiohttp.TCPConnector(limit=self.args.connections)
         timeout = aiohttp.ClientTimeout(total=120)
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-            for i in range(count):
-                delay = start + i / rate - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                tasks.append(asyncio.create_task(one(i)))
-            await asyncio.gather(*tasks)
+            await on_schedule(count, 1 / rate, one)
 
     async def drive_batches(self, phase: Phase, seconds: float) -> None:
         """``--api-batch N``: the same events through the API, N earns an ``earnPointsBatch``.
@@ -413,7 +422,6 @@ class Bench:
 
         size, rate = self.args.api_batch, self.args.rate
         count = int(rate * seconds / size)
-        tasks: list[asyncio.Task[None]] = []
 
         async def one(i: int) -> None:
             members = [self.members[(i * size + k) % len(self.members)] for k in range(size)]
@@ -447,13 +455,7 @@ class Bench:
         connector = aiohttp.TCPConnector(limit=self.args.connections)
         timeout = aiohttp.ClientTimeout(total=120)
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-            start = time.perf_counter()
-            for i in range(count):
-                delay = start + i * size / rate - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                tasks.append(asyncio.create_task(one(i)))
-            await asyncio.gather(*tasks)
+            await on_schedule(count, size / rate, one)
 
     async def commit_directly(self, phase: Phase, seconds: float) -> None:
         """``--direct``: the delivery pipeline's own capacity, without the API in front of it.
@@ -500,15 +502,8 @@ class Bench:
             for record in records:
                 record.answered = time.time()
 
-        start = time.perf_counter()
-        tasks: list[asyncio.Task[None]] = []
         try:
-            for i in range(count):
-                delay = start + i * batch / rate - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                tasks.append(asyncio.create_task(one(i)))
-            await asyncio.gather(*tasks)
+            await on_schedule(count, batch / rate, one)
         finally:
             await engine.dispose()
 
