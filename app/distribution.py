@@ -192,12 +192,13 @@ OUTSIDE_KEY = (
     " for two members); with Citus it moves to a lookup table distributed by the key itself"
 )
 TWO_MEMBERS = (
-    "a row between two members lives with one of them; the other side's foreign keys cross"
-    " shards: with Citus they are dropped (the service checks them) and the keys widened"
+    "a row between two members lives with one of them: the other side's foreign keys are gone"
+    " and the keys widened (0050); the owner's own ledger rows pair with the ledger's core"
 )
 NAMES_A_MEMBER_ROW = (
-    "a catalogue row names one member's row (a team's captain, a programme account): with Citus"
-    " the pointer stays without a foreign key (as an auction's and a code's order did, 0044)"
+    "a catalogue row names a programme account: with Citus the programme accounts move to a"
+    " reference table of their own, with the ledger's core (a team's captain lost its foreign"
+    " key in 0050, as an auction's and a code's order did in 0044)"
 )
 BANK_SPEND = (
     "staff's spends of the points bank: a charity match has no member (member_id NULL) and"
@@ -279,38 +280,20 @@ _OPEN: Mapping[str, tuple[str, ...]] = {
         "refunds: UNIQUE (channel, refund_id) lacks member_id",
     ),
     TWO_MEMBERS: (
+        # The owning member's own ledger rows, named by id alone: they pair once the ledger's
+        # keys carry member_id (LEDGER above).
         "duels: FOREIGN KEY (challenger_hold_id) REFERENCES holds(id) does not pair"
         " challenger_id with holds.member_id",
         "duels: FOREIGN KEY (challenger_reward_entry_id) REFERENCES entries(id) does not pair"
         " challenger_id with entries.member_id",
-        "duels: FOREIGN KEY (opponent_hold_id) REFERENCES holds(id) does not pair"
-        " challenger_id with holds.member_id",
-        "duels: FOREIGN KEY (opponent_id) REFERENCES members(id) does not pair challenger_id"
-        " with members.id",
-        "duels: FOREIGN KEY (opponent_reward_entry_id) REFERENCES entries(id) does not pair"
-        " challenger_id with entries.member_id",
-        "duels: FOREIGN KEY (winnings_entry_id) REFERENCES entries(id) does not pair"
-        " challenger_id with entries.member_id",
-        "duels: PRIMARY KEY (id) lacks challenger_id",
-        "duels: UNIQUE (challenger_hold_id) lacks challenger_id",
-        "duels: UNIQUE (opponent_hold_id) lacks challenger_id",
-        "gifts: FOREIGN KEY (received_entry_id) REFERENCES entries(id) does not pair"
-        " from_member_id with entries.member_id",
         "gifts: FOREIGN KEY (sent_entry_id) REFERENCES entries(id) does not pair"
         " from_member_id with entries.member_id",
-        "gifts: FOREIGN KEY (to_member_id) REFERENCES members(id) does not pair from_member_id"
-        " with members.id",
-        "gifts: PRIMARY KEY (id) lacks from_member_id",
-        "referrals: FOREIGN KEY (referrer_id) REFERENCES members(id) does not pair friend_id"
-        " with members.id",
     ),
     NAMES_A_MEMBER_ROW: (
         "charities: reference table's FOREIGN KEY (account_id) REFERENCES accounts(id) points"
         " at distributed accounts",
         "exchange_partners: reference table's FOREIGN KEY (account_id) REFERENCES accounts(id)"
         " points at distributed accounts",
-        "teams: reference table's FOREIGN KEY (captain_id) REFERENCES members(id) points at"
-        " distributed members",
     ),
     BANK_SPEND: (
         "bank_spends: FOREIGN KEY (entry_id) REFERENCES entries(id) does not pair member_id"

@@ -131,7 +131,9 @@ teams = Table(
     Column("task_id", BigInteger, ForeignKey("tasks.id"), nullable=False),
     Column("code", String(16), nullable=False, unique=True),
     Column("name", Text, nullable=False),
-    Column("captain_id", BigInteger, ForeignKey("members.id"), nullable=False),
+    # A team is a reference table (Citus): the captain's member row is on a shard, so no
+    # foreign key; the captain joins the team it creates, and the audit checks it (0050).
+    Column("captain_id", BigInteger, nullable=False),
     Column("max_size", Integer, nullable=False),
     Column("size", Integer, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
@@ -174,7 +176,9 @@ referrals = Table(
     "referrals",
     metadata,
     Column("friend_id", BigInteger, ForeignKey("members.id"), primary_key=True),
-    Column("referrer_id", BigInteger, ForeignKey("members.id"), nullable=False),
+    # The referral lives with its friend (Citus): no foreign key to the referrer, whom an
+    # invite code names; the audit checks it (migration 0050).
+    Column("referrer_id", BigInteger, nullable=False),
     Column("status", String(16), nullable=False),  # pending | rewarded
     Column("referrer_rewarded", Boolean, nullable=False, server_default="false"),
     Column("reward_month", String(7)),  # the business month the referrer's reward counts in

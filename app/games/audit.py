@@ -98,6 +98,25 @@ GAMES_CHECKS: dict[str, str] = {
               OR (d.winner_id = d.opponent_id AND (o.status <> 'voided'
                                                    OR c.status <> 'committed'))))
     """,
+    # The opponent's side has no foreign key (migration 0050: under Citus a duel lives with its
+    # challenger): the opponent is a member, each of its entries exists (the check below
+    # compares them once found), and its hold stakes no other duel (its unique key carries
+    # the challenger now, so only this checks it across challengers).
+    "a duel's opponent is a member, and its entries exist": f"""
+        SELECT d.id AS duel_id, d.opponent_id, d.opponent_reward_entry_id
+        FROM duels d
+        WHERE NOT EXISTS (SELECT 1 FROM members m WHERE m.id = d.opponent_id)
+           OR (d.opponent_reward_entry_id IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM {ENTRIES} e WHERE e.id = d.opponent_reward_entry_id))
+    """,
+    "a hold stakes one duel": """
+        SELECT h.hold_id, count(*) AS duels
+        FROM (SELECT challenger_hold_id AS hold_id FROM duels
+              UNION ALL SELECT opponent_hold_id FROM duels) h
+        WHERE h.hold_id IS NOT NULL
+        GROUP BY h.hold_id
+        HAVING count(*) > 1
+    """,
     "a won duel's winner earned the loser's stake, and each reward is its earn": f"""
         SELECT d.id AS duel_id, d.outcome, d.stake, d.reward_points, d.tie_rule, d.winner_id,
                w.member_id AS w_member, w.amount AS w_amount, w.kind AS w_kind,

@@ -165,8 +165,10 @@ duels = Table(
     metadata,
     Column("id", BigInteger, Identity(), primary_key=True),
     Column("rules_id", BigInteger, ForeignKey("duel_rules.id"), nullable=False),
-    Column("challenger_id", BigInteger, ForeignKey("members.id"), nullable=False),
-    Column("opponent_id", BigInteger, ForeignKey("members.id"), nullable=False),
+    # The duel lives with its challenger (Citus); the opponent's side has no foreign key, the
+    # audit checks it (migration 0050).
+    Column("challenger_id", BigInteger, ForeignKey("members.id"), primary_key=True),
+    Column("opponent_id", BigInteger, nullable=False),
     # The terms, copied from the rules when challenged: a change of rules binds new duels only.
     Column("metric", String(16), nullable=False),
     Column("stake", BigInteger, nullable=False),
@@ -180,14 +182,14 @@ duels = Table(
     Column("outcome", String(8)),
     Column("starts_at", DateTime(timezone=True)),  # the acceptance
     Column("ends_at", DateTime(timezone=True)),  # the acceptance + the window
-    Column("challenger_hold_id", BigInteger, ForeignKey("holds.id"), unique=True),
-    Column("opponent_hold_id", BigInteger, ForeignKey("holds.id"), unique=True),
+    Column("challenger_hold_id", BigInteger, ForeignKey("holds.id")),
+    Column("opponent_hold_id", BigInteger),
     Column("challenger_score", BigInteger),  # frozen at the close
     Column("opponent_score", BigInteger),
     Column("winner_id", BigInteger),
-    Column("winnings_entry_id", BigInteger, ForeignKey("entries.id")),  # the stake won
+    Column("winnings_entry_id", BigInteger),  # the stake won (either member's)
     Column("challenger_reward_entry_id", BigInteger, ForeignKey("entries.id")),
-    Column("opponent_reward_entry_id", BigInteger, ForeignKey("entries.id")),
+    Column("opponent_reward_entry_id", BigInteger),
     Column("created_by", String(96), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("closed_at", DateTime(timezone=True)),
@@ -195,6 +197,8 @@ duels = Table(
     CheckConstraint("(status = 'closed') = (outcome IS NOT NULL)", name="outcome"),
     CheckConstraint("challenger_id <> opponent_id", name="two_members"),
     CheckConstraint("stake >= 0 AND reward_points >= 0 AND window_hours > 0", name="amounts"),
+    UniqueConstraint("challenger_hold_id", "challenger_id", name="uq_duels_challenger_hold_id"),
+    UniqueConstraint("opponent_hold_id", "challenger_id", name="uq_duels_opponent_hold_id"),
     Index("ix_duels_pending_accept_by", "accept_by", postgresql_where=text("status = 'pending'")),
     Index("ix_duels_open_end", "ends_at", postgresql_where=text("status = 'open'")),
     Index("ix_duels_challenger", "challenger_id", "id"),

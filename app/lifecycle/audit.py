@@ -13,6 +13,9 @@ from app.ledger.queries import ENTRIES, TRANSFERS, account_transfers
 BANK_TRANSFERS = account_transfers("bank")
 
 LIFECYCLE_CHECKS: dict[str, str] = {
+    # The recipient's side has no foreign key (migration 0050: it lives on another member's
+    # shard under Citus): its entry must exist and be the recipient's, which also makes the
+    # recipient a member.
     "a gift is its sender's debit and its recipient's credit of its amount, both standing": f"""
         SELECT g.id AS gift_id, g.from_member_id, g.to_member_id, g.amount,
                s.member_id AS sent_member_id, s.amount AS sent, s.reversed_amount AS sent_reversed,
@@ -20,8 +23,9 @@ LIFECYCLE_CHECKS: dict[str, str] = {
                r.reversed_amount AS received_reversed
         FROM gifts g
         JOIN {ENTRIES} s ON s.id = g.sent_entry_id
-        JOIN {ENTRIES} r ON r.id = g.received_entry_id
+        LEFT JOIN {ENTRIES} r ON r.id = g.received_entry_id
         WHERE s.member_id <> g.from_member_id OR s.amount <> -g.amount OR s.reversed_amount <> 0
+           OR r.id IS NULL
            OR r.member_id <> g.to_member_id OR r.amount <> g.amount OR r.reversed_amount <> 0
     """,
     "an exchange is its member's entry of its points and stands": f"""

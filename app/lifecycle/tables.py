@@ -72,12 +72,14 @@ gifts = Table(
     "gifts",
     metadata,
     Column("id", BigInteger, Identity(), primary_key=True),
-    Column("from_member_id", BigInteger, ForeignKey("members.id"), nullable=False),
-    Column("to_member_id", BigInteger, ForeignKey("members.id"), nullable=False),
+    Column("from_member_id", BigInteger, ForeignKey("members.id"), primary_key=True),
+    # The recipient's side lives on another member's shard (Citus): no foreign key, the audit
+    # checks it (migration 0050).
+    Column("to_member_id", BigInteger, nullable=False),
     Column("amount", BigInteger, nullable=False),
     Column("message", Text),
     Column("sent_entry_id", BigInteger, ForeignKey("entries.id"), nullable=False),
-    Column("received_entry_id", BigInteger, ForeignKey("entries.id"), nullable=False),
+    Column("received_entry_id", BigInteger, nullable=False),
     Column("business_day", Date, nullable=False),  # the sender's daily limit counts per day
     Column("created_at", DateTime(timezone=True), nullable=False),
     CheckConstraint("amount > 0", name="positive"),

@@ -10,7 +10,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from app.errors import DomainError, ErrorCode
 from app.events.outbox import member_topic
@@ -273,3 +273,38 @@ async def test_the_audit_catches_a_duel_that_no_longer_ties_to_the_ledger(
         "a duel's holds are its members', of its stake, and follow the duel",
         "a won duel's winner earned the loser's stake, and each reward is its earn",
     }
+
+
+# The opponent's side has no foreign key (migration 0050: a duel lives with its challenger under
+# Citus); each corruption of it, and the check that must report it, with the others it trips.
+OPPONENT_CORRUPTIONS = {
+    "UPDATE duels SET opponent_reward_entry_id = 999999999 WHERE id = {first}": {
+        "a duel's opponent is a member, and its entries exist"
+    },
+    "UPDATE duels SET opponent_id = 999999 WHERE id = {first}": {
+        "a duel's opponent is a member, and its entries exist",
+        "a duel's holds are its members', of its stake, and follow the duel",
+    },
+    "UPDATE duels SET opponent_hold_id = (SELECT opponent_hold_id FROM duels WHERE id = {first})"
+    " WHERE id = {second}": {"a hold stakes one duel"},
+}
+
+
+@pytest.mark.parametrize("corruption", list(OPPONENT_CORRUPTIONS))
+async def test_the_audit_checks_the_opponents_side_that_no_foreign_key_holds(
+    runtime: Runtime, make_member: MakeMember, corruption: str
+) -> None:
+    await rules(runtime)
+    a, b, c = [await make_member(r, 1_000) for r in "abc"]
+    first = await accepted_duel(runtime, a, b)
+    made = await challenge(runtime, c, b, key="second")
+    assert isinstance(made, duels.Answered), made
+    taken = await answer(runtime, b, made.duel.id, True, "yes-second")
+    assert isinstance(taken, duels.Answered), taken
+    await assert_audit_clean(runtime)
+    async with runtime.engine.begin() as conn:
+        await conn.execute(text(corruption.format(first=first, second=made.duel.id)))
+    report = await audit_ledger(runtime.engine, runtime.clock.now())
+    assert {check.name for check in report.checks if not check.ok} == OPPONENT_CORRUPTIONS[
+        corruption
+    ]

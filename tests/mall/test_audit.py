@@ -143,3 +143,14 @@ async def test_each_domain_record_is_checked_against_its_entries(
 ) -> None:
     await corrupt(runtime, CORRUPTIONS[check])
     assert check in await failed_checks(runtime)
+
+
+async def test_a_gift_whose_received_entry_is_gone_is_reported(
+    runtime: Runtime, programme: Programme
+) -> None:
+    # No foreign key holds the recipient's side (migration 0050): a dangling entry is the
+    # audit's to find, as one naming another member's entry is.
+    await corrupt(runtime, "UPDATE gifts SET received_entry_id = received_entry_id + 1000000")
+    assert await failed_checks(runtime) == {
+        "a gift is its sender's debit and its recipient's credit of its amount, both standing"
+    }
