@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     # the database goes, for a maintenance window). The default keeps the API's p99 within 1.2x
     # of its own on a 2-core box shared with the API (docs/PERFORMANCE.md "Expiry sweep").
     expiry_sweep_lots_per_second: int = 2_000
+    # Connections the sweep settles batches on at once (docs/CONFIGURATION.md): one keeps one
+    # core busy at most; 2 on a 2-core box in a maintenance window (docs/SCALING.md).
+    expiry_sweep_connections: int = Field(default=1, ge=1)
     # Expiry reminders: days before expiry a member is told (one alert per threshold per date).
     expiry_reminder_days: list[int] = Field(default_factory=lambda: [30, 7])
     # Retention (docs/OPERATIONS.md, "Retention"): idempotency keys must outlive any client's

@@ -41,6 +41,14 @@ The year-end clearing (年底清零: every member's last-year points expire at o
 
     python bench/expiry.py --year-end --no-floor --duration 10 --budgets 0,2000,1000,0
 
+A million members take minutes to write: ``--generate-only`` stops after writing them into the
+database ``JIFEN_DATABASE_URL`` names, and ``--reuse`` (same URL) skips the writing and runs on a
+copy of it (``<name>_run``), so the data serves any number of runs. ``--sweeps N``: the sweep
+settles batches on N connections at once (``JIFEN_EXPIRY_SWEEP_CONNECTIONS``)::
+
+    python bench/expiry.py --year-end --generate-only
+    python bench/expiry.py --year-end --reuse --sweeps 2 --no-floor --budgets 0 --duration 10
+
 The sweep's CPU a lot against an older checkout's, alternating, on copies of the same data
 (no API, unpaced; ``--before`` is the older tree's root, e.g. ``git archive <commit> | tar -x
 -C /tmp/before``)::
@@ -252,12 +260,18 @@ async def expired_lots(conn: Any) -> int:
 
 
 async def sweep(
-    database_url: str, redis_url: str, batch: int, lots_per_second: int, window: float | None
+    database_url: str,
+    redis_url: str,
+    batch: int,
+    lots_per_second: int,
+    window: float | None,
+    connections: int,
 ) -> dict[str, Any]:
-    """``settle_due_accounts`` at ``lots_per_second`` (0: unpaced), in this process, started on
-    the parent's word (a line on stdin, so that the process's start is outside the measured
-    window) and stopped at its first commit after ``window`` seconds (None: when nothing is
-    due). Its lots, wall and CPU seconds (its PostgreSQL backend's and its own)."""
+    """``settle_due_accounts`` at ``lots_per_second`` (0: unpaced) on ``connections``
+    connections, in this process, started on the parent's word (a line on stdin, so that the
+    process's start is outside the measured window) and stopped at its first commit after
+    ``window`` seconds (None: when nothing is due). Its lots, wall and CPU seconds (its
+    PostgreSQL backends' and its own)."""
     from redis.asyncio import Redis
 
     from app.clock import system_clock
@@ -267,7 +281,7 @@ async def sweep(
     from app.runtime import Runtime
 
     settings = Settings(database_url=database_url, redis_url=redis_url, _env_file=None)  # type: ignore[call-arg]
-    engine = create_engine(database_url, pool_size=1, application_name=SWEEP_APP)
+    engine = create_engine(database_url, pool_size=connections, application_name=SWEEP_APP)
     redis = Redis.from_url(redis_url)
 
     class WindowedRuntime(Runtime):
@@ -276,21 +290,23 @@ async def sweep(
                 raise WindowClosed
 
     try:
-        async with engine.connect() as conn:  # the sweep's one connection, opened ahead
-            pid = await conn.scalar(text("SELECT pg_backend_pid()"))
+        pids = await open_ahead(engine, connections)  # the sweep's connections (a LIFO pool)
+        async with engine.connect() as conn:
             before = await expired_lots(conn)
         print("ready", flush=True)
         sys.stdin.readline()
-        backend, process = cpu_seconds([pid]), time.process_time()
+        backend, process = cpu_seconds(pids), time.process_time()
         started = time.perf_counter()
         runtime = WindowedRuntime(settings, engine, redis, system_clock)
         try:
-            await settle_due_accounts(runtime, batch=batch, lots_per_second=lots_per_second)
+            await settle_due_accounts(
+                runtime, batch=batch, lots_per_second=lots_per_second, connections=connections
+            )
             finished = True
         except WindowClosed:
             finished = False
         seconds = time.perf_counter() - started
-        backend, process = cpu_seconds([pid]) - backend, time.process_time() - process
+        backend, process = cpu_seconds(pids) - backend, time.process_time() - process
         async with engine.connect() as conn:
             lots = await expired_lots(conn) - before
     finally:
@@ -306,6 +322,17 @@ async def sweep(
     }
 
 
+async def open_ahead(engine: Any, connections: int) -> list[int]:
+    """Open the pool's ``connections`` connections at once, before the clock starts: their
+    backends' ids (the sweep's PostgreSQL CPU is theirs)."""
+    opened = [await engine.connect() for _ in range(connections)]
+    try:
+        return [await conn.scalar(text("SELECT pg_backend_pid()")) for conn in opened]
+    finally:
+        for conn in opened:
+            await conn.close()
+
+
 class Sweeper:
     """The sweep in its own process: started ahead, told to go, its figures read back."""
 
@@ -318,15 +345,19 @@ class Sweeper:
         window: float | None,
         out: Path,
         tree: Path = ROOT,
+        connections: int = 1,
     ) -> None:
         """``tree``: the checkout whose app sweeps (its own bench/expiry.py runs it; a before
-        run is made from a checkout of the older commit)."""
+        run is made from a checkout of the older commit, which must know ``--sweeps`` when
+        ``connections`` is not 1)."""
         self.result = out / f"sweep-{lots_per_second}-{time.monotonic_ns()}.json"
         script = tree / "bench" / "expiry.py"
         command = [sys.executable, str(script), "--sweep-only", "--batch", str(batch)]
         command += ["--budget", str(lots_per_second), "--result", str(self.result)]
         if window is not None:
             command += ["--window", str(window)]
+        if connections != 1:
+            command += ["--sweeps", str(connections)]
         self.proc = subprocess.Popen(
             command,
             cwd=tree,
@@ -416,6 +447,13 @@ def parse_args() -> argparse.Namespace:
         help="年底清零: 1,000,000 members, two lots each, one due (all at one instant)",
     )
     parser.add_argument("--batch", type=int, default=1000, help="accounts per sweep transaction")
+    parser.add_argument("--sweeps", type=int, default=1, help="the sweep's connections at once")
+    parser.add_argument("--generate-only", action="store_true", help="stop after the data")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="JIFEN_DATABASE_URL holds a run's data (--generate-only): work on a copy of it",
+    )
     parser.add_argument(
         "--budgets",
         default="2000,0",
@@ -464,6 +502,8 @@ def parse_args() -> argparse.Namespace:
         parser.error("--balance-rates must be positive")
     if args.no_closed_loop and any(r.endswith("%") for r in args.balance_rates):
         parser.error("a share of capacity needs the closed loop (it measures the capacity)")
+    if args.reuse and "JIFEN_DATABASE_URL" not in os.environ:
+        parser.error("--reuse needs JIFEN_DATABASE_URL (else the bench recreates its database)")
     if args.cpu_pairs and args.before is None:
         parser.error("--cpu-pairs needs --before (a checkout of the older commit)")
     shape = YEAR_END if args.year_end else DEFAULT_SHAPE
@@ -489,6 +529,18 @@ def generate(
         flush=True,
     )
     return member_ids, before
+
+
+async def generated(url: str) -> tuple[list[int], dict[str, int]]:
+    """The members and lots a run before generated (``--reuse``)."""
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        rows = await conn.fetch("SELECT member_id FROM accounts WHERE kind = 'member' ORDER BY 1")
+    finally:
+        await conn.close()
+    before = await lot_facts(url)
+    print(f"reusing {before['lots']} lots ({before['due']} due) of {len(rows)} members", flush=True)
+    return [row["member_id"] for row in rows], before
 
 
 BALANCE = json.dumps({"query": "{ me { balance { available } } }"}).encode()
@@ -590,7 +642,9 @@ async def measure_budgets(
                     capacity = baseline["rps"]
                 else:
                     load += f" ({rate / capacity:.0%} of capacity)"
-                sweeper = await asyncio.to_thread(Sweeper, *urls, batch, budget, args.duration, out)
+                sweeper = await asyncio.to_thread(
+                    Sweeper, *urls, batch, budget, args.duration, out, ROOT, args.sweeps
+                )
                 sweeper.go()
                 during = await window(f"balance {load}, sweep {budget_name(budget)}")
                 swept = await asyncio.to_thread(sweeper.figures)
@@ -641,7 +695,7 @@ def cpu_pairs(database_url: str, redis_url: str, args: argparse.Namespace, out: 
     for run in range(args.cpu_pairs):
         for label, tree in trees if run % 2 == 0 else trees[::-1]:
             asyncio.run(clone_database(copy, database_url))
-            sweeper = Sweeper(copy, redis_url, args.batch, 0, None, out, tree)
+            sweeper = Sweeper(copy, redis_url, args.batch, 0, None, out, tree, args.sweeps)
             sweeper.go()
             swept = sweeper.figures()
             ok, report = asyncio.run(audit(copy))
@@ -675,6 +729,7 @@ def main() -> int:
                 args.batch,
                 args.budget,
                 args.window,
+                args.sweeps,
             )
         )
         args.result.write_text(json.dumps(swept))
@@ -690,9 +745,17 @@ def main() -> int:
         "expiry", DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, args.out
     )
     print(f"load average before the run: {load_average()} (other work skews the figures)")
-    member_ids, before = generate(database_url, args, run_id)
+    if args.reuse:
+        member_ids, before = asyncio.run(generated(database_url))
+    else:
+        member_ids, before = generate(database_url, args, run_id)
+    if args.generate_only:
+        return 0
     if args.cpu_pairs:
         return 0 if cpu_pairs(database_url, redis_url, args, out) else 1
+    if args.reuse:  # the generated data stays as it is, for the next run
+        template, database_url = database_url, database_url.rsplit("?", 1)[0] + "_run"
+        asyncio.run(clone_database(database_url, template))
     floor_cost = None
     if not args.no_floor:
         floor_cost = asyncio.run(floor(database_url, member_ids, args.batch))
@@ -719,7 +782,9 @@ def main() -> int:
         phases = uvloop.run(measure_budgets(server, args, urls, out, tokens, wrk_env))
     finally:
         server.stop()
-    finisher = Sweeper(database_url, redis_url, args.batch, args.finish_budget, None, out)
+    finisher = Sweeper(
+        database_url, redis_url, args.batch, args.finish_budget, None, out, ROOT, args.sweeps
+    )
     finisher.go()
     rest = finisher.figures()
     after = asyncio.run(lot_facts(database_url))

@@ -40,6 +40,7 @@ async def _settle_due(rt: Runtime) -> Mapping[str, Any]:
         rt,
         batch=settings.expiry_sweep_batch,
         lots_per_second=settings.expiry_sweep_lots_per_second,
+        connections=settings.expiry_sweep_connections,
     )
     return asdict(swept)
 

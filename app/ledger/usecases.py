@@ -32,6 +32,7 @@ from app.ledger.models import Actor, Balance, Entry, Hold, Lot
 from app.ledger.onetrip import Credited, earn_in_one_trip, earns_in_one_trip
 from app.ledger.pacing import Pace, Sleep
 from app.ledger.service import Ledger, LedgerPolicy
+from app.ledger.settlement import Settlement
 from app.runtime import Runtime
 
 Written = TypeVar("Written", Entry, Hold)
@@ -174,36 +175,70 @@ async def settle_due_accounts(
     batch: int = 100,
     max_batches: int | None = None,
     lots_per_second: int = 0,
+    connections: int = 1,
     sleep: Sleep = asyncio.sleep,
 ) -> SweepResult:
     """The expiry sweep: settle every account with something due, up to ``batch`` accounts per
     transaction (each batch commits with its entries and events), at most ``lots_per_second``
     (0: as fast as the database goes; app/ledger/pacing.py: paced batches are smaller, a quarter
-    of a second of the budget each, with a sleep after each).
+    of a second of the budget each, with a sleep after each), on ``connections`` connections at
+    once (one transaction keeps one core busy at most: PostgreSQL's share of a lot and the
+    sweep's own alternate on it; two overlap them and use a second core — the budget is shared).
 
     Safe on any number of workers at once: a batch locks its accounts with ``FOR UPDATE SKIP
     LOCKED``, so two sweeps never take the same account, and an account a write is holding is
     skipped — that write settles it itself (settle-on-write), under the same lock a spend takes,
     so the sweep never races a spend of the same lot. Late runs catch up: whatever is due now
-    expires now. Stops when no unlocked account is due (or after ``max_batches``)."""
+    expires now. A connection stops when it finds fewer than a batch to take (nothing due, or the
+    rest locked by another); the sweep ends when all have (or after ``max_batches``)."""
     pace = Pace(rt.clock, lots_per_second, batch, sleep)
-    settled_accounts = activated = expired = expired_lots = batches = 0
-    while max_batches is None or batches < max_batches:
-        size = pace.next_batch()
-        async with unit_of_work(rt.engine) as conn:
-            done = await _ledger(rt, conn).settle_due_batch(size)
-        await rt.members_written(settled.member_id for settled in done)
+    tally = _SweepTally()
+
+    async def sweep_on_one_connection() -> None:
+        while max_batches is None or tally.started < max_batches:
+            tally.started += 1
+            size = pace.next_batch()
+            async with unit_of_work(rt.engine) as conn:
+                done = await _ledger(rt, conn).settle_due_batch(size)
+            await rt.members_written(settled.member_id for settled in done)
+            tally.add(done)
+            if len(done) < size:
+                return
+            await pace.settled(len(done), sum(max(settled.expired_lots, 1) for settled in done))
+
+    try:
+        async with asyncio.TaskGroup() as sweeps:
+            for _ in range(connections):
+                sweeps.create_task(sweep_on_one_connection())
+    except BaseExceptionGroup as failed:
+        raise failed.exceptions[0] from None  # the first failure, as one connection raises it
+    return tally.result()
+
+
+@dataclass
+class _SweepTally:
+    """What the sweep's connections have done so far (they share it: one event loop)."""
+
+    started: int = 0  # batches begun, for ``max_batches``
+    accounts: int = 0
+    activated: int = 0
+    expired: int = 0
+    expired_lots: int = 0
+    batches: int = 0  # batches that settled something
+
+    def add(self, done: Sequence[Settlement]) -> None:
         for settled in done:
-            settled_accounts += 1
-            activated += settled.activated
-            expired += settled.expired
-            expired_lots += settled.expired_lots
+            self.accounts += 1
+            self.activated += settled.activated
+            self.expired += settled.expired
+            self.expired_lots += settled.expired_lots
         if done:
-            batches += 1
-        if len(done) < size:
-            break
-        await pace.settled(len(done), sum(max(settled.expired_lots, 1) for settled in done))
-    return SweepResult(settled_accounts, activated, expired, expired_lots, batches)
+            self.batches += 1
+
+    def result(self) -> SweepResult:
+        return SweepResult(
+            self.accounts, self.activated, self.expired, self.expired_lots, self.batches
+        )
 
 
 @retry_on_lost_connection

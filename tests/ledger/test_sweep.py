@@ -132,17 +132,26 @@ async def test_the_sweep_makes_matured_pending_points_available_with_an_event(
     assert payload["points"] == 70 and payload["balance"]["available"] == 70
 
 
+async def members_with_a_due_lot_and_a_later_one(
+    rt: Runtime, clock: FrozenClock, name: str, count: int, due: int, later: int
+) -> list[int]:
+    """``count`` members, each with a lot of ``due`` points now due and one of ``later`` points
+    earned 20 days after it, still valid."""
+    with_policy(rt, "rolling:1")
+    members = [await new_member(rt, f"{name}-{n}") for n in range(count)]
+    for m in members:
+        await earn(rt, m, due)  # expires in a month
+    clock.advance(20 * DAY)
+    for m in members:
+        await earn(rt, m, later)  # still valid after the first expires
+    clock.advance(15 * DAY)  # the first lots are due, the second not
+    return members
+
+
 async def test_two_sweeps_and_fifty_spends_at_once_expire_each_lot_once(
     runtime: Runtime, clock: FrozenClock
 ) -> None:
-    with_policy(runtime, "rolling:1")
-    members = [await new_member(runtime, f"race-{n}") for n in range(10)]
-    for m in members:
-        await earn(runtime, m, 100)  # expires in a month
-    clock.advance(20 * DAY)
-    for m in members:
-        await earn(runtime, m, 50)  # still valid after the first expires
-    clock.advance(15 * DAY)  # the first lots are due, the second not
+    members = await members_with_a_due_lot_and_a_later_one(runtime, clock, "race", 10, 100, 50)
 
     async def try_spend(n: int) -> int:
         try:
@@ -180,6 +189,43 @@ async def test_two_sweeps_and_fifty_spends_at_once_expire_each_lot_once(
     assert spent == 400
     for m in members:
         assert await ledger.get_balance(runtime, m) == Balance(10, 0, 0, 0)
+
+
+async def test_one_sweep_on_three_connections_expires_each_lot_once_and_counts_them_all(
+    runtime: Runtime, clock: FrozenClock
+) -> None:
+    """Three connections take batches at once (``FOR UPDATE SKIP LOCKED`` gives each its own
+    accounts): every due lot expires once, the one result adds up all three's work."""
+    members = await members_with_a_due_lot_and_a_later_one(runtime, clock, "wide", 15, 30, 7)
+
+    result = await ledger.settle_due_accounts(runtime, batch=2, connections=3)
+
+    assert (result.accounts, result.expired, result.expired_lots) == (15, 450, 15)
+    assert result.batches >= 8  # 15 accounts, two a batch
+    times = await _rows(
+        runtime,
+        "SELECT count(*) FROM allocations al JOIN entries e ON e.id = al.entry_id "
+        "WHERE e.kind = 'expiry' GROUP BY al.lot_id",
+    )
+    assert sorted(row[0] for row in times) == [1] * 15
+    assert await programme_balance(runtime, "bank") == 450
+    for m in members:
+        assert await ledger.get_balance(runtime, m) == Balance(7, 0, 0, 0)
+
+
+async def test_max_batches_bounds_all_the_connections_together(
+    runtime: Runtime, clock: FrozenClock
+) -> None:
+    with_policy(runtime, "rolling:1")
+    for n in range(9):
+        await earn(runtime, await new_member(runtime, f"bounded-{n}"), 10)
+    clock.advance(40 * DAY)
+
+    first = await ledger.settle_due_accounts(runtime, batch=2, max_batches=2, connections=3)
+    rest = await ledger.settle_due_accounts(runtime, batch=2, connections=3)
+
+    assert (first.batches, first.accounts) == (2, 4)
+    assert (rest.accounts, first.expired + rest.expired) == (5, 90)
 
 
 async def _rows(rt: Runtime, sql: str) -> list[Any]:
