@@ -10,7 +10,7 @@ replay can never pay one twice.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from functools import cache
@@ -26,6 +26,7 @@ from sqlalchemy import (
     bindparam,
     cast,
     literal,
+    null,
     select,
     tuple_,
 )
@@ -69,9 +70,30 @@ PROGRESSED = "task.progressed"
 COMPLETED = "task.completed"
 
 # Told of each task a member completed, in the transaction that completed it, under the
-# member's account lock (the games' quest levels listen: app/games/__init__.py). Called only
-# when something completed: the hot paths that merely progress pay nothing for it.
-TASK_COMPLETED: Hook[[TaskTracker, int, Task, Actor]] = Hook("engagement.task_completed")
+# member's account lock (the games' quest levels listen: app/games/__init__.py), with what the
+# listeners cache their reads by (:class:`ListenersGeneration`, read with the progress). Called
+# only when something completed: the hot paths that merely progress pay nothing for it.
+TASK_COMPLETED: Hook[[TaskTracker, int, Task, Actor, str | None]] = Hook(
+    "engagement.task_completed"
+)
+
+
+class ListenersGeneration:
+    """What the ``TASK_COMPLETED`` listeners cache their plan by (the quests: which tasks are a
+    level, app/games/quests.py): a scalar subquery the provider gives, folded into the progress
+    read (no round trip) and handed to the listeners. NULL without a provider."""
+
+    def __init__(self) -> None:
+        self._generation: Callable[[], Any] | None = None
+
+    def provide(self, generation: Callable[[], Any]) -> None:
+        self._generation = generation
+
+    def __call__(self) -> Any:
+        return null() if self._generation is None else self._generation()
+
+
+LISTENERS_GENERATION = ListenersGeneration()
 
 
 # The enabled tasks, per process, checked against the tasks table's generation in the
@@ -105,6 +127,7 @@ def _progress_query(*, note_activity: bool, referral: bool = False) -> Any:
         generation_of(tasks).label("generation"),
         segment.label("segment"),
         POINTS_OVERRIDES.generation().label("variants"),
+        LISTENERS_GENERATION().label("listeners"),
     ).subquery("g")
     wanted = and_(
         task_progress.c.member_id == bindparam("member_id", type_=BigInteger),
@@ -113,7 +136,11 @@ def _progress_query(*, note_activity: bool, referral: bool = False) -> Any:
         ),
     )
     query = select(
-        generation.c.generation, generation.c.segment, generation.c.variants, task_progress
+        generation.c.generation,
+        generation.c.segment,
+        generation.c.variants,
+        generation.c.listeners,
+        task_progress,
     ).select_from(generation.outerjoin(task_progress, wanted))
     if referral:
         member_id = bindparam("member_id", type_=BigInteger)
@@ -509,7 +536,7 @@ class TaskTracker:
             await self._save_and_announce(member_id, updates)
         for update in updates:
             if update.completed:
-                await TASK_COMPLETED(self, member_id, update.task, actor)
+                await TASK_COMPLETED(self, member_id, update.task, actor, first.listeners)
         return updates
 
     async def _variant_of(self, member_id: int, task: Task, first: Any) -> Task:

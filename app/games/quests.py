@@ -17,10 +17,11 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, or_, select
+from sqlalchemy import Select, and_, bindparam, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.configcache import GenerationCache, generation_of
 from app.db import unit_of_work
 from app.engagement.tasks import Task, TaskKind, plain
 from app.engagement.tracker import TaskTracker
@@ -264,9 +265,38 @@ def _levels_of_task() -> Select[Any]:
     )
 
 
-async def task_completed(tracker: TaskTracker, member_id: int, task: Task, actor: Actor) -> None:
+def levels_generation() -> Any:
+    """The quests' and their levels' generations, as one text (app/configcache.py): what
+    :data:`_LEVEL_TASKS` is kept by, read with the member's task progress."""
+    return func.concat(generation_of(quests), "/", generation_of(quest_levels))
+
+
+# The tasks that are a level of an enabled quest, per :func:`levels_generation`: a completed
+# task that is none (most completions: explorer, points, spend challenges) reads no levels.
+_LEVEL_TASKS: GenerationCache[frozenset[int]] = GenerationCache()
+
+
+async def _level_tasks(conn: AsyncConnection, generation: str | None) -> frozenset[int]:
+    kept = _LEVEL_TASKS.get(generation)
+    if kept is not None:
+        return kept
+    query = (
+        select(quest_levels.c.task_id)
+        .join(quests, quests.c.id == quest_levels.c.quest_id)
+        .where(quests.c.enabled)
+    )
+    found = frozenset(await conn.scalars(query))
+    return found if generation is None else _LEVEL_TASKS.put(generation, found)
+
+
+async def task_completed(
+    tracker: TaskTracker, member_id: int, task: Task, actor: Actor, generation: str | None
+) -> None:
     """Engagement's hook: the task just completed for the member (its account locked): each
-    open quest whose current level for the member is this task advances one level."""
+    open quest whose current level for the member is this task advances one level.
+    ``generation``: the levels' (:func:`levels_generation`), read with the progress."""
+    if task.id not in await _level_tasks(tracker.conn, generation):
+        return  # a level of no enabled quest (whatever their dates): nothing to advance
     params = {"q_member_id": member_id, "q_task_id": task.id, "q_now": tracker.clock.now()}
     rows = await tracker.conn.execute(_levels_of_task(), params)
     for row in rows.all():

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import update
 
 from app.engagement import usecases as engagement
 from app.errors import DomainError, ErrorCode
@@ -14,9 +15,11 @@ from app.events.outbox import member_topic
 from app.events.stream import read_events
 from app.games import quests
 from app.games.quests import LevelSpec, QuestSpec
+from app.games.tables import quests as quests_table
 from app.ledger import usecases as ledger
 from app.runtime import Runtime
 from tests.mall.conftest import STAFF, MakeMember, assert_audit_clean, member_actor
+from tests.statements import counting
 
 
 def daily(name: str) -> dict[str, object]:
@@ -105,6 +108,37 @@ async def test_a_quest_past_its_end_advances_no_more(
     assert await standing(runtime, member, quest.id) == (1, "share")
     next_day(runtime)
     await complete(runtime, member, "share")
+    assert await standing(runtime, member, quest.id) == (1, "share")
+    assert (await ledger.get_balance(runtime, member)).available == 10
+    await assert_audit_clean(runtime)
+
+
+async def set_quest_enabled(runtime: Runtime, quest_id: int, enabled: bool) -> None:
+    async with runtime.engine.begin() as conn:
+        await conn.execute(
+            update(quests_table).where(quests_table.c.id == quest_id).values(enabled=enabled)
+        )
+
+
+async def test_a_task_in_no_enabled_quest_reads_no_levels_until_one_has_it(
+    runtime: Runtime, make_member: MakeMember
+) -> None:
+    """Which tasks are levels is cached by the quests' generation (read with the progress): a
+    completion of a task in no enabled quest reads no levels, and the quest's change is seen by
+    the very next completion."""
+    quest = await make_quest(runtime)
+    await set_quest_enabled(runtime, quest.id, False)
+    member = await make_member("m", 0)
+    await complete(runtime, member, "visit")  # fills the cache: no enabled quest has a level
+    next_day(runtime)
+    with counting(runtime) as statements:
+        await complete(runtime, member, "visit")
+    assert not [s for s in statements if "quest_levels.task_id" in s], "\n\n".join(statements)
+    assert await standing(runtime, member, quest.id) == (0, "visit")
+
+    await set_quest_enabled(runtime, quest.id, True)
+    next_day(runtime)
+    await complete(runtime, member, "visit")
     assert await standing(runtime, member, quest.id) == (1, "share")
     assert (await ledger.get_balance(runtime, member)).available == 10
     await assert_audit_clean(runtime)
