@@ -16,13 +16,13 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Row, select, text
+from sqlalchemy import Row, bindparam, func, literal, select, text, true
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import unit_of_work
 from app.errors import DomainError, ErrorCode, invalid, not_found
-from app.events.outbox import append_event, member_topic
+from app.events.outbox import append_event, event_for_each, member_topic
 from app.ledger.accounts import lock_account
 from app.ledger.commands import Earn, Spend
 from app.ledger.idempotency import idempotent, reused
@@ -185,47 +185,67 @@ async def grant_draw_ticket(
 
     Idempotent on ``source_ref`` (e.g. ``signin:day7:<member>:<date>``): granting again returns
     the first ticket (``created`` False); the same ref for another member or pool is refused.
+    The pool's id, the ticket and its event are one statement (:func:`_granting`): a task's or
+    a sign-in day's draw, paid inside a purchase or a check-in, costs one round trip.
     """
     if not source_ref.strip() or len(source_ref) > 128:
         raise invalid("sourceRef must be 1..128 characters", "sourceRef")
-    pool = await _pool(conn, pool_code)
-    values: dict[str, Any] = {
-        "member_id": member_id,
-        "pool_id": pool.id,
-        "source_ref": source_ref,
-        "status": "open",
-    }
-    values["granted_at"] = at if at is not None else text("now()")
-    row = (
-        await conn.execute(
-            insert(lottery_tickets)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=["source_ref"])
-            .returning(*lottery_tickets.c)
-        )
-    ).first()
-    if row is not None:
-        ticket = _ticket(row, pool_code, created=True)
-        await append_event(
-            conn,
-            member_topic(member_id),
-            "lottery.ticket_granted",
-            {
-                "member_id": member_id,
-                "ticket_id": ticket.id,
-                "pool": pool_code,
-                "source_ref": source_ref,
-            },
-        )
-        return ticket
+    params = {"member_id": member_id, "pool": pool_code, "source_ref": source_ref, "at": at}
+    row = (await conn.execute(_granting(member_topic(member_id)), params)).first()
+    if row is None:
+        raise not_found("lottery pool", pool_code, "poolCode")
+    if row.id is not None:
+        return _ticket(row, pool_code, created=True)
     existing = (
         await conn.execute(
             select(lottery_tickets).where(lottery_tickets.c.source_ref == source_ref)
         )
     ).one()
-    if existing.member_id != member_id or existing.pool_id != pool.id:
+    if existing.member_id != member_id or existing.pool_id != row.pool_found:
         raise reused(f"ticket {source_ref} was granted to another member or pool", "sourceRef")
     return _ticket(existing, pool_code)
+
+
+def _granting(topic: str) -> Any:
+    """The pool's id (``pool_found``; no row: no such pool), the ticket unless its
+    ``source_ref`` was granted before (then its columns are NULL) and, with a new ticket, its
+    ``lottery.ticket_granted`` event on the member's ``topic``: one statement."""
+    pool = (
+        select(lottery_pools.c.id)
+        .where(lottery_pools.c.code == bindparam("pool", type_=lottery_pools.c.code.type))
+        .cte("pool")
+    )
+    at = bindparam("at", type_=lottery_tickets.c.granted_at.type)
+    ticket = select(
+        bindparam("member_id", type_=lottery_tickets.c.member_id.type),
+        pool.c.id,
+        bindparam("source_ref", type_=lottery_tickets.c.source_ref.type),
+        literal("open", lottery_tickets.c.status.type),
+        func.coalesce(at, func.now()),
+    ).select_from(pool)
+    granted = (
+        insert(lottery_tickets)
+        .from_select(["member_id", "pool_id", "source_ref", "status", "granted_at"], ticket)
+        .on_conflict_do_nothing(index_elements=["source_ref"])
+        .returning(*lottery_tickets.c)
+        .cte("granted")
+    )
+    payload = func.jsonb_build_object(
+        "member_id",
+        granted.c.member_id,
+        "ticket_id",
+        granted.c.id,
+        "pool",
+        bindparam("pool", type_=lottery_pools.c.code.type),
+        "source_ref",
+        granted.c.source_ref,
+    )
+    announced = event_for_each(granted, topic, "lottery.ticket_granted", payload).cte("announced")
+    return (
+        select(pool.c.id.label("pool_found"), *granted.c)
+        .select_from(pool.outerjoin(granted, true()))
+        .add_cte(announced)
+    )
 
 
 class Lottery:

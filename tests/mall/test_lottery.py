@@ -14,8 +14,10 @@ from app.ledger import usecases as ledger
 from app.mall import lottery
 from app.mall.lottery import PoolKind, PoolSpec, PrizeKind, PrizeSpec
 from app.mall.policy import pick
+from app.mall.tables import lottery_tickets
 from app.runtime import Runtime
 from tests.mall.conftest import MakeMember, assert_audit_clean, member_actor
+from tests.statements import counting
 
 WHEEL = PoolSpec(
     code="wheel",
@@ -87,20 +89,42 @@ async def test_a_granted_ticket_pays_one_draw_and_granting_is_idempotent(
     other = await make_member("other", points=0)
 
     async with unit_of_work(runtime.engine) as conn:
-        first = await lottery.grant_draw_ticket(conn, member, "wheel", "signin:day7:1")
+        with counting(runtime) as statements:  # the pool, the ticket, its event: one statement
+            first = await lottery.grant_draw_ticket(conn, member, "wheel", "signin:day7:1")
+        assert len(statements) == 1, "\n\n".join(statements)
     async with unit_of_work(runtime.engine) as conn:
         again = await lottery.grant_draw_ticket(conn, member, "wheel", "signin:day7:1")
     assert first.created and not again.created and again.id == first.id
     with pytest.raises(DomainError) as stolen:
         await lottery.grant_ticket(runtime, other, "wheel", "signin:day7:1")
     assert stolen.value.code is ErrorCode.IDEMPOTENCY_KEY_REUSED
+    with pytest.raises(DomainError) as no_pool:
+        await lottery.grant_ticket(runtime, member, "no-such-pool", "signin:day7:2")
+    assert no_pool.value.code is ErrorCode.NOT_FOUND
     async with runtime.engine.connect() as conn:
-        granted = await conn.scalars(
-            select(events.c.type).where(
-                events.c.topic == f"member:{member}", events.c.type.like("lottery.%")
+        granted = (
+            await conn.execute(
+                select(events.c.member_id, events.c.type, events.c.payload).where(
+                    events.c.topic == f"member:{member}", events.c.type.like("lottery.%")
+                )
             )
+        ).all()
+        assert [tuple(row) for row in granted] == [
+            (
+                member,
+                "lottery.ticket_granted",
+                {
+                    "member_id": member,
+                    "ticket_id": first.id,
+                    "pool": "wheel",
+                    "source_ref": "signin:day7:1",
+                },
+            )
+        ]
+        refs = await conn.scalars(
+            select(lottery_tickets.c.source_ref).where(lottery_tickets.c.member_id == member)
         )
-        assert list(granted) == ["lottery.ticket_granted"]
+        assert list(refs) == ["signin:day7:1"]  # the refused grant wrote nothing
 
     free = await draw(runtime, member, "t1", ticket=True)
     assert free.ticket_id == first.id and free.cost_points == 0 and free.spend_entry_id is None
