@@ -180,11 +180,11 @@ SHARED_HOT_ROWS: Mapping[str, str] = {
 # Why each violation still open is open (docs/SCALING.md, "Citus": what each needs).
 LEDGER = (
     "the ledger's core: programme accounts (no member, a unique code) share `accounts` with"
-    " member accounts, and `transfers` / `allocations` reach the member only through entries,"
-    " lots and holds. Needs programme accounts in a reference table of their own, member_id on"
-    " transfers and allocations, then (id, member_id) keys on accounts, entries, lots, holds and"
-    " transfers and every foreign key to them widened in one migration (a foreign key by id"
-    " alone needs the single-column key that goes)"
+    " member accounts, and entries, lots, holds and transfers are keyed by id alone (transfers"
+    " and allocations carry member_id since 0046). Needs programme accounts in a reference table"
+    " of their own, then (id, member_id) keys on accounts, entries, lots, holds and transfers and"
+    " every foreign key to them widened in one migration (a foreign key by id alone needs the"
+    " single-column key that goes)"
 )
 OUTSIDE_KEY = (
     "a key a shop, partner or channel sends, unique across members on purpose: a replay naming"
@@ -202,7 +202,9 @@ NAMES_A_MEMBER_ROW = (
 )
 BANK_SPEND = (
     "staff's spends of the points bank: a charity match has no member (member_id NULL) and"
-    " names a transfer; moves with the ledger's core"
+    " names its transfer, between two programme accounts, so with no member either (the one"
+    " transfer whose member_id is NULL). Both move to a programme-side table with the programme"
+    " accounts"
 )
 
 _OPEN: Mapping[str, tuple[str, ...]] = {
@@ -216,8 +218,6 @@ _OPEN: Mapping[str, tuple[str, ...]] = {
         " with holds.member_id",
         "allocations: FOREIGN KEY (lot_id) REFERENCES lots(id) does not pair member_id"
         " with lots.member_id",
-        "allocations: PRIMARY KEY (id) lacks member_id",
-        "allocations: has no column member_id to be distributed by",
         "entries: FOREIGN KEY (reverses_entry_id) REFERENCES entries(id) does not pair"
         " member_id with entries.member_id",
         "entries: PRIMARY KEY (id) lacks member_id",
@@ -234,7 +234,6 @@ _OPEN: Mapping[str, tuple[str, ...]] = {
         "transfers: FOREIGN KEY (entry_id) REFERENCES entries(id) does not pair member_id"
         " with entries.member_id",
         "transfers: PRIMARY KEY (id) lacks member_id",
-        "transfers: has no column member_id to be distributed by",
         # Member tables naming a ledger row by id alone.
         "auction_bids: FOREIGN KEY (hold_id) REFERENCES holds(id) does not pair member_id"
         " with holds.member_id",
@@ -302,6 +301,7 @@ _OPEN: Mapping[str, tuple[str, ...]] = {
         " member_id with transfers.member_id",
         "bank_spends: PRIMARY KEY (id) lacks member_id",
         "bank_spends: member_id is nullable (Citus refuses a row without its distribution column)",
+        "transfers: member_id is nullable (Citus refuses a row without its distribution column)",
     ),
 }
 

@@ -48,8 +48,9 @@ WITH posted AS (
     FROM accounts WHERE kind = 'member' ORDER BY member_id
     RETURNING id, member_id, amount
 )
-INSERT INTO transfers (entry_id, debit_account_id, credit_account_id, amount, created_at)
-SELECT p.id, a.id, (SELECT id FROM accounts WHERE code = 'bank'), -p.amount, now()
+INSERT INTO transfers (entry_id, member_id, debit_account_id, credit_account_id, amount,
+                       created_at)
+SELECT p.id, p.member_id, a.id, (SELECT id FROM accounts WHERE code = 'bank'), -p.amount, now()
 FROM posted p JOIN accounts a ON a.member_id = p.member_id
 """
 

@@ -125,8 +125,10 @@ FROM accounts a CROSS JOIN generate_series(1, {per}) AS g
 WHERE a.kind = 'member'
 ORDER BY a.member_id, g;
 
-INSERT INTO transfers (entry_id, debit_account_id, credit_account_id, amount, created_at)
-SELECT e.id, (SELECT id FROM accounts WHERE code = 'issuance'), a.id, e.amount, e.created_at
+INSERT INTO transfers (entry_id, member_id, debit_account_id, credit_account_id, amount,
+                       created_at)
+SELECT e.id, e.member_id, (SELECT id FROM accounts WHERE code = 'issuance'), a.id,
+       e.amount, e.created_at
 FROM entries e JOIN accounts a ON a.member_id = e.member_id
 WHERE e.source = 'bench';
 
@@ -188,12 +190,14 @@ WITH due AS (
     ORDER BY p.member_id
     RETURNING *
 ), moved AS (
-    INSERT INTO transfers (entry_id, debit_account_id, credit_account_id, amount, created_at)
-    SELECT p.id, a.id, (SELECT id FROM accounts WHERE code = 'bank'), -p.amount, now()
+    INSERT INTO transfers (entry_id, member_id, debit_account_id, credit_account_id, amount,
+                           created_at)
+    SELECT p.id, p.member_id, a.id, (SELECT id FROM accounts WHERE code = 'bank'), -p.amount, now()
     FROM posted p JOIN accounts a ON a.member_id = p.member_id
 ), allocated AS (
-    INSERT INTO allocations (lot_id, amount, entry_id)
-    SELECT due.id, due.remaining, p.id FROM due JOIN posted p ON p.member_id = due.member_id
+    INSERT INTO allocations (member_id, lot_id, amount, entry_id)
+    SELECT p.member_id, due.id, due.remaining, p.id
+    FROM due JOIN posted p ON p.member_id = due.member_id
 ), announced AS (
     INSERT INTO events (member_id, topic, type, payload)
     SELECT member_id, 'member:' || member_id, 'points.expired', jsonb_build_object(

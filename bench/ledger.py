@@ -535,8 +535,9 @@ RETURNING entries.id, entries.member_id, entries.kind, entries.amount, entries.b
           entries.created_at
 """
 SQL_TRANSFER = """
-INSERT INTO transfers (entry_id, debit_account_id, credit_account_id, amount, created_at)
-VALUES ($1, (SELECT accounts.id FROM accounts WHERE accounts.code = $2), $3, $4, $5)
+INSERT INTO transfers (entry_id, member_id, debit_account_id, credit_account_id, amount,
+                       created_at)
+VALUES ($1, $2, (SELECT accounts.id FROM accounts WHERE accounts.code = $3), $4, $5, $6)
 """
 SQL_LOT = """
 INSERT INTO lots (account_id, member_id, entry_id, amount, remaining, pending, available_at,
@@ -603,7 +604,7 @@ async def earn_raw(conn: Any, member_id: int, amount: int, key: str) -> int:
             "{}",
             now,
         )
-        await conn.execute(SQL_TRANSFER, entry["id"], "issuance", acc["id"], amount, now)
+        await conn.execute(SQL_TRANSFER, entry["id"], member_id, "issuance", acc["id"], amount, now)
         await conn.execute(
             SQL_LOT,
             acc["id"],

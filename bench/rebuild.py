@@ -68,8 +68,10 @@ FROM (SELECT m.id AS member_id, 1 + (random() * 999)::int AS amount,
       FROM members m CROSS JOIN generate_series(1, {earns})) AS earned
 ORDER BY created_at;
 
-INSERT INTO transfers (entry_id, debit_account_id, credit_account_id, amount, created_at)
-SELECT e.id, (SELECT id FROM accounts WHERE code = 'issuance'), a.id, e.amount, e.created_at
+INSERT INTO transfers (entry_id, member_id, debit_account_id, credit_account_id, amount,
+                       created_at)
+SELECT e.id, e.member_id, (SELECT id FROM accounts WHERE code = 'issuance'), a.id,
+       e.amount, e.created_at
 FROM entries e JOIN accounts a ON a.member_id = e.member_id;
 
 INSERT INTO lots (account_id, member_id, entry_id, amount, remaining, pending, available_at,

@@ -81,8 +81,10 @@ WITH m AS (
     FROM a
     RETURNING id, member_id, amount, created_at
 ), t AS (
-    INSERT INTO transfers (entry_id, debit_account_id, credit_account_id, amount, created_at)
-    SELECT e.id, (SELECT id FROM accounts WHERE code = 'issuance'), a.id, e.amount, e.created_at
+    INSERT INTO transfers (entry_id, member_id, debit_account_id, credit_account_id, amount,
+                           created_at)
+    SELECT e.id, e.member_id, (SELECT id FROM accounts WHERE code = 'issuance'), a.id,
+           e.amount, e.created_at
     FROM e JOIN a USING (member_id)
 )
 INSERT INTO lots (account_id, member_id, entry_id, amount, remaining, pending, available_at,

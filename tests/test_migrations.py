@@ -9,8 +9,13 @@ from typing import Any
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from app.ledger.commands import Earn, Spend
+from app.ledger.models import Actor
+from app.ledger.usecases import earn_points, spend_points
+from app.members.usecases import register_member
+from app.runtime import Runtime
 from app.tables import metadata
 
 
@@ -91,3 +96,28 @@ async def test_the_outbox_trigger_draws_event_ids_from_its_sequence_named_once(
         await conn.rollback()
     assert "pg_get_serial_sequence" not in source and "events_id_seq'::regclass" in source
     assert ids == sorted(set(ids)) and len(ids) == 3 and ids[-1] == last
+
+
+async def test_migration_0046_backfills_the_member_of_transfers_and_allocations(
+    runtime: Runtime, rolled_back: AsyncConnection
+) -> None:
+    staff = Actor("staff:test", "test")
+    member = (await register_member(runtime, channel="t", external_ref="m")).member.id
+    await earn_points(runtime, staff, Earn(member, 50, "r"), idempotency_key="e")
+    await spend_points(runtime, staff, Spend(member, 20, "r"), idempotency_key="s")
+    # Every row's member wrong (its constraints keep it from being none), then backfilled.
+    await rolled_back.execute(text("UPDATE transfers SET member_id = 0"))
+    await rolled_back.execute(text("UPDATE allocations SET member_id = 0"))
+    for statement in _migration("0046_transfers_allocations_member_id").BACKFILL:
+        await rolled_back.execute(text(statement))
+    members = await rolled_back.execute(
+        text(
+            "SELECT 'transfer', member_id FROM transfers"
+            " UNION ALL SELECT 'allocation', member_id FROM allocations ORDER BY 1"
+        )
+    )
+    assert [tuple(row) for row in members] == [
+        ("allocation", member),
+        ("transfer", member),
+        ("transfer", member),
+    ]

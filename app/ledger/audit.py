@@ -94,6 +94,23 @@ CHECKS: dict[str, str] = {
         HAVING e.amount <> COALESCE(sum(CASE WHEN t.credit_account_id = a.id THEN t.amount
                                              ELSE -t.amount END), 0)
     """,
+    # The member a transfer or an allocation carries (what Citus would shard it by, migration
+    # 0046) is the member of the rows it moves: its entry's; its lot's, entry's or hold's.
+    "a transfer's member is its entry's": """
+        SELECT t.id AS transfer_id, t.member_id, e.member_id AS entry_member_id
+        FROM transfers t JOIN entries e ON e.id = t.entry_id
+        WHERE t.member_id <> e.member_id
+    """,
+    "an allocation's member is its lot's, entry's or hold's": """
+        SELECT al.id AS allocation_id, al.member_id, l.member_id AS lot_member_id,
+               e.member_id AS entry_member_id, h.member_id AS hold_member_id
+        FROM allocations al
+        JOIN lots l ON l.id = al.lot_id
+        LEFT JOIN entries e ON e.id = al.entry_id
+        LEFT JOIN holds h ON h.id = al.hold_id
+        WHERE al.member_id <> l.member_id OR al.member_id <> e.member_id
+           OR al.member_id <> h.member_id
+    """,
     "no entry is reversed by more than its amount": """
         SELECT o.id AS entry_id, abs(o.amount) AS amount, o.reversed_amount
         FROM entries o WHERE o.reversed_amount > abs(o.amount)

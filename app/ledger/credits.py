@@ -95,9 +95,10 @@ def _credit_statement(stamped: Table | None = None, ride: RiderBuild | None = No
     )
     counter = select(accounts.c.id).where(accounts.c.code == _param("counter", accounts.c.code))
     moved = transfers.insert().from_select(
-        ["entry_id", "debit_account_id", "credit_account_id", "amount", "created_at"],
+        ["entry_id", "member_id", "debit_account_id", "credit_account_id", "amount", "created_at"],
         select(
             written.c.id,
+            _param("member_id", transfers.c.member_id),
             counter.scalar_subquery(),
             account_id,
             _param("amount", transfers.c.amount),

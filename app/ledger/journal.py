@@ -84,13 +84,21 @@ async def post(
     if amount:
         sides = select(
             written.c.id,
+            written.c.member_id,
             _account_id(debit),
             _account_id(credit),
             literal(abs(amount), BigInteger),
             literal(now, transfers.c.created_at.type),
         )
         moved = transfers.insert().from_select(
-            ["entry_id", "debit_account_id", "credit_account_id", "amount", "created_at"],
+            [
+                "entry_id",
+                "member_id",
+                "debit_account_id",
+                "credit_account_id",
+                "amount",
+                "created_at",
+            ],
             sides,
         )
         statement = statement.add_cte(moved.cte("moved"))

@@ -93,13 +93,14 @@ async def change_lots(conn: AsyncConnection, takes: list[Take], *, sign: int) ->
 
 async def record_allocations(
     conn: AsyncConnection,
+    account: Account,
     takes: list[Take],
     *,
     entry_id: int | None = None,
     hold_id: int | None = None,
 ) -> None:
-    """Which lots a debit, a hold or an expiry took: what a void or a reversal gives back (one
-    statement for any number of lots)."""
+    """Which of ``account``'s lots a debit, a hold or an expiry took: what a void or a reversal
+    gives back (one statement for any number of lots)."""
     if not takes:
         return
     rows = unnest_rows(
@@ -108,8 +109,9 @@ async def record_allocations(
     )
     await conn.execute(
         allocations.insert().from_select(
-            ["lot_id", "amount", "entry_id", "hold_id"],
+            ["member_id", "lot_id", "amount", "entry_id", "hold_id"],
             select(
+                literal(account.member_id, BigInteger()),
                 rows.c.lot_id,
                 rows.c.amount,
                 literal(entry_id, BigInteger()),

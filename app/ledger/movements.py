@@ -138,7 +138,7 @@ class Movements:
         entry = await self.post(
             account, kind, -amount, (account.id, programme_account(counter_account)), note
         )
-        await record_allocations(self.conn, takes, entry_id=entry.id)
+        await record_allocations(self.conn, account, takes, entry_id=entry.id)
         return entry
 
     async def reverse(self, account: Account, original: Entry, amount: int, note: Note) -> Entry:
@@ -164,7 +164,7 @@ class Movements:
             reverses_entry_id=original.id,
             details=details,
         )
-        await record_allocations(self.conn, takes, entry_id=entry.id)
+        await record_allocations(self.conn, account, takes, entry_id=entry.id)
         await self.conn.execute(
             entries.update()
             .where(entries.c.id == original.id)
@@ -205,7 +205,7 @@ class Movements:
             note,
             details={"to_member_id": recipient_id},
         )
-        await record_allocations(self.conn, takes, entry_id=sent.id)
+        await record_allocations(self.conn, sender, takes, entry_id=sent.id)
         return sent, takes
 
     async def receive(

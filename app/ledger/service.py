@@ -253,7 +253,7 @@ class Ledger:
                     .returning(*holds.c)
                 )
             ).one()
-            await record_allocations(self.conn, takes, hold_id=row.id)
+            await record_allocations(self.conn, account, takes, hold_id=row.id)
             account.available -= amount
             account.held += amount
             return queries.hold_of(row)

@@ -208,13 +208,14 @@ WITH settling AS (
     ORDER BY member_id
     RETURNING *
 ), moved AS (
-    INSERT INTO transfers (entry_id, debit_account_id, credit_account_id, amount, created_at)
-    SELECT posted.id, p.account_id, (SELECT id FROM accounts WHERE code = 'bank'),
+    INSERT INTO transfers (entry_id, member_id, debit_account_id, credit_account_id, amount,
+                           created_at)
+    SELECT posted.id, posted.member_id, p.account_id, (SELECT id FROM accounts WHERE code = 'bank'),
            p.points, :now
     FROM posted JOIN per_account p USING (member_id)
 ), allocated AS (
-    INSERT INTO allocations (lot_id, amount, entry_id)
-    SELECT due.id, due.remaining, posted.id FROM due JOIN posted USING (member_id)
+    INSERT INTO allocations (member_id, lot_id, amount, entry_id)
+    SELECT member_id, due.id, due.remaining, posted.id FROM due JOIN posted USING (member_id)
 ), announced AS (
     INSERT INTO events (member_id, topic, type, payload)
     SELECT posted.member_id, 'member:' || posted.member_id, 'points.expired', jsonb_build_object(

@@ -115,6 +115,9 @@ transfers = Table(
     # Null only for a move between two programme accounts (the points bank's charity
     # matching: docs/BANK.md), which its domain row names; a member's transfer has its entry.
     Column("entry_id", BigInteger, ForeignKey("entries.id"), index=True),
+    # The member side: the entry's member (null with the entry, for a programme move), what
+    # Citus would distribute transfers by (migration 0046).
+    Column("member_id", BigInteger),
     # Accounts by id with no foreign key: the key's FOR KEY SHARE on the issuance account, taken
     # by every earn, cost ~8% of an earn's CPU (migration 0045; docs/LEDGER.md says what keeps
     # them whole instead: accounts are never deleted, writers read them, the audit checks).
@@ -124,6 +127,7 @@ transfers = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     CheckConstraint("amount > 0", name="positive"),
     CheckConstraint("debit_account_id <> credit_account_id", name="two_sides"),
+    CheckConstraint("(member_id IS NULL) = (entry_id IS NULL)", name="member"),
     Index("ix_transfers_debit", "debit_account_id"),
     Index("ix_transfers_credit", "credit_account_id"),
 )
@@ -186,7 +190,9 @@ holds = Table(
 allocations = Table(
     "allocations",
     metadata,
-    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("id", BigInteger, Identity()),
+    # The lot's member (migration 0046): in the key, as Citus would shard allocations by it.
+    Column("member_id", BigInteger, nullable=False),
     Column("lot_id", BigInteger, ForeignKey("lots.id"), nullable=False, index=True),
     Column("entry_id", BigInteger, ForeignKey("entries.id"), index=True),
     Column("hold_id", BigInteger, ForeignKey("holds.id"), index=True),
@@ -194,6 +200,7 @@ allocations = Table(
     Column("returned", BigInteger, nullable=False, server_default="0"),
     CheckConstraint("amount > 0 AND returned >= 0 AND returned <= amount", name="amounts"),
     CheckConstraint("entry_id IS NOT NULL OR hold_id IS NOT NULL", name="owner"),
+    PrimaryKeyConstraint("id", "member_id"),
 )
 
 idempotency_keys = Table(

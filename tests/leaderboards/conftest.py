@@ -166,8 +166,9 @@ _LEDGER_ROWS = text(
         WHERE e.id = ANY(CAST(:ids AS bigint[]))
     ),
     t AS (
-        INSERT INTO transfers (entry_id, debit_account_id, credit_account_id, amount, created_at)
-        SELECT id, (SELECT id FROM accounts WHERE code = 'issuance'), account_id, amount,
+        INSERT INTO transfers (entry_id, member_id, debit_account_id, credit_account_id, amount,
+                               created_at)
+        SELECT id, member_id, (SELECT id FROM accounts WHERE code = 'issuance'), account_id, amount,
                created_at FROM e
     ),
     l AS (

@@ -45,6 +45,8 @@ LOT_BOUNDS = "no lot is below zero or above its amount"
 NO_NEGATIVE_BALANCE = "no member balance is below zero"
 ENTRY_VS_TRANSFER = "an entry's amount is what its transfer moved for the member"
 OVER_REVERSED = "no entry is reversed by more than its amount"
+TRANSFER_MEMBER = "a transfer's member is its entry's"
+ALLOCATION_MEMBER = "an allocation's member is its lot's, entry's or hold's"
 NO_DEBT = "no member owes points (negative balances are off)"
 TAKEN_AFTER_EXPIRY = "no point was taken from a lot after it expired"
 EXPIRED_EARLY = "no lot expired before it was due"
@@ -65,6 +67,8 @@ def test_the_names_above_are_the_audits_checks() -> None:
         NO_NEGATIVE_BALANCE,
         ENTRY_VS_TRANSFER,
         OVER_REVERSED,
+        TRANSFER_MEMBER,
+        ALLOCATION_MEMBER,
         TAKEN_AFTER_EXPIRY,
         EXPIRED_EARLY,
         CLEARING,
@@ -224,6 +228,18 @@ async def _shift_hold_allocation(engine: AsyncEngine, a: Activity) -> None:
     await corrupt(engine, "UPDATE allocations SET returned = 10 WHERE hold_id = :h", h=a.hold)
 
 
+async def _transfer_to_another_member(engine: AsyncEngine, a: Activity) -> None:
+    await corrupt(
+        engine, "UPDATE transfers SET member_id = :m WHERE entry_id = :e", m=a.bob, e=a.spend
+    )
+
+
+async def _allocation_to_another_member(engine: AsyncEngine, a: Activity) -> None:
+    await corrupt(
+        engine, "UPDATE allocations SET member_id = :m WHERE hold_id = :h", m=a.bob, h=a.hold
+    )
+
+
 async def _spend_after_expiry(engine: AsyncEngine, a: Activity) -> None:
     # The short lot "expired" the moment the spend took from it.
     await corrupt(
@@ -248,6 +264,8 @@ async def _spend_after_expiry(engine: AsyncEngine, a: Activity) -> None:
         (_unrecord_allocation, {LOT_VS_ALLOCATIONS}),
         (_shift_hold_allocation, {HOLD_VS_ALLOCATIONS, LOT_VS_ALLOCATIONS}),
         (_spend_after_expiry, {TAKEN_AFTER_EXPIRY}),
+        (_transfer_to_another_member, {TRANSFER_MEMBER}),
+        (_allocation_to_another_member, {ALLOCATION_MEMBER}),
     ],
     ids=lambda value: value.__name__.strip("_") if callable(value) else "",
 )
