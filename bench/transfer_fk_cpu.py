@@ -1,7 +1,14 @@
-"""Do transfers' two foreign keys to accounts cost an earn? Raw earns with and without, alternating.
+"""Does a change to transfers cost an earn? Raw earns with and without it, alternating.
 
     python bench/transfer_fk_cpu.py                      # 3 rounds, 10 s each way, 32 connections
     python bench/transfer_fk_cpu.py --rounds 5 --kind batched
+    python bench/transfer_fk_cpu.py --compare member --kind batched   # migration 0046
+
+``--compare fk`` (the default) measures transfers' two foreign keys to accounts, below.
+``--compare member`` measures ``member_id`` on transfers and allocations (migration
+``MEMBER_REVISION``): the database is moved down to the revision before it and up again between
+runs (the SQL functions with it: ``function`` and ``batched`` post through them; ``raw`` is this
+tree's SQL and needs the column), otherwise as below; ``with`` is the column, ``without`` not.
 
 Every earn credits a member from the programme's one ``issuance`` account, and the foreign key
 ``transfers.debit_account_id → accounts(id)`` takes FOR KEY SHARE on that account's row in every
@@ -54,6 +61,8 @@ FKS = {
     "fk_transfers_debit_account_id_accounts": "debit_account_id",
     "fk_transfers_credit_account_id_accounts": "credit_account_id",
 }
+# The migration that added transfers.member_id and allocations.member_id, and the one before.
+MEMBER_REVISION = ("0046", "0045")
 SLRU = "SELECT name, blks_hit + blks_read AS touched, blks_zeroed FROM pg_stat_slru"
 
 
@@ -70,6 +79,17 @@ async def set_fks(dsn: str, present: bool) -> None:
         await conn.execute("CHECKPOINT")
     finally:
         await conn.close()
+
+
+def set_member_column(url: str, present: bool) -> None:
+    """The schema with transfers' and allocations' member_id (migration 0046), or as before."""
+    from alembic import command
+
+    from app.migrate import alembic_config
+
+    config = alembic_config(url)
+    added, before = MEMBER_REVISION
+    (command.upgrade if present else command.downgrade)(config, added if present else before)
 
 
 async def slru(dsn: str) -> dict[str, tuple[int, int]]:
@@ -149,6 +169,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--kind", choices=sorted(BASELINES), default="function")
+    parser.add_argument("--compare", choices=("fk", "member"), default="fk")
     parser.add_argument("--members", type=int, default=2000)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--processes", type=int, default=2)
@@ -162,28 +183,43 @@ def main() -> int:
     dsn = asyncpg_dsn(url)
     print(f"load average before: {load_average()}; kind {args.kind}, {args.connections} conns")
     figures: dict[bool, list[dict[str, Any]]] = {True: [], False: []}
+    sides = {True: "fk  ", False: "nofk"} if args.compare == "fk" else {True: "with", False: "w/o "}
     try:
         for round_ in range(args.rounds):
             for present in (True, False) if round_ % 2 == 0 else (False, True):
-                asyncio.run(set_fks(dsn, present))
+                if args.compare == "fk":
+                    asyncio.run(set_fks(dsn, present))
+                else:
+                    set_member_column(url, present)
                 time.sleep(1.0)
                 got = measure(args, url, members, f"{run_id}:r{round_}:{int(present)}")
                 figures[present].append(got)
                 print(
-                    f"round {round_} {'fk  ' if present else 'nofk'}: {got['rps']:7.0f} earns/s "
+                    f"round {round_} {sides[present]}: {got['rps']:7.0f} earns/s "
                     f"{got['cpu_ms']:.3f} ms CPU/earn p99 {got['p99_ms']:.1f} ms "
                     f"errors {got['errors']} multixact-wait {got['multixact_share']:.1%} "
                     f"lock-wait {got['lock_share']:.1%} slru {got['slru']} "
                     f"top {got['top_waits']} load {load_average()}",
                     flush=True,
                 )
-    finally:
-        asyncio.run(set_fks(dsn, False))  # as migration 0045 left it
+    finally:  # as the migrations left it
+        if args.compare == "fk":
+            asyncio.run(set_fks(dsn, False))
+        else:
+            set_member_column(url, True)
     for key in ("rps", "cpu_ms", "multixact_share"):
-        fk = statistics.median(f[key] for f in figures[True])
-        nofk = statistics.median(f[key] for f in figures[False])
-        ratio = nofk / fk if fk else float("nan")
-        print(f"median {key:16} fk {fk:10.4f}  nofk {nofk:10.4f}  nofk/fk {ratio:.3f}")
+        on = statistics.median(f[key] for f in figures[True])
+        off = statistics.median(f[key] for f in figures[False])
+        ratio = off / on if on else float("nan")
+        print(
+            f"median {key:16} {sides[True]} {on:10.4f}  {sides[False]} {off:10.4f}"
+            f"  {sides[False].strip()}/{sides[True].strip()} {ratio:.3f}"
+        )
+    pairs = [
+        off["cpu_ms"] / on["cpu_ms"] for on, off in zip(figures[True], figures[False], strict=True)
+    ]
+    shown = ", ".join(f"{pair:.3f}" for pair in sorted(pairs))
+    print(f"pairs, CPU an earn {sides[False].strip()}/{sides[True].strip()}: {shown}")
     print(f"load average after: {load_average()}")
     return 0
 
