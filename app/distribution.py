@@ -181,7 +181,7 @@ SHARED_HOT_ROWS: Mapping[str, str] = {
 LEDGER = (
     "the ledger's core: programme accounts (no member, a unique code) share `accounts` with"
     " member accounts, and entries, lots, holds and transfers are keyed by id alone (transfers"
-    " and allocations carry member_id since 0046). Needs programme accounts in a reference table"
+    " and allocations carry member_id since 0051). Needs programme accounts in a reference table"
     " of their own, then (id, member_id) keys on accounts, entries, lots, holds and transfers and"
     " every foreign key to them widened in one migration (a foreign key by id alone needs the"
     " single-column key that goes)"

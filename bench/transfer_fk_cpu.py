@@ -2,7 +2,7 @@
 
     python bench/transfer_fk_cpu.py                      # 3 rounds, 10 s each way, 32 connections
     python bench/transfer_fk_cpu.py --rounds 5 --kind batched
-    python bench/transfer_fk_cpu.py --compare member --kind batched   # migration 0046
+    python bench/transfer_fk_cpu.py --compare member --kind batched   # migration 0051
 
 ``--compare fk`` (the default) measures transfers' two foreign keys to accounts, below.
 ``--compare member`` measures ``member_id`` on transfers and allocations (migration
@@ -62,7 +62,7 @@ FKS = {
     "fk_transfers_credit_account_id_accounts": "credit_account_id",
 }
 # The migration that added transfers.member_id and allocations.member_id, and the one before.
-MEMBER_REVISION = ("0046", "0045")
+MEMBER_REVISION = ("0051", "0050")
 SLRU = "SELECT name, blks_hit + blks_read AS touched, blks_zeroed FROM pg_stat_slru"
 
 
@@ -82,7 +82,7 @@ async def set_fks(dsn: str, present: bool) -> None:
 
 
 def set_member_column(url: str, present: bool) -> None:
-    """The schema with transfers' and allocations' member_id (migration 0046), or as before."""
+    """The schema with transfers' and allocations' member_id (migration 0051), or as before."""
     from alembic import command
 
     from app.migrate import alembic_config

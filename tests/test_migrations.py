@@ -98,7 +98,7 @@ async def test_the_outbox_trigger_draws_event_ids_from_its_sequence_named_once(
     assert ids == sorted(set(ids)) and len(ids) == 3 and ids[-1] == last
 
 
-async def test_migration_0046_backfills_the_member_of_transfers_and_allocations(
+async def test_migration_0051_backfills_the_member_of_transfers_and_allocations(
     runtime: Runtime, rolled_back: AsyncConnection
 ) -> None:
     staff = Actor("staff:test", "test")
@@ -108,7 +108,7 @@ async def test_migration_0046_backfills_the_member_of_transfers_and_allocations(
     # Every row's member wrong (its constraints keep it from being none), then backfilled.
     await rolled_back.execute(text("UPDATE transfers SET member_id = 0"))
     await rolled_back.execute(text("UPDATE allocations SET member_id = 0"))
-    for statement in _migration("0046_transfers_allocations_member_id").BACKFILL:
+    for statement in _migration("0051_transfers_allocations_member_id").BACKFILL:
         await rolled_back.execute(text(statement))
     members = await rolled_back.execute(
         text(

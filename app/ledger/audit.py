@@ -95,7 +95,7 @@ CHECKS: dict[str, str] = {
                                              ELSE -t.amount END), 0)
     """,
     # The member a transfer or an allocation carries (what Citus would shard it by, migration
-    # 0046) is the member of the rows it moves: its entry's; its lot's, entry's or hold's.
+    # 0051) is the member of the rows it moves: its entry's; its lot's, entry's or hold's.
     "a transfer's member is its entry's": """
         SELECT t.id AS transfer_id, t.member_id, e.member_id AS entry_member_id
         FROM transfers t JOIN entries e ON e.id = t.entry_id

@@ -116,7 +116,7 @@ transfers = Table(
     # matching: docs/BANK.md), which its domain row names; a member's transfer has its entry.
     Column("entry_id", BigInteger, ForeignKey("entries.id"), index=True),
     # The member side: the entry's member (null with the entry, for a programme move), what
-    # Citus would distribute transfers by (migration 0046).
+    # Citus would distribute transfers by (migration 0051).
     Column("member_id", BigInteger),
     # Accounts by id with no foreign key: the key's FOR KEY SHARE on the issuance account, taken
     # by every earn, cost ~8% of an earn's CPU (migration 0045; docs/LEDGER.md says what keeps
@@ -191,7 +191,7 @@ allocations = Table(
     "allocations",
     metadata,
     Column("id", BigInteger, Identity()),
-    # The lot's member (migration 0046): in the key, as Citus would shard allocations by it.
+    # The lot's member (migration 0051): in the key, as Citus would shard allocations by it.
     Column("member_id", BigInteger, nullable=False),
     Column("lot_id", BigInteger, ForeignKey("lots.id"), nullable=False, index=True),
     Column("entry_id", BigInteger, ForeignKey("entries.id"), index=True),

@@ -1,8 +1,8 @@
 """transfers and allocations: a member_id column, set by every writer; allocations' key
 (id, member_id)
 
-Revision ID: 0046
-Revises: 0045
+Revision ID: 0051
+Revises: 0050
 Create Date: 2026-12-05 15:00:00
 
 The ledger's core reached its member only through entries, lots and holds, so Citus could not
@@ -30,8 +30,8 @@ from collections.abc import Sequence
 from alembic import op
 from sqlalchemy import text
 
-revision: str = "0046"
-down_revision: str | None = "0045"
+revision: str = "0051"
+down_revision: str | None = "0050"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
