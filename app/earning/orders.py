@@ -93,14 +93,22 @@ def _placement(entry_id: Any) -> tuple[list[CTE], CTE]:
     return [lines.cte("lines"), recorded.cte("recorded")], placed
 
 
-def _placement_noting_tier(entry_id: Any) -> tuple[list[CTE], CTE]:
+def _placement_noting_tier(entry_id: Any, *, first_row: bool = False) -> tuple[list[CTE], CTE]:
     """The placement, and the member's tier activity noted and measured with the purchase
     counted (app/tiers/service.py's ``activity_riding``): its row is the purchase's with the
     measures' columns (none when the purchase met a conflict)."""
     riding, placed = _placement(entry_id)
-    measured = activity_riding(placed)
+    measured = activity_riding(placed, first_row=first_row)
     both = select(placed, *measured.c).select_from(placed.join(measured, true())).cte("noted")
     return [*riding, measured], both
+
+
+def _placement_noting_new_tier(entry_id: Any) -> tuple[list[CTE], CTE]:
+    """:func:`_placement_noting_tier` for a member without a tier row: its base row too."""
+    return _placement_noting_tier(entry_id, first_row=True)
+
+
+_NOTING_TIER = (_placement_noting_tier, _placement_noting_new_tier)
 
 
 def _place_purchase_statement() -> Any:
@@ -192,7 +200,7 @@ async def place_purchase(
             counter_account="issuance",
         )
         row = rider.row
-        noted = row if rider.build is _placement_noting_tier else None
+        noted = row if rider.build in _NOTING_TIER else None
     else:
         row = (await store.conn.execute(_PLACE_PURCHASE, {**params, "o_entry_id": None})).first()
     if row is None:  # the same (channel, order id) committed meanwhile for another member
@@ -209,7 +217,9 @@ async def _rider(store: EarningStore, member_id: int, params: dict[str, Any]) ->
     allow it (a spend-qualifying programme): one round trip for the three."""
     if await store.tiers.rides_activity():
         params = {**params, **store.tiers.activity_params(member_id)}
-        return Rider(_placement_noting_tier, params)
+        if store.tiers.has_row(member_id):
+            return Rider(_placement_noting_tier, params)
+        return Rider(_placement_noting_new_tier, params)  # its first earning: its tier row too
     return Rider(_placement, params)
 
 

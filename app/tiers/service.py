@@ -160,13 +160,19 @@ _COUNTED = ("member_id", "amount", "refunded_amount", "occurred_at")
 
 @cache
 def _measures_statement(
-    measure: QualifyingMeasure, *, note_activity: bool, placed: FromClause | None = None
+    measure: QualifyingMeasure,
+    *,
+    note_activity: bool,
+    placed: FromClause | None = None,
+    first_row: bool = False,
 ) -> Any:
     """The measures' statement (TierService.measures), built once per shape: its values are
     bound at each execution (TierService._measure_params). With ``note_activity``, a CTE also
     sets the member's last activity (``active_at``) and a ``touched`` column says whether it
-    had a tier row. With ``placed`` (a purchase's data-modifying CTE in the same statement:
-    its row is not in the table yet for this statement), that purchase is counted too."""
+    had a tier row; with ``first_row`` too, a member without one gets its base tier row there
+    (``base_tier``, ``base_review_at``: its first earning) and ``touched`` is 1. With
+    ``placed`` (a purchase's data-modifying CTE in the same statement: its row is not in the
+    table yet for this statement), that purchase is counted too."""
     # Parameter names are none of member_tiers' columns: executing an UPDATE with a parameter
     # named like a column of its table adds that column to its SET clause.
     member_id = bindparam("measured_member", type_=BigInteger)
@@ -205,26 +211,41 @@ def _measures_statement(
     ).where(purchases.c.member_id == member_id, at >= func.least(since, last_at))
     if not note_activity:
         return statement
-    touched = (
+    active_at = bindparam("active_at", type_=DateTime(timezone=True))
+    noting: Any = (
         member_tiers.update()
         .where(member_tiers.c.member_id == member_id)
-        .values(last_activity_at=bindparam("active_at", type_=DateTime(timezone=True)))
-        .returning(member_tiers.c.member_id)
-        .cte("touched")
+        .values(last_activity_at=active_at)
     )
+    if first_row:  # the row _NEW_TIER_ROW would insert after the statement, or the note
+        created = insert(member_tiers).values(
+            member_id=member_id,
+            tier_code=bindparam("base_tier", type_=String),
+            since=active_at,
+            review_at=bindparam("base_review_at", type_=DateTime(timezone=True)),
+            last_activity_at=active_at,
+        )
+        noting = created.on_conflict_do_update(
+            index_elements=[member_tiers.c.member_id],
+            set_={"last_activity_at": created.excluded.last_activity_at},
+        )
+    touched = noting.returning(member_tiers.c.member_id).cte("touched")
     return statement.add_columns(
         select(func.count()).select_from(touched).scalar_subquery().label("touched")
     )
 
 
-def activity_riding(placed: FromClause) -> CTE:
+def activity_riding(placed: FromClause, *, first_row: bool = False) -> CTE:
     """A purchase's tier activity as a CTE of the statement that places it (earning's rider on
     its credit, issue 21): the member's last activity noted and its measures read, that
     purchase (``placed``, its data-modifying CTE) counted, as :meth:`TierService.record_activity`
     would read them after it. Spend-qualifying programmes only (a points programme counts the
     credit's entry, which this statement writes too: see :meth:`TierService.rides_activity`);
-    parameters :meth:`TierService.activity_params`."""
-    statement = _measures_statement(QualifyingMeasure.SPEND, note_activity=True, placed=placed)
+    parameters :meth:`TierService.activity_params`. ``first_row``: the member has no tier row
+    yet (:meth:`TierService.has_row`): the statement inserts its base row too."""
+    statement = _measures_statement(
+        QualifyingMeasure.SPEND, note_activity=True, placed=placed, first_row=first_row
+    )
     return statement.cte("measured")  # type: ignore[no-any-return]
 
 
@@ -417,9 +438,20 @@ class TierService:
         (:func:`activity_riding`): there are tiers, and they qualify by spend."""
         return self.policy.measure is QualifyingMeasure.SPEND and bool(await self.definitions())
 
+    def has_row(self, member_id: int) -> bool:
+        """Whether the member had a tier row when this unit of work read it (False when it was
+        not read here)."""
+        return self._current.get(member_id) is not None
+
     def activity_params(self, member_id: int) -> dict[str, Any]:
-        """The parameters of :func:`activity_riding`'s CTE."""
-        return {**self._measure_params(member_id), "active_at": self.clock.now()}
+        """The parameters of :func:`activity_riding`'s CTE (after :meth:`rides_activity`: the
+        definitions are read), with the base row's for a member without a tier row."""
+        now = self.clock.now()
+        params = {**self._measure_params(member_id), "active_at": now}
+        if not self.has_row(member_id) and self._definitions:
+            params["base_tier"] = base_tier(self._definitions).code
+            params["base_review_at"] = add_months(now, self.policy.review_months)
+        return params
 
     async def record_activity(
         self, member_id: int, *, purchase: bool, noted: Any | None = None
@@ -447,7 +479,8 @@ class TierService:
                 "review_at": tier.review_at,
                 "last_activity_at": now,
             }
-            await self.conn.execute(_NEW_TIER_ROW, row)
+            if noted is None or not noted.touched:  # else the purchase's statement wrote it
+                await self.conn.execute(_NEW_TIER_ROW, row)
             if noted is not None:  # measured with the purchase counted: the tier row aside
                 measured = _measures_of(noted)
         elif noted is not None:

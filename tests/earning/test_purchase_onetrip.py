@@ -164,3 +164,22 @@ async def test_an_order_id_taken_meanwhile_by_another_member_refuses_and_writes_
     assert (await ledger.get_balance(runtime, placed.purchase.member_id)).total > 0
     report = await audit_ledger(runtime.engine, runtime.clock.now())
     assert report.ok, report.render()
+
+
+async def test_a_members_first_tier_row_rides_on_its_first_purchase(
+    runtime: Runtime, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A member without a tier row gets its base row in the purchase's statement (an upsert
+    riding on the credit), the same row the statement of its own wrote after it."""
+    a, b = await referred_pair(runtime, clock)
+    with monkeypatch.context() as before:
+        before.setattr(TierService, "rides_activity", _never)
+        await _buy(runtime, a, "ord-a-1")
+    with counting(runtime) as riding:
+        await _buy(runtime, b, "ord-b-1")
+
+    assert await _placed(runtime, b, "ord-b-") == await _placed(runtime, a, "ord-a-")
+    assert [tier.tier_code for tier in await _tiers(runtime, a, b)] == ["normal", "normal"]
+    assert not [s for s in riding if s.startswith("INSERT INTO member_tiers")]
+    report = await audit_ledger(runtime.engine, runtime.clock.now())
+    assert report.ok, report.render()
