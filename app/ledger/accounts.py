@@ -8,7 +8,7 @@ read, the member's status — takes it first, through :func:`lock_account`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -188,11 +188,9 @@ async def save_all(conn: AsyncConnection, saved: Sequence[Account]) -> None:
     await conn.execute(saving(saved))
 
 
-def saving(saved: Sequence[Account], next_due_at: Callable[[Any], Any] | None = None) -> Update:
-    """The UPDATE writing the accounts' balances back, one statement whatever their number.
-    ``next_due_at``, given the saved rows (``id``, the balances), is a SQL expression for the
-    accounts' next due moments, worked out by the statement itself (the expiry sweep's);
-    without it the in-memory ones are written."""
+def saving(saved: Sequence[Account]) -> Update:
+    """The UPDATE writing the accounts' balances and next due moments back, one statement
+    whatever their number."""
     number = BigInteger()
     rows = unnest_rows(
         id=(number, [a.id for a in saved]),
@@ -214,7 +212,7 @@ def saving(saved: Sequence[Account], next_due_at: Callable[[Any], Any] | None = 
             debt=rows.c.debt,
             lifetime_earned=rows.c.lifetime_earned,
             lifetime_spent=rows.c.lifetime_spent,
-            next_due_at=rows.c.next_due_at if next_due_at is None else next_due_at(rows),
+            next_due_at=rows.c.next_due_at,
             version=accounts.c.version + 1,
         )
     )

@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, any_, bindparam, case, func, literal, select, text
+from sqlalchemy import BigInteger, DateTime, TextClause, any_, bindparam, literal, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.db import after_commit, unnest_rows
-from app.events.outbox import append_events, events_insert, member_topic
-from app.ledger.accounts import Account, member_statuses, saving
+from app.db import after_commit
+from app.events.outbox import append_events, member_topic
+from app.ledger.accounts import Account, member_statuses
 from app.ledger.journal import Note, count_postings
 from app.ledger.models import Actor, EntryKind
 from app.ledger.payloads import balance_payload, entry_created_at, entry_payload_sql
@@ -57,24 +57,21 @@ async def settle_accounts(
     matured pending lots, expire their due lots (one expiry entry, its transfer to the bank and
     a ``points.expired`` event per member, an allocation per lot), then a ``points.available``
     event per member whose points matured, and their next due moments. The in-memory accounts
-    follow; saving them is the caller's, or with ``save`` this function's: the events, the next
-    due moments and the accounts then go in one statement (the expiry sweep's batch)."""
+    follow; saving them is the caller's, or with ``save`` this function's: the accounts are then
+    saved with their next due moments by the expiry statement itself (the expiry sweep's
+    batch)."""
     by_id = {account.id: account for account in due}
     activated = await _activate_matured_lots(conn, [a.id for a in due if a.pending], now)
     for account_id, points in activated.items():
         by_id[account_id].pending -= points
         by_id[account_id].available += points
-    expired = await _expire_due_lots(conn, due, now)
+    expired, saved_next_due = await _expire_due_lots(conn, due, now, save=save)
     for gone in expired:
         account = by_id[gone.account_id]
         account.pending -= gone.from_pending
         account.available -= gone.points - gone.from_pending
-    events = _available_events(by_id, activated)
-    if save:
-        next_due = await _announce_and_save(conn, due, events, now)
-    else:
-        await append_events(conn, events)
-        next_due = await _next_due(conn, due, now)
+    await append_events(conn, _available_events(by_id, activated))
+    next_due = saved_next_due if save else await _next_due(conn, due, now)
     for account in due:
         account.next_due_at = next_due.get(account.id)
     expired_of = {gone.account_id: gone for gone in expired}
@@ -94,7 +91,7 @@ def _available_events(
 ) -> list[tuple[str, str, dict[str, Any]]]:
     """A ``points.available`` event per account whose pending points matured, with the
     balance after settling. (The ``points.expired`` ones, written before them, are the expiry
-    statement's.)"""
+    statement's: a member's events keep that order.)"""
     return [
         (
             member_topic(by_id[account_id].member_id),
@@ -175,9 +172,9 @@ class _Expired:
 # 40 % of a year-end lot, docs/PERFORMANCE.md "Expiry sweep"), and one allocation per lot are
 # written; what comes back is four numbers an account. ``settling`` carries each account's
 # balance before (the caller's, after its matured points were activated; it may not be saved
-# yet).
-_EXPIRE = text(
-    f"""
+# yet). The sweep's variant (:data:`_EXPIRE_AND_SAVE`) ends by saving every account of the batch
+# with its balance and next due moment: no second statement sends the balances back.
+_EXPIRE_STEPS = f"""
 WITH settling AS (
     SELECT * FROM unnest(CAST(:account_ids AS bigint[]), CAST(:available AS bigint[]),
                          CAST(:pending AS bigint[]), CAST(:held AS bigint[]),
@@ -226,21 +223,60 @@ WITH settling AS (
     FROM posted JOIN after a USING (member_id)
     ORDER BY posted.member_id
 )
-SELECT account_id, points, from_pending, lots FROM per_account
 """
-).bindparams(
-    *(bindparam(name, type_=ARRAY(BigInteger())) for name in _BALANCE_ARRAYS),
-    bindparam("now", type_=DateTime(timezone=True)),
+
+
+def _next_due_sql(account_id: str, pending: str) -> str:
+    """When a just-settled account next has a lot to expire or to activate (NULL: nothing
+    ever), as SQL of its id and its pending points after settling. Every lot due by ``:now`` is
+    gone (or going, in the statement this is part of: hence the maturity's ``expires_at``
+    test), so the next expiry is the first open lot's after ``:now``: one probe of the open
+    lots' index (``ix_lots_open``), not a scan of the account's lots; the pending lots are read
+    only when the account has pending points (their sum)."""
+    return f"""LEAST(
+        (SELECT min(l.expires_at) FROM lots l
+          WHERE l.account_id = {account_id} AND l.remaining > 0 AND l.expires_at > :now),
+        CASE WHEN {pending} > 0 THEN
+            (SELECT min(l.available_at) FROM lots l
+              WHERE l.account_id = {account_id} AND l.remaining > 0 AND l.pending
+                AND (l.expires_at IS NULL OR l.expires_at > :now)) END)"""
+
+
+def _with_arrays(sql: str) -> TextClause:
+    return text(sql).bindparams(
+        *(bindparam(name, type_=ARRAY(BigInteger())) for name in _BALANCE_ARRAYS),
+        bindparam("now", type_=DateTime(timezone=True)),
+    )
+
+
+_EXPIRE = _with_arrays(
+    _EXPIRE_STEPS + "SELECT account_id, points, from_pending, lots, NULL FROM per_account"
+)
+# Every account of the batch saved (those with nothing expired too: their matured points), with
+# its next due moment; the row of each comes back with its expiry (NULLs: none).
+_EXPIRE_AND_SAVE = _with_arrays(
+    _EXPIRE_STEPS
+    + f"""
+UPDATE accounts a
+SET available = s.available - COALESCE(p.points - p.from_pending, 0),
+    pending = s.pending - COALESCE(p.from_pending, 0),
+    next_due_at = {_next_due_sql("a.id", "s.pending - COALESCE(p.from_pending, 0)")},
+    version = a.version + 1
+FROM settling s LEFT JOIN per_account p USING (account_id)
+WHERE a.id = s.account_id
+RETURNING a.id, p.points, p.from_pending, p.lots, a.next_due_at
+"""
 )
 
 
 async def _expire_due_lots(
-    conn: AsyncConnection, due: Sequence[Account], now: datetime
-) -> list[_Expired]:
+    conn: AsyncConnection, due: Sequence[Account], now: datetime, *, save: bool
+) -> tuple[list[_Expired], dict[int, datetime]]:
     """Expire the accounts' due lots into the bank, with their events (:data:`_EXPIRE`); per
-    account that had any, its expiry."""
+    account that had any, its expiry. With ``save`` every account is saved too
+    (:data:`_EXPIRE_AND_SAVE`), and its next due moment comes back (absent: nothing ever)."""
     rows = await conn.execute(
-        _EXPIRE,
+        _EXPIRE_AND_SAVE if save else _EXPIRE,
         {
             "account_ids": [account.id for account in due],
             "available": [account.available for account in due],
@@ -253,55 +289,38 @@ async def _expire_due_lots(
             **EXPIRED.columns(),
         },
     )
-    expired = [_Expired(*row) for row in rows]
+    expired, next_due = [], {}
+    for account_id, points, from_pending, lots_expired, due_at in rows:
+        if points is not None:
+            expired.append(_Expired(account_id, points, from_pending, lots_expired))
+        if due_at is not None:
+            next_due[account_id] = due_at
     if expired:
         after_commit(lambda: count_postings(EntryKind.EXPIRY, [-e.points for e in expired]))
-    return expired
+    return expired, next_due
 
 
-def _next_due_of(account_id: Any, pending: Any, now: datetime) -> Any:
-    """When a just-settled account next has a lot to expire or to activate (NULL: nothing
-    ever), as a SQL expression of its id and its pending points after settling. Every lot due by
-    ``now`` is gone, so the next expiry is the first open lot's after ``now``: one probe of the
-    open lots' index (``ix_lots_open``), not a scan of the account's lots; the pending lots are
-    read only when the account has pending points (their sum)."""
-    next_expiry = (
-        select(func.min(lots.c.expires_at))
-        .where(lots.c.account_id == account_id, lots.c.remaining > 0, lots.c.expires_at > now)
-        .scalar_subquery()
-    )
-    next_maturity = (
-        select(func.min(lots.c.available_at))
-        .where(lots.c.account_id == account_id, lots.c.remaining > 0, lots.c.pending)
-        .scalar_subquery()
-    )
-    return func.least(next_expiry, case((pending > 0, next_maturity)))
+_NEXT_DUE = text(
+    "SELECT s.id, "
+    + _next_due_sql("s.id", "s.pending")
+    + " FROM unnest(CAST(:account_ids AS bigint[]), CAST(:pending AS bigint[])) AS s(id, pending)"
+).bindparams(
+    bindparam("account_ids", type_=ARRAY(BigInteger())),
+    bindparam("pending", type_=ARRAY(BigInteger())),
+    bindparam("now", type_=DateTime(timezone=True)),
+)
 
 
 async def _next_due(
     conn: AsyncConnection, settled: Sequence[Account], now: datetime
 ) -> dict[int, datetime]:
     """When each settled account next has a lot to activate or expire (absent: nothing ever)."""
-    number = BigInteger()
-    rows = unnest_rows(
-        id=(number, [a.id for a in settled]), pending=(number, [a.pending for a in settled])
+    found = await conn.execute(
+        _NEXT_DUE,
+        {
+            "account_ids": [a.id for a in settled],
+            "pending": [a.pending for a in settled],
+            "now": now,
+        },
     )
-    found = await conn.execute(select(rows.c.id, _next_due_of(rows.c.id, rows.c.pending, now)))
-    return {account_id: due for account_id, due in found if due is not None}
-
-
-async def _announce_and_save(
-    conn: AsyncConnection,
-    settled: Sequence[Account],
-    events: Sequence[tuple[str, str, dict[str, Any]]],
-    now: datetime,
-) -> dict[int, datetime]:
-    """One statement: the events, and the accounts saved with their next due moments (worked
-    out by the statement); those moments, per account (absent: nothing ever)."""
-    statement = saving(
-        settled, next_due_at=lambda rows: _next_due_of(accounts.c.id, rows.c.pending, now)
-    ).returning(accounts.c.id, accounts.c.next_due_at)
-    if events:
-        statement = statement.add_cte(events_insert(events).cte("announced"))
-    found = await conn.execute(statement)
     return {account_id: due for account_id, due in found if due is not None}
