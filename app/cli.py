@@ -31,6 +31,7 @@ from app.logging import configure_logging
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
+    from app.events.broadcast import EventHub
     from app.leaderboards.boards import PeriodKind
     from app.runtime import Runtime
 
@@ -190,8 +191,11 @@ def wire_domains() -> None:
 
 
 @asynccontextmanager
-async def open_runtime(settings: Settings, pool_size: int = 2) -> AsyncIterator[Runtime]:
-    """A Runtime for one CLI command (by default a small pool; wall clock)."""
+async def open_runtime(
+    settings: Settings, pool_size: int = 2, hub: EventHub | None = None
+) -> AsyncIterator[Runtime]:
+    """A Runtime for one CLI command (by default a small pool; wall clock), with ``hub`` for a
+    process that has one (``jifen worker``: its webhook sender hears other processes' wakes)."""
     from app.clock import system_clock
     from app.db import create_engine
     from app.redisclient import open_redis
@@ -224,7 +228,12 @@ async def open_runtime(settings: Settings, pool_size: int = 2) -> AsyncIterator[
     )
     try:
         yield Runtime(
-            settings=settings, engine=engine, redis=redis, clock=system_clock, replicas=replicas
+            settings=settings,
+            engine=engine,
+            redis=redis,
+            clock=system_clock,
+            hub=hub,
+            replicas=replicas,
         )
     finally:
         if replicas is not None:
@@ -423,8 +432,8 @@ async def _run_worker(settings: Settings) -> None:
     # The configured pool, not a command's two connections: each job run holds one connection
     # for its lock and needs another to work, and the interval jobs all start at once.
     async with (
-        event_gateway(settings, relay=True),
-        open_runtime(settings, settings.db_pool_size) as runtime,
+        event_gateway(settings, relay=True) as hub,
+        open_runtime(settings, settings.db_pool_size, hub) as runtime,
         projector_running(runtime),
         rollups_running(runtime),
         scheduled_jobs(runtime),

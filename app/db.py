@@ -17,10 +17,12 @@ from functools import lru_cache, wraps
 from typing import Any, ParamSpec, TypeVar
 
 import asyncpg
-from sqlalchemy import MetaData, bindparam, column, func, literal
+from sqlalchemy import Engine, MetaData, bindparam, column, event, func, literal
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry, Pool
 from sqlalchemy.sql.selectable import TableValuedAlias
 from sqlalchemy.types import TypeEngine
 from sqlalchemy.util import greenlet_spawn
@@ -156,6 +158,8 @@ async def autocommit_fetch(
             if writes:
                 raise CommitInDoubt("connection lost while the statement was out") from error
         raise
+    if writes:
+        _committed()
     return rows
 
 
@@ -250,6 +254,58 @@ async def _retried(
                 raise error
             return await use_case(*args, **kwargs)
     raise AssertionError("unreachable: AsyncRetrying either returns or raises")
+
+
+# What runs after a commit of a transaction that wrote rows of interest (the outbox's wake,
+# app/events/wake.py): the marker its statements contain, and a plain function called in the
+# event loop that must not block and must not raise.
+_watch: tuple[str, Callable[[], None]] | None = None
+_WROTE = "jifen_wrote"  # in a pooled connection's info: "written", then "committed"
+
+
+def watch_commits(marker: str, watcher: Callable[[], None]) -> None:
+    """Call ``watcher`` after each transaction of this process's engines that ran a statement
+    containing ``marker`` commits (a unit of work, an ``engine.begin()`` block, a connection's
+    own ``commit()``), and after each writing :func:`autocommit_fetch` (a server-side function
+    call: its statements are not seen here). Called once the connection goes back to its pool
+    or begins its next transaction, so always after the COMMIT's answer: Core has events
+    before a commit, none after."""
+    global _watch
+    _watch = (marker, watcher)
+
+
+def _committed() -> None:
+    if _watch is not None:
+        _watch[1]()
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _mark_write(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+    if _watch is not None and _watch[0] in statement:
+        conn.info[_WROTE] = "written"
+
+
+@event.listens_for(Engine, "commit")
+def _mark_commit(conn: Any) -> None:
+    if conn.info.get(_WROTE) == "written":
+        conn.info[_WROTE] = "committed"
+
+
+@event.listens_for(Engine, "rollback")
+def _forget_write(conn: Any) -> None:
+    conn.info.pop(_WROTE, None)
+
+
+@event.listens_for(Engine, "begin")
+def _after_earlier_commit(conn: Any) -> None:
+    if conn.info.pop(_WROTE, None) == "committed":
+        _committed()
+
+
+@event.listens_for(Pool, "checkin")
+def _after_commit_returned(_dbapi: DBAPIConnection | None, record: ConnectionPoolEntry) -> None:
+    if record is not None and record.info.pop(_WROTE, None) == "committed":
+        _committed()
 
 
 # Callbacks a unit of work runs once its COMMIT succeeded (None outside a unit of work).

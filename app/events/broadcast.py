@@ -316,6 +316,11 @@ class BoundedSubscriber:
     def pending(self) -> int:
         return len(self._items)
 
+    def resume(self) -> None:
+        """Take events again after being cut off: for a subscriber to which every message
+        says the same (the outbox's wake), so that those dropped are not missed."""
+        self.overflowed = False
+
     async def get(self) -> Event:
         """The next event (or :data:`RESYNC` marker); :class:`SlowSubscriber` once cut off."""
         while True:

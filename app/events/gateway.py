@@ -11,6 +11,7 @@ from datetime import timedelta
 from app.config import Settings
 from app.events.broadcast import EventHub
 from app.events.relay import Relay, run_relay_until_cancelled
+from app.events.wake import OUTBOX_WAKE
 
 
 def build_relay(settings: Settings, hub: EventHub, name: str | None = None) -> Relay:
@@ -32,7 +33,8 @@ async def event_gateway(
     settings: Settings, *, relay: bool | None = None
 ) -> AsyncIterator[EventHub]:
     """The hub, connected, with the relay competing for leadership in the background
-    (``relay`` defaults to ``settings.relay_enabled``)."""
+    (``relay`` defaults to ``settings.relay_enabled``), and carrying this process's outbox
+    wakes to the other processes (app/events/wake.py)."""
     if settings.redis_url is None:
         raise RuntimeError("JIFEN_REDIS_URL is not set")
     hub = EventHub.from_settings(
@@ -45,7 +47,8 @@ async def event_gateway(
             run_relay_until_cancelled(build_relay(settings, hub)), name="jifen-relay"
         )
     try:
-        yield hub
+        async with OUTBOX_WAKE.publishing(hub):
+            yield hub
     finally:
         if task is not None:
             await _stop(task)

@@ -5,14 +5,15 @@ them leads. The leader holds a session-level advisory lock on a dedicated Postgr
 the others keep trying every ``poll_seconds`` and take over within about that long after the
 leader's connection goes (a crash or a kill closes it, and PostgreSQL releases the lock).
 
-The leader LISTENs on ``jifen_events`` (migration 0002's trigger NOTIFYs at each commit that wrote
-events) and polls every ``poll_seconds`` as a fallback. A wake is served ``coalesce_seconds``
-later, so that the commits close behind it share its round: under check-ins each commit woke a
-round of its own (the unpublished read, a Redis pipeline, the mark), 1.2 to 1.5 events a round
-(docs/PERFORMANCE.md). Each round publishes the unpublished events
-in id order, a batch at a time, to the channel of their topic (a pipeline: one round trip), and then
-marks the batch published. Delivery is at least once: a crash between publishing and marking
-publishes the batch again, and subscribers drop duplicates by id.
+The leader wakes at each commit that wrote events (app/events/wake.py: at once for this process's,
+through Redis for the others') and polls every ``poll_seconds`` as a fallback (a writer outside
+the app, a wake lost with Redis). A wake is served ``coalesce_seconds`` later, so that the
+commits close behind it share its round: under check-ins each commit woke a round of its own
+(the unpublished read, a Redis pipeline, the mark), 1.2 to 1.5 events a round
+(docs/PERFORMANCE.md). Each round publishes the unpublished events in id order, a batch at a
+time, to the channel of their topic (a pipeline: one round trip), and then marks the batch
+published. Delivery is at least once: a crash between publishing and marking publishes the batch
+again, and subscribers drop duplicates by id.
 
 Outages: when Redis is unreachable the leader retries the batch with exponential back-off (tenacity)
 and keeps its lock; when PostgreSQL is, it reconnects with back-off and competes for the lock again.
@@ -38,9 +39,9 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wai
 
 from app import metrics
 from app.events.broadcast import EventHub, backoff_delay
+from app.events.wake import OUTBOX_WAKE, OutboxWake
 from app.logging import get_logger
 
-NOTIFY_CHANNEL = "jifen_events"
 # pg_try_advisory_lock(int, int): a key space of its own (the topic locks use the bigint form).
 LEADER_LOCK = (0x4A494645, 1)  # "JIFE", relay #1 (relay sharding by topic would use 2, 3, …)
 REDIS_OUTAGE = (RedisError, OSError)
@@ -111,6 +112,7 @@ class Relay:
         retention_every: float = 60.0,
         coalesce_seconds: float = 0.01,
         name: str = "relay",
+        wake: OutboxWake = OUTBOX_WAKE,
     ) -> None:
         self.dsn = asyncpg_dsn(database_url)
         self.hub = hub
@@ -119,6 +121,7 @@ class Relay:
         self.retention = retention
         self.retention_every = retention_every
         self.coalesce_seconds = coalesce_seconds
+        self.wake = wake
         self.stats = RelayStats()
         self.is_leader = False
         self.leader_gauge = metrics.relay_leader.labels(relay=name)
@@ -180,23 +183,21 @@ class Relay:
         return bool(await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", *LEADER_LOCK))
 
     async def _lead(self, conn: asyncpg.Connection) -> None:
-        wake = asyncio.Event()
+        async with self.wake.reader(self.hub) as wake:
+            await self._relay(conn, wake)
 
-        def on_notify(*_: object) -> None:
-            wake.set()
-
+    async def _relay(self, conn: asyncpg.Connection, wake: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
         poll: asyncio.TimerHandle | None = None
 
         # The fallback poll is a timer that re-arms itself once per ``poll_seconds``, not a
-        # timeout around each wait: the relay wakes at every commit that wrote events, and a
-        # timeout per wake cost more than the rest of its loop but the statements.
+        # timeout around each wait: the relay wakes at every commit, and a timeout per wake
+        # cost more than the rest of its loop but the statements.
         def on_poll() -> None:
             nonlocal poll
             wake.set()
             poll = loop.call_later(self.poll_seconds, on_poll)
 
-        await conn.add_listener(NOTIFY_CHANNEL, on_notify)
         poll = loop.call_later(self.poll_seconds, on_poll)
         next_purge = loop.time()
         try:

@@ -1,8 +1,9 @@
 """The delivery loop, for ``jifen worker`` (and ``jifen serve`` with ``JIFEN_WEBHOOKS_IN_SERVE``).
 
 Two loops. The dispatcher turns the outbox's new events into messages when a transaction that
-wrote events commits (app/webhooks/wake.py: LISTEN on the relay's notification) or every
-``webhook_poll_seconds`` (a lost notification). The sender runs the process's pump
+wrote events commits (app/events/wake.py: at once for this process's commits, through the
+runtime's hub for the others') or every ``webhook_poll_seconds`` (a lost wake, a writer outside
+the app). The sender runs the process's pump
 (app/webhooks/pump.py): one transaction records the attempts answered and leases as many due
 messages as this process has free slots (``webhook_concurrency``), each then attempted in its own
 task, so a slow receiver holds only its own slots (and at most ``webhook_endpoint_concurrency``
@@ -17,13 +18,13 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
+from app.events.wake import OUTBOX_WAKE
 from app.logging import get_logger
 from app.runtime import Runtime
 from app.webhooks.dispatch import ChannelsOf, dispatch_pending
 from app.webhooks.pump import Pump
 from app.webhooks.schedule import Outcome
 from app.webhooks.transport import Sender
-from app.webhooks.wake import outbox_commits
 
 log = get_logger("app.webhooks.runner")
 
@@ -52,7 +53,7 @@ async def run_webhooks(rt: Runtime, stop: asyncio.Event, channels_of: ChannelsOf
     pump = Pump(rt, sender)
     log.info("webhooks.sender_started")
     try:
-        async with outbox_commits(rt.settings.database_url) as commits:
+        async with OUTBOX_WAKE.reader(rt.hub) as commits:
             made = asyncio.Event()
             dispatcher = asyncio.create_task(
                 _dispatching(rt, stop, commits, made, channels_of), name="jifen-wh-dispatch"

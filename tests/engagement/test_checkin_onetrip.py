@@ -23,6 +23,7 @@ from app.ledger.tables import accounts, entries, lots
 from app.runtime import Runtime
 from app.segments.tables import member_segments
 from tests.engagement.conftest import STAFF, NewMember, actor_of
+from tests.outbox import published_promptly, slow_polling_relay
 from tests.statements import counting
 
 MORNING = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
@@ -370,3 +371,14 @@ async def test_a_demo_check_in_appends_its_five_events_in_the_ordinary_paths_ord
         between = events.c.id.between(rows[0].id, rows[-1].id)
         assert await conn.scalar(select(func.count()).where(between)) == len(rows)
     assert rows[3].payload == rows[4].payload
+
+
+async def test_a_check_in_in_one_statement_wakes_the_relay(
+    runtime: Runtime, clock: FrozenClock, new_member: NewMember
+) -> None:
+    # The function's events are written inside PostgreSQL, unseen by the engine's statement
+    # hooks: the writing call wakes the relay itself (app/db.py ``autocommit_fetch``).
+    a, b = await _after_an_ordinary_check_in(runtime, clock, new_member)
+    async with slow_polling_relay(runtime):
+        assert await onetrip.check_in_in_one_trip(runtime, actor_of(b), b) is not None
+        await published_promptly(runtime)

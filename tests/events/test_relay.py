@@ -126,7 +126,7 @@ async def test_the_standby_takes_over_when_the_leader_goes(
         await asyncio.gather(second_task, return_exceptions=True)
 
 
-async def test_notify_wakes_the_relay_long_before_its_poll(
+async def test_a_commit_in_this_process_wakes_the_relay_long_before_its_poll(
     settings: Settings, engine: AsyncEngine, hub: EventHub, published: list[dict[str, Any]]
 ) -> None:
     relay = Relay(settings.database_url or "", hub, poll_seconds=30, name="slow-poll")
@@ -150,8 +150,8 @@ async def test_commits_close_together_share_one_round_of_the_relay(
     task = asyncio.create_task(relay.run())
     try:
         await eventually(lambda: relay.is_leader and relay.stats.rounds == 1)
-        await asyncio.sleep(0.1)  # the first (empty) round is done; now it waits for a NOTIFY
-        for _ in range(10):  # ten commits, each a NOTIFY, as ten check-ins
+        await asyncio.sleep(0.1)  # the first (empty) round is done; now it waits for a wake
+        for _ in range(10):  # ten commits, each a wake, as ten check-ins
             await append(engine, "member:1", 1)
             await asyncio.sleep(0.01)
         await eventually(lambda: len(published) == 10, within=5)
@@ -251,6 +251,7 @@ class FlakyHub:
 
     def __init__(self, hub: EventHub, failures: int) -> None:
         self.hub, self.failures, self.calls = hub, failures, 0
+        self.subscribe = hub.subscribe  # the wake's subscription (app/events/wake.py) is fine
 
     async def publish_many(self, messages: list[tuple[str, str]]) -> None:
         self.calls += 1
