@@ -378,7 +378,7 @@ async def test_a_check_in_in_one_statement_wakes_the_relay(
 ) -> None:
     # The function's events are written inside PostgreSQL, unseen by the engine's statement
     # hooks: the writing call wakes the relay itself (app/db.py ``autocommit_fetch``).
-    a, b = await _after_an_ordinary_check_in(runtime, clock, new_member)
+    _, b = await _after_an_ordinary_check_in(runtime, clock, new_member)
     async with slow_polling_relay(runtime):
         assert await onetrip.check_in_in_one_trip(runtime, actor_of(b), b) is not None
         await published_promptly(runtime)
