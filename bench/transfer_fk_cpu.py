@@ -3,12 +3,17 @@
     python bench/transfer_fk_cpu.py                      # 3 rounds, 10 s each way, 32 connections
     python bench/transfer_fk_cpu.py --rounds 5 --kind batched
     python bench/transfer_fk_cpu.py --compare member --kind batched   # migration 0051
+    python bench/transfer_fk_cpu.py --compare notify                  # migration 0052
 
 ``--compare fk`` (the default) measures transfers' two foreign keys to accounts, below.
 ``--compare member`` measures ``member_id`` on transfers and allocations (migration
 ``MEMBER_REVISION``): the database is moved down to the revision before it and up again between
 runs (the SQL functions with it: ``function`` and ``batched`` post through them; ``raw`` is this
 tree's SQL and needs the column), otherwise as below; ``with`` is the column, ``without`` not.
+``--compare notify`` measures migration 0002's NOTIFY trigger on the outbox (migration 0052
+dropped it): PostgreSQL holds a database-wide lock, wait event ``Lock:object``, from the
+pre-commit of a transaction that NOTIFYed until its commit, WAL flush included, is done; the
+trigger is put back (``notify``) and dropped (``none``) between runs, and left dropped.
 
 Every earn credits a member from the programme's one ``issuance`` account, and the foreign key
 ``transfers.debit_account_id → accounts(id)`` takes FOR KEY SHARE on that account's row in every
@@ -92,6 +97,38 @@ def set_member_column(url: str, present: bool) -> None:
     (command.upgrade if present else command.downgrade)(config, added if present else before)
 
 
+# Migration 0002's NOTIFY trigger on the outbox, as it was before migration 0052 dropped it.
+NOTIFY_TRIGGER = (
+    """
+    CREATE OR REPLACE FUNCTION events_notify_relay() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM pg_notify('jifen_events', '');
+        RETURN NULL;
+    END
+    $$
+    """,
+    """
+    CREATE TRIGGER events_notify_relay AFTER INSERT ON events
+    FOR EACH STATEMENT EXECUTE FUNCTION events_notify_relay()
+    """,
+)
+NO_NOTIFY_TRIGGER = (
+    "DROP TRIGGER IF EXISTS events_notify_relay ON events",
+    "DROP FUNCTION IF EXISTS events_notify_relay()",
+)
+
+
+async def set_notify(dsn: str, present: bool) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        for statement in NO_NOTIFY_TRIGGER + (NOTIFY_TRIGGER if present else ()):
+            await conn.execute(statement)
+        await conn.execute("CHECKPOINT")
+    finally:
+        await conn.close()
+
+
 async def slru(dsn: str) -> dict[str, tuple[int, int]]:
     conn = await asyncpg.connect(dsn)
     try:
@@ -150,6 +187,7 @@ def measure(args: argparse.Namespace, url: str, members: list[int], run_id: str)
     busy = sum(n for w, n in waits.items() if w != "(samples)")
     multixact = sum(n for w, n in waits.items() if "MultiXact" in w)
     tuple_lock = sum(n for w, n in waits.items() if w in ("Lock:tuple", "Lock:transactionid"))
+    notify_lock = waits["Lock:object"]  # a notifying transaction's commit (--compare notify)
     traffic = {
         name: (after[name][0] - before[name][0], after[name][1] - before[name][1]) for name in after
     }
@@ -160,6 +198,7 @@ def measure(args: argparse.Namespace, url: str, members: list[int], run_id: str)
         "errors": result.errors,
         "multixact_share": multixact / busy if busy else 0.0,
         "lock_share": tuple_lock / busy if busy else 0.0,
+        "object_share": notify_lock / busy if busy else 0.0,
         "top_waits": waits.most_common(6),
         "slru": traffic,
     }
@@ -169,7 +208,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--kind", choices=sorted(BASELINES), default="function")
-    parser.add_argument("--compare", choices=("fk", "member"), default="fk")
+    parser.add_argument("--compare", choices=("fk", "member", "notify"), default="fk")
     parser.add_argument("--members", type=int, default=2000)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--processes", type=int, default=2)
@@ -183,12 +222,18 @@ def main() -> int:
     dsn = asyncpg_dsn(url)
     print(f"load average before: {load_average()}; kind {args.kind}, {args.connections} conns")
     figures: dict[bool, list[dict[str, Any]]] = {True: [], False: []}
-    sides = {True: "fk  ", False: "nofk"} if args.compare == "fk" else {True: "with", False: "w/o "}
+    sides = {
+        "fk": {True: "fk  ", False: "nofk"},
+        "member": {True: "with", False: "w/o "},
+        "notify": {True: "notify", False: "none  "},
+    }[args.compare]
     try:
         for round_ in range(args.rounds):
             for present in (True, False) if round_ % 2 == 0 else (False, True):
                 if args.compare == "fk":
                     asyncio.run(set_fks(dsn, present))
+                elif args.compare == "notify":
+                    asyncio.run(set_notify(dsn, present))
                 else:
                     set_member_column(url, present)
                 time.sleep(1.0)
@@ -198,16 +243,19 @@ def main() -> int:
                     f"round {round_} {sides[present]}: {got['rps']:7.0f} earns/s "
                     f"{got['cpu_ms']:.3f} ms CPU/earn p99 {got['p99_ms']:.1f} ms "
                     f"errors {got['errors']} multixact-wait {got['multixact_share']:.1%} "
-                    f"lock-wait {got['lock_share']:.1%} slru {got['slru']} "
+                    f"lock-wait {got['lock_share']:.1%} Lock:object {got['object_share']:.1%} "
+                    f"slru {got['slru']} "
                     f"top {got['top_waits']} load {load_average()}",
                     flush=True,
                 )
     finally:  # as the migrations left it
         if args.compare == "fk":
             asyncio.run(set_fks(dsn, False))
+        elif args.compare == "notify":
+            asyncio.run(set_notify(dsn, False))
         else:
             set_member_column(url, True)
-    for key in ("rps", "cpu_ms", "multixact_share"):
+    for key in ("rps", "cpu_ms", "p99_ms", "multixact_share", "object_share"):
         on = statistics.median(f[key] for f in figures[True])
         off = statistics.median(f[key] for f in figures[False])
         ratio = off / on if on else float("nan")
