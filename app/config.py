@@ -194,7 +194,7 @@ class Settings(BaseSettings):
 
     # Events: the outbox relay and the real-time gateway (docs/EVENTS.md).
     relay_enabled: bool = True  # run the relay in this process (one leader among all of them)
-    relay_poll_seconds: float = Field(default=1.0, gt=0)  # fallback when no NOTIFY arrives
+    relay_poll_seconds: float = Field(default=1.0, gt=0)  # when no wake comes (app/events/wake.py)
     relay_batch_size: int = Field(default=500, ge=1)
     # A wake is served this much later: the commits close behind share its round (0: at once).
     relay_coalesce_seconds: float = Field(default=0.01, ge=0, le=1)

@@ -279,26 +279,39 @@ def _committed() -> None:
         _watch[1]()
 
 
+def _info(conn: Any) -> dict[Any, Any] | None:
+    """The pooled connection's info; None once the connection was invalidated or closed (its
+    info went with it, and asking would reconnect or raise)."""
+    if conn.invalidated or conn.closed:
+        return None
+    info: dict[Any, Any] = conn.info
+    return info
+
+
 @event.listens_for(Engine, "before_cursor_execute")
 def _mark_write(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-    if _watch is not None and _watch[0] in statement:
-        conn.info[_WROTE] = "written"
+    if _watch is not None and _watch[0] in statement and (info := _info(conn)) is not None:
+        info[_WROTE] = "written"
 
 
 @event.listens_for(Engine, "commit")
 def _mark_commit(conn: Any) -> None:
-    if conn.info.get(_WROTE) == "written":
-        conn.info[_WROTE] = "committed"
+    info = _info(conn)
+    if info is not None and info.get(_WROTE) == "written":
+        info[_WROTE] = "committed"
 
 
 @event.listens_for(Engine, "rollback")
 def _forget_write(conn: Any) -> None:
-    conn.info.pop(_WROTE, None)
+    info = _info(conn)
+    if info is not None:
+        info.pop(_WROTE, None)
 
 
 @event.listens_for(Engine, "begin")
 def _after_earlier_commit(conn: Any) -> None:
-    if conn.info.pop(_WROTE, None) == "committed":
+    info = _info(conn)
+    if info is not None and info.pop(_WROTE, None) == "committed":
         _committed()
 
 

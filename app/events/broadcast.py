@@ -400,5 +400,8 @@ class EventHub(Broadcast):
                 del self._bounded[name]
                 await self.backend.unsubscribe(name)
 
-    def subscriber_count(self) -> int:
-        return sum(len(subs) for subs in self._bounded.values())
+    def subscriber_count(self, topics: str = "") -> int:
+        """How many subscribers the topics starting with ``topics`` have (all: also the
+        process's own, as the outbox's wake)."""
+        channels = self.channel(topics)
+        return sum(len(subs) for name, subs in self._bounded.items() if name.startswith(channels))

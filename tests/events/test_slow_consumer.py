@@ -15,6 +15,7 @@ from websockets.asyncio.client import connect
 
 from app.clock import FrozenClock
 from app.config import Settings
+from app.events.outbox import MEMBER_PREFIX
 from app.events.relay import event_message
 from tests.events.conftest import LiveApp, serve_app
 from tests.wsclient import MEMBER_EVENTS, TRANSPORT_WS, GraphQLWs
@@ -52,7 +53,7 @@ def offer_big_events(live: LiveApp, member: str, count: int) -> None:
 async def unsubscribed(live: LiveApp) -> None:
     hub = live.runtime.hub
     assert hub is not None
-    while hub.subscriber_count():  # noqa: ASYNC110  (the hub has no event for "unsubscribed")
+    while hub.subscriber_count(MEMBER_PREFIX):  # noqa: ASYNC110  (the hub has no event for "unsubscribed")
         await asyncio.sleep(0.1)
 
 
@@ -74,7 +75,7 @@ async def test_a_client_that_stops_reading_is_reclaimed_without_an_error_logged(
         assert (await client.init(live.staff_token()))["type"] == "connection_ack"
         await client.subscribe("1", MEMBER_EVENTS, {"m": member})
         await client.events("1", 1)
-        assert hub.subscriber_count() == 1
+        assert hub.subscriber_count(MEMBER_PREFIX) == 1
 
         # From here on the client reads nothing (its library stops reading the socket too).
         offer_big_events(live, member, 40)
