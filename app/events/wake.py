@@ -60,15 +60,13 @@ class OutboxWake:
 
     def committed(self) -> None:
         """A transaction of this process committed: wake its readers here and, soon, elsewhere."""
-        for reader in self.readers:
-            reader.set()
-        if not self.hubs:
-            return
         try:
             loop = asyncio.get_running_loop()
-        except RuntimeError:  # a synchronous engine (migrations): no reader to wake
+        except RuntimeError:  # a synchronous engine (migrations), maybe in another thread
             return
-        if self._due is loop:
+        for reader in self.readers:
+            reader.set()
+        if not self.hubs or self._due is loop:
             return
         self._due = loop
         loop.call_at(max(loop.time(), self._next_publish), self._publish)
@@ -100,9 +98,10 @@ class OutboxWake:
 
     @asynccontextmanager
     async def reader(self, hub: EventHub | None) -> AsyncIterator[asyncio.Event]:
-        """An event set at each commit of any process (clear it once seen): this process's
-        at once, the others' through ``hub`` (none: this process's only). Set on entering, and
-        whenever the hub reconnects: a wake may have been lost meanwhile."""
+        """An event set at each commit that wrote events, in any process (clear it once
+        seen): this process's at once, the others' through ``hub`` (none: this process's
+        only). Set on entering, and whenever the hub reconnects: a wake may have been lost
+        meanwhile."""
         woken = asyncio.Event()
         woken.set()
         self.readers.add(woken)
