@@ -112,6 +112,9 @@ PLACEMENTS: Mapping[str, Placement] = {
     "referrals": Distributed("friend_id"),
     # Idempotency keys are looked up by caller (a member, a partner, staff): their own group.
     "idempotency_keys": Distributed("caller", group="caller"),
+    # Keys from outside, claimed across members (app/members/claims.py): by the key itself, so
+    # a claim and its replay's lookup are one shard's, whichever member sends it.
+    "outside_keys": Distributed("ref", group="outside_key"),
     # Catalogues: operators write them, every earning or redemption reads them.
     "badges": REFERENCE,
     "tier_definitions": REFERENCE,
@@ -188,8 +191,10 @@ LEDGER = (
 )
 OUTSIDE_KEY = (
     "a key a shop, partner or channel sends, unique across members on purpose: a replay naming"
-    " another member is refused, not paid twice. Not widened (that would let one order earn"
-    " for two members); with Citus it moves to a lookup table distributed by the key itself"
+    " another member is refused, not paid twice. Its claim moves to outside_keys (distributed by"
+    " the key; app/members/claims.py, migration 0053), then the member table's key carries"
+    " member_id. Left: a mall order's payment_ref (mall_place_order()), a lottery ticket's"
+    " source_ref (its one-statement grant) and member_channel_refs"
 )
 TWO_MEMBERS = (
     "a row between two members lives with one of them: the other side's foreign keys are gone"
@@ -267,16 +272,10 @@ _OPEN: Mapping[str, tuple[str, ...]] = {
         " with entries.member_id",
     ),
     OUTSIDE_KEY: (
-        "checkout_payments: UNIQUE (channel, order_ref) lacks member_id",
-        "earning_events: UNIQUE (channel, event_id) lacks member_id",
-        "engagement_profiles: UNIQUE (invite_code) lacks member_id",
-        "exchanges: UNIQUE (partner_id, partner_ref) lacks member_id",
         "lottery_tickets: UNIQUE (source_ref) lacks member_id",
         "mall_orders: UNIQUE (payment_ref) lacks member_id",
         "member_channel_refs: UNIQUE (channel, external_ref) lacks member_id",
         "member_channel_refs: has no primary key",
-        "purchases: UNIQUE (channel, order_id) lacks member_id",
-        "refunds: UNIQUE (channel, refund_id) lacks member_id",
     ),
     TWO_MEMBERS: (
         # The owning member's own ledger rows, named by id alone: they pair once the ledger's

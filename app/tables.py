@@ -84,7 +84,12 @@ from app.mall.tables import (
     mall_items,
     mall_orders,
 )
-from app.members.tables import member_channel_refs, member_status_changes, members
+from app.members.tables import (
+    member_channel_refs,
+    member_status_changes,
+    members,
+    outside_keys,
+)
 from app.segments.campaign_tables import segment_campaign_members, segment_campaigns
 from app.segments.tables import (
     member_segment_changes,
@@ -168,6 +173,7 @@ __all__ = [
     "members",
     "metadata",
     "notifications",
+    "outside_keys",
     "pledges",
     "point_values",
     "purchase_lines",

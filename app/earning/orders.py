@@ -9,7 +9,6 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import ARRAY, CTE, Row, bindparam, func, literal, select, true
-from sqlalchemy.dialects.postgresql import insert
 
 from app.earning.commands import RecordEvent, RecordPurchase, RecordRefund
 from app.earning.decisions import (
@@ -36,6 +35,7 @@ from app.ledger.commands import Earn, Reverse
 from app.ledger.credits import Rider
 from app.ledger.idempotency import reused, same_request
 from app.ledger.models import Actor, Entry
+from app.members.claims import Kind, insert_claimed
 from app.tiers.service import activity_riding
 
 # Member sales' events (docs/ANALYTICS.md, "Member sales"): a purchase recorded, a refund on
@@ -55,19 +55,14 @@ def _placement(entry_id: Any) -> tuple[list[CTE], CTE]:
     number of lines, so its compilation is cached too. ``entry_id``: the entry's id, a
     parameter, or the credit's own when the placement rides on the credit's statement
     (app/ledger/credits.py's ``Rider``)."""
-    placed = (
-        insert(purchases)
-        .values(
-            {
-                c.name: entry_id if c.name == "entry_id" else bindparam(f"o_{c.name}", type_=c.type)
-                for c in purchases.c
-                if c.name != "id"
-            }
-        )
-        .on_conflict_do_nothing()
-        .returning(*purchases.c)
-        .cte("placed")
-    )
+    values = {
+        c.name: entry_id if c.name == "entry_id" else bindparam(f"o_{c.name}", type_=c.type)
+        for c in purchases.c
+        if c.name != "id"
+    }
+    # The order id claimed across members in the same statement (app/members/claims.py): no
+    # purchase when it was claimed before, by this member or another.
+    placed = insert_claimed(purchases, values, Kind.PURCHASE).returning(*purchases.c).cte("placed")
     arrays = [
         bindparam(f"line_{name}", type_=ARRAY(purchase_lines.c[name].type))
         for name in _LINE_COLUMNS
@@ -394,23 +389,25 @@ async def write_refund(
         )
     ).one()
     points = entry.amount * -1 if entry is not None else 0
-    refund_id = (
-        await store.conn.execute(
-            refunds.insert()
-            .values(
-                purchase_id=purchase.id,
-                member_id=purchase.member_id,
-                channel=command.channel,
-                refund_id=command.refund_id,
-                fingerprint=fingerprint,
-                amount=decision.total,
-                points=points,
-                entry_id=entry.id if entry else None,
-                created_at=store.clock.now(),
-            )
-            .returning(refunds.c.id)
-        )
-    ).scalar_one()
+    refund_id = await store.conn.scalar(
+        insert_claimed(
+            refunds,
+            {
+                "purchase_id": purchase.id,
+                "member_id": purchase.member_id,
+                "channel": command.channel,
+                "refund_id": command.refund_id,
+                "fingerprint": fingerprint,
+                "amount": decision.total,
+                "points": points,
+                "entry_id": entry.id if entry else None,
+                "created_at": store.clock.now(),
+            },
+            Kind.REFUND,
+        ).returning(refunds.c.id)
+    )
+    if refund_id is None:  # the same (channel, refund id) committed meanwhile for another member
+        raise _reused("refund id", "refundId")  # (the unit of work rolls the claw-back back)
     await append_event(
         store.conn,
         SALES_TOPIC,
@@ -491,25 +488,24 @@ async def _insert_event(
     outcome: Outcome,
     breakdown: dict[str, Any],
 ) -> int:
-    row = (
-        await store.conn.execute(
-            insert(earning_events)
-            .values(
-                member_id=command.member_id,
-                channel=command.channel,
-                event_id=command.event_id,
-                name=command.name,
-                quantity=command.quantity,
-                fingerprint=checked.fingerprint,
-                points=outcome.points,
-                breakdown=breakdown,
-                occurred_at=checked.at,
-                created_at=store.clock.now(),
-            )
-            .on_conflict_do_nothing()
-            .returning(earning_events.c.id)
-        )
-    ).first()
-    if row is None:  # the same (channel, event id) committed meanwhile for another member
+    event_id = await store.conn.scalar(
+        insert_claimed(
+            earning_events,
+            {
+                "member_id": command.member_id,
+                "channel": command.channel,
+                "event_id": command.event_id,
+                "name": command.name,
+                "quantity": command.quantity,
+                "fingerprint": checked.fingerprint,
+                "points": outcome.points,
+                "breakdown": breakdown,
+                "occurred_at": checked.at,
+                "created_at": store.clock.now(),
+            },
+            Kind.EVENT,
+        ).returning(earning_events.c.id)
+    )
+    if event_id is None:  # the same (channel, event id) committed meanwhile for another member
         raise _reused("event id", "eventId")
-    return int(row.id)
+    return int(event_id)

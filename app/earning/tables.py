@@ -98,7 +98,8 @@ purchases = Table(
     Column("breakdown", JSONB, nullable=False),
     Column("occurred_at", DateTime(timezone=True), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
-    UniqueConstraint("channel", "order_id", name="uq_purchases_channel_order"),
+    # Unique across members by its claim (app/members/claims.py): here with the member.
+    UniqueConstraint("channel", "order_id", "member_id", name="uq_purchases_channel_order"),
     CheckConstraint("refunded_amount >= 0 AND refunded_amount <= amount", name="refunded"),
     CheckConstraint("clawed_back >= 0 AND clawed_back <= points", name="clawed_back"),
     Index("ix_purchases_member_occurred", "member_id", "occurred_at"),
@@ -135,7 +136,8 @@ refunds = Table(
     Column("points", BigInteger, nullable=False),  # clawed back by this refund
     Column("entry_id", BigInteger, ForeignKey("entries.id")),
     Column("created_at", DateTime(timezone=True), nullable=False),
-    UniqueConstraint("channel", "refund_id", name="uq_refunds_channel_refund"),
+    # Unique across members by its claim (app/members/claims.py): here with the member.
+    UniqueConstraint("channel", "refund_id", "member_id", name="uq_refunds_channel_refund"),
     ForeignKeyConstraint(["purchase_id", "member_id"], ["purchases.id", "purchases.member_id"]),
 )
 
@@ -154,5 +156,6 @@ earning_events = Table(
     Column("breakdown", JSONB, nullable=False),
     Column("occurred_at", DateTime(timezone=True), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
-    UniqueConstraint("channel", "event_id", name="uq_earning_events_channel_event"),
+    # Unique across members by its claim (app/members/claims.py): here with the member.
+    UniqueConstraint("channel", "event_id", "member_id", name="uq_earning_events_channel_event"),
 )

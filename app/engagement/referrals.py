@@ -29,6 +29,7 @@ from app.engagement.tables import engagement_profiles, referrals
 from app.errors import DomainError, ErrorCode, invalid, not_found
 from app.events.outbox import append_event, member_topic
 from app.ledger.models import Actor
+from app.members.claims import Kind, claiming
 from app.members.tables import members
 from app.tiers.policy import TierPolicy
 from app.tiers.service import TierService
@@ -114,18 +115,15 @@ class Referrals:
     async def issue_code(self, member_id: int) -> str:
         """The member's invite code, made the first time it is asked for; the same code every
         time after. The member's lock serialises two first requests; a code another member
-        already has is drawn again (31^8 codes: nearly never)."""
+        already has is drawn again (31^8 codes: nearly never). A code is claimed across members
+        first (app/members/claims.py): the profile's key carries member_id (Citus)."""
         await lock_member(self.conn, member_id)
         await ensure_profile(self.conn, member_id)
         code = await self.code_of(member_id)
         while code is None:
             candidate = new_code()
-            taken = await self.conn.scalar(
-                select(engagement_profiles.c.member_id).where(
-                    engagement_profiles.c.invite_code == candidate
-                )
-            )
-            if taken is None:
+            claimed = await self.conn.scalar(claiming(Kind.INVITE, "", candidate, member_id))
+            if claimed is not None:
                 await self.conn.execute(
                     engagement_profiles.update()
                     .where(engagement_profiles.c.member_id == member_id)

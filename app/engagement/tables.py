@@ -65,9 +65,11 @@ engagement_profiles = Table(
     metadata,
     Column("member_id", BigInteger, ForeignKey("members.id"), primary_key=True),
     Column("makeup_cards", Integer, nullable=False, server_default="0"),
-    Column("invite_code", String(16), unique=True),
+    Column("invite_code", String(16)),
     Column("last_active_at", DateTime(timezone=True)),
     CheckConstraint("makeup_cards >= 0", name="makeup_cards_not_negative"),
+    # Unique across members by its claim (app/members/claims.py): here with the member.
+    UniqueConstraint("invite_code", "member_id", name="uq_engagement_profiles_invite_code"),
 )
 
 # Every reward engagement gave (points, gifts, lottery draws, badges, make-up cards).

@@ -29,10 +29,11 @@ from app.db import unit_of_work
 from app.errors import DomainError, ErrorCode, invalid, not_found
 from app.ledger.accounts import ensure_programme_account
 from app.ledger.commands import ExchangeIn, ExchangeOut
-from app.ledger.idempotency import fingerprint, idempotent
+from app.ledger.idempotency import fingerprint, idempotent, reused
 from app.ledger.models import Actor, Entry
 from app.ledger.service import Ledger, LedgerPolicy
 from app.lifecycle.tables import exchange_partners, exchanges
+from app.members.claims import Kind, insert_claimed
 from app.runtime import Runtime
 
 CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{1,63}$")
@@ -286,23 +287,27 @@ async def _run_exchange(
         )
     row = (
         await conn.execute(
-            exchanges.insert()
-            .values(
-                partner_id=partner.id,
-                partner_ref=partner_ref,
-                direction=direction.value,
-                member_id=member_id,
-                partner_points=partner_points,
-                points=points,
-                rate=rate,
-                fingerprint=fingerprint,
-                entry_id=entry.id,
-                business_day=day,
-                created_at=now,
-            )
-            .returning(*exchanges.c)
+            insert_claimed(
+                exchanges,
+                {
+                    "partner_id": partner.id,
+                    "partner_ref": partner_ref,
+                    "direction": direction.value,
+                    "member_id": member_id,
+                    "partner_points": partner_points,
+                    "points": points,
+                    "rate": rate,
+                    "fingerprint": fingerprint,
+                    "entry_id": entry.id,
+                    "business_day": day,
+                    "created_at": now,
+                },
+                Kind.EXCHANGE,
+            ).returning(*exchanges.c)
         )
-    ).one()
+    ).first()
+    if row is None:  # the reference used meanwhile for another member (the entry rolls back)
+        raise reused(f"{partner.code} reference {partner_ref} was used before", "partnerRef")
     return _exchange(row, partner.code)
 
 

@@ -129,7 +129,8 @@ exchanges = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     CheckConstraint("direction IN ('in', 'out')", name="direction"),
     CheckConstraint("points > 0 AND partner_points > 0", name="positive"),
-    UniqueConstraint("partner_id", "partner_ref", name="uq_exchanges_partner_ref"),
+    # Unique across members by its claim (app/members/claims.py): here with the member.
+    UniqueConstraint("partner_id", "partner_ref", "member_id", name="uq_exchanges_partner_ref"),
     Index("ix_exchanges_member_id_business_day", "member_id", "business_day"),
 )
 

@@ -33,6 +33,7 @@ from app.mall.policy import (
 )
 from app.mall.pricing import check_quoted, member_pricing
 from app.mall.tables import checkout_payments
+from app.members.claims import Kind, insert_claimed
 from app.runtime import Runtime
 from app.valuation.queries import point_value_at
 from app.valuation.value_policy import LotPayment
@@ -182,21 +183,25 @@ async def hold_for_checkout(
         )
         row = (
             await conn.execute(
-                checkout_payments.insert()
-                .values(
-                    member_id=member_id,
-                    channel=channel,
-                    order_ref=order_ref,
-                    basket_amount=basket,
-                    points=points,
-                    cash_value=offer.value,
-                    hold_id=hold.id,
-                    status="held",
-                    created_at=rt.clock.now(),
-                )
-                .returning(*checkout_payments.c)
+                insert_claimed(
+                    checkout_payments,
+                    {
+                        "member_id": member_id,
+                        "channel": channel,
+                        "order_ref": order_ref,
+                        "basket_amount": basket,
+                        "points": points,
+                        "cash_value": offer.value,
+                        "hold_id": hold.id,
+                        "status": "held",
+                        "created_at": rt.clock.now(),
+                    },
+                    Kind.CHECKOUT,
+                ).returning(*checkout_payments.c)
             )
-        ).one()
+        ).first()
+        if row is None:  # the order paid meanwhile for another member (the hold rolls back)
+            raise reused(f"order {order_ref} already has a different points payment", "orderRef")
         payment = _payment(row)
         await _event(conn, payment, "checkout.held")
         return payment, False

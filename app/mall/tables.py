@@ -233,6 +233,7 @@ checkout_payments = Table(
     Column("entry_id", BigInteger, ForeignKey("entries.id")),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("settled_at", DateTime(timezone=True)),
-    UniqueConstraint("channel", "order_ref"),
+    # Unique across members by its claim (app/members/claims.py): here with the member.
+    UniqueConstraint("channel", "order_ref", "member_id", name="uq_checkout_payments_channel"),
     CheckConstraint("status IN ('held', 'committed', 'voided')", name="status"),
 )

@@ -7,6 +7,7 @@ from sqlalchemy import (
     ForeignKey,
     Identity,
     Index,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -60,4 +61,19 @@ member_status_changes = Table(
     Column("reason", Text, nullable=False),
     Column("actor", String(96), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# Keys a shop, a partner or a channel sends, unique across members on purpose (an order id
+# earns for one member only): each is claimed here, in the transaction that writes the member's
+# row naming it, so the member's own table needs it unique only with member_id. Under Citus this
+# table is distributed by ``ref`` in a group of its own (app/distribution.py): a claim is a
+# one-shard insert on the key's shard (docs/SCALING.md, "Keys from outside").
+outside_keys = Table(
+    "outside_keys",
+    metadata,
+    Column("kind", String(16), nullable=False),  # app/members/claims.py's Kind
+    Column("scope", String(64), nullable=False),  # the channel or partner ('' for none)
+    Column("ref", String(128), nullable=False),
+    Column("member_id", BigInteger, nullable=False),  # the member whose row claimed it
+    PrimaryKeyConstraint("ref", "kind", "scope"),
 )
