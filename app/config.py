@@ -176,6 +176,9 @@ class Settings(BaseSettings):
     # statement and one COMMIT; 0 sends each earn alone. At most 60: each posting is a
     # subtransaction, and a transaction with more than 64 makes other sessions' snapshots slow.
     earn_batch_max: int = Field(default=32, ge=0, le=60)
+    # The same for placeRedemption's placements of one item (app/mall/onetrip.py): a flash
+    # sale's winners share a COMMIT and so the item's row lock and WAL flush; 0: each alone.
+    mall_order_batch_max: int = Field(default=32, ge=0, le=60)
     # Redis connections per process; past this a command waits (up to the timeout) for one
     # instead of failing, so a rush of requests queues rather than errors.
     redis_pool_size: int = Field(default=100, ge=1)

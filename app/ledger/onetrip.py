@@ -36,16 +36,10 @@ from sqlalchemy.exc import DBAPIError
 
 from app.db import after_commit, autocommit_fetch, retry_on_lost_connection
 from app.errors import DomainError
+from app.groupcommit import ALONE, IN_FLIGHT, POSTINGS_MAX
 from app.ledger import posted
 from app.ledger.commands import Earn, request_of
-from app.ledger.groupcommit import (
-    ALONE,
-    IN_FLIGHT,
-    POSTINGS_MAX,
-    Credit,
-    CreditBatcher,
-    post_credits,
-)
+from app.ledger.groupcommit import Credit, CreditBatcher, post_credits
 from app.ledger.idempotency import check_key, fingerprint
 from app.ledger.journal import count_postings
 from app.ledger.models import Actor, Balance, Entry, EntryKind, HoldStatus

@@ -18,16 +18,28 @@ for no minimum tier, no value policy, the figure the member was quoted. The stat
 priced or whose price a running experiment overrides, a member at its limit, too few points or
 lots to settle first. Too little stock answers OUT_OF_STOCK at once (nothing written), read
 where the ordinary path reads it, or taken by others before the COMMIT (SQLSTATE ``JF409``).
+
+Group commit (:mod:`app.groupcommit`): the placements of one item this process has in hand at
+the same moment go out together, ``mall_place_orders()`` (migration 0053), which places each
+with ``mall_place_order()`` in one transaction: a flash sale's winners then take the item's row
+lock, and pay the WAL flush, once a batch instead of once each, one after the other. Each
+placement's answer stays its own; one the batch cannot decide (its own error, or a COMMIT
+refused because the batch held more units than the item had left) is sent again alone.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from app.db import autocommit_fetch
 from app.errors import DomainError
+from app.groupcommit import ALONE, Batcher, Outcome, outcomes_by_index
 from app.ledger.idempotency import check_key, fingerprint
 from app.ledger.models import Actor
 from app.ledger.onetrip import hold_arguments, hold_placed
@@ -47,6 +59,10 @@ from app.runtime import Runtime
 
 PLACE_ORDER = (
     "SELECT * FROM mall_place_order($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,"
+    " $15, $16, $17, $18, $19, $20, $21, $22, $23)"
+)
+PLACE_ORDERS = (
+    "SELECT * FROM mall_place_orders($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,"
     " $15, $16, $17, $18, $19, $20, $21, $22, $23)"
 )
 OPERATION = "mall.place"  # the ordinary path's idempotency operation: a key replays on either
@@ -69,18 +85,11 @@ async def place_in_one_trip(
     if call is None:
         return None
     now, unit, points, expires_at, arguments = call
-    async with rt.engine.connect() as conn:
-        try:
-            rows = await autocommit_fetch(conn, PLACE_ORDER, *arguments)
-        except Exception as error:
-            if stock_gone_at_commit(error):  # the COMMIT rolled the whole placement back
-                raise out_of_stock(item.name) from None
-            raise
-    row = rows[0]
+    row = await _placed(rt, item, arguments)
+    if row is None or row["out_outcome"] == "declined":
+        return None
     if row["out_outcome"] == "out_of_stock":
         raise out_of_stock(item.name)
-    if row["out_outcome"] != "placed":
-        return None
     return Order(
         id=row["out_order_id"],
         member_id=member_id,
@@ -105,6 +114,49 @@ async def place_in_one_trip(
         fulfilled_at=None,
         closed_at=None,
     )
+
+
+async def _placed(rt: Runtime, item: Item, arguments: tuple[Any, ...]) -> Any:
+    """The statement's row for this placement (None: declined): in the process's next batch
+    for the item, or alone when batching is off or the batch could not decide it."""
+    batcher = order_batcher(rt, item.id)
+    if batcher is not None:
+        outcome = await batcher.post(arguments)
+        if outcome is not ALONE:
+            return outcome
+    async with rt.engine.connect() as conn:
+        try:
+            rows = await autocommit_fetch(conn, PLACE_ORDER, *arguments)
+        except Exception as error:
+            if stock_gone_at_commit(error):  # the COMMIT rolled the whole placement back
+                raise out_of_stock(item.name) from None
+            raise
+    return rows[0]
+
+
+async def place_orders(engine: AsyncEngine, placements: Sequence[tuple[Any, ...]]) -> list[Outcome]:
+    """One statement for all ``placements`` (of one item): each one's outcome, in their order."""
+    columns = [list(column) for column in zip(*placements, strict=True)]
+    async with engine.connect() as conn:
+        rows = await autocommit_fetch(conn, PLACE_ORDERS, *columns)
+    return outcomes_by_index(rows, len(placements))
+
+
+def order_batcher(rt: Runtime, item_id: int) -> Batcher[tuple[Any, ...]] | None:
+    """The runtime's batcher for the item on the running event loop (None: batching is off,
+    JIFEN_MALL_ORDER_BATCH_MAX 0). One per item: a batch then locks one item's row, so two
+    batches never wait for each other's items."""
+    cap = rt.settings.mall_order_batch_max
+    if cap == 0:
+        return None
+    batchers: dict[int, Batcher[tuple[Any, ...]]] = rt.caches.setdefault(BATCHERS, {})
+    batcher = batchers.get(item_id)
+    if batcher is None or batcher.loop is not asyncio.get_running_loop():
+        batcher = batchers[item_id] = Batcher(rt.engine, cap, place_orders, "mall-order-batch")
+    return batcher
+
+
+BATCHERS = "mall.order_batchers"
 
 
 def _arguments(

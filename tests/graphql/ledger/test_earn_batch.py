@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from app.ledger.groupcommit import POST_CREDITS, POSTINGS_MAX
+from app.groupcommit import POSTINGS_MAX
+from app.ledger.groupcommit import POST_CREDITS
 from tests.graphql.conftest import Api, api_with, assert_audit_clean
 from tests.graphql.statements import counting_statements, statements_of
 
