@@ -58,14 +58,13 @@ async def place_redemption(
     ``quoted_points``: the points the member was shown (``redemptionQuote``); a price that
     changed since is refused (QUOTE_CHANGED). ``admit``: the caller's last checks that need
     the database (a member's standing), run before the order's first read or write of the
-    member's — so that a buyer the gate refuses costs no database round trip — unless the
-    placement in one statement, which places for an active member only (its status read under
-    its account's lock), placed the order: then the member's standing is known good."""
+    member's — so that a buyer the gate refuses costs no database round trip."""
     check_quantity(quantity)
     item = await item_cache(rt).get(rt, item_id)
     order = _Order(member_id, item, quantity, quoted_points)
     if not item.flash:
-        return await _place_in_database(rt, actor, order, idempotency_key, admit)
+        await admit()
+        return await _place_in_database(rt, actor, order, idempotency_key)
     check_on_sale(item, rt.clock.now())
     ticket = Ticket(
         item_id,
@@ -98,8 +97,8 @@ async def place_redemption(
         raise _refusal(verdict, item, quantity)
     passed = verdict is Verdict.TAKEN
     try:
-        # A frozen or closed member gives its unit back, as any refusal.
-        placed = await _place_in_database(rt, actor, order, idempotency_key, admit)
+        await admit()  # a frozen or closed member gives its unit back, as any refusal
+        placed = await _place_in_database(rt, actor, order, idempotency_key)
     except BaseException:
         if passed:
             await gate.give_back(ticket)
@@ -140,26 +139,16 @@ class _Order:
     quoted_points: int | None
 
 
-async def _place_in_database(
-    rt: Runtime, actor: Actor, wanted: _Order, key: str, admit: Callable[[], Awaitable[None]]
-) -> Placed:
-    """The order placed in one statement, else — the caller admitted first — by the ordinary
-    path. The statement places for an active member only, so a caller it placed for needs no
-    admission: a flash sale's winner costs one round trip, not two (its standing's read)."""
+async def _place_in_database(rt: Runtime, actor: Actor, wanted: _Order, key: str) -> Placed:
     member_id, item_id, quantity = wanted.member_id, wanted.item.id, wanted.quantity
     request: dict[str, object] = {"member_id": member_id, "item_id": item_id, "quantity": quantity}
     if wanted.quoted_points is not None:  # absent from older keys' fingerprints: they replay
         request["quoted_points"] = wanted.quoted_points
-    try:
-        placed = await place_in_one_trip(
-            rt, actor, wanted.item, quantity, member_id, key, request, wanted.quoted_points
-        )
-    except DomainError:
-        await admit()  # a closed or frozen caller is told so first, as if admitted first
-        raise
+    placed = await place_in_one_trip(
+        rt, actor, wanted.item, quantity, member_id, key, request, wanted.quoted_points
+    )
     if placed is not None:
         return Placed(placed, replayed=False)
-    await admit()
     try:
         async with unit_of_work(rt.engine) as conn:
             service = Redemptions(conn, rt)

@@ -88,9 +88,8 @@ class Call:
 
     async def settle_standing(self) -> None:
         """For a ``gate_first`` mutation: the caller's standing, read once the use case gets
-        past its refusals that need no database, before its first database access (but a
-        statement that acts for an active member only); then the permission check again (a
-        frozen member: MEMBER_NOT_ACTIVE)."""
+        past its refusals that need no database, before its first database access; then the
+        permission check again (a frozen member: MEMBER_NOT_ACTIVE)."""
         await self.ctx.settle_standing()
         self.ctx.require(self.operation)
 
@@ -128,8 +127,7 @@ def mutation(
 ) -> Callable[[Body[Input, Payload]], StrawberryField]:
     """Declare ``body`` as the mutation of the same name (see the module's docstring).
     ``gate_first``: the body may refuse before the caller's standing is read, and must call
-    :meth:`Call.settle_standing` before touching the database, but for a statement that acts
-    for an active member only (app/graphql/core/standing.py).
+    :meth:`Call.settle_standing` before touching the database (app/graphql/core/standing.py).
     ``status_under_lock``: the body's statement goes ahead for an active member only, and the
     body calls :meth:`Call.settle_standing_as_if_first` when it declines; a refusal raised
     before the standing was read waits for the standing's own, which comes first."""

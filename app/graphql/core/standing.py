@@ -8,11 +8,8 @@ reads the standing itself is let through unread, of two kinds:
 
 - ``gate_first`` (``placeRedemption``): its use case may refuse without the database (a flash
   sale's Redis gate refuses most of a rush), and reads the standing —
-  :meth:`app.graphql.core.mutations.Call.settle_standing` — before its first database access,
-  but for its placement in one statement, which places for an active member only (the status
-  read under the account's lock, migration 0041): placed, the standing is known good and never
-  read; declined or refused there, the standing is read before the answer or the ordinary path.
-  A refused flash buyer so costs no database round trip at all, a winner one.
+  :meth:`app.graphql.core.mutations.Call.settle_standing` — before its first database access.
+  A refused flash buyer so costs no database round trip at all.
 - ``status_under_lock`` (``checkIn``): its statement reads the member's status under the
   account's lock and goes ahead for an active member only (migration 0042). When it declines,
   or the mutation is refused before it, the standing is read then

@@ -1,6 +1,6 @@
 """Flash sales through the API: 1,000 buyers racing for 100 units, and one member racing
 itself against a per-member limit. Real requests at once, then the audit. A refused buyer
-costs no SQL statement, a winner one (its placement, shared with the winners beside it); a
+costs no SQL statement, the winners share their placements' statements (group commit); a
 frozen or closed one the gate lets through is refused after it."""
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from app.auth.standing import STANDING
 from app.ledger import usecases as ledger
 from app.ledger.audit import audit_ledger
 from app.ledger.commands import Earn
@@ -23,7 +22,6 @@ from app.members import usecases as members
 from app.runtime import Runtime
 from tests.graphql.conftest import Api
 from tests.graphql.statements import counting_statements
-from tests.statements import counting
 
 STAFF = Actor("staff:alice", "api")
 BUYERS, STOCK = 1_000, 100
@@ -130,23 +128,6 @@ async def test_a_refused_buyer_costs_no_database_round_trip(api: Api) -> None:
     # The winner retrying its key is told its order (the gate knows it passed before).
     again = await buy(api, winner, item, "won")
     assert again["redemption"] == won["redemption"], again
-
-
-async def test_a_winner_costs_one_statement_its_placement(api: Api) -> None:
-    """The placement reads the member's status under its account's lock and places for an
-    active member only: the standing is not read first (one round trip, not two)."""
-    rt = api.runtime
-    first, winner = await register_many(rt, 2, 1_000)
-    item = (await api.admin(CREATE, {"stock": 5}))["createMallItem"]["item"]["id"]
-    await buy(api, first, item, "first")  # the item cached, the gate armed
-
-    with counting(rt) as statements:  # on the engine: the batch runs in a task of its own
-        won = await buy(api, winner, item, "won")
-
-    assert won["__typename"] == "RedemptionPayload", won
-    assert [s for s in statements if "mall_place_order" in s or s == STANDING] == [
-        next(s for s in statements if "mall_place_orders(" in s)
-    ]
 
 
 async def test_a_frozen_or_closed_member_the_gate_lets_through_is_refused_and_gives_it_back(
