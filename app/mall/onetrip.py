@@ -20,7 +20,7 @@ lots to settle first. Too little stock answers OUT_OF_STOCK at once (nothing wri
 where the ordinary path reads it, or taken by others before the COMMIT (SQLSTATE ``JF409``).
 
 Group commit (:mod:`app.groupcommit`): the placements of one item this process has in hand at
-the same moment go out together, ``mall_place_orders()`` (migration 0053), which places each
+the same moment go out together, ``mall_place_orders()`` (migration 0054), which places each
 with ``mall_place_order()`` in one transaction: a flash sale's winners then take the item's row
 lock, and pay the WAL flush, once a batch instead of once each, one after the other. Each
 placement's answer stays its own; one the batch cannot decide (its own error, or a COMMIT

@@ -1,7 +1,7 @@
 """mall_place_orders(): concurrent placements posted by one statement, one commit (group commit)
 
-Revision ID: 0053
-Revises: 0051
+Revision ID: 0054
+Revises: 0053
 Create Date: 2026-12-05 15:00:00
 
 A flash sale's winners each placed their order with ``mall_place_order()`` (migration 0041) in
@@ -40,8 +40,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0053"
-down_revision: str | None = "0051"
+revision: str = "0054"
+down_revision: str | None = "0053"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
