@@ -183,11 +183,10 @@ SHARED_HOT_ROWS: Mapping[str, str] = {
 # Why each violation still open is open (docs/SCALING.md, "Citus": what each needs).
 LEDGER = (
     "the ledger's core: programme accounts (no member, a unique code) share `accounts` with"
-    " member accounts, and entries, lots, holds and transfers are keyed by id alone (transfers"
-    " and allocations carry member_id since 0051). Needs programme accounts in a reference table"
-    " of their own, then (id, member_id) keys on accounts, entries, lots, holds and transfers and"
-    " every foreign key to them widened in one migration (a foreign key by id alone needs the"
-    " single-column key that goes)"
+    " member accounts, so accounts keep the key (id) and lots and holds name their account by"
+    " id alone; transfers keep theirs while the charity match's transfer has no member. Needs"
+    " programme accounts in a reference table of their own (entries, lots and holds are keyed"
+    " (id, member_id) and every foreign key to them paired since 0055)"
 )
 OUTSIDE_KEY = (
     "a key a shop, partner or channel sends, unique across members on purpose: a replay naming"
@@ -195,10 +194,6 @@ OUTSIDE_KEY = (
     " the key; app/members/claims.py, migration 0053), then the member table's key carries"
     " member_id. Left: a mall order's payment_ref (mall_place_order()), a lottery ticket's"
     " source_ref (its one-statement grant) and member_channel_refs"
-)
-TWO_MEMBERS = (
-    "a row between two members lives with one of them: the other side's foreign keys are gone"
-    " and the keys widened (0050); the owner's own ledger rows pair with the ledger's core"
 )
 NAMES_A_MEMBER_ROW = (
     "a catalogue row names a programme account: with Citus the programme accounts move to a"
@@ -217,75 +212,17 @@ _OPEN: Mapping[str, tuple[str, ...]] = {
         "accounts: PRIMARY KEY (id) lacks member_id",
         "accounts: UNIQUE (code) lacks member_id",
         "accounts: member_id is nullable (Citus refuses a row without its distribution column)",
-        "allocations: FOREIGN KEY (entry_id) REFERENCES entries(id) does not pair member_id"
-        " with entries.member_id",
-        "allocations: FOREIGN KEY (hold_id) REFERENCES holds(id) does not pair member_id"
-        " with holds.member_id",
-        "allocations: FOREIGN KEY (lot_id) REFERENCES lots(id) does not pair member_id"
-        " with lots.member_id",
-        "entries: FOREIGN KEY (reverses_entry_id) REFERENCES entries(id) does not pair"
-        " member_id with entries.member_id",
-        "entries: PRIMARY KEY (id) lacks member_id",
         "holds: FOREIGN KEY (account_id) REFERENCES accounts(id) does not pair member_id"
         " with accounts.member_id",
-        "holds: FOREIGN KEY (commit_entry_id) REFERENCES entries(id) does not pair member_id"
-        " with entries.member_id",
-        "holds: PRIMARY KEY (id) lacks member_id",
         "lots: FOREIGN KEY (account_id) REFERENCES accounts(id) does not pair member_id"
         " with accounts.member_id",
-        "lots: FOREIGN KEY (entry_id) REFERENCES entries(id) does not pair member_id"
-        " with entries.member_id",
-        "lots: PRIMARY KEY (id) lacks member_id",
-        "transfers: FOREIGN KEY (entry_id) REFERENCES entries(id) does not pair member_id"
-        " with entries.member_id",
         "transfers: PRIMARY KEY (id) lacks member_id",
-        # Member tables naming a ledger row by id alone.
-        "auction_bids: FOREIGN KEY (hold_id) REFERENCES holds(id) does not pair member_id"
-        " with holds.member_id",
-        "bank_moves: FOREIGN KEY (entry_id) REFERENCES entries(id) does not pair member_id"
-        " with entries.member_id",
-        "checkout_payments: FOREIGN KEY (entry_id) REFERENCES entries(id) does not pair"
-        " member_id with entries.member_id",
-        "checkout_payments: FOREIGN KEY (hold_id) REFERENCES holds(id) does not pair member_id"
-        " with holds.member_id",
-        "donations: FOREIGN KEY (entry_id) REFERENCES entries(id) does not pair member_id"
-        " with entries.member_id",
-        "earning_events: FOREIGN KEY (entry_id) REFERENCES entries(id) does not pair member_id"
-        " with entries.member_id",
-        "exchanges: FOREIGN KEY (entry_id) REFERENCES entries(id) does not pair member_id"
-        " with entries.member_id",
-        "lottery_draws: FOREIGN KEY (prize_entry_id) REFERENCES entries(id) does not pair"
-        " member_id with entries.member_id",
-        "lottery_draws: FOREIGN KEY (spend_entry_id) REFERENCES entries(id) does not pair"
-        " member_id with entries.member_id",
-        "mall_orders: FOREIGN KEY (commit_entry_id) REFERENCES entries(id) does not pair"
-        " member_id with entries.member_id",
-        "mall_orders: FOREIGN KEY (hold_id) REFERENCES holds(id) does not pair member_id"
-        " with holds.member_id",
-        "mall_orders: FOREIGN KEY (return_entry_id) REFERENCES entries(id) does not pair"
-        " member_id with entries.member_id",
-        "pledges: FOREIGN KEY (hold_id) REFERENCES holds(id) does not pair member_id"
-        " with holds.member_id",
-        "purchases: FOREIGN KEY (entry_id) REFERENCES entries(id) does not pair member_id"
-        " with entries.member_id",
-        "refunds: FOREIGN KEY (entry_id) REFERENCES entries(id) does not pair member_id"
-        " with entries.member_id",
     ),
     OUTSIDE_KEY: (
         "lottery_tickets: UNIQUE (source_ref) lacks member_id",
         "mall_orders: UNIQUE (payment_ref) lacks member_id",
         "member_channel_refs: UNIQUE (channel, external_ref) lacks member_id",
         "member_channel_refs: has no primary key",
-    ),
-    TWO_MEMBERS: (
-        # The owning member's own ledger rows, named by id alone: they pair once the ledger's
-        # keys carry member_id (LEDGER above).
-        "duels: FOREIGN KEY (challenger_hold_id) REFERENCES holds(id) does not pair"
-        " challenger_id with holds.member_id",
-        "duels: FOREIGN KEY (challenger_reward_entry_id) REFERENCES entries(id) does not pair"
-        " challenger_id with entries.member_id",
-        "gifts: FOREIGN KEY (sent_entry_id) REFERENCES entries(id) does not pair"
-        " from_member_id with entries.member_id",
     ),
     NAMES_A_MEMBER_ROW: (
         "charities: reference table's FOREIGN KEY (account_id) REFERENCES accounts(id) points"
@@ -294,8 +231,6 @@ _OPEN: Mapping[str, tuple[str, ...]] = {
         " points at distributed accounts",
     ),
     BANK_SPEND: (
-        "bank_spends: FOREIGN KEY (entry_id) REFERENCES entries(id) does not pair member_id"
-        " with entries.member_id",
         "bank_spends: FOREIGN KEY (transfer_id) REFERENCES transfers(id) does not pair"
         " member_id with transfers.member_id",
         "bank_spends: PRIMARY KEY (id) lacks member_id",

@@ -98,6 +98,14 @@ async def test_the_outbox_trigger_draws_event_ids_from_its_sequence_named_once(
     assert ids == sorted(set(ids)) and len(ids) == 3 and ids[-1] == last
 
 
+POINTING_AT_THEIR_MEMBER = (
+    ("transfers", "fk_transfers_entry_id_entries"),
+    ("allocations", "fk_allocations_lot_id_lots"),
+    ("allocations", "fk_allocations_entry_id_entries"),
+    ("allocations", "fk_allocations_hold_id_holds"),
+)
+
+
 async def test_migration_0051_backfills_the_member_of_transfers_and_allocations(
     runtime: Runtime, rolled_back: AsyncConnection
 ) -> None:
@@ -105,7 +113,10 @@ async def test_migration_0051_backfills_the_member_of_transfers_and_allocations(
     member = (await register_member(runtime, channel="t", external_ref="m")).member.id
     await earn_points(runtime, staff, Earn(member, 50, "r"), idempotency_key="e")
     await spend_points(runtime, staff, Spend(member, 20, "r"), idempotency_key="s")
-    # Every row's member wrong (its constraints keep it from being none), then backfilled.
+    # Every row's member wrong (its constraints keep it from being none; the foreign keys that
+    # pair it, from 0055, lifted in this transaction), then backfilled.
+    for table, name in POINTING_AT_THEIR_MEMBER:
+        await rolled_back.execute(text(f"ALTER TABLE {table} DROP CONSTRAINT {name}"))
     await rolled_back.execute(text("UPDATE transfers SET member_id = 0"))
     await rolled_back.execute(text("UPDATE allocations SET member_id = 0"))
     for statement in _migration("0051_transfers_allocations_member_id").BACKFILL:

@@ -94,7 +94,8 @@ purchases = Table(
     Column("points", BigInteger, nullable=False),  # awarded (after rounding and caps)
     Column("clawed_back", BigInteger, nullable=False),
     Column("order_points", POINTS_EXACT, nullable=False),  # fixed points, before rounding
-    Column("entry_id", BigInteger, ForeignKey("entries.id")),
+    Column("entry_id", BigInteger),
+    ForeignKeyConstraint(["entry_id", "member_id"], ["entries.id", "entries.member_id"]),
     Column("breakdown", JSONB, nullable=False),
     Column("occurred_at", DateTime(timezone=True), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
@@ -134,7 +135,8 @@ refunds = Table(
     Column("fingerprint", String(64), nullable=False),
     Column("amount", MONEY, nullable=False),
     Column("points", BigInteger, nullable=False),  # clawed back by this refund
-    Column("entry_id", BigInteger, ForeignKey("entries.id")),
+    Column("entry_id", BigInteger),
+    ForeignKeyConstraint(["entry_id", "member_id"], ["entries.id", "entries.member_id"]),
     Column("created_at", DateTime(timezone=True), nullable=False),
     # Unique across members by its claim (app/members/claims.py): here with the member.
     UniqueConstraint("channel", "refund_id", "member_id", name="uq_refunds_channel_refund"),
@@ -152,7 +154,8 @@ earning_events = Table(
     Column("quantity", Numeric(20, 4), nullable=False),
     Column("fingerprint", String(64), nullable=False),
     Column("points", BigInteger, nullable=False),
-    Column("entry_id", BigInteger, ForeignKey("entries.id")),
+    Column("entry_id", BigInteger),
+    ForeignKeyConstraint(["entry_id", "member_id"], ["entries.id", "entries.member_id"]),
     Column("breakdown", JSONB, nullable=False),
     Column("occurred_at", DateTime(timezone=True), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),

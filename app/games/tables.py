@@ -15,6 +15,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     ForeignKey,
+    ForeignKeyConstraint,
     Identity,
     Index,
     Integer,
@@ -52,7 +53,8 @@ def _stakes(name: str, game: str, width: int, statuses: str, *indexes: Index) ->
         Column(f"{game}_id", BigInteger, ForeignKey(f"{game}s.id"), nullable=False),
         Column("member_id", BigInteger, ForeignKey("members.id"), primary_key=True),
         Column("amount", BigInteger, nullable=False),
-        Column("hold_id", BigInteger, ForeignKey("holds.id"), nullable=False),
+        Column("hold_id", BigInteger, nullable=False),
+        ForeignKeyConstraint(["hold_id", "member_id"], ["holds.id", "holds.member_id"]),
         Column("status", String(width), nullable=False),
         Column("created_at", DateTime(timezone=True), nullable=False),
         CheckConstraint("amount > 0", name="amount"),
@@ -182,13 +184,17 @@ duels = Table(
     Column("outcome", String(8)),
     Column("starts_at", DateTime(timezone=True)),  # the acceptance
     Column("ends_at", DateTime(timezone=True)),  # the acceptance + the window
-    Column("challenger_hold_id", BigInteger, ForeignKey("holds.id")),
+    Column("challenger_hold_id", BigInteger),
+    ForeignKeyConstraint(["challenger_hold_id", "challenger_id"], ["holds.id", "holds.member_id"]),
     Column("opponent_hold_id", BigInteger),
     Column("challenger_score", BigInteger),  # frozen at the close
     Column("opponent_score", BigInteger),
     Column("winner_id", BigInteger),
     Column("winnings_entry_id", BigInteger),  # the stake won (either member's)
-    Column("challenger_reward_entry_id", BigInteger, ForeignKey("entries.id")),
+    Column("challenger_reward_entry_id", BigInteger),
+    ForeignKeyConstraint(
+        ["challenger_reward_entry_id", "challenger_id"], ["entries.id", "entries.member_id"]
+    ),
     Column("opponent_reward_entry_id", BigInteger),
     Column("created_by", String(96), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),

@@ -65,14 +65,14 @@ CHECKS: dict[str, str] = {
         SELECT h.id AS hold_id, h.amount, COALESCE(sum(al.amount - al.returned), 0) AS allocated
         FROM holds h LEFT JOIN allocations al ON al.hold_id = h.id
         WHERE h.status = 'active'
-        GROUP BY h.id
+        GROUP BY h.id, h.member_id  -- the key (migration 0055)
         HAVING h.amount <> COALESCE(sum(al.amount - al.returned), 0)
     """,
     "a lot's remaining is its amount less what was taken from it": """
         SELECT l.id AS lot_id, l.amount, l.remaining,
                COALESCE(sum(al.amount - al.returned), 0) AS taken
         FROM lots l LEFT JOIN allocations al ON al.lot_id = l.id
-        GROUP BY l.id
+        GROUP BY l.id, l.member_id  -- the key (migration 0055)
         HAVING l.remaining <> l.amount - COALESCE(sum(al.amount - al.returned), 0)
     """,
     "no lot is below zero or above its amount": """
@@ -90,7 +90,7 @@ CHECKS: dict[str, str] = {
         FROM entries e
         JOIN accounts a ON a.member_id = e.member_id
         LEFT JOIN transfers t ON t.entry_id = e.id
-        GROUP BY e.id
+        GROUP BY e.id, e.member_id  -- the key (migration 0055)
         HAVING e.amount <> COALESCE(sum(CASE WHEN t.credit_account_id = a.id THEN t.amount
                                              ELSE -t.amount END), 0)
     """,

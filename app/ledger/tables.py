@@ -11,6 +11,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     ForeignKey,
+    ForeignKeyConstraint,
     Identity,
     Index,
     PrimaryKeyConstraint,
@@ -77,8 +78,10 @@ accounts = Table(
 entries = Table(
     "entries",
     metadata,
-    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("id", BigInteger, Identity()),
     Column("member_id", BigInteger, ForeignKey("members.id"), nullable=False),
+    # id first: a lookup by id keeps the key's index (migration 0055).
+    PrimaryKeyConstraint("id", "member_id"),
     # earn | spend | reversal | adjustment | expiry
     Column("kind", String(16), nullable=False),
     # Signed change to the member's posted balance (available + pending + held - debt).
@@ -89,7 +92,8 @@ entries = Table(
     Column("reference", String(128)),
     Column("actor", String(96), nullable=False),
     *created_by_columns(),
-    Column("reverses_entry_id", BigInteger, ForeignKey("entries.id")),
+    Column("reverses_entry_id", BigInteger),
+    ForeignKeyConstraint(["reverses_entry_id", "member_id"], ["entries.id", "entries.member_id"]),
     Column("reversed_amount", BigInteger, nullable=False, server_default="0"),
     Column("hold_id", BigInteger),
     Column("details", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
@@ -114,10 +118,11 @@ transfers = Table(
     Column("id", BigInteger, Identity(), primary_key=True),
     # Null only for a move between two programme accounts (the points bank's charity
     # matching: docs/BANK.md), which its domain row names; a member's transfer has its entry.
-    Column("entry_id", BigInteger, ForeignKey("entries.id"), index=True),
+    Column("entry_id", BigInteger, index=True),
     # The member side: the entry's member (null with the entry, for a programme move), what
     # Citus would distribute transfers by (migration 0051).
     Column("member_id", BigInteger),
+    ForeignKeyConstraint(["entry_id", "member_id"], ["entries.id", "entries.member_id"]),
     # Accounts by id with no foreign key: the key's FOR KEY SHARE on the issuance account, taken
     # by every earn, cost ~8% of an earn's CPU (migration 0045; docs/LEDGER.md says what keeps
     # them whole instead: accounts are never deleted, writers read them, the audit checks).
@@ -135,10 +140,13 @@ transfers = Table(
 lots = Table(
     "lots",
     metadata,
-    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("id", BigInteger, Identity()),
     Column("account_id", BigInteger, ForeignKey("accounts.id"), nullable=False),
     Column("member_id", BigInteger, nullable=False),
-    Column("entry_id", BigInteger, ForeignKey("entries.id"), nullable=False, index=True),
+    # id first: a lookup by id keeps the key's index (migration 0055).
+    PrimaryKeyConstraint("id", "member_id"),
+    Column("entry_id", BigInteger, nullable=False, index=True),
+    ForeignKeyConstraint(["entry_id", "member_id"], ["entries.id", "entries.member_id"]),
     # What went into the lot (a credit first pays off any debt; the rest becomes the lot).
     Column("amount", BigInteger, nullable=False),
     Column("remaining", BigInteger, nullable=False),
@@ -165,8 +173,10 @@ lots = Table(
 holds = Table(
     "holds",
     metadata,
-    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("id", BigInteger, Identity()),
     Column("member_id", BigInteger, ForeignKey("members.id"), nullable=False, index=True),
+    # id first: a lookup by id keeps the key's index (migration 0055).
+    PrimaryKeyConstraint("id", "member_id"),
     Column("account_id", BigInteger, ForeignKey("accounts.id"), nullable=False),
     Column("amount", BigInteger, nullable=False),
     # active | committed | voided
@@ -179,7 +189,8 @@ holds = Table(
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("settled_at", DateTime(timezone=True)),
-    Column("commit_entry_id", BigInteger, ForeignKey("entries.id")),
+    Column("commit_entry_id", BigInteger),
+    ForeignKeyConstraint(["commit_entry_id", "member_id"], ["entries.id", "entries.member_id"]),
     CheckConstraint("amount > 0", name="positive"),
     CheckConstraint("status IN ('active', 'committed', 'voided')", name="status"),
     Index("ix_holds_active_expiry", "expires_at", postgresql_where=text("status = 'active'")),
@@ -193,9 +204,12 @@ allocations = Table(
     Column("id", BigInteger, Identity()),
     # The lot's member (migration 0051): in the key, as Citus would shard allocations by it.
     Column("member_id", BigInteger, nullable=False),
-    Column("lot_id", BigInteger, ForeignKey("lots.id"), nullable=False, index=True),
-    Column("entry_id", BigInteger, ForeignKey("entries.id"), index=True),
-    Column("hold_id", BigInteger, ForeignKey("holds.id"), index=True),
+    Column("lot_id", BigInteger, nullable=False, index=True),
+    ForeignKeyConstraint(["lot_id", "member_id"], ["lots.id", "lots.member_id"]),
+    Column("entry_id", BigInteger, index=True),
+    ForeignKeyConstraint(["entry_id", "member_id"], ["entries.id", "entries.member_id"]),
+    Column("hold_id", BigInteger, index=True),
+    ForeignKeyConstraint(["hold_id", "member_id"], ["holds.id", "holds.member_id"]),
     Column("amount", BigInteger, nullable=False),
     Column("returned", BigInteger, nullable=False, server_default="0"),
     CheckConstraint("amount > 0 AND returned >= 0 AND returned <= amount", name="amounts"),

@@ -99,9 +99,12 @@ mall_orders = Table(
     Column("cash_amount", MONEY, nullable=False),
     # placed | confirmed | fulfilled | cancelled | expired | returned
     Column("status", String(16), nullable=False),
-    Column("hold_id", BigInteger, ForeignKey("holds.id")),
-    Column("commit_entry_id", BigInteger, ForeignKey("entries.id")),
-    Column("return_entry_id", BigInteger, ForeignKey("entries.id")),
+    Column("hold_id", BigInteger),
+    ForeignKeyConstraint(["hold_id", "member_id"], ["holds.id", "holds.member_id"]),
+    Column("commit_entry_id", BigInteger),
+    ForeignKeyConstraint(["commit_entry_id", "member_id"], ["entries.id", "entries.member_id"]),
+    Column("return_entry_id", BigInteger),
+    ForeignKeyConstraint(["return_entry_id", "member_id"], ["entries.id", "entries.member_id"]),
     Column("payment_ref", String(128), unique=True),
     Column("paid_amount", MONEY),
     Column("source", String(64), nullable=False),
@@ -186,8 +189,10 @@ lottery_draws = Table(
     Column("odds", JSONB, nullable=False),  # the weights as they were at the draw
     Column("cost_points", BigInteger, nullable=False),
     Column("ticket_id", BigInteger),
-    Column("spend_entry_id", BigInteger, ForeignKey("entries.id")),
-    Column("prize_entry_id", BigInteger, ForeignKey("entries.id")),
+    Column("spend_entry_id", BigInteger),
+    ForeignKeyConstraint(["spend_entry_id", "member_id"], ["entries.id", "entries.member_id"]),
+    Column("prize_entry_id", BigInteger),
+    ForeignKeyConstraint(["prize_entry_id", "member_id"], ["entries.id", "entries.member_id"]),
     Column("coupon_code", String(64)),
     Column("created_at", DateTime(timezone=True), nullable=False),
     ForeignKeyConstraint(
@@ -213,7 +218,8 @@ donations = Table(
     Column("member_id", BigInteger, ForeignKey("members.id"), primary_key=True, index=True),
     Column("charity_id", BigInteger, ForeignKey("charities.id"), nullable=False, index=True),
     Column("points", BigInteger, nullable=False),
-    Column("entry_id", BigInteger, ForeignKey("entries.id"), nullable=False),
+    Column("entry_id", BigInteger, nullable=False),
+    ForeignKeyConstraint(["entry_id", "member_id"], ["entries.id", "entries.member_id"]),
     Column("created_at", DateTime(timezone=True), nullable=False),
     CheckConstraint("points > 0", name="positive"),
 )
@@ -228,9 +234,11 @@ checkout_payments = Table(
     Column("basket_amount", MONEY, nullable=False),
     Column("points", BigInteger, nullable=False),
     Column("cash_value", MONEY, nullable=False),
-    Column("hold_id", BigInteger, ForeignKey("holds.id"), nullable=False),
+    Column("hold_id", BigInteger, nullable=False),
+    ForeignKeyConstraint(["hold_id", "member_id"], ["holds.id", "holds.member_id"]),
     Column("status", String(12), nullable=False),  # held | committed | voided
-    Column("entry_id", BigInteger, ForeignKey("entries.id")),
+    Column("entry_id", BigInteger),
+    ForeignKeyConstraint(["entry_id", "member_id"], ["entries.id", "entries.member_id"]),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("settled_at", DateTime(timezone=True)),
     # Unique across members by its claim (app/members/claims.py): here with the member.
