@@ -188,13 +188,6 @@ LEDGER = (
     " programme accounts in a reference table of their own (entries, lots and holds are keyed"
     " (id, member_id) and every foreign key to them paired since 0055)"
 )
-OUTSIDE_KEY = (
-    "a key a shop, partner or channel sends, unique across members on purpose: a replay naming"
-    " another member is refused, not paid twice. Its claim moves to outside_keys (distributed by"
-    " the key; app/members/claims.py, migration 0053), then the member table's key carries"
-    " member_id. Left: a mall order's payment_ref (mall_place_order()), a lottery ticket's"
-    " source_ref (its one-statement grant) and member_channel_refs"
-)
 NAMES_A_MEMBER_ROW = (
     "a catalogue row names a programme account: with Citus the programme accounts move to a"
     " reference table of their own, with the ledger's core (a team's captain lost its foreign"
@@ -217,12 +210,6 @@ _OPEN: Mapping[str, tuple[str, ...]] = {
         "lots: FOREIGN KEY (account_id) REFERENCES accounts(id) does not pair member_id"
         " with accounts.member_id",
         "transfers: PRIMARY KEY (id) lacks member_id",
-    ),
-    OUTSIDE_KEY: (
-        "lottery_tickets: UNIQUE (source_ref) lacks member_id",
-        "mall_orders: UNIQUE (payment_ref) lacks member_id",
-        "member_channel_refs: UNIQUE (channel, external_ref) lacks member_id",
-        "member_channel_refs: has no primary key",
     ),
     NAMES_A_MEMBER_ROW: (
         "charities: reference table's FOREIGN KEY (account_id) REFERENCES accounts(id) points"

@@ -66,9 +66,14 @@ MEMBERS_SQL = """
 INSERT INTO members (name, created_at, updated_at)
 SELECT 'bench ' || g, now() - (g % {days}) * interval '1 day' - (g % 86400) * interval '1 second',
        now() FROM generate_series(1, {members}) AS g;
-INSERT INTO member_channel_refs (member_id, channel, external_ref, created_at)
-SELECT id, (ARRAY['wechat', 'app', 'pos', 'alipay'])[1 + id % 4], 'ref' || id, created_at
-FROM members;
+WITH r AS (
+    INSERT INTO member_channel_refs (member_id, channel, external_ref, created_at)
+    SELECT id, (ARRAY['wechat', 'app', 'pos', 'alipay'])[1 + id % 4], 'ref' || id, created_at
+    FROM members
+    RETURNING member_id, channel, external_ref
+)  -- each ref claimed across members, as registration does (app/members/claims.py)
+INSERT INTO outside_keys (kind, scope, ref, member_id)
+SELECT 'channel_ref', channel, external_ref, member_id FROM r;
 INSERT INTO accounts (kind, code, member_id) SELECT 'member', 'member:' || id, id FROM members;
 INSERT INTO tier_definitions (code, name, rank, threshold, multiplier)
 VALUES ('bench-a', 'A', 101, 0, 1), ('bench-b', 'B', 102, 1000, 1) ON CONFLICT DO NOTHING;

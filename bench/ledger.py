@@ -129,6 +129,9 @@ WITH m AS (
 ), r AS (
     INSERT INTO member_channel_refs (member_id, channel, external_ref, created_at)
     SELECT id, $2, $3 || id, now() FROM m
+), k AS (  -- each ref claimed across members, as registration does (app/members/claims.py)
+    INSERT INTO outside_keys (kind, scope, ref, member_id)
+    SELECT 'channel_ref', $2, $3 || id, id FROM m
 ), a AS (
     INSERT INTO accounts (kind, code, member_id)
     SELECT 'member', 'member:' || id, id FROM m

@@ -260,8 +260,12 @@ async def link_partners(database_url: str, channel_index: dict[int, int], run_id
     conn = await asyncpg.connect(asyncpg_dsn(database_url))
     try:
         await conn.execute(
-            "INSERT INTO member_channel_refs (member_id, channel, external_ref, created_at)"
-            " SELECT m, c, $3 || m, now() FROM unnest($1::bigint[], $2::text[]) AS t(m, c)",
+            "WITH r AS (INSERT INTO member_channel_refs (member_id, channel, external_ref,"
+            " created_at) SELECT m, c, $3 || m, now() FROM unnest($1::bigint[], $2::text[])"
+            " AS t(m, c) RETURNING member_id, channel, external_ref)"
+            # each ref claimed across members, as a link does (app/members/claims.py)
+            " INSERT INTO outside_keys (kind, scope, ref, member_id)"
+            " SELECT 'channel_ref', channel, external_ref, member_id FROM r",
             list(channel_index),
             [partner_channel(k) for k in channel_index.values()],
             f"{run_id}-",

@@ -30,6 +30,7 @@ from app.ledger.models import Actor
 from app.ledger.service import Ledger, LedgerPolicy
 from app.mall.policy import Prize, pick, total_weight
 from app.mall.tables import lottery_draws, lottery_pools, lottery_prizes, lottery_tickets
+from app.members.claims import Kind, claiming
 from app.runtime import Runtime
 
 MAX_PRIZES = 50
@@ -216,17 +217,20 @@ def _granting(topic: str) -> Any:
         .cte("pool")
     )
     at = bindparam("at", type_=lottery_tickets.c.granted_at.type)
-    ticket = select(
-        bindparam("member_id", type_=lottery_tickets.c.member_id.type),
-        pool.c.id,
-        bindparam("source_ref", type_=lottery_tickets.c.source_ref.type),
-        literal("open", lottery_tickets.c.status.type),
-        func.coalesce(at, func.now()),
-    ).select_from(pool)
+    member = bindparam("member_id", type_=lottery_tickets.c.member_id.type)
+    source_ref = bindparam("source_ref", type_=lottery_tickets.c.source_ref.type)
+    # The ref is claimed across members (app/members/claims.py): claimed before, by anyone,
+    # no ticket is written (a concurrent grant waits for the first to end).
+    claimed = claiming(Kind.TICKET, "", source_ref, member, only_with=pool).cte("claimed")
+    opened = literal("open", lottery_tickets.c.status.type)
+    ticket = (
+        select(member, pool.c.id, source_ref, opened, func.coalesce(at, func.now()))
+        .select_from(pool)
+        .where(select(claimed).exists())
+    )
     granted = (
         insert(lottery_tickets)
         .from_select(["member_id", "pool_id", "source_ref", "status", "granted_at"], ticket)
-        .on_conflict_do_nothing(index_elements=["source_ref"])
         .returning(*lottery_tickets.c)
         .cte("granted")
     )

@@ -40,6 +40,7 @@ from app.mall.policy import (
 )
 from app.mall.pricing import check_quoted, member_pricing, value_policy
 from app.mall.tables import mall_coupon_codes, mall_items, mall_orders
+from app.members.claims import Kind, claiming
 from app.runtime import Runtime
 from app.valuation.value_policy import Payment, ValuePolicy
 
@@ -305,18 +306,19 @@ class Redemptions:
         self._require_open(order)
         if amount != order.cash_amount:
             raise invalid(f"the cash part is {order.cash_amount} CNY, not {amount}", "amount")
-        other = await self.conn.scalar(
-            select(mall_orders.c.id).where(mall_orders.c.payment_ref == payment_ref)
-        )
-        if other is not None:
-            raise DomainError(
-                ErrorCode.ALREADY_PAID, f"payment {payment_ref} already paid order {other}"
-            )
-        await self.conn.execute(
+        await self._refuse_paid_elsewhere(payment_ref)
+        # The payment is claimed across members (app/members/claims.py) in the same statement:
+        # another order paid with it meanwhile (its claim first), this order is left unpaid.
+        claimed = claiming(Kind.PAYMENT, "", payment_ref, order.member_id).cte("claimed")
+        paying = await self.conn.execute(
             mall_orders.update()
-            .where(mall_orders.c.id == order_id)
+            .where(mall_orders.c.id == order_id, select(claimed).exists())
             .values(payment_ref=payment_ref, paid_amount=amount)
+            .add_cte(claimed)
         )
+        if paying.rowcount == 0:
+            await self._refuse_paid_elsewhere(payment_ref)
+            raise DomainError(ErrorCode.ALREADY_PAID, f"payment {payment_ref} is claimed")
         paid = await self.get(order_id)
         await self._event(paid, "redemption.paid")
         return await self._commit(paid, actor)
@@ -443,6 +445,16 @@ class Redemptions:
         return list(found.all())
 
     # --------------------------------------------------------------------------- mechanics
+
+    async def _refuse_paid_elsewhere(self, payment_ref: str) -> None:
+        """ALREADY_PAID when an order was paid with ``payment_ref``."""
+        other = await self.conn.scalar(
+            select(mall_orders.c.id).where(mall_orders.c.payment_ref == payment_ref)
+        )
+        if other is not None:
+            raise DomainError(
+                ErrorCode.ALREADY_PAID, f"payment {payment_ref} already paid order {other}"
+            )
 
     async def _lock_order(self, order_id: int) -> Order:
         order = await self.get(order_id)

@@ -105,7 +105,7 @@ mall_orders = Table(
     ForeignKeyConstraint(["commit_entry_id", "member_id"], ["entries.id", "entries.member_id"]),
     Column("return_entry_id", BigInteger),
     ForeignKeyConstraint(["return_entry_id", "member_id"], ["entries.id", "entries.member_id"]),
-    Column("payment_ref", String(128), unique=True),
+    Column("payment_ref", String(128)),
     Column("paid_amount", MONEY),
     Column("source", String(64), nullable=False),
     Column("actor", String(96), nullable=False),
@@ -124,6 +124,8 @@ mall_orders = Table(
         "status IN ('placed', 'confirmed', 'fulfilled', 'cancelled', 'expired', 'returned')",
         name="status",
     ),
+    # A payment is claimed across members in outside_keys (app/members/claims.py).
+    UniqueConstraint("payment_ref", "member_id"),
     Index("ix_mall_orders_member_item", "member_id", "item_id", "created_at"),
     Index("ix_mall_orders_placed_expiry", "expires_at", postgresql_where=text("status = 'placed'")),
 )
@@ -166,12 +168,14 @@ lottery_tickets = Table(
     Column("id", BigInteger, Identity(), primary_key=True),
     Column("member_id", BigInteger, ForeignKey("members.id"), primary_key=True, index=True),
     Column("pool_id", BigInteger, ForeignKey("lottery_pools.id"), nullable=False),
-    Column("source_ref", String(128), nullable=False, unique=True),
+    Column("source_ref", String(128), nullable=False),
     Column("status", String(8), nullable=False),  # open | used
     Column("granted_at", DateTime(timezone=True), nullable=False),
     Column("used_at", DateTime(timezone=True)),
     Column("draw_id", BigInteger),
     CheckConstraint("status IN ('open', 'used')", name="status"),
+    # Claimed across members in outside_keys (app/members/claims.py); unique here per member.
+    UniqueConstraint("source_ref", "member_id"),
 )
 
 lottery_draws = Table(

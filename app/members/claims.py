@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ClauseElement, Table, literal, select
+from sqlalchemy import ClauseElement, FromClause, Table, literal, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.sql.dml import Insert, ReturningInsert
 
@@ -32,6 +32,9 @@ class Kind(StrEnum):
     CHECKOUT = "checkout"
     EXCHANGE = "exchange"
     INVITE = "invite"
+    PAYMENT = "payment"
+    TICKET = "ticket"
+    CHANNEL_REF = "channel_ref"
 
 
 # kind -> the member table naming its keys, its scope column (None: a key of its own, scope
@@ -43,18 +46,27 @@ CLAIMED: dict[Kind, tuple[str, str | None, str]] = {
     Kind.CHECKOUT: ("checkout_payments", "channel", "order_ref"),
     Kind.EXCHANGE: ("exchanges", "partner_id", "partner_ref"),
     Kind.INVITE: ("engagement_profiles", None, "invite_code"),
+    Kind.PAYMENT: ("mall_orders", None, "payment_ref"),
+    Kind.TICKET: ("lottery_tickets", None, "source_ref"),
+    Kind.CHANNEL_REF: ("member_channel_refs", "channel", "external_ref"),
 }
 
 
-def claiming(kind: Kind, scope: Any, ref: Any, member_id: Any) -> ReturningInsert[Any]:
+def claiming(
+    kind: Kind, scope: Any, ref: Any, member_id: Any, *, only_with: FromClause | None = None
+) -> ReturningInsert[Any]:
     """The claim, returning the member when it is new (nothing when the key was claimed
-    before, by anyone; a concurrent claim waits for the first to end)."""
-    return (
-        insert(outside_keys)
-        .values(kind=kind.value, scope=scope, ref=ref, member_id=member_id)
-        .on_conflict_do_nothing()
-        .returning(outside_keys.c.member_id)
-    )
+    before, by anyone; a concurrent claim waits for the first to end). With ``only_with`` (a
+    CTE of one row or none), nothing is claimed when it has no row: the row the claim is for
+    will not be written either (a ticket in a pool that does not exist)."""
+    claim = insert(outside_keys)
+    if only_with is None:
+        claim = claim.values(kind=kind.value, scope=scope, ref=ref, member_id=member_id)
+    else:
+        values = [literal(kind.value), literal(scope), ref, member_id]
+        columns = ["kind", "scope", "ref", "member_id"]
+        claim = claim.from_select(columns, select(*values).select_from(only_with))
+    return claim.on_conflict_do_nothing().returning(outside_keys.c.member_id)
 
 
 def _scope(kind: Kind, values: Mapping[str, Any]) -> Any:

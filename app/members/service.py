@@ -4,21 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 from functools import cache
 from typing import Any
 from zoneinfo import available_timezones
 
 from sqlalchemy import BigInteger, Row, bindparam, case, func, or_, select
-from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.dml import Insert
 
 from app.clock import Clock, system_clock
 from app.errors import DomainError, ErrorCode, invalid, not_found
 from app.events.outbox import append_event, member_topic
 from app.ledger.accounts import lock_account, open_account
 from app.members.channels import check_channel_name
+from app.members.claims import Kind, insert_claimed
 from app.members.models import ChannelRef, Member, MemberStatus, Registration, StatusChange
 from app.members.tables import member_channel_refs, member_status_changes, members
 
@@ -130,6 +132,18 @@ _CHANNEL_REFS_OF = (
 )
 
 
+def _linking(member_id: int, channel: str, external_ref: str, at: datetime) -> Insert:
+    """The member's channel ref, written only when the ref is claimed across members by the
+    same statement (app/members/claims.py): a ref claimed before, by anyone, writes nothing."""
+    values = {
+        "member_id": member_id,
+        "channel": channel,
+        "external_ref": external_ref,
+        "created_at": at,
+    }
+    return insert_claimed(member_channel_refs, values, Kind.CHANNEL_REF)
+
+
 class MemberService:
     def __init__(self, conn: AsyncConnection, clock: Clock) -> None:
         self.conn = conn
@@ -165,10 +179,7 @@ class MemberService:
             )
         ).one()
         claimed = await self.conn.scalar(
-            insert(member_channel_refs)
-            .values(member_id=row.id, channel=channel, external_ref=external_ref, created_at=now)
-            .on_conflict_do_nothing()
-            .returning(member_channel_refs.c.member_id)
+            _linking(row.id, channel, external_ref, now).returning(member_channel_refs.c.member_id)
         )
         if claimed is None:
             raise RegistrationRace(channel, external_ref)  # rolls our member row back
@@ -192,16 +203,7 @@ class MemberService:
                 "this channel ref belongs to another member",
                 "externalRef",
             )
-        await self.conn.execute(
-            insert(member_channel_refs)
-            .values(
-                member_id=member_id,
-                channel=channel,
-                external_ref=external_ref,
-                created_at=self.clock.now(),
-            )
-            .on_conflict_do_nothing()
-        )
+        await self.conn.execute(_linking(member_id, channel, external_ref, self.clock.now()))
         return member
 
     async def find(self, member_id: int) -> Member | None:

@@ -11,7 +11,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    UniqueConstraint,
     func,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -47,7 +46,9 @@ member_channel_refs = Table(
     Column("channel", String(64), nullable=False),
     Column("external_ref", String(128), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    UniqueConstraint("channel", "external_ref", name="uq_member_channel_refs_channel_ref"),
+    # The ref is claimed across members in outside_keys (app/members/claims.py); the key here,
+    # with member_id, still serves the lookups by ref (its leading columns).
+    PrimaryKeyConstraint("channel", "external_ref", "member_id"),
 )
 
 # Every status change (freeze, unfreeze, close) with its reason and who made it.
