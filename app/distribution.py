@@ -143,6 +143,10 @@ PLACEMENTS: Mapping[str, Placement] = {
     "duel_rules": REFERENCE,
     # Coordinator-only: stock of codes, jobs, rollups, webhooks, staff and keys.
     "mall_coupon_codes": LOCAL,
+    # The programme's side of the ledger: moves between two programme accounts, no member
+    # (the points bank's charity matching, migration 0057).
+    "programme_transfers": LOCAL,
+    "bank_matches": LOCAL,
     "alembic_version": LOCAL,
     "job_runs": LOCAL,
     "events_purge_mark": LOCAL,
@@ -184,22 +188,15 @@ SHARED_HOT_ROWS: Mapping[str, str] = {
 LEDGER = (
     "the ledger's core: programme accounts (no member, a unique code) share `accounts` with"
     " member accounts, so accounts keep the key (id) and lots and holds name their account by"
-    " id alone; transfers keep theirs while the charity match's transfer has no member. Needs"
-    " programme accounts in a reference table of their own (entries, lots and holds are keyed"
-    " (id, member_id) and every foreign key to them paired since 0055)"
+    " id alone. Needs programme accounts in a reference table of their own (entries, lots,"
+    " holds and transfers are keyed (id, member_id) and every foreign key to them paired since"
+    " 0055 and 0057)"
 )
 NAMES_A_MEMBER_ROW = (
     "a catalogue row names a programme account: with Citus the programme accounts move to a"
     " reference table of their own, with the ledger's core (a team's captain lost its foreign"
     " key in 0050, as an auction's and a code's order did in 0044)"
 )
-BANK_SPEND = (
-    "staff's spends of the points bank: a charity match has no member (member_id NULL) and"
-    " names its transfer, between two programme accounts, so with no member either (the one"
-    " transfer whose member_id is NULL). Both move to a programme-side table with the programme"
-    " accounts"
-)
-
 _OPEN: Mapping[str, tuple[str, ...]] = {
     LEDGER: (
         "accounts: PRIMARY KEY (id) lacks member_id",
@@ -209,20 +206,12 @@ _OPEN: Mapping[str, tuple[str, ...]] = {
         " with accounts.member_id",
         "lots: FOREIGN KEY (account_id) REFERENCES accounts(id) does not pair member_id"
         " with accounts.member_id",
-        "transfers: PRIMARY KEY (id) lacks member_id",
     ),
     NAMES_A_MEMBER_ROW: (
         "charities: reference table's FOREIGN KEY (account_id) REFERENCES accounts(id) points"
         " at distributed accounts",
         "exchange_partners: reference table's FOREIGN KEY (account_id) REFERENCES accounts(id)"
         " points at distributed accounts",
-    ),
-    BANK_SPEND: (
-        "bank_spends: FOREIGN KEY (transfer_id) REFERENCES transfers(id) does not pair"
-        " member_id with transfers.member_id",
-        "bank_spends: PRIMARY KEY (id) lacks member_id",
-        "bank_spends: member_id is nullable (Citus refuses a row without its distribution column)",
-        "transfers: member_id is nullable (Citus refuses a row without its distribution column)",
     ),
 }
 

@@ -61,9 +61,11 @@ from app.ledger.tables import (
     holds,
     idempotency_keys,
     lots,
+    programme_transfers,
     transfers,
 )
 from app.lifecycle.tables import (
+    bank_matches,
     bank_moves,
     bank_spends,
     exchange_partners,
@@ -127,6 +129,7 @@ __all__ = [
     "auction_bids",
     "auctions",
     "badges",
+    "bank_matches",
     "bank_moves",
     "bank_spends",
     "campaigns",
@@ -176,6 +179,7 @@ __all__ = [
     "outside_keys",
     "pledges",
     "point_values",
+    "programme_transfers",
     "purchase_lines",
     "purchases",
     "quest_levels",

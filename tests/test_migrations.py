@@ -8,6 +8,7 @@ from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.operations import Operations
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -132,3 +133,53 @@ async def test_migration_0051_backfills_the_member_of_transfers_and_allocations(
         ("transfer", member),
         ("transfer", member),
     ]
+
+
+def _run_migration(sync_conn: Any, step: Any) -> None:
+    with Operations.context(MigrationContext.configure(sync_conn)):
+        step()
+
+
+async def test_migration_0057_moves_the_charity_match_out_of_transfers_and_back(
+    rolled_back: AsyncConnection,
+) -> None:
+    migration = _migration("0057_programme_transfers")
+    await rolled_back.execute(
+        text(
+            "INSERT INTO programme_transfers (debit_account_id, credit_account_id, amount,"
+            " created_at) SELECT b.id, a.id, 7, now() FROM accounts b, accounts a"
+            " WHERE b.code = 'bank' AND a.code = 'adjustment'"
+        )
+    )
+    await rolled_back.execute(
+        text(
+            "INSERT INTO bank_matches (points, charity_code, programme_transfer_id, reason,"
+            " actor, created_at) SELECT 7, 'red-cross', max(id), 'r', 'staff:t', now()"
+            " FROM programme_transfers"
+        )
+    )
+    await rolled_back.run_sync(_run_migration, migration.downgrade)
+    before = (
+        await rolled_back.execute(
+            text(
+                "SELECT s.id, s.kind, s.points, s.charity_code, t.amount, t.member_id"
+                " FROM bank_spends s JOIN transfers t ON t.id = s.transfer_id"
+                " WHERE t.entry_id IS NULL"
+            )
+        )
+    ).all()
+    assert [tuple(row)[1:] for row in before] == [("charity_match", 7, "red-cross", 7, None)]
+    await rolled_back.run_sync(_run_migration, migration.upgrade)
+    after = (
+        await rolled_back.execute(
+            text(
+                "SELECT b.id, b.points, b.charity_code, p.amount FROM bank_matches b"
+                " JOIN programme_transfers p ON p.id = b.programme_transfer_id"
+            )
+        )
+    ).all()
+    # The match keeps its spend's id (a stored idempotency key still finds it).
+    assert [tuple(row) for row in after] == [(before[0].id, 7, "red-cross", 7)]
+    left = "SELECT count(*) FROM transfers WHERE entry_id IS NULL OR member_id IS NULL"
+    assert await rolled_back.scalar(text(left)) == 0
+    assert await rolled_back.scalar(text("SELECT count(*) FROM bank_spends")) == 0

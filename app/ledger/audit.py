@@ -13,17 +13,19 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.config import NegativeBalancePolicy
+from app.ledger.queries import ALL_TRANSFERS
 
 SHOWN_PER_CHECK = 20
 
-# An account's posted balance is what was credited to it minus what was debited from it.
-_POSTED = """
+# An account's posted balance is what was credited to it minus what was debited from it, by
+# members' transfers and the programme's own.
+_POSTED = f"""
     SELECT a.id AS account_id, a.kind, a.member_id,
            COALESCE(c.total, 0) - COALESCE(d.total, 0) AS posted
     FROM accounts a
-    LEFT JOIN (SELECT credit_account_id AS id, sum(amount) AS total FROM transfers
+    LEFT JOIN (SELECT credit_account_id AS id, sum(amount) AS total FROM {ALL_TRANSFERS} t
                GROUP BY credit_account_id) c ON c.id = a.id
-    LEFT JOIN (SELECT debit_account_id AS id, sum(amount) AS total FROM transfers
+    LEFT JOIN (SELECT debit_account_id AS id, sum(amount) AS total FROM {ALL_TRANSFERS} t
                GROUP BY debit_account_id) d ON d.id = a.id
 """
 
@@ -33,11 +35,19 @@ CHECKS: dict[str, str] = {
     """,
     # No foreign key holds transfers to accounts (migration 0045: it locked the issuance
     # account's row at every earn); accounts are never deleted, and this checks it held.
-    "every transfer names existing accounts": """
-        SELECT t.id AS transfer_id, t.debit_account_id, t.credit_account_id
-        FROM transfers t
+    "every transfer names existing accounts": f"""
+        SELECT t.id AS transfer_id, t.entry_id, t.debit_account_id, t.credit_account_id
+        FROM {ALL_TRANSFERS} t
         WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = t.debit_account_id)
            OR NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = t.credit_account_id)
+    """,
+    # A programme transfer has no member (migration 0057): both its accounts are programme's.
+    "a programme transfer is between two programme accounts": """
+        SELECT t.id AS programme_transfer_id, t.debit_account_id, t.credit_account_id
+        FROM programme_transfers t
+        WHERE EXISTS (SELECT 1 FROM accounts a WHERE a.id IN (t.debit_account_id,
+                                                              t.credit_account_id)
+                                                 AND a.member_id IS NOT NULL)
     """,
     "a member's balance equals the sum of its transfers": f"""
         SELECT p.member_id, p.posted, a.available + a.pending + a.held - a.debt AS materialised

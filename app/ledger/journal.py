@@ -18,7 +18,7 @@ from app.ledger.accounts import Account, programme_account, save
 from app.ledger.models import Actor, Entry, EntryKind, Hold, HoldStatus
 from app.ledger.payloads import posting_payload
 from app.ledger.queries import entry_of, hold_of
-from app.ledger.tables import entries, holds, transfers
+from app.ledger.tables import entries, holds, programme_transfers, transfers
 
 
 @dataclass(frozen=True)
@@ -161,13 +161,13 @@ async def programme_transfer(
     if amount <= 0:
         raise ValueError("a transfer moves a positive amount")
     moved = await conn.scalar(
-        transfers.insert()
+        programme_transfers.insert()
         .values(
             debit_account_id=programme_account(debit),
             credit_account_id=programme_account(credit),
             amount=amount,
             created_at=now,
         )
-        .returning(transfers.c.id)
+        .returning(programme_transfers.c.id)
     )
     return int(moved)

@@ -257,34 +257,57 @@ HOLDS = """(
     SELECT id, member_id, amount, status, commit_entry_id FROM holds
 )"""
 
-# Transfers with their accounts' codes (the points bank's checks: docs/BANK.md). ``entry_id``
-# is null only for a move between two programme accounts.
-TRANSFERS = """(
-    SELECT t.id, t.entry_id, t.amount, t.debit_account_id, t.credit_account_id,
+# Every move of points, a member's transfers and the programme's own (programme_transfers: no
+# member, no entry, migration 0057), for a programme account's sums. ``entry_id`` is null only
+# for a programme transfer.
+ALL_TRANSFERS = """(
+    SELECT id, entry_id, amount, debit_account_id, credit_account_id FROM transfers
+    UNION ALL
+    SELECT id, NULL, amount, debit_account_id, credit_account_id FROM programme_transfers
+)"""
+
+# Moves between two programme accounts with their codes (the points bank's charity matching:
+# docs/BANK.md).
+PROGRAMME_TRANSFERS = """(
+    SELECT t.id, t.amount, t.debit_account_id, t.credit_account_id,
            d.code AS debit_code, c.code AS credit_code
-    FROM transfers t JOIN accounts d ON d.id = t.debit_account_id
+    FROM programme_transfers t JOIN accounts d ON d.id = t.debit_account_id
     JOIN accounts c ON c.id = t.credit_account_id
 )"""
 
 
 def account_transfers(code: str) -> str:
     """The transfers of the account ``code`` (a constant of the caller's, never input: it is
-    formatted in), each once with the account's sides (``credited``, ``debited``). Found by the
-    transfers' indexes on either account: TRANSFERS, filtered by code, joins every transfer to
-    the accounts twice first (the bank's audit checks on a year-end programme: half an hour)."""
+    formatted in), each once with the account's sides (``credited``, ``debited``), the
+    programme's own included (``entry_id`` null). Found by the transfers' indexes on either
+    account: a join of every transfer to the accounts first, filtered by code after, took half
+    an hour for the bank's audit checks on a year-end programme."""
+    return _account_transfers(f"'{code}'")
+
+
+def _account_transfers(code: str) -> str:
+    """account_transfers() for ``code`` an SQL expression (a literal or a parameter)."""
     return f"""(
     SELECT t.id, t.entry_id, t.amount,
            t.credit_account_id = a.id AS credited, t.debit_account_id = a.id AS debited
     FROM accounts a JOIN transfers t ON a.id IN (t.credit_account_id, t.debit_account_id)
-    WHERE a.code = '{code}'
+    WHERE a.code = {code}
+    UNION ALL
+    SELECT t.id, NULL, t.amount,
+           t.credit_account_id = a.id AS credited, t.debit_account_id = a.id AS debited
+    FROM accounts a JOIN programme_transfers t
+      ON a.id IN (t.credit_account_id, t.debit_account_id)
+    WHERE a.code = {code}
 )"""
 
 
 # Each account's posted balance: what its transfers credited less what they debited.
-ACCOUNT_BALANCES = """(
+ACCOUNT_BALANCES = f"""(
     SELECT a.id AS account_id,
-           COALESCE((SELECT sum(amount) FROM transfers WHERE credit_account_id = a.id), 0)
-         - COALESCE((SELECT sum(amount) FROM transfers WHERE debit_account_id = a.id), 0)
+           COALESCE((SELECT sum(amount) FROM {ALL_TRANSFERS} t
+                     WHERE t.credit_account_id = a.id), 0)
+         - COALESCE((SELECT sum(amount) FROM {ALL_TRANSFERS} t
+                     WHERE t.debit_account_id = a.id), 0)
                AS balance
     FROM accounts a
 )"""
@@ -373,11 +396,9 @@ async def programme_balance(conn: AsyncConnection, code: str) -> int:
 
 
 _PROGRAMME_BALANCE = text(
-    """
-    SELECT COALESCE(sum(CASE WHEN t.credit_account_id = a.id THEN t.amount
-                             ELSE -t.amount END), 0)
-    FROM accounts a JOIN transfers t ON a.id IN (t.credit_account_id, t.debit_account_id)
-    WHERE a.code = :code
+    f"""
+    SELECT COALESCE(sum(CASE WHEN t.credited THEN t.amount ELSE -t.amount END), 0)
+    FROM {_account_transfers(":code")} t
     """
 )
 

@@ -112,29 +112,47 @@ entries = Table(
     ),
 )
 
+
+def _moved() -> list[SchemaItem]:
+    """What a transfer and a programme transfer both hold: the move, between two accounts.
+
+    Accounts by id with no foreign key: the key's FOR KEY SHARE on the issuance account, taken
+    by every earn, cost ~8% of an earn's CPU (migration 0045; docs/LEDGER.md says what keeps
+    them whole instead: accounts are never deleted, writers read them, the audit checks)."""
+    return [
+        Column("debit_account_id", BigInteger, nullable=False),
+        Column("credit_account_id", BigInteger, nullable=False),
+        Column("amount", BigInteger, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        CheckConstraint("amount > 0", name="positive"),
+        CheckConstraint("debit_account_id <> credit_account_id", name="two_sides"),
+    ]
+
+
 transfers = Table(
     "transfers",
     metadata,
-    Column("id", BigInteger, Identity(), primary_key=True),
-    # Null only for a move between two programme accounts (the points bank's charity
-    # matching: docs/BANK.md), which its domain row names; a member's transfer has its entry.
-    Column("entry_id", BigInteger, index=True),
-    # The member side: the entry's member (null with the entry, for a programme move), what
-    # Citus would distribute transfers by (migration 0051).
-    Column("member_id", BigInteger),
+    Column("id", BigInteger, Identity()),
+    # Every transfer is one member's entry's (a move between two programme accounts is a
+    # programme transfer, below: migration 0057); Citus distributes transfers by the member.
+    Column("entry_id", BigInteger, nullable=False, index=True),
+    Column("member_id", BigInteger, nullable=False),
+    # id first: a lookup by id keeps the key's index (migration 0057).
+    PrimaryKeyConstraint("id", "member_id"),
     ForeignKeyConstraint(["entry_id", "member_id"], ["entries.id", "entries.member_id"]),
-    # Accounts by id with no foreign key: the key's FOR KEY SHARE on the issuance account, taken
-    # by every earn, cost ~8% of an earn's CPU (migration 0045; docs/LEDGER.md says what keeps
-    # them whole instead: accounts are never deleted, writers read them, the audit checks).
-    Column("debit_account_id", BigInteger, nullable=False),
-    Column("credit_account_id", BigInteger, nullable=False),
-    Column("amount", BigInteger, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    CheckConstraint("amount > 0", name="positive"),
-    CheckConstraint("debit_account_id <> credit_account_id", name="two_sides"),
-    CheckConstraint("(member_id IS NULL) = (entry_id IS NULL)", name="member"),
+    *_moved(),
     Index("ix_transfers_debit", "debit_account_id"),
     Index("ix_transfers_credit", "credit_account_id"),
+)
+
+# A move between two programme accounts, with no member and so no entry (the points bank's
+# charity matching: docs/BANK.md), which its domain row names. Kept on the coordinator under
+# Citus (a local table): a programme account's balance sums its transfers and these (0057).
+programme_transfers = Table(
+    "programme_transfers",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    *_moved(),
 )
 
 lots = Table(

@@ -7,7 +7,7 @@ written; the bank's pool must be exactly what expired into it less what staff sp
 
 from __future__ import annotations
 
-from app.ledger.queries import ENTRIES, TRANSFERS, account_transfers
+from app.ledger.queries import ENTRIES, PROGRAMME_TRANSFERS, account_transfers
 
 # Read by the accounts' indexes: the bank's share of a programme's transfers, not all of them.
 BANK_TRANSFERS = account_transfers("bank")
@@ -43,23 +43,28 @@ LIFECYCLE_CHECKS: dict[str, str] = {
                 (SELECT COALESCE(sum(t.amount), 0)
                  FROM {BANK_TRANSFERS} t JOIN {ENTRIES} e ON e.id = t.entry_id
                  WHERE t.credited AND e.kind = 'expiry') AS expired_in,
-                (SELECT COALESCE(sum(points), 0) FROM bank_spends) AS spent
+                (SELECT COALESCE(sum(points), 0) FROM bank_spends)
+                + (SELECT COALESCE(sum(points), 0) FROM bank_matches) AS spent
         ) x
         WHERE pool <> expired_in - spent OR pool < 0
     """,
+    # A member's transfer has its entry, a programme transfer none (their ids are two series).
     "only expiries credit the bank, and only its spends debit it": f"""
         SELECT t.id AS transfer_id, t.entry_id, t.amount, e.kind
         FROM {BANK_TRANSFERS} t LEFT JOIN {ENTRIES} e ON e.id = t.entry_id
         WHERE (t.credited AND e.kind IS DISTINCT FROM 'expiry')
-           OR (t.debited
+           OR (t.debited AND t.entry_id IS NOT NULL
                AND NOT EXISTS (SELECT 1 FROM bank_spends s WHERE s.transfer_id = t.id))
+           OR (t.debited AND t.entry_id IS NULL
+               AND NOT EXISTS (SELECT 1 FROM bank_matches s
+                               WHERE s.programme_transfer_id = t.id))
     """,
-    "a transfer with no entry is a bank spend's charity matching": f"""
-        SELECT t.id AS transfer_id, t.amount, t.debit_code, t.credit_code
-        FROM {TRANSFERS} t
-        WHERE t.entry_id IS NULL AND NOT EXISTS (
-            SELECT 1 FROM bank_spends s
-            WHERE s.transfer_id = t.id AND s.kind = 'charity_match' AND s.points = t.amount
+    "a programme transfer is a bank's charity matching": f"""
+        SELECT t.id AS programme_transfer_id, t.amount, t.debit_code, t.credit_code
+        FROM {PROGRAMME_TRANSFERS} t
+        WHERE NOT EXISTS (
+            SELECT 1 FROM bank_matches s
+            WHERE s.programme_transfer_id = t.id AND s.points = t.amount
               AND t.debit_code = 'bank' AND t.credit_code = 'charity:' || s.charity_code)
     """,
     "a bank prize is its member's earn of its points from the bank, standing": f"""
@@ -67,8 +72,8 @@ LIFECYCLE_CHECKS: dict[str, str] = {
                e.amount, e.reversed_amount, t.id AS transfer_id
         FROM bank_spends s JOIN {ENTRIES} e ON e.id = s.entry_id
         LEFT JOIN {BANK_TRANSFERS} t ON t.id = s.transfer_id AND t.entry_id = e.id AND t.debited
-        WHERE s.kind = 'prize' AND (e.member_id <> s.member_id OR e.amount <> s.points
-              OR e.reversed_amount <> 0 OR t.id IS NULL)
+        WHERE e.member_id <> s.member_id OR e.amount <> s.points
+              OR e.reversed_amount <> 0 OR t.id IS NULL
     """,
     "a move to the bank's choices is its member's spend of its points, standing": f"""
         SELECT m.id AS move_id, m.kind, m.member_id, m.points, m.tickets,

@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Row, func, select, text
+from sqlalchemy import Row, Table, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.clock import business_date, business_midnight
@@ -35,7 +35,7 @@ from app.ledger.queries import (
     transfer_of_entry,
 )
 from app.ledger.service import Ledger, LedgerPolicy
-from app.lifecycle.tables import bank_moves, bank_spends
+from app.lifecycle.tables import bank_matches, bank_moves, bank_spends
 from app.mall.donations import donate_in
 from app.mall.lottery import get_pool, grant_draw_ticket
 from app.mall.tables import charities
@@ -95,10 +95,14 @@ def _move(row: Row[Any]) -> Move:
     )
 
 
-def _spend(row: Row[Any]) -> BankSpend:
-    m = row._mapping
+def _spend(row: Row[Any], kind: SpendKind) -> BankSpend:
+    """A prize's row (``bank_spends``) or a match's (``bank_matches``, whose transfer is a
+    programme transfer and which names no member or entry)."""
+    m: dict[str, Any] = {"charity_code": None, "member_id": None, "entry_id": None}
+    m.update(row._mapping)
+    m.setdefault("transfer_id", m.get("programme_transfer_id"))
     fields = (k for k in BankSpend.__dataclass_fields__ if k != "kind")
-    return BankSpend(**{k: m[k] for k in fields}, kind=SpendKind(row.kind))
+    return BankSpend(**{k: m[k] for k in fields}, kind=kind)
 
 
 def _check_code(code: str, field: str) -> None:
@@ -322,57 +326,39 @@ async def spend_pool(
                     ErrorCode.INSUFFICIENT_POINTS, f"the bank holds {left} points", "points"
                 )
             now = rt.clock.now()
-            entry_id = None
             if charity_code is not None:
-                found = await conn.scalar(
-                    select(charities.c.id).where(charities.c.code == charity_code)
-                )
-                if found is None:
-                    raise not_found("charity", charity_code, "charityCode")
-                transfer_id = await programme_transfer(
-                    conn, now, debit=BANK, credit=f"charity:{charity_code}", amount=points
-                )
-            else:
-                assert member_id is not None
-                ledger = Ledger(conn, rt.clock, LedgerPolicy.from_settings(rt.settings))
-                entry = await ledger.earn(
-                    Earn(
-                        member_id=member_id,
-                        amount=points,
-                        reason=reason,
-                        reference="bank:prize",
-                        counter_account=BANK,
-                    ),
-                    actor,
-                )
-                entry_id = entry.id
-                transfer_id = await transfer_of_entry(conn, entry.id)
-            row = (
-                await conn.execute(
-                    bank_spends.insert()
-                    .values(
-                        kind=kind.value,
-                        points=points,
-                        charity_code=charity_code,
-                        member_id=member_id,
-                        transfer_id=transfer_id,
-                        entry_id=entry_id,
-                        reason=reason,
-                        actor=actor.principal,
-                        created_at=now,
-                    )
-                    .returning(*bank_spends.c)
-                )
-            ).one()
-            return _spend(row)
+                return await _match_charity(conn, now, actor, charity_code, points, reason)
+            assert member_id is not None
+            ledger = Ledger(conn, rt.clock, LedgerPolicy.from_settings(rt.settings))
+            entry = await ledger.earn(
+                Earn(
+                    member_id=member_id,
+                    amount=points,
+                    reason=reason,
+                    reference="bank:prize",
+                    counter_account=BANK,
+                ),
+                actor,
+            )
+            return await _stored(
+                conn,
+                bank_spends,
+                kind,
+                kind=kind.value,
+                points=points,
+                member_id=member_id,
+                transfer_id=await transfer_of_entry(conn, entry.id),
+                entry_id=entry.id,
+                reason=reason,
+                actor=actor.principal,
+                created_at=now,
+            )
 
         async def load(stored: dict[str, Any]) -> BankSpend:
-            row = (
-                await conn.execute(
-                    select(bank_spends).where(bank_spends.c.id == stored["spend_id"])
-                )
-            ).one()
-            return _spend(row)
+            # The request's kind, which a replay repeats, says which table holds the spend.
+            table = bank_matches if kind is SpendKind.CHARITY_MATCH else bank_spends
+            row = (await conn.execute(select(table).where(table.c.id == stored["spend_id"]))).one()
+            return _spend(row, kind)
 
         return await idempotent(
             conn,
@@ -387,14 +373,45 @@ async def spend_pool(
         )
 
 
+async def _match_charity(
+    conn: AsyncConnection, now: datetime, actor: Actor, code: str, points: int, reason: str
+) -> BankSpend:
+    """Match ``points`` of the pool to the charity ``code``: a programme transfer, no member."""
+    if await conn.scalar(select(charities.c.id).where(charities.c.code == code)) is None:
+        raise not_found("charity", code, "charityCode")
+    moved = await programme_transfer(conn, now, debit=BANK, credit=f"charity:{code}", amount=points)
+    return await _stored(
+        conn,
+        bank_matches,
+        SpendKind.CHARITY_MATCH,
+        points=points,
+        charity_code=code,
+        programme_transfer_id=moved,
+        reason=reason,
+        actor=actor.principal,
+        created_at=now,
+    )
+
+
+async def _stored(
+    conn: AsyncConnection,
+    table: Table,
+    spend_kind: SpendKind,
+    **values: Any,
+) -> BankSpend:
+    """Insert a spend's row into ``table`` (prizes or matches) and read it back."""
+    row = (await conn.execute(table.insert().values(**values).returning(*table.c))).one()
+    return _spend(row, spend_kind)
+
+
 async def pool(rt: Runtime) -> Pool:
     """The pool now: its balance, what expired into it, what was spent of it."""
     async with rt.read() as conn:
         balance = await programme_balance(conn, BANK)
         expired_in = await expired_into(conn, BANK)
-        spent = int(
-            await conn.scalar(select(func.coalesce(func.sum(bank_spends.c.points), 0))) or 0
-        )
+        spent = 0
+        for table in (bank_spends, bank_matches):
+            spent += int(await conn.scalar(select(func.coalesce(func.sum(table.c.points), 0))) or 0)
     return Pool(balance, expired_in, spent)
 
 

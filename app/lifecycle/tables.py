@@ -155,29 +155,44 @@ bank_moves = Table(
     CheckConstraint("points > 0", name="positive"),
 )
 
-# Staff's spends of the pool: charity matching (bank → the charity's account, no member) or a
-# prize (bank → a member, an earn). Each names its transfer; the audit sums them.
+# Staff's prizes from the pool (bank → a member, an earn): each names its member's transfer.
 bank_spends = Table(
     "bank_spends",
     metadata,
-    Column("id", BigInteger, Identity(), primary_key=True),
-    Column("kind", String(16), nullable=False),  # charity_match | prize
+    Column("id", BigInteger, Identity()),
+    Column("member_id", BigInteger, ForeignKey("members.id"), nullable=False),
+    # id first: a lookup by id keeps the key's index (migration 0057).
+    PrimaryKeyConstraint("id", "member_id"),
+    Column("kind", String(16), nullable=False),  # prize
     Column("points", BigInteger, nullable=False),
-    Column("charity_code", String(64)),
-    Column("member_id", BigInteger, ForeignKey("members.id")),
-    Column("transfer_id", BigInteger, ForeignKey("transfers.id"), nullable=False),
-    Column("entry_id", BigInteger),
+    Column("transfer_id", BigInteger, nullable=False),
+    ForeignKeyConstraint(["transfer_id", "member_id"], ["transfers.id", "transfers.member_id"]),
+    Column("entry_id", BigInteger, nullable=False),
     ForeignKeyConstraint(["entry_id", "member_id"], ["entries.id", "entries.member_id"]),
     Column("reason", Text, nullable=False),
     Column("actor", String(96), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
-    CheckConstraint("kind IN ('charity_match', 'prize')", name="kind"),
+    CheckConstraint("kind = 'prize'", name="kind"),
     CheckConstraint("points > 0", name="positive"),
-    CheckConstraint(
-        "(kind = 'charity_match') = (charity_code IS NOT NULL AND entry_id IS NULL)",
-        name="charity_match",
+)
+
+# Staff's charity matching from the pool (bank → the charity's account): no member, so on the
+# programme's side with its programme transfer (a local table under Citus; migration 0057).
+bank_matches = Table(
+    "bank_matches",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("points", BigInteger, nullable=False),
+    Column("charity_code", String(64), nullable=False),
+    Column(
+        "programme_transfer_id",
+        BigInteger,
+        ForeignKey("programme_transfers.id"),
+        nullable=False,
+        unique=True,
     ),
-    CheckConstraint(
-        "(kind = 'prize') = (member_id IS NOT NULL AND entry_id IS NOT NULL)", name="prize"
-    ),
+    Column("reason", Text, nullable=False),
+    Column("actor", String(96), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("points > 0", name="positive"),
 )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.ledger.queries import ACCOUNT_BALANCES, ENTRIES, HOLDS, TRANSFERS
+from app.ledger.queries import ACCOUNT_BALANCES, ENTRIES, HOLDS, PROGRAMME_TRANSFERS
 
 MALL_CHECKS: dict[str, str] = {
     "an item's stock is what is left plus what open and done orders took": """
@@ -66,8 +66,8 @@ MALL_CHECKS: dict[str, str] = {
                (e.id IS NULL OR e.amount <> -d.cost_points))
            OR (d.ticket_id IS NOT NULL AND (d.cost_points <> 0 OR d.spend_entry_id IS NOT NULL))
     """,
-    # Matching from the points bank is a transfer with no member entry (its own check in
-    # app/lifecycle/audit.py names every such transfer).
+    # Matching from the points bank is a programme transfer, with no member (its own check in
+    # app/lifecycle/audit.py names every one).
     "a charity's account holds exactly its donations and its matching": f"""
         SELECT c.id AS charity_id, b.balance AS posted,
                COALESCE((SELECT sum(points) FROM donations d WHERE d.charity_id = c.id), 0)
@@ -75,8 +75,8 @@ MALL_CHECKS: dict[str, str] = {
         FROM charities c JOIN {ACCOUNT_BALANCES} b ON b.account_id = c.account_id
         WHERE b.balance
            <> COALESCE((SELECT sum(points) FROM donations d WHERE d.charity_id = c.id), 0)
-            + COALESCE((SELECT sum(t.amount) FROM {TRANSFERS} t
-                        WHERE t.credit_account_id = c.account_id AND t.entry_id IS NULL), 0)
+            + COALESCE((SELECT sum(t.amount) FROM {PROGRAMME_TRANSFERS} t
+                        WHERE t.credit_account_id = c.account_id), 0)
     """,
     "a checkout payment's hold follows the payment": f"""
         SELECT p.id AS payment_id, p.status, p.points, h.amount, h.status AS hold_status

@@ -46,6 +46,7 @@ NO_NEGATIVE_BALANCE = "no member balance is below zero"
 ENTRY_VS_TRANSFER = "an entry's amount is what its transfer moved for the member"
 OVER_REVERSED = "no entry is reversed by more than its amount"
 TRANSFER_MEMBER = "a transfer's member is its entry's"
+PROGRAMME_SIDES = "a programme transfer is between two programme accounts"
 ALLOCATION_MEMBER = "an allocation's member is its lot's, entry's or hold's"
 NO_DEBT = "no member owes points (negative balances are off)"
 TAKEN_AFTER_EXPIRY = "no point was taken from a lot after it expired"
@@ -68,6 +69,7 @@ def test_the_names_above_are_the_audits_checks() -> None:
         ENTRY_VS_TRANSFER,
         OVER_REVERSED,
         TRANSFER_MEMBER,
+        PROGRAMME_SIDES,
         ALLOCATION_MEMBER,
         TAKEN_AFTER_EXPIRY,
         EXPIRED_EARLY,
@@ -414,6 +416,23 @@ async def test_points_moved_to_an_account_that_does_not_exist(
         expected.add(BALANCE_VS_TRANSFERS)
     assert_reported(report, expected)
     assert "999999" in report.render()
+
+
+async def test_a_programme_transfer_touching_a_member_account_is_reported(
+    runtime: Runtime, clock: FrozenClock, activity: Activity
+):
+    # A move with no entry is the programme's own (migration 0057): a member's account on
+    # either side would change its balance with nothing in its journal.
+    await corrupt(
+        runtime.engine,
+        "INSERT INTO programme_transfers (debit_account_id, credit_account_id, amount, created_at)"
+        " SELECT p.id, a.id, 5, now() FROM accounts p, accounts a"
+        " WHERE p.code = 'adjustment' AND a.member_id IS NOT NULL LIMIT 1",
+    )
+    report = await audit_ledger(runtime.engine, clock.now())
+    # The points bank's check (app/lifecycle/audit.py) names it too: no match of the bank's.
+    bank_match = "a programme transfer is a bank's charity matching"
+    assert_reported(report, {PROGRAMME_SIDES, BALANCE_VS_TRANSFERS, bank_match})
 
 
 async def test_an_account_is_never_deleted(runtime: Runtime, activity: Activity):
