@@ -51,7 +51,9 @@ class OutboxWake:
     def __init__(self, interval: float = PUBLISH_INTERVAL_SECONDS) -> None:
         self.token = uuid.uuid4().hex
         self.interval = interval
-        self.readers: set[asyncio.Event] = set()
+        # Each reader with the event loop it waits on: a commit on another loop (a test's live
+        # server runs in a thread of its own) must wake it through that loop, thread-safely.
+        self.readers: dict[asyncio.Event, asyncio.AbstractEventLoop] = {}
         self.hubs: list[EventHub] = []
         self._due: asyncio.AbstractEventLoop | None = None  # a publish is scheduled on it
         self._next_publish = 0.0
@@ -64,8 +66,12 @@ class OutboxWake:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # a synchronous engine (migrations), maybe in another thread
             return
-        for reader in self.readers:
-            reader.set()
+        for reader, owner in list(self.readers.items()):
+            if owner is loop:
+                reader.set()
+            else:
+                with suppress(RuntimeError):  # its loop closed meanwhile: nobody waits
+                    owner.call_soon_threadsafe(reader.set)
         if not self.hubs or self._due is loop:
             return
         self._due = loop
@@ -104,7 +110,7 @@ class OutboxWake:
         meanwhile."""
         woken = asyncio.Event()
         woken.set()
-        self.readers.add(woken)
+        self.readers[woken] = asyncio.get_running_loop()
         try:
             if hub is None:
                 yield woken
@@ -118,7 +124,7 @@ class OutboxWake:
                     with suppress(asyncio.CancelledError):
                         await listener
         finally:
-            self.readers.discard(woken)
+            self.readers.pop(woken, None)
 
     async def _listen(self, subscriber: BoundedSubscriber, woken: asyncio.Event) -> None:
         # Another process's token, or the hub's RESYNC marker after a reconnection.

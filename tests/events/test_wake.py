@@ -5,7 +5,9 @@ through the poll."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 
 import asyncpg
 import pytest
@@ -139,3 +141,27 @@ async def _raw_insert(rt: Runtime) -> None:
         await conn.execute(RAW_INSERT)
     finally:
         await conn.close()
+
+
+async def test_a_commit_on_one_loop_wakes_a_reader_waiting_on_another_threads_loop() -> None:
+    """A test's live server runs its own loop in a thread: a commit on the test's loop must
+    wake that loop (an asyncio.Event set from a foreign thread would not wake its selector)."""
+    wake = OutboxWake()
+    ready, woken = threading.Event(), threading.Event()
+
+    async def read() -> None:
+        async with wake.reader(None) as event:
+            event.clear()
+            ready.set()
+            # Long enough that only the wake, not this timeout, can end the wait in time.
+            with suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), timeout=30)
+            if event.is_set():
+                woken.set()
+
+    thread = threading.Thread(target=asyncio.run, args=(read(),), daemon=True)
+    thread.start()
+    assert await asyncio.to_thread(ready.wait, 10)
+    wake.committed()
+    assert await asyncio.to_thread(woken.wait, 10), "the other loop's reader was not woken"
+    await asyncio.to_thread(thread.join, 10)
