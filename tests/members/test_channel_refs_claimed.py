@@ -9,6 +9,7 @@ import asyncio
 
 from sqlalchemy import select
 
+from app.errors import DomainError, ErrorCode
 from app.members import usecases as members
 from app.members.tables import member_channel_refs, outside_keys
 from app.members.tables import members as member_rows
@@ -53,12 +54,19 @@ async def test_two_members_linking_one_ref_at_once_leave_it_with_one(runtime: Ru
         (await members.register_member(runtime, channel="pos", external_ref=ref)).member.id
         for ref in ("a", "b")
     ]
-    await asyncio.gather(
+    outcomes = await asyncio.gather(
         *(
             members.link_channel_ref(runtime, member_id=m, channel="app", external_ref="42")
             for m in (a, b)
-        )
+        ),
+        return_exceptions=True,
     )
+    # The later link either finds the ref taken (ALREADY_EXISTS) or, when both read it free,
+    # loses the claim and writes nothing; no other outcome.
+    refused = [o for o in outcomes if isinstance(o, DomainError)]
+    assert all(o.code is ErrorCode.ALREADY_EXISTS for o in refused), outcomes
+    unexpected = [o for o in outcomes if isinstance(o, BaseException) and o not in refused]
+    assert len(refused) <= 1 and not unexpected, outcomes
     rows, claims = await _owners(runtime)
     assert len(rows) == 1 and rows == claims and rows[0] in (a, b)
     assert await failed_checks(runtime) == set()
