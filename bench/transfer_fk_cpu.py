@@ -119,6 +119,16 @@ NO_NOTIFY_TRIGGER = (
 )
 
 
+def set_side(compare: str, dsn: str, url: str, present: bool) -> None:
+    """Put the compared thing (``--compare``) in place or take it away."""
+    if compare == "fk":
+        asyncio.run(set_fks(dsn, present))
+    elif compare == "notify":
+        asyncio.run(set_notify(dsn, present))
+    else:
+        set_member_column(url, present)
+
+
 async def set_notify(dsn: str, present: bool) -> None:
     conn = await asyncpg.connect(dsn)
     try:
@@ -230,12 +240,7 @@ def main() -> int:
     try:
         for round_ in range(args.rounds):
             for present in (True, False) if round_ % 2 == 0 else (False, True):
-                if args.compare == "fk":
-                    asyncio.run(set_fks(dsn, present))
-                elif args.compare == "notify":
-                    asyncio.run(set_notify(dsn, present))
-                else:
-                    set_member_column(url, present)
+                set_side(args.compare, dsn, url, present)
                 time.sleep(1.0)
                 got = measure(args, url, members, f"{run_id}:r{round_}:{int(present)}")
                 figures[present].append(got)
@@ -248,13 +253,8 @@ def main() -> int:
                     f"top {got['top_waits']} load {load_average()}",
                     flush=True,
                 )
-    finally:  # as the migrations left it
-        if args.compare == "fk":
-            asyncio.run(set_fks(dsn, False))
-        elif args.compare == "notify":
-            asyncio.run(set_notify(dsn, False))
-        else:
-            set_member_column(url, True)
+    finally:  # as the migrations left it: no keys, no NOTIFY, the member column
+        set_side(args.compare, dsn, url, args.compare == "member")
     for key in ("rps", "cpu_ms", "p99_ms", "multixact_share", "object_share"):
         on = statistics.median(f[key] for f in figures[True])
         off = statistics.median(f[key] for f in figures[False])
