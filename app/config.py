@@ -181,6 +181,10 @@ class Settings(BaseSettings):
     # Off by default until the API's 1,000-buyer rush test stops hanging now and then with it
     # on (docs/DECISIONS.md, "Group commit for placements").
     mall_order_batch_max: int = Field(default=0, ge=0, le=60)
+    # The same for checkIn's one statement (app/engagement/onetrip.py, engagement_check_ins()):
+    # the check-ins one process has in hand at the same moment share a statement and a COMMIT;
+    # 0: each alone.
+    checkin_batch_max: int = Field(default=32, ge=0, le=60)
     # Redis connections per process; past this a command waits (up to the timeout) for one
     # instead of failing, so a rush of requests queues rather than errors.
     redis_pool_size: int = Field(default=100, ge=1)

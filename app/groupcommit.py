@@ -17,8 +17,9 @@ to each (each is retried, by :func:`app.db.retry_on_lost_connection`), one lost 
 out raises :class:`app.db.CommitInDoubt` to each (each client re-sends with its key). Any other
 error of the whole statement (also one its COMMIT raises) sends each request again alone.
 
-Users: ``earnPoints`` (app/ledger/groupcommit.py, ``ledger_post_credits()``) and a redemption's
-placement, a flash sale's winners (app/mall/onetrip.py, ``mall_place_orders()``).
+Users: ``earnPoints`` (app/ledger/groupcommit.py, ``ledger_post_credits()``), a redemption's
+placement, a flash sale's winners (app/mall/onetrip.py, ``mall_place_orders()``), and
+``checkIn``'s one statement (app/engagement/onetrip.py, ``engagement_check_ins()``).
 """
 
 from __future__ import annotations

@@ -22,18 +22,27 @@ An active member already signed in for the day is refused here, nothing written.
 When it declines, :func:`check_in_first` sends the same statement as the first of the ordinary
 path's transaction, without those checks: the task progress (and a completion's rewards),
 win-back and the day's gifts and draws follow it in that transaction, under the lock it took.
+
+Group commit: the check-ins this process has in hand at the same moment go out together,
+``engagement_check_ins()`` (migration 0060) through the process's
+:class:`app.groupcommit.Batcher` (no timer, faults as one statement's), each member's outcome
+its own — done, already signed in, declined (that member alone takes the ordinary path) or
+failed (sent again alone, so its answer is the one it would have had alone).
+``JIFEN_CHECKIN_BATCH_MAX`` caps a batch; 0 sends each check-in alone.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
 import asyncpg
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.clock import business_date
 from app.configcache import GenerationCache
@@ -50,6 +59,7 @@ from app.engagement.rewards import Granted, RewardKind
 from app.engagement.streaks import Schedule
 from app.engagement.tasks import Metric, Occurrence, Task, TaskTrigger, matches
 from app.engagement.tracker import ENABLED_TASKS
+from app.groupcommit import ALONE, Batcher, Outcome, outcomes_by_index
 from app.ledger.models import Actor, EntryKind
 from app.ledger.movements import credit_dates
 from app.ledger.onetrip import credited_entry
@@ -60,6 +70,8 @@ CHECK_IN = (
     "SELECT * FROM engagement_check_in($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
     " $14, $15, $16, $17)"
 )
+# Many check-ins, each one's arguments in an array of its column (migration 0060).
+CHECK_INS = CHECK_IN.replace("engagement_check_in(", "engagement_check_ins(")
 COUNTER_ACCOUNT = "issuance"  # where a sign-in's points come from (the ledger's Earn default)
 # Occurrences a check-in feeds to tasks: the sign-in, and its points (app/engagement/hooks.py).
 FED_BY_A_CHECK_IN = (TaskTrigger.SIGN_IN, TaskTrigger.POINTS)
@@ -202,12 +214,42 @@ async def check_in_in_one_trip(rt: Runtime, actor: Actor, member_id: int) -> Che
     call = _call(rt, actor, member_id, one_trip=True)
     if call is None:
         return None
+    batcher = check_in_batcher(rt)
+    if batcher is not None:
+        outcome = await batcher.post(call.arguments)
+        if outcome is None:  # declined: nothing written
+            return None
+        if outcome is not ALONE:
+            return _result(outcome, call, member_id, actor, committed=True)
     async with rt.engine.connect() as conn:
         try:
             rows = await autocommit_fetch(conn, CHECK_IN, *call.arguments)
         except asyncpg.UniqueViolationError:  # a row of today's already there: nothing written
             raise already_signed_in(call.day) from None
     return _result(rows[0], call, member_id, actor, committed=True)
+
+
+async def check_in_many(engine: AsyncEngine, calls: Sequence[tuple[Any, ...]]) -> list[Outcome]:
+    """One statement for the check-ins' arguments: each one's outcome, in their order."""
+    columns = [list(column) for column in zip(*calls, strict=True)]
+    async with engine.connect() as conn:
+        rows = await autocommit_fetch(conn, CHECK_INS, *columns)
+    return outcomes_by_index(rows, len(calls))
+
+
+def check_in_batcher(rt: Runtime) -> Batcher[tuple[Any, ...]] | None:
+    """The runtime's batcher on the running event loop (None: JIFEN_CHECKIN_BATCH_MAX is 0)."""
+    cap = rt.settings.checkin_batch_max
+    if cap == 0:
+        return None
+    batcher: Batcher[tuple[Any, ...]] | None = rt.caches.get(BATCHER)
+    if batcher is None or batcher.loop is not asyncio.get_running_loop():
+        batcher = rt.caches[BATCHER] = Batcher(rt.engine, cap, check_in_many, BATCH_TASK)
+    return batcher
+
+
+BATCHER = "engagement.check_in_batcher"
+BATCH_TASK = "checkin-batch"  # the name of the task that sends a batch
 
 
 async def check_in_first(
