@@ -129,6 +129,22 @@ def set_side(compare: str, dsn: str, url: str, present: bool) -> None:
         set_member_column(url, present)
 
 
+def restore(compare: str, dsn: str, url: str) -> None:
+    """Leave the database as the migrations do: no keys, no NOTIFY, every revision applied.
+
+    ``--compare member`` moves between the fixed revisions 0050 and 0051; ending at 0051 would
+    leave a later head's schema undone, so it ends at the head.
+    """
+    if compare == "member":
+        from alembic import command
+
+        from app.migrate import alembic_config
+
+        command.upgrade(alembic_config(url), "head")
+    else:
+        set_side(compare, dsn, url, False)
+
+
 async def set_notify(dsn: str, present: bool) -> None:
     conn = await asyncpg.connect(dsn)
     try:
@@ -253,8 +269,8 @@ def main() -> int:
                     f"top {got['top_waits']} load {load_average()}",
                     flush=True,
                 )
-    finally:  # as the migrations left it: no keys, no NOTIFY, the member column
-        set_side(args.compare, dsn, url, args.compare == "member")
+    finally:
+        restore(args.compare, dsn, url)
     for key in ("rps", "cpu_ms", "p99_ms", "multixact_share", "object_share"):
         on = statistics.median(f[key] for f in figures[True])
         off = statistics.median(f[key] for f in figures[False])
