@@ -8,13 +8,13 @@ when their package is imported (app/hooks.py); earning imports none of them.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import null
+from sqlalchemy import CTE, Row, null
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.earning.rules import Rule
@@ -22,6 +22,26 @@ from app.hooks import Hook
 from app.ledger.accounts import AccountLock
 from app.ledger.models import Actor
 from app.runtime import Runtime
+
+# A listener's read riding on a purchase's credit statement: the CTEs it adds and the one whose
+# one row comes back beside the purchase's (module-level: the statement is built once for it).
+RideBuild = Callable[[], tuple[list[CTE], CTE]]
+
+
+@dataclass
+class PurchaseRide:
+    """What the listener of :data:`PURCHASE_RECORDED` will read once the purchase is placed,
+    read instead in the purchase's credit statement (issue 21: one round trip less on every
+    purchase that earns; engagement's task progress, app/engagement/tracker.py). Its CTEs must
+    not depend on what the credit writes (they share its snapshot), and its parameters and
+    CTEs are named apart from the ledger's and the purchase's. ``row`` is the credit's row
+    once it ran (None: no credit carried it, e.g. a purchase that earns nothing: the listener
+    reads for itself); ``state`` is the listener's own."""
+
+    build: RideBuild
+    params: Mapping[str, Any]
+    state: Any = None
+    row: Row[Any] | None = field(default=None, init=False)
 
 
 @dataclass(frozen=True)
@@ -35,6 +55,7 @@ class PurchaseRecorded:
     # The member's account lock the purchase holds, renewed by its credit: what a listener's
     # earn for this member adopts (one lock and one status read for the whole transaction).
     account: AccountLock | None = None
+    ride: PurchaseRide | None = None  # what the listener's read rode on (PURCHASE_RIDES)
 
 
 @dataclass(frozen=True)
@@ -53,6 +74,25 @@ PURCHASE_RECORDED: Hook[[Runtime, AsyncConnection, Actor, PurchaseRecorded]] = H
 EVENT_RECORDED: Hook[[Runtime, AsyncConnection, Actor, EventRecorded]] = Hook(
     "earning.event_recorded"
 )
+
+
+class PurchaseRides:
+    """Who reads something on every purchase that a purchase's credit may carry
+    (:class:`PurchaseRide`): engagement's task progress, provided when engagement is imported.
+    Asked before the credit with the purchase as it will be recorded (its figures from the
+    basket and the outcome); without a provider nothing rides."""
+
+    def __init__(self) -> None:
+        self._ride: Callable[[Runtime, PurchaseRecorded], PurchaseRide | None] | None = None
+
+    def provide(self, ride: Callable[[Runtime, PurchaseRecorded], PurchaseRide | None]) -> None:
+        self._ride = ride
+
+    def __call__(self, rt: Runtime, purchase: PurchaseRecorded) -> PurchaseRide | None:
+        return None if self._ride is None else self._ride(rt, purchase)
+
+
+PURCHASE_RIDES = PurchaseRides()
 
 # Staff are about to change (update, enable or disable) an earning rule through earning's use
 # cases: a listener refuses with a DomainError when the rule is not the programme's to change

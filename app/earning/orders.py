@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from sqlalchemy import ARRAY, CTE, Row, bindparam, func, literal, select, true
@@ -19,6 +20,7 @@ from app.earning.decisions import (
     RefundDecision,
     recorded_before,
 )
+from app.earning.hooks import PurchaseRide, RideBuild
 from app.earning.records import (
     EventResult,
     MemberSnapshot,
@@ -32,7 +34,7 @@ from app.earning.tables import earning_events, purchase_lines, purchases, refund
 from app.errors import not_found
 from app.events.outbox import SIGNAL_PREFIX, append_event, event_for_each
 from app.ledger.commands import Earn, Reverse
-from app.ledger.credits import Rider
+from app.ledger.credits import Rider, RiderBuild
 from app.ledger.idempotency import reused, same_request
 from app.ledger.models import Actor, Entry
 from app.members.claims import Kind, insert_claimed
@@ -103,9 +105,6 @@ def _placement_noting_new_tier(entry_id: Any) -> tuple[list[CTE], CTE]:
     return _placement_noting_tier(entry_id, first_row=True)
 
 
-_NOTING_TIER = (_placement_noting_tier, _placement_noting_new_tier)
-
-
 def _place_purchase_statement() -> Any:
     """The placement alone (a purchase that earns nothing: no credit to ride on)."""
     riding, placed = _placement(bindparam("o_entry_id", type_=purchases.c.entry_id.type))
@@ -174,15 +173,17 @@ async def place_purchase(
     snapshot: MemberSnapshot,
     rules: list[Rule],
     outcome: Outcome,
+    ride: PurchaseRide | None = None,
 ) -> PurchaseResult:
     """The earn (pending for the return window), the purchase with its lines, the counters,
-    the member's tier activity."""
+    the member's tier activity; a listener's ``ride`` in the credit's statement too (its row
+    left there for the listener)."""
     breakdown = outcome.details()  # on the entry and on the purchase
     params = _purchase_params(store, command, checked, outcome, breakdown)
     entry = noted = None
     if outcome.points:  # the purchase with its lines rides on the credit's statement
         window = timedelta(days=store.settings.earning_return_window_days)
-        rider = await _rider(store, command.member_id, params)
+        rider, noting = await _rider(store, command.member_id, params, ride)
         entry = await _earn(
             store,
             actor,
@@ -195,7 +196,9 @@ async def place_purchase(
             counter_account="issuance",
         )
         row = rider.row
-        noted = row if rider.build in _NOTING_TIER else None
+        noted = row if noting else None
+        if ride is not None:
+            ride.row = row
     else:
         row = (await store.conn.execute(_PLACE_PURCHASE, {**params, "o_entry_id": None})).first()
     if row is None:  # the same (channel, order id) committed meanwhile for another member
@@ -207,15 +210,36 @@ async def place_purchase(
     )
 
 
-async def _rider(store: EarningStore, member_id: int, params: dict[str, Any]) -> Rider:
+async def _rider(
+    store: EarningStore, member_id: int, params: dict[str, Any], ride: PurchaseRide | None
+) -> tuple[Rider, bool]:
     """The placement riding on the credit's statement, with the tier activity where the tiers
-    allow it (a spend-qualifying programme): one round trip for the three."""
+    allow it (a spend-qualifying programme), and the listener's ``ride``: one round trip for
+    the four. And whether the tier activity rides (its measures come back in the row)."""
+    build: RiderBuild = _placement
     if await store.tiers.rides_activity():
         params = {**params, **store.tiers.activity_params(member_id)}
-        if store.tiers.has_row(member_id):
-            return Rider(_placement_noting_tier, params)
-        return Rider(_placement_noting_new_tier, params)  # its first earning: its tier row too
-    return Rider(_placement, params)
+        new_row = not store.tiers.has_row(member_id)  # its first earning: its tier row too
+        build = _placement_noting_new_tier if new_row else _placement_noting_tier
+    noting = build is not _placement
+    if ride is None:
+        return Rider(build, params), noting
+    return Rider(_carrying(build, ride.build), {**params, **ride.params}), noting
+
+
+@cache
+def _carrying(build: RiderBuild, ride: RideBuild) -> RiderBuild:
+    """``build``'s placement with a listener's read (:class:`PurchaseRide`) riding along: its
+    CTEs after the placement's, its one row beside the placement's (none when the placement
+    wrote none). Cached: one function, so one credit statement, per pair."""
+
+    def carried(entry_id: Any) -> tuple[list[CTE], CTE]:
+        ctes, returned = build(entry_id)
+        riding, read = ride()
+        both = select(returned, read).select_from(returned.join(read, true())).cte("carried")
+        return [*ctes, *riding, read], both
+
+    return carried
 
 
 def _purchase_params(

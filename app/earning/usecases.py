@@ -22,13 +22,20 @@ from app.earning.decisions import Standing
 from app.earning.hooks import (
     EVENT_RECORDED,
     PURCHASE_RECORDED,
+    PURCHASE_RIDES,
     RULE_CHANGING,
     RULE_CHOOSERS,
     EventRecorded,
     PurchaseRecorded,
     RuleChoice,
 )
-from app.earning.records import EventResult, PurchaseRecord, PurchaseResult, RefundResult
+from app.earning.records import (
+    EventResult,
+    MemberSnapshot,
+    PurchaseRecord,
+    PurchaseResult,
+    RefundResult,
+)
 from app.earning.rulebook import Rulebook, RuleRecord, RuleVersion
 from app.earning.rules import Occurrence, Outcome, Purchase, Rule, Trigger
 from app.earning.store import EarningStore
@@ -162,8 +169,11 @@ async def record_purchase(rt: Runtime, actor: Actor, command: RecordPurchase) ->
             command.member_id, snapshot, rules, checked.at, purchase=True
         )
         outcome = _evaluate(rt, rules, checked.basket, standing, checked.at)
+        ride = None
+        if outcome.points:  # the listeners' read rides on the purchase's credit
+            ride = PURCHASE_RIDES(rt, _to_record(command.member_id, checked, snapshot, outcome))
         result = await orders.place_purchase(
-            store, actor, command, checked, snapshot, rules, outcome
+            store, actor, command, checked, snapshot, rules, outcome, ride
         )
         recorded = PurchaseRecorded(  # tasks, referral, win-back: same transaction (issue 5)
             member_id=command.member_id,
@@ -173,9 +183,26 @@ async def record_purchase(rt: Runtime, actor: Actor, command: RecordPurchase) ->
             categories=frozenset(checked.categories),
             first=result.first,
             account=snapshot.account,
+            ride=ride,
         )
         await PURCHASE_RECORDED(rt, conn, actor, recorded)
         return result
+
+
+def _to_record(
+    member_id: int, checked: decisions.CheckedPurchase, snapshot: MemberSnapshot, outcome: Outcome
+) -> PurchaseRecorded:
+    """The purchase as it will be recorded, before it is (what a listener's ride is built
+    from): the same figures the placement writes."""
+    return PurchaseRecorded(
+        member_id=member_id,
+        occurred_at=checked.at,
+        amount=checked.basket.total,
+        points=outcome.points,
+        categories=frozenset(checked.categories),
+        first=not snapshot.has_purchases,
+        account=snapshot.account,
+    )
 
 
 @retry_on_lost_connection

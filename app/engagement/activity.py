@@ -26,10 +26,12 @@ from app.ledger.models import Actor
 from app.members.tables import members
 
 
-def noting_activity() -> tuple[Any, list[Any]]:
+def noting_activity(prefix: str = "") -> tuple[Any, list[Any]]:
     """A ``last_active`` column (the activity before this one: the profile's, else the
-    registration) and the CTEs that note this one, bound to ``member_id`` and ``active_at``."""
-    member_id = bindparam("member_id", type_=BigInteger)
+    registration) and the CTEs that note this one, bound to ``member_id`` and ``active_at``
+    (each name and CTE prefixed with ``prefix`` inside a statement that has its own: the
+    purchase's credit, app/engagement/tracker.py's ``ride_progress_read``)."""
+    member_id = bindparam(f"{prefix}member_id", type_=BigInteger)
     before = (
         select(
             func.coalesce(
@@ -39,8 +41,8 @@ def noting_activity() -> tuple[Any, list[Any]]:
                 select(members.c.created_at).where(members.c.id == member_id).scalar_subquery(),
             ).label("last")
         )
-    ).cte("before")
-    at = bindparam("active_at", type_=engagement_profiles.c.last_active_at.type)
+    ).cte(f"{prefix}before")
+    at = bindparam(f"{prefix}active_at", type_=engagement_profiles.c.last_active_at.type)
     upsert = insert(engagement_profiles).values(member_id=member_id, last_active_at=at)
     noted = upsert.on_conflict_do_update(
         index_elements=["member_id"],
@@ -49,7 +51,7 @@ def noting_activity() -> tuple[Any, list[Any]]:
                 engagement_profiles.c.last_active_at, upsert.excluded.last_active_at
             )
         },
-    ).cte("noted")
+    ).cte(f"{prefix}noted")
     return select(before.c.last).scalar_subquery().label("last_active"), [before, noted]
 
 

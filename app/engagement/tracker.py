@@ -17,6 +17,8 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
+    CTE,
     BigInteger,
     Date,
     DateTime,
@@ -25,6 +27,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     cast,
+    func,
     literal,
     null,
     select,
@@ -108,6 +111,24 @@ def challenge_topic(task_id: int) -> str:
     return f"{SIGNAL_PREFIX}challenge:{task_id}"
 
 
+def _generations(member_id: Any) -> list[Any]:
+    """What the progress read carries besides the rows (no round trip of their own): the tasks
+    table's generation, the member's segment, the experiments' generation (what a variant's
+    task reward is cached by: app/earning/hooks.py, POINTS_OVERRIDES) and the quest listeners'
+    (:class:`ListenersGeneration`)."""
+    segment = (
+        select(member_segments.c.segment)
+        .where(member_segments.c.member_id == member_id)
+        .scalar_subquery()
+    )
+    return [
+        generation_of(tasks).label("generation"),
+        segment.label("segment"),
+        POINTS_OVERRIDES.generation().label("variants"),
+        LISTENERS_GENERATION().label("listeners"),
+    ]
+
+
 @cache
 def _progress_query(*, note_activity: bool, referral: bool = False) -> Any:
     """The tasks table's generation and the member's progress rows for some (task, period)
@@ -116,19 +137,7 @@ def _progress_query(*, note_activity: bool, referral: bool = False) -> Any:
     app/engagement/activity.py); with ``referral``, it reads the referrer of the member's
     pending referral (``referrer_id``: a first purchase pays it). Built once per shape;
     parameters bound at each execution."""
-    segment = (
-        select(member_segments.c.segment)
-        .where(member_segments.c.member_id == bindparam("member_id", type_=BigInteger))
-        .scalar_subquery()
-    )
-    # The experiments' generation rides along too: what a variant's task reward is cached by
-    # (app/earning/hooks.py, POINTS_OVERRIDES), read without a round trip of its own.
-    generation = select(
-        generation_of(tasks).label("generation"),
-        segment.label("segment"),
-        POINTS_OVERRIDES.generation().label("variants"),
-        LISTENERS_GENERATION().label("listeners"),
-    ).subquery("g")
+    generation = select(*_generations(bindparam("member_id", type_=BigInteger))).subquery("g")
     wanted = and_(
         task_progress.c.member_id == bindparam("member_id", type_=BigInteger),
         tuple_(task_progress.c.task_id, task_progress.c.period).in_(
@@ -149,6 +158,59 @@ def _progress_query(*, note_activity: bool, referral: bool = False) -> Any:
         return query
     last_active, ctes = noting_activity()
     return query.add_columns(last_active).add_cte(*ctes)
+
+
+# The progress read riding on a purchase's credit (earning's ``PurchaseRide``): its parameters
+# and CTEs are named ``tp_``, so none is a column of the ledger's tables or another rider's.
+RIDE = "tp_"
+_RIDE_ROWS = ("task_id", "period", "progress", "completions", "last_day")
+
+
+def _riding_read(*, referral: bool) -> tuple[list[CTE], CTE]:
+    """:func:`_progress_query`'s read with the activity noted, as one row of one CTE for the
+    purchase's credit to carry: the first row's columns, prefixed, and the progress rows as
+    one array per column (``tp_seen`` one JSON array), asked for by two arrays of keys
+    (``tp_task_ids``, ``tp_periods``): one text for any number of keys."""
+    member_id = bindparam(f"{RIDE}member_id", type_=BigInteger)
+    asked = (
+        func.unnest(
+            bindparam(f"{RIDE}task_ids", type_=ARRAY(BigInteger)),
+            bindparam(f"{RIDE}periods", type_=ARRAY(String)),
+        )
+        .table_valued("task_id", "period")
+        .render_derived("asked")
+    )
+    c = task_progress.c
+    rows = (
+        select(
+            *(func.array_agg(c[name]).label(f"{RIDE}{name}") for name in _RIDE_ROWS),
+            func.jsonb_agg(c.seen, type_=JSONB).label(f"{RIDE}seen"),
+        )
+        .where(
+            c.member_id == member_id,
+            tuple_(c.task_id, c.period).in_(select(asked.c.task_id, asked.c.period)),
+        )
+        .subquery(f"{RIDE}rows")
+    )
+    last_active, ctes = noting_activity(RIDE)
+    columns = [*_generations(member_id), last_active]
+    if referral:
+        columns.append(pending_referrer(member_id).label("referrer_id"))
+    read = select(*(column.label(f"{RIDE}{column.name}") for column in columns), *rows.c).cte(
+        f"{RIDE}read"
+    )
+    return ctes, read
+
+
+def ride_progress_read() -> tuple[list[CTE], CTE]:
+    """The riding read of a purchase that is not a member's first (module-level: the credit's
+    statement is built once for it)."""
+    return _riding_read(referral=False)
+
+
+def ride_progress_read_with_referral() -> tuple[list[CTE], CTE]:
+    """The riding read of a member's first purchase: its pending referral's referrer too."""
+    return _riding_read(referral=True)
 
 
 @cache
@@ -246,6 +308,75 @@ class Fed:
     updates: list[TaskUpdate]
     last_active: datetime | None = None
     referrer_id: Any = UNREAD  # the pending referral's referrer, when the feed read it
+
+
+@dataclass(frozen=True)
+class ProgressHead:
+    """The progress read's first row as :meth:`TaskTracker._load_many` gives it, from a read
+    that rode on a purchase's credit (its ``tp_`` columns)."""
+
+    generation: Any
+    segment: Any
+    variants: Any
+    listeners: Any
+    last_active: datetime | None
+    referrer_id: Any = UNREAD
+
+
+@dataclass(frozen=True)
+class ProgressRead:
+    """A progress read done before :meth:`TaskTracker.feed` (riding on a purchase's credit):
+    the keys it asked for, its first row, the rows it found."""
+
+    asked: list[tuple[int, str]]
+    first: Any
+    states: dict[tuple[int, str], Progress]
+
+
+@dataclass(frozen=True)
+class RidingRead:
+    """A progress read to ride on a purchase's credit (:func:`riding_read`): the statement's
+    builder (``tp_`` CTEs, module-level), its parameters, the keys asked for and when the
+    activity is noted."""
+
+    build: Callable[[], tuple[list[CTE], CTE]]
+    params: dict[str, Any]
+    asked: list[tuple[int, str]]
+    active_at: datetime
+
+    def ridden(self, row: Any) -> ProgressRead:
+        """The read from the credit's row (its ``tp_`` columns), typed as the read of its own
+        gives it: the rows' arrays zipped back into progress rows."""
+        head = ProgressHead(
+            **{name: getattr(row, f"{RIDE}{name}") for name in _HEAD},
+            referrer_id=getattr(row, f"{RIDE}referrer_id", UNREAD),
+        )
+        columns = [getattr(row, f"{RIDE}{name}") or [] for name in (*_RIDE_ROWS, "seen")]
+        states = {
+            (task_id, period): Progress(plain(progress), completions, last_day, tuple(seen))
+            for task_id, period, progress, completions, last_day, seen in zip(*columns, strict=True)
+        }
+        return ProgressRead(self.asked, head, states)
+
+
+_HEAD = ("generation", "segment", "variants", "listeners", "last_active")
+
+
+def riding_read(
+    member_id: int, occurrences: Sequence[Occurrence], active_at: datetime, *, referral: bool
+) -> RidingRead:
+    """The progress read :meth:`TaskTracker.feed` would send for these occurrences, noting the
+    activity at ``active_at`` (and reading the pending referral, with ``referral``), to ride on
+    a purchase's credit: its keys guessed from this process's cached tasks, as the feed's."""
+    asked = _keys(_fed(ENABLED_TASKS.latest() or [], occurrences))
+    params = {
+        f"{RIDE}member_id": member_id,
+        f"{RIDE}active_at": active_at,
+        f"{RIDE}task_ids": [task_id for task_id, _ in asked],
+        f"{RIDE}periods": [period for _, period in asked],
+    }
+    build = ride_progress_read_with_referral if referral else ride_progress_read
+    return RidingRead(build, params, asked, active_at)
 
 
 ANY: Any = object()  # a member of any segment: its segment is not read yet
@@ -449,26 +580,31 @@ class TaskTracker:
         actor: Actor,
         active_at: datetime | None = None,
         referral: bool = False,
+        read: ProgressRead | None = None,
     ) -> Fed:
         """Feed what happened to every enabled task it matches (the member's lock is held);
         with ``active_at``, note the member's activity in the same read; with ``referral``,
-        read the member's pending referral there too.
+        read the member's pending referral there too; with ``read``, that read was done
+        already (it rode on a purchase's credit: :func:`riding_read`).
 
         The tasks are this process's cached ones when the progress read says they still are
         the enabled tasks (nearly always): then one read and one statement that saves the
         progress with its events, whatever the number of tasks and occurrences."""
-        guess = ENABLED_TASKS.latest() or []
-        keys = _keys(_fed(guess, occurrences))
-        first, states = await self._load_many(
-            member_id, keys, active_at=active_at, referral=referral
-        )
+        if read is None:
+            keys = _keys(_fed(ENABLED_TASKS.latest() or [], occurrences))
+            first, states = await self._load_many(
+                member_id, keys, active_at=active_at, referral=referral
+            )
+        else:
+            keys, first, states = read.asked, read.first, dict(read.states)
         enabled = await self.enabled_tasks(first.generation)
         fed = _fed(enabled, occurrences, first.segment)
-        missing = [key for key in _keys(fed) if key not in states]
-        if enabled is not guess and missing:  # the tasks changed: read what the guess missed
+        asked = set(keys)
+        missing = [key for key in _keys(fed) if key not in asked]
+        if missing:  # the tasks changed since the keys were guessed: read what the guess missed
             states.update((await self._load_many(member_id, missing))[1])
         updates = await self._advance(member_id, fed, states, actor, first)
-        last_active = first.last_active if active_at is not None else None
+        last_active = first.last_active if active_at is not None or read is not None else None
         return Fed(updates, last_active, first.referrer_id if referral else UNREAD)
 
     async def _save_and_announce(self, member_id: int, changed: Sequence[TaskUpdate]) -> None:

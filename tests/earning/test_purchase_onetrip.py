@@ -1,6 +1,7 @@
 """A purchase's row, lines and sales event ride on its credit's statement (issue 21, a
 ``Rider``, app/ledger/credits.py), and so does its tier activity (the last activity noted, the
-measures read with the purchase counted): one statement for the three on every purchase that
+measures read with the purchase counted) and engagement's task-progress read (a
+``PurchaseRide``, app/earning/hooks.py): one statement for the four on every purchase that
 earns. It writes exactly what the credit, the placement and the tier's statement wrote one
 after another, row by row and event by event (a tier upgrade included), and an order id taken
 meanwhile by another member still refuses the purchase with nothing written."""
@@ -8,6 +9,7 @@ meanwhile by another member still refuses the purchase with nothing written."""
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -18,7 +20,10 @@ from app.clock import FrozenClock
 from app.earning import orders
 from app.earning import usecases as earning
 from app.earning.commands import PurchaseLineInput, RecordPurchase
+from app.earning.hooks import PURCHASE_RIDES
 from app.earning.tables import purchase_lines, purchases
+from app.engagement import usecases as engagement
+from app.engagement.tables import task_progress, tasks
 from app.errors import DomainError
 from app.events.tables import events
 from app.ledger import credits, movements
@@ -31,6 +36,7 @@ from tests.earning.test_purchase_lock import (
     BASKET,
     MORNING,
     POS,
+    STAFF,
     _buy,
     _member,
     _plain,
@@ -108,6 +114,7 @@ async def test_the_placement_riding_on_the_credit_writes_what_two_statements_wro
     with monkeypatch.context() as before:
         before.setattr(movements, "write_credit", _credit_then_place)
         before.setattr(TierService, "rides_activity", _never)
+        before.setattr(PURCHASE_RIDES, "_ride", None)  # the progress read on its own too
         with counting(runtime) as one_by_one:
             await _buy(runtime, a, "ord-a-1")
             await _buy(runtime, a, "ord-a-2", BIG)
@@ -181,5 +188,60 @@ async def test_a_members_first_tier_row_rides_on_its_first_purchase(
     assert await _placed(runtime, b, "ord-b-") == await _placed(runtime, a, "ord-a-")
     assert [tier.tier_code for tier in await _tiers(runtime, a, b)] == ["normal", "normal"]
     assert not [s for s in riding if s.startswith("INSERT INTO member_tiers")]
+    report = await audit_ledger(runtime.engine, runtime.clock.now())
+    assert report.ok, report.render()
+
+
+def _progress_reads(statements: list[str]) -> tuple[int, int]:
+    """The task-progress reads sent on their own: noting the activity (the feed's), and
+    reading keys the first read missed (the tasks changed since this process cached them)."""
+    noting = sum(s.startswith("WITH before AS") and "task_progress" in s for s in statements)
+    missed = sum(s.startswith("SELECT g.generation") for s in statements)
+    return noting, missed
+
+
+async def test_the_progress_read_riding_on_the_credit_reads_what_its_own_read_did(
+    runtime: Runtime, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Member a's purchases read their task progress in a statement of their own after the
+    credit, member b's in the credit's statement: the same progress, rewards (the explorer,
+    the win-back after the dormancy, the referral on the first purchase), events. The third
+    purchase comes after a task was switched off and on again, so the tasks this process
+    cached miss it: b's riding read guessed its keys from them, and the progress it had (two
+    days of three in a row) is read after, as the read of its own does."""
+    a, b = await referred_pair(runtime, clock)
+
+    async def buy(member: int, order: str, *, riding: bool) -> list[str]:
+        with monkeypatch.context() as patched:
+            if not riding:
+                patched.setattr(PURCHASE_RIDES, "_ride", None)
+            with counting(runtime) as statements:
+                await _buy(runtime, member, order)
+        return statements
+
+    own: list[str] = []
+    ridden: list[str] = []
+    for day in (1, 2):
+        own += await buy(a, f"ord-a-{day}", riding=False)
+        ridden += await buy(b, f"ord-b-{day}", riding=True)
+        clock.advance(timedelta(days=1))
+    # buy-3-days switched off (a purchase caches the tasks without it), then on again.
+    await engagement.update_task(runtime, STAFF, "buy-3-days", None, enabled=False)
+    await _buy(runtime, await _member(runtime, "c"), "ord-c-1")
+    await engagement.update_task(runtime, STAFF, "buy-3-days", None, enabled=True)
+    ridden += await buy(b, "ord-b-3", riding=True)
+    own += await buy(a, "ord-a-3", riding=False)
+
+    assert await _written(runtime, b, "ord-b-") == await _written(runtime, a, "ord-a-")
+    assert await _placed(runtime, b, "ord-b-") == await _placed(runtime, a, "ord-a-")
+    async with runtime.engine.connect() as conn:  # the third day completed buy-3-days for both
+        found = await conn.execute(
+            select(task_progress.c.member_id, task_progress.c.completions)
+            .join(tasks, tasks.c.id == task_progress.c.task_id)
+            .where(tasks.c.code == "buy-3-days", task_progress.c.member_id.in_([a, b]))
+        )
+        assert sorted(completions for _, completions in found) == [1, 1]
+    # a: a read of its own on each purchase; b: none, but the keys its guess missed.
+    assert (_progress_reads(own), _progress_reads(ridden)) == ((3, 0), (0, 1))
     report = await audit_ledger(runtime.engine, runtime.clock.now())
     assert report.ok, report.render()
