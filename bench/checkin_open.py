@@ -3,6 +3,7 @@
     python bench/checkin_open.py                          # step mode: 200, 400, 800 check-ins/s
     python bench/checkin_open.py --rates 800,1000 --duration 20
     python bench/checkin_open.py --storm 100000 --rate 800  # the storm, one check-in per member
+    JIFEN_CHECKIN_BATCH_MAX=0 python bench/checkin_open.py  # group commit off (the server's)
 
 Why open loop. bench/signin_storm.py is a closed loop (wrk, 8 connections): each connection
 sends its next check-in when the previous one is answered, so a slow server slows the sender and
