@@ -263,6 +263,9 @@ async def expired_lots(conn: Any) -> int:
     return int(await conn.scalar(text("SELECT count(*) FROM lots WHERE remaining = 0")))
 
 
+WAL_POSITION = text("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')")
+
+
 async def sweep(
     database_url: str,
     redis_url: str,
@@ -297,6 +300,7 @@ async def sweep(
         pids = await open_ahead(engine, connections)  # the sweep's connections (a LIFO pool)
         async with engine.connect() as conn:
             before = await expired_lots(conn)
+            wal_before = await conn.scalar(WAL_POSITION)
         print("ready", flush=True)
         sys.stdin.readline()
         backend, process = cpu_seconds(pids), time.process_time()
@@ -313,12 +317,14 @@ async def sweep(
         backend, process = cpu_seconds(pids) - backend, time.process_time() - process
         async with engine.connect() as conn:
             lots = await expired_lots(conn) - before
+            wal = await conn.scalar(WAL_POSITION) - wal_before
     finally:
         await redis.aclose()
         await engine.dispose()
     return {
         "lots_per_second_budget": lots_per_second,
         "expired_lots": lots,
+        "wal_bytes": float(wal),  # the whole cluster's: other sessions' writes count too
         "seconds": seconds,
         "finished": finished,
         "pg_cpu": backend,
@@ -486,6 +492,12 @@ def parse_args() -> argparse.Namespace:
         "generated data, their CPU a lot",
     )
     parser.add_argument("--before", type=Path, default=None, help="the older checkout's root")
+    parser.add_argument(
+        "--before-data",
+        default=None,
+        help="--cpu-pairs: the before runs sweep copies of this database (its URL) instead: a "
+        "schema or storage change measured on the same tree (--before defaults to this one)",
+    )
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of wrk per window")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
@@ -509,7 +521,9 @@ def parse_args() -> argparse.Namespace:
     if args.reuse and "JIFEN_DATABASE_URL" not in os.environ:
         parser.error("--reuse needs JIFEN_DATABASE_URL (else the bench recreates its database)")
     if args.cpu_pairs and args.before is None:
-        parser.error("--cpu-pairs needs --before (a checkout of the older commit)")
+        if args.before_data is None:
+            parser.error("--cpu-pairs needs --before (a checkout of the older commit)")
+        args.before = ROOT
     shape = YEAR_END if args.year_end else DEFAULT_SHAPE
     for name, value in shape.items():
         if getattr(args, name) is None:
@@ -688,27 +702,50 @@ async def clone_database(url: str, template_url: str | None) -> None:
         await conn.close()
 
 
+async def writes_per_lot(url: str, swept: dict[str, Any]) -> str:
+    """What a sweep wrote a lot (read after its process ended, its backends' statistics flushed,
+    on a fresh copy: every count is the sweep's): the share of the lots' and the accounts'
+    updates that were HOT (no index entry written), and the WAL a lot (the cluster's: other
+    sessions' writes meanwhile count too)."""
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        rows = await conn.fetch(
+            "SELECT relname, n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables "
+            "WHERE relname IN ('lots', 'accounts') ORDER BY relname"
+        )
+    finally:
+        await conn.close()
+    hot = ", ".join(
+        f"{row['relname']} {row['n_tup_hot_upd']}/{row['n_tup_upd']} HOT" for row in rows
+    )
+    return f"{hot}, WAL {swept['wal_bytes'] / max(swept['expired_lots'], 1):.0f} B a lot"
+
+
 def cpu_pairs(database_url: str, redis_url: str, args: argparse.Namespace, out: Path) -> bool:
     """The sweep's CPU a lot, this tree against ``--before``'s, in alternating runs on copies
     of the same generated data (unpaced, no API load): on a loaded box CPU seconds a lot are
     the figure that stays put. Each copy is audited after its sweep."""
-    trees = [("before", args.before.resolve()), ("after", ROOT)]
+    sides = [
+        ("before", args.before.resolve(), args.before_data or database_url),
+        ("after", ROOT, database_url),
+    ]
     copy = database_url.rsplit("?", 1)[0] + "_run"
     figures: dict[str, list[float]] = {"before": [], "after": []}
     good = True
     for run in range(args.cpu_pairs):
-        for label, tree in trees if run % 2 == 0 else trees[::-1]:
-            asyncio.run(clone_database(copy, database_url))
+        for label, tree, data in sides if run % 2 == 0 else sides[::-1]:
+            asyncio.run(clone_database(copy, data))
             sweeper = Sweeper(copy, redis_url, args.batch, 0, None, out, tree, args.sweeps)
             sweeper.go()
             swept = sweeper.figures()
+            swept["writes"] = asyncio.run(writes_per_lot(copy, swept))
             ok, report = asyncio.run(audit(copy))
             good = good and ok
             lots = max(swept["expired_lots"], 1)
             figures[label].append(1e6 * (swept["pg_cpu"] + swept["python_cpu"]) / lots)
             print(
                 f"  {label:<6} {swept['expired_lots']} lots in {swept['seconds']:.1f}s: "
-                f"{cpu_per_lot(swept)}; audit {'passed' if ok else 'FAILED'}; "
+                f"{cpu_per_lot(swept)}; {swept['writes']}; audit {'passed' if ok else 'FAILED'}; "
                 f"load {load_average()}",
                 flush=True,
             )

@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import BigInteger, DateTime, TextClause, any_, bindparam, literal, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -22,9 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import after_commit
 from app.events.outbox import append_events, member_topic
-from app.ledger.accounts import Account, member_statuses
+from app.ledger.accounts import Account
 from app.ledger.journal import Note, count_postings
-from app.ledger.models import Actor, EntryKind
+from app.ledger.models import Actor, Balance, EntryKind
 from app.ledger.payloads import balance_payload, entry_created_at, entry_payload_sql
 from app.ledger.tables import accounts, lots
 
@@ -42,6 +42,43 @@ class Settlement:
     expired_lots: int
 
 
+class Settling(Protocol):
+    """What settling reads and changes of a locked member account: its balances and its next
+    due moment (a write's :class:`~app.ledger.accounts.Account`, or the sweep's
+    :class:`DueAccount`)."""
+
+    id: int
+    member_id: int
+    available: int
+    pending: int
+    held: int
+    debt: int
+    next_due_at: datetime | None
+
+    @property
+    def balance(self) -> Balance: ...
+
+
+@dataclass(slots=True)
+class DueAccount:
+    """A member account the sweep locked, as settling needs it. Not the member's status:
+    settling never reads it (due points expire and matured ones activate whatever the member's
+    status), so the sweep neither reads the members nor builds the write's whole account — a
+    statement and ~1,000 rows a batch fewer (docs/PERFORMANCE.md "Expiry sweep")."""
+
+    id: int
+    member_id: int
+    available: int
+    pending: int
+    held: int
+    debt: int
+    next_due_at: datetime | None
+
+    @property
+    def balance(self) -> Balance:
+        return Balance(self.available, self.pending, self.held, self.debt)
+
+
 async def settle(conn: AsyncConnection, account: Account, now: datetime) -> Settlement | None:
     """Activate matured pending lots and expire due ones; None when nothing was due."""
     if account.next_due_at is None or account.next_due_at > now:
@@ -51,7 +88,7 @@ async def settle(conn: AsyncConnection, account: Account, now: datetime) -> Sett
 
 
 async def settle_accounts(
-    conn: AsyncConnection, due: Sequence[Account], now: datetime, *, save: bool = False
+    conn: AsyncConnection, due: Sequence[Settling], now: datetime, *, save: bool = False
 ) -> list[Settlement]:
     """Settle locked accounts whose ``next_due_at`` has come, all at once: activate their
     matured pending lots, expire their due lots (one expiry entry, its transfer to the bank and
@@ -87,7 +124,7 @@ async def settle_accounts(
 
 
 def _available_events(
-    by_id: dict[int, Account], activated: dict[int, int]
+    by_id: dict[int, Settling], activated: dict[int, int]
 ) -> list[tuple[str, str, dict[str, Any]]]:
     """A ``points.available`` event per account whose pending points matured, with the
     balance after settling. (The ``points.expired`` ones, written before them, are the expiry
@@ -106,23 +143,32 @@ def _available_events(
     ]
 
 
-async def lock_due_accounts(conn: AsyncConnection, now: datetime, limit: int) -> list[Account]:
+async def lock_due_accounts(conn: AsyncConnection, now: datetime, limit: int) -> list[DueAccount]:
     """Up to ``limit`` member accounts with something due (a lot to expire or to activate),
     earliest due first, locked — skipping those another transaction holds: a write, which
     settles the account itself, or another sweep."""
-    rows = (
-        await conn.execute(
-            select(accounts)
-            .where(accounts.c.kind == "member", accounts.c.next_due_at <= now)
-            .order_by(accounts.c.next_due_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-    ).all()
-    if not rows:
-        return []
-    statuses = await member_statuses(conn, [row.member_id for row in rows])
-    return [Account.of(row, statuses[row.member_id]) for row in rows]
+    rows = await conn.execute(_LOCK_DUE, {"now": now, "limit": limit})
+    return [DueAccount(*row) for row in rows]
+
+
+_LOCK_DUE = (
+    select(
+        accounts.c.id,
+        accounts.c.member_id,
+        accounts.c.available,
+        accounts.c.pending,
+        accounts.c.held,
+        accounts.c.debt,
+        accounts.c.next_due_at,
+    )
+    .where(
+        accounts.c.kind == "member",
+        accounts.c.next_due_at <= bindparam("now", type_=DateTime(timezone=True)),
+    )
+    .order_by(accounts.c.next_due_at)
+    .limit(bindparam("limit", type_=BigInteger))
+    .with_for_update(skip_locked=True)
+)
 
 
 def _ids(account_ids: list[int]) -> Any:
@@ -270,7 +316,7 @@ RETURNING a.id, p.points, p.from_pending, p.lots, a.next_due_at
 
 
 async def _expire_due_lots(
-    conn: AsyncConnection, due: Sequence[Account], now: datetime, *, save: bool
+    conn: AsyncConnection, due: Sequence[Settling], now: datetime, *, save: bool
 ) -> tuple[list[_Expired], dict[int, datetime]]:
     """Expire the accounts' due lots into the bank, with their events (:data:`_EXPIRE`); per
     account that had any, its expiry. With ``save`` every account is saved too
@@ -312,7 +358,7 @@ _NEXT_DUE = text(
 
 
 async def _next_due(
-    conn: AsyncConnection, settled: Sequence[Account], now: datetime
+    conn: AsyncConnection, settled: Sequence[Settling], now: datetime
 ) -> dict[int, datetime]:
     """When each settled account next has a lot to activate or expire (absent: nothing ever)."""
     found = await conn.execute(
