@@ -102,7 +102,7 @@ async def settle_accounts(
     for account_id, points in activated.items():
         by_id[account_id].pending -= points
         by_id[account_id].available += points
-    expired, saved_next_due = await _expire_due_lots(conn, due, now, save=save)
+    expired, saved_next_due = await _expire_due_lots(conn, due, now, activated, save=save)
     for gone in expired:
         account = by_id[gone.account_id]
         account.pending -= gone.from_pending
@@ -220,12 +220,24 @@ class _Expired:
 # balance before (the caller's, after its matured points were activated; it may not be saved
 # yet). The sweep's variant (:data:`_EXPIRE_AND_SAVE`) ends by saving every account of the batch
 # with its balance and next due moment: no second statement sends the balances back.
-_EXPIRE_STEPS = f"""
-WITH settling AS (
+_GIVEN_BALANCES = """
     SELECT * FROM unnest(CAST(:account_ids AS bigint[]), CAST(:available AS bigint[]),
                          CAST(:pending AS bigint[]), CAST(:held AS bigint[]),
                          CAST(:debt AS bigint[]))
-        AS s(account_id, available, pending, held, debt)
+        AS s(account_id, available, pending, held, debt)"""
+# The sweep's accounts are saved by the statement itself, so their rows are as the sweep locked
+# them: their balances are read here, plus what matured just before (usually nothing), rather
+# than sent — asyncpg checks every element of an array parameter in Python, and four arrays of
+# a batch's size were a fifth of the sweep's Python (docs/PERFORMANCE.md "Expiry sweep").
+_LOCKED_BALANCES = """
+    SELECT a.id AS account_id, a.available + COALESCE(m.points, 0) AS available,
+           a.pending - COALESCE(m.points, 0) AS pending, a.held, a.debt
+    FROM accounts a
+    LEFT JOIN unnest(CAST(:matured_ids AS bigint[]), CAST(:matured AS bigint[]))
+        AS m(account_id, points) ON m.account_id = a.id
+    WHERE a.id = ANY(CAST(:account_ids AS bigint[]))"""
+_EXPIRE_STEPS = f"""
+WITH settling AS ({{balances}}
 ), due AS (
     UPDATE lots SET remaining = 0
     FROM (SELECT l.id, l.remaining FROM lots l JOIN settling s ON l.account_id = s.account_id
@@ -288,20 +300,22 @@ def _next_due_sql(account_id: str, pending: str) -> str:
                 AND (l.expires_at IS NULL OR l.expires_at > :now)) END)"""
 
 
-def _with_arrays(sql: str) -> TextClause:
+def _with_arrays(sql: str, arrays: Sequence[str]) -> TextClause:
     return text(sql).bindparams(
-        *(bindparam(name, type_=ARRAY(BigInteger())) for name in _BALANCE_ARRAYS),
+        *(bindparam(name, type_=ARRAY(BigInteger())) for name in arrays),
         bindparam("now", type_=DateTime(timezone=True)),
     )
 
 
 _EXPIRE = _with_arrays(
-    _EXPIRE_STEPS + "SELECT account_id, points, from_pending, lots, NULL FROM per_account"
+    _EXPIRE_STEPS.replace("{balances}", _GIVEN_BALANCES)
+    + "SELECT account_id, points, from_pending, lots, NULL FROM per_account",
+    _BALANCE_ARRAYS,
 )
 # Every account of the batch saved (those with nothing expired too: their matured points), with
 # its next due moment; the row of each comes back with its expiry (NULLs: none).
 _EXPIRE_AND_SAVE = _with_arrays(
-    _EXPIRE_STEPS
+    _EXPIRE_STEPS.replace("{balances}", _LOCKED_BALANCES)
     + f"""
 UPDATE accounts a
 SET available = s.available - COALESCE(p.points - p.from_pending, 0),
@@ -311,24 +325,39 @@ SET available = s.available - COALESCE(p.points - p.from_pending, 0),
 FROM settling s LEFT JOIN per_account p USING (account_id)
 WHERE a.id = s.account_id
 RETURNING a.id, p.points, p.from_pending, p.lots, a.next_due_at
-"""
+""",
+    ("account_ids", "matured_ids", "matured"),
 )
 
 
 async def _expire_due_lots(
-    conn: AsyncConnection, due: Sequence[Settling], now: datetime, *, save: bool
+    conn: AsyncConnection,
+    due: Sequence[Settling],
+    now: datetime,
+    activated: dict[int, int],
+    *,
+    save: bool,
 ) -> tuple[list[_Expired], dict[int, datetime]]:
     """Expire the accounts' due lots into the bank, with their events (:data:`_EXPIRE`); per
     account that had any, its expiry. With ``save`` every account is saved too
-    (:data:`_EXPIRE_AND_SAVE`), and its next due moment comes back (absent: nothing ever)."""
-    rows = await conn.execute(
-        _EXPIRE_AND_SAVE if save else _EXPIRE,
-        {
-            "account_ids": [account.id for account in due],
+    (:data:`_EXPIRE_AND_SAVE`: its balances read from its row, as locked, plus ``activated``,
+    the points that just matured), and its next due moment comes back (absent: nothing
+    ever)."""
+    balances: dict[str, list[int]] = (
+        {"matured_ids": list(activated), "matured": list(activated.values())}
+        if save
+        else {
             "available": [account.available for account in due],
             "pending": [account.pending for account in due],
             "held": [account.held for account in due],
             "debt": [account.debt for account in due],
+        }
+    )
+    rows = await conn.execute(
+        _EXPIRE_AND_SAVE if save else _EXPIRE,
+        {
+            "account_ids": [account.id for account in due],
+            **balances,
             "now": now,
             "created_at_text": entry_created_at(now),
             "kind": EntryKind.EXPIRY.value,

@@ -132,6 +132,47 @@ async def test_the_sweep_makes_matured_pending_points_available_with_an_event(
     assert payload["points"] == 70 and payload["balance"]["available"] == 70
 
 
+async def test_one_batch_saves_an_account_whose_points_mature_expire_and_stay_pending(
+    runtime: Runtime, clock: FrozenClock
+) -> None:
+    """The sweep's statement reads each account's balances from its locked row plus the points
+    that just matured (app/ledger/settlement.py): an account with a lot expiring, a pending one
+    maturing and another still pending in one batch is saved with each point in its place."""
+    with_policy(runtime, "rolling:1")
+    m = await new_member(runtime)
+    bystander = await new_member(runtime, "m-2")
+    await earn(runtime, m, 50)  # due in a month
+    clock.advance(20 * DAY)
+    await earn(runtime, m, 30, available_at=clock.now() + 10 * DAY)  # matures before the sweep
+    await earn(runtime, m, 20, available_at=clock.now() + 25 * DAY)  # still pending after it
+    await earn(runtime, bystander, 40, available_at=clock.now() + 10 * DAY)  # matures only
+    clock.advance(15 * DAY)
+    result = await ledger.settle_due_accounts(runtime)
+    assert (result.accounts, result.activated, result.expired, result.expired_lots) == (
+        2,
+        70,
+        50,
+        1,
+    )
+    async with runtime.engine.connect() as conn:
+        saved = (
+            await conn.execute(
+                text(
+                    "SELECT member_id, available, pending, next_due_at FROM accounts "
+                    "WHERE member_id IN (:m, :b) ORDER BY member_id"
+                ),
+                {"m": m, "b": bystander},
+            )
+        ).all()
+        expired_balance = await conn.scalar(
+            text("SELECT payload->'balance' FROM events WHERE type = 'points.expired'")
+        )
+    assert [tuple(row[:3]) for row in saved] == [(m, 30, 20), (bystander, 40, 0)]
+    assert saved[0].next_due_at > clock.now() and saved[1].next_due_at > clock.now()
+    assert expired_balance == {"available": 30, "pending": 20, "held": 0, "debt": 0, "total": 50}
+    assert await ledger.get_balance(runtime, m) == Balance(30, 20, 0, 0)
+
+
 async def members_with_a_due_lot_and_a_later_one(
     rt: Runtime, clock: FrozenClock, name: str, count: int, due: int, later: int
 ) -> list[int]:
