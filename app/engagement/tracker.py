@@ -31,6 +31,7 @@ from sqlalchemy import (
     literal,
     null,
     select,
+    true,
     tuple_,
 )
 from sqlalchemy.dialects.postgresql import JSONB, insert
@@ -192,12 +193,26 @@ def _riding_read(*, referral: bool) -> tuple[list[CTE], CTE]:
         )
         .subquery(f"{RIDE}rows")
     )
+    # The member's teams in the asked tasks: a team challenge's completion pays its bonus by it.
+    teams = (
+        select(
+            func.array_agg(team_members.c.task_id).label(f"{RIDE}team_task_ids"),
+            func.array_agg(team_members.c.team_id).label(f"{RIDE}team_ids"),
+        )
+        .where(
+            team_members.c.member_id == member_id,
+            team_members.c.task_id.in_(select(asked.c.task_id)),
+        )
+        .subquery(f"{RIDE}teams")
+    )
     last_active, ctes = noting_activity(RIDE)
     columns = [*_generations(member_id), last_active]
     if referral:
         columns.append(pending_referrer(member_id).label("referrer_id"))
-    read = select(*(column.label(f"{RIDE}{column.name}") for column in columns), *rows.c).cte(
-        f"{RIDE}read"
+    read = (
+        select(*(column.label(f"{RIDE}{column.name}") for column in columns), *rows.c, *teams.c)
+        .select_from(rows.join(teams, true()))
+        .cte(f"{RIDE}read")
     )
     return ctes, read
 
@@ -331,6 +346,8 @@ class ProgressRead:
     asked: list[tuple[int, str]]
     first: Any
     states: dict[tuple[int, str], Progress]
+    # The member's team in each asked task that has one (a task asked without: no team).
+    teams: dict[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -356,7 +373,12 @@ class RidingRead:
             (task_id, period): Progress(plain(progress), completions, last_day, tuple(seen))
             for task_id, period, progress, completions, last_day, seen in zip(*columns, strict=True)
         }
-        return ProgressRead(self.asked, head, states)
+        teams = zip(
+            getattr(row, f"{RIDE}team_task_ids") or [],
+            getattr(row, f"{RIDE}team_ids") or [],
+            strict=True,
+        )
+        return ProgressRead(self.asked, head, states, dict(teams))
 
 
 _HEAD = ("generation", "segment", "variants", "listeners", "last_active")
@@ -443,6 +465,8 @@ class TaskTracker:
         self.clock = clock
         self.settings = settings
         self.rewards = Rewards.of(conn, clock, settings)
+        # The member's teams read with its progress (a ride): (member, tasks asked, teams).
+        self._teams: tuple[int, frozenset[int], dict[int, int]] | None = None
 
     def today(self) -> date:
         return business_date(self.clock.now(), self.settings.timezone)
@@ -597,6 +621,9 @@ class TaskTracker:
             )
         else:
             keys, first, states = read.asked, read.first, dict(read.states)
+            if read.teams is not None:
+                asked_tasks = frozenset(task_id for task_id, _ in keys)
+                self._teams = (member_id, asked_tasks, read.teams)
         enabled = await self.enabled_tasks(first.generation)
         fed = _fed(enabled, occurrences, first.segment)
         asked = set(keys)
@@ -698,6 +725,9 @@ class TaskTracker:
     async def _team_of(self, member_id: int, task: Task) -> int | None:
         if task.team_size is None:
             return None
+        known = self._teams
+        if known is not None and known[0] == member_id and task.id in known[1]:
+            return known[2].get(task.id)  # read with the progress
         team: int | None = await self.conn.scalar(
             select(team_members.c.team_id).where(
                 team_members.c.task_id == task.id, team_members.c.member_id == member_id

@@ -29,6 +29,8 @@ from app.events.tables import events
 from app.ledger import credits, movements
 from app.ledger import usecases as ledger
 from app.ledger.audit import audit_ledger
+from app.ledger.models import Actor
+from app.ledger.tables import entries
 from app.runtime import Runtime
 from app.tiers.service import TierService
 from app.tiers.tables import member_tiers, tier_changes
@@ -243,5 +245,44 @@ async def test_the_progress_read_riding_on_the_credit_reads_what_its_own_read_di
         assert sorted(completions for _, completions in found) == [1, 1]
     # a: a read of its own on each purchase; b: none, but the keys its guess missed.
     assert (_progress_reads(own), _progress_reads(ridden)) == ((3, 0), (0, 1))
+    report = await audit_ledger(runtime.engine, runtime.clock.now())
+    assert report.ok, report.render()
+
+
+async def test_a_team_challenge_completed_finds_the_team_in_the_riding_read(
+    runtime: Runtime, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The team-spend challenge completed pays a team member its 20% bonus, named by its team:
+    with the progress read on its own, the team is read when the bonus is paid; riding on the
+    credit, it comes with the progress (and a member in no team gets no bonus)."""
+    clock.set(MORNING)
+    await programme(runtime)
+    a, b, solo = [await _member(runtime, ref) for ref in ("a", "b", "solo")]
+    teams = {}
+    for member in (a, b):
+        captain = Actor(f"member:{member}", "api")
+        teams[member] = (
+            await engagement.create_team(runtime, captain, "team-spend", member, f"T{member}")
+        ).id
+    with monkeypatch.context() as before:
+        before.setattr(PURCHASE_RIDES, "_ride", None)
+        with counting(runtime) as own:
+            await _buy(runtime, a, "ord-a")  # 1,300 CNY: team-spend (1,000) completed
+    with counting(runtime) as riding:
+        await _buy(runtime, b, "ord-b")
+        await _buy(runtime, solo, "ord-solo")
+
+    async with runtime.engine.connect() as conn:
+        found = await conn.execute(
+            select(entries.c.member_id, entries.c.amount, entries.c.details["team_id"].as_integer())
+            .where(entries.c.details["engagement"].astext == "team")
+            .order_by(entries.c.member_id)
+        )
+        assert [tuple(row) for row in found] == [(a, 40, teams[a]), (b, 40, teams[b])]
+
+    def team_reads(statements: list[str]) -> int:
+        return sum(s.startswith("SELECT team_members.team_id") for s in statements)
+
+    assert (team_reads(own), team_reads(riding)) == (1, 0)
     report = await audit_ledger(runtime.engine, runtime.clock.now())
     assert report.ok, report.render()
