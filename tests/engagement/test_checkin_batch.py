@@ -18,11 +18,13 @@ from app.engagement.checkins import CheckInResult
 from app.engagement.tables import engagement_rewards, sign_ins
 from app.errors import DomainError
 from app.groupcommit import ALONE, Batcher
+from app.ledger import usecases as ledger
 from app.ledger.audit import audit_ledger
+from app.ledger.commands import Earn
 from app.ledger.models import MemberStatus
 from app.members import usecases as members
 from app.runtime import Runtime
-from tests.engagement.conftest import NewMember, actor_of
+from tests.engagement.conftest import STAFF, NewMember, actor_of
 from tests.engagement.test_checkin_onetrip import MORNING, _ordinary, _written
 from tests.statements import counting
 
@@ -172,29 +174,37 @@ async def test_with_batching_off_each_check_in_is_its_own_statement(
     assert onetrip.BATCHER not in alone.caches
 
 
+async def checked_in(rt: Runtime, member: int) -> str:
+    """A check-in through the use case: "ok" or its refusal's code."""
+    try:
+        await usecases.check_in(rt, actor_of(member), member)
+    except DomainError as error:
+        return error.code.value
+    return "ok"
+
+
+async def _two_processes(
+    runtime: Runtime, clock: FrozenClock, new_member: NewMember, tag: str, count: int
+) -> tuple[Runtime, list[int]]:
+    """Another API process's runtime (its own batchers), the caches filled, ``count`` members."""
+    other = batched(runtime, runtime.settings.checkin_batch_max)
+    clock.set(MORNING)
+    await _ordinary(runtime, await new_member(f"{tag}-first"))
+    return other, [await new_member(f"{tag}-{i}") for i in range(count)]
+
+
 async def test_a_race_of_check_ins_from_two_processes_pays_each_member_once(
     runtime: Runtime, clock: FrozenClock, new_member: NewMember
 ) -> None:
     """Two runtimes (two API processes' batchers) race check-ins through the use case over
     real connections, each member sent up to four times: one sign-in and one reward each, the
     rest refused, then the ledger audit."""
-    other = batched(runtime, runtime.settings.checkin_batch_max)
-    clock.set(MORNING)
-    first = await new_member("first")
-    await _ordinary(runtime, first)
-    people = [await new_member(f"m-{i}") for i in range(24)]
+    other, people = await _two_processes(runtime, clock, new_member, "m", 24)
     rng = random.Random(21)
     sent = [m for m in people for _ in range(rng.choice((1, 1, 2, 4)))]
     rng.shuffle(sent)
 
-    async def attempt(m: int) -> str:
-        try:
-            await usecases.check_in(rng.choice((runtime, other)), actor_of(m), m)
-        except DomainError as error:
-            return error.code.value
-        return "ok"
-
-    got = await asyncio.gather(*(attempt(m) for m in sent))
+    got = await asyncio.gather(*(checked_in(rng.choice((runtime, other)), m) for m in sent))
 
     by_member: dict[int, Counter[str]] = {m: Counter() for m in people}
     for m, outcome in zip(sent, got, strict=True):
@@ -212,5 +222,38 @@ async def test_a_race_of_check_ins_from_two_processes_pays_each_member_once(
     assert rewards == Counter(people)
     assert [await _sign_ins(runtime, m) for m in people] == [1] * len(people)
     assert batcher(runtime).batches + batcher(other).batches < len(sent)
+    report = await audit_ledger(runtime.engine, runtime.clock.now())
+    assert report.ok, report.render()
+
+
+async def test_check_in_and_earn_batches_racing_over_the_same_members_each_post_once(
+    runtime: Runtime, clock: FrozenClock, new_member: NewMember
+) -> None:
+    """Check-ins' batches and earns' batches lock the same accounts (both in member order):
+    raced from two processes over a few members, each check-in pays once, each earn posts
+    once, every balance adds up, then the ledger audit."""
+    other, people = await _two_processes(runtime, clock, new_member, "r", 8)
+    rng = random.Random(7)
+    earns = [(rng.choice(people), rng.randint(1, 9), f"race-{n}") for n in range(60)]
+    check_ins = [m for m in people for _ in range(2)]
+
+    async def earn(m: int, amount: int, key: str) -> int:
+        note = Earn(m, amount, "raced with check-ins")
+        entry = await ledger.earn_points(
+            rng.choice((runtime, other)), STAFF, note, idempotency_key=key
+        )
+        return entry.amount
+
+    racing = [checked_in(rng.choice((runtime, other)), m) for m in check_ins] + [
+        earn(*e) for e in earns
+    ]
+    rng.shuffle(racing)
+    got = await asyncio.gather(*racing)
+
+    assert Counter(g for g in got if isinstance(g, str)) == {"ok": 8, "ALREADY_EXISTS": 8}
+    for m in people:
+        earned = sum(amount for who, amount, _ in earns if who == m)
+        assert (await ledger.get_balance(runtime, m)).available == 5 + earned
+    assert [await _sign_ins(runtime, m) for m in people] == [1] * len(people)
     report = await audit_ledger(runtime.engine, runtime.clock.now())
     assert report.ok, report.render()
