@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeAlias, TypeVar
 
@@ -70,7 +71,13 @@ def outcomes_by_index(rows: Sequence[asyncpg.Record], count: int) -> list[Outcom
 
 class Batcher(Generic[R]):
     """A process's queue of requests waiting for their batch (one per use, runtime and event
-    loop); ``send`` writes a batch in one statement."""
+    loop); ``send`` writes a batch in one statement.
+
+    Every request that went out is answered exactly once, whatever happens to its batch: an
+    outcome, the statement's connection fault, or — the batch stopped before its answer came
+    (its task cancelled, an error of the batcher's own) — :class:`app.db.CommitInDoubt`, the
+    caller's cue to send the same request again with its key. A request whose caller stopped
+    waiting (cancelled: a client gone) before its batch went out is not sent."""
 
     def __init__(self, engine: AsyncEngine, cap: int, send: Send[R], name: str) -> None:
         self.engine = engine
@@ -79,12 +86,16 @@ class Batcher(Generic[R]):
         self.name = name
         self.loop = asyncio.get_running_loop()
         self.batches = 0  # statements sent: what the tests count
-        self._waiting: list[tuple[R, asyncio.Future[Outcome]]] = []
+        self._waiting: deque[tuple[R, asyncio.Future[Outcome]]] = deque()
         self._out: set[asyncio.Task[None]] = set()
         self._flush_scheduled = False
 
     async def post(self, request: R) -> Outcome:
         """The request's outcome, once the batch it went out in has committed."""
+        if asyncio.get_running_loop() is not self.loop:
+            # Its future, its flush and its batch's task all live on the batcher's loop: from
+            # another one it would be sent there unseen, or never. Refused before it is queued.
+            raise RuntimeError(f"{self.name}: posted from another event loop than its own")
         future: asyncio.Future[Outcome] = self.loop.create_future()
         self._waiting.append((request, future))
         self._schedule_flush()
@@ -100,10 +111,25 @@ class Batcher(Generic[R]):
 
     def _flush(self) -> None:
         self._flush_scheduled = False
-        batch, self._waiting = self._waiting[: self.cap], self._waiting[self.cap :]
-        task = self.loop.create_task(self._send(batch), name=self.name)
-        self._out.add(task)
-        task.add_done_callback(self._returned)
+        # Up to IN_FLIGHT batches go out now: what is left beyond a full batch does not wait
+        # for the next request to come along.
+        while len(self._out) < IN_FLIGHT:
+            batch = self._next_batch()
+            if not batch:
+                return
+            task = self.loop.create_task(self._send(batch), name=self.name)
+            self._out.add(task)
+            task.add_done_callback(self._returned)
+
+    def _next_batch(self) -> list[tuple[R, asyncio.Future[Outcome]]]:
+        """The next ``cap`` requests whose callers still wait (a cancelled one is dropped:
+        nothing of it was sent, so nothing is written for a caller who is gone)."""
+        batch: list[tuple[R, asyncio.Future[Outcome]]] = []
+        while self._waiting and len(batch) < self.cap:
+            waiting = self._waiting.popleft()
+            if not waiting[1].done():
+                batch.append(waiting)
+        return batch
 
     def _returned(self, task: asyncio.Task[None]) -> None:
         self._out.discard(task)
@@ -112,19 +138,27 @@ class Batcher(Generic[R]):
     async def _send(self, batch: list[tuple[R, asyncio.Future[Outcome]]]) -> None:
         self.batches += 1
         try:
-            outcomes = await self.send(self.engine, [request for request, _ in batch])
-        except asyncio.CancelledError:  # the process stops: so do the requests in the batch
+            for (_, future), outcome in zip(batch, await self._outcomes(batch), strict=True):
+                _settle(future, outcome)
+        except Exception as error:  # the statement's connection fault: each request's own
             for _, future in batch:
-                future.cancel()
-            raise
+                _settle(future, error=error)
+        finally:
+            # Stopped before the answers came (cancelled with the loop, or a fault of ours):
+            # the statement may have committed, so in doubt — never left waiting for ever.
+            for _, future in batch:
+                _settle(future, error=CommitInDoubt(f"{self.name}: stopped before its answer"))
+
+    async def _outcomes(self, batch: list[tuple[R, asyncio.Future[Outcome]]]) -> list[Outcome]:
+        """One outcome per request: the statement's, or ALONE for each when the statement
+        failed as a whole (or answered another count of rows); a connection fault is raised."""
+        try:
+            outcomes = await self.send(self.engine, [request for request, _ in batch])
         except Exception as error:
             if isinstance(error, CommitInDoubt) or connection_lost(error):
-                for _, future in batch:
-                    _settle(future, error=error)
-                return
-            outcomes = [ALONE] * len(batch)
-        for (_, future), outcome in zip(batch, outcomes, strict=True):
-            _settle(future, outcome)
+                raise
+            return [ALONE] * len(batch)
+        return outcomes if len(outcomes) == len(batch) else [ALONE] * len(batch)
 
 
 def _settle(
