@@ -178,9 +178,7 @@ class Settings(BaseSettings):
     earn_batch_max: int = Field(default=32, ge=0, le=60)
     # The same for placeRedemption's placements of one item (app/mall/onetrip.py): a flash
     # sale's winners share a COMMIT and so the item's row lock and WAL flush; 0: each alone.
-    # Off by default until the API's 1,000-buyer rush test stops hanging now and then with it
-    # on (docs/DECISIONS.md, "Group commit for placements").
-    mall_order_batch_max: int = Field(default=0, ge=0, le=60)
+    mall_order_batch_max: int = Field(default=32, ge=0, le=60)
     # The same for checkIn's one statement (app/engagement/onetrip.py, engagement_check_ins()):
     # the check-ins one process has in hand at the same moment share a statement and a COMMIT;
     # 0: each alone.

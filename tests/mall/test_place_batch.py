@@ -30,8 +30,8 @@ ALONE = "mall_place_order("
 
 @pytest.fixture
 def batched(runtime: Runtime) -> Runtime:
-    """The runtime with group commit for placements on (JIFEN_MALL_ORDER_BATCH_MAX, off by
-    default)."""
+    """The runtime with group commit for placements on at 32 a batch (JIFEN_MALL_ORDER_BATCH_MAX's
+    default), whatever the environment says."""
     settings = runtime.settings.model_copy(update={"mall_order_batch_max": 32})
     return Runtime(
         settings=settings, engine=runtime.engine, redis=runtime.redis, clock=runtime.clock
