@@ -61,6 +61,7 @@ from app.ledger.tables import (
     holds,
     idempotency_keys,
     lots,
+    programme_accounts,
     programme_transfers,
     transfers,
 )
@@ -179,6 +180,7 @@ __all__ = [
     "outside_keys",
     "pledges",
     "point_values",
+    "programme_accounts",
     "programme_transfers",
     "purchase_lines",
     "purchases",

@@ -50,7 +50,8 @@ WITH posted AS (
 )
 INSERT INTO transfers (entry_id, member_id, debit_account_id, credit_account_id, amount,
                        created_at)
-SELECT p.id, p.member_id, a.id, (SELECT id FROM accounts WHERE code = 'bank'), -p.amount, now()
+SELECT p.id, p.member_id, a.id, (SELECT id FROM programme_accounts WHERE code = 'bank'),
+       -p.amount, now()
 FROM posted p JOIN accounts a ON a.member_id = p.member_id
 """
 

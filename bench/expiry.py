@@ -127,7 +127,7 @@ ORDER BY a.member_id, g;
 
 INSERT INTO transfers (entry_id, member_id, debit_account_id, credit_account_id, amount,
                        created_at)
-SELECT e.id, e.member_id, (SELECT id FROM accounts WHERE code = 'issuance'), a.id,
+SELECT e.id, e.member_id, (SELECT id FROM programme_accounts WHERE code = 'issuance'), a.id,
        e.amount, e.created_at
 FROM entries e JOIN accounts a ON a.member_id = e.member_id
 WHERE e.source = 'bench';
@@ -192,7 +192,8 @@ WITH due AS (
 ), moved AS (
     INSERT INTO transfers (entry_id, member_id, debit_account_id, credit_account_id, amount,
                            created_at)
-    SELECT p.id, p.member_id, a.id, (SELECT id FROM accounts WHERE code = 'bank'), -p.amount, now()
+    SELECT p.id, p.member_id, a.id, (SELECT id FROM programme_accounts WHERE code = 'bank'),
+           -p.amount, now()
     FROM posted p JOIN accounts a ON a.member_id = p.member_id
 ), allocated AS (
     INSERT INTO allocations (member_id, lot_id, amount, entry_id)

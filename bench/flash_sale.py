@@ -82,7 +82,8 @@ WITH e AS (
 ), t AS (
     INSERT INTO transfers (entry_id, member_id, debit_account_id, credit_account_id, amount,
                            created_at)
-    SELECT e.id, e.member_id, (SELECT id FROM accounts WHERE code = 'issuance'), a.id, $1, now()
+    SELECT e.id, e.member_id, (SELECT id FROM programme_accounts WHERE code = 'issuance'), a.id,
+           $1, now()
     FROM e JOIN accounts a ON a.member_id = e.member_id
 ), l AS (
     INSERT INTO lots (account_id, member_id, entry_id, amount, remaining, pending, available_at,

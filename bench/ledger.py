@@ -540,7 +540,7 @@ RETURNING entries.id, entries.member_id, entries.kind, entries.amount, entries.b
 SQL_TRANSFER = """
 INSERT INTO transfers (entry_id, member_id, debit_account_id, credit_account_id, amount,
                        created_at)
-VALUES ($1, $2, (SELECT accounts.id FROM accounts WHERE accounts.code = $3), $4, $5, $6)
+VALUES ($1, $2, (SELECT id FROM programme_accounts WHERE code = $3), $4, $5, $6)
 """
 SQL_LOT = """
 INSERT INTO lots (account_id, member_id, entry_id, amount, remaining, pending, available_at,

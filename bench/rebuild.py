@@ -70,7 +70,7 @@ ORDER BY created_at;
 
 INSERT INTO transfers (entry_id, member_id, debit_account_id, credit_account_id, amount,
                        created_at)
-SELECT e.id, e.member_id, (SELECT id FROM accounts WHERE code = 'issuance'), a.id,
+SELECT e.id, e.member_id, (SELECT id FROM programme_accounts WHERE code = 'issuance'), a.id,
        e.amount, e.created_at
 FROM entries e JOIN accounts a ON a.member_id = e.member_id;
 

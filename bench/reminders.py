@@ -83,7 +83,7 @@ WITH m AS (
 ), t AS (
     INSERT INTO transfers (entry_id, member_id, debit_account_id, credit_account_id, amount,
                            created_at)
-    SELECT e.id, e.member_id, (SELECT id FROM accounts WHERE code = 'issuance'), a.id,
+    SELECT e.id, e.member_id, (SELECT id FROM programme_accounts WHERE code = 'issuance'), a.id,
            e.amount, e.created_at
     FROM e JOIN a USING (member_id)
 )

@@ -41,7 +41,7 @@ FROZEN_AT = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 
 # The programme accounts migration 0001 inserts: every ledger movement needs them on one side.
 PROGRAMME_ACCOUNTS_SQL = (
-    "INSERT INTO accounts (kind, code) VALUES "
+    "INSERT INTO programme_accounts (kind, code) VALUES "
     "('issuance', 'issuance'), ('redemption', 'redemption'), "
     "('breakage', 'breakage'), ('adjustment', 'adjustment'), ('bank', 'bank')"
 )

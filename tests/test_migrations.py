@@ -147,7 +147,8 @@ async def test_migration_0057_moves_the_charity_match_out_of_transfers_and_back(
     await rolled_back.execute(
         text(
             "INSERT INTO programme_transfers (debit_account_id, credit_account_id, amount,"
-            " created_at) SELECT b.id, a.id, 7, now() FROM accounts b, accounts a"
+            " created_at) SELECT b.id, a.id, 7, now()"
+            " FROM programme_accounts b, programme_accounts a"
             " WHERE b.code = 'bank' AND a.code = 'adjustment'"
         )
     )
@@ -183,3 +184,33 @@ async def test_migration_0057_moves_the_charity_match_out_of_transfers_and_back(
     left = "SELECT count(*) FROM transfers WHERE entry_id IS NULL OR member_id IS NULL"
     assert await rolled_back.scalar(text(left)) == 0
     assert await rolled_back.scalar(text("SELECT count(*) FROM bank_spends")) == 0
+
+
+async def test_migration_0058_moves_the_programme_accounts_out_of_accounts_and_back(
+    runtime: Runtime, rolled_back: AsyncConnection
+) -> None:
+    migration = _migration("0058_programme_accounts")
+    member = (await register_member(runtime, channel="t", external_ref="m")).member.id
+    partner = await rolled_back.scalar(
+        text(
+            "INSERT INTO programme_accounts (kind, code) VALUES ('partner', 'partner:p')"
+            " RETURNING id"
+        )
+    )
+    programme = "SELECT id, kind, code FROM {table} WHERE code <> 'member:' || :m ORDER BY id"
+    before = (
+        await rolled_back.execute(text(programme.format(table="programme_accounts")), {"m": member})
+    ).all()
+    await rolled_back.run_sync(_run_migration, migration.downgrade)
+    # Back in accounts with their ids, beside the member's.
+    down = (
+        await rolled_back.execute(text(programme.format(table="accounts")), {"m": member})
+    ).all()
+    assert down == before and (partner, "partner", "partner:p") in down
+    await rolled_back.run_sync(_run_migration, migration.upgrade)
+    up = (
+        await rolled_back.execute(text(programme.format(table="programme_accounts")), {"m": member})
+    ).all()
+    assert up == before
+    left = await rolled_back.execute(text("SELECT member_id FROM accounts"))
+    assert left.scalars().all() == [member]

@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.db import unnest_rows
 from app.errors import not_found
 from app.ledger.models import Balance, MemberStatus
-from app.ledger.tables import accounts
+from app.ledger.tables import accounts, programme_accounts
 
 # The member's status, read (never written) by the ledger: members own it, the ledger's rules
 # read it under the account lock. Named here the way ``accounts.member_id`` names ``members.id``
@@ -220,23 +220,27 @@ def saving(saved: Sequence[Account]) -> Update:
 
 def programme_account(code: str) -> Any:
     """A programme account's id as a scalar subquery (a transfer side)."""
-    return select(accounts.c.id).where(accounts.c.code == code).scalar_subquery()
+    return (
+        select(programme_accounts.c.id).where(programme_accounts.c.code == code).scalar_subquery()
+    )
 
 
 async def open_programme_account(conn: AsyncConnection, kind: str, code: str) -> int | None:
     """Open a programme account (a partner's, a charity's, a clearing account): it keeps no
     balance row, its balance is the sum of its transfers. None when ``code`` is taken."""
     created = await conn.scalar(
-        pg_insert(accounts)
+        pg_insert(programme_accounts)
         .values(kind=kind, code=code)
         .on_conflict_do_nothing(index_elements=["code"])
-        .returning(accounts.c.id)
+        .returning(programme_accounts.c.id)
     )
     return None if created is None else int(created)
 
 
 async def programme_account_id(conn: AsyncConnection, code: str) -> int | None:
-    found = await conn.scalar(select(accounts.c.id).where(accounts.c.code == code))
+    found = await conn.scalar(
+        select(programme_accounts.c.id).where(programme_accounts.c.code == code)
+    )
     return None if found is None else int(found)
 
 

@@ -17,37 +17,60 @@ from app.ledger.queries import ALL_TRANSFERS
 
 SHOWN_PER_CHECK = 20
 
+# Every account: a member's, or the programme's (no member). Two tables since migration 0058,
+# their ids drawn from one sequence.
+_ACCOUNTS = """(
+    SELECT id, kind, code, member_id FROM accounts
+    UNION ALL
+    SELECT id, kind, code, NULL FROM programme_accounts
+)"""
+
 # An account's posted balance is what was credited to it minus what was debited from it, by
 # members' transfers and the programme's own.
 _POSTED = f"""
     SELECT a.id AS account_id, a.kind, a.member_id,
            COALESCE(c.total, 0) - COALESCE(d.total, 0) AS posted
-    FROM accounts a
+    FROM {_ACCOUNTS} a
     LEFT JOIN (SELECT credit_account_id AS id, sum(amount) AS total FROM {ALL_TRANSFERS} t
                GROUP BY credit_account_id) c ON c.id = a.id
     LEFT JOIN (SELECT debit_account_id AS id, sum(amount) AS total FROM {ALL_TRANSFERS} t
                GROUP BY debit_account_id) d ON d.id = a.id
 """
 
+
+def _names_an_account_of(side: str) -> str:
+    """SQL: the transfer ``t``'s account ``side`` (a column) is its own member's or the
+    programme's: under Citus both are on the transfer's shard (a reference table is on all)."""
+    return f"""(EXISTS (SELECT 1 FROM accounts a
+                        WHERE a.id = t.{side} AND a.member_id = t.member_id)
+                OR EXISTS (SELECT 1 FROM programme_accounts a WHERE a.id = t.{side}))"""
+
+
 CHECKS: dict[str, str] = {
     "the sum over all accounts is zero": f"""
         SELECT sum(posted) AS total FROM ({_POSTED}) p HAVING sum(posted) <> 0
     """,
     # No foreign key holds transfers to accounts (migration 0045: it locked the issuance
-    # account's row at every earn); accounts are never deleted, and this checks it held.
-    "every transfer names existing accounts": f"""
-        SELECT t.id AS transfer_id, t.entry_id, t.debit_account_id, t.credit_account_id
-        FROM {ALL_TRANSFERS} t
-        WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = t.debit_account_id)
-           OR NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = t.credit_account_id)
+    # account's row at every earn; since 0058 an id may name either table); accounts are never
+    # deleted, and this checks it held.
+    "every transfer names its member's account or a programme account": f"""
+        SELECT t.id AS transfer_id, t.member_id, t.debit_account_id, t.credit_account_id
+        FROM transfers t
+        WHERE NOT {_names_an_account_of("debit_account_id")}
+           OR NOT {_names_an_account_of("credit_account_id")}
     """,
-    # A programme transfer has no member (migration 0057): both its accounts are programme's.
+    # A transfer's account id names one account: the two tables draw ids from one sequence.
+    "no id names both a member account and a programme account": """
+        SELECT a.id AS account_id, a.member_id, p.code
+        FROM accounts a JOIN programme_accounts p ON p.id = a.id
+    """,
+    # A programme transfer has no member (migration 0057): both its accounts are programme's
+    # (their foreign keys say so since 0058; checked as the second line).
     "a programme transfer is between two programme accounts": """
         SELECT t.id AS programme_transfer_id, t.debit_account_id, t.credit_account_id
         FROM programme_transfers t
-        WHERE EXISTS (SELECT 1 FROM accounts a WHERE a.id IN (t.debit_account_id,
-                                                              t.credit_account_id)
-                                                 AND a.member_id IS NOT NULL)
+        WHERE NOT EXISTS (SELECT 1 FROM programme_accounts a WHERE a.id = t.debit_account_id)
+           OR NOT EXISTS (SELECT 1 FROM programme_accounts a WHERE a.id = t.credit_account_id)
     """,
     "a member's balance equals the sum of its transfers": f"""
         SELECT p.member_id, p.posted, a.available + a.pending + a.held - a.debt AS materialised
@@ -60,7 +83,7 @@ CHECKS: dict[str, str] = {
                COALESCE(sum(l.remaining) FILTER (WHERE l.pending), 0) AS lots_pending
         FROM accounts a LEFT JOIN lots l ON l.account_id = a.id
         WHERE a.kind = 'member'
-        GROUP BY a.id
+        GROUP BY a.id, a.member_id  -- the key (migration 0058)
         HAVING a.available <> COALESCE(sum(l.remaining) FILTER (WHERE NOT l.pending), 0)
             OR a.pending <> COALESCE(sum(l.remaining) FILTER (WHERE l.pending), 0)
     """,
@@ -68,7 +91,7 @@ CHECKS: dict[str, str] = {
         SELECT a.member_id, a.held, COALESCE(sum(h.amount), 0) AS active_holds
         FROM accounts a LEFT JOIN holds h ON h.account_id = a.id AND h.status = 'active'
         WHERE a.kind = 'member'
-        GROUP BY a.id
+        GROUP BY a.id, a.member_id  -- the key (migration 0058)
         HAVING a.held <> COALESCE(sum(h.amount), 0)
     """,
     "an active hold's allocations cover exactly its amount": """
@@ -127,7 +150,7 @@ CHECKS: dict[str, str] = {
     """,
     "a clearing account (gifts) nets to zero": f"""
         SELECT p.account_id, a.code, p.posted
-        FROM ({_POSTED}) p JOIN accounts a ON a.id = p.account_id
+        FROM ({_POSTED}) p JOIN programme_accounts a ON a.id = p.account_id
         WHERE a.kind = 'clearing' AND p.posted <> 0
     """,
     # Expiry (app/ledger/usecases.settle_due_accounts and settle-on-write): a lot's points are

@@ -29,7 +29,7 @@ from app.ledger.accounts import Account
 from app.ledger.journal import Note, count_postings
 from app.ledger.models import Entry, EntryKind
 from app.ledger.payloads import posting_payload
-from app.ledger.tables import accounts, entries, lots, transfers
+from app.ledger.tables import accounts, entries, lots, programme_accounts, transfers
 
 _ENTRY_COLUMNS = (
     "member_id",
@@ -93,7 +93,9 @@ def _credit_statement(stamped: Table | None = None, ride: RiderBuild | None = No
         .returning(entries.c.id)
         .cte("posted")
     )
-    counter = select(accounts.c.id).where(accounts.c.code == _param("counter", accounts.c.code))
+    counter = select(programme_accounts.c.id).where(
+        programme_accounts.c.code == _param("counter", programme_accounts.c.code)
+    )
     moved = transfers.insert().from_select(
         ["entry_id", "member_id", "debit_account_id", "credit_account_id", "amount", "created_at"],
         select(

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.db import autocommit_fetch
 from app.errors import not_found
 from app.ledger.models import Balance, Entry, EntryKind, Hold, HoldStatus, Lot
-from app.ledger.tables import accounts, entries, holds, lots, transfers
+from app.ledger.tables import accounts, entries, holds, lots, programme_accounts, transfers
 
 
 def _columns(model: type[Any], row: Row[Any]) -> dict[str, Any]:
@@ -271,8 +271,8 @@ ALL_TRANSFERS = """(
 PROGRAMME_TRANSFERS = """(
     SELECT t.id, t.amount, t.debit_account_id, t.credit_account_id,
            d.code AS debit_code, c.code AS credit_code
-    FROM programme_transfers t JOIN accounts d ON d.id = t.debit_account_id
-    JOIN accounts c ON c.id = t.credit_account_id
+    FROM programme_transfers t JOIN programme_accounts d ON d.id = t.debit_account_id
+    JOIN programme_accounts c ON c.id = t.credit_account_id
 )"""
 
 
@@ -290,26 +290,27 @@ def _account_transfers(code: str) -> str:
     return f"""(
     SELECT t.id, t.entry_id, t.amount,
            t.credit_account_id = a.id AS credited, t.debit_account_id = a.id AS debited
-    FROM accounts a JOIN transfers t ON a.id IN (t.credit_account_id, t.debit_account_id)
+    FROM programme_accounts a JOIN transfers t
+      ON a.id IN (t.credit_account_id, t.debit_account_id)
     WHERE a.code = {code}
     UNION ALL
     SELECT t.id, NULL, t.amount,
            t.credit_account_id = a.id AS credited, t.debit_account_id = a.id AS debited
-    FROM accounts a JOIN programme_transfers t
+    FROM programme_accounts a JOIN programme_transfers t
       ON a.id IN (t.credit_account_id, t.debit_account_id)
     WHERE a.code = {code}
 )"""
 
 
-# Each account's posted balance: what its transfers credited less what they debited.
-ACCOUNT_BALANCES = f"""(
+# Each programme account's posted balance: what its transfers credited less what they debited.
+PROGRAMME_BALANCES = f"""(
     SELECT a.id AS account_id,
            COALESCE((SELECT sum(amount) FROM {ALL_TRANSFERS} t
                      WHERE t.credit_account_id = a.id), 0)
          - COALESCE((SELECT sum(amount) FROM {ALL_TRANSFERS} t
                      WHERE t.debit_account_id = a.id), 0)
                AS balance
-    FROM accounts a
+    FROM programme_accounts a
 )"""
 
 
@@ -412,7 +413,7 @@ async def expired_into(conn: AsyncConnection, code: str) -> int:
 _EXPIRED_INTO = text(
     """
     SELECT COALESCE(sum(t.amount), 0)
-    FROM accounts a JOIN transfers t ON t.credit_account_id = a.id
+    FROM programme_accounts a JOIN transfers t ON t.credit_account_id = a.id
     JOIN entries e ON e.id = t.entry_id
     WHERE a.code = :code AND e.kind = :kind
     """
@@ -442,8 +443,8 @@ async def earned_between(
     account: points won from another member are not points the programme gave)."""
     moved_from = (
         select(transfers.c.id)
-        .join(accounts, accounts.c.id == transfers.c.debit_account_id)
-        .where(transfers.c.entry_id == entries.c.id, accounts.c.code == excluding)
+        .join(programme_accounts, programme_accounts.c.id == transfers.c.debit_account_id)
+        .where(transfers.c.entry_id == entries.c.id, programme_accounts.c.code == excluding)
         .exists()
     )
     rows = await conn.execute(

@@ -265,8 +265,8 @@ WITH settling AS ({{balances}}
 ), moved AS (
     INSERT INTO transfers (entry_id, member_id, debit_account_id, credit_account_id, amount,
                            created_at)
-    SELECT posted.id, posted.member_id, p.account_id, (SELECT id FROM accounts WHERE code = 'bank'),
-           p.points, :now
+    SELECT posted.id, posted.member_id, p.account_id,
+           (SELECT id FROM programme_accounts WHERE code = 'bank'), p.points, :now
     FROM posted JOIN per_account p USING (member_id)
 ), allocated AS (
     INSERT INTO allocations (member_id, lot_id, amount, entry_id)

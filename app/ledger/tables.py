@@ -45,16 +45,20 @@ def created_by_columns() -> list[SchemaItem]:
     ]
 
 
+# The members' accounts, one a member. The programme's own accounts are in
+# ``programme_accounts`` (migration 0058): under Citus these rows are sharded by their member.
 accounts = Table(
     "accounts",
     metadata,
-    Column("id", BigInteger, Identity(), primary_key=True),
-    # member | issuance | redemption | breakage | adjustment | partner | charity | bank
+    Column("id", BigInteger, Identity()),
+    # Always member: the other kinds moved to programme_accounts (migration 0058).
     Column("kind", String(16), nullable=False),
-    Column("code", String(96), nullable=False, unique=True),
-    Column("member_id", BigInteger, ForeignKey("members.id"), unique=True),
-    # Materialised balances, kept for member accounts only (programme accounts would be a hot
-    # row every transfer locks: their balances are sums over transfers).
+    Column("code", String(96), nullable=False),  # member:<id>
+    Column("member_id", BigInteger, ForeignKey("members.id"), nullable=False, unique=True),
+    # id first: a lookup by id keeps the key's index (migration 0058).
+    PrimaryKeyConstraint("id", "member_id"),
+    # Materialised balances (a programme account keeps none: it would be a hot row every
+    # transfer locks; its balance is a sum over transfers).
     Column("available", BigInteger, nullable=False, server_default="0"),
     Column("pending", BigInteger, nullable=False, server_default="0"),
     Column("held", BigInteger, nullable=False, server_default="0"),
@@ -73,6 +77,27 @@ accounts = Table(
         "next_due_at",
         postgresql_where=text("kind = 'member' AND next_due_at IS NOT NULL"),
     ),
+)
+
+# The programme's accounts (migration 0058): issuance, redemption, breakage, adjustment, bank,
+# the clearing accounts (gifts, games), a partner's, a charity's. No member and no balance row
+# (a balance is a sum over transfers); a reference table under Citus. Ids come from the
+# accounts' own sequence, so an id names one account of either table: a transfer's account
+# columns need no table beside them.
+programme_accounts = Table(
+    "programme_accounts",
+    metadata,
+    Column(
+        "id",
+        BigInteger,
+        server_default=text("nextval('accounts_id_seq'::regclass)"),
+        primary_key=True,
+    ),
+    # issuance | redemption | breakage | adjustment | bank | clearing | partner | charity
+    Column("kind", String(16), nullable=False),
+    Column("code", String(96), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("kind <> 'member'", name="kind"),
 )
 
 entries = Table(
@@ -153,16 +178,21 @@ programme_transfers = Table(
     metadata,
     Column("id", BigInteger, Identity(), primary_key=True),
     *_moved(),
+    # Rare (a charity match), so the foreign keys' share locks cost nothing on a hot path.
+    ForeignKeyConstraint(["debit_account_id"], ["programme_accounts.id"]),
+    ForeignKeyConstraint(["credit_account_id"], ["programme_accounts.id"]),
 )
 
 lots = Table(
     "lots",
     metadata,
     Column("id", BigInteger, Identity()),
-    Column("account_id", BigInteger, ForeignKey("accounts.id"), nullable=False),
+    Column("account_id", BigInteger, nullable=False),
     Column("member_id", BigInteger, nullable=False),
     # id first: a lookup by id keeps the key's index (migration 0055).
     PrimaryKeyConstraint("id", "member_id"),
+    # The account of the lot's own member (migration 0058).
+    ForeignKeyConstraint(["account_id", "member_id"], ["accounts.id", "accounts.member_id"]),
     Column("entry_id", BigInteger, nullable=False, index=True),
     ForeignKeyConstraint(["entry_id", "member_id"], ["entries.id", "entries.member_id"]),
     # What went into the lot (a credit first pays off any debt; the rest becomes the lot).
@@ -195,7 +225,9 @@ holds = Table(
     Column("member_id", BigInteger, ForeignKey("members.id"), nullable=False, index=True),
     # id first: a lookup by id keeps the key's index (migration 0055).
     PrimaryKeyConstraint("id", "member_id"),
-    Column("account_id", BigInteger, ForeignKey("accounts.id"), nullable=False),
+    Column("account_id", BigInteger, nullable=False),
+    # The account of the hold's own member (migration 0058).
+    ForeignKeyConstraint(["account_id", "member_id"], ["accounts.id", "accounts.member_id"]),
     Column("amount", BigInteger, nullable=False),
     # active | committed | voided
     Column("status", String(16), nullable=False),

@@ -97,7 +97,7 @@ exchange_partners = Table(
     Column("id", BigInteger, Identity(), primary_key=True),
     Column("code", String(64), nullable=False, unique=True),
     Column("name", Text, nullable=False),
-    Column("account_id", BigInteger, ForeignKey("accounts.id"), nullable=False),
+    Column("account_id", BigInteger, ForeignKey("programme_accounts.id"), nullable=False),
     Column("rate_in", RATE, nullable=False),
     Column("rate_out", RATE, nullable=False),
     Column("min_points", BigInteger, nullable=False),  # per exchange, in our points

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.ledger.queries import ACCOUNT_BALANCES, ENTRIES, HOLDS, PROGRAMME_TRANSFERS
+from app.ledger.queries import ENTRIES, HOLDS, PROGRAMME_BALANCES, PROGRAMME_TRANSFERS
 
 MALL_CHECKS: dict[str, str] = {
     "an item's stock is what is left plus what open and done orders took": """
@@ -72,7 +72,7 @@ MALL_CHECKS: dict[str, str] = {
         SELECT c.id AS charity_id, b.balance AS posted,
                COALESCE((SELECT sum(points) FROM donations d WHERE d.charity_id = c.id), 0)
                    AS donated
-        FROM charities c JOIN {ACCOUNT_BALANCES} b ON b.account_id = c.account_id
+        FROM charities c JOIN {PROGRAMME_BALANCES} b ON b.account_id = c.account_id
         WHERE b.balance
            <> COALESCE((SELECT sum(points) FROM donations d WHERE d.charity_id = c.id), 0)
             + COALESCE((SELECT sum(t.amount) FROM {PROGRAMME_TRANSFERS} t

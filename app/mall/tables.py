@@ -211,7 +211,9 @@ charities = Table(
     Column("id", BigInteger, Identity(), primary_key=True),
     Column("code", String(64), nullable=False, unique=True),
     Column("name", Text, nullable=False),
-    Column("account_id", BigInteger, ForeignKey("accounts.id"), nullable=False, unique=True),
+    Column(
+        "account_id", BigInteger, ForeignKey("programme_accounts.id"), nullable=False, unique=True
+    ),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 

@@ -168,8 +168,8 @@ _LEDGER_ROWS = text(
     t AS (
         INSERT INTO transfers (entry_id, member_id, debit_account_id, credit_account_id, amount,
                                created_at)
-        SELECT id, member_id, (SELECT id FROM accounts WHERE code = 'issuance'), account_id, amount,
-               created_at FROM e
+        SELECT id, member_id, (SELECT id FROM programme_accounts WHERE code = 'issuance'),
+               account_id, amount, created_at FROM e
     ),
     l AS (
         INSERT INTO lots (account_id, member_id, entry_id, amount, remaining, pending,

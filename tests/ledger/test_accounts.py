@@ -14,7 +14,7 @@ from app.ledger.accounts import (
     open_programme_account,
     programme_account_id,
 )
-from app.ledger.tables import accounts
+from app.ledger.tables import programme_accounts
 from app.members import usecases as members
 from app.members.models import MemberStatus
 from app.runtime import Runtime
@@ -53,6 +53,8 @@ async def test_a_programme_account_is_opened_once(runtime: Runtime):
             opened,
         )
         count = await conn.scalar(
-            select(func.count()).where(accounts.c.code.in_(["partner:test", "test-clearing"]))
+            select(func.count()).where(
+                programme_accounts.c.code.in_(["partner:test", "test-clearing"])
+            )
         )
     assert count == 2

@@ -19,7 +19,7 @@ from uuid import uuid4
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.clock import FrozenClock
@@ -35,7 +35,8 @@ from tests.conftest import reset_database_sql
 STAFF = Actor("staff:auditor", "test")
 
 ZERO_SUM = "the sum over all accounts is zero"
-DANGLING_ACCOUNT = "every transfer names existing accounts"
+DANGLING_ACCOUNT = "every transfer names its member's account or a programme account"
+SHARED_ID = "no id names both a member account and a programme account"
 BALANCE_VS_TRANSFERS = "a member's balance equals the sum of its transfers"
 BALANCE_VS_LOTS = "a member's available and pending points equal its lots' remaining"
 HELD_VS_HOLDS = "a member's held points equal its active holds"
@@ -59,6 +60,7 @@ def test_the_names_above_are_the_audits_checks() -> None:
     assert set(CHECKS) == {
         ZERO_SUM,
         DANGLING_ACCOUNT,
+        SHARED_ID,
         BALANCE_VS_TRANSFERS,
         BALANCE_VS_LOTS,
         HELD_VS_HOLDS,
@@ -337,12 +339,13 @@ ANOTHER_MEMBER = {
     "transfer": (
         ("transfers", ("fk_transfers_entry_id_entries",)),
         "entry_id",
-        TRANSFER_MEMBER,
+        # Its member's account is then another member's too.
+        {TRANSFER_MEMBER, DANGLING_ACCOUNT},
     ),
     "allocation": (
         ("allocations", ("fk_allocations_lot_id_lots", "fk_allocations_hold_id_holds")),
         "hold_id",
-        ALLOCATION_MEMBER,
+        {ALLOCATION_MEMBER},
     ),
 }
 
@@ -351,7 +354,7 @@ ANOTHER_MEMBER = {
 async def test_a_row_of_another_member(
     runtime: Runtime, clock: FrozenClock, activity: Activity, drop_constraint: Any, row: str
 ):
-    (table, keys), owner, check = ANOTHER_MEMBER[row]
+    (table, keys), owner, checks = ANOTHER_MEMBER[row]
     for key in keys:
         await drop_constraint(table, key)
     await corrupt(
@@ -360,7 +363,7 @@ async def test_a_row_of_another_member(
         m=activity.bob,
         o=activity.hold if owner == "hold_id" else activity.spend,
     )
-    assert_reported(await audit_ledger(runtime.engine, clock.now()), {check})
+    assert_reported(await audit_ledger(runtime.engine, clock.now()), checks)
 
 
 async def test_a_lot_below_zero(
@@ -418,21 +421,67 @@ async def test_points_moved_to_an_account_that_does_not_exist(
     assert "999999" in report.render()
 
 
-async def test_a_programme_transfer_touching_a_member_account_is_reported(
+async def test_points_moved_to_another_members_account_are_reported(
     runtime: Runtime, clock: FrozenClock, activity: Activity
 ):
-    # A move with no entry is the programme's own (migration 0057): a member's account on
-    # either side would change its balance with nothing in its journal.
+    # A transfer is its member's (Citus shards it with the member): an account id of another
+    # member's would be on another shard, and its points outside its own member's journal.
     await corrupt(
         runtime.engine,
-        "INSERT INTO programme_transfers (debit_account_id, credit_account_id, amount, created_at)"
-        " SELECT p.id, a.id, 5, now() FROM accounts p, accounts a"
-        " WHERE p.code = 'adjustment' AND a.member_id IS NOT NULL LIMIT 1",
+        "UPDATE transfers SET credit_account_id = (SELECT id FROM accounts WHERE member_id = :b)"
+        " WHERE entry_id = :e",
+        b=activity.bob,
+        e=activity.earn_long,
     )
     report = await audit_ledger(runtime.engine, clock.now())
-    # The points bank's check (app/lifecycle/audit.py) names it too: no match of the bank's.
-    bank_match = "a programme transfer is a bank's charity matching"
-    assert_reported(report, {PROGRAMME_SIDES, BALANCE_VS_TRANSFERS, bank_match})
+    assert_reported(report, {DANGLING_ACCOUNT, BALANCE_VS_TRANSFERS, ENTRY_VS_TRANSFER})
+
+
+async def test_an_id_naming_both_a_member_and_a_programme_account_is_reported(
+    runtime: Runtime, clock: FrozenClock, activity: Activity
+):
+    # The two tables draw their ids from one sequence (migration 0058): an id written by hand
+    # could name both, and a transfer naming it would count on both sides.
+    await corrupt(
+        runtime.engine,
+        "INSERT INTO programme_accounts (id, kind, code) VALUES (:a, 'adjustment', 'twin')",
+        a=activity.alice_account,
+    )
+    # Its transfers count twice in the sum: once for the member, once for the programme.
+    assert_reported(await audit_ledger(runtime.engine, clock.now()), {SHARED_ID, ZERO_SUM})
+
+
+TOUCHING_A_MEMBER = """
+    INSERT INTO programme_transfers (debit_account_id, credit_account_id, amount, created_at)
+    SELECT p.id, a.id, 5, now() FROM programme_accounts p, accounts a
+    WHERE p.code = 'adjustment' LIMIT 1
+"""
+
+
+async def test_a_programme_transfer_touching_a_member_account_is_refused(
+    runtime: Runtime, activity: Activity
+):
+    # A move with no entry is the programme's own (migration 0057): a member's account on
+    # either side would change its balance with nothing in its journal. Its foreign keys name
+    # programme accounts (0058).
+    with pytest.raises(IntegrityError, match="fk_programme_transfers_credit_account_id"):
+        await corrupt(runtime.engine, TOUCHING_A_MEMBER)
+
+
+async def test_a_programme_transfer_touching_a_member_account_is_reported(
+    runtime: Runtime,
+    clock: FrozenClock,
+    activity: Activity,
+    drop_constraint: Callable[[str, str], Awaitable[None]],
+):
+    await drop_constraint(
+        "programme_transfers", "fk_programme_transfers_credit_account_id_programme_accounts"
+    )
+    await corrupt(runtime.engine, TOUCHING_A_MEMBER)
+    report = await audit_ledger(runtime.engine, clock.now())
+    # (The points bank's matching check reads programme transfers between programme accounts:
+    # this one is not among them.)
+    assert_reported(report, {PROGRAMME_SIDES, BALANCE_VS_TRANSFERS})
 
 
 async def test_an_account_is_never_deleted(runtime: Runtime, activity: Activity):
@@ -440,7 +489,7 @@ async def test_an_account_is_never_deleted(runtime: Runtime, activity: Activity)
     with pytest.raises(DBAPIError, match="accounts are never deleted"):
         await corrupt(runtime.engine, "DELETE FROM accounts WHERE member_id = :m", m=activity.bob)
     with pytest.raises(DBAPIError, match="accounts are never deleted"):
-        await corrupt(runtime.engine, "DELETE FROM accounts WHERE code = 'issuance'")
+        await corrupt(runtime.engine, "DELETE FROM programme_accounts WHERE code = 'issuance'")
 
 
 # ------------------------------------------------------------------------- policy and notes

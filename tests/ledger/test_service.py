@@ -98,7 +98,7 @@ async def programme_balance(rt: Runtime, code: str) -> int:
         value = await conn.scalar(
             text(
                 "SELECT COALESCE(sum(CASE WHEN t.credit_account_id = a.id THEN t.amount "
-                "ELSE -t.amount END), 0) FROM accounts a JOIN transfers t "
+                "ELSE -t.amount END), 0) FROM programme_accounts a JOIN transfers t "
                 "ON a.id IN (t.credit_account_id, t.debit_account_id) WHERE a.code = :code"
             ),
             {"code": code},
