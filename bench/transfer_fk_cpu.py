@@ -16,7 +16,8 @@ pre-commit of a transaction that NOTIFYed until its commit, WAL flush included, 
 trigger is put back (``notify``) and dropped (``none``) between runs, and left dropped.
 
 Every earn credits a member from the programme's one ``issuance`` account, and the foreign key
-``transfers.debit_account_id → accounts(id)`` takes FOR KEY SHARE on that account's row in every
+``transfers.debit_account_id → programme_accounts(id)`` (``accounts(id)`` before migration 0058)
+takes FOR KEY SHARE on that account's row in every
 earning transaction: at once from many connections that is a shared lock held by many
 transactions, which PostgreSQL records as a MultiXact. This bench measures what that costs.
 
@@ -62,9 +63,19 @@ from bench.ledger import (  # noqa: E402
     run_baseline,
 )
 
+# An earn's two sides as a foreign key would name them since migration 0058: the programme's
+# issuance account (programme_accounts, the shared row every earn would share-lock) and the
+# member's own account (accounts, keyed (id, member_id)). Earns only: a spend's debit is the
+# member's, which the first key would refuse.
 FKS = {
-    "fk_transfers_debit_account_id_accounts": "debit_account_id",
-    "fk_transfers_credit_account_id_accounts": "credit_account_id",
+    "fk_transfers_debit_account_id_accounts": (
+        "debit_account_id",
+        "programme_accounts (id)",
+    ),
+    "fk_transfers_credit_account_id_accounts": (
+        "credit_account_id, member_id",
+        "accounts (id, member_id)",
+    ),
 }
 # The migration that added transfers.member_id and allocations.member_id, and the one before.
 MEMBER_REVISION = ("0051", "0050")
@@ -74,12 +85,12 @@ SLRU = "SELECT name, blks_hit + blks_read AS touched, blks_zeroed FROM pg_stat_s
 async def set_fks(dsn: str, present: bool) -> None:
     conn = await asyncpg.connect(dsn)
     try:
-        for name, column in FKS.items():  # IF EXISTS: before 0045 they are there, after not
+        for name, (columns, target) in FKS.items():  # IF EXISTS: before 0045 they are there
             await conn.execute(f"ALTER TABLE transfers DROP CONSTRAINT IF EXISTS {name}")
             if present:
                 await conn.execute(
-                    f"ALTER TABLE transfers ADD CONSTRAINT {name} FOREIGN KEY ({column}) "
-                    "REFERENCES accounts (id) NOT VALID"
+                    f"ALTER TABLE transfers ADD CONSTRAINT {name} FOREIGN KEY ({columns}) "
+                    f"REFERENCES {target} NOT VALID"
                 )
         await conn.execute("CHECKPOINT")
     finally:
