@@ -16,7 +16,7 @@ pre-commit of a transaction that NOTIFYed until its commit, WAL flush included, 
 trigger is put back (``notify``) and dropped (``none``) between runs, and left dropped.
 
 Every earn credits a member from the programme's one ``issuance`` account, and the foreign key
-``transfers.debit_account_id → programme_accounts(id)`` (``accounts(id)`` before migration 0058)
+``transfers.debit_account_id → programme_accounts(id)`` (``accounts(id)`` before migration 0059)
 takes FOR KEY SHARE on that account's row in every
 earning transaction: at once from many connections that is a shared lock held by many
 transactions, which PostgreSQL records as a MultiXact. This bench measures what that costs.
@@ -63,7 +63,7 @@ from bench.ledger import (  # noqa: E402
     run_baseline,
 )
 
-# An earn's two sides as a foreign key would name them since migration 0058: the programme's
+# An earn's two sides as a foreign key would name them since migration 0059: the programme's
 # issuance account (programme_accounts, the shared row every earn would share-lock) and the
 # member's own account (accounts, keyed (id, member_id)). Earns only: a spend's debit is the
 # member's, which the first key would refuse.

@@ -186,10 +186,10 @@ async def test_migration_0057_moves_the_charity_match_out_of_transfers_and_back(
     assert await rolled_back.scalar(text("SELECT count(*) FROM bank_spends")) == 0
 
 
-async def test_migration_0058_moves_the_programme_accounts_out_of_accounts_and_back(
+async def test_migration_0059_moves_the_programme_accounts_out_of_accounts_and_back(
     runtime: Runtime, rolled_back: AsyncConnection
 ) -> None:
-    migration = _migration("0058_programme_accounts")
+    migration = _migration("0059_programme_accounts")
     member = (await register_member(runtime, channel="t", external_ref="m")).member.id
     partner = await rolled_back.scalar(
         text(

@@ -24,7 +24,7 @@ path's transaction, without those checks: the task progress (and a completion's 
 win-back and the day's gifts and draws follow it in that transaction, under the lock it took.
 
 Group commit: the check-ins this process has in hand at the same moment go out together,
-``engagement_check_ins()`` (migration 0060) through the process's
+``engagement_check_ins()`` (migration 0058) through the process's
 :class:`app.groupcommit.Batcher` (no timer, faults as one statement's), each member's outcome
 its own — done, already signed in, declined (that member alone takes the ordinary path) or
 failed (sent again alone, so its answer is the one it would have had alone).
@@ -70,7 +70,7 @@ CHECK_IN = (
     "SELECT * FROM engagement_check_in($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
     " $14, $15, $16, $17)"
 )
-# Many check-ins, each one's arguments in an array of its column (migration 0060).
+# Many check-ins, each one's arguments in an array of its column (migration 0058).
 CHECK_INS = CHECK_IN.replace("engagement_check_in(", "engagement_check_ins(")
 COUNTER_ACCOUNT = "issuance"  # where a sign-in's points come from (the ledger's Earn default)
 # Occurrences a check-in feeds to tasks: the sign-in, and its points (app/engagement/hooks.py).

@@ -17,7 +17,7 @@ from app.ledger.queries import ALL_TRANSFERS
 
 SHOWN_PER_CHECK = 20
 
-# Every account: a member's, or the programme's (no member). Two tables since migration 0058,
+# Every account: a member's, or the programme's (no member). Two tables since migration 0059,
 # their ids drawn from one sequence.
 _ACCOUNTS = """(
     SELECT id, kind, code, member_id FROM accounts
@@ -51,7 +51,7 @@ CHECKS: dict[str, str] = {
         SELECT sum(posted) AS total FROM ({_POSTED}) p HAVING sum(posted) <> 0
     """,
     # No foreign key holds transfers to accounts (migration 0045: it locked the issuance
-    # account's row at every earn; since 0058 an id may name either table); accounts are never
+    # account's row at every earn; since 0059 an id may name either table); accounts are never
     # deleted, and this checks it held.
     "every transfer names its member's account or a programme account": f"""
         SELECT t.id AS transfer_id, t.member_id, t.debit_account_id, t.credit_account_id
@@ -65,7 +65,7 @@ CHECKS: dict[str, str] = {
         FROM accounts a JOIN programme_accounts p ON p.id = a.id
     """,
     # A programme transfer has no member (migration 0057): both its accounts are programme's
-    # (their foreign keys say so since 0058; checked as the second line).
+    # (their foreign keys say so since 0059; checked as the second line).
     "a programme transfer is between two programme accounts": """
         SELECT t.id AS programme_transfer_id, t.debit_account_id, t.credit_account_id
         FROM programme_transfers t
@@ -83,7 +83,7 @@ CHECKS: dict[str, str] = {
                COALESCE(sum(l.remaining) FILTER (WHERE l.pending), 0) AS lots_pending
         FROM accounts a LEFT JOIN lots l ON l.account_id = a.id
         WHERE a.kind = 'member'
-        GROUP BY a.id, a.member_id  -- the key (migration 0058)
+        GROUP BY a.id, a.member_id  -- the key (migration 0059)
         HAVING a.available <> COALESCE(sum(l.remaining) FILTER (WHERE NOT l.pending), 0)
             OR a.pending <> COALESCE(sum(l.remaining) FILTER (WHERE l.pending), 0)
     """,
@@ -91,7 +91,7 @@ CHECKS: dict[str, str] = {
         SELECT a.member_id, a.held, COALESCE(sum(h.amount), 0) AS active_holds
         FROM accounts a LEFT JOIN holds h ON h.account_id = a.id AND h.status = 'active'
         WHERE a.kind = 'member'
-        GROUP BY a.id, a.member_id  -- the key (migration 0058)
+        GROUP BY a.id, a.member_id  -- the key (migration 0059)
         HAVING a.held <> COALESCE(sum(h.amount), 0)
     """,
     "an active hold's allocations cover exactly its amount": """

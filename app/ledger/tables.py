@@ -46,16 +46,16 @@ def created_by_columns() -> list[SchemaItem]:
 
 
 # The members' accounts, one a member. The programme's own accounts are in
-# ``programme_accounts`` (migration 0058): under Citus these rows are sharded by their member.
+# ``programme_accounts`` (migration 0059): under Citus these rows are sharded by their member.
 accounts = Table(
     "accounts",
     metadata,
     Column("id", BigInteger, Identity()),
-    # Always member: the other kinds moved to programme_accounts (migration 0058).
+    # Always member: the other kinds moved to programme_accounts (migration 0059).
     Column("kind", String(16), nullable=False),
     Column("code", String(96), nullable=False),  # member:<id>
     Column("member_id", BigInteger, ForeignKey("members.id"), nullable=False, unique=True),
-    # id first: a lookup by id keeps the key's index (migration 0058).
+    # id first: a lookup by id keeps the key's index (migration 0059).
     PrimaryKeyConstraint("id", "member_id"),
     # Materialised balances (a programme account keeps none: it would be a hot row every
     # transfer locks; its balance is a sum over transfers).
@@ -79,7 +79,7 @@ accounts = Table(
     ),
 )
 
-# The programme's accounts (migration 0058): issuance, redemption, breakage, adjustment, bank,
+# The programme's accounts (migration 0059): issuance, redemption, breakage, adjustment, bank,
 # the clearing accounts (gifts, games), a partner's, a charity's. No member and no balance row
 # (a balance is a sum over transfers); a reference table under Citus. Ids come from the
 # accounts' own sequence, so an id names one account of either table: a transfer's account
@@ -191,7 +191,7 @@ lots = Table(
     Column("member_id", BigInteger, nullable=False),
     # id first: a lookup by id keeps the key's index (migration 0055).
     PrimaryKeyConstraint("id", "member_id"),
-    # The account of the lot's own member (migration 0058).
+    # The account of the lot's own member (migration 0059).
     ForeignKeyConstraint(["account_id", "member_id"], ["accounts.id", "accounts.member_id"]),
     Column("entry_id", BigInteger, nullable=False, index=True),
     ForeignKeyConstraint(["entry_id", "member_id"], ["entries.id", "entries.member_id"]),
@@ -226,7 +226,7 @@ holds = Table(
     # id first: a lookup by id keeps the key's index (migration 0055).
     PrimaryKeyConstraint("id", "member_id"),
     Column("account_id", BigInteger, nullable=False),
-    # The account of the hold's own member (migration 0058).
+    # The account of the hold's own member (migration 0059).
     ForeignKeyConstraint(["account_id", "member_id"], ["accounts.id", "accounts.member_id"]),
     Column("amount", BigInteger, nullable=False),
     # active | committed | voided

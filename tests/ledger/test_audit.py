@@ -440,7 +440,7 @@ async def test_points_moved_to_another_members_account_are_reported(
 async def test_an_id_naming_both_a_member_and_a_programme_account_is_reported(
     runtime: Runtime, clock: FrozenClock, activity: Activity
 ):
-    # The two tables draw their ids from one sequence (migration 0058): an id written by hand
+    # The two tables draw their ids from one sequence (migration 0059): an id written by hand
     # could name both, and a transfer naming it would count on both sides.
     await corrupt(
         runtime.engine,
@@ -463,7 +463,7 @@ async def test_a_programme_transfer_touching_a_member_account_is_refused(
 ):
     # A move with no entry is the programme's own (migration 0057): a member's account on
     # either side would change its balance with nothing in its journal. Its foreign keys name
-    # programme accounts (0058).
+    # programme accounts (0059).
     with pytest.raises(IntegrityError, match="fk_programme_transfers_credit_account_id"):
         await corrupt(runtime.engine, TOUCHING_A_MEMBER)
 

@@ -1,6 +1,6 @@
 """engagement_check_ins(): concurrent check-ins made by one statement, one commit (group commit)
 
-Revision ID: 0060
+Revision ID: 0058
 Revises: 0057
 Create Date: 2026-12-05 18:30:00
 
@@ -33,7 +33,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0060"
+revision: str = "0058"
 down_revision: str | None = "0057"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -1,8 +1,8 @@
 """programme accounts leave accounts: programme_accounts (a reference table); accounts keyed
 (id, member_id), member accounts only; lots' and holds' accounts paired with their member
 
-Revision ID: 0058
-Revises: 0060
+Revision ID: 0059
+Revises: 0058
 Create Date: 2026-12-05 18:30:00
 
 Step 1 of docs/SCALING.md's plan for the ledger's core, its last. The programme's accounts
@@ -29,8 +29,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy import text
 
-revision: str = "0058"
-down_revision: str | None = "0060"
+revision: str = "0059"
+down_revision: str | None = "0058"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
