@@ -32,7 +32,10 @@ What it does, in one run:
    CPU. A rate is *sustained* when p99 ≤ 200 ms, 0 errors and the achieved rate is at least
    95 % of the schedule's own. Step mode stops after the first rate not sustained (unless
    ``--keep-going``: an overloaded open loop only queues, and the next rate would queue more)
-   and prints the highest rate sustained.
+   and prints the highest rate sustained. ``--floor-only`` runs the ``{ __typename }`` phases
+   alone (the floor's own ceiling, judged the same way). Each phase also prints each API
+   worker's CPU and the connections it holds at the phase's end: the two workers share one
+   listening socket, and a worker given most keep-alive connections would saturate alone.
 4. ``--storm N``: one phase of N check-ins at ``--rate`` (no step, no baseline unless
    ``--storm-baseline``), its total time from the first scheduled send to the last answer.
    Both modes start with ``--warmup`` seconds of check-ins at the first rate by members of
@@ -86,7 +89,7 @@ from signin_storm import install_schedule, register_in_chunks, verify  # noqa: E
 
 from bench import open_loop  # noqa: E402  (the open-loop client, shared with bench/expiry.py)
 from bench.machine_cpu import Scope, cpu_window  # noqa: E402  (whole-machine CPU)
-from bench.open_loop import drive, raise_open_files, schedule  # noqa: E402
+from bench.open_loop import connections_per_worker, drive, raise_open_files, schedule  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/jifen_checkin_open"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/5"
@@ -113,6 +116,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--storm-baseline", action="store_true", help="typename before the storm")
     parser.add_argument("--arrivals", choices=("poisson", "constant"), default="poisson")
     parser.add_argument("--keep-going", action="store_true", help="step past a failed rate")
+    parser.add_argument(
+        "--floor-only", action="store_true", help="step mode: { __typename } alone, no checkIn"
+    )
     parser.add_argument("--workers", type=int, default=2, help="API worker processes")
     parser.add_argument("--pool", type=int, default=2000, help="keep-alive connections, at most")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds; later = an error")
@@ -148,12 +154,15 @@ class Members:
 
     def __init__(self, ids: list[int], tokens: list[str]) -> None:
         self.ids, self.tokens, self.used = ids, tokens, 0
+        self.sent: list[int] = []  # the members sent a check-in (verified after the run)
 
-    def take(self, count: int) -> list[tuple[int, str]]:
+    def take(self, count: int, *, checking_in: bool = True) -> list[tuple[int, str]]:
         if self.used + count > len(self.ids):
             raise SystemExit(f"bench bug: {count} more members wanted, {self.remaining} left")
         chosen = list(zip(self.ids[self.used :], self.tokens[self.used :], strict=False))[:count]
         self.used += count
+        if checking_in:
+            self.sent += [member for member, _ in chosen]
         return chosen
 
     @property
@@ -193,6 +202,7 @@ async def run_phase(
     workers = server.worker_pids()
     counted = workers + backend_pids(database)
     before, client_before = cpu_seconds(counted), time.process_time()
+    per_worker_before = [cpu_seconds([pid]) for pid in workers]
     scope = Scope(stage.database_url, stage.redis_url, [server.proc.pid, *workers])
     with cpu_window(scope) as window:
         await drive(session, f"{server.url}/graphql", phase, bodies, offsets, args)
@@ -203,7 +213,16 @@ async def run_phase(
     phase.cpu_ms = 1000 * cpu / max(phase.requests, 1)
     phase.client_cpu_ms = 1000 * (time.process_time() - client_before) / max(phase.requests, 1)
     phase.machine = replace(window.split, requests=phase.requests) if window else None
+    phase.worker_cpu_s = [
+        round(cpu_seconds([pid]) - was, 2)
+        for pid, was in zip(workers, per_worker_before, strict=True)
+    ]
+    phase.worker_connections = connections_per_worker(workers, server.port)
     print(_phase_line(phase), flush=True)
+    print(
+        f"      per worker: CPU {', '.join(f'{s:.2f}' for s in phase.worker_cpu_s)} s, "
+        f"connections open {', '.join(str(n) for n in phase.worker_connections)}"
+    )
     if phase.machine:
         print(f"      {phase.machine.line()}")
     for sample in phase.error_samples:
@@ -254,7 +273,7 @@ async def run_all(
             )
             return phases
         for rate in args.rate_list:
-            pairs = members.take(int(rate * args.duration))
+            pairs = members.take(int(rate * args.duration), checking_in=not args.floor_only)
             floor = await run_phase(
                 session,
                 server,
@@ -265,6 +284,12 @@ async def run_all(
                 args,
                 rng,
             )
+            if args.floor_only:
+                phases.append(floor)
+                if not floor.sustained and not args.keep_going:
+                    print(f"  {rate:g}/s not sustained: the step stops here")
+                    break
+                continue
             check = await run_phase(
                 session,
                 server,
@@ -304,6 +329,16 @@ def report(phases: list[Phase], args: argparse.Namespace) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     checks = [p for p in phases if p.name.startswith("checkIn")]
     floors = {p.offered_rps: p for p in phases if p.name.startswith("{ __typename }")}
+    if args.floor_only:
+        print("\nopen-loop { __typename } alone (the floor; no checkIn phases)")
+        for p in floors.values():
+            print(
+                f"  {p.offered_rps:>6,.0f}/s offered ({p.scheduled_rps:,.0f} scheduled): achieved "
+                f"{p.achieved_rps:,.0f}/s, p99 {p.p99_ms:.1f} ms, {p.errors} errors: "
+                f"{'sustained' if p.sustained else 'NOT sustained'}"
+            )
+        sustained = [p.offered_rps for p in floors.values() if p.sustained]
+        return {"highest_floor_sustained_rps": max(sustained, default=0.0)}
     print("\nopen-loop check-in (latency from each request's scheduled send time)")
     for p in checks:
         floor = floors.get(p.offered_rps)
@@ -365,7 +400,7 @@ def main() -> int:
     finally:
         server.stop()
 
-    sent = ids[: members.used]
+    sent = members.sent
     checked = asyncio.run(verify(stage.database_url, sent)) if sent else {}
     ok, audit_report = asyncio.run(audit(stage.database_url))
     summary = report(phases, args)

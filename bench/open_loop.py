@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
 import random
 import resource
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import aiohttp
 
@@ -62,6 +65,10 @@ class Phase:
     cpu_ms: float = 0.0  # API workers + PostgreSQL backends, per request
     client_cpu_ms: float = 0.0
     machine: CpuSplit | None = None  # the whole machine's CPU over the phase, split
+    # Each API worker's CPU over the phase and the connections it holds at its end: a shared
+    # listening socket may give one worker most of the keep-alive connections.
+    worker_cpu_s: list[float] = field(default_factory=list)
+    worker_connections: list[int] = field(default_factory=list)
     error_samples: list[str] = field(default_factory=list)
 
     @property
@@ -163,3 +170,26 @@ def raise_open_files() -> None:
     wanted = hard if hard != resource.RLIM_INFINITY else 65536
     if soft != resource.RLIM_INFINITY and soft < wanted:
         resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
+def connections_per_worker(workers: list[int], port: int) -> list[int]:
+    """The established TCP connections each of these processes holds on ``port`` (the
+    server's side: its local port), from /proc/net/tcp and each process's descriptors."""
+    established: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                cols = line.split()
+                if cols[3] == "01" and int(cols[1].rsplit(":", 1)[1], 16) == port:
+                    established.add(cols[9])  # the socket's inode
+    counts = []
+    for pid in workers:
+        held = 0
+        with contextlib.suppress(OSError):
+            for fd in os.scandir(f"/proc/{pid}/fd"):
+                with contextlib.suppress(OSError):
+                    target = os.readlink(fd.path)
+                    if target.startswith("socket:[") and target[8:-1] in established:
+                        held += 1
+        counts.append(held)
+    return counts
