@@ -97,6 +97,10 @@ GOAL_RATE = 800.0  # check-ins a second, sustained (issue 21)
 GOAL_P99_MS = 200.0
 GOAL_STORM_S = 150.0  # 100,000 members
 SUSTAINED_SHARE = 0.95  # achieved / offered
+# Cores busy with work outside the bench's processes (the machine split's "rest") past which a
+# phase's verdict is the shared box's, not the path's: the quiet run of 19:17 failed the floor
+# at 750/s with 1.08 cores of its own and 0.74 of other work (docs/PERFORMANCE.md).
+OTHER_WORK_CORES = 0.15
 
 CHECK_IN = (
     "mutation($m: ID!) { checkIn(input: {memberId: $m}) { __typename"
@@ -225,9 +229,25 @@ async def run_phase(
     )
     if phase.machine:
         print(f"      {phase.machine.line()}")
+        if other_work(phase) > OTHER_WORK_CORES:
+            print(f"      {_not_quiet(phase)}")
     for sample in phase.error_samples:
         print(f"      error: {sample}")
     return phase
+
+
+def other_work(phase: Phase) -> float:
+    """Cores busy over the phase with work that is not the bench's (other sessions' on a
+    shared box): the machine split's rest over its wall time."""
+    split = phase.machine
+    return split.rest / split.wall if split and split.wall else 0.0
+
+
+def _not_quiet(phase: Phase) -> str:
+    return (
+        f"NOT QUIET: {other_work(phase):.2f} cores busy outside the bench's processes during this "
+        "phase: its verdict is the box's, not the path's"
+    )
 
 
 def _phase_line(p: Phase) -> str:
@@ -337,6 +357,8 @@ def report(phases: list[Phase], args: argparse.Namespace) -> dict[str, Any]:
                 f"{p.achieved_rps:,.0f}/s, p99 {p.p99_ms:.1f} ms, {p.errors} errors: "
                 f"{'sustained' if p.sustained else 'NOT sustained'}"
             )
+            if other_work(p) > OTHER_WORK_CORES:
+                print(f"    {_not_quiet(p)}")
         sustained = [p.offered_rps for p in floors.values() if p.sustained]
         return {"highest_floor_sustained_rps": max(sustained, default=0.0)}
     print("\nopen-loop check-in (latency from each request's scheduled send time)")
@@ -356,6 +378,9 @@ def report(phases: list[Phase], args: argparse.Namespace) -> dict[str, Any]:
         )
         if p.machine:
             print(f"    at its cost, {p.machine.needs(GOAL_RATE, 'check-ins/s')}")
+        for measured in (floor, p):
+            if measured is not None and other_work(measured) > OTHER_WORK_CORES:
+                print(f"    {measured.name}: {_not_quiet(measured)}")
     if args.storm:
         storm = checks[-1]
         met = storm.sustained and storm.seconds <= GOAL_STORM_S * args.storm / 100_000
