@@ -114,6 +114,8 @@ def diff(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
 def run_once(args: argparse.Namespace, template: str, redis_url: str, out: Path) -> bool:
     copy = template.rsplit("?", 1)[0] + "_run"
     asyncio.run(clone_database(copy, template))
+    if args.setting:
+        asyncio.run(_database_settings(asyncpg_dsn(copy), args.setting))
     if args.checkpoint_first:
         asyncio.run(_checkpoint(asyncpg_dsn(copy)))
     before_lots = asyncio.run(lot_facts(copy))
@@ -166,7 +168,8 @@ def run_once(args: argparse.Namespace, template: str, redis_url: str, out: Path)
     busy, idle, iowait = (a - b for a, b in zip(box_after, box, strict=True))
     total = busy + idle + iowait
     print(
-        f"\n== sweeps {args.sweeps}, batch {args.batch}: {swept['expired_lots']} lots in "
+        f"\n== sweeps {args.sweeps}, batch {args.batch}, settings {args.setting or 'none'}: "
+        f"{swept['expired_lots']} lots in "
         f"{seconds:.1f}s = {swept['expired_lots'] / seconds:,.0f} lots/s; {cpu_per_lot(swept)}; "
         f"sweep process {swept['python_cpu'] / seconds:.2f} of a core; load {load_average()}"
     )
@@ -199,6 +202,25 @@ def run_once(args: argparse.Namespace, template: str, redis_url: str, out: Path)
     return ok and exact and after_lots["due_left"] == 0
 
 
+async def _database_settings(dsn: str, settings: list[str]) -> None:
+    """``ALTER DATABASE … SET`` each ``name=value`` on the copy: its new connections (the
+    sweep's) run with it; the cluster's other databases do not."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        database = await conn.fetchval("SELECT current_database()")
+        for setting in settings:
+            name, _, value = setting.partition("=")
+            if not name.replace("_", "").isalnum():
+                raise SystemExit(f"--setting {setting!r}: name=value")
+            await conn.execute(f'ALTER DATABASE "{database}" SET {name} = {quote(value)}')
+    finally:
+        await conn.close()
+
+
+def quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
 async def _checkpoint(dsn: str) -> None:
     conn = await asyncpg.connect(dsn)
     try:
@@ -217,6 +239,13 @@ def main() -> int:
         "--checkpoint-first",
         action="store_true",
         help="CHECKPOINT after the copy, before the sweep",
+    )
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        help="name=value set on the copy (ALTER DATABASE … SET) before the sweep, e.g. "
+        "wal_compression=lz4: a deployment setting measured on the sweep's connections only",
     )
     parser.add_argument("--out", type=Path, default=Path("/tmp/jifen-expiry-waits"))
     args = parser.parse_args()
