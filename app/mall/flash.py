@@ -266,6 +266,19 @@ async def arm_from_database(rt: Runtime, item: Item) -> None:
     await FlashGate(rt.redis).arm(current.stock_left or 0, item.id, period, buyers, passed)
 
 
+async def arm_once(rt: Runtime, item: Item) -> None:
+    """Arm an unarmed gate, once per process at a time: a rush's first buyers all find it
+    unarmed, and each reading the database to arm it (three queries, of which one arms) kept
+    the first winners waiting for the pool. A caller who finds it being armed waits for that
+    and takes again (an arming that failed leaves it unarmed: the take says so)."""
+    arming: asyncio.Lock = rt.caches.setdefault("mall.flash_arming", asyncio.Lock())
+    if arming.locked():
+        async with arming:  # nothing to do inside: only to wait for the arming under way
+            return
+    async with arming:
+        await arm_from_database(rt, item)
+
+
 async def reconcile(rt: Runtime, item_id: int) -> int:
     """Rebuild the gate from PostgreSQL (after a crash, or when they disagree); returns the
     units the gate now has. Run it while no sale is mid-rush: a buyer between the gate and the
@@ -289,9 +302,12 @@ class ItemCache:
         self._loading = asyncio.Lock()  # a rush's first requests load the item once, not each
 
     async def get(self, rt: Runtime, item_id: int) -> Item:
-        cached = self._fresh(item_id)
-        if cached is not None:
-            return cached
+        seen = self._items.get(item_id)
+        if seen is not None and (seen[0] > time.monotonic() or self._loading.locked()):
+            # Fresh, or being read again by another request: the item as read a moment ago
+            # until that read is back. Waiting for it stalled every request of the process, a
+            # rush's winners too, once a second (docs/DECISIONS.md, "The flash gate's stalls").
+            return seen[1]
         async with self._loading:
             cached = self._fresh(item_id)
             if cached is not None:

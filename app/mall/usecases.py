@@ -19,7 +19,7 @@ from app.mall.flash import (
     FlashGate,
     Ticket,
     Verdict,
-    arm_from_database,
+    arm_once,
     item_cache,
     period_key,
     sold_out,
@@ -81,7 +81,7 @@ async def place_redemption(
     gate = FlashGate(rt.redis)
     verdict = await gate.take(ticket)
     if verdict is Verdict.NOT_ARMED:
-        await arm_from_database(rt, item)
+        await arm_once(rt, item)
         verdict = await gate.take(ticket)
     if verdict in (Verdict.OUT_OF_STOCK, Verdict.OUT_OF_STOCK_PASSED):
         await seen_sold_out.note(gate, item.id)
