@@ -270,8 +270,10 @@ async def arm_once(rt: Runtime, item: Item) -> None:
     """Arm an unarmed gate, once per process at a time: a rush's first buyers all find it
     unarmed, and each reading the database to arm it (three queries, of which one arms) kept
     the first winners waiting for the pool. A caller who finds it being armed waits for that
-    and takes again (an arming that failed leaves it unarmed: the take says so)."""
-    arming: asyncio.Lock = rt.caches.setdefault("mall.flash_arming", asyncio.Lock())
+    and takes again (an arming that failed leaves it unarmed: the take says so). One lock per
+    item: a buyer of another item does not wait for this one's arming and then find its own
+    gate still unarmed."""
+    arming: asyncio.Lock = rt.caches.setdefault(f"mall.flash_arming:{item.id}", asyncio.Lock())
     if arming.locked():
         async with arming:  # nothing to do inside: only to wait for the arming under way
             return
